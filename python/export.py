@@ -1,0 +1,318 @@
+#!/usr/bin/env python3
+"""Export the seed's three models from real PyTorch: weights, example inputs, golden fixtures.
+
+    python python/export.py            # from the repository root; torch==2.15.0, safetensors
+
+Writes (and overwrites):
+  weights/{two_input,categorical,sequence}.safetensors   the seed's models, seed configuration
+  examples/{two_input,categorical,sequence}.json          example requests for `scriptless run`
+  tests/fixtures/<case>/weights.safetensors               the case's state_dict
+  tests/fixtures/<case>/input.safetensors                 the forward arguments
+  tests/fixtures/<case>/expected.safetensors              PyTorch's outputs
+  tests/fixtures/manifest.json                            every case, its config, torch and seed
+
+Every model is also run through torch.jit.script, which must give the same outputs as eager.
+The whole run is seeded: the same torch version regenerates the same bytes.
+"""
+
+import json
+import os
+import sys
+import warnings
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torch.nn.utils.rnn as rnn_utils
+from safetensors.torch import save_file
+
+SEED = 20261128
+SCRIPT = "python/export.py"
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "tests" / "fixtures"
+
+# TorchScript is deprecated in 2.15 and says so on every call; we use it on purpose.
+warnings.filterwarnings("ignore", category=FutureWarning, message=".*torch.jit.*")
+
+
+# ---------------------------------------------------------------------------------------------
+# The seed's models, exactly as the seed document writes them.
+# ---------------------------------------------------------------------------------------------
+
+class TwoInputModule(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(10, 10)
+
+    def forward(self, tensor1, tensor2):
+        return self.linear(tensor1 + tensor2)
+
+
+class CategoricalInputModule(nn.Module):
+    def __init__(self, num_categories):
+        super().__init__()
+        self.linear = nn.Linear(num_categories + 10, 10)  # +10 for other tensor input
+
+    def forward(self, tensor_input, category_index):
+        # Create a one-hot encoded vector
+        one_hot = F.one_hot(category_index, num_classes=3).float()
+
+        combined = torch.cat((tensor_input, one_hot), dim=-1)  # concatenate the one hot and tensor
+        return self.linear(combined)
+
+
+class SequenceInputModule(nn.Module):
+    def __init__(self, input_size, hidden_size):
+        super().__init__()
+        self.rnn = nn.LSTM(input_size, hidden_size, batch_first=True)
+        self.linear = nn.Linear(hidden_size, 10)
+
+    def forward(self, padded_seq, seq_lengths):
+        packed_seq = rnn_utils.pack_padded_sequence(padded_seq, seq_lengths, batch_first=True, enforce_sorted=False)
+        output, _ = self.rnn(packed_seq)
+        unpacked_seq, _ = rnn_utils.pad_packed_sequence(output, batch_first=True)
+        return self.linear(unpacked_seq[:, -1, :])  # return only the last element
+
+
+# ---------------------------------------------------------------------------------------------
+# The same models with the seed's constants made parameters, for the generalised fixtures.
+# ---------------------------------------------------------------------------------------------
+
+class GeneralTwoInput(nn.Module):
+    def __init__(self, in_features, out_features):
+        super().__init__()
+        self.linear = nn.Linear(in_features, out_features)
+
+    def forward(self, tensor1, tensor2):
+        return self.linear(tensor1 + tensor2)
+
+
+class GeneralCategorical(nn.Module):
+    def __init__(self, num_categories, feature_width=10, out_features=10):
+        super().__init__()
+        self.num_categories = num_categories
+        self.linear = nn.Linear(num_categories + feature_width, out_features)
+
+    def forward(self, tensor_input, category_index):
+        one_hot = F.one_hot(category_index, num_classes=self.num_categories).float()
+        return self.linear(torch.cat((tensor_input, one_hot), dim=-1))
+
+
+class GeneralSequence(nn.Module):
+    def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False, proj_size=0,
+                 bias=True, out_features=10):
+        super().__init__()
+        self.rnn = nn.LSTM(input_size, hidden_size, num_layers=num_layers, bias=bias,
+                           batch_first=True, bidirectional=bidirectional, proj_size=proj_size)
+        d = 2 if bidirectional else 1
+        self.linear = nn.Linear(d * (proj_size or hidden_size), out_features)
+
+    def forward(self, padded_seq, seq_lengths):
+        packed_seq = rnn_utils.pack_padded_sequence(padded_seq, seq_lengths, batch_first=True, enforce_sorted=False)
+        output, _ = self.rnn(packed_seq)
+        unpacked_seq, _ = rnn_utils.pad_packed_sequence(output, batch_first=True)
+        return self.linear(unpacked_seq[:, -1, :])
+
+
+def lstm_outputs(model, padded_seq, seq_lengths):
+    """The LSTM's own results and the last-valid pooling, from the same packed run."""
+    packed = rnn_utils.pack_padded_sequence(padded_seq, seq_lengths, batch_first=True, enforce_sorted=False)
+    output, (h_n, c_n) = model.rnn(packed)
+    unpacked, lengths = rnn_utils.pad_packed_sequence(output, batch_first=True)
+    last_valid = unpacked[torch.arange(unpacked.shape[0]), lengths - 1]
+    return {
+        "lstm_output": unpacked,
+        "h_n": h_n,
+        "c_n": c_n,
+        "output_last_valid": model.linear(last_valid),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Cases
+# ---------------------------------------------------------------------------------------------
+
+def meta(model_kind, **extra):
+    m = {"model": model_kind, "torch_version": torch.__version__, "script": SCRIPT, "seed": str(SEED)}
+    m.update({k: str(v) for k, v in extra.items()})
+    return m
+
+
+def check_scripted(name, model, args, eager):
+    scripted = torch.jit.script(model)
+    got = scripted(*args)
+    if not torch.allclose(got, eager, rtol=0, atol=1e-6):
+        sys.exit(f"{name}: torch.jit.script output differs from eager by "
+                 f"{(got - eager).abs().max().item():.3g}")
+
+
+def write_case(name, kind, model, inputs, expected, config, weights_meta=None):
+    case_dir = FIXTURES / name
+    case_dir.mkdir(parents=True, exist_ok=True)
+    m = meta(kind, case=name)
+    if weights_meta:
+        m.update({k: str(v) for k, v in weights_meta.items()})
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, case_dir / "weights.safetensors", m)
+    save_file({k: v.contiguous() for k, v in inputs.items()}, case_dir / "input.safetensors", meta(kind, case=name))
+    save_file({k: v.detach().contiguous() for k, v in expected.items()}, case_dir / "expected.safetensors",
+              meta(kind, case=name))
+    return {"name": name, "model": kind, "config": config,
+            "inputs": {k: list(v.shape) for k, v in inputs.items()},
+            "expected": sorted(expected)}
+
+
+def pad(sequences, total_length=None, garbage=False):
+    """pad_sequence(batch_first=True), optionally longer, with garbage in the padding to prove
+    that packing never reads it."""
+    padded = rnn_utils.pad_sequence(sequences, batch_first=True)
+    if total_length is not None and total_length > padded.shape[1]:
+        extra = torch.zeros(padded.shape[0], total_length - padded.shape[1], padded.shape[2])
+        padded = torch.cat([padded, extra], dim=1)
+    if garbage:
+        for b, s in enumerate(sequences):
+            padded[b, s.shape[0]:] = torch.randn_like(padded[b, s.shape[0]:]) * 100
+    return padded
+
+
+def two_input_cases(seed_model):
+    cases = []
+    specs = [
+        ("two_input_seed", seed_model, (1, 10), (1, 10), {"in_features": 10, "out_features": 10}),
+        ("two_input_batch", seed_model, (32, 10), (32, 10), {"in_features": 10, "out_features": 10}),
+        ("two_input_broadcast", seed_model, (4, 1, 10), (3, 10), {"in_features": 10, "out_features": 10}),
+        ("two_input_sizes", GeneralTwoInput(6, 4), (5, 6), (6,), {"in_features": 6, "out_features": 4}),
+    ]
+    for name, model, s1, s2, config in specs:
+        model.eval()
+        t1, t2 = torch.randn(*s1), torch.randn(*s2)
+        with torch.no_grad():
+            out = model(t1, t2)
+            check_scripted(name, model, (t1, t2), out)
+        cases.append(write_case(name, "two-input", model, {"tensor1": t1, "tensor2": t2}, {"output": out}, config))
+    return cases
+
+
+def categorical_cases(seed_model):
+    cases = []
+    specs = [
+        # name, model, input shape, categories, feature width, index values
+        ("categorical_seed", seed_model, (1, 10), 3, 10, [2]),
+        ("categorical_batch", seed_model, (6, 10), 3, 10, [0, 1, 2, 2, 1, 0]),
+        ("categorical_7", GeneralCategorical(7), (9, 10), 7, 10, [0, 1, 2, 3, 4, 5, 6, 6, 3]),
+        ("categorical_nd", GeneralCategorical(4, feature_width=5, out_features=3), (2, 3, 5), 4, 5,
+         [[0, 3, 1], [2, 2, 0]]),
+    ]
+    for name, model, shape, categories, width, index in specs:
+        model.eval()
+        x = torch.randn(*shape)
+        idx = torch.tensor(index, dtype=torch.int64)
+        with torch.no_grad():
+            out = model(x, idx)
+            check_scripted(name, model, (x, idx), out)
+        config = {"feature_width": width, "num_categories": categories,
+                  "out_features": model.linear.out_features}
+        cases.append(write_case(name, "categorical", model, {"tensor_input": x, "category_index": idx},
+                                {"output": out}, config, weights_meta={"feature_width": width}))
+    return cases
+
+
+def sequence_cases(seed_model, seed_sequences):
+    cases = []
+
+    def case(name, model, padded, lengths):
+        model.eval()
+        lengths = torch.tensor(lengths, dtype=torch.int64)
+        with torch.no_grad():
+            out = model(padded, lengths)
+            check_scripted(name, model, (padded, lengths), out)
+            expected = {"output": out, **lstm_outputs(model, padded, lengths)}
+        rnn = model.rnn
+        config = {"input_size": rnn.input_size, "hidden_size": rnn.hidden_size, "num_layers": rnn.num_layers,
+                  "bidirectional": rnn.bidirectional, "proj_size": rnn.proj_size, "bias": rnn.bias,
+                  "out_features": model.linear.out_features}
+        cases.append(write_case(name, "sequence", model, {"padded_seq": padded, "seq_lengths": lengths},
+                                expected, config))
+
+    def ragged(lengths, features, scale=1.0):
+        return [torch.randn(n, features) * scale for n in lengths]
+
+    case("sequence_seed", seed_model, pad(seed_sequences), [s.shape[0] for s in seed_sequences])
+    case("sequence_2layer", GeneralSequence(6, 12, num_layers=2), pad(ragged([4, 9, 1, 6], 6)), [4, 9, 1, 6])
+    case("sequence_3layer_bidir", GeneralSequence(5, 8, num_layers=3, bidirectional=True),
+         pad(ragged([7, 2, 5], 5)), [7, 2, 5])
+    case("sequence_bidir", GeneralSequence(10, 20, bidirectional=True), pad(ragged([5, 3, 7], 10)), [5, 3, 7])
+    tied = [4, 6, 4, 6, 2, 6]
+    case("sequence_tied", GeneralSequence(3, 7, num_layers=2, bidirectional=True), pad(ragged(tied, 3)), tied)
+    case("sequence_len1", GeneralSequence(4, 5, bidirectional=True), pad(ragged([1, 1, 3, 1], 4)), [1, 1, 3, 1])
+    case("sequence_all_len1", GeneralSequence(4, 5, num_layers=2), pad(ragged([1, 1], 4)), [1, 1])
+    case("sequence_equal", GeneralSequence(10, 20, num_layers=2, bidirectional=True),
+         pad(ragged([5, 5, 5], 10)), [5, 5, 5])
+    case("sequence_padding_beyond", GeneralSequence(10, 20, bidirectional=True),
+         pad(ragged([5, 3, 7], 10), total_length=10, garbage=True), [5, 3, 7])
+    case("sequence_batch1", GeneralSequence(10, 20), pad(ragged([6], 10)), [6])
+    case("sequence_batch1_padded", GeneralSequence(10, 20, bidirectional=True),
+         pad(ragged([4], 10), total_length=8, garbage=True), [4])
+    long = [230, 201, 57, 1]
+    case("sequence_long", GeneralSequence(4, 16, num_layers=2, bidirectional=True), pad(ragged(long, 4)), long)
+    case("sequence_proj", GeneralSequence(6, 16, num_layers=2, bidirectional=True, proj_size=6),
+         pad(ragged([5, 2, 8], 6)), [5, 2, 8])
+    case("sequence_nobias", GeneralSequence(6, 9, bias=False), pad(ragged([3, 5], 6)), [3, 5])
+    trained = GeneralSequence(8, 32, num_layers=2, bidirectional=True)
+    with torch.no_grad():  # weights three times the default init, as in a trained network
+        for p in trained.parameters():
+            p.mul_(3.0)
+    case("sequence_trained", trained, pad(ragged([40, 25, 33, 12], 8, scale=3.0)), [40, 25, 33, 12])
+    wide = [int(n) for n in torch.randint(1, 21, (37,))]
+    case("sequence_wide_batch", GeneralSequence(5, 6), pad(ragged(wide, 5), garbage=True), wide)
+    return cases
+
+
+def write_json(path, obj):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj, indent=1) + "\n")
+
+
+def main():
+    torch.manual_seed(SEED)
+    torch.use_deterministic_algorithms(True)
+    os.chdir(ROOT)
+
+    # The seed's models with the seed's arguments.
+    two = TwoInputModule().eval()
+    cat = CategoricalInputModule(num_categories=3).eval()
+    seq = SequenceInputModule(input_size=10, hidden_size=20).eval()
+    (ROOT / "weights").mkdir(exist_ok=True)
+    save_file(two.state_dict(), "weights/two_input.safetensors", meta("two-input"))
+    save_file(cat.state_dict(), "weights/categorical.safetensors", meta("categorical", feature_width=10))
+    save_file(seq.state_dict(), "weights/sequence.safetensors", meta("sequence"))
+
+    # The seed's example inputs, as requests for the CLI.
+    seed_sequences = [torch.randn(5, 10), torch.randn(3, 10), torch.randn(7, 10)]
+    write_json(ROOT / "examples/sequence.json", {"sequences": [s.tolist() for s in seed_sequences]})
+
+    cases = two_input_cases(two) + categorical_cases(cat) + sequence_cases(seq, seed_sequences)
+
+    # The other two example requests are the seed fixtures' inputs.
+    write_json(ROOT / "examples/two_input.json",
+               {k: v.tolist() for k, v in _load_inputs("two_input_seed").items()})
+    write_json(ROOT / "examples/categorical.json",
+               {k: v.tolist() for k, v in _load_inputs("categorical_seed").items()})
+
+    write_json(FIXTURES / "manifest.json", {
+        "script": SCRIPT, "torch_version": torch.__version__, "seed": SEED,
+        "weights": {"two-input": "weights/two_input.safetensors",
+                    "categorical": "weights/categorical.safetensors",
+                    "sequence": "weights/sequence.safetensors"},
+        "cases": cases,
+    })
+    print(f"wrote {len(cases)} fixture cases with torch {torch.__version__}, seed {SEED}")
+
+
+def _load_inputs(case):
+    from safetensors.torch import load_file
+    return load_file(FIXTURES / case / "input.safetensors")
+
+
+if __name__ == "__main__":
+    main()

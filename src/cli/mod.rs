@@ -1,0 +1,129 @@
+//! Command-line arguments and the dispatch to each subcommand.
+
+mod output;
+mod run;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Run the seed's PyTorch models without libtorch, with PyTorch's outputs.
+#[derive(Debug, Parser)]
+#[command(name = "scriptless", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run one forward call of a model on an input file.
+    Run(RunArgs),
+}
+
+/// Arguments of `scriptless run`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct RunArgs {
+    /// Which model the weights hold; may be omitted when the weights' metadata names it.
+    #[arg(long, value_enum)]
+    pub model: Option<ModelArg>,
+    /// Weights: a file written by `safetensors.torch.save_file(model.state_dict(), path)`.
+    #[arg(long, value_name = "FILE")]
+    pub weights: PathBuf,
+    /// Inputs: `.json` or `.safetensors`, keyed by the seed's forward argument names.
+    #[arg(long, value_name = "FILE")]
+    pub input: PathBuf,
+    /// Where to write the output (`.json` or `.safetensors`); stdout (JSON) when omitted.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Device to run on: cpu, cuda, cuda:N or metal.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Precision the model computes in.
+    #[arg(long, value_enum, default_value_t = DtypeArg::F32)]
+    pub dtype: DtypeArg,
+    /// Sequence model only: which time step feeds the final Linear. `padded-last` is the seed's
+    /// `[:, -1, :]` (shorter rows output the bias); `last-valid` is each row's own last step.
+    #[arg(long, value_enum)]
+    pub pool: Option<PoolArg>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ModelArg {
+    TwoInput,
+    Categorical,
+    Sequence,
+}
+
+impl From<ModelArg> for scriptless::ModelKind {
+    fn from(m: ModelArg) -> Self {
+        match m {
+            ModelArg::TwoInput => Self::TwoInput,
+            ModelArg::Categorical => Self::Categorical,
+            ModelArg::Sequence => Self::Sequence,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum DtypeArg {
+    F32,
+    F64,
+    F16,
+    Bf16,
+}
+
+impl From<DtypeArg> for candle_core::DType {
+    fn from(d: DtypeArg) -> Self {
+        match d {
+            DtypeArg::F32 => Self::F32,
+            DtypeArg::F64 => Self::F64,
+            DtypeArg::F16 => Self::F16,
+            DtypeArg::Bf16 => Self::BF16,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum PoolArg {
+    PaddedLast,
+    LastValid,
+}
+
+impl From<PoolArg> for scriptless::Pooling {
+    fn from(p: PoolArg) -> Self {
+        match p {
+            PoolArg::PaddedLast => Self::PaddedLast,
+            PoolArg::LastValid => Self::LastValid,
+        }
+    }
+}
+
+/// Parses the command line and runs the subcommand.
+pub fn run() -> anyhow::Result<ExitCode> {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) if !err.use_stderr() => {
+            // --help and --version: print as clap formats them, and succeed.
+            print!("{err}");
+            return Ok(ExitCode::SUCCESS);
+        }
+        Err(err) => {
+            // Usage errors: one line, without clap's usage block.
+            let text = err.render().to_string();
+            let line = text
+                .lines()
+                .map(str::trim)
+                .take_while(|l| !l.starts_with("Usage:"))
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ");
+            eprintln!("scriptless: {}", line.trim_start_matches("error: "));
+            return Ok(ExitCode::from(2));
+        }
+    };
+    match cli.command {
+        Command::Run(args) => run::run(&args),
+    }
+}

@@ -1,0 +1,178 @@
+//! Writing a model's output: JSON on stdout, or a `.json` / `.safetensors` file written to a
+//! temporary file beside the target and renamed over it, so a failed run never leaves a partial
+//! or clobbered file.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use candle_core::{DType, Device, Tensor};
+use serde::ser::{Serialize, SerializeSeq, Serializer};
+
+/// Where the output goes.
+pub(crate) enum OutputTarget {
+    Stdout,
+    Json(PathBuf),
+    Safetensors(PathBuf),
+}
+
+impl OutputTarget {
+    pub(crate) fn from_arg(path: Option<&Path>) -> anyhow::Result<Self> {
+        let Some(path) = path else {
+            return Ok(Self::Stdout);
+        };
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("json") => Ok(Self::Json(path.to_path_buf())),
+            Some("safetensors") => Ok(Self::Safetensors(path.to_path_buf())),
+            _ => bail!(
+                "--output {}: expected a file ending in .json or .safetensors",
+                path.display()
+            ),
+        }
+    }
+}
+
+pub(crate) fn write_output(output: &Tensor, target: &OutputTarget) -> anyhow::Result<()> {
+    let output = output.to_device(&Device::Cpu)?;
+    match target {
+        OutputTarget::Stdout => {
+            let json = to_json(&output)?;
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(json.as_bytes())?;
+            stdout.write_all(b"\n")?;
+            stdout.flush()?;
+        }
+        OutputTarget::Json(path) => {
+            let mut json = to_json(&output)?;
+            json.push('\n');
+            write_atomically(path, |file| Ok(file.write_all(json.as_bytes())?))?;
+        }
+        OutputTarget::Safetensors(path) => {
+            let tensors = HashMap::from([("output".to_string(), output)]);
+            write_atomically(path, |file| {
+                let bytes = safetensors::serialize(&tensors, None)?;
+                Ok(file.write_all(&bytes)?)
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// `{"output": <nested lists>, "shape": [..]}`. F64 outputs keep f64 precision; others are
+/// written as f32 (exact for F16 and BF16), each number in its shortest round-trip form.
+fn to_json(output: &Tensor) -> anyhow::Result<String> {
+    let shape = output.dims().to_vec();
+    let flat = output.flatten_all()?;
+    let values = if output.dtype() == DType::F64 {
+        Values::F64(flat.to_vec1::<f64>()?)
+    } else {
+        Values::F32(flat.to_dtype(DType::F32)?.to_vec1::<f32>()?)
+    };
+    if !values.all_finite() {
+        bail!("the output holds NaN or infinity, which JSON cannot represent; use --output FILE.safetensors");
+    }
+    let nested = Nested {
+        values: &values,
+        shape: &shape,
+        offset: 0,
+    };
+    #[derive(serde::Serialize)]
+    struct Doc<'a> {
+        output: Nested<'a>,
+        shape: &'a [usize],
+    }
+    Ok(serde_json::to_string(&Doc {
+        output: nested,
+        shape: &shape,
+    })?)
+}
+
+enum Values {
+    F32(Vec<f32>),
+    F64(Vec<f64>),
+}
+
+impl Values {
+    fn all_finite(&self) -> bool {
+        match self {
+            Values::F32(v) => v.iter().all(|x| x.is_finite()),
+            Values::F64(v) => v.iter().all(|x| x.is_finite()),
+        }
+    }
+}
+
+/// A row-major block of `values` viewed as nested lists of `shape`, starting at `offset`.
+struct Nested<'a> {
+    values: &'a Values,
+    shape: &'a [usize],
+    offset: usize,
+}
+
+impl Serialize for Nested<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let Some((&len, rest)) = self.shape.split_first() else {
+            return match self.values {
+                Values::F32(v) => serializer.serialize_f32(v[self.offset]),
+                Values::F64(v) => serializer.serialize_f64(v[self.offset]),
+            };
+        };
+        let stride: usize = rest.iter().product();
+        let mut seq = serializer.serialize_seq(Some(len))?;
+        for i in 0..len {
+            seq.serialize_element(&Nested {
+                values: self.values,
+                shape: rest,
+                offset: self.offset + i * stride,
+            })?;
+        }
+        seq.end()
+    }
+}
+
+/// Writes through a temporary file in `path`'s directory, then renames it over `path`.
+fn write_atomically(
+    path: &Path,
+    write: impl FnOnce(&mut std::fs::File) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".scriptless-")
+        .tempfile_in(dir)
+        .with_context(|| {
+            format!(
+                "--output {}: cannot create a file in {}",
+                path.display(),
+                dir.display()
+            )
+        })?;
+    write(tmp.as_file_mut()).with_context(|| format!("writing --output {}", path.display()))?;
+    // A temporary file is private (0600); give the result the permissions of the file it
+    // replaces, or those of an ordinary new file.
+    let permissions = match std::fs::metadata(path) {
+        Ok(existing) => existing.permissions(),
+        Err(_) => default_permissions(tmp.as_file())?,
+    };
+    tmp.as_file().set_permissions(permissions)?;
+    tmp.as_file_mut().sync_all()?;
+    tmp.persist(path)
+        .with_context(|| format!("writing --output {}", path.display()))?;
+    Ok(())
+}
+
+/// Permissions for a new output file: 0644 on Unix, as an ordinary write would give under the
+/// usual umask (a temporary file starts as 0600).
+#[cfg(unix)]
+fn default_permissions(file: &std::fs::File) -> std::io::Result<std::fs::Permissions> {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = file;
+    Ok(std::fs::Permissions::from_mode(0o644))
+}
+
+#[cfg(not(unix))]
+fn default_permissions(file: &std::fs::File) -> std::io::Result<std::fs::Permissions> {
+    Ok(file.metadata()?.permissions())
+}

@@ -1,0 +1,42 @@
+//! `scriptless run`: one forward call from files.
+
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use scriptless::{parse_device, read_request, Model, ModelKind, Pooling, Weights};
+
+use super::output::{write_output, OutputTarget};
+use super::RunArgs;
+
+pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
+    // Everything that can be checked without running the model is checked first.
+    let target = OutputTarget::from_arg(args.output.as_deref())?;
+    let device = parse_device(&args.device)?;
+    let weights = Weights::read(&args.weights)?;
+    let kind = model_kind(args, &weights)?;
+    if args.pool.is_some() && kind != ModelKind::Sequence {
+        bail!("--pool applies to the sequence model only, not {kind}");
+    }
+    let model = Model::from_weights(&weights, kind, args.dtype.into(), &device)
+        .with_context(|| format!("loading the {kind} model from {}", args.weights.display()))?;
+    let inputs = read_request(&args.input, kind)?;
+    let pooling = args.pool.map(Pooling::from).unwrap_or_default();
+    let output = model.forward(&inputs, pooling)?;
+    write_output(&output, &target)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--model`, or else the kind the weights' metadata names; the two must agree when both exist.
+fn model_kind(args: &RunArgs, weights: &Weights) -> anyhow::Result<ModelKind> {
+    let named = weights.model_kind()?;
+    match (args.model.map(ModelKind::from), named) {
+        (Some(arg), Some(meta)) if arg != meta => {
+            bail!("--model {arg} contradicts the weights' metadata, which names the {meta} model")
+        }
+        (Some(kind), _) | (None, Some(kind)) => Ok(kind),
+        (None, None) => bail!(
+            "--model is required: the weights' metadata does not name the model \
+             (two-input, categorical or sequence)"
+        ),
+    }
+}

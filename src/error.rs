@@ -1,0 +1,71 @@
+//! The library's error type: every failure a caller can cause is one of these, never a panic.
+
+use std::path::PathBuf;
+
+/// Errors returned by the library. Each message names the file, tensor or field at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A file is not in the format it claims to be (bad safetensors header, malformed JSON, ...).
+    #[error("{what}: {message}")]
+    Format { what: String, message: String },
+
+    /// A weights file does not describe the requested model: missing, unexpected or misshapen
+    /// tensors, or tensors of a type that cannot be weights.
+    #[error("weights: {0}")]
+    Weights(String),
+
+    /// A model input is missing, misshapen or out of range. `name` is the input's name
+    /// (`padded_seq`, `seq_lengths[2]`, ...).
+    #[error("input `{name}`: {message}")]
+    Input { name: String, message: String },
+
+    /// The request cannot be served by this model or build (unknown model kind, device missing, ...).
+    #[error("{0}")]
+    Unsupported(String),
+
+    /// An error inside candle. With validated inputs this means a bug or an exhausted device.
+    #[error(transparent)]
+    Candle(candle_core::Error),
+}
+
+impl From<candle_core::Error> for Error {
+    /// Keeps candle's message and drops the backtrace candle attaches when `RUST_BACKTRACE` is
+    /// set, so that errors stay one line.
+    fn from(mut err: candle_core::Error) -> Self {
+        while let candle_core::Error::WithBacktrace { inner, .. } = err {
+            err = *inner;
+        }
+        Error::Candle(err)
+    }
+}
+
+impl Error {
+    pub(crate) fn input(name: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Input {
+            name: name.into(),
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn weights(message: impl Into<String>) -> Self {
+        Error::Weights(message.into())
+    }
+
+    pub(crate) fn format(what: impl Into<String>, message: impl std::fmt::Display) -> Self {
+        Error::Format {
+            what: what.into(),
+            message: message.to_string(),
+        }
+    }
+}
+
+/// The library's result type.
+pub type Result<T> = std::result::Result<T, Error>;

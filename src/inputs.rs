@@ -1,0 +1,230 @@
+//! Input encoding, the seed's subject: variable-length sequences to a padded tensor plus lengths,
+//! category indices to one-hot rows, and the checks every model input goes through.
+//!
+//! Every function here validates before it allocates, and names the offending input in its
+//! error (`seq_lengths[2]`, `category_index`, ...).
+
+use candle_core::{DType, Tensor, D};
+
+use crate::error::{Error, Result};
+
+/// The most elements a tensor built from user input may have (512 MiB of f32): the padded batch
+/// of ragged sequences, or the broadcast of `tensor1 + tensor2`. Small inputs can ask for far
+/// more (one long sequence among many short ones; shapes `(N, 1, F)` and `(1, N, F)`).
+pub const MAX_ELEMENTS: usize = 1 << 27;
+
+/// The tensors one forward call takes, keyed as the seed's `forward` arguments.
+#[derive(Debug, Clone)]
+pub enum ModelInputs {
+    /// `TwoInputModule.forward(tensor1, tensor2)`.
+    TwoInput { tensor1: Tensor, tensor2: Tensor },
+    /// `CategoricalInputModule.forward(tensor_input, category_index)`.
+    Categorical {
+        tensor_input: Tensor,
+        category_index: Tensor,
+    },
+    /// `SequenceInputModule.forward(padded_seq, seq_lengths)`.
+    Sequence {
+        padded_seq: Tensor,
+        seq_lengths: Tensor,
+    },
+}
+
+/// Pads variable-length sequences, each `(len_i, features)`, into one `(batch, max len,
+/// features)` tensor with zeros after each sequence, like
+/// `torch.nn.utils.rnn.pad_sequence(sequences, batch_first=True)`, and returns their lengths.
+///
+/// Every sequence takes the first one's dtype, as in PyTorch. Refuses an empty batch, an empty
+/// sequence, and sequences whose feature widths differ.
+pub fn pad_sequences(sequences: &[Tensor]) -> Result<(Tensor, Vec<usize>)> {
+    let first = sequences.first().ok_or_else(|| {
+        Error::input("sequences", "is empty; a batch needs at least one sequence")
+    })?;
+    let width = match *first.dims() {
+        [_, w] => w,
+        _ => {
+            return Err(Error::input(
+                "sequences[0]",
+                format!("has shape {:?}, expected (length, features)", first.dims()),
+            ))
+        }
+    };
+    let mut lengths = Vec::with_capacity(sequences.len());
+    for (i, seq) in sequences.iter().enumerate() {
+        let name = format!("sequences[{i}]");
+        match *seq.dims() {
+            [0, _] => {
+                return Err(Error::input(
+                    name,
+                    "is empty; every sequence needs at least one step",
+                ))
+            }
+            [len, w] if w == width => lengths.push(len),
+            [_, w] => {
+                return Err(Error::input(
+                    name,
+                    format!("has {w} features per step, expected {width} (as sequences[0])"),
+                ))
+            }
+            _ => {
+                return Err(Error::input(
+                    name,
+                    format!("has shape {:?}, expected (length, features)", seq.dims()),
+                ))
+            }
+        }
+    }
+    if width == 0 {
+        return Err(Error::input("sequences", "have 0 features per step"));
+    }
+    let max_len = lengths.iter().copied().max().unwrap_or(0);
+    let elements = [sequences.len(), max_len, width]
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d));
+    if elements.is_none_or(|n| n > MAX_ELEMENTS) {
+        return Err(Error::input(
+            "sequences",
+            format!(
+                "would pad to ({}, {max_len}, {width}), more than {MAX_ELEMENTS} elements",
+                sequences.len()
+            ),
+        ));
+    }
+    let dtype = first.dtype();
+    let device = first.device();
+    let padded = sequences
+        .iter()
+        .zip(&lengths)
+        .map(|(seq, &len)| {
+            let seq = seq.to_dtype(dtype)?.to_device(device)?;
+            if len == max_len {
+                Ok(seq)
+            } else {
+                let pad = Tensor::zeros((max_len - len, width), dtype, device)?;
+                Tensor::cat(&[&seq, &pad], 0)
+            }
+        })
+        .collect::<candle_core::Result<Vec<_>>>()?;
+    Ok((Tensor::stack(&padded, 0)?, lengths))
+}
+
+/// Checks per-row sequence lengths against a padded batch of `batch` rows and `time` steps:
+/// one length per row, each in `1..=time`.
+pub fn check_lengths(lengths: &[usize], batch: usize, time: usize) -> Result<()> {
+    if batch == 0 {
+        return Err(Error::input("padded_seq", "has an empty batch (0 rows)"));
+    }
+    if lengths.len() != batch {
+        return Err(Error::input(
+            "seq_lengths",
+            format!(
+                "has {} entries, expected one per row of padded_seq ({batch})",
+                lengths.len()
+            ),
+        ));
+    }
+    for (i, &len) in lengths.iter().enumerate() {
+        if len == 0 {
+            return Err(Error::input(
+                format!("seq_lengths[{i}]"),
+                "is 0; every length must be at least 1",
+            ));
+        }
+        if len > time {
+            return Err(Error::input(
+                format!("seq_lengths[{i}]"),
+                format!("is {len}, longer than padded_seq's time axis ({time})"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Reads a 1-D integer tensor of sequence lengths. Lengths below 1 are refused here; the upper
+/// bound is checked against the padded batch by [`check_lengths`].
+pub fn lengths_from_tensor(seq_lengths: &Tensor) -> Result<Vec<usize>> {
+    if seq_lengths.rank() != 1 {
+        return Err(Error::input(
+            "seq_lengths",
+            format!("has shape {:?}, expected 1 dim (batch)", seq_lengths.dims()),
+        ));
+    }
+    integer_values(seq_lengths, "seq_lengths")?
+        .into_iter()
+        .enumerate()
+        .map(|(i, len)| {
+            usize::try_from(len).ok().filter(|&l| l > 0).ok_or_else(|| {
+                Error::input(
+                    format!("seq_lengths[{i}]"),
+                    format!("is {len}; every length must be at least 1"),
+                )
+            })
+        })
+        .collect()
+}
+
+/// The values of an integer tensor as `i64`; a float tensor is refused (PyTorch's `one_hot`
+/// and packing need integer indices too).
+pub fn integer_values(t: &Tensor, name: &str) -> Result<Vec<i64>> {
+    match t.dtype() {
+        DType::U8 | DType::U32 | DType::I16 | DType::I32 | DType::I64 => {
+            Ok(t.to_dtype(DType::I64)?.flatten_all()?.to_vec1::<i64>()?)
+        }
+        other => Err(Error::input(
+            name,
+            format!("must hold integers (I64 or I32), got {other:?}"),
+        )),
+    }
+}
+
+/// One-hot encodes integer `indices` of any shape into `(*indices.shape, num_classes)` of
+/// `dtype`, like `F.one_hot(indices, num_classes).to(dtype)`. Every index must lie in
+/// `0..num_classes`.
+pub fn one_hot(indices: &Tensor, num_classes: usize, dtype: DType) -> Result<Tensor> {
+    let name = "category_index";
+    let values = integer_values(indices, name)?;
+    for (flat, &v) in values.iter().enumerate() {
+        if v < 0 || v as u64 >= num_classes as u64 {
+            return Err(Error::input(
+                element_name(name, indices.dims(), flat),
+                format!("is {v}, expected a category in 0..{num_classes}"),
+            ));
+        }
+    }
+    let device = indices.device();
+    let classes = Tensor::arange(0i64, num_classes as i64, device)?;
+    let hot = indices
+        .to_dtype(DType::I64)?
+        .unsqueeze(D::Minus1)?
+        .broadcast_eq(&classes)?;
+    Ok(hot.to_dtype(dtype)?)
+}
+
+/// The shape two tensors broadcast to under PyTorch's rules, or `None` if they do not.
+pub fn broadcast_shape(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
+    let rank = a.len().max(b.len());
+    let dim = |s: &[usize], i: usize| (i + s.len()).checked_sub(rank).map_or(1, |j| s[j]);
+    (0..rank)
+        .map(|i| match (dim(a, i), dim(b, i)) {
+            (x, y) if x == y => Some(x),
+            (1, y) => Some(y),
+            (x, 1) => Some(x),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `name[i][j]...` for element `flat` of a tensor of shape `dims`.
+pub(crate) fn element_name(name: &str, dims: &[usize], flat: usize) -> String {
+    let mut index = Vec::with_capacity(dims.len());
+    let mut rest = flat;
+    for &d in dims.iter().rev() {
+        index.push(rest % d.max(1));
+        rest /= d.max(1);
+    }
+    let mut out = name.to_string();
+    for i in index.iter().rev() {
+        out.push_str(&format!("[{i}]"));
+    }
+    out
+}

@@ -1,0 +1,66 @@
+//! # scriptless
+//!
+//! The three models of the seed document, *How can I provide inputs to a PyTorch Script
+//! Module's forward method?*, rebuilt on [candle](https://github.com/huggingface/candle): they
+//! load PyTorch's own `state_dict` exported as safetensors and return PyTorch's outputs, with no
+//! libtorch.
+//!
+//! - [`TwoInputModule`]: `linear(tensor1 + tensor2)`.
+//! - [`CategoricalInputModule`]: `linear(cat(tensor_input, one_hot(category_index)))`.
+//! - [`SequenceInputModule`]: `pack_padded_sequence` → `nn.LSTM` → `pad_packed_sequence` →
+//!   `linear` on the last step, over a [`MaskedLstm`] that reproduces packed-sequence semantics
+//!   exactly for any number of layers and directions.
+//!
+//! The seed's sequence model reads `unpacked_seq[:, -1, :]`, which for every row shorter than the
+//! longest is zero padding, so those rows output `linear.bias`. [`Pooling::PaddedLast`] (the
+//! default) reproduces that; [`Pooling::LastValid`] reads each row's own last step.
+//!
+//! ```
+//! use candle_core::{DType, Device, Tensor};
+//! use scriptless::{pad_sequences, Pooling, SequenceInputModule, Weights};
+//!
+//! # fn main() -> scriptless::Result<()> {
+//! let weights = Weights::read("weights/sequence.safetensors")?;
+//! let model = SequenceInputModule::from_weights(&weights, DType::F32, &Device::Cpu)?;
+//!
+//! // Three sequences of 10 features, 5, 3 and 7 steps long, as in the seed.
+//! let sequences = [5, 3, 7]
+//!     .map(|len| Tensor::ones((len, 10), DType::F32, &Device::Cpu))
+//!     .into_iter()
+//!     .collect::<candle_core::Result<Vec<_>>>()?;
+//! let (padded, lengths) = pad_sequences(&sequences)?;
+//!
+//! let seed = model.forward_lengths(&padded, &lengths, Pooling::PaddedLast)?;
+//! let last = model.forward_lengths(&padded, &lengths, Pooling::LastValid)?;
+//! assert_eq!(seed.dims(), &[3, 10]);
+//! // The two shorter rows pooled padding: their output is the bias. The longest row agrees.
+//! let bias = weights.tensor("linear.bias")?.to_vec1::<f32>()?;
+//! assert_eq!(seed.get(0)?.to_vec1::<f32>()?, bias);
+//! assert_eq!(seed.get(2)?.to_vec1::<f32>()?, last.get(2)?.to_vec1::<f32>()?);
+//! # Ok(())
+//! # }
+//! ```
+
+mod device;
+mod error;
+mod inputs;
+mod lstm;
+mod models;
+mod request;
+mod weights;
+
+pub use device::parse_device;
+pub use error::{Error, Result};
+pub use inputs::{
+    broadcast_shape, check_lengths, integer_values, lengths_from_tensor, one_hot, pad_sequences,
+    ModelInputs, MAX_ELEMENTS,
+};
+pub use lstm::{LstmConfig, LstmOutput, MaskedLstm};
+pub use models::{
+    CategoricalConfig, CategoricalInputModule, Model, ModelKind, Pooling, SequenceConfig,
+    SequenceInputModule, TwoInputConfig, TwoInputModule, SEED_FEATURE_WIDTH,
+};
+pub use request::{
+    read_request, request_from_json, request_from_safetensors, RequestFormat, SEQUENCES_KEY,
+};
+pub use weights::{Weights, META_FEATURE_WIDTH, META_MODEL};

@@ -1,0 +1,137 @@
+//! `CategoricalInputModule`: `self.linear(cat(tensor_input, one_hot(category_index)))`.
+
+use candle_core::{DType, Device, Tensor, D};
+use candle_nn::{Linear, VarBuilder};
+
+use super::{apply_linear, check_not_empty, linear_shape};
+use crate::error::{Error, Result};
+use crate::inputs::one_hot;
+use crate::weights::{Weights, META_FEATURE_WIDTH};
+
+/// The seed's feature width: `nn.Linear(num_categories + 10, 10)`, "+10 for other tensor input".
+pub const SEED_FEATURE_WIDTH: usize = 10;
+
+/// Hyperparameters of [`CategoricalInputModule`] (the seed: 10 features, 3 categories, 10 out).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CategoricalConfig {
+    /// Width of `tensor_input`'s last dim.
+    pub feature_width: usize,
+    /// Number of categories, the width of the one-hot rows: `linear.in_features - feature_width`.
+    pub num_categories: usize,
+    /// `linear.out_features`.
+    pub out_features: usize,
+}
+
+impl CategoricalConfig {
+    /// Reads the sizes from `linear.weight`. The split of `in_features` between features and
+    /// categories is not in the shapes: the feature width comes from the metadata key
+    /// `feature_width` when present, else the seed's 10. The file must hold exactly
+    /// `linear.weight` and `linear.bias`.
+    pub fn from_weights(weights: &Weights) -> Result<Self> {
+        let (in_features, out_features) = linear_shape(weights, "linear")?;
+        weights.check_names(&["linear.weight", "linear.bias"])?;
+        let feature_width = match weights.metadata().get(META_FEATURE_WIDTH) {
+            Some(s) => s.parse::<usize>().map_err(|_| {
+                Error::weights(format!(
+                    "metadata `{META_FEATURE_WIDTH}` is `{s}`, expected a positive integer"
+                ))
+            })?,
+            None => SEED_FEATURE_WIDTH,
+        };
+        if feature_width == 0 || in_features <= feature_width {
+            return Err(Error::weights(format!(
+                "`linear.weight` has {in_features} input features, which leaves no room for \
+                 categories after {feature_width} features"
+            )));
+        }
+        Ok(Self {
+            feature_width,
+            num_categories: in_features - feature_width,
+            out_features,
+        })
+    }
+}
+
+/// The seed's second model: features concatenated with a one-hot category, then a Linear.
+///
+/// The seed calls `F.one_hot(category_index, num_classes=3)`; here the one-hot width is the
+/// model's `num_categories`, which is 3 for the seed's weights and generalises to any count.
+#[derive(Debug, Clone)]
+pub struct CategoricalInputModule {
+    linear: Linear,
+    config: CategoricalConfig,
+    dtype: DType,
+    device: Device,
+}
+
+impl CategoricalInputModule {
+    /// Builds the model from `vb` holding `linear.weight` and `linear.bias`.
+    pub fn load(vb: VarBuilder, config: &CategoricalConfig) -> Result<Self> {
+        let linear = candle_nn::linear(
+            config.feature_width + config.num_categories,
+            config.out_features,
+            vb.pp("linear"),
+        )?;
+        Ok(Self {
+            linear,
+            config: *config,
+            dtype: vb.dtype(),
+            device: vb.device().clone(),
+        })
+    }
+
+    /// Infers the config from `weights` and builds the model in `dtype` on `device`.
+    pub fn from_weights(weights: &Weights, dtype: DType, device: &Device) -> Result<Self> {
+        Self::load(
+            weights.var_builder(dtype, device),
+            &CategoricalConfig::from_weights(weights)?,
+        )
+    }
+
+    /// The model's hyperparameters.
+    pub fn config(&self) -> &CategoricalConfig {
+        &self.config
+    }
+
+    /// `linear(cat(tensor_input, one_hot(category_index)))`: `tensor_input` is
+    /// `(*, feature_width)`, `category_index` integer `(*)` with the same leading dims and values
+    /// in `0..num_categories`; the output is `(*, out_features)`.
+    pub fn forward(&self, tensor_input: &Tensor, category_index: &Tensor) -> Result<Tensor> {
+        check_not_empty(tensor_input, "tensor_input")?;
+        let dims = tensor_input.dims();
+        let Some((&width, leading)) = dims.split_last() else {
+            return Err(Error::input(
+                "tensor_input",
+                format!(
+                    "is a scalar, expected shape (*, {})",
+                    self.config.feature_width
+                ),
+            ));
+        };
+        if width != self.config.feature_width {
+            return Err(Error::input(
+                "tensor_input",
+                format!(
+                    "has {width} features (shape {dims:?}), expected {}",
+                    self.config.feature_width
+                ),
+            ));
+        }
+        if category_index.dims() != leading {
+            return Err(Error::input(
+                "category_index",
+                format!(
+                    "has shape {:?}, expected {leading:?}: one index per row of tensor_input",
+                    category_index.dims()
+                ),
+            ));
+        }
+        let hot = one_hot(
+            &category_index.to_device(&self.device)?,
+            self.config.num_categories,
+            self.dtype,
+        )?;
+        let features = tensor_input.to_device(&self.device)?.to_dtype(self.dtype)?;
+        apply_linear(&self.linear, &Tensor::cat(&[&features, &hot], D::Minus1)?)
+    }
+}

@@ -1,0 +1,185 @@
+//! The seed's three models, named after its classes, and [`Model`], which picks one by kind.
+//!
+//! Each model is a plain struct built by `load(vb, &config)` from PyTorch's `state_dict` names
+//! (`linear.weight`, `rnn.weight_ih_l0`, ...). Each config is inferred from a [`Weights`]'s shapes
+//! by `from_weights`, which also refuses missing and unexpected tensors.
+
+mod categorical;
+mod sequence;
+mod two_input;
+
+pub use categorical::{CategoricalConfig, CategoricalInputModule, SEED_FEATURE_WIDTH};
+pub use sequence::{Pooling, SequenceConfig, SequenceInputModule};
+pub use two_input::{TwoInputConfig, TwoInputModule};
+
+use std::fmt;
+use std::str::FromStr;
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{Linear, Module};
+
+use crate::error::{Error, Result};
+use crate::inputs::ModelInputs;
+use crate::weights::Weights;
+
+/// Which of the seed's models a weights file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ModelKind {
+    /// [`TwoInputModule`]: `linear(tensor1 + tensor2)`.
+    TwoInput,
+    /// [`CategoricalInputModule`]: `linear(cat(tensor_input, one_hot(category_index)))`.
+    Categorical,
+    /// [`SequenceInputModule`]: packed LSTM, then `linear` on one time step.
+    Sequence,
+}
+
+impl ModelKind {
+    /// All kinds, in the seed's order.
+    pub const ALL: [ModelKind; 3] = [Self::TwoInput, Self::Categorical, Self::Sequence];
+
+    /// The kind's name on the command line and in weights metadata.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::TwoInput => "two-input",
+            Self::Categorical => "categorical",
+            Self::Sequence => "sequence",
+        }
+    }
+
+    /// The names of `forward`'s arguments, as in the seed.
+    pub fn input_names(self) -> [&'static str; 2] {
+        match self {
+            Self::TwoInput => ["tensor1", "tensor2"],
+            Self::Categorical => ["tensor_input", "category_index"],
+            Self::Sequence => ["padded_seq", "seq_lengths"],
+        }
+    }
+}
+
+impl fmt::Display for ModelKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for ModelKind {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| {
+                Error::Unsupported(format!(
+                    "unknown model `{s}`; expected two-input, categorical or sequence"
+                ))
+            })
+    }
+}
+
+/// One of the three models, for callers that choose the kind at run time (the CLI does).
+#[derive(Debug, Clone)]
+pub enum Model {
+    TwoInput(TwoInputModule),
+    Categorical(CategoricalInputModule),
+    Sequence(SequenceInputModule),
+}
+
+impl Model {
+    /// Builds a model of `kind` from `weights`, computing in `dtype` on `device`.
+    pub fn from_weights(
+        weights: &Weights,
+        kind: ModelKind,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Self> {
+        Ok(match kind {
+            ModelKind::TwoInput => {
+                Self::TwoInput(TwoInputModule::from_weights(weights, dtype, device)?)
+            }
+            ModelKind::Categorical => Self::Categorical(CategoricalInputModule::from_weights(
+                weights, dtype, device,
+            )?),
+            ModelKind::Sequence => {
+                Self::Sequence(SequenceInputModule::from_weights(weights, dtype, device)?)
+            }
+        })
+    }
+
+    /// The model's kind.
+    pub fn kind(&self) -> ModelKind {
+        match self {
+            Self::TwoInput(_) => ModelKind::TwoInput,
+            Self::Categorical(_) => ModelKind::Categorical,
+            Self::Sequence(_) => ModelKind::Sequence,
+        }
+    }
+
+    /// Runs the model on `inputs`, which must be of the model's kind. `pooling` applies to the
+    /// sequence model only.
+    pub fn forward(&self, inputs: &ModelInputs, pooling: Pooling) -> Result<Tensor> {
+        match (self, inputs) {
+            (Self::TwoInput(m), ModelInputs::TwoInput { tensor1, tensor2 }) => {
+                m.forward(tensor1, tensor2)
+            }
+            (
+                Self::Categorical(m),
+                ModelInputs::Categorical {
+                    tensor_input,
+                    category_index,
+                },
+            ) => m.forward(tensor_input, category_index),
+            (
+                Self::Sequence(m),
+                ModelInputs::Sequence {
+                    padded_seq,
+                    seq_lengths,
+                },
+            ) => m.forward(padded_seq, seq_lengths, pooling),
+            _ => Err(Error::Unsupported(format!(
+                "the {} model cannot take these inputs",
+                self.kind()
+            ))),
+        }
+    }
+}
+
+/// `(in_features, out_features)` of the `nn.Linear` named `prefix`, with its shapes checked.
+fn linear_shape(weights: &Weights, prefix: &str) -> Result<(usize, usize)> {
+    let name = format!("{prefix}.weight");
+    let (out_features, in_features) = match *weights.shape(&name)? {
+        [out, inp] if out > 0 && inp > 0 => (out, inp),
+        ref got => {
+            return Err(Error::weights(format!(
+                "tensor `{name}` has shape {got:?}, expected [out_features, in_features]"
+            )))
+        }
+    };
+    weights.expect_shape(&format!("{prefix}.bias"), &[out_features])?;
+    Ok((in_features, out_features))
+}
+
+/// `nn.Linear` on the last dim of a tensor of any rank >= 1, like PyTorch's.
+fn apply_linear(linear: &Linear, x: &Tensor) -> Result<Tensor> {
+    let dims = x.dims();
+    let (&features, leading) = dims.split_last().ok_or_else(|| {
+        Error::Unsupported("nn.Linear needs an input with at least one dim".to_string())
+    })?;
+    let rows = leading.iter().product::<usize>();
+    let y = linear.forward(&x.reshape((rows, features))?)?;
+    let mut out_dims = leading.to_vec();
+    out_dims.push(y.dim(1)?);
+    Ok(y.reshape(out_dims)?)
+}
+
+/// Refuses a tensor with a zero-size dim: PyTorch would return an empty result, which no
+/// caller of these models wants; an empty batch is almost always a bug upstream.
+fn check_not_empty(t: &Tensor, name: &str) -> Result<()> {
+    if t.dims().contains(&0) {
+        return Err(Error::input(
+            name,
+            format!("is empty (shape {:?})", t.dims()),
+        ));
+    }
+    Ok(())
+}

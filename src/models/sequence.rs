@@ -1,0 +1,137 @@
+//! `SequenceInputModule`: packed LSTM over a padded batch, then `linear` on one time step.
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{Linear, VarBuilder};
+
+use super::{apply_linear, linear_shape};
+use crate::error::{Error, Result};
+use crate::inputs::lengths_from_tensor;
+use crate::lstm::{LstmConfig, LstmOutput, MaskedLstm};
+use crate::weights::Weights;
+
+/// Which time step of the unpacked LSTM output feeds the final Linear.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Pooling {
+    /// Exactly the seed: `unpacked_seq[:, -1, :]`, the step `max(lengths) - 1` for every row.
+    /// Rows shorter than the longest see the zero padding there, so their output is
+    /// `linear.bias`, whatever the sequence held.
+    #[default]
+    PaddedLast,
+    /// Each row's own last valid step, `unpacked_seq[b, len_b - 1, :]`: what most users mean.
+    /// For a bidirectional LSTM the reverse half of that step is the reverse direction after
+    /// one step, as in PyTorch's output tensor (not `h_n`).
+    LastValid,
+}
+
+/// Hyperparameters of [`SequenceInputModule`] (the seed: input 10, hidden 20, 1 layer, 10 out).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SequenceConfig {
+    /// The `rnn` LSTM's configuration.
+    pub lstm: LstmConfig,
+    /// `linear.out_features`.
+    pub out_features: usize,
+}
+
+impl SequenceConfig {
+    /// Infers the LSTM's configuration from the `rnn.*` tensors and the output width from
+    /// `linear.weight`, whose `in_features` must equal the LSTM's output width. Refuses missing
+    /// and unexpected tensors.
+    pub fn from_weights(weights: &Weights) -> Result<Self> {
+        let lstm = LstmConfig::from_weights(weights, "rnn")?;
+        let (in_features, out_features) = linear_shape(weights, "linear")?;
+        if in_features != lstm.output_size() {
+            return Err(Error::weights(format!(
+                "`linear.weight` takes {in_features} features but the LSTM outputs {}",
+                lstm.output_size()
+            )));
+        }
+        let mut names: Vec<String> = lstm
+            .tensor_shapes("rnn")
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        names.extend(["linear.weight".to_string(), "linear.bias".to_string()]);
+        weights.check_names(&names)?;
+        Ok(Self { lstm, out_features })
+    }
+}
+
+/// The seed's third model: `pack_padded_sequence` → `nn.LSTM` → `pad_packed_sequence` →
+/// `linear` on one time step (see [`Pooling`]).
+#[derive(Debug, Clone)]
+pub struct SequenceInputModule {
+    rnn: MaskedLstm,
+    linear: Linear,
+    config: SequenceConfig,
+}
+
+impl SequenceInputModule {
+    /// Builds the model from `vb` holding `rnn.*` and `linear.*`.
+    pub fn load(vb: VarBuilder, config: &SequenceConfig) -> Result<Self> {
+        Ok(Self {
+            rnn: MaskedLstm::load(vb.pp("rnn"), &config.lstm)?,
+            linear: candle_nn::linear(
+                config.lstm.output_size(),
+                config.out_features,
+                vb.pp("linear"),
+            )?,
+            config: *config,
+        })
+    }
+
+    /// Infers the config from `weights` and builds the model in `dtype` on `device`.
+    pub fn from_weights(weights: &Weights, dtype: DType, device: &Device) -> Result<Self> {
+        Self::load(
+            weights.var_builder(dtype, device),
+            &SequenceConfig::from_weights(weights)?,
+        )
+    }
+
+    /// The model's hyperparameters.
+    pub fn config(&self) -> &SequenceConfig {
+        &self.config
+    }
+
+    /// The LSTM alone, for callers that want its `output`, `h_n` and `c_n`.
+    pub fn rnn(&self) -> &MaskedLstm {
+        &self.rnn
+    }
+
+    /// The seed's `forward(padded_seq, seq_lengths)`: `padded_seq` is `(batch, time, input_size)`,
+    /// `seq_lengths` an integer `(batch,)` tensor with values in `1..=time`. Returns
+    /// `(batch, out_features)`.
+    pub fn forward(
+        &self,
+        padded_seq: &Tensor,
+        seq_lengths: &Tensor,
+        pooling: Pooling,
+    ) -> Result<Tensor> {
+        self.forward_lengths(padded_seq, &lengths_from_tensor(seq_lengths)?, pooling)
+    }
+
+    /// [`forward`](Self::forward) with the lengths as a slice.
+    pub fn forward_lengths(
+        &self,
+        padded_seq: &Tensor,
+        lengths: &[usize],
+        pooling: Pooling,
+    ) -> Result<Tensor> {
+        let LstmOutput { output, .. } = self.rnn.forward(padded_seq, lengths)?;
+        let (batch, time, features) = output.dims3()?;
+        let pooled = match pooling {
+            Pooling::PaddedLast => output.narrow(1, time - 1, 1)?.squeeze(1)?,
+            Pooling::LastValid => {
+                let rows: Vec<i64> = lengths
+                    .iter()
+                    .enumerate()
+                    .map(|(b, &len)| (b * time + len - 1) as i64)
+                    .collect();
+                let rows = Tensor::from_vec(rows, batch, output.device())?;
+                output
+                    .reshape((batch * time, features))?
+                    .index_select(&rows, 0)?
+            }
+        };
+        apply_linear(&self.linear, &pooled)
+    }
+}

@@ -1,0 +1,103 @@
+//! `TwoInputModule`: `self.linear(tensor1 + tensor2)`.
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{Linear, VarBuilder};
+
+use super::{apply_linear, check_not_empty, linear_shape};
+use crate::error::{Error, Result};
+use crate::inputs::{broadcast_shape, MAX_ELEMENTS};
+use crate::weights::Weights;
+
+/// Hyperparameters of [`TwoInputModule`] (the seed: 10 and 10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TwoInputConfig {
+    /// `linear.in_features`: the width of `tensor1 + tensor2`'s last dim.
+    pub in_features: usize,
+    /// `linear.out_features`.
+    pub out_features: usize,
+}
+
+impl TwoInputConfig {
+    /// Reads the sizes from `linear.weight`, checking that the file holds exactly
+    /// `linear.weight` and `linear.bias`.
+    pub fn from_weights(weights: &Weights) -> Result<Self> {
+        let (in_features, out_features) = linear_shape(weights, "linear")?;
+        weights.check_names(&["linear.weight", "linear.bias"])?;
+        Ok(Self {
+            in_features,
+            out_features,
+        })
+    }
+}
+
+/// The seed's first model: two tensors added (with PyTorch broadcasting), then a Linear.
+#[derive(Debug, Clone)]
+pub struct TwoInputModule {
+    linear: Linear,
+    config: TwoInputConfig,
+    dtype: DType,
+    device: Device,
+}
+
+impl TwoInputModule {
+    /// Builds the model from `vb` holding `linear.weight` and `linear.bias`.
+    pub fn load(vb: VarBuilder, config: &TwoInputConfig) -> Result<Self> {
+        let linear = candle_nn::linear(config.in_features, config.out_features, vb.pp("linear"))?;
+        Ok(Self {
+            linear,
+            config: *config,
+            dtype: vb.dtype(),
+            device: vb.device().clone(),
+        })
+    }
+
+    /// Infers the config from `weights` and builds the model in `dtype` on `device`.
+    pub fn from_weights(weights: &Weights, dtype: DType, device: &Device) -> Result<Self> {
+        Self::load(
+            weights.var_builder(dtype, device),
+            &TwoInputConfig::from_weights(weights)?,
+        )
+    }
+
+    /// The model's hyperparameters.
+    pub fn config(&self) -> &TwoInputConfig {
+        &self.config
+    }
+
+    /// `linear(tensor1 + tensor2)`. The two shapes must broadcast (PyTorch's rules) to
+    /// `(*, in_features)`; the output is `(*, out_features)`. Inputs are converted to the
+    /// model's dtype and device.
+    pub fn forward(&self, tensor1: &Tensor, tensor2: &Tensor) -> Result<Tensor> {
+        check_not_empty(tensor1, "tensor1")?;
+        check_not_empty(tensor2, "tensor2")?;
+        let (a, b) = (tensor1.dims(), tensor2.dims());
+        let shape = broadcast_shape(a, b).ok_or_else(|| {
+            Error::input(
+                "tensor1 + tensor2",
+                format!("shapes {a:?} and {b:?} do not broadcast"),
+            )
+        })?;
+        let elements = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+        if elements.is_none_or(|n| n > MAX_ELEMENTS) {
+            return Err(Error::input(
+                "tensor1 + tensor2",
+                format!(
+                    "shapes {a:?} and {b:?} broadcast to {shape:?}, more than \
+                     {MAX_ELEMENTS} elements"
+                ),
+            ));
+        }
+        if shape.last() != Some(&self.config.in_features) {
+            return Err(Error::input(
+                "tensor1 + tensor2",
+                format!(
+                    "broadcast shape is {shape:?}, its last dim must be in_features ({})",
+                    self.config.in_features
+                ),
+            ));
+        }
+        let t1 = tensor1.to_device(&self.device)?.to_dtype(self.dtype)?;
+        let t2 = tensor2.to_device(&self.device)?.to_dtype(self.dtype)?;
+        apply_linear(&self.linear, &t1.broadcast_add(&t2)?)
+    }
+}

@@ -1,0 +1,105 @@
+//! Helpers shared by the integration tests: fixtures and `torch.allclose`-style comparison.
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+use serde_json::Value;
+
+/// PyTorch parity tolerances for f32 outputs.
+pub const ATOL: f64 = 2e-5;
+pub const RTOL: f64 = 1e-4;
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn fixtures() -> PathBuf {
+    root().join("tests/fixtures")
+}
+
+/// The fixture manifest written by `python/export.py`.
+pub fn manifest() -> Value {
+    let text = std::fs::read_to_string(fixtures().join("manifest.json")).expect("manifest.json");
+    serde_json::from_str(&text).expect("manifest.json is JSON")
+}
+
+/// Every case of the manifest: (name, model kind, config).
+pub fn cases() -> Vec<(String, String, Value)> {
+    manifest()["cases"]
+        .as_array()
+        .expect("cases")
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().expect("name").to_string(),
+                c["model"].as_str().expect("model").to_string(),
+                c["config"].clone(),
+            )
+        })
+        .collect()
+}
+
+pub fn load(path: &Path) -> HashMap<String, Tensor> {
+    candle_core::safetensors::load(path, &Device::Cpu)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Like `torch.allclose(got, expected, rtol, atol)`, but returns a description of the worst
+/// element when they are not close.
+pub fn compare(got: &Tensor, expected: &Tensor, atol: f64, rtol: f64) -> Result<f64, String> {
+    if got.dims() != expected.dims() {
+        return Err(format!(
+            "shape {:?}, expected {:?}",
+            got.dims(),
+            expected.dims()
+        ));
+    }
+    let g = flat_f64(got);
+    let e = flat_f64(expected);
+    let mut worst: Option<(usize, f64)> = None; // (index, excess over the allowed difference)
+    let mut max_abs = 0f64;
+    for (i, (a, b)) in g.iter().zip(&e).enumerate() {
+        let diff = (a - b).abs();
+        max_abs = max_abs.max(diff);
+        let excess = diff - (atol + rtol * b.abs());
+        if !(excess <= 0.0) && worst.is_none_or(|(_, w)| excess > w) {
+            worst = Some((i, excess));
+        }
+    }
+    match worst {
+        None => Ok(max_abs),
+        Some((i, _)) => Err(format!(
+            "not close (atol {atol:e}, rtol {rtol:e}): worst element {} got {} expected {} (|diff| {:e}); max |diff| {max_abs:e}",
+            index(got.dims(), i),
+            g[i],
+            e[i],
+            (g[i] - e[i]).abs()
+        )),
+    }
+}
+
+/// Panics with the worst element unless `got` and `expected` are close.
+pub fn assert_close(what: &str, got: &Tensor, expected: &Tensor) {
+    if let Err(msg) = compare(got, expected, ATOL, RTOL) {
+        panic!("{what}: {msg}");
+    }
+}
+
+pub fn flat_f64(t: &Tensor) -> Vec<f64> {
+    t.to_device(&Device::Cpu)
+        .and_then(|t| t.to_dtype(DType::F64))
+        .and_then(|t| t.flatten_all())
+        .and_then(|t| t.to_vec1::<f64>())
+        .expect("tensor to f64")
+}
+
+fn index(dims: &[usize], mut flat: usize) -> String {
+    let mut idx = vec![0; dims.len()];
+    for (k, &d) in dims.iter().enumerate().rev() {
+        idx[k] = flat % d.max(1);
+        flat /= d.max(1);
+    }
+    format!("{idx:?}")
+}

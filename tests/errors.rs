@@ -1,0 +1,551 @@
+//! Every class of bad input gets a clear error that names the tensor or field: never a panic.
+
+mod common;
+
+use candle_core::{DType, Device, Tensor};
+use common::root;
+use scriptless::{
+    one_hot, pad_sequences, parse_device, request_from_json, request_from_safetensors, Error,
+    Model, ModelKind, Pooling, Weights,
+};
+
+fn weights(file: &str) -> Weights {
+    Weights::read(root().join("weights").join(file)).unwrap()
+}
+
+fn model(kind: ModelKind) -> Model {
+    let file = match kind {
+        ModelKind::TwoInput => "two_input.safetensors",
+        ModelKind::Categorical => "categorical.safetensors",
+        ModelKind::Sequence => "sequence.safetensors",
+    };
+    Model::from_weights(&weights(file), kind, DType::F32, &Device::Cpu).unwrap()
+}
+
+/// Decodes `json` for `kind` and runs it; returns the error's text.
+fn run_json(kind: ModelKind, json: &str) -> String {
+    let result = request_from_json(json, kind, "request")
+        .and_then(|inputs| model(kind).forward(&inputs, Pooling::PaddedLast));
+    match result {
+        Ok(out) => panic!(
+            "expected an error for {json}, got output of shape {:?}",
+            out.dims()
+        ),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn assert_mentions(message: &str, parts: &[&str]) {
+    for part in parts {
+        assert!(
+            message.contains(part),
+            "error `{message}` does not mention `{part}`"
+        );
+    }
+}
+
+fn row(v: f32, n: usize) -> String {
+    format!("[{}]", vec![v.to_string(); n].join(","))
+}
+
+fn seq_json(lengths: &str) -> String {
+    let steps = format!("[{}]", vec![row(0.5, 10); 4].join(","));
+    format!(r#"{{"padded_seq": [{steps},{steps}], "seq_lengths": {lengths}}}"#)
+}
+
+// --- categories ---------------------------------------------------------------------------
+
+#[test]
+fn category_index_negative() {
+    let msg = run_json(
+        ModelKind::Categorical,
+        &format!(
+            r#"{{"tensor_input": [{}], "category_index": [-1]}}"#,
+            row(0.1, 10)
+        ),
+    );
+    assert_mentions(&msg, &["category_index[0]", "-1", "0..3"]);
+}
+
+#[test]
+fn category_index_too_large() {
+    let msg = run_json(
+        ModelKind::Categorical,
+        &format!(
+            r#"{{"tensor_input": [{r},{r}], "category_index": [0, 3]}}"#,
+            r = row(0.1, 10)
+        ),
+    );
+    assert_mentions(&msg, &["category_index[1]", "is 3", "0..3"]);
+}
+
+#[test]
+fn category_count_differs_from_batch() {
+    let msg = run_json(
+        ModelKind::Categorical,
+        &format!(
+            r#"{{"tensor_input": [{}], "category_index": [0, 1]}}"#,
+            row(0.1, 10)
+        ),
+    );
+    assert_mentions(&msg, &["category_index", "[2]", "[1]"]);
+}
+
+#[test]
+fn category_index_not_integer() {
+    let msg = run_json(
+        ModelKind::Categorical,
+        &format!(
+            r#"{{"tensor_input": [{}], "category_index": [1.5]}}"#,
+            row(0.1, 10)
+        ),
+    );
+    assert_mentions(&msg, &["category_index[0]", "integer"]);
+    // A float tensor is refused too, as F.one_hot refuses it.
+    let err = one_hot(&Tensor::new(&[1f32], &Device::Cpu).unwrap(), 3, DType::F32).unwrap_err();
+    assert_mentions(&err.to_string(), &["category_index", "integers"]);
+}
+
+#[test]
+fn categorical_wrong_feature_width() {
+    let msg = run_json(
+        ModelKind::Categorical,
+        &format!(
+            r#"{{"tensor_input": [{}], "category_index": [0]}}"#,
+            row(0.1, 9)
+        ),
+    );
+    assert_mentions(&msg, &["tensor_input", "9 features", "expected 10"]);
+}
+
+// --- lengths --------------------------------------------------------------------------------
+
+#[test]
+fn length_zero() {
+    assert_mentions(
+        &run_json(ModelKind::Sequence, &seq_json("[4, 0]")),
+        &["seq_lengths[1]", "at least 1"],
+    );
+}
+
+#[test]
+fn length_negative() {
+    assert_mentions(
+        &run_json(ModelKind::Sequence, &seq_json("[-2, 4]")),
+        &["seq_lengths[0]", "-2"],
+    );
+}
+
+#[test]
+fn length_beyond_time_axis() {
+    assert_mentions(
+        &run_json(ModelKind::Sequence, &seq_json("[4, 5]")),
+        &["seq_lengths[1]", "is 5", "time axis (4)"],
+    );
+}
+
+#[test]
+fn length_count_differs_from_batch() {
+    assert_mentions(
+        &run_json(ModelKind::Sequence, &seq_json("[4, 3, 2]")),
+        &["seq_lengths", "3 entries", "(2)"],
+    );
+}
+
+#[test]
+fn length_not_integer() {
+    assert_mentions(
+        &run_json(ModelKind::Sequence, &seq_json("[4, 2.5]")),
+        &["seq_lengths[1]", "integer"],
+    );
+    let padded = Tensor::zeros((1, 2, 10), DType::F32, &Device::Cpu).unwrap();
+    let lengths = Tensor::new(&[2f32], &Device::Cpu).unwrap();
+    let inputs = scriptless::ModelInputs::Sequence {
+        padded_seq: padded,
+        seq_lengths: lengths,
+    };
+    let err = model(ModelKind::Sequence)
+        .forward(&inputs, Pooling::PaddedLast)
+        .unwrap_err();
+    assert_mentions(&err.to_string(), &["seq_lengths", "integers", "F32"]);
+}
+
+// --- shapes ---------------------------------------------------------------------------------
+
+#[test]
+fn ragged_padded_seq() {
+    let a = format!("[{}]", vec![row(0.5, 10); 3].join(","));
+    let b = format!("[{}]", vec![row(0.5, 10); 2].join(","));
+    let msg = run_json(
+        ModelKind::Sequence,
+        &format!(r#"{{"padded_seq": [{a},{b}], "seq_lengths": [3, 2]}}"#),
+    );
+    assert_mentions(&msg, &["padded_seq[1]", "ragged"]);
+}
+
+#[test]
+fn ragged_feature_width_in_sequences() {
+    let msg = run_json(
+        ModelKind::Sequence,
+        &format!(
+            r#"{{"sequences": [[{}], [{}]]}}"#,
+            row(1.0, 10),
+            row(1.0, 9)
+        ),
+    );
+    assert_mentions(&msg, &["sequences[1]", "9 features", "expected 10"]);
+}
+
+#[test]
+fn wrong_feature_width_for_the_lstm() {
+    let msg = run_json(
+        ModelKind::Sequence,
+        &format!(r#"{{"sequences": [[{}]]}}"#, row(1.0, 7)),
+    );
+    assert_mentions(&msg, &["padded_seq", "7 features", "input_size 10"]);
+}
+
+#[test]
+fn empty_batch() {
+    assert_mentions(
+        &run_json(ModelKind::Sequence, r#"{"sequences": []}"#),
+        &["sequences", "empty"],
+    );
+    assert_mentions(
+        &run_json(
+            ModelKind::Sequence,
+            r#"{"padded_seq": [], "seq_lengths": []}"#,
+        ),
+        &["padded_seq"],
+    );
+    assert_mentions(
+        &run_json(ModelKind::TwoInput, r#"{"tensor1": [], "tensor2": []}"#),
+        &["tensor1", "empty"],
+    );
+    assert!(pad_sequences(&[]).is_err());
+}
+
+#[test]
+fn empty_sequence() {
+    let msg = run_json(
+        ModelKind::Sequence,
+        &format!(r#"{{"sequences": [[{}], []]}}"#, row(1.0, 10)),
+    );
+    assert_mentions(&msg, &["sequences[1]", "empty"]);
+}
+
+#[test]
+fn shapes_that_do_not_broadcast() {
+    let msg = run_json(
+        ModelKind::TwoInput,
+        &format!(
+            r#"{{"tensor1": [{r},{r}], "tensor2": [{r},{r},{r}]}}"#,
+            r = row(1.0, 10)
+        ),
+    );
+    assert_mentions(
+        &msg,
+        &["tensor1 + tensor2", "[2, 10]", "[3, 10]", "broadcast"],
+    );
+    let msg = run_json(
+        ModelKind::TwoInput,
+        &format!(
+            r#"{{"tensor1": [{}], "tensor2": [{}]}}"#,
+            row(1.0, 4),
+            row(1.0, 4)
+        ),
+    );
+    assert_mentions(&msg, &["in_features (10)"]);
+}
+
+#[test]
+fn broadcast_too_large_is_refused_before_allocating() {
+    // (20000, 1, 10) + (1, 20000, 10) would be 4e9 elements.
+    let a = Tensor::zeros((20000, 1, 10), DType::F32, &Device::Cpu).unwrap();
+    let b = Tensor::zeros((1, 20000, 10), DType::F32, &Device::Cpu).unwrap();
+    let inputs = scriptless::ModelInputs::TwoInput {
+        tensor1: a,
+        tensor2: b,
+    };
+    let err = model(ModelKind::TwoInput)
+        .forward(&inputs, Pooling::PaddedLast)
+        .unwrap_err();
+    assert_mentions(&err.to_string(), &["tensor1 + tensor2", "more than"]);
+}
+
+// --- JSON -----------------------------------------------------------------------------------
+
+#[test]
+fn malformed_json() {
+    let err = request_from_json(
+        "{\"tensor1\": [1, 2",
+        ModelKind::TwoInput,
+        "input file x.json",
+    )
+    .unwrap_err();
+    assert!(matches!(err, Error::Format { .. }));
+    assert_mentions(&err.to_string(), &["x.json", "malformed JSON"]);
+}
+
+#[test]
+fn not_an_object() {
+    let err = request_from_json("[1, 2]", ModelKind::TwoInput, "input file x.json").unwrap_err();
+    assert_mentions(&err.to_string(), &["tensor1", "tensor2"]);
+}
+
+#[test]
+fn missing_key() {
+    let msg = run_json(
+        ModelKind::TwoInput,
+        &format!(r#"{{"tensor1": [{}]}}"#, row(1.0, 10)),
+    );
+    assert_mentions(&msg, &["tensor2", "missing"]);
+}
+
+#[test]
+fn unknown_key() {
+    let msg = run_json(
+        ModelKind::TwoInput,
+        &format!(
+            r#"{{"tensor1": [{r}], "tensor2": [{r}], "tensor3": 1}}"#,
+            r = row(1.0, 10)
+        ),
+    );
+    assert_mentions(&msg, &["tensor3", "not an input"]);
+}
+
+#[test]
+fn non_numbers() {
+    let msg = run_json(
+        ModelKind::TwoInput,
+        &format!(
+            r#"{{"tensor1": [[1, 2, "x", 4, 5, 6, 7, 8, 9, 10]], "tensor2": [{}]}}"#,
+            row(1.0, 10)
+        ),
+    );
+    assert_mentions(&msg, &["tensor1[0][2]", "a string"]);
+    let msg = run_json(
+        ModelKind::TwoInput,
+        &format!(r#"{{"tensor1": [[null]], "tensor2": [{}]}}"#, row(1.0, 10)),
+    );
+    assert_mentions(&msg, &["tensor1[0][0]", "null"]);
+}
+
+// --- safetensors inputs ---------------------------------------------------------------------
+
+fn safetensors_bytes(tensors: &[(&str, Tensor)]) -> Vec<u8> {
+    let map: std::collections::HashMap<String, Tensor> = tensors
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    safetensors::serialize(&map, None).unwrap()
+}
+
+#[test]
+fn safetensors_input_wrong_dtypes() {
+    let padded = Tensor::zeros((1, 2, 10), DType::F32, &Device::Cpu).unwrap();
+    let lengths = Tensor::new(&[2f32], &Device::Cpu).unwrap();
+    let bytes = safetensors_bytes(&[("padded_seq", padded.clone()), ("seq_lengths", lengths)]);
+    let err = request_from_safetensors(&bytes, ModelKind::Sequence, "in").unwrap_err();
+    assert_mentions(&err.to_string(), &["seq_lengths", "I64 or I32", "F32"]);
+    let lengths = Tensor::new(&[2i64], &Device::Cpu).unwrap();
+    let bytes = safetensors_bytes(&[
+        ("padded_seq", padded.to_dtype(DType::I64).unwrap()),
+        ("seq_lengths", lengths),
+    ]);
+    let err = request_from_safetensors(&bytes, ModelKind::Sequence, "in").unwrap_err();
+    assert_mentions(&err.to_string(), &["padded_seq", "float"]);
+}
+
+// --- weights --------------------------------------------------------------------------------
+
+fn seq_weight_tensors() -> std::collections::HashMap<String, Tensor> {
+    candle_core::safetensors::load(root().join("weights/sequence.safetensors"), &Device::Cpu)
+        .unwrap()
+}
+
+fn load_err(tensors: std::collections::HashMap<String, Tensor>, kind: ModelKind) -> String {
+    let bytes = safetensors::serialize(&tensors, None).unwrap();
+    Weights::from_safetensors(&bytes, "weights file w")
+        .and_then(|w| Model::from_weights(&w, kind, DType::F32, &Device::Cpu))
+        .unwrap_err()
+        .to_string()
+}
+
+#[test]
+fn weights_missing_tensor() {
+    let mut t = seq_weight_tensors();
+    t.remove("rnn.bias_hh_l0");
+    assert_mentions(
+        &load_err(t, ModelKind::Sequence),
+        &["missing", "rnn.bias_hh_l0"],
+    );
+}
+
+#[test]
+fn weights_unexpected_tensor() {
+    let mut t = seq_weight_tensors();
+    t.insert(
+        "rnn.extra".into(),
+        Tensor::zeros(3, DType::F32, &Device::Cpu).unwrap(),
+    );
+    t.insert(
+        "head.weight".into(),
+        Tensor::zeros(3, DType::F32, &Device::Cpu).unwrap(),
+    );
+    assert_mentions(
+        &load_err(t, ModelKind::Sequence),
+        &["unexpected", "rnn.extra", "head.weight"],
+    );
+}
+
+#[test]
+fn weights_missing_and_unexpected_reported_together() {
+    let mut t = seq_weight_tensors();
+    let b = t.remove("linear.bias").unwrap();
+    t.insert("linear.b".into(), b);
+    assert_mentions(
+        &load_err(t, ModelKind::Sequence),
+        &["linear.bias", "missing"],
+    );
+}
+
+#[test]
+fn weights_wrong_shape() {
+    let mut t = seq_weight_tensors();
+    t.insert(
+        "rnn.bias_ih_l0".into(),
+        Tensor::zeros(79, DType::F32, &Device::Cpu).unwrap(),
+    );
+    assert_mentions(
+        &load_err(t, ModelKind::Sequence),
+        &["rnn.bias_ih_l0", "[79]", "[80]"],
+    );
+    let mut t = seq_weight_tensors();
+    t.insert(
+        "linear.weight".into(),
+        Tensor::zeros((10, 21), DType::F32, &Device::Cpu).unwrap(),
+    );
+    assert_mentions(&load_err(t, ModelKind::Sequence), &["linear.weight", "21"]);
+}
+
+#[test]
+fn weights_of_another_model() {
+    let t =
+        candle_core::safetensors::load(root().join("weights/two_input.safetensors"), &Device::Cpu)
+            .unwrap();
+    assert_mentions(
+        &load_err(t, ModelKind::Sequence),
+        &["missing tensor", "rnn.weight_ih_l0"],
+    );
+}
+
+#[test]
+fn weights_integer_dtype() {
+    let mut t = seq_weight_tensors();
+    t.insert(
+        "linear.bias".into(),
+        Tensor::zeros(10, DType::I64, &Device::Cpu).unwrap(),
+    );
+    assert_mentions(&load_err(t, ModelKind::Sequence), &["linear.bias", "I64"]);
+}
+
+#[test]
+fn weights_not_safetensors() {
+    let err = Weights::from_safetensors(
+        b"PK\x03\x04 this is a zip, not safetensors",
+        "weights file m.pth",
+    )
+    .unwrap_err();
+    assert_mentions(&err.to_string(), &["m.pth", "not a valid safetensors file"]);
+    assert!(Weights::from_safetensors(b"", "empty").is_err());
+}
+
+#[test]
+fn weights_truncated() {
+    let bytes = std::fs::read(root().join("weights/sequence.safetensors")).unwrap();
+    for cut in [4, 8, 20, bytes.len() / 2, bytes.len() - 1] {
+        let err = Weights::from_safetensors(&bytes[..cut], "weights file w").unwrap_err();
+        assert_mentions(
+            &err.to_string(),
+            &["weights file w", "not a valid safetensors file"],
+        );
+    }
+}
+
+#[test]
+fn weights_header_lies_about_sizes() {
+    // A header claiming a huge tensor backed by 4 bytes, and one claiming a huge header.
+    let header =
+        r#"{"linear.weight":{"dtype":"F32","shape":[1000000,1000000],"data_offsets":[0,4]}}"#;
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(header.as_bytes());
+    bytes.extend_from_slice(&[0; 4]);
+    let err = Weights::from_safetensors(&bytes, "weights file w").unwrap_err();
+    assert_mentions(&err.to_string(), &["not a valid safetensors file"]);
+    let mut bytes = u64::MAX.to_le_bytes().to_vec();
+    bytes.extend_from_slice(b"{}");
+    assert!(Weights::from_safetensors(&bytes, "weights file w").is_err());
+}
+
+#[test]
+fn weights_metadata_names_an_unknown_model() {
+    let t = seq_weight_tensors();
+    let meta = std::collections::HashMap::from([("model".to_string(), "transformer".to_string())]);
+    let bytes = safetensors::serialize(&t, Some(meta)).unwrap();
+    let w = Weights::from_safetensors(&bytes, "w").unwrap();
+    assert_mentions(
+        &w.model_kind().unwrap_err().to_string(),
+        &["metadata", "transformer"],
+    );
+}
+
+// --- devices --------------------------------------------------------------------------------
+
+#[test]
+fn devices_this_build_lacks() {
+    assert!(matches!(parse_device("cpu"), Ok(Device::Cpu)));
+    if !candle_core::utils::cuda_is_available() {
+        assert_mentions(
+            &parse_device("cuda").unwrap_err().to_string(),
+            &["no CUDA support", "--features cuda"],
+        );
+        assert_mentions(
+            &parse_device("cuda:1").unwrap_err().to_string(),
+            &["no CUDA support"],
+        );
+    }
+    if !candle_core::utils::metal_is_available() {
+        assert_mentions(
+            &parse_device("metal").unwrap_err().to_string(),
+            &["no Metal support"],
+        );
+    }
+    assert_mentions(
+        &parse_device("cuda:x").unwrap_err().to_string(),
+        &["cuda:x"],
+    );
+    assert_mentions(
+        &parse_device("tpu").unwrap_err().to_string(),
+        &["unknown device `tpu`"],
+    );
+}
+
+#[test]
+fn lengths_and_padding_need_a_batch_axis() {
+    let m = match model(ModelKind::Sequence) {
+        Model::Sequence(m) => m,
+        _ => unreachable!(),
+    };
+    let flat = Tensor::zeros((4, 10), DType::F32, &Device::Cpu).unwrap();
+    let err = m
+        .forward_lengths(&flat, &[4], Pooling::PaddedLast)
+        .unwrap_err();
+    assert_mentions(&err.to_string(), &["padded_seq", "3 dims"]);
+    let padded = Tensor::zeros((1, 4, 10), DType::F32, &Device::Cpu).unwrap();
+    let lengths = Tensor::new(&[[4i64]], &Device::Cpu).unwrap();
+    let err = m
+        .forward(&padded, &lengths, Pooling::PaddedLast)
+        .unwrap_err();
+    assert_mentions(&err.to_string(), &["seq_lengths", "1 dim"]);
+}

@@ -1,0 +1,214 @@
+//! Properties of the masked LSTM on random configurations: a ragged batch gives, row for row,
+//! what each sequence gives alone and unpadded; and both agree with a plain f64 reference
+//! written here, independently of the library, from PyTorch's equations.
+
+mod common;
+
+use std::collections::HashMap;
+
+use candle_core::{DType, Device, Tensor};
+use common::{compare, flat_f64};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use scriptless::{LstmConfig, MaskedLstm, Weights};
+
+/// Random LSTM weights under PyTorch's names, drawn from U(-k, k) with k = 1/sqrt(H) like
+/// PyTorch's init, scaled by `scale`.
+fn random_weights(config: &LstmConfig, rng: &mut StdRng, scale: f32) -> HashMap<String, Tensor> {
+    let k = scale / (config.hidden_size as f32).sqrt();
+    config
+        .tensor_shapes("")
+        .into_iter()
+        .map(|(name, shape)| {
+            let n: usize = shape.iter().product();
+            let data: Vec<f32> = (0..n).map(|_| rng.random_range(-k..k)).collect();
+            (name, Tensor::from_vec(data, shape, &Device::Cpu).unwrap())
+        })
+        .collect()
+}
+
+fn random_config(rng: &mut StdRng) -> LstmConfig {
+    let hidden_size = rng.random_range(1..12);
+    LstmConfig {
+        input_size: rng.random_range(1..8),
+        hidden_size,
+        proj_size: if hidden_size > 1 && rng.random_bool(0.3) {
+            rng.random_range(1..hidden_size)
+        } else {
+            0
+        },
+        num_layers: rng.random_range(1..4),
+        bidirectional: rng.random_bool(0.5),
+        bias: rng.random_bool(0.8),
+    }
+}
+
+/// One sequence `x` (len, input) through the LSTM in plain f64 loops: returns the per-step
+/// output (len, D*h_out) and the final (h, c) per layer and direction.
+fn reference(
+    w: &HashMap<String, Tensor>,
+    c: &LstmConfig,
+    x: &[Vec<f64>],
+) -> (Vec<Vec<f64>>, Vec<Vec<f64>>, Vec<Vec<f64>>) {
+    let get = |name: &str| -> (Vec<usize>, Vec<f64>) {
+        let t = &w[name];
+        (t.dims().to_vec(), flat_f64(t))
+    };
+    let (h_size, h_out) = (c.hidden_size, c.h_out());
+    let mut layer_in: Vec<Vec<f64>> = x.to_vec();
+    let (mut hs, mut cs) = (Vec::new(), Vec::new());
+    let sig = |v: f64| 1.0 / (1.0 + (-v).exp());
+    for layer in 0..c.num_layers {
+        let dirs: &[&str] = if c.bidirectional {
+            &["", "_reverse"]
+        } else {
+            &[""]
+        };
+        let mut outs = Vec::new();
+        for suffix in dirs {
+            let (ih_shape, w_ih) = get(&format!("weight_ih_l{layer}{suffix}"));
+            let (_, w_hh) = get(&format!("weight_hh_l{layer}{suffix}"));
+            let zeros = vec![0.0; 4 * h_size];
+            let b_ih = if c.bias {
+                get(&format!("bias_ih_l{layer}{suffix}")).1
+            } else {
+                zeros.clone()
+            };
+            let b_hh = if c.bias {
+                get(&format!("bias_hh_l{layer}{suffix}")).1
+            } else {
+                zeros
+            };
+            let w_hr = (c.proj_size > 0).then(|| get(&format!("weight_hr_l{layer}{suffix}")).1);
+            let n_in = ih_shape[1];
+            let (mut h, mut cell) = (vec![0.0; h_out], vec![0.0; h_size]);
+            let mut out = vec![vec![0.0; h_out]; layer_in.len()];
+            let steps: Vec<usize> = if suffix.is_empty() {
+                (0..layer_in.len()).collect()
+            } else {
+                (0..layer_in.len()).rev().collect()
+            };
+            for t in steps {
+                let gate = |r: usize| {
+                    let mut g = b_ih[r] + b_hh[r];
+                    for j in 0..n_in {
+                        g += w_ih[r * n_in + j] * layer_in[t][j];
+                    }
+                    for j in 0..h_out {
+                        g += w_hh[r * h_out + j] * h[j];
+                    }
+                    g
+                };
+                let mut full_h = vec![0.0; h_size];
+                for r in 0..h_size {
+                    let (i, f) = (sig(gate(r)), sig(gate(h_size + r)));
+                    let (g, o) = (gate(2 * h_size + r).tanh(), sig(gate(3 * h_size + r)));
+                    cell[r] = f * cell[r] + i * g;
+                    full_h[r] = o * cell[r].tanh();
+                }
+                h = match &w_hr {
+                    Some(w_hr) => (0..h_out)
+                        .map(|p| (0..h_size).map(|r| w_hr[p * h_size + r] * full_h[r]).sum())
+                        .collect(),
+                    None => full_h,
+                };
+                out[t] = h.clone();
+            }
+            outs.push(out);
+            hs.push(h);
+            cs.push(cell);
+        }
+        layer_in = (0..layer_in.len())
+            .map(|t| outs.iter().flat_map(|o| o[t].clone()).collect())
+            .collect();
+    }
+    (layer_in, hs, cs)
+}
+
+fn rows(t: &Tensor) -> Vec<f64> {
+    flat_f64(t)
+}
+
+#[test]
+fn ragged_batch_equals_each_sequence_alone_and_the_reference() {
+    let mut rng = StdRng::seed_from_u64(0x5eed);
+    for trial in 0..40 {
+        let config = random_config(&mut rng);
+        let weights = random_weights(&config, &mut rng, if trial % 4 == 3 { 3.0 } else { 1.0 });
+        let vb = Weights::from_tensors(weights.clone(), HashMap::new())
+            .var_builder(DType::F32, &Device::Cpu);
+        let lstm = MaskedLstm::load(vb, &config).unwrap();
+
+        let batch = rng.random_range(1..7);
+        let lengths: Vec<usize> = (0..batch).map(|_| rng.random_range(1..12)).collect();
+        let max_len = *lengths.iter().max().unwrap();
+        let time = max_len + rng.random_range(0..3); // sometimes longer than any sequence
+        let data: Vec<f32> = (0..batch * time * config.input_size)
+            .map(|_| rng.random_range(-2.0..2.0))
+            .collect();
+        let padded =
+            Tensor::from_vec(data, (batch, time, config.input_size), &Device::Cpu).unwrap();
+        let out = lstm.forward(&padded, &lengths).unwrap();
+        let width = config.output_size();
+        assert_eq!(
+            out.output.dims(),
+            &[batch, max_len, width],
+            "trial {trial}: {config:?}"
+        );
+
+        for (b, &len) in lengths.iter().enumerate() {
+            let ctx = format!("trial {trial}, row {b} of lengths {lengths:?}, {config:?}");
+            // Alone and unpadded, through the library.
+            let single = padded.narrow(0, b, 1).unwrap().narrow(1, 0, len).unwrap();
+            let alone = lstm.forward(&single, &[len]).unwrap();
+            let row = out.output.get(b).unwrap();
+            let valid = row.narrow(0, 0, len).unwrap();
+            compare(&valid, &alone.output.get(0).unwrap(), 1e-6, 0.0)
+                .unwrap_or_else(|e| panic!("{ctx}: output {e}"));
+            if len < max_len {
+                let pad = rows(&row.narrow(0, len, max_len - len).unwrap());
+                assert!(
+                    pad.iter().all(|&v| v == 0.0),
+                    "{ctx}: output past the length is not zero"
+                );
+            }
+            let h_b = out.h_n.narrow(1, b, 1).unwrap();
+            let c_b = out.c_n.narrow(1, b, 1).unwrap();
+            compare(&h_b, &alone.h_n, 1e-6, 0.0).unwrap_or_else(|e| panic!("{ctx}: h_n {e}"));
+            compare(&c_b, &alone.c_n, 1e-6, 0.0).unwrap_or_else(|e| panic!("{ctx}: c_n {e}"));
+
+            // Against the f64 reference.
+            let x: Vec<Vec<f64>> = (0..len)
+                .map(|t| rows(&single.get(0).unwrap().get(t).unwrap()))
+                .collect();
+            let (ref_out, ref_h, ref_c) = reference(&weights, &config, &x);
+            let flat: Vec<f64> = ref_out.concat();
+            let got = rows(&valid);
+            let worst = got
+                .iter()
+                .zip(&flat)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f64::max);
+            assert!(
+                worst < 1e-5,
+                "{ctx}: output differs from the f64 reference by {worst:e}"
+            );
+            let got_h = rows(&h_b);
+            let got_c = rows(&c_b);
+            let worst_h = got_h
+                .iter()
+                .zip(ref_h.concat())
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f64::max);
+            let worst_c = got_c
+                .iter()
+                .zip(ref_c.concat())
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f64::max);
+            assert!(
+                worst_h < 1e-5 && worst_c < 1e-5,
+                "{ctx}: h_n/c_n differ from the reference by {worst_h:e}/{worst_c:e}"
+            );
+        }
+    }
+}

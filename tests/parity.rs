@@ -1,0 +1,151 @@
+//! Parity with PyTorch: every fixture written by `python/export.py`, run through the library.
+
+mod common;
+
+use candle_core::{DType, Device};
+use common::{cases, compare, fixtures, load, ATOL, RTOL};
+use scriptless::{
+    lengths_from_tensor, request_from_safetensors, Model, ModelInputs, ModelKind, Pooling, Weights,
+};
+
+/// Runs every case in `dtype` and returns one line per mismatch.
+fn run_all(dtype: DType) -> Vec<String> {
+    let mut failures = Vec::new();
+    let cases = cases();
+    assert!(
+        cases.len() >= 20,
+        "the manifest lists only {} cases",
+        cases.len()
+    );
+    for (name, kind, _) in &cases {
+        if let Err(e) = run_case(name, kind, dtype) {
+            failures.push(format!("{name} ({dtype:?}): {e}"));
+        }
+    }
+    failures
+}
+
+fn run_case(name: &str, kind: &str, dtype: DType) -> Result<(), String> {
+    let dir = fixtures().join(name);
+    let kind: ModelKind = kind.parse().map_err(|e| format!("{e}"))?;
+    let weights = Weights::read(dir.join("weights.safetensors")).map_err(|e| e.to_string())?;
+    assert_eq!(weights.model_kind().map_err(|e| e.to_string())?, Some(kind));
+    let model =
+        Model::from_weights(&weights, kind, dtype, &Device::Cpu).map_err(|e| e.to_string())?;
+    let bytes = std::fs::read(dir.join("input.safetensors")).map_err(|e| e.to_string())?;
+    let inputs = request_from_safetensors(&bytes, kind, name).map_err(|e| e.to_string())?;
+    let expected = load(&dir.join("expected.safetensors"));
+    let check = |what: &str, got: &candle_core::Tensor| -> Result<(), String> {
+        let want = expected
+            .get(what)
+            .ok_or_else(|| format!("fixture lacks `{what}`"))?;
+        compare(got, want, ATOL, RTOL)
+            .map(|_| ())
+            .map_err(|e| format!("{what}: {e}"))
+    };
+
+    let output = model
+        .forward(&inputs, Pooling::PaddedLast)
+        .map_err(|e| e.to_string())?;
+    check("output", &output)?;
+    if let (
+        Model::Sequence(m),
+        ModelInputs::Sequence {
+            padded_seq,
+            seq_lengths,
+        },
+    ) = (&model, &inputs)
+    {
+        let last = model
+            .forward(&inputs, Pooling::LastValid)
+            .map_err(|e| e.to_string())?;
+        check("output_last_valid", &last)?;
+        let lengths = lengths_from_tensor(seq_lengths).map_err(|e| e.to_string())?;
+        let lstm = m
+            .rnn()
+            .forward(padded_seq, &lengths)
+            .map_err(|e| e.to_string())?;
+        check("lstm_output", &lstm.output)?;
+        check("h_n", &lstm.h_n)?;
+        check("c_n", &lstm.c_n)?;
+    }
+    Ok(())
+}
+
+#[test]
+fn every_fixture_matches_pytorch_in_f32() {
+    let failures = run_all(DType::F32);
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn every_fixture_matches_pytorch_in_f64() {
+    // Computing in f64 must land at least as close to PyTorch's f32 results.
+    let failures = run_all(DType::F64);
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn padded_last_pools_zeros_so_shorter_rows_output_the_bias_exactly() {
+    // The seed's surprise, reproduced bit for bit: `unpacked_seq[:, -1, :]` is zero padding for
+    // every row shorter than the longest, and `linear(0) == bias`.
+    let dir = fixtures().join("sequence_seed");
+    let weights = Weights::read(dir.join("weights.safetensors")).unwrap();
+    let model =
+        Model::from_weights(&weights, ModelKind::Sequence, DType::F32, &Device::Cpu).unwrap();
+    let bytes = std::fs::read(dir.join("input.safetensors")).unwrap();
+    let inputs = request_from_safetensors(&bytes, ModelKind::Sequence, "seed").unwrap();
+    let out = model.forward(&inputs, Pooling::PaddedLast).unwrap();
+    let bias = weights
+        .tensor("linear.bias")
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap();
+    // Lengths are [5, 3, 7]: rows 0 and 1 are shorter than 7.
+    for row in [0, 1] {
+        assert_eq!(
+            out.get(row).unwrap().to_vec1::<f32>().unwrap(),
+            bias,
+            "row {row}"
+        );
+    }
+    assert_ne!(out.get(2).unwrap().to_vec1::<f32>().unwrap(), bias);
+    let expected = load(&dir.join("expected.safetensors"));
+    for row in [0, 1] {
+        let want = expected["output"]
+            .get(row)
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        assert_eq!(want, bias, "PyTorch's row {row} is the bias too");
+    }
+}
+
+#[test]
+fn shipped_weights_are_the_seed_fixtures_weights() {
+    // weights/ and the seed cases come from the same exporter run: the shipped files are the
+    // ones the parity tests cover.
+    for (file, case) in [
+        ("two_input", "two_input_seed"),
+        ("categorical", "categorical_seed"),
+        ("sequence", "sequence_seed"),
+    ] {
+        let shipped = load(&common::root().join(format!("weights/{file}.safetensors")));
+        let fixture = load(&fixtures().join(case).join("weights.safetensors"));
+        assert_eq!(shipped.len(), fixture.len(), "{file}");
+        for (name, t) in &shipped {
+            let f = &fixture[name];
+            assert_eq!(common::flat_f64(t), common::flat_f64(f), "{file}: {name}");
+        }
+    }
+}
