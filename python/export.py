@@ -12,7 +12,8 @@ Writes (and overwrites):
   tests/fixtures/manifest.json                            every case, its config, torch and seed
 
 Every model is also run through torch.jit.script, which must give the same outputs as eager.
-The whole run is seeded: the same torch version regenerates the same bytes.
+The whole run is seeded: the same torch version regenerates the same tensors (the safetensors
+writer may order the header's metadata differently from run to run).
 """
 
 import json

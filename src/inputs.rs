@@ -228,3 +228,24 @@ pub(crate) fn element_name(name: &str, dims: &[usize], flat: usize) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broadcast_follows_pytorch() {
+        assert_eq!(broadcast_shape(&[4, 1, 10], &[3, 10]), Some(vec![4, 3, 10]));
+        assert_eq!(broadcast_shape(&[1, 10], &[10]), Some(vec![1, 10]));
+        assert_eq!(broadcast_shape(&[], &[2, 10]), Some(vec![2, 10]));
+        assert_eq!(broadcast_shape(&[2, 10], &[3, 10]), None);
+        assert_eq!(broadcast_shape(&[0, 10], &[1, 10]), Some(vec![0, 10]));
+    }
+
+    #[test]
+    fn element_names_unravel_row_major() {
+        assert_eq!(element_name("x", &[2, 3], 4), "x[1][1]");
+        assert_eq!(element_name("x", &[5], 0), "x[0]");
+        assert_eq!(element_name("x", &[], 0), "x");
+    }
+}

@@ -44,11 +44,40 @@ pub struct LstmConfig {
 }
 
 impl LstmConfig {
-    /// Infers the configuration from the tensors under `prefix` (e.g. `"rnn"`): sizes from
-    /// `weight_ih_l0`, layers from `weight_ih_l{k}`, directions from the `_reverse` keys,
-    /// projection from `weight_hr_l0`, bias from `bias_ih_l0`. Every expected tensor's shape is
-    /// checked; unexpected tensors are the caller's to report ([`Weights::check_names`]).
+    /// Infers the configuration from the tensors under `prefix` (e.g. `"rnn"`) and checks that
+    /// every tensor it implies exists with the right shape. Unexpected tensors are the caller's
+    /// to report ([`Weights::check_names`]), since the file holds other modules too.
     pub fn from_weights(weights: &Weights, prefix: &str) -> Result<Self> {
+        let config = Self::infer(weights, prefix)?;
+        config.check_shapes(weights, prefix)?;
+        Ok(config)
+    }
+
+    /// Checks that `weights` holds every tensor of this configuration under `prefix`, with its
+    /// shape. All missing tensors are named at once.
+    pub fn check_shapes(&self, weights: &Weights, prefix: &str) -> Result<()> {
+        let shapes = self.tensor_shapes(prefix);
+        let missing: Vec<String> = shapes
+            .iter()
+            .filter(|(name, _)| !weights.contains(name))
+            .map(|(name, _)| format!("`{name}`"))
+            .collect();
+        if !missing.is_empty() {
+            return Err(Error::weights(format!(
+                "missing tensors {}",
+                missing.join(", ")
+            )));
+        }
+        for (name, shape) in &shapes {
+            weights.expect_shape(name, shape)?;
+        }
+        Ok(())
+    }
+
+    /// Infers the configuration from the tensors under `prefix` without checking the rest:
+    /// sizes from `weight_ih_l0`, layers from `weight_ih_l{k}`, directions from the `_reverse`
+    /// keys, projection from `weight_hr_l0`, bias from `bias_ih_l0`.
+    pub fn infer(weights: &Weights, prefix: &str) -> Result<Self> {
         let name = |s: &str| qualified(prefix, s);
         let w0_name = name("weight_ih_l0");
         let w0 = weights.shape(&w0_name)?;
@@ -78,18 +107,14 @@ impl LstmConfig {
         } else {
             0
         };
-        let config = Self {
+        Ok(Self {
             input_size,
             hidden_size,
             proj_size,
             num_layers,
             bidirectional: weights.contains(&name("weight_ih_l0_reverse")),
             bias: weights.contains(&name("bias_ih_l0")),
-        };
-        for (tensor, shape) in config.tensor_shapes(prefix) {
-            weights.expect_shape(&tensor, &shape)?;
-        }
-        Ok(config)
+        })
     }
 
     /// 2 when bidirectional, else 1.

@@ -87,7 +87,7 @@ pub fn request_from_json(text: &str, kind: ModelKind, what: &str) -> Result<Mode
     };
     if kind == ModelKind::Sequence && keys.contains(SEQUENCES_KEY) {
         check_keys(&keys, &[SEQUENCES_KEY], what)?;
-        let Value::Array(items) = &map[SEQUENCES_KEY] else {
+        let Value::Array(items) = field(&map, SEQUENCES_KEY)? else {
             return Err(Error::input(SEQUENCES_KEY, "must be a list of sequences"));
         };
         let sequences = items

@@ -429,6 +429,17 @@ fn failed_run_leaves_an_existing_output_untouched_and_no_temp_files() {
     ]);
     assert_fails(&out, &["--output", ".json or .safetensors"]);
     assert!(!other.exists());
+    let nowhere = dir.path().join("no/such/dir/out.json");
+    let out = scriptless(&[
+        "run",
+        "--weights",
+        "weights/sequence.safetensors",
+        "--input",
+        "examples/sequence.json",
+        "--output",
+        path(&nowhere),
+    ]);
+    assert_fails(&out, &["--output", "does not exist"]);
 }
 
 #[test]

@@ -383,6 +383,30 @@ fn weights_missing_tensor() {
 }
 
 #[test]
+fn weights_missing_tensors_are_all_named() {
+    let dir = common::fixtures().join("sequence_3layer_bidir");
+    let mut t =
+        candle_core::safetensors::load(dir.join("weights.safetensors"), &Device::Cpu).unwrap();
+    for name in [
+        "rnn.weight_hh_l1_reverse",
+        "rnn.bias_ih_l2",
+        "rnn.bias_hh_l0_reverse",
+    ] {
+        t.remove(name).unwrap();
+    }
+    let msg = load_err(t, ModelKind::Sequence);
+    assert_mentions(
+        &msg,
+        &[
+            "missing",
+            "rnn.weight_hh_l1_reverse",
+            "rnn.bias_ih_l2",
+            "rnn.bias_hh_l0_reverse",
+        ],
+    );
+}
+
+#[test]
 fn weights_unexpected_tensor() {
     let mut t = seq_weight_tensors();
     t.insert(

@@ -43,13 +43,12 @@ fn random_config(rng: &mut StdRng) -> LstmConfig {
     }
 }
 
+/// Vectors of f64, one per time step (or per layer and direction).
+type Rows = Vec<Vec<f64>>;
+
 /// One sequence `x` (len, input) through the LSTM in plain f64 loops: returns the per-step
 /// output (len, D*h_out) and the final (h, c) per layer and direction.
-fn reference(
-    w: &HashMap<String, Tensor>,
-    c: &LstmConfig,
-    x: &[Vec<f64>],
-) -> (Vec<Vec<f64>>, Vec<Vec<f64>>, Vec<Vec<f64>>) {
+fn reference(w: &HashMap<String, Tensor>, c: &LstmConfig, x: &[Vec<f64>]) -> (Rows, Rows, Rows) {
     let get = |name: &str| -> (Vec<usize>, Vec<f64>) {
         let t = &w[name];
         (t.dims().to_vec(), flat_f64(t))

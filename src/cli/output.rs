@@ -22,6 +22,14 @@ impl OutputTarget {
         let Some(path) = path else {
             return Ok(Self::Stdout);
         };
+        let dir = parent_dir(path);
+        if !dir.is_dir() {
+            bail!(
+                "--output {}: directory {} does not exist",
+                path.display(),
+                dir.display()
+            );
+        }
         match path.extension().and_then(|e| e.to_str()) {
             Some("json") => Ok(Self::Json(path.to_path_buf())),
             Some("safetensors") => Ok(Self::Safetensors(path.to_path_buf())),
@@ -135,10 +143,7 @@ fn write_atomically(
     path: &Path,
     write: impl FnOnce(&mut std::fs::File) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
+    let dir = parent_dir(path);
     let mut tmp = tempfile::Builder::new()
         .prefix(".scriptless-")
         .tempfile_in(dir)
@@ -161,6 +166,14 @@ fn write_atomically(
     tmp.persist(path)
         .with_context(|| format!("writing --output {}", path.display()))?;
     Ok(())
+}
+
+/// The directory `path` is in (`.` for a bare file name).
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
 }
 
 /// Permissions for a new output file: 0644 on Unix, as an ordinary write would give under the

@@ -37,7 +37,7 @@ impl SequenceConfig {
     /// `linear.weight`, whose `in_features` must equal the LSTM's output width. Refuses missing
     /// and unexpected tensors.
     pub fn from_weights(weights: &Weights) -> Result<Self> {
-        let lstm = LstmConfig::from_weights(weights, "rnn")?;
+        let lstm = LstmConfig::infer(weights, "rnn")?;
         let (in_features, out_features) = linear_shape(weights, "linear")?;
         if in_features != lstm.output_size() {
             return Err(Error::weights(format!(
@@ -52,6 +52,7 @@ impl SequenceConfig {
             .collect();
         names.extend(["linear.weight".to_string(), "linear.bias".to_string()]);
         weights.check_names(&names)?;
+        lstm.check_shapes(weights, "rnn")?;
         Ok(Self { lstm, out_features })
     }
 }

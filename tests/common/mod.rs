@@ -64,7 +64,8 @@ pub fn compare(got: &Tensor, expected: &Tensor, atol: f64, rtol: f64) -> Result<
         let diff = (a - b).abs();
         max_abs = max_abs.max(diff);
         let excess = diff - (atol + rtol * b.abs());
-        if !(excess <= 0.0) && worst.is_none_or(|(_, w)| excess > w) {
+        let outside = excess > 0.0 || excess.is_nan(); // NaN never counts as close
+        if outside && worst.is_none_or(|(_, w)| excess > w) {
             worst = Some((i, excess));
         }
     }
