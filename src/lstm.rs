@@ -22,7 +22,7 @@
 use candle_core::{DType, Device, Tensor, D};
 use candle_nn::VarBuilder;
 
-use crate::error::{Error, Result};
+use crate::error::{quoted, Error, Result};
 use crate::inputs::check_lengths;
 use crate::weights::Weights;
 
@@ -57,15 +57,15 @@ impl LstmConfig {
     /// shape. All missing tensors are named at once.
     pub fn check_shapes(&self, weights: &Weights, prefix: &str) -> Result<()> {
         let shapes = self.tensor_shapes(prefix);
-        let missing: Vec<String> = shapes
+        let missing: Vec<&str> = shapes
             .iter()
-            .filter(|(name, _)| !weights.contains(name))
-            .map(|(name, _)| format!("`{name}`"))
+            .map(|(name, _)| name.as_str())
+            .filter(|name| !weights.contains(name))
             .collect();
         if !missing.is_empty() {
             return Err(Error::weights(format!(
                 "missing tensors {}",
-                missing.join(", ")
+                quoted(&missing)
             )));
         }
         for (name, shape) in &shapes {

@@ -19,7 +19,7 @@ use candle_core::{Device, Tensor};
 use safetensors::{Dtype, SafeTensors};
 use serde_json::Value;
 
-use crate::error::{Error, Result};
+use crate::error::{quoted, Error, Result};
 use crate::inputs::{pad_sequences, ModelInputs};
 use crate::models::ModelKind;
 
@@ -118,20 +118,7 @@ pub fn request_from_json(text: &str, kind: ModelKind, what: &str) -> Result<Mode
         });
     }
     check_keys(&keys, &kind.input_names(), what)?;
-    Ok(match kind {
-        ModelKind::TwoInput => ModelInputs::TwoInput {
-            tensor1: float("tensor1")?,
-            tensor2: float("tensor2")?,
-        },
-        ModelKind::Categorical => ModelInputs::Categorical {
-            tensor_input: float("tensor_input")?,
-            category_index: integer("category_index")?,
-        },
-        ModelKind::Sequence => ModelInputs::Sequence {
-            padded_seq: float("padded_seq")?,
-            seq_lengths: integer("seq_lengths")?,
-        },
-    })
+    assemble(kind, float, integer)
 }
 
 /// Decodes a safetensors request for a `kind` model. `what` names the source in error messages.
@@ -176,6 +163,15 @@ pub fn request_from_safetensors(bytes: &[u8], kind: ModelKind, what: &str) -> Re
         };
         Ok(Tensor::from_vec(values, view.shape(), &Device::Cpu)?)
     };
+    assemble(kind, float, integer)
+}
+
+/// The inputs of a `kind` model, each read by `float` or `integer` according to its role.
+fn assemble(
+    kind: ModelKind,
+    float: impl Fn(&str) -> Result<Tensor>,
+    integer: impl Fn(&str) -> Result<Tensor>,
+) -> Result<ModelInputs> {
     Ok(match kind {
         ModelKind::TwoInput => ModelInputs::TwoInput {
             tensor1: float("tensor1")?,
@@ -216,14 +212,6 @@ fn check_keys(present: &BTreeSet<&str>, expected: &[&str], what: &str) -> Result
         ));
     }
     Ok(())
-}
-
-fn quoted(names: &[&str]) -> String {
-    names
-        .iter()
-        .map(|n| format!("`{n}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 fn field<'a>(map: &'a serde_json::Map<String, Value>, name: &str) -> Result<&'a Value> {

@@ -12,7 +12,7 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use safetensors::SafeTensors;
 
-use crate::error::{Error, Result};
+use crate::error::{quoted, Error, Result};
 use crate::models::ModelKind;
 
 /// Metadata key naming the model kind (`two-input`, `categorical` or `sequence`).
@@ -162,12 +162,4 @@ impl Weights {
             .collect();
         VarBuilder::from_tensors(tensors, dtype, device)
     }
-}
-
-fn quoted(names: &[&str]) -> String {
-    names
-        .iter()
-        .map(|n| format!("`{n}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }

@@ -18,6 +18,13 @@ fn scriptless(args: &[&str]) -> Output {
         .expect("run scriptless")
 }
 
+/// `scriptless run --weights WEIGHTS --input INPUT EXTRA...`
+fn run(weights: &str, input: &str, extra: &[&str]) -> Output {
+    let mut args = vec!["run", "--weights", weights, "--input", input];
+    args.extend_from_slice(extra);
+    scriptless(&args)
+}
+
 fn path(p: &Path) -> &str {
     p.to_str().unwrap()
 }
@@ -77,13 +84,11 @@ fn assert_fails(out: &Output, parts: &[&str]) {
 #[test]
 fn readme_command_runs_the_seed_sequence_example() {
     // The README's first command, on the shipped weights and example.
-    let out = scriptless(&[
-        "run",
-        "--weights",
+    let out = run(
         "weights/sequence.safetensors",
-        "--input",
         "examples/sequence.json",
-    ]);
+        &[],
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -119,15 +124,7 @@ fn json_examples_for_every_model() {
             "sequence_seed",
         ),
     ] {
-        let out = scriptless(&[
-            "run",
-            "--model",
-            model,
-            "--weights",
-            weights,
-            "--input",
-            example,
-        ]);
+        let out = run(weights, example, &["--model", model]);
         assert!(
             out.status.success(),
             "{model}: {}",
@@ -152,15 +149,11 @@ fn safetensors_in_and_out_for_every_fixture_case_kind() {
     ] {
         let out_file = dir.path().join(format!("{case}.safetensors"));
         let case_dir = fixtures().join(case);
-        let out = scriptless(&[
-            "run",
-            "--weights",
+        let out = run(
             path(&case_dir.join("weights.safetensors")),
-            "--input",
             path(&case_dir.join("input.safetensors")),
-            "--output",
-            path(&out_file),
-        ]);
+            &["--output", path(&out_file)],
+        );
         assert!(
             out.status.success(),
             "{case}: {}",
@@ -178,19 +171,18 @@ fn json_output_file_and_last_valid_pooling() {
     let dir = tempfile::tempdir().unwrap();
     let out_file = dir.path().join("out.json");
     let case_dir = fixtures().join("sequence_bidir");
-    let out = scriptless(&[
-        "run",
-        "--model",
-        "sequence",
-        "--weights",
+    let out = run(
         path(&case_dir.join("weights.safetensors")),
-        "--input",
         path(&case_dir.join("input.safetensors")),
-        "--output",
-        path(&out_file),
-        "--pool",
-        "last-valid",
-    ]);
+        &[
+            "--model",
+            "sequence",
+            "--output",
+            path(&out_file),
+            "--pool",
+            "last-valid",
+        ],
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -212,15 +204,11 @@ fn json_output_file_and_last_valid_pooling() {
 #[test]
 fn dtypes_run() {
     for dtype in ["f64", "f16", "bf16"] {
-        let out = scriptless(&[
-            "run",
-            "--weights",
+        let out = run(
             "weights/sequence.safetensors",
-            "--input",
             "examples/sequence.json",
-            "--dtype",
-            dtype,
-        ]);
+            &["--dtype", dtype],
+        );
         assert!(
             out.status.success(),
             "{dtype}: {}",
@@ -240,15 +228,11 @@ fn dtypes_run() {
 
 #[test]
 fn model_is_taken_from_metadata_or_must_agree_with_it() {
-    let out = scriptless(&[
-        "run",
-        "--model",
-        "categorical",
-        "--weights",
+    let out = run(
         "weights/sequence.safetensors",
-        "--input",
         "examples/sequence.json",
-    ]);
+        &["--model", "categorical"],
+    );
     assert_fails(&out, &["--model categorical", "sequence"]);
 }
 
@@ -258,23 +242,13 @@ fn model_required_without_metadata() {
     let bare = dir.path().join("bare.safetensors");
     let tensors = load(&root().join("weights/two_input.safetensors"));
     candle_core::safetensors::save(&tensors, &bare).unwrap();
-    let out = scriptless(&[
-        "run",
-        "--weights",
-        path(&bare),
-        "--input",
-        "examples/two_input.json",
-    ]);
+    let out = run(path(&bare), "examples/two_input.json", &[]);
     assert_fails(&out, &["--model is required"]);
-    let out = scriptless(&[
-        "run",
-        "--model",
-        "two-input",
-        "--weights",
+    let out = run(
         path(&bare),
-        "--input",
         "examples/two_input.json",
-    ]);
+        &["--model", "two-input"],
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -294,22 +268,10 @@ fn bad_inputs_fail_with_one_line_naming_the_cause() {
         "lengths.json",
         r#"{"sequences": [[[1,2,3,4,5,6,7,8,9,10]]], "extra": 1}"#,
     );
-    let out = scriptless(&[
-        "run",
-        "--weights",
-        "weights/sequence.safetensors",
-        "--input",
-        path(&bad_lengths),
-    ]);
+    let out = run("weights/sequence.safetensors", path(&bad_lengths), &[]);
     assert_fails(&out, &["extra"]);
     let malformed = write("bad.json", "{\"tensor1\": [");
-    let out = scriptless(&[
-        "run",
-        "--weights",
-        "weights/two_input.safetensors",
-        "--input",
-        path(&malformed),
-    ]);
+    let out = run("weights/two_input.safetensors", path(&malformed), &[]);
     assert_fails(&out, &["bad.json", "malformed JSON"]);
     let category = write(
         "cat.json",
@@ -318,57 +280,29 @@ fn bad_inputs_fail_with_one_line_naming_the_cause() {
             ["0.5"; 10].join(",")
         ),
     );
-    let out = scriptless(&[
-        "run",
-        "--weights",
-        "weights/categorical.safetensors",
-        "--input",
-        path(&category),
-    ]);
+    let out = run("weights/categorical.safetensors", path(&category), &[]);
     assert_fails(&out, &["category_index[0]", "is 7"]);
-    let out = scriptless(&[
-        "run",
-        "--weights",
+    let out = run(
         "weights/sequence.safetensors",
-        "--input",
         path(&dir.path().join("missing.json")),
-    ]);
+        &[],
+    );
     assert_fails(&out, &["missing.json"]);
-    let out = scriptless(&[
-        "run",
-        "--weights",
-        "examples/sequence.json",
-        "--input",
-        "examples/sequence.json",
-    ]);
+    let out = run("examples/sequence.json", "examples/sequence.json", &[]);
     assert_fails(&out, &["weights file", "not a valid safetensors file"]);
-    let out = scriptless(&[
-        "run",
-        "--weights",
-        "weights/sequence.safetensors",
-        "--input",
-        "README.md",
-    ]);
+    let out = run("weights/sequence.safetensors", "README.md", &[]);
     assert_fails(&out, &["README.md", ".json or .safetensors"]);
-    let out = scriptless(&[
-        "run",
-        "--weights",
+    let out = run(
         "weights/two_input.safetensors",
-        "--input",
         "examples/two_input.json",
-        "--pool",
-        "last-valid",
-    ]);
+        &["--pool", "last-valid"],
+    );
     assert_fails(&out, &["--pool", "sequence model only"]);
-    let out = scriptless(&[
-        "run",
-        "--weights",
+    let out = run(
         "weights/two_input.safetensors",
-        "--input",
         "examples/two_input.json",
-        "--device",
-        "cuda",
-    ]);
+        &["--device", "cuda"],
+    );
     if !candle_core::utils::cuda_is_available() {
         assert_fails(&out, &["CUDA"]);
     }
@@ -379,7 +313,7 @@ fn usage_errors_are_one_line_and_exit_2() {
     let out = scriptless(&["run", "--weights", "weights/sequence.safetensors"]);
     assert_fails(&out, &["--input"]);
     assert_eq!(out.status.code(), Some(2));
-    let out = scriptless(&["run", "--model", "lstm", "--weights", "w", "--input", "i"]);
+    let out = run("w", "i", &["--model", "lstm"]);
     assert_fails(&out, &["lstm"]);
     let out = scriptless(&["--help"]);
     assert!(out.status.success());
@@ -393,15 +327,11 @@ fn failed_run_leaves_an_existing_output_untouched_and_no_temp_files() {
     std::fs::write(&out_file, "previous result\n").unwrap();
     let bad = dir.path().join("bad.json");
     std::fs::write(&bad, r#"{"sequences": [[[1]]]}"#).unwrap();
-    let out = scriptless(&[
-        "run",
-        "--weights",
+    let out = run(
         "weights/sequence.safetensors",
-        "--input",
         path(&bad),
-        "--output",
-        path(&out_file),
-    ]);
+        &["--output", path(&out_file)],
+    );
     assert_fails(&out, &["padded_seq", "1 features"]);
     assert_eq!(
         std::fs::read_to_string(&out_file).unwrap(),
@@ -418,27 +348,19 @@ fn failed_run_leaves_an_existing_output_untouched_and_no_temp_files() {
     );
     // A bad --output extension is refused before any work, and creates nothing.
     let other = dir.path().join("out.txt");
-    let out = scriptless(&[
-        "run",
-        "--weights",
+    let out = run(
         "weights/sequence.safetensors",
-        "--input",
         "examples/sequence.json",
-        "--output",
-        path(&other),
-    ]);
+        &["--output", path(&other)],
+    );
     assert_fails(&out, &["--output", ".json or .safetensors"]);
     assert!(!other.exists());
     let nowhere = dir.path().join("no/such/dir/out.json");
-    let out = scriptless(&[
-        "run",
-        "--weights",
+    let out = run(
         "weights/sequence.safetensors",
-        "--input",
         "examples/sequence.json",
-        "--output",
-        path(&nowhere),
-    ]);
+        &["--output", path(&nowhere)],
+    );
     assert_fails(&out, &["--output", "does not exist"]);
 }
 
@@ -447,15 +369,11 @@ fn successful_run_replaces_an_existing_output() {
     let dir = tempfile::tempdir().unwrap();
     let out_file = dir.path().join("out.json");
     std::fs::write(&out_file, "previous result\n").unwrap();
-    let out = scriptless(&[
-        "run",
-        "--weights",
+    let out = run(
         "weights/two_input.safetensors",
-        "--input",
         "examples/two_input.json",
-        "--output",
-        path(&out_file),
-    ]);
+        &["--output", path(&out_file)],
+    );
     assert!(
         out.status.success(),
         "{}",

@@ -8,6 +8,17 @@ use scriptless::{
     lengths_from_tensor, request_from_safetensors, Model, ModelInputs, ModelKind, Pooling, Weights,
 };
 
+/// Runs every case in `dtype`; fails listing every mismatch with its worst element.
+fn assert_all_match(dtype: DType) {
+    let failures = run_all(dtype);
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
 /// Runs every case in `dtype` and returns one line per mismatch.
 fn run_all(dtype: DType) -> Vec<String> {
     let mut failures = Vec::new();
@@ -74,25 +85,13 @@ fn run_case(name: &str, kind: &str, dtype: DType) -> Result<(), String> {
 
 #[test]
 fn every_fixture_matches_pytorch_in_f32() {
-    let failures = run_all(DType::F32);
-    assert!(
-        failures.is_empty(),
-        "{} mismatches:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert_all_match(DType::F32);
 }
 
 #[test]
 fn every_fixture_matches_pytorch_in_f64() {
     // Computing in f64 must land at least as close to PyTorch's f32 results.
-    let failures = run_all(DType::F64);
-    assert!(
-        failures.is_empty(),
-        "{} mismatches:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert_all_match(DType::F64);
 }
 
 #[test]
