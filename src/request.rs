@@ -76,13 +76,11 @@ pub fn request_from_json(text: &str, kind: ModelKind, what: &str) -> Result<Mode
     };
     let keys: BTreeSet<&str> = map.keys().map(String::as_str).collect();
     let float = |name: &str| -> Result<Tensor> {
-        let (shape, values) = nested_numbers(field(&map, name)?, name, Number::Float)?;
-        let values: Vec<f32> = values.into_iter().map(|v| v.as_f64() as f32).collect();
+        let (shape, values) = nested_numbers(field(&map, name)?, name, &float_leaf)?;
         Ok(Tensor::from_vec(values, shape, &Device::Cpu)?)
     };
     let integer = |name: &str| -> Result<Tensor> {
-        let (shape, values) = nested_numbers(field(&map, name)?, name, Number::Integer)?;
-        let values: Vec<i64> = values.into_iter().map(|v| v.as_i64()).collect();
+        let (shape, values) = nested_numbers(field(&map, name)?, name, &integer_leaf)?;
         Ok(Tensor::from_vec(values, shape, &Device::Cpu)?)
     };
     if kind == ModelKind::Sequence && keys.contains(SEQUENCES_KEY) {
@@ -95,7 +93,7 @@ pub fn request_from_json(text: &str, kind: ModelKind, what: &str) -> Result<Mode
             .enumerate()
             .map(|(i, item)| {
                 let name = format!("{SEQUENCES_KEY}[{i}]");
-                let (shape, values) = nested_numbers(item, &name, Number::Float)?;
+                let (shape, values) = nested_numbers(item, &name, &float_leaf)?;
                 if shape.first() == Some(&0) {
                     return Err(Error::input(name, "is empty; every sequence needs at least one step"));
                 }
@@ -105,7 +103,6 @@ pub fn request_from_json(text: &str, kind: ModelKind, what: &str) -> Result<Mode
                         format!("has shape {shape:?}, expected a list of steps, each a list of features"),
                     ));
                 }
-                let values: Vec<f32> = values.into_iter().map(|v| v.as_f64() as f32).collect();
                 Ok(Tensor::from_vec(values, shape, &Device::Cpu)?)
             })
             .collect::<Result<Vec<_>>>()?;
@@ -218,38 +215,10 @@ fn field<'a>(map: &'a serde_json::Map<String, Value>, name: &str) -> Result<&'a 
     map.get(name).ok_or_else(|| Error::input(name, "missing"))
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Number {
-    Float,
-    Integer,
-}
-
-#[derive(Debug, Clone, Copy)]
-enum Scalar {
-    F(f64),
-    I(i64),
-}
-
-impl Scalar {
-    fn as_f64(self) -> f64 {
-        match self {
-            Scalar::F(v) => v,
-            Scalar::I(v) => v as f64,
-        }
-    }
-
-    fn as_i64(self) -> i64 {
-        match self {
-            Scalar::I(v) => v,
-            Scalar::F(v) => v as i64,
-        }
-    }
-}
-
-/// A rectangular nested list of numbers: its shape and its values in row-major order. Ragged
-/// lists, non-numbers and (for `Number::Integer`) non-integers are refused with the element's
-/// path, e.g. `padded_seq[1][2]`.
-fn nested_numbers(value: &Value, name: &str, kind: Number) -> Result<(Vec<usize>, Vec<Scalar>)> {
+/// A rectangular nested list of numbers: its shape and its values, read by `leaf`, in
+/// row-major order. Ragged lists and non-numbers are refused with the element's path, e.g.
+/// `padded_seq[1][2]`.
+fn nested_numbers<T>(value: &Value, name: &str, leaf: &Leaf<T>) -> Result<(Vec<usize>, Vec<T>)> {
     let mut shape = Vec::new();
     let mut probe = value;
     while let Value::Array(items) = probe {
@@ -260,59 +229,76 @@ fn nested_numbers(value: &Value, name: &str, kind: Number) -> Result<(Vec<usize>
         }
     }
     let mut values = Vec::new();
-    collect(value, &shape, name.to_string(), kind, &mut values)?;
+    let mut index = Vec::with_capacity(shape.len());
+    collect(value, &shape, leaf, &mut index, &mut values)
+        .map_err(|message| Error::input(element_path(name, &index), message))?;
     Ok((shape, values))
 }
 
-fn collect(
+/// Reads one JSON number, or says what is wrong with it.
+type Leaf<T> = dyn Fn(&serde_json::Number) -> std::result::Result<T, String>;
+
+/// A float input's element, as f32 (what `torch.tensor` makes of a list of floats).
+fn float_leaf(n: &serde_json::Number) -> std::result::Result<f32, String> {
+    n.as_f64()
+        .map(|v| v as f32)
+        .ok_or_else(|| format!("is {n}, not representable as a number"))
+}
+
+/// An index or length input's element: an integer literal in the i64 range.
+fn integer_leaf(n: &serde_json::Number) -> std::result::Result<i64, String> {
+    n.as_i64().ok_or_else(|| {
+        let expected = if n.is_u64() {
+            "an integer below 2^63"
+        } else {
+            "an integer"
+        };
+        format!("is {n}, expected {expected}")
+    })
+}
+
+/// Appends `value`'s numbers to `out`. On error, `index` is left at the offending element.
+fn collect<T>(
     value: &Value,
     shape: &[usize],
-    path: String,
-    kind: Number,
-    out: &mut Vec<Scalar>,
-) -> Result<()> {
+    leaf: &Leaf<T>,
+    index: &mut Vec<usize>,
+    out: &mut Vec<T>,
+) -> std::result::Result<(), String> {
     match (value, shape.split_first()) {
         (Value::Array(items), Some((&len, rest))) => {
             if items.len() != len {
-                return Err(Error::input(
-                    path,
-                    format!(
-                        "has {} elements, expected {len} like its siblings (ragged lists)",
-                        items.len()
-                    ),
+                return Err(format!(
+                    "has {} elements, expected {len} like its siblings (ragged lists)",
+                    items.len()
                 ));
             }
             for (i, item) in items.iter().enumerate() {
-                collect(item, rest, format!("{path}[{i}]"), kind, out)?;
+                index.push(i);
+                collect(item, rest, leaf, index, out)?;
+                index.pop();
             }
             Ok(())
         }
-        (Value::Array(_), None) => Err(Error::input(
-            path,
-            "is a list where its siblings are numbers (ragged lists)",
-        )),
+        (Value::Array(_), None) => {
+            Err("is a list where its siblings are numbers (ragged lists)".to_string())
+        }
         (Value::Number(n), None) => {
-            let scalar =
-                match kind {
-                    Number::Integer => Scalar::I(n.as_i64().ok_or_else(|| {
-                        Error::input(&path, format!("is {n}, expected an integer"))
-                    })?),
-                    Number::Float => Scalar::F(n.as_f64().ok_or_else(|| {
-                        Error::input(&path, format!("is {n}, not representable as a number"))
-                    })?),
-                };
-            out.push(scalar);
+            out.push(leaf(n)?);
             Ok(())
         }
-        (Value::Number(_), Some((&len, _))) => Err(Error::input(
-            path,
-            format!("is a number where a list of {len} was expected (ragged lists)"),
+        (Value::Number(_), Some((&len, _))) => Err(format!(
+            "is a number where a list of {len} was expected (ragged lists)"
         )),
-        (other, _) => Err(Error::input(
-            path,
-            format!("is {}, expected a number", json_type(other)),
-        )),
+        (other, _) => Err(format!("is {}, expected a number", json_type(other))),
     }
+}
+
+/// `name[i][j]...`
+fn element_path(name: &str, index: &[usize]) -> String {
+    index
+        .iter()
+        .fold(name.to_string(), |path, i| format!("{path}[{i}]"))
 }
 
 fn json_type(v: &Value) -> &'static str {

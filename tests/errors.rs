@@ -158,6 +158,10 @@ fn length_not_integer() {
         &run_json(ModelKind::Sequence, &seq_json("[4, 2.5]")),
         &["seq_lengths[1]", "integer"],
     );
+    assert_mentions(
+        &run_json(ModelKind::Sequence, &seq_json("[4, 18446744073709551615]")),
+        &["seq_lengths[1]", "below 2^63"],
+    );
     let padded = Tensor::zeros((1, 2, 10), DType::F32, &Device::Cpu).unwrap();
     let lengths = Tensor::new(&[2f32], &Device::Cpu).unwrap();
     let inputs = scriptless::ModelInputs::Sequence {
