@@ -163,6 +163,23 @@ fn safetensors_in_and_out_for_every_fixture_case_kind() {
         let written = load(&out_file);
         assert_eq!(written.len(), 1, "only `output` is written");
         assert_close(case, &written["output"], &expected(case, "output"));
+
+        // The same run to stdout: JSON numbers read back as f32 are the very same values.
+        let out = run(
+            path(&case_dir.join("weights.safetensors")),
+            path(&case_dir.join("input.safetensors")),
+            &[],
+        );
+        let from_json = json_output(&String::from_utf8(out.stdout).unwrap());
+        assert_eq!(
+            from_json.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            written["output"]
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap(),
+            "{case}: JSON output loses precision"
+        );
     }
 }
 
