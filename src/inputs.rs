@@ -216,17 +216,20 @@ pub fn broadcast_shape(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
 
 /// `name[i][j]...` for element `flat` of a tensor of shape `dims`.
 pub(crate) fn element_name(name: &str, dims: &[usize], flat: usize) -> String {
-    let mut index = Vec::with_capacity(dims.len());
+    let mut index = vec![0; dims.len()];
     let mut rest = flat;
-    for &d in dims.iter().rev() {
-        index.push(rest % d.max(1));
+    for (i, &d) in index.iter_mut().zip(dims).rev() {
+        *i = rest % d.max(1);
         rest /= d.max(1);
     }
-    let mut out = name.to_string();
-    for i in index.iter().rev() {
-        out.push_str(&format!("[{i}]"));
-    }
-    out
+    element_path(name, &index)
+}
+
+/// `name[i][j]...` for the element at `index`.
+pub(crate) fn element_path(name: &str, index: &[usize]) -> String {
+    index
+        .iter()
+        .fold(name.to_string(), |path, i| format!("{path}[{i}]"))
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ use safetensors::{Dtype, SafeTensors};
 use serde_json::Value;
 
 use crate::error::{quoted, Error, Result};
-use crate::inputs::{pad_sequences, ModelInputs};
+use crate::inputs::{element_path, pad_sequences, ModelInputs};
 use crate::models::ModelKind;
 
 /// The key of the ragged-sequences form of a sequence-model JSON request.
@@ -292,13 +292,6 @@ fn collect<T>(
         )),
         (other, _) => Err(format!("is {}, expected a number", json_type(other))),
     }
-}
-
-/// `name[i][j]...`
-fn element_path(name: &str, index: &[usize]) -> String {
-    index
-        .iter()
-        .fold(name.to_string(), |path, i| format!("{path}[{i}]"))
 }
 
 fn json_type(v: &Value) -> &'static str {
