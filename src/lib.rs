@@ -41,9 +41,11 @@
 //! # }
 //! ```
 
+mod cpu;
 mod device;
 mod error;
 mod inputs;
+mod linear;
 mod lstm;
 mod models;
 mod request;
@@ -55,7 +57,8 @@ pub use inputs::{
     broadcast_shape, check_lengths, integer_values, lengths_from_tensor, one_hot, pad_sequences,
     ModelInputs, MAX_ELEMENTS,
 };
-pub use lstm::{LstmConfig, LstmOutput, MaskedLstm};
+pub use linear::Linear;
+pub use lstm::{LstmConfig, LstmOutput, MaskedLstm, PackedLstmOutput, StepKernel};
 pub use models::{
     CategoricalConfig, CategoricalInputModule, Model, ModelKind, Pooling, SequenceConfig,
     SequenceInputModule, TwoInputConfig, TwoInputModule, SEED_FEATURE_WIDTH,

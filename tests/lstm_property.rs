@@ -10,7 +10,7 @@ use candle_core::{DType, Device, Tensor};
 use common::{compare, flat_f64};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use scriptless::{LstmConfig, MaskedLstm, Weights};
+use scriptless::{LstmConfig, MaskedLstm, StepKernel, Weights};
 
 /// Random LSTM weights under PyTorch's names, drawn from U(-k, k) with k = 1/sqrt(H) like
 /// PyTorch's init, scaled by `scale`.
@@ -136,78 +136,85 @@ fn ragged_batch_equals_each_sequence_alone_and_the_reference() {
         let weights = random_weights(&config, &mut rng, if trial % 4 == 3 { 3.0 } else { 1.0 });
         let vb = Weights::from_tensors(weights.clone(), HashMap::new())
             .var_builder(DType::F32, &Device::Cpu);
-        let lstm = MaskedLstm::load(vb, &config).unwrap();
+        for kernel in [StepKernel::Fused, StepKernel::Composed] {
+            let lstm = MaskedLstm::load(vb.clone(), &config)
+                .unwrap()
+                .with_kernel(kernel)
+                .unwrap();
 
-        let batch = rng.random_range(1..7);
-        let lengths: Vec<usize> = (0..batch).map(|_| rng.random_range(1..12)).collect();
-        let max_len = *lengths.iter().max().unwrap();
-        let time = max_len + rng.random_range(0..3); // sometimes longer than any sequence
-        let data: Vec<f32> = (0..batch * time * config.input_size)
-            .map(|_| rng.random_range(-2.0..2.0))
-            .collect();
-        let padded =
-            Tensor::from_vec(data, (batch, time, config.input_size), &Device::Cpu).unwrap();
-        let out = lstm.forward(&padded, &lengths).unwrap();
-        let width = config.output_size();
-        assert_eq!(
-            out.output.dims(),
-            &[batch, max_len, width],
-            "trial {trial}: {config:?}"
-        );
+            let batch = rng.random_range(1..7);
+            let lengths: Vec<usize> = (0..batch).map(|_| rng.random_range(1..12)).collect();
+            let max_len = *lengths.iter().max().unwrap();
+            let time = max_len + rng.random_range(0..3); // sometimes longer than any sequence
+            let data: Vec<f32> = (0..batch * time * config.input_size)
+                .map(|_| rng.random_range(-2.0..2.0))
+                .collect();
+            let padded =
+                Tensor::from_vec(data, (batch, time, config.input_size), &Device::Cpu).unwrap();
+            let out = lstm.forward(&padded, &lengths).unwrap();
+            let width = config.output_size();
+            assert_eq!(
+                out.output.dims(),
+                &[batch, max_len, width],
+                "trial {trial}: {config:?}"
+            );
 
-        for (b, &len) in lengths.iter().enumerate() {
-            let ctx = format!("trial {trial}, row {b} of lengths {lengths:?}, {config:?}");
-            // Alone and unpadded, through the library.
-            let single = padded.narrow(0, b, 1).unwrap().narrow(1, 0, len).unwrap();
-            let alone = lstm.forward(&single, &[len]).unwrap();
-            let row = out.output.get(b).unwrap();
-            let valid = row.narrow(0, 0, len).unwrap();
-            compare(&valid, &alone.output.get(0).unwrap(), 1e-6, 0.0)
-                .unwrap_or_else(|e| panic!("{ctx}: output {e}"));
-            if len < max_len {
-                let pad = rows(&row.narrow(0, len, max_len - len).unwrap());
+            for (b, &len) in lengths.iter().enumerate() {
+                let ctx = format!(
+                    "{kernel:?}, trial {trial}, row {b} of lengths {lengths:?}, {config:?}"
+                );
+                // Alone and unpadded, through the library.
+                let single = padded.narrow(0, b, 1).unwrap().narrow(1, 0, len).unwrap();
+                let alone = lstm.forward(&single, &[len]).unwrap();
+                let row = out.output.get(b).unwrap();
+                let valid = row.narrow(0, 0, len).unwrap();
+                compare(&valid, &alone.output.get(0).unwrap(), 1e-6, 0.0)
+                    .unwrap_or_else(|e| panic!("{ctx}: output {e}"));
+                if len < max_len {
+                    let pad = rows(&row.narrow(0, len, max_len - len).unwrap());
+                    assert!(
+                        pad.iter().all(|&v| v == 0.0),
+                        "{ctx}: output past the length is not zero"
+                    );
+                }
+                let h_b = out.h_n.narrow(1, b, 1).unwrap();
+                let c_b = out.c_n.narrow(1, b, 1).unwrap();
+                compare(&h_b, &alone.h_n, 1e-6, 0.0).unwrap_or_else(|e| panic!("{ctx}: h_n {e}"));
+                compare(&c_b, &alone.c_n, 1e-6, 0.0).unwrap_or_else(|e| panic!("{ctx}: c_n {e}"));
+
+                // Against the f64 reference.
+                let x: Vec<Vec<f64>> = (0..len)
+                    .map(|t| rows(&single.get(0).unwrap().get(t).unwrap()))
+                    .collect();
+                let (ref_out, ref_h, ref_c) = reference(&weights, &config, &x);
+                let flat: Vec<f64> = ref_out.concat();
+                let got = rows(&valid);
+                let worst = got
+                    .iter()
+                    .zip(&flat)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0.0, f64::max);
                 assert!(
-                    pad.iter().all(|&v| v == 0.0),
-                    "{ctx}: output past the length is not zero"
+                    worst < 1e-5,
+                    "{ctx}: output differs from the f64 reference by {worst:e}"
+                );
+                let got_h = rows(&h_b);
+                let got_c = rows(&c_b);
+                let worst_h = got_h
+                    .iter()
+                    .zip(ref_h.concat())
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0.0, f64::max);
+                let worst_c = got_c
+                    .iter()
+                    .zip(ref_c.concat())
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0.0, f64::max);
+                assert!(
+                    worst_h < 1e-5 && worst_c < 1e-5,
+                    "{ctx}: h_n/c_n differ from the reference by {worst_h:e}/{worst_c:e}"
                 );
             }
-            let h_b = out.h_n.narrow(1, b, 1).unwrap();
-            let c_b = out.c_n.narrow(1, b, 1).unwrap();
-            compare(&h_b, &alone.h_n, 1e-6, 0.0).unwrap_or_else(|e| panic!("{ctx}: h_n {e}"));
-            compare(&c_b, &alone.c_n, 1e-6, 0.0).unwrap_or_else(|e| panic!("{ctx}: c_n {e}"));
-
-            // Against the f64 reference.
-            let x: Vec<Vec<f64>> = (0..len)
-                .map(|t| rows(&single.get(0).unwrap().get(t).unwrap()))
-                .collect();
-            let (ref_out, ref_h, ref_c) = reference(&weights, &config, &x);
-            let flat: Vec<f64> = ref_out.concat();
-            let got = rows(&valid);
-            let worst = got
-                .iter()
-                .zip(&flat)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0, f64::max);
-            assert!(
-                worst < 1e-5,
-                "{ctx}: output differs from the f64 reference by {worst:e}"
-            );
-            let got_h = rows(&h_b);
-            let got_c = rows(&c_b);
-            let worst_h = got_h
-                .iter()
-                .zip(ref_h.concat())
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0, f64::max);
-            let worst_c = got_c
-                .iter()
-                .zip(ref_c.concat())
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0, f64::max);
-            assert!(
-                worst_h < 1e-5 && worst_c < 1e-5,
-                "{ctx}: h_n/c_n differ from the reference by {worst_h:e}/{worst_c:e}"
-            );
         }
     }
 }

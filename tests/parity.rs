@@ -5,12 +5,14 @@ mod common;
 use candle_core::{DType, Device};
 use common::{cases, compare, fixtures, load, ATOL, RTOL};
 use scriptless::{
-    lengths_from_tensor, request_from_safetensors, Model, ModelInputs, ModelKind, Pooling, Weights,
+    lengths_from_tensor, request_from_safetensors, Model, ModelInputs, ModelKind, Pooling,
+    StepKernel, Weights,
 };
 
-/// Runs every case in `dtype`; fails listing every mismatch with its worst element.
-fn assert_all_match(dtype: DType) {
-    let failures = run_all(dtype);
+/// Runs every case in `dtype` with the LSTM on `kernel`; fails listing every mismatch with its
+/// worst element.
+fn assert_all_match(dtype: DType, kernel: StepKernel) {
+    let failures = run_all(dtype, kernel);
     assert!(
         failures.is_empty(),
         "{} mismatches:\n{}",
@@ -19,8 +21,8 @@ fn assert_all_match(dtype: DType) {
     );
 }
 
-/// Runs every case in `dtype` and returns one line per mismatch.
-fn run_all(dtype: DType) -> Vec<String> {
+/// Runs every case and returns one line per mismatch.
+fn run_all(dtype: DType, kernel: StepKernel) -> Vec<String> {
     let mut failures = Vec::new();
     let cases = cases();
     assert!(
@@ -29,20 +31,23 @@ fn run_all(dtype: DType) -> Vec<String> {
         cases.len()
     );
     for (name, kind, _) in &cases {
-        if let Err(e) = run_case(name, kind, dtype) {
-            failures.push(format!("{name} ({dtype:?}): {e}"));
+        if let Err(e) = run_case(name, kind, dtype, kernel) {
+            failures.push(format!("{name} ({dtype:?}, {kernel:?}): {e}"));
         }
     }
     failures
 }
 
-fn run_case(name: &str, kind: &str, dtype: DType) -> Result<(), String> {
+fn run_case(name: &str, kind: &str, dtype: DType, kernel: StepKernel) -> Result<(), String> {
     let dir = fixtures().join(name);
     let kind: ModelKind = kind.parse().map_err(|e| format!("{e}"))?;
     let weights = Weights::read(dir.join("weights.safetensors")).map_err(|e| e.to_string())?;
     assert_eq!(weights.model_kind().map_err(|e| e.to_string())?, Some(kind));
-    let model =
-        Model::from_weights(&weights, kind, dtype, &Device::Cpu).map_err(|e| e.to_string())?;
+    let model = match Model::from_weights(&weights, kind, dtype, &Device::Cpu) {
+        Ok(Model::Sequence(m)) => m.with_kernel(kernel).map(Model::Sequence),
+        other => other,
+    }
+    .map_err(|e| e.to_string())?;
     let bytes = std::fs::read(dir.join("input.safetensors")).map_err(|e| e.to_string())?;
     let inputs = request_from_safetensors(&bytes, kind, name).map_err(|e| e.to_string())?;
     let expected = load(&dir.join("expected.safetensors"));
@@ -85,13 +90,20 @@ fn run_case(name: &str, kind: &str, dtype: DType) -> Result<(), String> {
 
 #[test]
 fn every_fixture_matches_pytorch_in_f32() {
-    assert_all_match(DType::F32);
+    assert_all_match(DType::F32, StepKernel::Fused);
 }
 
 #[test]
 fn every_fixture_matches_pytorch_in_f64() {
     // Computing in f64 must land at least as close to PyTorch's f32 results.
-    assert_all_match(DType::F64);
+    assert_all_match(DType::F64, StepKernel::Fused);
+}
+
+#[test]
+fn every_fixture_matches_pytorch_on_the_composed_fallback() {
+    // The path other devices take, run here on the CPU.
+    assert_all_match(DType::F32, StepKernel::Composed);
+    assert_all_match(DType::F64, StepKernel::Composed);
 }
 
 #[test]

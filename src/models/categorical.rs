@@ -1,11 +1,12 @@
 //! `CategoricalInputModule`: `self.linear(cat(tensor_input, one_hot(category_index)))`.
 
 use candle_core::{DType, Device, Tensor, D};
-use candle_nn::{Linear, VarBuilder};
+use candle_nn::VarBuilder;
 
-use super::{apply_linear, check_not_empty, linear_shape};
+use super::{check_not_empty, linear_shape};
 use crate::error::{Error, Result};
 use crate::inputs::one_hot;
+use crate::linear::Linear;
 use crate::weights::{Weights, META_FEATURE_WIDTH};
 
 /// The seed's feature width: `nn.Linear(num_categories + 10, 10)`, "+10 for other tensor input".
@@ -67,10 +68,10 @@ pub struct CategoricalInputModule {
 impl CategoricalInputModule {
     /// Builds the model from `vb` holding `linear.weight` and `linear.bias`.
     pub fn load(vb: VarBuilder, config: &CategoricalConfig) -> Result<Self> {
-        let linear = candle_nn::linear(
+        let linear = Linear::load(
+            vb.pp("linear"),
             config.feature_width + config.num_categories,
             config.out_features,
-            vb.pp("linear"),
         )?;
         Ok(Self {
             linear,
@@ -132,6 +133,7 @@ impl CategoricalInputModule {
             self.dtype,
         )?;
         let features = tensor_input.to_device(&self.device)?.to_dtype(self.dtype)?;
-        apply_linear(&self.linear, &Tensor::cat(&[&features, &hot], D::Minus1)?)
+        self.linear
+            .forward(&Tensor::cat(&[&features, &hot], D::Minus1)?)
     }
 }

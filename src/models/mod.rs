@@ -16,7 +16,6 @@ use std::fmt;
 use std::str::FromStr;
 
 use candle_core::{DType, Device, Tensor};
-use candle_nn::{Linear, Module};
 
 use crate::error::{Error, Result};
 use crate::inputs::ModelInputs;
@@ -157,19 +156,6 @@ fn linear_shape(weights: &Weights, prefix: &str) -> Result<(usize, usize)> {
     };
     weights.expect_shape(&format!("{prefix}.bias"), &[out_features])?;
     Ok((in_features, out_features))
-}
-
-/// `nn.Linear` on the last dim of a tensor of any rank >= 1, like PyTorch's.
-fn apply_linear(linear: &Linear, x: &Tensor) -> Result<Tensor> {
-    let dims = x.dims();
-    let (&features, leading) = dims.split_last().ok_or_else(|| {
-        Error::Unsupported("nn.Linear needs an input with at least one dim".to_string())
-    })?;
-    let rows = leading.iter().product::<usize>();
-    let y = linear.forward(&x.reshape((rows, features))?)?;
-    let mut out_dims = leading.to_vec();
-    out_dims.push(y.dim(1)?);
-    Ok(y.reshape(out_dims)?)
 }
 
 /// Refuses a tensor with a zero-size dim: PyTorch would return an empty result, which no

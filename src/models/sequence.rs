@@ -1,12 +1,13 @@
 //! `SequenceInputModule`: packed LSTM over a padded batch, then `linear` on one time step.
 
 use candle_core::{DType, Device, Tensor};
-use candle_nn::{Linear, VarBuilder};
+use candle_nn::VarBuilder;
 
-use super::{apply_linear, linear_shape};
+use super::linear_shape;
 use crate::error::{Error, Result};
 use crate::inputs::lengths_from_tensor;
-use crate::lstm::{LstmConfig, LstmOutput, MaskedLstm};
+use crate::linear::Linear;
+use crate::lstm::{LstmConfig, MaskedLstm, StepKernel};
 use crate::weights::Weights;
 
 /// Which time step of the unpacked LSTM output feeds the final Linear.
@@ -71,10 +72,10 @@ impl SequenceInputModule {
     pub fn load(vb: VarBuilder, config: &SequenceConfig) -> Result<Self> {
         Ok(Self {
             rnn: MaskedLstm::load(vb.pp("rnn"), &config.lstm)?,
-            linear: candle_nn::linear(
+            linear: Linear::load(
+                vb.pp("linear"),
                 config.lstm.output_size(),
                 config.out_features,
-                vb.pp("linear"),
             )?,
             config: *config,
         })
@@ -98,6 +99,12 @@ impl SequenceInputModule {
         &self.rnn
     }
 
+    /// The same model with the LSTM's time loop run by `kernel` (see [`MaskedLstm::with_kernel`]).
+    pub fn with_kernel(mut self, kernel: StepKernel) -> Result<Self> {
+        self.rnn = self.rnn.with_kernel(kernel)?;
+        Ok(self)
+    }
+
     /// The seed's `forward(padded_seq, seq_lengths)`: `padded_seq` is `(batch, time, input_size)`,
     /// `seq_lengths` an integer `(batch,)` tensor with values in `1..=time`. Returns
     /// `(batch, out_features)`.
@@ -117,22 +124,15 @@ impl SequenceInputModule {
         lengths: &[usize],
         pooling: Pooling,
     ) -> Result<Tensor> {
-        let LstmOutput { output, .. } = self.rnn.forward(padded_seq, lengths)?;
-        let (batch, time, features) = output.dims3()?;
-        let pooled = match pooling {
-            Pooling::PaddedLast => output.narrow(1, time - 1, 1)?.squeeze(1)?,
-            Pooling::LastValid => {
-                let rows: Vec<i64> = lengths
-                    .iter()
-                    .enumerate()
-                    .map(|(b, &len)| (b * time + len - 1) as i64)
-                    .collect();
-                let rows = Tensor::from_vec(rows, batch, output.device())?;
-                output
-                    .reshape((batch * time, features))?
-                    .index_select(&rows, 0)?
+        let out = self.rnn.forward_packed(padded_seq, lengths)?;
+        let steps: Vec<usize> = match pooling {
+            // `unpacked_seq[:, -1, :]`: the last step of the unpacked output, max(lengths) - 1.
+            Pooling::PaddedLast => {
+                let last = lengths.iter().copied().max().unwrap_or(1) - 1;
+                vec![last; lengths.len()]
             }
+            Pooling::LastValid => lengths.iter().map(|&len| len - 1).collect(),
         };
-        apply_linear(&self.linear, &pooled)
+        self.linear.forward(&out.at_steps(&steps)?)
     }
 }

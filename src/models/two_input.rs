@@ -1,11 +1,12 @@
 //! `TwoInputModule`: `self.linear(tensor1 + tensor2)`.
 
 use candle_core::{DType, Device, Tensor};
-use candle_nn::{Linear, VarBuilder};
+use candle_nn::VarBuilder;
 
-use super::{apply_linear, check_not_empty, linear_shape};
+use super::{check_not_empty, linear_shape};
 use crate::error::{Error, Result};
 use crate::inputs::{broadcast_shape, MAX_ELEMENTS};
+use crate::linear::Linear;
 use crate::weights::Weights;
 
 /// Hyperparameters of [`TwoInputModule`] (the seed: 10 and 10).
@@ -42,7 +43,7 @@ pub struct TwoInputModule {
 impl TwoInputModule {
     /// Builds the model from `vb` holding `linear.weight` and `linear.bias`.
     pub fn load(vb: VarBuilder, config: &TwoInputConfig) -> Result<Self> {
-        let linear = candle_nn::linear(config.in_features, config.out_features, vb.pp("linear"))?;
+        let linear = Linear::load(vb.pp("linear"), config.in_features, config.out_features)?;
         Ok(Self {
             linear,
             config: *config,
@@ -98,6 +99,6 @@ impl TwoInputModule {
         }
         let t1 = tensor1.to_device(&self.device)?.to_dtype(self.dtype)?;
         let t2 = tensor2.to_device(&self.device)?.to_dtype(self.dtype)?;
-        apply_linear(&self.linear, &t1.broadcast_add(&t2)?)
+        self.linear.forward(&t1.broadcast_add(&t2)?)
     }
 }

@@ -1,0 +1,36 @@
+//! CPU building blocks of the fused kernels: a matrix product that only uses threads when the
+//! work pays for them ([`gemm`]), and the LSTM cell's pointwise update with vectorised
+//! activations ([`activation`]). The kernels themselves live with their models
+//! ([`crate::linear`], [`crate::lstm`]); every one has a composed candle-op fallback for other
+//! devices and dtypes.
+
+pub(crate) mod activation;
+pub(crate) mod gemm;
+
+use candle_core::{CpuStorage, DType, Device, Layout, WithDType};
+
+/// Whether the fused CPU kernels handle tensors of `dtype` on `device`.
+pub(crate) fn supports(device: &Device, dtype: DType) -> bool {
+    device.is_cpu() && matches!(dtype, DType::F32 | DType::F64)
+}
+
+/// The elements of a contiguous tensor's storage.
+pub(crate) fn contiguous<'a, T: WithDType>(
+    storage: &'a CpuStorage,
+    layout: &Layout,
+) -> candle_core::Result<&'a [T]> {
+    let (start, end) = layout
+        .contiguous_offsets()
+        .ok_or_else(|| candle_core::Error::Msg("fused kernel: input not contiguous".into()))?;
+    Ok(&storage.as_slice::<T>()?[start..end])
+}
+
+/// The element types the CPU kernels handle: `f32` (the product) and `f64` (reference runs).
+/// Other dtypes take the composed fallback.
+pub(crate) trait Float: WithDType {
+    const ZERO: Self;
+    const ONE: Self;
+    /// The LSTM cell for `rows` rows: `gates` `(rows, 4H)` in PyTorch's `i, f, g, o` order
+    /// (pre-activation), `c` `(rows, H)` updated in place, `h` `(rows, H)` written.
+    fn lstm_cell(gates: &[Self], c: &mut [Self], h: &mut [Self], hidden: usize);
+}

@@ -1,0 +1,199 @@
+//! The fused LSTM layer for the CPU: one candle `CustomOp` per layer runs every step of every
+//! direction in place, with no allocation or tensor op per step.
+//!
+//! Per step `t` and direction, for the `n = batch_sizes[t]` active rows (a prefix of the
+//! sorted batch): copy the precomputed input projection's rows into a gate buffer, add
+//! `h · W_hhᵀ` with one matrix product, apply the cell ([`Float::lstm_cell`]) in place, project
+//! `h` if the LSTM has `proj_size`, and copy `h` into the packed output. Rows that finished keep
+//! their state in the buffer, which ends as `h_n`/`c_n`; rows joining the reverse pass find the
+//! zeros they start from.
+
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
+
+use super::packing::PackPlan;
+use super::{LayerParams, LayerRun};
+use crate::cpu::{self, gemm, Float};
+use crate::error::Result;
+
+/// Runs one layer (both directions) over the packed input projection `xp` `(rows, D * 4H)`.
+pub(super) fn run_layer(
+    xp: &Tensor,
+    params: &LayerParams,
+    plan: &PackPlan,
+    hidden: usize,
+    h_out: usize,
+    directions: usize,
+) -> Result<LayerRun> {
+    let op = LayerOp {
+        plan,
+        hidden,
+        h_out,
+        directions,
+    };
+    let flat = match &params.w_hr_t {
+        None => xp.apply_op2_no_bwd(&params.w_hh_t, &op)?,
+        Some(w_hr_t) => xp.apply_op3_no_bwd(&params.w_hh_t, w_hr_t, &op)?,
+    };
+    let (out_len, h_len, c_len) = op.sizes();
+    Ok(LayerRun {
+        output: flat
+            .narrow(0, 0, out_len)?
+            .reshape((plan.rows, directions * h_out))?,
+        h_n: flat
+            .narrow(0, out_len, h_len)?
+            .reshape((directions, plan.batch, h_out))?,
+        c_n: flat
+            .narrow(0, out_len + h_len, c_len)?
+            .reshape((directions, plan.batch, hidden))?,
+    })
+}
+
+/// `(xp, W_hhᵀ [, W_hrᵀ]) → [output | h_n | c_n]` flattened into one buffer.
+struct LayerOp<'a> {
+    plan: &'a PackPlan,
+    hidden: usize,
+    h_out: usize,
+    directions: usize,
+}
+
+impl LayerOp<'_> {
+    /// Lengths of the packed output, `h_n` and `c_n` in the flat result.
+    fn sizes(&self) -> (usize, usize, usize) {
+        let (d, b) = (self.directions, self.plan.batch);
+        (
+            self.plan.rows * d * self.h_out,
+            d * b * self.h_out,
+            d * b * self.hidden,
+        )
+    }
+
+    fn run<T: Float>(
+        &self,
+        xp: (&CpuStorage, &Layout),
+        w_hh_t: (&CpuStorage, &Layout),
+        w_hr_t: Option<(&CpuStorage, &Layout)>,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let xp = cpu::contiguous::<T>(xp.0, xp.1)?;
+        let w_hh_t = cpu::contiguous::<T>(w_hh_t.0, w_hh_t.1)?;
+        let w_hr_t = w_hr_t
+            .map(|(s, l)| cpu::contiguous::<T>(s, l))
+            .transpose()?;
+        let (plan, hidden, h_out, dirs) = (self.plan, self.hidden, self.h_out, self.directions);
+        let (batch, g4, out_w) = (plan.batch, 4 * hidden, dirs * h_out);
+        if xp.len() != plan.rows * dirs * g4 || w_hh_t.len() != dirs * h_out * g4 {
+            candle_core::bail!("scriptless-lstm-layer: inputs do not match the plan");
+        }
+
+        let (out_len, h_len, c_len) = self.sizes();
+        let mut flat = vec![T::ZERO; out_len + h_len + c_len];
+        let (out, state) = flat.split_at_mut(out_len);
+        let (h_n, c_n) = state.split_at_mut(h_len);
+        let mut gates = vec![T::ZERO; batch * g4];
+        // With a projection the cell writes the unprojected h here first.
+        let mut h_full = vec![T::ZERO; if w_hr_t.is_some() { batch * hidden } else { 0 }];
+
+        for d in 0..dirs {
+            let h = &mut h_n[d * batch * h_out..(d + 1) * batch * h_out];
+            let c = &mut c_n[d * batch * hidden..(d + 1) * batch * hidden];
+            let w_hh = gemm::Mat::row_major(&w_hh_t[d * h_out * g4..][..h_out * g4], h_out, g4);
+            let steps = plan.batch_sizes.len();
+            for k in 0..steps {
+                let t = if d == 0 { k } else { steps - 1 - k };
+                let (n, row0) = (plan.batch_sizes[t], plan.offsets[t]);
+                for r in 0..n {
+                    let src = (row0 + r) * dirs * g4 + d * g4;
+                    gates[r * g4..(r + 1) * g4].copy_from_slice(&xp[src..src + g4]);
+                }
+                gemm::matmul(
+                    &mut gates[..n * g4],
+                    g4,
+                    gemm::Mat::row_major(&h[..n * h_out], n, h_out),
+                    w_hh,
+                    true,
+                    T::ONE,
+                );
+                match w_hr_t {
+                    None => T::lstm_cell(
+                        &gates[..n * g4],
+                        &mut c[..n * hidden],
+                        &mut h[..n * h_out],
+                        hidden,
+                    ),
+                    Some(w_hr_t) => {
+                        T::lstm_cell(
+                            &gates[..n * g4],
+                            &mut c[..n * hidden],
+                            &mut h_full[..n * hidden],
+                            hidden,
+                        );
+                        gemm::matmul(
+                            &mut h[..n * h_out],
+                            h_out,
+                            gemm::Mat::row_major(&h_full[..n * hidden], n, hidden),
+                            gemm::Mat::row_major(
+                                &w_hr_t[d * hidden * h_out..][..hidden * h_out],
+                                hidden,
+                                h_out,
+                            ),
+                            false,
+                            T::ONE,
+                        );
+                    }
+                }
+                for r in 0..n {
+                    let dst = (row0 + r) * out_w + d * h_out;
+                    out[dst..dst + h_out].copy_from_slice(&h[r * h_out..(r + 1) * h_out]);
+                }
+            }
+        }
+        let len = flat.len();
+        Ok((T::to_cpu_storage_owned(flat), Shape::from(len)))
+    }
+
+    fn dispatch(
+        &self,
+        xp: (&CpuStorage, &Layout),
+        w_hh_t: (&CpuStorage, &Layout),
+        w_hr_t: Option<(&CpuStorage, &Layout)>,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        match xp.0 {
+            CpuStorage::F32(_) => self.run::<f32>(xp, w_hh_t, w_hr_t),
+            CpuStorage::F64(_) => self.run::<f64>(xp, w_hh_t, w_hr_t),
+            _ => candle_core::bail!("scriptless-lstm-layer: only f32 and f64"),
+        }
+    }
+}
+
+impl CustomOp2 for LayerOp<'_> {
+    fn name(&self) -> &'static str {
+        "scriptless-lstm-layer"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        self.dispatch((s1, l1), (s2, l2), None)
+    }
+}
+
+impl CustomOp3 for LayerOp<'_> {
+    fn name(&self) -> &'static str {
+        "scriptless-lstm-layer"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        self.dispatch((s1, l1), (s2, l2), Some((s3, l3)))
+    }
+}
