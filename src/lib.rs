@@ -41,6 +41,7 @@
 //! # }
 //! ```
 
+pub mod bench;
 mod cpu;
 mod device;
 mod error;

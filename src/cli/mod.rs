@@ -1,5 +1,6 @@
 //! Command-line arguments and the dispatch to each subcommand.
 
+mod bench;
 mod output;
 mod run;
 
@@ -20,6 +21,43 @@ struct Cli {
 enum Command {
     /// Run one forward call of a model on an input file.
     Run(RunArgs),
+    /// Time forward calls over the fixed benchmark table (random weights and inputs).
+    Bench(BenchArgs),
+}
+
+/// Arguments of `scriptless bench`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct BenchArgs {
+    /// Device to run on: cpu, cuda, cuda:N or metal. GPU-only configurations run on GPUs only.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Run only the configurations whose name starts with this prefix.
+    #[arg(long, value_name = "NAME_PREFIX")]
+    pub only: Option<String>,
+    /// Print one JSON object: {"device": ..., "rows": [{"name", "median_us", "runs"}, ...]}.
+    #[arg(long)]
+    pub json: bool,
+    /// Seconds of timed calls per configuration, after a warm-up of a tenth of that.
+    #[arg(long, default_value_t = 1.0)]
+    pub seconds: f64,
+    /// The LSTM's time loop: `fused` (CPU default) or `composed` (candle ops, the GPU default).
+    #[arg(long, value_enum)]
+    pub kernel: Option<KernelArg>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum KernelArg {
+    Fused,
+    Composed,
+}
+
+impl From<KernelArg> for scriptless::StepKernel {
+    fn from(k: KernelArg) -> Self {
+        match k {
+            KernelArg::Fused => Self::Fused,
+            KernelArg::Composed => Self::Composed,
+        }
+    }
 }
 
 /// Arguments of `scriptless run`.
@@ -125,5 +163,6 @@ pub fn run() -> anyhow::Result<ExitCode> {
     };
     match cli.command {
         Command::Run(args) => run::run(&args),
+        Command::Bench(args) => bench::run(&args),
     }
 }

@@ -65,8 +65,9 @@ unsafe fn lstm_cell_avx2(gates: &[f32], c: &mut [f32], h: &mut [f32], hidden: us
     lstm_cell_f32(gates, c, h, hidden)
 }
 
+/// The f32 cell, inlined into whatever vector width its caller was compiled for.
 #[inline(always)]
-fn lstm_cell_f32(gates: &[f32], c: &mut [f32], h: &mut [f32], hidden: usize) {
+pub(crate) fn lstm_cell_f32(gates: &[f32], c: &mut [f32], h: &mut [f32], hidden: usize) {
     for ((g, c), h) in gates
         .chunks_exact(4 * hidden)
         .zip(c.chunks_exact_mut(hidden))
@@ -101,17 +102,20 @@ fn tanh(x: f32) -> f32 {
 }
 
 /// `e^x` for f32, branch-free: Cephes' `expf` range reduction and degree-6 polynomial.
-/// Inputs are clamped to `[-87.3, 88.3]` so `2^n` stays a normal number; NaN stays NaN.
+/// Inputs are clamped to `[-87.3, 88.3]` so `2^n` stays a normal number; NaN stays NaN. No
+/// float-to-int cast (Rust's saturating `as i32` does not vectorise): `n` is read from the bits
+/// of the rounding sum itself.
 #[inline(always)]
 pub(crate) fn exp(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const LN2_HI: f32 = 0.693_359_4;
     const LN2_LO: f32 = -2.121_944_4e-4;
-    // 1.5 · 2^23: adding and subtracting it rounds to the nearest integer.
+    // 1.5 · 2^23: adding it rounds to an integer, which then sits in the low mantissa bits.
     const ROUND: f32 = 12_582_912.0;
     // `clamp` keeps NaN as NaN.
     let x = x.clamp(-87.3, 88.3);
-    let n = (x * LOG2E + ROUND) - ROUND;
+    let shifted = x * LOG2E + ROUND;
+    let n = shifted - ROUND;
     let r = x - n * LN2_HI - n * LN2_LO;
     let mut p = 1.987_569_1e-4;
     p = p * r + 1.398_199_9e-3;
@@ -120,8 +124,10 @@ pub(crate) fn exp(x: f32) -> f32 {
     p = p * r + 0.166_666_65;
     p = p * r + 0.5;
     let y = p * r * r + r + 1.0;
-    // n is in [-126, 127], so the biased exponent is in [1, 254].
-    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    // n in [-126, 127] is the integer difference of the two bit patterns; 2^n has biased
+    // exponent n + 127 in [1, 254].
+    let n_int = shifted.to_bits().wrapping_sub(ROUND.to_bits());
+    let scale = f32::from_bits(n_int.wrapping_add(127) << 23);
     y * scale
 }
 

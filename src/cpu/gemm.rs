@@ -5,8 +5,6 @@
 //! thread count on every call (on Linux, by reading `/proc/cpuinfo`: ~35 µs here, 20× the seed
 //! Linear's arithmetic). This module looks it up once and threads only large products.
 
-use std::sync::OnceLock;
-
 use gemm::Parallelism;
 
 /// Products with fewer multiply-adds than this run on the calling thread. Measured on 2 cores
@@ -14,14 +12,8 @@ use gemm::Parallelism;
 /// loses ~20 µs to the dispatch.
 const PARALLEL_MIN_MACS: usize = 1 << 21;
 
-/// candle's thread count (`RAYON_NUM_THREADS`, else the physical cores), looked up once.
-fn threads() -> usize {
-    static THREADS: OnceLock<usize> = OnceLock::new();
-    *THREADS.get_or_init(candle_core::utils::get_num_threads)
-}
-
 fn parallelism(m: usize, n: usize, k: usize) -> Parallelism {
-    let threads = threads();
+    let threads = super::threads();
     if threads > 1 && m.saturating_mul(n).saturating_mul(k) >= PARALLEL_MIN_MACS {
         Parallelism::Rayon(threads)
     } else {

@@ -7,7 +7,16 @@
 pub(crate) mod activation;
 pub(crate) mod gemm;
 
+use std::sync::OnceLock;
+
 use candle_core::{CpuStorage, DType, Device, Layout, WithDType};
+
+/// candle's thread count (`RAYON_NUM_THREADS`, else the physical cores), looked up once:
+/// candle looks it up on every matmul, by reading `/proc/cpuinfo` on Linux.
+pub(crate) fn threads() -> usize {
+    static THREADS: OnceLock<usize> = OnceLock::new();
+    *THREADS.get_or_init(candle_core::utils::get_num_threads)
+}
 
 /// Whether the fused CPU kernels handle tensors of `dtype` on `device`.
 pub(crate) fn supports(device: &Device, dtype: DType) -> bool {

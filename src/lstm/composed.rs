@@ -8,15 +8,17 @@ use super::packing::PackPlan;
 use super::{LayerParams, LayerRun};
 use crate::error::Result;
 
-/// Runs one layer (both directions) over the packed input projection `xp` `(rows, D * 4H)`.
+/// Runs one layer (both directions) over the packed input `x` `(rows, layer input)`.
 pub(super) fn run_layer(
-    xp: &Tensor,
+    x: &Tensor,
     params: &LayerParams,
     plan: &PackPlan,
     hidden: usize,
     h_out: usize,
     directions: usize,
 ) -> Result<LayerRun> {
+    // The input projection of every step and direction at once: (rows, D * 4H).
+    let xp = params.input.forward(x)?;
     let mut outputs = Vec::with_capacity(directions);
     let (mut h_n, mut c_n) = (Vec::new(), Vec::new());
     for d in 0..directions {

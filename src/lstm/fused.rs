@@ -8,16 +8,19 @@
 //! their state in the buffer, which ends as `h_n`/`c_n`; rows joining the reverse pass find the
 //! zeros they start from.
 
-use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Shape, Tensor};
 
+use super::avx512::{self, PackedLayer};
 use super::packing::PackPlan;
 use super::{LayerParams, LayerRun};
 use crate::cpu::{self, gemm, Float};
 use crate::error::Result;
 
-/// Runs one layer (both directions) over the packed input projection `xp` `(rows, D * 4H)`.
+/// Runs one layer (both directions) over the packed input `x` `(rows, layer input)`: the
+/// AVX-512 kernel when the layer has [`PackedLayer`] weights, else the input projection as one
+/// matrix product and the generic kernel over it.
 pub(super) fn run_layer(
-    xp: &Tensor,
+    x: &Tensor,
     params: &LayerParams,
     plan: &PackPlan,
     hidden: usize,
@@ -30,9 +33,20 @@ pub(super) fn run_layer(
         h_out,
         directions,
     };
-    let flat = match &params.w_hr_t {
-        None => xp.apply_op2_no_bwd(&params.w_hh_t, &op)?,
-        Some(w_hr_t) => xp.apply_op3_no_bwd(&params.w_hh_t, w_hr_t, &op)?,
+    let flat = match (&params.packed, &params.w_hr_t) {
+        (Some(packed), _) if x.dtype() == DType::F32 => x
+            .contiguous()?
+            .apply_op1_no_bwd(&PackedLayerOp { op: &op, packed })?,
+        (_, None) => params
+            .input
+            .forward(x)?
+            .apply_op2_no_bwd(&params.w_hh_t, &op)?,
+        (_, Some(w_hr_t)) => {
+            params
+                .input
+                .forward(x)?
+                .apply_op3_no_bwd(&params.w_hh_t, w_hr_t, &op)?
+        }
     };
     let (out_len, h_len, c_len) = op.sizes();
     Ok(LayerRun {
@@ -195,5 +209,41 @@ impl CustomOp3 for LayerOp<'_> {
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         self.dispatch((s1, l1), (s2, l2), Some((s3, l3)))
+    }
+}
+
+/// `x → [output | h_n | c_n]` through [`avx512::run_layer`], same flat layout as [`LayerOp`].
+struct PackedLayerOp<'a> {
+    op: &'a LayerOp<'a>,
+    packed: &'a PackedLayer,
+}
+
+impl CustomOp1 for PackedLayerOp<'_> {
+    fn name(&self) -> &'static str {
+        "scriptless-lstm-layer-avx512"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let op = self.op;
+        let x = cpu::contiguous::<f32>(s, l)?;
+        if l.shape().dims() != [op.plan.rows, self.packed.input()] {
+            candle_core::bail!("scriptless-lstm-layer-avx512: input does not match the plan");
+        }
+        let (out_len, h_len, c_len) = op.sizes();
+        let mut flat = vec![0.0f32; out_len + h_len + c_len];
+        let (out, state) = flat.split_at_mut(out_len);
+        let (h_n, c_n) = state.split_at_mut(h_len);
+        avx512::run_layer(
+            x,
+            self.packed,
+            op.plan,
+            op.directions,
+            cpu::threads(),
+            out,
+            h_n,
+            c_n,
+        );
+        let len = flat.len();
+        Ok((CpuStorage::F32(flat), Shape::from(len)))
     }
 }

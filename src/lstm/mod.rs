@@ -29,6 +29,7 @@ use crate::error::{Error, Result};
 use crate::inputs::check_lengths;
 use crate::linear::Linear;
 
+mod avx512;
 mod composed;
 mod config;
 mod fused;
@@ -70,6 +71,9 @@ struct LayerParams {
     w_hh_t: Tensor,
     /// `W_hrᵀ` per direction: `(D, H, proj_size)`, if the LSTM projects.
     w_hr_t: Option<Tensor>,
+    /// `[W_ih | W_hh]` packed for the AVX-512 kernel, when it applies (f32 on a CPU that has
+    /// AVX-512, no projection, `hidden_size` a multiple of 16).
+    packed: Option<avx512::PackedLayer>,
 }
 
 /// One layer's results over the packed rows, sequences in sorted order.
@@ -202,14 +206,34 @@ impl MaskedLstm {
                     w_hr_t.push(w_hr.t()?.contiguous()?);
                 }
             }
+            let w_ih = Tensor::cat(&w_ih, 0)?;
             let bias = if config.bias {
                 Some(Tensor::cat(&bias, 0)?)
             } else {
                 None
             };
+            let packed =
+                if vb.device().is_cpu() && vb.dtype() == DType::F32 && config.proj_size == 0 {
+                    let w_hh: Vec<Tensor> = w_hh_t
+                        .iter()
+                        .map(|w| w.t())
+                        .collect::<candle_core::Result<_>>()?;
+                    let flat = |t: &Tensor| t.flatten_all()?.to_vec1::<f32>();
+                    avx512::PackedLayer::new(
+                        &flat(&w_ih)?,
+                        &flat(&Tensor::cat(&w_hh, 0)?)?,
+                        bias.as_ref().map(flat).transpose()?.as_deref(),
+                        config.num_directions(),
+                        config.layer_input_size(layer),
+                        config.hidden_size,
+                    )
+                } else {
+                    None
+                };
             layers.push(LayerParams {
-                input: Linear::new(&Tensor::cat(&w_ih, 0)?, bias)?,
+                input: Linear::new(&w_ih, bias)?,
                 w_hh_t: Tensor::stack(&w_hh_t, 0)?,
+                packed,
                 w_hr_t: if w_hr_t.is_empty() {
                     None
                 } else {
@@ -291,13 +315,10 @@ impl MaskedLstm {
         let directions = self.config.num_directions();
         let (mut h_n, mut c_n) = (Vec::new(), Vec::new());
         for layer in &self.layers {
-            let xp = layer.input.forward(&x)?;
             let run = match self.kernel {
-                StepKernel::Fused => {
-                    fused::run_layer(&xp, layer, &plan, hidden, h_out, directions)?
-                }
+                StepKernel::Fused => fused::run_layer(&x, layer, &plan, hidden, h_out, directions)?,
                 StepKernel::Composed => {
-                    composed::run_layer(&xp, layer, &plan, hidden, h_out, directions)?
+                    composed::run_layer(&x, layer, &plan, hidden, h_out, directions)?
                 }
             };
             x = run.output;

@@ -19,6 +19,7 @@ use candle_core::{DType, Device, Tensor};
 
 use crate::error::{Error, Result};
 use crate::inputs::ModelInputs;
+use crate::lstm::StepKernel;
 use crate::weights::Weights;
 
 /// Which of the seed's models a weights file holds.
@@ -102,6 +103,15 @@ impl Model {
             ModelKind::Sequence => {
                 Self::Sequence(SequenceInputModule::from_weights(weights, dtype, device)?)
             }
+        })
+    }
+
+    /// The same model with its LSTM's time loop run by `kernel`; the other kinds have no
+    /// LSTM and come back unchanged.
+    pub fn with_kernel(self, kernel: StepKernel) -> Result<Self> {
+        Ok(match self {
+            Self::Sequence(m) => Self::Sequence(m.with_kernel(kernel)?),
+            other => other,
         })
     }
 
