@@ -4,7 +4,7 @@
 //! Every function here validates before it allocates, and names the offending input in its
 //! error (`seq_lengths[2]`, `category_index`, ...).
 
-use candle_core::{DType, Tensor, D};
+use candle_core::{DType, Device, Tensor, D};
 
 use crate::error::{Error, Result};
 
@@ -181,20 +181,47 @@ pub fn integer_values(t: &Tensor, name: &str) -> Result<Vec<i64>> {
 /// `dtype`, like `F.one_hot(indices, num_classes).to(dtype)`. Every index must lie in
 /// `0..num_classes`.
 pub fn one_hot(indices: &Tensor, num_classes: usize, dtype: DType) -> Result<Tensor> {
+    let values = category_values(indices, num_classes)?;
+    one_hot_rows(
+        &values,
+        indices.dims(),
+        num_classes,
+        dtype,
+        indices.device(),
+    )
+}
+
+/// The values of integer `indices` (the model's `category_index`), each checked to lie in
+/// `0..num_classes`; errors name the first bad element.
+pub(crate) fn category_values(indices: &Tensor, num_classes: usize) -> Result<Vec<u32>> {
     let name = "category_index";
     let values = integer_values(indices, name)?;
-    for (flat, &v) in values.iter().enumerate() {
-        if v < 0 || v as u64 >= num_classes as u64 {
-            return Err(Error::input(
-                element_name(name, indices.dims(), flat),
-                format!("is {v}, expected a category in 0..{num_classes}"),
-            ));
-        }
+    // Two plain passes (both vectorise): find the first bad value, then narrow.
+    let bad = values
+        .iter()
+        .position(|&v| v < 0 || v as u64 >= num_classes as u64);
+    if let Some(flat) = bad {
+        return Err(Error::input(
+            element_name(name, indices.dims(), flat),
+            format!(
+                "is {}, expected a category in 0..{num_classes}",
+                values[flat]
+            ),
+        ));
     }
-    let device = indices.device();
-    let classes = Tensor::arange(0i64, num_classes as i64, device)?;
-    let hot = indices
-        .to_dtype(DType::I64)?
+    Ok(values.iter().map(|&v| v as u32).collect())
+}
+
+/// One-hot rows `(*dims, num_classes)` of `dtype` for checked category `values` of shape `dims`.
+pub(crate) fn one_hot_rows(
+    values: &[u32],
+    dims: &[usize],
+    num_classes: usize,
+    dtype: DType,
+    device: &Device,
+) -> Result<Tensor> {
+    let classes = Tensor::arange(0u32, num_classes as u32, device)?;
+    let hot = Tensor::from_vec(values.to_vec(), dims, device)?
         .unsqueeze(D::Minus1)?
         .broadcast_eq(&classes)?;
     Ok(hot.to_dtype(dtype)?)

@@ -6,6 +6,7 @@
 
 pub(crate) mod activation;
 pub(crate) mod gemm;
+pub(crate) mod narrow;
 
 use std::sync::OnceLock;
 

@@ -1,11 +1,11 @@
 //! `CategoricalInputModule`: `self.linear(cat(tensor_input, one_hot(category_index)))`.
 
-use candle_core::{DType, Device, Tensor, D};
+use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 
 use super::{check_not_empty, linear_shape};
 use crate::error::{Error, Result};
-use crate::inputs::one_hot;
+use crate::inputs::category_values;
 use crate::linear::Linear;
 use crate::weights::{Weights, META_FEATURE_WIDTH};
 
@@ -127,13 +127,9 @@ impl CategoricalInputModule {
                 ),
             ));
         }
-        let hot = one_hot(
-            &category_index.to_device(&self.device)?,
-            self.config.num_categories,
-            self.dtype,
-        )?;
+        let categories = category_values(category_index, self.config.num_categories)?;
         let features = tensor_input.to_device(&self.device)?.to_dtype(self.dtype)?;
         self.linear
-            .forward(&Tensor::cat(&[&features, &hot], D::Minus1)?)
+            .forward_one_hot(&features, &categories, self.config.num_categories)
     }
 }

@@ -99,6 +99,6 @@ impl TwoInputModule {
         }
         let t1 = tensor1.to_device(&self.device)?.to_dtype(self.dtype)?;
         let t2 = tensor2.to_device(&self.device)?.to_dtype(self.dtype)?;
-        self.linear.forward(&t1.broadcast_add(&t2)?)
+        self.linear.forward_sum(&t1, &t2)
     }
 }
