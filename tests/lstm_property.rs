@@ -28,7 +28,12 @@ fn random_weights(config: &LstmConfig, rng: &mut StdRng, scale: f32) -> HashMap<
 }
 
 fn random_config(rng: &mut StdRng) -> LstmConfig {
-    let hidden_size = rng.random_range(1..12);
+    // Multiples of 16 take the AVX-512 kernel (when the CPU has it) unless they project.
+    let hidden_size = if rng.random_bool(0.25) {
+        16 * rng.random_range(1..3)
+    } else {
+        rng.random_range(1..12)
+    };
     LstmConfig {
         input_size: rng.random_range(1..8),
         hidden_size,
@@ -217,4 +222,41 @@ fn ragged_batch_equals_each_sequence_alone_and_the_reference() {
             }
         }
     }
+}
+
+#[test]
+fn wide_layers_match_the_composed_path() {
+    // hidden 64 × batch 70 is over the AVX-512 kernel's threading threshold (4H·(I+H)·B ≥ 2^20
+    // multiply-adds per step), so on a multi-core AVX-512 machine this runs the threaded tiles;
+    // the batch is not a multiple of the 6-row tile, and two layers both ways cover every
+    // direction and a layer input wider than the first.
+    let mut rng = StdRng::seed_from_u64(0x71de);
+    let config = LstmConfig {
+        input_size: 5,
+        hidden_size: 64,
+        proj_size: 0,
+        num_layers: 2,
+        bidirectional: true,
+        bias: true,
+    };
+    let weights = random_weights(&config, &mut rng, 1.0);
+    let vb = Weights::from_tensors(weights, HashMap::new()).var_builder(DType::F32, &Device::Cpu);
+    let fused = MaskedLstm::load(vb.clone(), &config).unwrap();
+    let composed = MaskedLstm::load(vb, &config)
+        .unwrap()
+        .with_kernel(StepKernel::Composed)
+        .unwrap();
+    let batch = 70;
+    let lengths: Vec<usize> = (0..batch).map(|b| 1 + (b * 7) % 9).collect();
+    let data: Vec<f32> = (0..batch * 9 * 5)
+        .map(|_| rng.random_range(-2.0..2.0))
+        .collect();
+    let padded = Tensor::from_vec(data, (batch, 9, 5), &Device::Cpu).unwrap();
+    let (a, b) = (
+        fused.forward(&padded, &lengths).unwrap(),
+        composed.forward(&padded, &lengths).unwrap(),
+    );
+    compare(&a.output, &b.output, 1e-5, 1e-4).unwrap_or_else(|e| panic!("output: {e}"));
+    compare(&a.h_n, &b.h_n, 1e-5, 1e-4).unwrap_or_else(|e| panic!("h_n: {e}"));
+    compare(&a.c_n, &b.c_n, 1e-5, 1e-4).unwrap_or_else(|e| panic!("c_n: {e}"));
 }
