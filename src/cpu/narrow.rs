@@ -1,5 +1,5 @@
 //! Linear layers at most 16 outputs wide (the seed's are 10), f32: `y_r = start_r + x_r · Wᵀ`
-//! with one 16-lane vector per input feature, eight rows in flight.
+//! with one 16-lane vector per input feature, sixteen rows in flight.
 //!
 //! A general matrix product tiles its output in blocks this shape fills badly (the `gemm` crate
 //! ran a 4096×10·10×10 product at ~13 GMAC/s); here each row is `in_features` vector FMAs,
@@ -11,8 +11,8 @@ use std::mem::MaybeUninit;
 
 /// Output lanes: one 512-bit vector of f32.
 const LANES: usize = 16;
-/// Rows accumulated together, so that the FMA chains of different rows overlap.
-const GROUP: usize = 8;
+/// Rows accumulated together: their FMA chains overlap, and the loop overhead is shared.
+const GROUP: usize = 16;
 
 /// `Wᵀ` with each row padded to 16 lanes, and the bias.
 #[derive(Debug, Clone)]
