@@ -1,5 +1,6 @@
-//! The `scriptless run` contract: inputs and outputs in JSON and safetensors, exit codes, one
-//! line on stderr for every failure, and no partial or clobbered output file.
+//! The command-line contract. `scriptless run`: inputs and outputs in JSON and safetensors,
+//! exit codes, one line on stderr for every failure, and no partial or clobbered output file.
+//! `scriptless bench`: the JSON report's shape and its errors.
 
 mod common;
 
@@ -401,5 +402,43 @@ fn successful_run_replaces_an_existing_output() {
         "two-input",
         &json_output(&text),
         &expected("two_input_seed", "output"),
+    );
+}
+
+#[test]
+fn bench_json_reports_each_selected_configuration() {
+    let out = scriptless(&[
+        "bench",
+        "--only",
+        "two_input",
+        "--seconds",
+        "0.05",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert_eq!(doc["device"], "cpu");
+    let rows = doc["rows"].as_array().expect("rows");
+    let names: Vec<&str> = rows.iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["two_input_b1", "two_input_b4096"]);
+    for row in rows {
+        assert!(row["median_us"].as_f64().unwrap() > 0.0, "{row}");
+        assert!(row["runs"].as_u64().unwrap() >= 1, "{row}");
+    }
+}
+
+#[test]
+fn bench_refuses_unknown_prefixes_and_bad_budgets() {
+    assert_fails(
+        &scriptless(&["bench", "--only", "seq_gpu"]),
+        &["no benchmark configuration on cpu starts with `seq_gpu`"],
+    );
+    assert_fails(
+        &scriptless(&["bench", "--seconds", "0"]),
+        &["--seconds must be in (0, 600]"],
     );
 }
