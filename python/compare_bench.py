@@ -5,7 +5,7 @@
                                    [--out docs/bench]
 
 From the repository root, with torch installed (python/requirements.txt). Builds the release
-binary, then for each configuration alternates the two benchmarks for --rounds rounds (the
+binary (for a GPU device, build it with that feature first), then for each configuration alternates the two benchmarks for --rounds rounds (the
 order flips every round, so drift on a noisy machine hits both sides alike) and takes the
 median of each side's per-round medians. Also times whole processes: `scriptless run` on the
 seed's sequence example against `python -c "import torch"`.
@@ -111,9 +111,10 @@ def main():
     parser.add_argument("--out", default="docs/bench")
     args = parser.parse_args()
 
-    features = ["--features", "cuda"] if args.device.startswith("cuda") else []
-    if not (args.device.startswith("cuda") and BINARY.exists()):
-        subprocess.run(["cargo", "build", "--release", "--quiet", *features], cwd=ROOT, check=True)
+    if args.device == "cpu":
+        subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+    elif not BINARY.exists():
+        sys.exit(f"compare_bench.py: {BINARY} is missing: build it with the {args.device} feature first")
     names = [n for n in config_names(args.device) if args.only is None or n.startswith(args.only)]
     torch_cmd = [sys.executable, str(ROOT / "python" / "bench_torch.py")]
     common = ["--device", args.device, "--json", "--seconds", str(args.seconds)]

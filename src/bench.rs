@@ -178,13 +178,12 @@ impl Prepared {
                 }
                 linear(&mut rng, &mut tensors, hidden)?;
                 let (batch, tmax) = (lengths.len(), lengths.iter().copied().max().unwrap_or(0));
-                let n = lengths.len();
                 let inputs = ModelInputs::Sequence {
                     padded_seq: rng.uniform((batch, tmax, input), 1.0)?.to_device(device)?,
                     // Lengths stay on the host, as PyTorch requires.
                     seq_lengths: Tensor::from_vec(
                         lengths.iter().map(|&l| l as i64).collect::<Vec<_>>(),
-                        n,
+                        batch,
                         &Device::Cpu,
                     )?,
                 };

@@ -194,13 +194,15 @@ impl NarrowOp<'_> {
         let mut y: Vec<f32> = Vec::with_capacity(rows * out);
         let spare = &mut y.spare_capacity_mut()[..rows * out];
         match (&self.mode, other) {
-            (Mode::Plain, None) if width == self.weights.input() => self.weights.linear(x, spare),
+            (Mode::Plain, None) if width == self.weights.input() => {
+                self.weights.linear(x, spare)?
+            }
             (Mode::Sum, Some(b)) if width == self.weights.input() => {
                 let b = cpu::contiguous::<f32>(b.0, b.1)?;
                 if b.len() != x.len() {
                     candle_core::bail!("scriptless-narrow-linear: operands differ in size");
                 }
-                self.weights.sum_linear(x, b, spare)
+                self.weights.sum_linear(x, b, spare)?
             }
             (
                 Mode::OneHot {
@@ -208,9 +210,9 @@ impl NarrowOp<'_> {
                     categories,
                 },
                 None,
-            ) if width == *features && categories.len() == rows => {
-                self.weights.one_hot_linear(x, *features, categories, spare)
-            }
+            ) if width == *features && categories.len() == rows => self
+                .weights
+                .one_hot_linear(x, *features, categories, spare)?,
             _ => candle_core::bail!("scriptless-narrow-linear: inputs do not match the layer"),
         }
         // SAFETY: the kernel returned normally, having written all `rows * out` elements.
@@ -272,7 +274,7 @@ impl LinearOp {
             gemm::Mat::row_major(w_t, in_features, out_features),
             true,
             T::ONE,
-        );
+        )?;
         Ok((
             T::to_cpu_storage_owned(y),
             Shape::from((rows, out_features)),

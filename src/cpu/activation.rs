@@ -13,21 +13,7 @@ impl Float for f64 {
     const ONE: Self = 1.0;
 
     fn lstm_cell(gates: &[f64], c: &mut [f64], h: &mut [f64], hidden: usize) {
-        let sigmoid = |x: f64| 1.0 / (1.0 + (-x).exp());
-        for ((g, c), h) in gates
-            .chunks_exact(4 * hidden)
-            .zip(c.chunks_exact_mut(hidden))
-            .zip(h.chunks_exact_mut(hidden))
-        {
-            let (i, rest) = g.split_at(hidden);
-            let (f, rest) = rest.split_at(hidden);
-            let (g, o) = rest.split_at(hidden);
-            for j in 0..hidden {
-                let cn = sigmoid(f[j]) * c[j] + sigmoid(i[j]) * g[j].tanh();
-                c[j] = cn;
-                h[j] = sigmoid(o[j]) * cn.tanh();
-            }
-        }
+        cell_rows(gates, c, h, hidden, |x| 1.0 / (1.0 + (-x).exp()), f64::tanh)
     }
 }
 
@@ -68,6 +54,22 @@ unsafe fn lstm_cell_avx2(gates: &[f32], c: &mut [f32], h: &mut [f32], hidden: us
 /// The f32 cell, inlined into whatever vector width its caller was compiled for.
 #[inline(always)]
 pub(crate) fn lstm_cell_f32(gates: &[f32], c: &mut [f32], h: &mut [f32], hidden: usize) {
+    cell_rows(gates, c, h, hidden, sigmoid, tanh)
+}
+
+/// The cell over rows of `gates` `(rows, 4H)`, `c` and `h` `(rows, H)`, with the given
+/// activations. Iterators, not indices, so that no bounds check stops vectorisation.
+#[inline(always)]
+fn cell_rows<T>(
+    gates: &[T],
+    c: &mut [T],
+    h: &mut [T],
+    hidden: usize,
+    sigmoid: impl Fn(T) -> T,
+    tanh: impl Fn(T) -> T,
+) where
+    T: Copy + std::ops::Add<Output = T> + std::ops::Mul<Output = T>,
+{
     for ((g, c), h) in gates
         .chunks_exact(4 * hidden)
         .zip(c.chunks_exact_mut(hidden))

@@ -53,11 +53,8 @@ impl<'a, T> Mat<'a, T> {
 }
 
 /// `dst = a · b`, or `dst += a · b` when `accumulate`. `dst` is row-major `(a.rows, b.cols)`
-/// with row stride `dst_stride`.
-///
-/// # Panics
-/// If the shapes disagree or a view reaches past its slice: a bug in the caller, never a
-/// property of user input (the callers size every buffer from the same dims).
+/// with row stride `dst_stride`. Refuses shapes that disagree and views that reach past their
+/// slices (a bug in the caller: the callers size every buffer from the same dims).
 pub(crate) fn matmul<T: 'static + Copy>(
     dst: &mut [T],
     dst_stride: usize,
@@ -65,9 +62,8 @@ pub(crate) fn matmul<T: 'static + Copy>(
     b: Mat<T>,
     accumulate: bool,
     one: T,
-) {
+) -> candle_core::Result<()> {
     let (m, k, n) = (a.rows, a.cols, b.cols);
-    assert_eq!(b.rows, k, "matmul: inner dims differ");
     let dst_view = Mat {
         data: &*dst,
         rows: m,
@@ -75,12 +71,11 @@ pub(crate) fn matmul<T: 'static + Copy>(
         row_stride: dst_stride,
         col_stride: 1,
     };
-    assert!(
-        a.in_bounds() && b.in_bounds() && dst_view.in_bounds(),
-        "matmul: view out of bounds"
-    );
+    if b.rows != k || !(a.in_bounds() && b.in_bounds() && dst_view.in_bounds()) {
+        candle_core::bail!("scriptless matmul: operands do not match");
+    }
     if m == 0 || n == 0 {
-        return;
+        return Ok(());
     }
     // SAFETY: the three views were checked to lie inside their slices, `dst` is borrowed
     // mutably so it aliases neither input, and gemm reads/writes exactly those elements.
@@ -107,4 +102,5 @@ pub(crate) fn matmul<T: 'static + Copy>(
             parallelism(m, n, k),
         )
     }
+    Ok(())
 }

@@ -69,12 +69,17 @@ impl NarrowWeights {
 
     /// `y = x · Wᵀ + b` for `x` `(rows, in)`, `y` `(rows, out)`. Every element of `y` is
     /// written, so it may start uninitialised.
-    pub fn linear(&self, x: &[f32], y: &mut [MaybeUninit<f32>]) {
+    pub fn linear(&self, x: &[f32], y: &mut [MaybeUninit<f32>]) -> candle_core::Result<()> {
         self.run(self.input(), Source::Rows(x), Start::Bias, y)
     }
 
     /// `y = (a + b) · Wᵀ + bias` for same-shape `a`, `b` `(rows, in)`.
-    pub fn sum_linear(&self, a: &[f32], b: &[f32], y: &mut [MaybeUninit<f32>]) {
+    pub fn sum_linear(
+        &self,
+        a: &[f32],
+        b: &[f32],
+        y: &mut [MaybeUninit<f32>],
+    ) -> candle_core::Result<()> {
         self.run(self.input(), Source::Sum(a, b), Start::Bias, y)
     }
 
@@ -86,7 +91,7 @@ impl NarrowWeights {
         features: usize,
         categories: &[u32],
         y: &mut [MaybeUninit<f32>],
-    ) {
+    ) -> candle_core::Result<()> {
         let start = Start::BiasPlusRow {
             offset: features,
             categories,
@@ -94,9 +99,15 @@ impl NarrowWeights {
         self.run(features, Source::Rows(x), start, y)
     }
 
-    /// `y_r = start_r + Σ_{j<k} x_r[j] · w[j]`. Checks every length first: the kernels index
-    /// without bounds checks.
-    fn run(&self, k: usize, source: Source, start: Start, y: &mut [MaybeUninit<f32>]) {
+    /// `y_r = start_r + Σ_{j<k} x_r[j] · w[j]`. Checks every length (and category) first: the
+    /// kernels index without bounds checks.
+    fn run(
+        &self,
+        k: usize,
+        source: Source,
+        start: Start,
+        y: &mut [MaybeUninit<f32>],
+    ) -> candle_core::Result<()> {
         let rows = y.len() / self.out;
         let lengths_ok = y.len() == rows * self.out
             && k <= self.input()
@@ -113,15 +124,19 @@ impl NarrowWeights {
                             .all(|&c| offset + (c as usize) < self.input())
                 }
             };
-        assert!(lengths_ok, "narrow linear: operands do not match");
+        if !lengths_ok {
+            candle_core::bail!("scriptless narrow linear: operands do not match");
+        }
         #[cfg(target_arch = "x86_64")]
         {
             if std::arch::is_x86_feature_detected!("avx512f") {
                 // SAFETY: AVX-512F is present, and every length was checked above.
-                return unsafe { avx512::rows(self, k, source, start, y) };
+                unsafe { avx512::rows(self, k, source, start, y) };
+                return Ok(());
             }
         }
-        self.rows_portable(k, source, start, y)
+        self.rows_portable(k, source, start, y);
+        Ok(())
     }
 
     /// The same computation without explicit vectors, for CPUs without AVX-512.
@@ -266,9 +281,9 @@ mod tests {
                 .map(|v| unsafe { v.assume_init() })
                 .collect::<Vec<f32>>()
         };
-        let y = run(&|y| w.linear(&x, y));
-        let sum = run(&|y| w.sum_linear(&x, &x, y));
-        let hot = run(&|y| w.one_hot_linear(&xf, 10, &cats, y));
+        let y = run(&|y| w.linear(&x, y).unwrap());
+        let sum = run(&|y| w.sum_linear(&x, &x, y).unwrap());
+        let hot = run(&|y| w.one_hot_linear(&xf, 10, &cats, y).unwrap());
         let portable = run(&|y| w.rows_portable(input, Source::Sum(&x, &x), Start::Bias, y));
         for r in 0..rows {
             for o in 0..out {
@@ -287,5 +302,8 @@ mod tests {
             }
         }
         assert!(NarrowWeights::new(&[0.0; 17], &[0.0; 17], 17, 1).is_none());
+        // A category past the weights is refused, not read out of bounds.
+        let mut y = vec![MaybeUninit::new(0.0); out];
+        assert!(w.one_hot_linear(&xf[..10], 10, &[3], &mut y).is_err());
     }
 }

@@ -4,19 +4,17 @@
 
 use candle_core::{Tensor, D};
 
-use super::packing::PackPlan;
-use super::{LayerParams, LayerRun};
+use super::{LayerParams, LayerRun, LayerShape};
 use crate::error::Result;
 
 /// Runs one layer (both directions) over the packed input `x` `(rows, layer input)`.
-pub(super) fn run_layer(
-    x: &Tensor,
-    params: &LayerParams,
-    plan: &PackPlan,
-    hidden: usize,
-    h_out: usize,
-    directions: usize,
-) -> Result<LayerRun> {
+pub(super) fn run_layer(x: &Tensor, params: &LayerParams, shape: LayerShape) -> Result<LayerRun> {
+    let LayerShape {
+        plan,
+        hidden,
+        h_out,
+        directions,
+    } = shape;
     // The input projection of every step and direction at once: (rows, D * 4H).
     let xp = params.input.forward(x)?;
     let mut outputs = Vec::with_capacity(directions);

@@ -11,44 +11,36 @@
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Shape, Tensor};
 
 use super::avx512::{self, PackedLayer};
-use super::packing::PackPlan;
-use super::{LayerParams, LayerRun};
+use super::{LayerParams, LayerRun, LayerShape};
 use crate::cpu::{self, gemm, Float};
 use crate::error::Result;
 
 /// Runs one layer (both directions) over the packed input `x` `(rows, layer input)`: the
 /// AVX-512 kernel when the layer has [`PackedLayer`] weights, else the input projection as one
 /// matrix product and the generic kernel over it.
-pub(super) fn run_layer(
-    x: &Tensor,
-    params: &LayerParams,
-    plan: &PackPlan,
-    hidden: usize,
-    h_out: usize,
-    directions: usize,
-) -> Result<LayerRun> {
-    let op = LayerOp {
-        plan,
-        hidden,
-        h_out,
-        directions,
-    };
+pub(super) fn run_layer(x: &Tensor, params: &LayerParams, shape: LayerShape) -> Result<LayerRun> {
     let flat = match (&params.packed, &params.w_hr_t) {
         (Some(packed), _) if x.dtype() == DType::F32 => x
             .contiguous()?
-            .apply_op1_no_bwd(&PackedLayerOp { op: &op, packed })?,
+            .apply_op1_no_bwd(&PackedLayerOp { shape, packed })?,
         (_, None) => params
             .input
             .forward(x)?
-            .apply_op2_no_bwd(&params.w_hh_t, &op)?,
+            .apply_op2_no_bwd(&params.w_hh_t, &LayerOp { shape })?,
         (_, Some(w_hr_t)) => {
             params
                 .input
                 .forward(x)?
-                .apply_op3_no_bwd(&params.w_hh_t, w_hr_t, &op)?
+                .apply_op3_no_bwd(&params.w_hh_t, w_hr_t, &LayerOp { shape })?
         }
     };
-    let (out_len, h_len, c_len) = op.sizes();
+    let (out_len, h_len, c_len) = flat_sizes(shape);
+    let LayerShape {
+        plan,
+        hidden,
+        h_out,
+        directions,
+    } = shape;
     Ok(LayerRun {
         output: flat
             .narrow(0, 0, out_len)?
@@ -62,25 +54,22 @@ pub(super) fn run_layer(
     })
 }
 
+/// Lengths of the packed output, `h_n` and `c_n` in a kernel's flat result.
+fn flat_sizes(shape: LayerShape) -> (usize, usize, usize) {
+    let (d, b) = (shape.directions, shape.plan.batch);
+    (
+        shape.plan.rows * d * shape.h_out,
+        d * b * shape.h_out,
+        d * b * shape.hidden,
+    )
+}
+
 /// `(xp, W_hhᵀ [, W_hrᵀ]) → [output | h_n | c_n]` flattened into one buffer.
 struct LayerOp<'a> {
-    plan: &'a PackPlan,
-    hidden: usize,
-    h_out: usize,
-    directions: usize,
+    shape: LayerShape<'a>,
 }
 
 impl LayerOp<'_> {
-    /// Lengths of the packed output, `h_n` and `c_n` in the flat result.
-    fn sizes(&self) -> (usize, usize, usize) {
-        let (d, b) = (self.directions, self.plan.batch);
-        (
-            self.plan.rows * d * self.h_out,
-            d * b * self.h_out,
-            d * b * self.hidden,
-        )
-    }
-
     fn run<T: Float>(
         &self,
         xp: (&CpuStorage, &Layout),
@@ -92,13 +81,21 @@ impl LayerOp<'_> {
         let w_hr_t = w_hr_t
             .map(|(s, l)| cpu::contiguous::<T>(s, l))
             .transpose()?;
-        let (plan, hidden, h_out, dirs) = (self.plan, self.hidden, self.h_out, self.directions);
+        let LayerShape {
+            plan,
+            hidden,
+            h_out,
+            directions: dirs,
+        } = self.shape;
         let (batch, g4, out_w) = (plan.batch, 4 * hidden, dirs * h_out);
-        if xp.len() != plan.rows * dirs * g4 || w_hh_t.len() != dirs * h_out * g4 {
+        if xp.len() != plan.rows * dirs * g4
+            || w_hh_t.len() != dirs * h_out * g4
+            || w_hr_t.is_some_and(|w| w.len() != dirs * hidden * h_out)
+        {
             candle_core::bail!("scriptless-lstm-layer: inputs do not match the plan");
         }
 
-        let (out_len, h_len, c_len) = self.sizes();
+        let (out_len, h_len, c_len) = flat_sizes(self.shape);
         let mut flat = vec![T::ZERO; out_len + h_len + c_len];
         let (out, state) = flat.split_at_mut(out_len);
         let (h_n, c_n) = state.split_at_mut(h_len);
@@ -125,7 +122,7 @@ impl LayerOp<'_> {
                     w_hh,
                     true,
                     T::ONE,
-                );
+                )?;
                 match w_hr_t {
                     None => T::lstm_cell(
                         &gates[..n * g4],
@@ -151,7 +148,7 @@ impl LayerOp<'_> {
                             ),
                             false,
                             T::ONE,
-                        );
+                        )?;
                     }
                 }
                 for r in 0..n {
@@ -214,7 +211,7 @@ impl CustomOp3 for LayerOp<'_> {
 
 /// `x → [output | h_n | c_n]` through [`avx512::run_layer`], same flat layout as [`LayerOp`].
 struct PackedLayerOp<'a> {
-    op: &'a LayerOp<'a>,
+    shape: LayerShape<'a>,
     packed: &'a PackedLayer,
 }
 
@@ -224,20 +221,20 @@ impl CustomOp1 for PackedLayerOp<'_> {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let op = self.op;
+        let shape = self.shape;
         let x = cpu::contiguous::<f32>(s, l)?;
-        if l.shape().dims() != [op.plan.rows, self.packed.input()] {
+        if l.shape().dims() != [shape.plan.rows, self.packed.input()] {
             candle_core::bail!("scriptless-lstm-layer-avx512: input does not match the plan");
         }
-        let (out_len, h_len, c_len) = op.sizes();
+        let (out_len, h_len, c_len) = flat_sizes(shape);
         let mut flat = vec![0.0f32; out_len + h_len + c_len];
         let (out, state) = flat.split_at_mut(out_len);
         let (h_n, c_n) = state.split_at_mut(h_len);
         avx512::run_layer(
             x,
             self.packed,
-            op.plan,
-            op.directions,
+            shape.plan,
+            shape.directions,
             cpu::threads(),
             out,
             h_n,

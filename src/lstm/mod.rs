@@ -76,6 +76,16 @@ struct LayerParams {
     packed: Option<avx512::PackedLayer>,
 }
 
+/// The packing and sizes a layer run works with.
+#[derive(Debug, Clone, Copy)]
+struct LayerShape<'a> {
+    plan: &'a PackPlan,
+    hidden: usize,
+    /// Width of `h`: `proj_size` if set, else `hidden`.
+    h_out: usize,
+    directions: usize,
+}
+
 /// One layer's results over the packed rows, sequences in sorted order.
 struct LayerRun {
     /// `(rows, D * h_out)`, packed.
@@ -311,15 +321,17 @@ impl MaskedLstm {
             .to_dtype(self.dtype)?
             .reshape((batch * time, features))?
             .index_select(&plan.gather_index(&self.device)?, 0)?;
-        let (hidden, h_out) = (self.config.hidden_size, self.config.h_out());
-        let directions = self.config.num_directions();
+        let shape = LayerShape {
+            plan: &plan,
+            hidden: self.config.hidden_size,
+            h_out: self.config.h_out(),
+            directions: self.config.num_directions(),
+        };
         let (mut h_n, mut c_n) = (Vec::new(), Vec::new());
         for layer in &self.layers {
             let run = match self.kernel {
-                StepKernel::Fused => fused::run_layer(&x, layer, &plan, hidden, h_out, directions)?,
-                StepKernel::Composed => {
-                    composed::run_layer(&x, layer, &plan, hidden, h_out, directions)?
-                }
+                StepKernel::Fused => fused::run_layer(&x, layer, shape)?,
+                StepKernel::Composed => composed::run_layer(&x, layer, shape)?,
             };
             x = run.output;
             h_n.push(run.h_n);
