@@ -260,3 +260,14 @@ fn wide_layers_match_the_composed_path() {
     compare(&a.h_n, &b.h_n, 1e-5, 1e-4).unwrap_or_else(|e| panic!("h_n: {e}"));
     compare(&a.c_n, &b.c_n, 1e-5, 1e-4).unwrap_or_else(|e| panic!("c_n: {e}"));
 }
+
+#[test]
+fn fused_kernel_is_refused_where_it_does_not_run() {
+    let mut rng = StdRng::seed_from_u64(7);
+    let config = random_config(&mut rng);
+    let weights = Weights::from_tensors(random_weights(&config, &mut rng, 1.0), HashMap::new());
+    let lstm = MaskedLstm::load(weights.var_builder(DType::F16, &Device::Cpu), &config).unwrap();
+    assert_eq!(lstm.kernel(), StepKernel::Composed);
+    let err = lstm.with_kernel(StepKernel::Fused).unwrap_err().to_string();
+    assert!(err.contains("fused LSTM kernel runs on the CPU in f32 or f64"), "{err}");
+}

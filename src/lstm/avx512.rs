@@ -34,6 +34,7 @@ const PARALLEL_MIN_MACS: usize = 1 << 20;
 pub(crate) struct PackedLayer {
     weights: Vec<f32>,
     bias: Vec<f32>,
+    directions: usize,
     input: usize,
     hidden: usize,
 }
@@ -84,9 +85,15 @@ impl PackedLayer {
         Some(Self {
             weights,
             bias: packed_bias,
+            directions,
             input,
             hidden,
         })
+    }
+
+    /// Directions packed.
+    pub fn directions(&self) -> usize {
+        self.directions
     }
 
     /// Features per step of the layer's input.
@@ -118,19 +125,31 @@ fn available() -> bool {
 
 /// Runs one layer (every direction) over the packed input `x` `(rows, input)`, writing the
 /// packed output `(rows, directions * H)` and the sorted `h_n`, `c_n` `(directions, batch, H)`,
-/// all zero on entry.
-#[allow(clippy::too_many_arguments)]
+/// all zero on entry. Refuses buffers of the wrong size: the tiles index through raw pointers.
 pub(super) fn run_layer(
     x: &[f32],
     w: &PackedLayer,
     plan: &PackPlan,
-    directions: usize,
     threads: usize,
     out: &mut [f32],
     h_n: &mut [f32],
     c_n: &mut [f32],
-) {
-    let (hidden, batch) = (w.hidden, plan.batch);
+) -> candle_core::Result<()> {
+    let (hidden, batch, directions) = (w.hidden, plan.batch, w.directions);
+    let plan_ok = plan.batch_sizes.iter().all(|&n| n <= batch)
+        && plan
+            .offsets
+            .iter()
+            .zip(&plan.batch_sizes)
+            .all(|(&o, &n)| o + n <= plan.rows);
+    if !plan_ok
+        || x.len() != plan.rows * w.input
+        || out.len() != plan.rows * directions * hidden
+        || h_n.len() != directions * batch * hidden
+        || c_n.len() != directions * batch * hidden
+    {
+        candle_core::bail!("scriptless-lstm-layer-avx512: buffers do not match the plan");
+    }
     let blocks = hidden / UNITS;
     let macs = batch * 4 * hidden * (w.input + hidden);
     let threads = if macs >= PARALLEL_MIN_MACS {
@@ -181,6 +200,7 @@ pub(super) fn run_layer(
                 .copy_from_slice(&out[src..src + hidden]);
         }
     }
+    Ok(())
 }
 
 /// Raw pointers to the buffers the threads share; each thread writes disjoint columns.

@@ -223,23 +223,16 @@ impl CustomOp1 for PackedLayerOp<'_> {
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let shape = self.shape;
         let x = cpu::contiguous::<f32>(s, l)?;
-        if l.shape().dims() != [shape.plan.rows, self.packed.input()] {
+        if l.shape().dims() != [shape.plan.rows, self.packed.input()]
+            || shape.directions != self.packed.directions()
+        {
             candle_core::bail!("scriptless-lstm-layer-avx512: input does not match the plan");
         }
         let (out_len, h_len, c_len) = flat_sizes(shape);
         let mut flat = vec![0.0f32; out_len + h_len + c_len];
         let (out, state) = flat.split_at_mut(out_len);
         let (h_n, c_n) = state.split_at_mut(h_len);
-        avx512::run_layer(
-            x,
-            self.packed,
-            shape.plan,
-            shape.directions,
-            cpu::threads(),
-            out,
-            h_n,
-            c_n,
-        );
+        avx512::run_layer(x, self.packed, shape.plan, cpu::threads(), out, h_n, c_n)?;
         let len = flat.len();
         Ok((CpuStorage::F32(flat), Shape::from(len)))
     }

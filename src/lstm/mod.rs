@@ -16,10 +16,12 @@
 //! and all results come back in the caller's batch order. Time steps past `max(lengths)` are
 //! dropped, as packing drops them.
 //!
-//! The padded input is gathered into PyTorch's packed layout ([`packing`]), the input
-//! projection `x·W_ihᵀ + b_ih + b_hh` is one matrix product per layer over every packed row of
-//! both directions, and the recurrence runs as one fused CPU kernel per layer ([`fused`]) or, on
-//! other devices and dtypes, as composed candle ops ([`composed`]); see [`StepKernel`].
+//! The padded input is gathered into PyTorch's packed layout ([`packing`]). On the CPU each
+//! layer is then one fused kernel ([`fused`]): for f32 on AVX-512, without projection and with
+//! `hidden_size` a multiple of 16, the input projection is folded into the per-step register
+//! tiles ([`avx512`]); otherwise `x·W_ihᵀ + b_ih + b_hh` is one matrix product over every packed
+//! row of both directions and the kernel steps over it. Other devices and dtypes run the same
+//! layout as composed candle ops ([`composed`]); see [`StepKernel`].
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
