@@ -33,13 +33,12 @@ impl Linear {
 
     /// From a weight `(out_features, in_features)` and an optional bias `(out_features)`.
     pub fn new(weight: &Tensor, bias: Option<Tensor>) -> Result<Self> {
-        let (out_features, _) = weight.dims2()?;
+        let (out, input) = weight.dims2()?;
         let bias = match bias {
             Some(b) => b,
-            None => Tensor::zeros(out_features, weight.dtype(), weight.device())?,
+            None => Tensor::zeros(out, weight.dtype(), weight.device())?,
         };
-        let (out, input) = weight.dims2()?;
-        let narrow = if cpu::supports(weight.device(), DType::F32) && weight.dtype() == DType::F32 {
+        let narrow = if weight.device().is_cpu() && weight.dtype() == DType::F32 {
             NarrowWeights::new(
                 &weight.flatten_all()?.to_vec1::<f32>()?,
                 &bias.to_vec1::<f32>()?,
@@ -69,57 +68,36 @@ impl Linear {
     /// `x · Wᵀ + b` for `x` `(*, in_features)` with at least one dim; returns
     /// `(*, out_features)`. `x` must already have the layer's dtype and device.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let dims = x.dims();
-        let Some((&features, leading)) = dims.split_last() else {
-            return Err(Error::Unsupported(
-                "nn.Linear needs an input with at least one dim".to_string(),
-            ));
-        };
-        let rows = leading.iter().product::<usize>();
-        let x2 = x.reshape((rows, features))?;
-        let y = if let Some(narrow) = self.narrow_for(x) {
-            x2.contiguous()?.apply_op1_no_bwd(&NarrowOp {
-                weights: narrow,
+        let (rows, leading) = rows_of(x, self.in_features())?;
+        let x2 = x.reshape((rows, self.in_features()))?.contiguous()?;
+        let y = if let Some(weights) = self.narrow_for(x) {
+            x2.apply_op1_no_bwd(&NarrowOp {
+                weights,
                 mode: Mode::Plain,
             })?
         } else if cpu::supports(x.device(), x.dtype()) {
-            x2.contiguous()?
-                .apply_op3_no_bwd(&self.weight_t, &self.bias, &LinearOp)?
+            x2.apply_op3_no_bwd(&self.weight_t, &self.bias, &LinearOp)?
         } else {
             x2.matmul(&self.weight_t)?.broadcast_add(&self.bias)?
         };
-        let mut out_dims = leading.to_vec();
-        out_dims.push(self.out_features());
-        Ok(y.reshape(out_dims)?)
-    }
-}
-
-impl Linear {
-    /// The narrow kernel's weights, if they apply to `x`.
-    fn narrow_for(&self, x: &Tensor) -> Option<&NarrowWeights> {
-        self.narrow
-            .as_ref()
-            .filter(|_| x.device().is_cpu() && x.dtype() == DType::F32)
+        self.unflatten(&y, leading)
     }
 
     /// `forward(a + b)` for `a`, `b` of the same shape, in one pass where the narrow kernel
     /// applies.
     pub(crate) fn forward_sum(&self, a: &Tensor, b: &Tensor) -> Result<Tensor> {
         match self.narrow_for(a) {
-            Some(narrow) if a.dims() == b.dims() && b.dtype() == DType::F32 => {
-                let dims = a.dims();
-                let rows = dims[..dims.len() - 1].iter().product::<usize>();
+            Some(weights) if a.dims() == b.dims() && b.dtype() == DType::F32 => {
+                let (rows, leading) = rows_of(a, self.in_features())?;
                 let shape = (rows, self.in_features());
                 let y = a.reshape(shape)?.contiguous()?.apply_op2_no_bwd(
                     &b.reshape(shape)?.contiguous()?,
                     &NarrowOp {
-                        weights: narrow,
+                        weights,
                         mode: Mode::Sum,
                     },
                 )?;
-                let mut out_dims = dims.to_vec();
-                *out_dims.last_mut().unwrap_or(&mut 0) = self.out_features();
-                Ok(y.reshape(out_dims)?)
+                self.unflatten(&y, leading)
             }
             _ => self.forward(&a.broadcast_add(b)?),
         }
@@ -134,31 +112,51 @@ impl Linear {
         categories: &[u32],
         num_classes: usize,
     ) -> Result<Tensor> {
-        let dims = x.dims();
-        let features = dims.last().copied().unwrap_or(0);
+        let features = self.in_features().saturating_sub(num_classes);
+        let (rows, leading) = rows_of(x, features)?;
         match self.narrow_for(x) {
-            Some(narrow) if features + num_classes == self.in_features() => {
-                let rows = categories.len();
+            Some(weights) if rows == categories.len() => {
                 let y = x
                     .reshape((rows, features))?
                     .contiguous()?
                     .apply_op1_no_bwd(&NarrowOp {
-                        weights: narrow,
+                        weights,
                         mode: Mode::OneHot {
                             features,
                             categories,
                         },
                     })?;
-                let mut out_dims = dims.to_vec();
-                *out_dims.last_mut().unwrap_or(&mut 0) = self.out_features();
-                Ok(y.reshape(out_dims)?)
+                self.unflatten(&y, leading)
             }
             _ => {
-                let leading = &dims[..dims.len().saturating_sub(1)];
-                let hot = one_hot_rows(categories, leading, num_classes, x.dtype(), x.device())?;
+                let hot = one_hot_rows(categories, &leading, num_classes, x.dtype(), x.device())?;
                 self.forward(&Tensor::cat(&[x, &hot], D::Minus1)?)
             }
         }
+    }
+
+    /// The narrow kernel's weights, if they apply to `x`.
+    fn narrow_for(&self, x: &Tensor) -> Option<&NarrowWeights> {
+        self.narrow
+            .as_ref()
+            .filter(|_| x.device().is_cpu() && x.dtype() == DType::F32)
+    }
+
+    /// `(rows, out_features)` back to `(*leading, out_features)`.
+    fn unflatten(&self, y: &Tensor, mut leading: Vec<usize>) -> Result<Tensor> {
+        leading.push(self.out_features());
+        Ok(y.reshape(leading)?)
+    }
+}
+
+/// The number of rows of `x` `(*, width)` and its leading dims; refuses any other last dim.
+fn rows_of(x: &Tensor, width: usize) -> Result<(usize, Vec<usize>)> {
+    match x.dims().split_last() {
+        Some((&w, leading)) if w == width => Ok((leading.iter().product(), leading.to_vec())),
+        _ => Err(Error::input(
+            "nn.Linear input",
+            format!("has shape {:?}, expected (*, {width})", x.dims()),
+        )),
     }
 }
 
@@ -301,5 +299,76 @@ impl CustomOp3 for LinearOp {
             CpuStorage::F64(_) => Self::run::<f64>((s1, l1), (s2, l2), (s3, l3)),
             _ => candle_core::bail!("scriptless-linear: only f32 and f64"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::Device;
+
+    use super::*;
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
+        let d = (a.to_dtype(DType::F64).unwrap() - b.to_dtype(DType::F64).unwrap()).unwrap();
+        d.abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap()
+    }
+
+    #[test]
+    fn every_path_agrees_with_a_plain_product() {
+        let cpu = &Device::Cpu;
+        // 10 outputs take the narrow kernel in f32, 20 the matrix-product kernel; f64 takes the
+        // generic kernel either way.
+        for out in [10, 20] {
+            let weight = Tensor::rand(-1f32, 1., (out, 13), cpu).unwrap();
+            let bias = Tensor::rand(-1f32, 1., out, cpu).unwrap();
+            let x = Tensor::rand(-1f32, 1., (2, 3, 13), cpu).unwrap();
+            let reference = x
+                .to_dtype(DType::F64)
+                .unwrap()
+                .broadcast_matmul(&weight.to_dtype(DType::F64).unwrap().t().unwrap())
+                .unwrap()
+                .broadcast_add(&bias.to_dtype(DType::F64).unwrap())
+                .unwrap();
+            for dtype in [DType::F32, DType::F64] {
+                let cast = |t: &Tensor| t.to_dtype(dtype).unwrap();
+                let layer = Linear::new(&cast(&weight), Some(cast(&bias))).unwrap();
+                let y = layer.forward(&cast(&x)).unwrap();
+                assert_eq!(y.dims(), &[2, 3, out]);
+                assert!(max_diff(&y, &reference) < 1e-5, "{out} outputs, {dtype:?}");
+
+                let half = (cast(&x) * 0.5).unwrap();
+                let sum = layer.forward_sum(&half, &half).unwrap();
+                assert!(max_diff(&sum, &y) < 1e-5, "sum, {out} outputs, {dtype:?}");
+
+                let features = cast(&x.narrow(2, 0, 10).unwrap());
+                let categories = [0u32, 2, 1, 1, 0, 2];
+                let hot = one_hot_rows(&categories, &[2, 3], 3, dtype, cpu).unwrap();
+                let joined = Tensor::cat(&[&features, &hot], D::Minus1).unwrap();
+                let fused = layer.forward_one_hot(&features, &categories, 3).unwrap();
+                let plain = layer.forward(&joined).unwrap();
+                assert!(
+                    max_diff(&fused, &plain) < 1e-5,
+                    "one-hot, {out} outputs, {dtype:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_wrong_input_width_is_an_error() {
+        let layer = Linear::new(
+            &Tensor::ones((4, 3), DType::F32, &Device::Cpu).unwrap(),
+            None,
+        );
+        let x = Tensor::ones((2, 5), DType::F32, &Device::Cpu).unwrap();
+        let err = layer.unwrap().forward(&x).unwrap_err().to_string();
+        assert!(err.contains("has shape [2, 5], expected (*, 3)"), "{err}");
     }
 }

@@ -269,5 +269,8 @@ fn fused_kernel_is_refused_where_it_does_not_run() {
     let lstm = MaskedLstm::load(weights.var_builder(DType::F16, &Device::Cpu), &config).unwrap();
     assert_eq!(lstm.kernel(), StepKernel::Composed);
     let err = lstm.with_kernel(StepKernel::Fused).unwrap_err().to_string();
-    assert!(err.contains("fused LSTM kernel runs on the CPU in f32 or f64"), "{err}");
+    assert!(
+        err.contains("fused LSTM kernel runs on the CPU in f32 or f64"),
+        "{err}"
+    );
 }
