@@ -28,7 +28,8 @@ fn random_weights(config: &LstmConfig, rng: &mut StdRng, scale: f32) -> HashMap<
 }
 
 fn random_config(rng: &mut StdRng) -> LstmConfig {
-    // Multiples of 16 take the AVX-512 kernel (when the CPU has it) unless they project.
+    // In f32 without projection the AVX-512 kernel (when the CPU has it) runs whole 16-unit
+    // blocks for multiples of 16 and a padded last block otherwise: draw both.
     let hidden_size = if rng.random_bool(0.25) {
         16 * rng.random_range(1..3)
     } else {

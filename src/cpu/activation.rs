@@ -103,34 +103,111 @@ fn tanh(x: f32) -> f32 {
     1.0 - 2.0 / (exp(2.0 * x) + 1.0)
 }
 
+const LOG2E: f32 = std::f32::consts::LOG2_E;
+/// ln 2 split in two, so that `n · ln 2` subtracts exactly.
+const LN2_HI: f32 = 0.693_359_4;
+const LN2_LO: f32 = -2.121_944_4e-4;
+/// 1.5 · 2^23: adding it rounds to an integer, which then sits in the low mantissa bits.
+const ROUND: f32 = 12_582_912.0;
+/// The clamp keeping `2^n` a normal number.
+const EXP_MIN: f32 = -87.3;
+const EXP_MAX: f32 = 88.3;
+/// Cephes' `expf` polynomial for `(e^r - 1 - r) / r²`, highest degree first.
+const EXP_POLY: [f32; 6] = [
+    1.987_569_1e-4,
+    1.398_199_9e-3,
+    8.333_452e-3,
+    4.166_579_6e-2,
+    0.166_666_65,
+    0.5,
+];
+
 /// `e^x` for f32, branch-free: Cephes' `expf` range reduction and degree-6 polynomial.
 /// Inputs are clamped to `[-87.3, 88.3]` so `2^n` stays a normal number; NaN stays NaN. No
 /// float-to-int cast (Rust's saturating `as i32` does not vectorise): `n` is read from the bits
 /// of the rounding sum itself.
 #[inline(always)]
 pub(crate) fn exp(x: f32) -> f32 {
-    const LOG2E: f32 = std::f32::consts::LOG2_E;
-    const LN2_HI: f32 = 0.693_359_4;
-    const LN2_LO: f32 = -2.121_944_4e-4;
-    // 1.5 · 2^23: adding it rounds to an integer, which then sits in the low mantissa bits.
-    const ROUND: f32 = 12_582_912.0;
     // `clamp` keeps NaN as NaN.
-    let x = x.clamp(-87.3, 88.3);
+    let x = x.clamp(EXP_MIN, EXP_MAX);
     let shifted = x * LOG2E + ROUND;
     let n = shifted - ROUND;
     let r = x - n * LN2_HI - n * LN2_LO;
-    let mut p = 1.987_569_1e-4;
-    p = p * r + 1.398_199_9e-3;
-    p = p * r + 8.333_452e-3;
-    p = p * r + 4.166_579_6e-2;
-    p = p * r + 0.166_666_65;
-    p = p * r + 0.5;
+    let mut p = EXP_POLY[0];
+    for c in &EXP_POLY[1..] {
+        p = p * r + c;
+    }
     let y = p * r * r + r + 1.0;
     // n in [-126, 127] is the integer difference of the two bit patterns; 2^n has biased
     // exponent n + 127 in [1, 254].
     let n_int = shifted.to_bits().wrapping_sub(ROUND.to_bits());
     let scale = f32::from_bits(n_int.wrapping_add(127) << 23);
     y * scale
+}
+
+/// The same activations on 16 lanes of AVX-512, for kernels that keep the gates in registers.
+/// Divisions are a reciprocal estimate refined by one Newton step (`vdivps` would cost more
+/// than the rest of the cell).
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod avx512 {
+    use std::arch::x86_64::*;
+
+    use super::{EXP_MAX, EXP_MIN, EXP_POLY, LN2_HI, LN2_LO, LOG2E, ROUND};
+
+    /// `e^x` lane by lane, as [`super::exp`].
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub(crate) fn exp(x: __m512) -> __m512 {
+        // max/min return their second operand when either is NaN: NaN stays NaN.
+        let x = _mm512_min_ps(
+            _mm512_set1_ps(EXP_MAX),
+            _mm512_max_ps(_mm512_set1_ps(EXP_MIN), x),
+        );
+        let shifted = _mm512_fmadd_ps(x, _mm512_set1_ps(LOG2E), _mm512_set1_ps(ROUND));
+        let n = _mm512_sub_ps(shifted, _mm512_set1_ps(ROUND));
+        let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(LN2_HI), x);
+        let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(LN2_LO), r);
+        let mut p = _mm512_set1_ps(EXP_POLY[0]);
+        for &c in &EXP_POLY[1..] {
+            p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(c));
+        }
+        let y = _mm512_add_ps(
+            _mm512_fmadd_ps(_mm512_mul_ps(p, r), r, r),
+            _mm512_set1_ps(1.0),
+        );
+        let n_int = _mm512_sub_epi32(
+            _mm512_castps_si512(shifted),
+            _mm512_set1_epi32(ROUND.to_bits() as i32),
+        );
+        let scale = _mm512_slli_epi32::<23>(_mm512_add_epi32(n_int, _mm512_set1_epi32(127)));
+        _mm512_mul_ps(y, _mm512_castsi512_ps(scale))
+    }
+
+    /// `1 / x` to about 1 ulp.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn recip(x: __m512) -> __m512 {
+        let r = _mm512_rcp14_ps(x);
+        _mm512_mul_ps(r, _mm512_fnmadd_ps(x, r, _mm512_set1_ps(2.0)))
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub(crate) fn sigmoid(x: __m512) -> __m512 {
+        let one = _mm512_set1_ps(1.0);
+        recip(_mm512_add_ps(
+            one,
+            exp(_mm512_sub_ps(_mm512_setzero_ps(), x)),
+        ))
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub(crate) fn tanh(x: __m512) -> __m512 {
+        let one = _mm512_set1_ps(1.0);
+        let e = exp(_mm512_add_ps(x, x));
+        _mm512_fnmadd_ps(_mm512_set1_ps(2.0), recip(_mm512_add_ps(e, one)), one)
+    }
 }
 
 #[cfg(test)]
@@ -164,6 +241,50 @@ mod tests {
         assert_eq!(tanh(-100.0), -1.0);
         assert!(exp(f32::NAN).is_nan() && sigmoid(f32::NAN).is_nan() && tanh(f32::NAN).is_nan());
         assert!(exp(-1000.0) < 1e-37 && exp(1000.0) > 1e38);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx512_activations_match_the_scalar_ones() {
+        use std::arch::x86_64::*;
+        if !std::arch::is_x86_feature_detected!("avx512f") {
+            return;
+        }
+        let xs: Vec<f32> = (-4000..4000)
+            .map(|i| i as f32 * 0.0113)
+            .chain([f32::NAN, 1e3, -1e3])
+            .collect();
+        for chunk in xs.chunks(16) {
+            let mut lanes = [0.0f32; 16];
+            lanes[..chunk.len()].copy_from_slice(chunk);
+            let (mut e, mut s, mut t) = ([0.0f32; 16], [0.0f32; 16], [0.0f32; 16]);
+            // SAFETY: AVX-512F was detected above.
+            unsafe {
+                let v = _mm512_loadu_ps(lanes.as_ptr());
+                _mm512_storeu_ps(e.as_mut_ptr(), avx512::exp(v));
+                _mm512_storeu_ps(s.as_mut_ptr(), avx512::sigmoid(v));
+                _mm512_storeu_ps(t.as_mut_ptr(), avx512::tanh(v));
+            }
+            for (j, &x) in chunk.iter().enumerate() {
+                if x.is_nan() {
+                    assert!(e[j].is_nan() && s[j].is_nan() && t[j].is_nan());
+                    continue;
+                }
+                assert!((e[j] - exp(x)).abs() <= 2e-7 * exp(x), "exp({x})");
+                assert!(
+                    (s[j] - sigmoid(x)).abs() < 2e-7,
+                    "sigmoid({x}): {} {}",
+                    s[j],
+                    sigmoid(x)
+                );
+                assert!(
+                    (t[j] - tanh(x)).abs() < 3e-7,
+                    "tanh({x}): {} {}",
+                    t[j],
+                    tanh(x)
+                );
+            }
+        }
     }
 
     #[test]

@@ -1,12 +1,13 @@
-//! The recurrence for f32 on AVX-512 CPUs, for LSTMs without projection whose `hidden_size` is
-//! a multiple of 16: the case the benchmark's large configurations and most real models hit.
+//! The recurrence for f32 on AVX-512 CPUs, for LSTMs without projection: the seed's model, the
+//! benchmark's configurations and most real models.
 //!
 //! `[W_ih | W_hh]` is packed once, at load, so that the four gates of a block of 16 hidden units
 //! are 64 contiguous floats per input feature and per hidden unit ([`PackedLayer`]). Each step,
 //! a register tile of up to 6 sequences × 64 gate columns starts from the biases, accumulates
 //! `x_t · W_ihᵀ` and `h · W_hhᵀ` and applies the cell on the spot: the input projection never
 //! goes through memory, gates never leave registers, and the cell state is updated where it
-//! lies. With enough work per step, threads split the hidden-unit blocks (each keeps its
+//! lies. A hidden size that is not a multiple of 16 is padded to whole blocks: the extra units
+//! have zero weights, are never read as input and never written out. With enough work per step, threads split the hidden-unit blocks (each keeps its
 //! share of `W_hh` hot in its own cache) and meet at one spin barrier per step; `h` is
 //! double-buffered across the barrier.
 
@@ -17,6 +18,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::arch::x86_64::*;
 
 use super::packing::PackPlan;
+#[cfg(target_arch = "x86_64")]
+use crate::cpu::activation::avx512::{sigmoid, tanh};
 
 /// Hidden units per block: one 512-bit register of f32 per gate.
 const UNITS: usize = 16;
@@ -29,7 +32,7 @@ const PARALLEL_MIN_MACS: usize = 1 << 20;
 
 /// One layer's weights for this kernel: per direction and per block of 16 hidden units, the
 /// rows of `[W_ihᵀ; W_hhᵀ]` (`input + hidden` of them), each the block's 4 gates × 16 units;
-/// and `b_ih + b_hh` in the same gate order.
+/// and `b_ih + b_hh` in the same gate order. Units past `hidden` in the last block are zero.
 #[derive(Debug, Clone)]
 pub(crate) struct PackedLayer {
     weights: Vec<f32>,
@@ -39,10 +42,15 @@ pub(crate) struct PackedLayer {
     hidden: usize,
 }
 
+/// `hidden` rounded up to whole blocks: the row stride of the kernel's `h` and `c` buffers.
+fn padded(hidden: usize) -> usize {
+    hidden.div_ceil(UNITS) * UNITS
+}
+
 impl PackedLayer {
     /// Packs a layer given `W_ih` `(D * 4H, input)`, `W_hh` `(D * 4H, H)` (PyTorch's layout,
-    /// directions stacked) and the summed biases `(D * 4H)`, if this CPU and this configuration
-    /// can use the kernel (f32, no projection, `H` a multiple of 16).
+    /// directions stacked) and the summed biases `(D * 4H)`, if this CPU can use the kernel
+    /// (the caller checks f32 and no projection).
     pub fn new(
         w_ih: &[f32],
         w_hh: &[f32],
@@ -54,31 +62,35 @@ impl PackedLayer {
         let g4 = 4 * hidden;
         if !available()
             || hidden == 0
-            || !hidden.is_multiple_of(UNITS)
             || w_ih.len() != directions * g4 * input
             || w_hh.len() != directions * g4 * hidden
             || bias.is_some_and(|b| b.len() != directions * g4)
         {
             return None;
         }
-        let blocks = hidden / UNITS;
-        let mut weights = Vec::with_capacity(directions * g4 * (input + hidden));
-        let mut packed_bias = Vec::with_capacity(directions * g4);
+        let blocks = padded(hidden) / UNITS;
+        let mut weights = Vec::with_capacity(directions * 4 * padded(hidden) * (input + hidden));
+        let mut packed_bias = Vec::with_capacity(directions * 4 * padded(hidden));
         for d in 0..directions {
-            // Row `g * H + j` of direction d's matrices is gate g of hidden unit j.
-            let row = |g: usize, j: usize| d * g4 + g * hidden + j;
+            // Row `g * H + j` of direction d's matrices is gate g of hidden unit j; units past
+            // H (padding) get zeros.
+            let row = |g: usize, j: usize| (j < hidden).then(|| d * g4 + g * hidden + j);
             for u in 0..blocks {
                 for (w, width) in [(w_ih, input), (w_hh, hidden)] {
                     for k in 0..width {
                         for g in 0..4 {
-                            weights
-                                .extend((0..UNITS).map(|j| w[row(g, u * UNITS + j) * width + k]));
+                            weights.extend((0..UNITS).map(|j| {
+                                row(g, u * UNITS + j).map_or(0.0, |row| w[row * width + k])
+                            }));
                         }
                     }
                 }
                 for g in 0..4 {
-                    packed_bias
-                        .extend((0..UNITS).map(|j| bias.map_or(0.0, |b| b[row(g, u * UNITS + j)])));
+                    packed_bias.extend((0..UNITS).map(|j| {
+                        row(g, u * UNITS + j)
+                            .and_then(|row| bias.map(|b| b[row]))
+                            .unwrap_or(0.0)
+                    }));
                 }
             }
         }
@@ -103,7 +115,7 @@ impl PackedLayer {
 
     /// Direction `d`, block `u`: its `(input + hidden) × 64` weights and 64 biases.
     fn block(&self, d: usize, u: usize) -> (&[f32], &[f32]) {
-        let index = d * self.hidden / UNITS + u;
+        let index = d * padded(self.hidden) / UNITS + u;
         let size = (self.input + self.hidden) * 4 * UNITS;
         (
             &self.weights[index * size..(index + 1) * size],
@@ -150,8 +162,9 @@ pub(super) fn run_layer(
     {
         candle_core::bail!("scriptless-lstm-layer-avx512: buffers do not match the plan");
     }
-    let blocks = hidden / UNITS;
-    let macs = batch * 4 * hidden * (w.input + hidden);
+    let stride = padded(hidden);
+    let blocks = stride / UNITS;
+    let macs = batch * 4 * stride * (w.input + hidden);
     let threads = if macs >= PARALLEL_MIN_MACS {
         threads.clamp(1, blocks)
     } else {
@@ -159,13 +172,14 @@ pub(super) fn run_layer(
     };
     let out_w = directions * hidden;
     for d in 0..directions {
-        let c = &mut c_n[d * batch * hidden..(d + 1) * batch * hidden];
-        let mut h_buf = vec![0.0f32; 2 * batch * hidden];
+        // The state, rows padded to whole blocks: `c`, then two `h` buffers.
+        let mut state = vec![0.0f32; 3 * batch * stride];
         let shared = Shared {
             x: x.as_ptr(),
             out: out.as_mut_ptr(),
-            c: c.as_mut_ptr(),
-            h: h_buf.as_mut_ptr(),
+            c: state.as_mut_ptr(),
+            // SAFETY: `state` holds 3 * batch * stride floats.
+            h: unsafe { state.as_mut_ptr().add(batch * stride) },
         };
         let job = Job {
             w,
@@ -191,13 +205,14 @@ pub(super) fn run_layer(
                 unsafe { job.run(0) };
             });
         }
-        // h_n: each sequence's output at its last step in this direction.
+        // h_n: each sequence's output at its last step in this direction; c_n: the state.
         for (s, &b) in plan.order.iter().enumerate() {
             let step = if d == 0 { plan.lengths[b] - 1 } else { 0 };
             let row = plan.offsets[step] + s;
             let src = row * out_w + d * hidden;
-            h_n[(d * batch + s) * hidden..(d * batch + s + 1) * hidden]
-                .copy_from_slice(&out[src..src + hidden]);
+            let dst = (d * batch + s) * hidden;
+            h_n[dst..dst + hidden].copy_from_slice(&out[src..src + hidden]);
+            c_n[dst..dst + hidden].copy_from_slice(&state[s * stride..s * stride + hidden]);
         }
     }
     Ok(())
@@ -208,8 +223,9 @@ struct Shared {
     /// The packed layer input, `(rows, input)`.
     x: *const f32,
     out: *mut f32,
+    /// `(batch, stride)`: the cell state, rows padded to whole blocks.
     c: *mut f32,
-    /// Two `(batch, H)` buffers: step `k` reads buffer `k % 2` and writes the other.
+    /// Two `(batch, stride)` buffers: step `k` reads buffer `k % 2` and writes the other.
     h: *mut f32,
 }
 
@@ -235,8 +251,8 @@ impl Job<'_> {
     /// `0..threads` must run this concurrently (they meet at a barrier each step).
     unsafe fn run(&self, tid: usize) {
         let (plan, hidden, input, d) = (self.plan, self.w.hidden, self.w.input, self.direction);
-        let (out_w, batch) = (self.directions * hidden, plan.batch);
-        let blocks = hidden / UNITS;
+        let (out_w, batch, stride) = (self.directions * hidden, plan.batch, padded(hidden));
+        let blocks = stride / UNITS;
         let (b0, b1) = (
             blocks * tid / self.threads,
             blocks * (tid + 1) / self.threads,
@@ -245,8 +261,8 @@ impl Job<'_> {
         for k in 0..steps {
             let t = if d == 0 { k } else { steps - 1 - k };
             let (n, row0) = (plan.batch_sizes[t], plan.offsets[t]);
-            let h_prev = self.shared.h.add((k % 2) * batch * hidden);
-            let h_next = self.shared.h.add(((k + 1) % 2) * batch * hidden);
+            let h_prev = self.shared.h.add((k % 2) * batch * stride);
+            let h_next = self.shared.h.add(((k + 1) % 2) * batch * stride);
             // Near-equal tiles of at most ROWS sequences: 32 rows run as 6+6+5+5+5+5, not 6×5+2.
             let tiles = n.div_ceil(ROWS);
             for u in b0..b1 {
@@ -259,15 +275,17 @@ impl Job<'_> {
                         w: w.as_ptr(),
                         x: self.shared.x.add((row0 + r) * input),
                         input,
-                        h_prev: h_prev.add(r * hidden),
+                        h_prev: h_prev.add(r * stride),
                         hidden,
-                        c: self.shared.c.add(r * hidden + u * UNITS),
-                        h_next: h_next.add(r * hidden + u * UNITS),
+                        stride,
+                        c: self.shared.c.add(r * stride + u * UNITS),
+                        h_next: h_next.add(r * stride + u * UNITS),
                         out: self
                             .shared
                             .out
                             .add((row0 + r) * out_w + d * hidden + u * UNITS),
                         out_stride: out_w,
+                        out_units: (hidden - u * UNITS).min(UNITS),
                     };
                     match rows {
                         6 => tile.run::<6>(),
@@ -296,14 +314,17 @@ struct Tile {
     /// The tile's first input row; rows are `input` apart.
     x: *const f32,
     input: usize,
-    /// The tile's first row of the previous `h`; rows (and those of `c`, `h_next`) are
-    /// `hidden` apart.
+    /// The tile's first row of the previous `h`, whose first `hidden` units are read; rows
+    /// (and those of `c`, `h_next`) are `stride` apart.
     h_prev: *const f32,
     hidden: usize,
+    stride: usize,
     c: *mut f32,
     h_next: *mut f32,
     out: *mut f32,
     out_stride: usize,
+    /// Units of this block that exist (16, or fewer in a padded last block): written to `out`.
+    out_units: usize,
 }
 
 impl Tile {
@@ -315,11 +336,14 @@ impl Tile {
         let bias = [0, 1, 2, 3].map(|g| _mm512_loadu_ps(self.bias.add(g * UNITS)));
         let mut acc = [bias; R];
         let mut w = self.w;
-        for (a, width) in [(self.x, self.input), (self.h_prev, self.hidden)] {
+        for (a, width, stride) in [
+            (self.x, self.input, self.input),
+            (self.h_prev, self.hidden, self.stride),
+        ] {
             for k in 0..width {
                 let b = [0, 1, 2, 3].map(|g| _mm512_loadu_ps(w.add(g * UNITS)));
                 for (r, acc) in acc.iter_mut().enumerate() {
-                    let a = _mm512_set1_ps(*a.add(r * width + k));
+                    let a = _mm512_set1_ps(*a.add(r * stride + k));
                     for (g, acc_g) in acc.iter_mut().enumerate() {
                         *acc_g = _mm512_fmadd_ps(a, b[g], *acc_g);
                     }
@@ -327,16 +351,19 @@ impl Tile {
                 w = w.add(4 * UNITS);
             }
         }
-        let mut gates = [0.0f32; 4 * UNITS];
-        let mut h = [0.0f32; UNITS];
-        for (r, acc) in acc.iter().enumerate() {
-            for (g, a) in acc.iter().enumerate() {
-                _mm512_storeu_ps(gates.as_mut_ptr().add(g * UNITS), *a);
-            }
-            let c = std::slice::from_raw_parts_mut(self.c.add(r * self.hidden), UNITS);
-            crate::cpu::activation::lstm_cell_f32(&gates, c, &mut h, UNITS);
-            std::ptr::copy_nonoverlapping(h.as_ptr(), self.h_next.add(r * self.hidden), UNITS);
-            std::ptr::copy_nonoverlapping(h.as_ptr(), self.out.add(r * self.out_stride), UNITS);
+        // The cell, gates straight from the accumulators.
+        let mask = ((1u32 << self.out_units) - 1) as __mmask16;
+        for (r, [i, f, g, o]) in acc.iter().enumerate() {
+            let c_ptr = self.c.add(r * self.stride);
+            let c = _mm512_fmadd_ps(
+                sigmoid(*f),
+                _mm512_loadu_ps(c_ptr),
+                _mm512_mul_ps(sigmoid(*i), tanh(*g)),
+            );
+            _mm512_storeu_ps(c_ptr, c);
+            let h = _mm512_mul_ps(sigmoid(*o), tanh(c));
+            _mm512_storeu_ps(self.h_next.add(r * self.stride), h);
+            _mm512_mask_storeu_ps(self.out.add(r * self.out_stride), mask, h);
         }
     }
 

@@ -17,9 +17,8 @@
 //! dropped, as packing drops them.
 //!
 //! The padded input is gathered into PyTorch's packed layout ([`packing`]). On the CPU each
-//! layer is then one fused kernel ([`fused`]): for f32 on AVX-512, without projection and with
-//! `hidden_size` a multiple of 16, the input projection is folded into the per-step register
-//! tiles ([`avx512`]); otherwise `x·W_ihᵀ + b_ih + b_hh` is one matrix product over every packed
+//! layer is then one fused kernel ([`fused`]): for f32 on AVX-512 without projection, the input
+//! projection is folded into the per-step register tiles ([`avx512`]); otherwise `x·W_ihᵀ + b_ih + b_hh` is one matrix product over every packed
 //! row of both directions and the kernel steps over it. Other devices and dtypes run the same
 //! layout as composed candle ops ([`composed`]); see [`StepKernel`].
 
@@ -74,7 +73,7 @@ struct LayerParams {
     /// `W_hrᵀ` per direction: `(D, H, proj_size)`, if the LSTM projects.
     w_hr_t: Option<Tensor>,
     /// `[W_ih | W_hh]` packed for the AVX-512 kernel, when it applies (f32 on a CPU that has
-    /// AVX-512, no projection, `hidden_size` a multiple of 16).
+    /// AVX-512, no projection).
     packed: Option<avx512::PackedLayer>,
 }
 
