@@ -27,6 +27,11 @@ pub enum Error {
     #[error("input `{name}`: {message}")]
     Input { name: String, message: String },
 
+    /// A file or tensor exceeds one of the [`Limits`](crate::Limits). `what` names it
+    /// (`weights file w.safetensors`, `input `sequences``, ...).
+    #[error("{what}: {message}")]
+    Limit { what: String, message: String },
+
     /// The request cannot be served by this model or build (unknown model kind, device missing, ...).
     #[error("{0}")]
     Unsupported(String),

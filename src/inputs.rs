@@ -7,11 +7,7 @@
 use candle_core::{DType, Device, Tensor, D};
 
 use crate::error::{Error, Result};
-
-/// The most elements a tensor built from user input may have (512 MiB of f32): the padded batch
-/// of ragged sequences, or the broadcast of `tensor1 + tensor2`. Small inputs can ask for far
-/// more (one long sequence among many short ones; shapes `(N, 1, F)` and `(1, N, F)`).
-pub const MAX_ELEMENTS: usize = 1 << 27;
+use crate::limits::Limits;
 
 /// The tensors one forward call takes, keyed as the seed's `forward` arguments.
 #[derive(Debug, Clone)]
@@ -35,8 +31,18 @@ pub enum ModelInputs {
 /// `torch.nn.utils.rnn.pad_sequence(sequences, batch_first=True)`, and returns their lengths.
 ///
 /// Every sequence takes the first one's dtype, as in PyTorch. Refuses an empty batch, an empty
-/// sequence, and sequences whose feature widths differ.
+/// sequence, sequences whose feature widths differ, and a padded batch over the default
+/// [`Limits::max_elements`] (one long sequence among many short ones pads to far more than
+/// their sum).
 pub fn pad_sequences(sequences: &[Tensor]) -> Result<(Tensor, Vec<usize>)> {
+    pad_sequences_within(sequences, &Limits::default())
+}
+
+/// [`pad_sequences`] under `limits`.
+pub(crate) fn pad_sequences_within(
+    sequences: &[Tensor],
+    limits: &Limits,
+) -> Result<(Tensor, Vec<usize>)> {
     let first = sequences.first().ok_or_else(|| {
         Error::input("sequences", "is empty; a batch needs at least one sequence")
     })?;
@@ -78,18 +84,10 @@ pub fn pad_sequences(sequences: &[Tensor]) -> Result<(Tensor, Vec<usize>)> {
         return Err(Error::input("sequences", "have 0 features per step"));
     }
     let max_len = lengths.iter().copied().max().unwrap_or(0);
-    let elements = [sequences.len(), max_len, width]
-        .iter()
-        .try_fold(1usize, |n, &d| n.checked_mul(d));
-    if elements.is_none_or(|n| n > MAX_ELEMENTS) {
-        return Err(Error::input(
-            "sequences",
-            format!(
-                "would pad to ({}, {max_len}, {width}), more than {MAX_ELEMENTS} elements",
-                sequences.len()
-            ),
-        ));
-    }
+    limits.check_elements(
+        "input `sequences` padded",
+        &[sequences.len(), max_len, width],
+    )?;
     let dtype = first.dtype();
     let device = first.device();
     let padded = sequences

@@ -46,6 +46,7 @@ mod cpu;
 mod device;
 mod error;
 mod inputs;
+mod limits;
 mod linear;
 mod lstm;
 mod models;
@@ -56,8 +57,9 @@ pub use device::parse_device;
 pub use error::{Error, Result};
 pub use inputs::{
     broadcast_shape, check_lengths, integer_values, lengths_from_tensor, one_hot, pad_sequences,
-    ModelInputs, MAX_ELEMENTS,
+    ModelInputs,
 };
+pub use limits::{Limits, MAX_ELEMENTS};
 pub use linear::Linear;
 pub use lstm::{LstmConfig, LstmOutput, MaskedLstm, PackedLstmOutput, StepKernel};
 pub use models::{

@@ -20,18 +20,21 @@ use safetensors::{Dtype, SafeTensors};
 use serde_json::Value;
 
 use crate::error::{quoted, Error, Result};
-use crate::inputs::{element_path, pad_sequences, ModelInputs};
+use crate::inputs::{element_path, pad_sequences_within, ModelInputs};
+use crate::limits::Limits;
 use crate::models::ModelKind;
 
 /// The key of the ragged-sequences form of a sequence-model JSON request.
 pub const SEQUENCES_KEY: &str = "sequences";
 
 /// Reads a request file for a `kind` model; the format follows the extension (`.json` or
-/// `.safetensors`). Tensors are created on the CPU.
-pub fn read_request(path: &Path, kind: ModelKind) -> Result<ModelInputs> {
+/// `.safetensors`). Tensors are created on the CPU. A file over `limits.max_input_bytes` is
+/// refused before it is read, and any tensor over `limits.max_elements` before it is built.
+pub fn read_request(path: &Path, kind: ModelKind, limits: &Limits) -> Result<ModelInputs> {
     let what = format!("input file {}", path.display());
     let format = RequestFormat::from_path(path)
         .ok_or_else(|| Error::format(&what, "expected a .json or .safetensors file"))?;
+    Limits::check_file(path, limits.max_input_bytes, &what, "max_input_bytes")?;
     let bytes = std::fs::read(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,
@@ -40,9 +43,9 @@ pub fn read_request(path: &Path, kind: ModelKind) -> Result<ModelInputs> {
         RequestFormat::Json => {
             let text = std::str::from_utf8(&bytes)
                 .map_err(|e| Error::format(&what, format!("not UTF-8 text: {e}")))?;
-            request_from_json(text, kind, &what)
+            request_from_json(text, kind, &what, limits)
         }
-        RequestFormat::Safetensors => request_from_safetensors(&bytes, kind, &what),
+        RequestFormat::Safetensors => request_from_safetensors(&bytes, kind, &what, limits),
     }
 }
 
@@ -64,8 +67,14 @@ impl RequestFormat {
     }
 }
 
-/// Decodes a JSON request for a `kind` model. `what` names the source in error messages.
-pub fn request_from_json(text: &str, kind: ModelKind, what: &str) -> Result<ModelInputs> {
+/// Decodes a JSON request for a `kind` model. `what` names the source in error messages;
+/// tensors over `limits.max_elements` are refused.
+pub fn request_from_json(
+    text: &str,
+    kind: ModelKind,
+    what: &str,
+    limits: &Limits,
+) -> Result<ModelInputs> {
     let value: Value = serde_json::from_str(text)
         .map_err(|e| Error::format(what, format!("malformed JSON: {e}")))?;
     let Value::Object(map) = value else {
@@ -76,11 +85,11 @@ pub fn request_from_json(text: &str, kind: ModelKind, what: &str) -> Result<Mode
     };
     let keys: BTreeSet<&str> = map.keys().map(String::as_str).collect();
     let float = |name: &str| -> Result<Tensor> {
-        let (shape, values) = nested_numbers(field(&map, name)?, name, &float_leaf)?;
+        let (shape, values) = nested_numbers(field(&map, name)?, name, &float_leaf, limits)?;
         Ok(Tensor::from_vec(values, shape, &Device::Cpu)?)
     };
     let integer = |name: &str| -> Result<Tensor> {
-        let (shape, values) = nested_numbers(field(&map, name)?, name, &integer_leaf)?;
+        let (shape, values) = nested_numbers(field(&map, name)?, name, &integer_leaf, limits)?;
         Ok(Tensor::from_vec(values, shape, &Device::Cpu)?)
     };
     if kind == ModelKind::Sequence && keys.contains(SEQUENCES_KEY) {
@@ -93,7 +102,7 @@ pub fn request_from_json(text: &str, kind: ModelKind, what: &str) -> Result<Mode
             .enumerate()
             .map(|(i, item)| {
                 let name = format!("{SEQUENCES_KEY}[{i}]");
-                let (shape, values) = nested_numbers(item, &name, &float_leaf)?;
+                let (shape, values) = nested_numbers(item, &name, &float_leaf, limits)?;
                 if shape.first() == Some(&0) {
                     return Err(Error::input(name, "is empty; every sequence needs at least one step"));
                 }
@@ -106,7 +115,7 @@ pub fn request_from_json(text: &str, kind: ModelKind, what: &str) -> Result<Mode
                 Ok(Tensor::from_vec(values, shape, &Device::Cpu)?)
             })
             .collect::<Result<Vec<_>>>()?;
-        let (padded_seq, lengths) = pad_sequences(&sequences)?;
+        let (padded_seq, lengths) = pad_sequences_within(&sequences, limits)?;
         let lengths: Vec<i64> = lengths.into_iter().map(|l| l as i64).collect();
         let batch = lengths.len();
         return Ok(ModelInputs::Sequence {
@@ -118,8 +127,14 @@ pub fn request_from_json(text: &str, kind: ModelKind, what: &str) -> Result<Mode
     assemble(kind, float, integer)
 }
 
-/// Decodes a safetensors request for a `kind` model. `what` names the source in error messages.
-pub fn request_from_safetensors(bytes: &[u8], kind: ModelKind, what: &str) -> Result<ModelInputs> {
+/// Decodes a safetensors request for a `kind` model. `what` names the source in error messages;
+/// tensors over `limits.max_elements` are refused.
+pub fn request_from_safetensors(
+    bytes: &[u8],
+    kind: ModelKind,
+    what: &str,
+    limits: &Limits,
+) -> Result<ModelInputs> {
     let st = SafeTensors::deserialize(bytes)
         .map_err(|e| Error::format(what, format!("not a valid safetensors file: {e}")))?;
     let names: BTreeSet<&str> = st.names().into_iter().collect();
@@ -128,6 +143,7 @@ pub fn request_from_safetensors(bytes: &[u8], kind: ModelKind, what: &str) -> Re
         let view = st
             .tensor(name)
             .map_err(|e| Error::input(name, e.to_string()))?;
+        limits.check_elements(format!("input `{name}`"), view.shape())?;
         match view.dtype() {
             Dtype::F16 | Dtype::BF16 | Dtype::F32 | Dtype::F64 => Ok(view.load(&Device::Cpu)?),
             other => Err(Error::input(
@@ -140,6 +156,7 @@ pub fn request_from_safetensors(bytes: &[u8], kind: ModelKind, what: &str) -> Re
         let view = st
             .tensor(name)
             .map_err(|e| Error::input(name, e.to_string()))?;
+        limits.check_elements(format!("input `{name}`"), view.shape())?;
         let values: Vec<i64> = match view.dtype() {
             Dtype::I64 => view
                 .data()
@@ -218,7 +235,12 @@ fn field<'a>(map: &'a serde_json::Map<String, Value>, name: &str) -> Result<&'a 
 /// A rectangular nested list of numbers: its shape and its values, read by `leaf`, in
 /// row-major order. Ragged lists and non-numbers are refused with the element's path, e.g.
 /// `padded_seq[1][2]`.
-fn nested_numbers<T>(value: &Value, name: &str, leaf: &Leaf<T>) -> Result<(Vec<usize>, Vec<T>)> {
+fn nested_numbers<T>(
+    value: &Value,
+    name: &str,
+    leaf: &Leaf<T>,
+    limits: &Limits,
+) -> Result<(Vec<usize>, Vec<T>)> {
     let mut shape = Vec::new();
     let mut probe = value;
     while let Value::Array(items) = probe {
@@ -228,6 +250,7 @@ fn nested_numbers<T>(value: &Value, name: &str, leaf: &Leaf<T>) -> Result<(Vec<u
             None => break,
         }
     }
+    limits.check_elements(format!("input `{name}`"), &shape)?;
     let mut values = Vec::new();
     let mut index = Vec::with_capacity(shape.len());
     collect(value, &shape, leaf, &mut index, &mut values)

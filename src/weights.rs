@@ -13,6 +13,7 @@ use candle_nn::VarBuilder;
 use safetensors::SafeTensors;
 
 use crate::error::{quoted, Error, Result};
+use crate::limits::Limits;
 use crate::models::ModelKind;
 
 /// Metadata key naming the model kind (`two-input`, `categorical` or `sequence`).
@@ -28,14 +29,22 @@ pub struct Weights {
 }
 
 impl Weights {
-    /// Reads a file written by `safetensors.torch.save_file(model.state_dict(), path)`.
+    /// Reads a file written by `safetensors.torch.save_file(model.state_dict(), path)`, of at
+    /// most the default [`Limits::max_weights_bytes`].
     pub fn read(path: impl AsRef<Path>) -> Result<Self> {
+        Self::read_within(path, &Limits::default())
+    }
+
+    /// [`read`](Self::read), refusing a file over `limits.max_weights_bytes` before reading it.
+    pub fn read_within(path: impl AsRef<Path>, limits: &Limits) -> Result<Self> {
         let path = path.as_ref();
+        let what = format!("weights file {}", path.display());
+        Limits::check_file(path, limits.max_weights_bytes, &what, "max_weights_bytes")?;
         let bytes = std::fs::read(path).map_err(|source| Error::Io {
             path: path.to_path_buf(),
             source,
         })?;
-        Self::from_safetensors(&bytes, &format!("weights file {}", path.display()))
+        Self::from_safetensors(&bytes, &what)
     }
 
     /// Parses safetensors bytes. `what` names the source in error messages.

@@ -233,11 +233,11 @@ fn dtypes_run() {
             String::from_utf8_lossy(&out.stderr)
         );
         let got = json_output(&String::from_utf8(out.stdout).unwrap());
-        // f64 is held to the f32 tolerance; half precisions only to their own resolution.
-        let (atol, rtol) = if dtype == "f64" {
-            (common::ATOL, common::RTOL)
-        } else {
-            (5e-2, 5e-2)
+        // f64 is held to the f32 tolerance; half precisions to their documented ones.
+        let (atol, rtol) = match dtype {
+            "f64" => (common::ATOL, common::RTOL),
+            "f16" => common::F16_TOLERANCE,
+            _ => common::BF16_TOLERANCE,
         };
         common::compare(&got, &expected("sequence_seed", "output"), atol, rtol)
             .unwrap_or_else(|e| panic!("{dtype}: {e}"));
@@ -441,4 +441,56 @@ fn bench_refuses_unknown_prefixes_and_bad_budgets() {
         &scriptless(&["bench", "--seconds", "0"]),
         &["--seconds must be in (0, 600]"],
     );
+}
+
+#[test]
+fn runs_over_a_limit_are_refused_and_leave_no_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_file = dir.path().join("out.safetensors");
+    let seed = ["weights/sequence.safetensors", "examples/sequence.json"];
+    for (extra, parts) in [
+        // The seed example pads to (3, 7, 10) = 210 elements; its LSTM gates are (15, 80).
+        (
+            ["--max-elements", "209"],
+            &["sequences", "209 elements"][..],
+        ),
+        (["--max-elements", "1199"], &["gates", "[15, 80]"][..]),
+        (
+            ["--max-input-bytes", "1K"],
+            &["sequence.json", "max_input_bytes"][..],
+        ),
+        (
+            ["--max-weights-bytes", "100"],
+            &["sequence.safetensors", "max_weights_bytes"][..],
+        ),
+    ] {
+        let mut args = vec!["--output", path(&out_file)];
+        args.extend_from_slice(&extra);
+        let out = run(seed[0], seed[1], &args);
+        assert_fails(&out, parts);
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert!(left.is_empty(), "{extra:?} left files behind: {left:?}");
+    }
+    // At the limit the same run succeeds.
+    let out = run(
+        seed[0],
+        seed[1],
+        &["--max-elements", "1200", "--max-input-bytes", "1M"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn limit_sizes_must_be_numbers_with_an_optional_unit() {
+    let out = run(
+        "weights/sequence.safetensors",
+        "examples/sequence.json",
+        &["--max-input-bytes", "12X"],
+    );
+    assert_fails(&out, &["--max-input-bytes", "12X"]);
+    assert_eq!(out.status.code(), Some(2));
 }

@@ -6,7 +6,7 @@ use candle_core::{DType, Device, Tensor};
 use common::root;
 use scriptless::{
     one_hot, pad_sequences, parse_device, request_from_json, request_from_safetensors, Error,
-    Model, ModelKind, Pooling, Weights,
+    Limits, Model, ModelKind, Pooling, Weights,
 };
 
 fn weights(file: &str) -> Weights {
@@ -24,7 +24,7 @@ fn model(kind: ModelKind) -> Model {
 
 /// Decodes `json` for `kind` and runs it; returns the error's text.
 fn run_json(kind: ModelKind, json: &str) -> String {
-    let result = request_from_json(json, kind, "request")
+    let result = request_from_json(json, kind, "request", &Limits::default())
         .and_then(|inputs| model(kind).forward(&inputs, Pooling::PaddedLast));
     match result {
         Ok(out) => panic!(
@@ -285,6 +285,7 @@ fn malformed_json() {
         "{\"tensor1\": [1, 2",
         ModelKind::TwoInput,
         "input file x.json",
+        &Limits::default(),
     )
     .unwrap_err();
     assert!(matches!(err, Error::Format { .. }));
@@ -293,7 +294,13 @@ fn malformed_json() {
 
 #[test]
 fn not_an_object() {
-    let err = request_from_json("[1, 2]", ModelKind::TwoInput, "input file x.json").unwrap_err();
+    let err = request_from_json(
+        "[1, 2]",
+        ModelKind::TwoInput,
+        "input file x.json",
+        &Limits::default(),
+    )
+    .unwrap_err();
     assert_mentions(&err.to_string(), &["tensor1", "tensor2"]);
 }
 
@@ -350,14 +357,16 @@ fn safetensors_input_wrong_dtypes() {
     let padded = Tensor::zeros((1, 2, 10), DType::F32, &Device::Cpu).unwrap();
     let lengths = Tensor::new(&[2f32], &Device::Cpu).unwrap();
     let bytes = safetensors_bytes(&[("padded_seq", padded.clone()), ("seq_lengths", lengths)]);
-    let err = request_from_safetensors(&bytes, ModelKind::Sequence, "in").unwrap_err();
+    let err = request_from_safetensors(&bytes, ModelKind::Sequence, "in", &Limits::default())
+        .unwrap_err();
     assert_mentions(&err.to_string(), &["seq_lengths", "I64 or I32", "F32"]);
     let lengths = Tensor::new(&[2i64], &Device::Cpu).unwrap();
     let bytes = safetensors_bytes(&[
         ("padded_seq", padded.to_dtype(DType::I64).unwrap()),
         ("seq_lengths", lengths),
     ]);
-    let err = request_from_safetensors(&bytes, ModelKind::Sequence, "in").unwrap_err();
+    let err = request_from_safetensors(&bytes, ModelKind::Sequence, "in", &Limits::default())
+        .unwrap_err();
     assert_mentions(&err.to_string(), &["padded_seq", "float"]);
 }
 
@@ -576,4 +585,130 @@ fn lengths_and_padding_need_a_batch_axis() {
         .forward(&padded, &lengths, Pooling::PaddedLast)
         .unwrap_err();
     assert_mentions(&err.to_string(), &["seq_lengths", "1 dim"]);
+}
+
+// --- Limits ---------------------------------------------------------------------------------
+
+fn small(max_elements: usize) -> Limits {
+    Limits {
+        max_elements,
+        ..Limits::default()
+    }
+}
+
+#[test]
+fn files_over_their_limit_are_refused_before_reading() {
+    let file = root().join("weights/sequence.safetensors");
+    let size = std::fs::metadata(&file).unwrap().len();
+    let limits = Limits {
+        max_weights_bytes: size - 1,
+        max_input_bytes: 10,
+        ..Limits::default()
+    };
+    let err = Weights::read_within(&file, &limits).unwrap_err();
+    assert!(matches!(err, Error::Limit { .. }), "{err:?}");
+    assert_mentions(
+        &err.to_string(),
+        &[
+            "sequence.safetensors",
+            &format!("is {size} bytes"),
+            "max_weights_bytes",
+        ],
+    );
+    assert!(Weights::read_within(
+        &file,
+        &Limits {
+            max_weights_bytes: size,
+            ..limits
+        }
+    )
+    .is_ok());
+
+    let input = root().join("examples/sequence.json");
+    let err = scriptless::read_request(&input, ModelKind::Sequence, &limits).unwrap_err();
+    assert!(matches!(err, Error::Limit { .. }), "{err:?}");
+    assert_mentions(&err.to_string(), &["sequence.json", "max_input_bytes"]);
+}
+
+#[test]
+fn decoded_inputs_over_max_elements_are_refused() {
+    // 3 sequences padded to (3, 7, 10) = 210 elements.
+    let text = std::fs::read_to_string(root().join("examples/sequence.json")).unwrap();
+    let err = request_from_json(&text, ModelKind::Sequence, "in", &small(209)).unwrap_err();
+    assert!(matches!(err, Error::Limit { .. }), "{err:?}");
+    assert_mentions(
+        &err.to_string(),
+        &["sequences", "[3, 7, 10]", "209 elements"],
+    );
+    assert!(request_from_json(&text, ModelKind::Sequence, "in", &small(210)).is_ok());
+
+    let err = request_from_json(
+        r#"{"tensor1": [[1, 2, 3], [4, 5, 6]], "tensor2": [1, 2, 3]}"#,
+        ModelKind::TwoInput,
+        "in",
+        &small(5),
+    )
+    .unwrap_err();
+    assert_mentions(
+        &err.to_string(),
+        &["input `tensor1`", "[2, 3]", "max_elements"],
+    );
+
+    let padded = Tensor::zeros((2, 4, 10), DType::F32, &Device::Cpu).unwrap();
+    let lengths = Tensor::new(&[4i64, 2], &Device::Cpu).unwrap();
+    let bytes = safetensors_bytes(&[("padded_seq", padded), ("seq_lengths", lengths)]);
+    let err = request_from_safetensors(&bytes, ModelKind::Sequence, "in", &small(79)).unwrap_err();
+    assert_mentions(&err.to_string(), &["input `padded_seq`", "[2, 4, 10]"]);
+}
+
+#[test]
+fn working_tensors_over_max_elements_are_refused_before_running() {
+    // The seed's LSTM (hidden 20, one direction) over lengths 4 and 2: 6 packed rows × 80 gates.
+    let padded = Tensor::zeros((2, 4, 10), DType::F32, &Device::Cpu).unwrap();
+    let lengths = Tensor::new(&[4i64, 2], &Device::Cpu).unwrap();
+    let inputs = scriptless::ModelInputs::Sequence {
+        padded_seq: padded,
+        seq_lengths: lengths,
+    };
+    let seq = model(ModelKind::Sequence);
+    let err = seq
+        .clone()
+        .with_limits(small(6 * 80 - 1))
+        .forward(&inputs, Pooling::PaddedLast)
+        .unwrap_err();
+    assert!(matches!(err, Error::Limit { .. }), "{err:?}");
+    assert_mentions(&err.to_string(), &["padded_seq", "gates", "[6, 80]"]);
+    assert!(seq
+        .with_limits(small(6 * 80))
+        .forward(&inputs, Pooling::PaddedLast)
+        .is_ok());
+
+    // The categorical model's features and one-hot rows: (5, 10 + 3).
+    let inputs = scriptless::ModelInputs::Categorical {
+        tensor_input: Tensor::zeros((5, 10), DType::F32, &Device::Cpu).unwrap(),
+        category_index: Tensor::new(&[0i64, 1, 2, 0, 1], &Device::Cpu).unwrap(),
+    };
+    let err = model(ModelKind::Categorical)
+        .with_limits(small(64))
+        .forward(&inputs, Pooling::PaddedLast)
+        .unwrap_err();
+    assert_mentions(&err.to_string(), &["tensor_input", "one-hot", "[5, 13]"]);
+
+    // A small broadcast under the limit whose output is over it: (4, 10) from weights 10 → 10
+    // fits in 40, (4, 10) + (4, 10) too, but a limit of 39 refuses both.
+    let inputs = scriptless::ModelInputs::TwoInput {
+        tensor1: Tensor::zeros((4, 1), DType::F32, &Device::Cpu).unwrap(),
+        tensor2: Tensor::zeros(10, DType::F32, &Device::Cpu).unwrap(),
+    };
+    let two = model(ModelKind::TwoInput);
+    assert!(two
+        .clone()
+        .with_limits(small(40))
+        .forward(&inputs, Pooling::PaddedLast)
+        .is_ok());
+    let err = two
+        .with_limits(small(39))
+        .forward(&inputs, Pooling::PaddedLast)
+        .unwrap_err();
+    assert_mentions(&err.to_string(), &["tensor1 + tensor2", "[4, 10]"]);
 }

@@ -5,7 +5,7 @@ mod common;
 use candle_core::{DType, Device};
 use common::{cases, compare, fixtures, load, ATOL, RTOL};
 use scriptless::{
-    lengths_from_tensor, request_from_safetensors, Model, ModelInputs, ModelKind, Pooling,
+    lengths_from_tensor, request_from_safetensors, Limits, Model, ModelInputs, ModelKind, Pooling,
     StepKernel, Weights,
 };
 
@@ -49,7 +49,8 @@ fn run_case(name: &str, kind: &str, dtype: DType, kernel: StepKernel) -> Result<
     }
     .map_err(|e| e.to_string())?;
     let bytes = std::fs::read(dir.join("input.safetensors")).map_err(|e| e.to_string())?;
-    let inputs = request_from_safetensors(&bytes, kind, name).map_err(|e| e.to_string())?;
+    let inputs = request_from_safetensors(&bytes, kind, name, &Limits::default())
+        .map_err(|e| e.to_string())?;
     let expected = load(&dir.join("expected.safetensors"));
     let check = |what: &str, got: &candle_core::Tensor| -> Result<(), String> {
         let want = expected
@@ -115,7 +116,8 @@ fn padded_last_pools_zeros_so_shorter_rows_output_the_bias_exactly() {
     let model =
         Model::from_weights(&weights, ModelKind::Sequence, DType::F32, &Device::Cpu).unwrap();
     let bytes = std::fs::read(dir.join("input.safetensors")).unwrap();
-    let inputs = request_from_safetensors(&bytes, ModelKind::Sequence, "seed").unwrap();
+    let inputs =
+        request_from_safetensors(&bytes, ModelKind::Sequence, "seed", &Limits::default()).unwrap();
     let out = model.forward(&inputs, Pooling::PaddedLast).unwrap();
     let bias = weights
         .tensor("linear.bias")

@@ -85,6 +85,41 @@ pub(crate) struct RunArgs {
     /// `[:, -1, :]` (shorter rows output the bias); `last-valid` is each row's own last step.
     #[arg(long, value_enum)]
     pub pool: Option<PoolArg>,
+    /// Refuse a weights file larger than this (bytes; K, M, G suffixes allowed).
+    #[arg(long, value_name = "SIZE", default_value = "16G", value_parser = parse_size)]
+    pub max_weights_bytes: u64,
+    /// Refuse an input file larger than this (bytes; K, M, G suffixes allowed).
+    #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = parse_size)]
+    pub max_input_bytes: u64,
+    /// Refuse a call that would build any tensor of more elements than this: an input, the
+    /// padded batch, a broadcast, the LSTM's gates over all packed rows, the output.
+    #[arg(long, value_name = "N", default_value_t = scriptless::MAX_ELEMENTS)]
+    pub max_elements: usize,
+}
+
+impl RunArgs {
+    pub(crate) fn limits(&self) -> scriptless::Limits {
+        scriptless::Limits {
+            max_weights_bytes: self.max_weights_bytes,
+            max_input_bytes: self.max_input_bytes,
+            max_elements: self.max_elements,
+        }
+    }
+}
+
+/// A byte count: a plain number, or one with a K, M or G suffix (powers of 1024).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let (digits, shift) = match s.as_bytes().last() {
+        Some(b'K' | b'k') => (&s[..s.len() - 1], 10),
+        Some(b'M' | b'm') => (&s[..s.len() - 1], 20),
+        Some(b'G' | b'g') => (&s[..s.len() - 1], 30),
+        _ => (s, 0),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .ok_or_else(|| format!("`{s}` is not a size (expected bytes, or a number with K, M or G)"))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

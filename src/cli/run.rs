@@ -12,14 +12,16 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     // Everything that can be checked without running the model is checked first.
     let target = OutputTarget::from_arg(args.output.as_deref())?;
     let device = parse_device(&args.device)?;
-    let weights = Weights::read(&args.weights)?;
+    let limits = args.limits();
+    let weights = Weights::read_within(&args.weights, &limits)?;
     let kind = model_kind(args, &weights)?;
     if args.pool.is_some() && kind != ModelKind::Sequence {
         bail!("--pool applies to the sequence model only, not {kind}");
     }
     let model = Model::from_weights(&weights, kind, args.dtype.into(), &device)
-        .with_context(|| format!("loading the {kind} model from {}", args.weights.display()))?;
-    let inputs = read_request(&args.input, kind)?;
+        .with_context(|| format!("loading the {kind} model from {}", args.weights.display()))?
+        .with_limits(limits);
+    let inputs = read_request(&args.input, kind, &limits)?;
     let pooling = args.pool.map(Pooling::from).unwrap_or_default();
     let output = model.forward(&inputs, pooling)?;
     write_output(&output, &target)?;

@@ -28,6 +28,7 @@ use candle_nn::VarBuilder;
 use crate::cpu;
 use crate::error::{Error, Result};
 use crate::inputs::check_lengths;
+use crate::limits::Limits;
 use crate::linear::Linear;
 
 mod avx512;
@@ -190,6 +191,7 @@ pub struct MaskedLstm {
     config: LstmConfig,
     layers: Vec<LayerParams>,
     kernel: StepKernel,
+    limits: Limits,
     dtype: DType,
     device: Device,
 }
@@ -256,6 +258,7 @@ impl MaskedLstm {
             config: *config,
             layers,
             kernel: StepKernel::best_for(vb.device(), vb.dtype()),
+            limits: Limits::default(),
             dtype: vb.dtype(),
             device: vb.device().clone(),
         })
@@ -272,6 +275,14 @@ impl MaskedLstm {
         }
         self.kernel = kernel;
         Ok(self)
+    }
+
+    /// The same LSTM refusing calls whose working tensors would exceed `limits.max_elements`
+    /// (the default is [`Limits::default`]): the gates over every packed row,
+    /// `(sum(lengths), directions × 4·hidden_size)`, and the padded output.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// The kernel running the time loop.
@@ -315,6 +326,17 @@ impl MaskedLstm {
             ));
         }
         check_lengths(lengths, batch, time)?;
+        // The largest working tensors: every packed row's gates for all directions, and the
+        // output padded back to (batch, max(lengths), directions × h_out).
+        let rows = lengths.iter().sum();
+        let gates = self.config.num_directions() * 4 * self.config.hidden_size;
+        let max_len = lengths.iter().copied().max().unwrap_or(0);
+        let limits = &self.limits;
+        limits.check_elements("input `padded_seq`: the LSTM's gates", &[rows, gates])?;
+        limits.check_elements(
+            "input `padded_seq`: the LSTM's padded output",
+            &[batch, max_len, self.config.output_size()],
+        )?;
         let plan = PackPlan::new(lengths, time);
 
         let mut x = padded

@@ -6,6 +6,7 @@ use candle_nn::VarBuilder;
 use super::{check_not_empty, linear_shape};
 use crate::error::{Error, Result};
 use crate::inputs::category_values;
+use crate::limits::Limits;
 use crate::linear::Linear;
 use crate::weights::{Weights, META_FEATURE_WIDTH};
 
@@ -61,6 +62,7 @@ impl CategoricalConfig {
 pub struct CategoricalInputModule {
     linear: Linear,
     config: CategoricalConfig,
+    limits: Limits,
     dtype: DType,
     device: Device,
 }
@@ -76,6 +78,7 @@ impl CategoricalInputModule {
         Ok(Self {
             linear,
             config: *config,
+            limits: Limits::default(),
             dtype: vb.dtype(),
             device: vb.device().clone(),
         })
@@ -92,6 +95,13 @@ impl CategoricalInputModule {
     /// The model's hyperparameters.
     pub fn config(&self) -> &CategoricalConfig {
         &self.config
+    }
+
+    /// The same model refusing calls whose tensors would exceed `limits.max_elements`
+    /// (the default is [`Limits::default`]).
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// `linear(cat(tensor_input, one_hot(category_index)))`: `tensor_input` is
@@ -127,6 +137,14 @@ impl CategoricalInputModule {
                 ),
             ));
         }
+        let row = |width: usize| [leading, &[width]].concat();
+        let combined = self.config.feature_width + self.config.num_categories;
+        self.limits.check_elements(
+            "input `tensor_input` with its one-hot categories",
+            &row(combined),
+        )?;
+        self.limits
+            .check_elements("the output", &row(self.config.out_features))?;
         let categories = category_values(category_index, self.config.num_categories)?;
         let features = tensor_input.to_device(&self.device)?.to_dtype(self.dtype)?;
         self.linear

@@ -19,6 +19,7 @@ use candle_core::{DType, Device, Tensor};
 
 use crate::error::{Error, Result};
 use crate::inputs::ModelInputs;
+use crate::limits::Limits;
 use crate::lstm::StepKernel;
 use crate::weights::Weights;
 
@@ -113,6 +114,15 @@ impl Model {
             Self::Sequence(m) => Self::Sequence(m.with_kernel(kernel)?),
             other => other,
         })
+    }
+
+    /// The same model refusing calls whose tensors would exceed `limits.max_elements`.
+    pub fn with_limits(self, limits: Limits) -> Self {
+        match self {
+            Self::TwoInput(m) => Self::TwoInput(m.with_limits(limits)),
+            Self::Categorical(m) => Self::Categorical(m.with_limits(limits)),
+            Self::Sequence(m) => Self::Sequence(m.with_limits(limits)),
+        }
     }
 
     /// The model's kind.

@@ -6,6 +6,7 @@ use candle_nn::VarBuilder;
 use super::linear_shape;
 use crate::error::{Error, Result};
 use crate::inputs::lengths_from_tensor;
+use crate::limits::Limits;
 use crate::linear::Linear;
 use crate::lstm::{LstmConfig, MaskedLstm, StepKernel};
 use crate::weights::Weights;
@@ -97,6 +98,13 @@ impl SequenceInputModule {
     /// The LSTM alone, for callers that want its `output`, `h_n` and `c_n`.
     pub fn rnn(&self) -> &MaskedLstm {
         &self.rnn
+    }
+
+    /// The same model refusing calls whose tensors would exceed `limits.max_elements` (the
+    /// default is [`Limits::default`]); see [`MaskedLstm::with_limits`].
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.rnn = self.rnn.with_limits(limits);
+        self
     }
 
     /// The same model with the LSTM's time loop run by `kernel` (see [`MaskedLstm::with_kernel`]).

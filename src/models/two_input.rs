@@ -5,7 +5,8 @@ use candle_nn::VarBuilder;
 
 use super::{check_not_empty, linear_shape};
 use crate::error::{Error, Result};
-use crate::inputs::{broadcast_shape, MAX_ELEMENTS};
+use crate::inputs::broadcast_shape;
+use crate::limits::Limits;
 use crate::linear::Linear;
 use crate::weights::Weights;
 
@@ -36,6 +37,7 @@ impl TwoInputConfig {
 pub struct TwoInputModule {
     linear: Linear,
     config: TwoInputConfig,
+    limits: Limits,
     dtype: DType,
     device: Device,
 }
@@ -47,6 +49,7 @@ impl TwoInputModule {
         Ok(Self {
             linear,
             config: *config,
+            limits: Limits::default(),
             dtype: vb.dtype(),
             device: vb.device().clone(),
         })
@@ -65,6 +68,13 @@ impl TwoInputModule {
         &self.config
     }
 
+    /// The same model refusing calls whose tensors would exceed `limits.max_elements`
+    /// (the default is [`Limits::default`]).
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
     /// `linear(tensor1 + tensor2)`. The two shapes must broadcast (PyTorch's rules) to
     /// `(*, in_features)`; the output is `(*, out_features)`. Inputs are converted to the
     /// model's dtype and device.
@@ -78,16 +88,8 @@ impl TwoInputModule {
                 format!("shapes {a:?} and {b:?} do not broadcast"),
             )
         })?;
-        let elements = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
-        if elements.is_none_or(|n| n > MAX_ELEMENTS) {
-            return Err(Error::input(
-                "tensor1 + tensor2",
-                format!(
-                    "shapes {a:?} and {b:?} broadcast to {shape:?}, more than \
-                     {MAX_ELEMENTS} elements"
-                ),
-            ));
-        }
+        self.limits
+            .check_elements("input `tensor1 + tensor2` (broadcast)", &shape)?;
         if shape.last() != Some(&self.config.in_features) {
             return Err(Error::input(
                 "tensor1 + tensor2",
@@ -97,6 +99,11 @@ impl TwoInputModule {
                 ),
             ));
         }
+        let mut out_shape = shape.clone();
+        if let Some(last) = out_shape.last_mut() {
+            *last = self.config.out_features;
+        }
+        self.limits.check_elements("the output", &out_shape)?;
         let t1 = tensor1.to_device(&self.device)?.to_dtype(self.dtype)?;
         let t2 = tensor2.to_device(&self.device)?.to_dtype(self.dtype)?;
         self.linear.forward_sum(&t1, &t2)
