@@ -7,7 +7,7 @@ mod common;
 use std::collections::HashMap;
 
 use candle_core::{DType, Device, Tensor};
-use common::{compare, flat_f64};
+use common::{compare, flat_f64, reference};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use scriptless::{LstmConfig, MaskedLstm, StepKernel, Weights};
@@ -47,87 +47,6 @@ fn random_config(rng: &mut StdRng) -> LstmConfig {
         bidirectional: rng.random_bool(0.5),
         bias: rng.random_bool(0.8),
     }
-}
-
-/// Vectors of f64, one per time step (or per layer and direction).
-type Rows = Vec<Vec<f64>>;
-
-/// One sequence `x` (len, input) through the LSTM in plain f64 loops: returns the per-step
-/// output (len, D*h_out) and the final (h, c) per layer and direction.
-fn reference(w: &HashMap<String, Tensor>, c: &LstmConfig, x: &[Vec<f64>]) -> (Rows, Rows, Rows) {
-    let get = |name: &str| -> (Vec<usize>, Vec<f64>) {
-        let t = &w[name];
-        (t.dims().to_vec(), flat_f64(t))
-    };
-    let (h_size, h_out) = (c.hidden_size, c.h_out());
-    let mut layer_in: Vec<Vec<f64>> = x.to_vec();
-    let (mut hs, mut cs) = (Vec::new(), Vec::new());
-    let sig = |v: f64| 1.0 / (1.0 + (-v).exp());
-    for layer in 0..c.num_layers {
-        let dirs: &[&str] = if c.bidirectional {
-            &["", "_reverse"]
-        } else {
-            &[""]
-        };
-        let mut outs = Vec::new();
-        for suffix in dirs {
-            let (ih_shape, w_ih) = get(&format!("weight_ih_l{layer}{suffix}"));
-            let (_, w_hh) = get(&format!("weight_hh_l{layer}{suffix}"));
-            let zeros = vec![0.0; 4 * h_size];
-            let b_ih = if c.bias {
-                get(&format!("bias_ih_l{layer}{suffix}")).1
-            } else {
-                zeros.clone()
-            };
-            let b_hh = if c.bias {
-                get(&format!("bias_hh_l{layer}{suffix}")).1
-            } else {
-                zeros
-            };
-            let w_hr = (c.proj_size > 0).then(|| get(&format!("weight_hr_l{layer}{suffix}")).1);
-            let n_in = ih_shape[1];
-            let (mut h, mut cell) = (vec![0.0; h_out], vec![0.0; h_size]);
-            let mut out = vec![vec![0.0; h_out]; layer_in.len()];
-            let steps: Vec<usize> = if suffix.is_empty() {
-                (0..layer_in.len()).collect()
-            } else {
-                (0..layer_in.len()).rev().collect()
-            };
-            for t in steps {
-                let gate = |r: usize| {
-                    let mut g = b_ih[r] + b_hh[r];
-                    for j in 0..n_in {
-                        g += w_ih[r * n_in + j] * layer_in[t][j];
-                    }
-                    for j in 0..h_out {
-                        g += w_hh[r * h_out + j] * h[j];
-                    }
-                    g
-                };
-                let mut full_h = vec![0.0; h_size];
-                for r in 0..h_size {
-                    let (i, f) = (sig(gate(r)), sig(gate(h_size + r)));
-                    let (g, o) = (gate(2 * h_size + r).tanh(), sig(gate(3 * h_size + r)));
-                    cell[r] = f * cell[r] + i * g;
-                    full_h[r] = o * cell[r].tanh();
-                }
-                h = match &w_hr {
-                    Some(w_hr) => (0..h_out)
-                        .map(|p| (0..h_size).map(|r| w_hr[p * h_size + r] * full_h[r]).sum())
-                        .collect(),
-                    None => full_h,
-                };
-                out[t] = h.clone();
-            }
-            outs.push(out);
-            hs.push(h);
-            cs.push(cell);
-        }
-        layer_in = (0..layer_in.len())
-            .map(|t| outs.iter().flat_map(|o| o[t].clone()).collect())
-            .collect();
-    }
-    (layer_in, hs, cs)
 }
 
 fn rows(t: &Tensor) -> Vec<f64> {
@@ -192,7 +111,8 @@ fn ragged_batch_equals_each_sequence_alone_and_the_reference() {
                 let x: Vec<Vec<f64>> = (0..len)
                     .map(|t| rows(&single.get(0).unwrap().get(t).unwrap()))
                     .collect();
-                let (ref_out, ref_h, ref_c) = reference(&weights, &config, &x);
+                let weight = |name: &str| flat_f64(&weights[name]);
+                let (ref_out, ref_h, ref_c) = reference::lstm(&weight, &config, &x);
                 let flat: Vec<f64> = ref_out.concat();
                 let got = rows(&valid);
                 let worst = got

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: fixtures and `torch.allclose`-style comparison.
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod reference;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -10,6 +12,12 @@ use serde_json::Value;
 /// PyTorch parity tolerances for f32 outputs.
 pub const ATOL: f64 = 2e-5;
 pub const RTOL: f64 = 1e-4;
+
+/// The documented tolerances (README, "Precision") of a model computing in f16 or bf16
+/// against PyTorch's f32 outputs, `(atol, rtol)` as in `torch.allclose`: 16 units of roundoff
+/// of the format (2^-11 for f16, 2^-8 for bf16), for both.
+pub const F16_TOLERANCE: (f64, f64) = (16.0 / 2048.0, 16.0 / 2048.0);
+pub const BF16_TOLERANCE: (f64, f64) = (16.0 / 256.0, 16.0 / 256.0);
 
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
