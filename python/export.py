@@ -9,6 +9,9 @@ Writes (and overwrites):
   tests/fixtures/<case>/weights.safetensors               the case's state_dict
   tests/fixtures/<case>/input.safetensors                 the forward arguments
   tests/fixtures/<case>/expected.safetensors              PyTorch's outputs
+  tests/fixtures/<case>/weights_{f16,bf16,f64}.safetensors  a few cases' weights stored in
+                                                          other dtypes, and PyTorch's outputs
+  tests/fixtures/<case>/expected_{f16,bf16,f64}.safetensors  for them (see stored_precision_cases)
   tests/fixtures/manifest.json                            every case, its config, torch and seed
 
 Every model is also run through torch.jit.script, which must give the same outputs as eager.
@@ -269,6 +272,61 @@ def sequence_cases(seed_model, seed_sequences):
     return cases
 
 
+FORWARD_ARGS = {"two-input": ["tensor1", "tensor2"], "categorical": ["tensor_input", "category_index"],
+                "sequence": ["padded_seq", "seq_lengths"]}
+STORED_PRECISION_CASES = ["two_input_sizes", "categorical_7", "sequence_seed", "sequence_proj",
+                          "sequence_trained"]
+
+
+def build_model(kind, config):
+    """The generalised model of a manifest case, with default weights (replaced by the caller)."""
+    if kind == "two-input":
+        return GeneralTwoInput(config["in_features"], config["out_features"])
+    if kind == "categorical":
+        return GeneralCategorical(config["num_categories"], config["feature_width"], config["out_features"])
+    return GeneralSequence(config["input_size"], config["hidden_size"], config["num_layers"],
+                           config["bidirectional"], config["proj_size"], config["bias"],
+                           config["out_features"])
+
+
+def stored_precision_cases(cases):
+    """Weights saved in F16, BF16 and F64, as users export them (`model.half().state_dict()`, ...),
+    with PyTorch's outputs for each:
+      expected_f16 / expected_bf16: the f32 model whose weights went through that dtype (what a
+        model stored in half precision computes once loaded in f32);
+      expected_f64: the whole model in f64 (`model.double()` on f64 inputs).
+    """
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+    written = {}
+    by_name = {c["name"]: c for c in cases}
+    dtypes = {"f16": torch.float16, "bf16": torch.bfloat16, "f64": torch.float64}
+    for name in STORED_PRECISION_CASES:
+        case, case_dir = by_name[name], FIXTURES / name
+        with safe_open(case_dir / "weights.safetensors", "pt") as f:
+            metadata = f.metadata()
+        state = load_file(case_dir / "weights.safetensors")
+        loaded = load_file(case_dir / "input.safetensors")
+        inputs = [loaded[k] for k in FORWARD_ARGS[case["model"]]]
+        for tag, dtype in dtypes.items():
+            save_file({k: v.to(dtype).contiguous() for k, v in state.items()},
+                      case_dir / f"weights_{tag}.safetensors", {**metadata, "stored_dtype": tag})
+            model = build_model(case["model"], case["config"]).eval()
+            if dtype == torch.float64:
+                model.load_state_dict(state)
+                model = model.double()
+                args = [v.double() if v.is_floating_point() else v for v in inputs]
+            else:
+                model.load_state_dict({k: v.to(dtype).float() for k, v in state.items()})
+                args = inputs
+            with torch.no_grad():
+                out = model(*args)
+            save_file({"output": out.contiguous()}, case_dir / f"expected_{tag}.safetensors",
+                      meta(case["model"], case=name, stored_dtype=tag))
+        written[name] = sorted(dtypes)
+    return written
+
+
 def write_json(path, obj):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(obj, indent=1) + "\n")
@@ -300,8 +358,11 @@ def main():
     write_json(ROOT / "examples/categorical.json",
                {k: v.tolist() for k, v in _load_inputs("categorical_seed").items()})
 
+    stored = stored_precision_cases(cases)
+
     write_json(FIXTURES / "manifest.json", {
         "script": SCRIPT, "torch_version": torch.__version__, "seed": SEED,
+        "stored_precision": stored,
         "weights": {"two-input": "weights/two_input.safetensors",
                     "categorical": "weights/categorical.safetensors",
                     "sequence": "weights/sequence.safetensors"},
