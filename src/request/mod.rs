@@ -11,18 +11,21 @@
 //!
 //! Unknown keys are refused, so a misspelt input never goes unnoticed.
 
-use std::collections::BTreeSet;
+mod nested;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use candle_core::safetensors::Load;
 use candle_core::{Device, Tensor};
 use safetensors::{Dtype, SafeTensors};
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::error::{quoted, Error, Result};
-use crate::inputs::{element_path, pad_sequences_within, ModelInputs};
+use crate::inputs::{pad_sequences_within, ModelInputs};
 use crate::limits::Limits;
 use crate::models::ModelKind;
+use nested::{nested_numbers, Number};
 
 /// The key of the ragged-sequences form of a sequence-model JSON request.
 pub const SEQUENCES_KEY: &str = "sequences";
@@ -75,28 +78,34 @@ pub fn request_from_json(
     what: &str,
     limits: &Limits,
 ) -> Result<ModelInputs> {
-    let value: Value = serde_json::from_str(text)
-        .map_err(|e| Error::format(what, format!("malformed JSON: {e}")))?;
-    let Value::Object(map) = value else {
+    // The numbers are read straight into tensors (`nested`): no document tree is built.
+    let malformed = |e: serde_json::Error| Error::format(what, format!("malformed JSON: {e}"));
+    let doc: &RawValue = serde_json::from_str(text).map_err(malformed)?;
+    if !doc.get().starts_with('{') {
         return Err(Error::format(
             what,
             format!("expected a JSON object with keys {}", key_list(kind)),
         ));
-    };
+    }
+    let map: BTreeMap<String, &RawValue> = serde_json::from_str(doc.get()).map_err(malformed)?;
     let keys: BTreeSet<&str> = map.keys().map(String::as_str).collect();
+    let field = |name: &str| -> Result<&RawValue> {
+        map.get(name)
+            .copied()
+            .ok_or_else(|| Error::input(name, "missing"))
+    };
     let float = |name: &str| -> Result<Tensor> {
-        let (shape, values) = nested_numbers(field(&map, name)?, name, &float_leaf, limits)?;
+        let (shape, values) = nested_numbers(field(name)?, name, &float_leaf, limits)?;
         Ok(Tensor::from_vec(values, shape, &Device::Cpu)?)
     };
     let integer = |name: &str| -> Result<Tensor> {
-        let (shape, values) = nested_numbers(field(&map, name)?, name, &integer_leaf, limits)?;
+        let (shape, values) = nested_numbers(field(name)?, name, &integer_leaf, limits)?;
         Ok(Tensor::from_vec(values, shape, &Device::Cpu)?)
     };
     if kind == ModelKind::Sequence && keys.contains(SEQUENCES_KEY) {
         check_keys(&keys, &[SEQUENCES_KEY], what)?;
-        let Value::Array(items) = field(&map, SEQUENCES_KEY)? else {
-            return Err(Error::input(SEQUENCES_KEY, "must be a list of sequences"));
-        };
+        let items: Vec<&RawValue> = serde_json::from_str(field(SEQUENCES_KEY)?.get())
+            .map_err(|_| Error::input(SEQUENCES_KEY, "must be a list of sequences"))?;
         let sequences = items
             .iter()
             .enumerate()
@@ -228,102 +237,22 @@ fn check_keys(present: &BTreeSet<&str>, expected: &[&str], what: &str) -> Result
     Ok(())
 }
 
-fn field<'a>(map: &'a serde_json::Map<String, Value>, name: &str) -> Result<&'a Value> {
-    map.get(name).ok_or_else(|| Error::input(name, "missing"))
-}
-
-/// A rectangular nested list of numbers: its shape and its values, read by `leaf`, in
-/// row-major order. Ragged lists and non-numbers are refused with the element's path, e.g.
-/// `padded_seq[1][2]`.
-fn nested_numbers<T>(
-    value: &Value,
-    name: &str,
-    leaf: &Leaf<T>,
-    limits: &Limits,
-) -> Result<(Vec<usize>, Vec<T>)> {
-    let mut shape = Vec::new();
-    let mut probe = value;
-    while let Value::Array(items) = probe {
-        shape.push(items.len());
-        match items.first() {
-            Some(first) => probe = first,
-            None => break,
-        }
-    }
-    limits.check_elements(format!("input `{name}`"), &shape)?;
-    let mut values = Vec::new();
-    let mut index = Vec::with_capacity(shape.len());
-    collect(value, &shape, leaf, &mut index, &mut values)
-        .map_err(|message| Error::input(element_path(name, &index), message))?;
-    Ok((shape, values))
-}
-
-/// Reads one JSON number, or says what is wrong with it.
-type Leaf<T> = dyn Fn(&serde_json::Number) -> std::result::Result<T, String>;
-
 /// A float input's element, as f32 (what `torch.tensor` makes of a list of floats).
-fn float_leaf(n: &serde_json::Number) -> std::result::Result<f32, String> {
-    n.as_f64()
-        .map(|v| v as f32)
-        .ok_or_else(|| format!("is {n}, not representable as a number"))
-}
-
-/// An index or length input's element: an integer literal in the i64 range.
-fn integer_leaf(n: &serde_json::Number) -> std::result::Result<i64, String> {
-    n.as_i64().ok_or_else(|| {
-        let expected = if n.is_u64() {
-            "an integer below 2^63"
-        } else {
-            "an integer"
-        };
-        format!("is {n}, expected {expected}")
+fn float_leaf(n: Number) -> std::result::Result<f32, String> {
+    Ok(match n {
+        Number::I64(v) => v as f32,
+        Number::U64(v) => v as f32,
+        Number::F64(v) => v as f32,
     })
 }
 
-/// Appends `value`'s numbers to `out`. On error, `index` is left at the offending element.
-fn collect<T>(
-    value: &Value,
-    shape: &[usize],
-    leaf: &Leaf<T>,
-    index: &mut Vec<usize>,
-    out: &mut Vec<T>,
-) -> std::result::Result<(), String> {
-    match (value, shape.split_first()) {
-        (Value::Array(items), Some((&len, rest))) => {
-            if items.len() != len {
-                return Err(format!(
-                    "has {} elements, expected {len} like its siblings (ragged lists)",
-                    items.len()
-                ));
-            }
-            for (i, item) in items.iter().enumerate() {
-                index.push(i);
-                collect(item, rest, leaf, index, out)?;
-                index.pop();
-            }
-            Ok(())
+/// An index or length input's element: an integer literal in the i64 range.
+fn integer_leaf(n: Number) -> std::result::Result<i64, String> {
+    match n {
+        Number::I64(v) => Ok(v),
+        Number::U64(v) => {
+            i64::try_from(v).map_err(|_| format!("is {n}, expected an integer below 2^63"))
         }
-        (Value::Array(_), None) => {
-            Err("is a list where its siblings are numbers (ragged lists)".to_string())
-        }
-        (Value::Number(n), None) => {
-            out.push(leaf(n)?);
-            Ok(())
-        }
-        (Value::Number(_), Some((&len, _))) => Err(format!(
-            "is a number where a list of {len} was expected (ragged lists)"
-        )),
-        (other, _) => Err(format!("is {}, expected a number", json_type(other))),
-    }
-}
-
-fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
+        Number::F64(_) => Err(format!("is {n}, expected an integer")),
     }
 }
