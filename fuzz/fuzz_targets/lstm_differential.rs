@@ -67,7 +67,12 @@ fn config(case: &Case) -> LstmConfig {
 
 fuzz_target!(|case: Case| {
     let config = config(&case);
-    let lengths: Vec<usize> = case.lengths.iter().take(8).map(|&l| 1 + l as usize % 12).collect();
+    let lengths: Vec<usize> = case
+        .lengths
+        .iter()
+        .take(8)
+        .map(|&l| 1 + l as usize % 12)
+        .collect();
     let Some(&max_len) = lengths.iter().max() else {
         return;
     };
@@ -131,8 +136,16 @@ fuzz_target!(|case: Case| {
             let d = config.num_directions();
             let (w_out, h_out, hidden) = (config.output_size(), config.h_out(), config.hidden_size);
             assert_eq!(out.output.dims(), &[batch, max_len, w_out], "{ctx}");
-            assert_eq!(out.h_n.dims(), &[config.num_layers * d, batch, h_out], "{ctx}");
-            assert_eq!(out.c_n.dims(), &[config.num_layers * d, batch, hidden], "{ctx}");
+            assert_eq!(
+                out.h_n.dims(),
+                &[config.num_layers * d, batch, h_out],
+                "{ctx}"
+            );
+            assert_eq!(
+                out.c_n.dims(),
+                &[config.num_layers * d, batch, hidden],
+                "{ctx}"
+            );
             let values = |t: &Tensor| -> Vec<f64> {
                 t.to_dtype(DType::F64)
                     .and_then(|t| t.flatten_all())
@@ -155,11 +168,19 @@ fuzz_target!(|case: Case| {
                 for (s, (rh, rc)) in ref_h.iter().zip(ref_c).enumerate() {
                     for j in 0..h_out {
                         let got = h_n[(s * batch + b) * h_out + j];
-                        assert!(close(got, rh[j]), "{ctx}: h_n[{s}][{b}][{j}] = {got}, reference {}", rh[j]);
+                        assert!(
+                            close(got, rh[j]),
+                            "{ctx}: h_n[{s}][{b}][{j}] = {got}, reference {}",
+                            rh[j]
+                        );
                     }
                     for j in 0..hidden {
                         let got = c_n[(s * batch + b) * hidden + j];
-                        assert!(close(got, rc[j]), "{ctx}: c_n[{s}][{b}][{j}] = {got}, reference {}", rc[j]);
+                        assert!(
+                            close(got, rc[j]),
+                            "{ctx}: c_n[{s}][{b}][{j}] = {got}, reference {}",
+                            rc[j]
+                        );
                     }
                 }
             }

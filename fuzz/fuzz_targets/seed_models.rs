@@ -8,9 +8,18 @@ use scriptless::{Model, ModelKind, Weights};
 static MODELS: OnceLock<Vec<Model>> = OnceLock::new();
 
 const FILES: [(ModelKind, &[u8]); 3] = [
-    (ModelKind::TwoInput, include_bytes!("../../weights/two_input.safetensors")),
-    (ModelKind::Categorical, include_bytes!("../../weights/categorical.safetensors")),
-    (ModelKind::Sequence, include_bytes!("../../weights/sequence.safetensors")),
+    (
+        ModelKind::TwoInput,
+        include_bytes!("../../weights/two_input.safetensors"),
+    ),
+    (
+        ModelKind::Categorical,
+        include_bytes!("../../weights/categorical.safetensors"),
+    ),
+    (
+        ModelKind::Sequence,
+        include_bytes!("../../weights/sequence.safetensors"),
+    ),
 ];
 
 /// The seed's models, with the fuzzing limits.

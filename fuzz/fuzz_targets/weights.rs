@@ -1,6 +1,6 @@
 //! Weights loading from arbitrary bytes: parse as safetensors, build each of the three models
-//! from whatever parsed, and run every model that builds on a small valid input. Errors are
-//! expected; a panic, an abort or a leak is a finding.
+//! from whatever parsed (in f32, f64 and f16), and run every model that builds on a small valid
+//! input. Errors are expected; a panic, an abort or a leak is a finding.
 
 #![no_main]
 
@@ -17,7 +17,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let _ = weights.model_kind();
     for kind in ModelKind::ALL {
-        for dtype in [DType::F32, DType::F64] {
+        for dtype in [DType::F32, DType::F64, DType::F16] {
             let Ok(model) = Model::from_weights(&weights, kind, dtype, &Device::Cpu) else {
                 continue;
             };
@@ -31,7 +31,7 @@ fuzz_target!(|data: &[u8]| {
 
 /// A small valid input for `model`, whatever its sizes, so that a model built from fuzzed
 /// weights is also run.
-pub fn inputs_for(model: &Model) -> candle_core::Result<ModelInputs> {
+fn inputs_for(model: &Model) -> candle_core::Result<ModelInputs> {
     let cpu = &Device::Cpu;
     Ok(match model {
         Model::TwoInput(m) => {
