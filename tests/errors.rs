@@ -713,3 +713,22 @@ fn working_tensors_over_max_elements_are_refused_before_running() {
         .unwrap_err();
     assert_mentions(&err.to_string(), &["tensor1 + tensor2", "[4, 10]"]);
 }
+
+#[test]
+fn json_key_given_twice() {
+    let err = request_from_json(
+        r#"{"tensor1": [1], "tensor2": [2], "tensor1": [3]}"#,
+        ModelKind::TwoInput,
+        "input file x.json",
+        &Limits::default(),
+    )
+    .unwrap_err();
+    assert_mentions(&err.to_string(), &["x.json", "`tensor1` is given twice"]);
+}
+
+#[test]
+fn json_number_out_of_range() {
+    let msg = run_json(ModelKind::TwoInput, r#"{"tensor1": [1e400], "tensor2": [1]}"#);
+    assert_mentions(&msg, &["tensor1", "number out of range"]);
+    assert!(!msg.contains("line 1"), "{msg}");
+}

@@ -87,7 +87,9 @@ pub fn request_from_json(
             format!("expected a JSON object with keys {}", key_list(kind)),
         ));
     }
-    let map: BTreeMap<String, &RawValue> = serde_json::from_str(doc.get()).map_err(malformed)?;
+    let map = serde_json::from_str::<UniqueKeys>(doc.get())
+        .map_err(malformed)?
+        .0;
     let keys: BTreeSet<&str> = map.keys().map(String::as_str).collect();
     let field = |name: &str| -> Result<&RawValue> {
         map.get(name)
@@ -235,6 +237,40 @@ fn check_keys(present: &BTreeSet<&str>, expected: &[&str], what: &str) -> Result
         ));
     }
     Ok(())
+}
+
+/// A JSON object's members, refusing a key given twice (serde_json would keep the last one
+/// silently).
+struct UniqueKeys<'a>(BTreeMap<String, &'a RawValue>);
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for UniqueKeys<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Members;
+        impl<'de> serde::de::Visitor<'de> for Members {
+            type Value = UniqueKeys<'de>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut access: A,
+            ) -> std::result::Result<Self::Value, A::Error> {
+                let mut map = BTreeMap::new();
+                while let Some((key, value)) = access.next_entry::<String, &RawValue>()? {
+                    if map.contains_key(&key) {
+                        return Err(serde::de::Error::custom(format!(
+                            "key `{key}` is given twice"
+                        )));
+                    }
+                    map.insert(key, value);
+                }
+                Ok(UniqueKeys(map))
+            }
+        }
+        d.deserialize_map(Members)
+    }
 }
 
 /// A float input's element, as f32 (what `torch.tensor` makes of a list of floats).

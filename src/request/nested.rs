@@ -73,8 +73,14 @@ pub(super) fn nested_numbers<T>(
                 limits.max_elements
             ),
         }),
-        // The text was already parsed once as JSON, so this is not expected.
-        (Err(e), None) => Err(Error::input(name, format!("malformed JSON: {e}"))),
+        // What the syntax check of the whole document let through: numbers out of f64's
+        // range, nesting deeper than serde_json's limit. The position would be relative to
+        // this value, so it is left out.
+        (Err(e), None) => {
+            let message = e.to_string();
+            let message = message.split(" at line ").next().unwrap_or(&message);
+            Err(Error::input(name, format!("malformed JSON: {message}")))
+        }
         (Ok(()), None) => {
             let depth = state.leaf_depth.unwrap_or(state.dims.len());
             let shape = state.dims[..depth]
