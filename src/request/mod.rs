@@ -9,7 +9,8 @@
 //! - safetensors: one tensor per argument; float inputs in F16, BF16, F32 or F64, index and
 //!   length inputs in I64 or I32.
 //!
-//! Unknown keys are refused, so a misspelt input never goes unnoticed.
+//! Unknown keys and keys given twice are refused, so a misspelt or repeated input never goes
+//! unnoticed. JSON numbers are read straight into tensors ([`nested`]), without a document tree.
 
 mod nested;
 
