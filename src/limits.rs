@@ -4,6 +4,7 @@
 //! Weights and request files come from elsewhere, so a small file must never be able to ask
 //! for a huge allocation (which would abort the process rather than return an error).
 
+use std::io::Read;
 use std::path::Path;
 
 use crate::error::{Error, Result};
@@ -41,22 +42,36 @@ impl Default for Limits {
 }
 
 impl Limits {
-    /// Refuses a file larger than `max` bytes before it is read. `what` names the file in the
-    /// error and `limit` the field that sets `max`.
-    pub(crate) fn check_file(path: &Path, max: u64, what: &str, limit: &str) -> Result<()> {
-        let len = std::fs::metadata(path)
-            .map_err(|source| Error::Io {
-                path: path.to_path_buf(),
-                source,
-            })?
-            .len();
+    /// Reads a file of at most `max` bytes. A regular file's size is checked before anything
+    /// is read; whatever the file is (a pipe, `/dev/zero`, a file still growing), reading stops
+    /// after `max + 1` bytes. `what` names the file in the error and `limit` the field that
+    /// sets `max`.
+    pub(crate) fn read_file(path: &Path, max: u64, what: &str, limit: &str) -> Result<Vec<u8>> {
+        let io = |source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let too_large = |message: String| Error::Limit {
+            what: what.to_string(),
+            message,
+        };
+        let file = std::fs::File::open(path).map_err(io)?;
+        let len = file.metadata().map_err(io)?.len();
         if len > max {
-            return Err(Error::Limit {
-                what: what.to_string(),
-                message: format!("is {len} bytes, over the limit of {max} bytes ({limit})"),
-            });
+            return Err(too_large(format!(
+                "is {len} bytes, over the limit of {max} bytes ({limit})"
+            )));
         }
-        Ok(())
+        let mut bytes = Vec::with_capacity(len as usize);
+        file.take(max.saturating_add(1))
+            .read_to_end(&mut bytes)
+            .map_err(io)?;
+        if bytes.len() as u64 > max {
+            return Err(too_large(format!(
+                "holds more than the limit of {max} bytes ({limit})"
+            )));
+        }
+        Ok(bytes)
     }
 
     /// Refuses a tensor of shape `dims` with more than [`max_elements`](Self::max_elements)

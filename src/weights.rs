@@ -39,11 +39,7 @@ impl Weights {
     pub fn read_within(path: impl AsRef<Path>, limits: &Limits) -> Result<Self> {
         let path = path.as_ref();
         let what = format!("weights file {}", path.display());
-        Limits::check_file(path, limits.max_weights_bytes, &what, "max_weights_bytes")?;
-        let bytes = std::fs::read(path).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let bytes = Limits::read_file(path, limits.max_weights_bytes, &what, "max_weights_bytes")?;
         Self::from_safetensors(&bytes, &what)
     }
 

@@ -728,7 +728,30 @@ fn json_key_given_twice() {
 
 #[test]
 fn json_number_out_of_range() {
-    let msg = run_json(ModelKind::TwoInput, r#"{"tensor1": [1e400], "tensor2": [1]}"#);
+    let msg = run_json(
+        ModelKind::TwoInput,
+        r#"{"tensor1": [1e400], "tensor2": [1]}"#,
+    );
     assert_mentions(&msg, &["tensor1", "number out of range"]);
     assert!(!msg.contains("line 1"), "{msg}");
+}
+
+#[cfg(unix)]
+#[test]
+fn endless_files_are_read_only_up_to_the_limit() {
+    // /dev/zero reports a size of 0 and never ends: reading must stop at the limit.
+    let limits = Limits {
+        max_weights_bytes: 1 << 20,
+        ..Limits::default()
+    };
+    let err = Weights::read_within("/dev/zero", &limits).unwrap_err();
+    assert!(matches!(err, Error::Limit { .. }), "{err:?}");
+    assert_mentions(
+        &err.to_string(),
+        &[
+            "/dev/zero",
+            "more than the limit of 1048576 bytes",
+            "max_weights_bytes",
+        ],
+    );
 }

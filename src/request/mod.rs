@@ -38,11 +38,7 @@ pub fn read_request(path: &Path, kind: ModelKind, limits: &Limits) -> Result<Mod
     let what = format!("input file {}", path.display());
     let format = RequestFormat::from_path(path)
         .ok_or_else(|| Error::format(&what, "expected a .json or .safetensors file"))?;
-    Limits::check_file(path, limits.max_input_bytes, &what, "max_input_bytes")?;
-    let bytes = std::fs::read(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes = Limits::read_file(path, limits.max_input_bytes, &what, "max_input_bytes")?;
     match format {
         RequestFormat::Json => {
             let text = std::str::from_utf8(&bytes)
