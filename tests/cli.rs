@@ -494,3 +494,28 @@ fn limit_sizes_must_be_numbers_with_an_optional_unit() {
     assert_fails(&out, &["--max-input-bytes", "12X"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn weights_stored_in_half_and_double_precision_run() {
+    let dir = common::fixtures().join("sequence_seed");
+    let input = dir.join("input.safetensors");
+    for tag in ["f16", "bf16", "f64"] {
+        let weights = dir.join(format!("weights_{tag}.safetensors"));
+        let out = run(path(&weights), path(&input), &[]);
+        assert!(
+            out.status.success(),
+            "{tag}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let got = json_output(&String::from_utf8(out.stdout).unwrap());
+        // f64 weights round to the f32 fixture's weights exactly.
+        let file = if tag == "f64" {
+            "expected.safetensors".to_string()
+        } else {
+            format!("expected_{tag}.safetensors")
+        };
+        let expected = &common::load(&dir.join(file))["output"];
+        common::compare(&got, expected, common::ATOL, common::RTOL)
+            .unwrap_or_else(|e| panic!("{tag}: {e}"));
+    }
+}
