@@ -755,3 +755,51 @@ fn endless_files_are_read_only_up_to_the_limit() {
         ],
     );
 }
+
+#[test]
+fn a_wide_sequence_output_is_refused_before_running() {
+    // An LSTM of one unit under a 1000-wide Linear: the output is the largest tensor.
+    let config = scriptless::LstmConfig {
+        input_size: 1,
+        hidden_size: 1,
+        proj_size: 0,
+        num_layers: 1,
+        bidirectional: false,
+        bias: true,
+    };
+    let mut tensors: std::collections::HashMap<String, Tensor> = config
+        .tensor_shapes("rnn")
+        .into_iter()
+        .map(|(name, shape)| {
+            (
+                name,
+                Tensor::zeros(shape, DType::F32, &Device::Cpu).unwrap(),
+            )
+        })
+        .collect();
+    tensors.insert(
+        "linear.weight".into(),
+        Tensor::zeros((1000, 1), DType::F32, &Device::Cpu).unwrap(),
+    );
+    tensors.insert(
+        "linear.bias".into(),
+        Tensor::zeros(1000, DType::F32, &Device::Cpu).unwrap(),
+    );
+    let weights = Weights::from_tensors(tensors, Default::default());
+    let model =
+        Model::from_weights(&weights, ModelKind::Sequence, DType::F32, &Device::Cpu).unwrap();
+    let inputs = scriptless::ModelInputs::Sequence {
+        padded_seq: Tensor::zeros((2, 1, 1), DType::F32, &Device::Cpu).unwrap(),
+        seq_lengths: Tensor::new(&[1i64, 1], &Device::Cpu).unwrap(),
+    };
+    let err = model
+        .clone()
+        .with_limits(small(1999))
+        .forward(&inputs, Pooling::LastValid)
+        .unwrap_err();
+    assert_mentions(&err.to_string(), &["the output", "[2, 1000]"]);
+    assert!(model
+        .with_limits(small(2000))
+        .forward(&inputs, Pooling::LastValid)
+        .is_ok());
+}

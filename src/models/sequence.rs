@@ -66,6 +66,7 @@ pub struct SequenceInputModule {
     rnn: MaskedLstm,
     linear: Linear,
     config: SequenceConfig,
+    limits: Limits,
 }
 
 impl SequenceInputModule {
@@ -79,6 +80,7 @@ impl SequenceInputModule {
                 config.out_features,
             )?,
             config: *config,
+            limits: Limits::default(),
         })
     }
 
@@ -104,6 +106,7 @@ impl SequenceInputModule {
     /// default is [`Limits::default`]); see [`MaskedLstm::with_limits`].
     pub fn with_limits(mut self, limits: Limits) -> Self {
         self.rnn = self.rnn.with_limits(limits);
+        self.limits = limits;
         self
     }
 
@@ -132,6 +135,8 @@ impl SequenceInputModule {
         lengths: &[usize],
         pooling: Pooling,
     ) -> Result<Tensor> {
+        self.limits
+            .check_elements("the output", &[lengths.len(), self.config.out_features])?;
         let out = self.rnn.forward_packed(padded_seq, lengths)?;
         let steps: Vec<usize> = match pooling {
             // `unpacked_seq[:, -1, :]`: the last step of the unpacked output, max(lengths) - 1.
