@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Barrier;
 
 use candle_core::{DType, Device, Tensor};
-use common::{compare, fixtures};
+use common::{compare, fixtures, uniform};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use scriptless::{
@@ -30,12 +30,6 @@ fn models_are_send_and_sync() {
     send_sync::<Weights>();
 }
 
-fn uniform(rng: &mut StdRng, shape: &[usize]) -> Tensor {
-    let n = shape.iter().product();
-    let data: Vec<f32> = (0..n).map(|_| rng.random_range(-2.0..2.0)).collect();
-    Tensor::from_vec(data, shape, &Device::Cpu).unwrap()
-}
-
 /// Random inputs for `model`, different for every `seed`, with ragged lengths for sequences.
 fn inputs(model: &Model, seed: u64) -> ModelInputs {
     let mut rng = StdRng::seed_from_u64(seed);
@@ -44,8 +38,8 @@ fn inputs(model: &Model, seed: u64) -> ModelInputs {
         Model::TwoInput(m) => {
             let n = m.config().in_features;
             ModelInputs::TwoInput {
-                tensor1: uniform(&mut rng, &[rows, n]),
-                tensor2: uniform(&mut rng, &[rows, n]),
+                tensor1: uniform(&mut rng, &[rows, n], 2.0),
+                tensor2: uniform(&mut rng, &[rows, n], 2.0),
             }
         }
         Model::Categorical(m) => {
@@ -54,7 +48,7 @@ fn inputs(model: &Model, seed: u64) -> ModelInputs {
                 .map(|_| rng.random_range(0..c.num_categories as i64))
                 .collect();
             ModelInputs::Categorical {
-                tensor_input: uniform(&mut rng, &[rows, c.feature_width]),
+                tensor_input: uniform(&mut rng, &[rows, c.feature_width], 2.0),
                 category_index: Tensor::from_vec(index, rows, &Device::Cpu).unwrap(),
             }
         }
@@ -62,7 +56,7 @@ fn inputs(model: &Model, seed: u64) -> ModelInputs {
             let lengths: Vec<i64> = (0..rows).map(|_| rng.random_range(1..16)).collect();
             let time = *lengths.iter().max().unwrap() as usize;
             ModelInputs::Sequence {
-                padded_seq: uniform(&mut rng, &[rows, time, m.config().lstm.input_size]),
+                padded_seq: uniform(&mut rng, &[rows, time, m.config().lstm.input_size], 2.0),
                 seq_lengths: Tensor::from_vec(lengths, rows, &Device::Cpu).unwrap(),
             }
         }
@@ -130,10 +124,15 @@ fn a_threaded_lstm_layer_serves_eight_threads() {
     let mut tensors: HashMap<String, Tensor> = config
         .tensor_shapes("rnn")
         .into_iter()
-        .map(|(name, shape)| (name, uniform(&mut rng, &shape).affine(0.125, 0.0).unwrap()))
+        .map(|(name, shape)| {
+            (
+                name,
+                uniform(&mut rng, &shape, 2.0).affine(0.125, 0.0).unwrap(),
+            )
+        })
         .collect();
-    tensors.insert("linear.weight".into(), uniform(&mut rng, &[3, 128]));
-    tensors.insert("linear.bias".into(), uniform(&mut rng, &[3]));
+    tensors.insert("linear.weight".into(), uniform(&mut rng, &[3, 128], 2.0));
+    tensors.insert("linear.bias".into(), uniform(&mut rng, &[3], 2.0));
     let weights = Weights::from_tensors(tensors, HashMap::new());
     let model =
         Model::from_weights(&weights, ModelKind::Sequence, DType::F32, &Device::Cpu).unwrap();

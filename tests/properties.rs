@@ -9,7 +9,7 @@ mod common;
 use std::collections::HashMap;
 
 use candle_core::{DType, Device, Tensor};
-use common::compare;
+use common::{compare, uniform};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -19,12 +19,6 @@ use scriptless::{
 };
 
 const TRIALS: usize = 24;
-
-fn uniform(rng: &mut StdRng, shape: &[usize], k: f32) -> Tensor {
-    let n = shape.iter().product();
-    let data: Vec<f32> = (0..n).map(|_| rng.random_range(-k..k)).collect();
-    Tensor::from_vec(data, shape, &Device::Cpu).unwrap()
-}
 
 fn linear_weights(inp: usize, out: usize, rng: &mut StdRng) -> HashMap<String, Tensor> {
     let k = 1.0 / (inp as f32).sqrt();

@@ -7,6 +7,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
+use rand::rngs::StdRng;
+use rand::Rng;
 use serde_json::Value;
 
 /// PyTorch parity tolerances for f32 outputs.
@@ -111,4 +113,11 @@ fn index(dims: &[usize], mut flat: usize) -> String {
         flat /= d.max(1);
     }
     format!("{idx:?}")
+}
+
+/// A tensor of `shape` drawn from U(-k, k).
+pub fn uniform(rng: &mut StdRng, shape: &[usize], k: f32) -> Tensor {
+    let n = shape.iter().product();
+    let data: Vec<f32> = (0..n).map(|_| rng.random_range(-k..k)).collect();
+    Tensor::from_vec(data, shape, &Device::Cpu).expect("tensor from random values")
 }
