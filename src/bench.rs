@@ -17,6 +17,7 @@ use candle_core::{DType, Device, Tensor};
 
 use crate::error::Result;
 use crate::inputs::ModelInputs;
+use crate::limits::Limits;
 use crate::lstm::StepKernel;
 use crate::models::{Model, ModelKind, Pooling};
 use crate::weights::Weights;
@@ -191,7 +192,14 @@ impl Prepared {
             }
         };
         let weights = Weights::from_tensors(tensors, HashMap::new());
-        let mut model = Model::from_weights(&weights, kind, DType::F32, device)?;
+        // The inputs are generated here, not read from a file, and the GPU-only rows are larger
+        // than the default element limit (seq_gpu_b256_t1000_h1024's gates: ~8e8 elements).
+        let no_limit = Limits {
+            max_elements: usize::MAX,
+            ..Limits::default()
+        };
+        let mut model =
+            Model::from_weights(&weights, kind, DType::F32, device)?.with_limits(no_limit);
         if let Some(kernel) = kernel {
             model = model.with_kernel(kernel)?;
         }
