@@ -1,6 +1,6 @@
 //! Properties of the masked LSTM on random configurations: a ragged batch gives, row for row,
-//! what each sequence gives alone and unpadded; and both agree with a plain f64 reference
-//! written here, independently of the library, from PyTorch's equations.
+//! what each sequence gives alone and unpadded; and both agree with the plain f64 reference of
+//! `common/reference.rs`, written independently of the library from PyTorch's equations.
 
 mod common;
 
@@ -27,28 +27,6 @@ fn random_weights(config: &LstmConfig, rng: &mut StdRng, scale: f32) -> HashMap<
         .collect()
 }
 
-fn random_config(rng: &mut StdRng) -> LstmConfig {
-    // In f32 without projection the AVX-512 kernel (when the CPU has it) runs whole 16-unit
-    // blocks for multiples of 16 and a padded last block otherwise: draw both.
-    let hidden_size = if rng.random_bool(0.25) {
-        16 * rng.random_range(1..3)
-    } else {
-        rng.random_range(1..12)
-    };
-    LstmConfig {
-        input_size: rng.random_range(1..8),
-        hidden_size,
-        proj_size: if hidden_size > 1 && rng.random_bool(0.3) {
-            rng.random_range(1..hidden_size)
-        } else {
-            0
-        },
-        num_layers: rng.random_range(1..4),
-        bidirectional: rng.random_bool(0.5),
-        bias: rng.random_bool(0.8),
-    }
-}
-
 fn rows(t: &Tensor) -> Vec<f64> {
     flat_f64(t)
 }
@@ -57,7 +35,7 @@ fn rows(t: &Tensor) -> Vec<f64> {
 fn ragged_batch_equals_each_sequence_alone_and_the_reference() {
     let mut rng = StdRng::seed_from_u64(0x5eed);
     for trial in 0..40 {
-        let config = random_config(&mut rng);
+        let config = common::random_lstm_config(&mut rng);
         let weights = random_weights(&config, &mut rng, if trial % 4 == 3 { 3.0 } else { 1.0 });
         let vb = Weights::from_tensors(weights.clone(), HashMap::new())
             .var_builder(DType::F32, &Device::Cpu);
@@ -185,7 +163,7 @@ fn wide_layers_match_the_composed_path() {
 #[test]
 fn fused_kernel_is_refused_where_it_does_not_run() {
     let mut rng = StdRng::seed_from_u64(7);
-    let config = random_config(&mut rng);
+    let config = common::random_lstm_config(&mut rng);
     let weights = Weights::from_tensors(random_weights(&config, &mut rng, 1.0), HashMap::new());
     let lstm = MaskedLstm::load(weights.var_builder(DType::F16, &Device::Cpu), &config).unwrap();
     assert_eq!(lstm.kernel(), StepKernel::Composed);

@@ -14,8 +14,8 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use scriptless::{
-    CategoricalInputModule, LstmConfig, Pooling, SequenceInputModule, StepKernel, TwoInputModule,
-    Weights, META_FEATURE_WIDTH,
+    CategoricalInputModule, Pooling, SequenceInputModule, StepKernel, TwoInputModule, Weights,
+    META_FEATURE_WIDTH,
 };
 
 const TRIALS: usize = 24;
@@ -31,20 +31,8 @@ fn linear_weights(inp: usize, out: usize, rng: &mut StdRng) -> HashMap<String, T
 /// A random sequence model: any layers, directions, projection, bias; hidden sizes on both
 /// sides of the AVX-512 kernel's 16-unit blocks.
 fn random_sequence_model(rng: &mut StdRng, kernel: StepKernel) -> SequenceInputModule {
-    let hidden_size = [1, 3, 7, 16, 20, 33][rng.random_range(0..6)];
-    let config = LstmConfig {
-        input_size: rng.random_range(1..7),
-        hidden_size,
-        proj_size: if hidden_size > 1 && rng.random_bool(0.25) {
-            rng.random_range(1..hidden_size)
-        } else {
-            0
-        },
-        num_layers: rng.random_range(1..4),
-        bidirectional: rng.random_bool(0.5),
-        bias: rng.random_bool(0.8),
-    };
-    let k = 1.0 / (hidden_size as f32).sqrt();
+    let config = common::random_lstm_config(rng);
+    let k = 1.0 / (config.hidden_size as f32).sqrt();
     let mut tensors: HashMap<String, Tensor> = config
         .tensor_shapes("rnn")
         .into_iter()

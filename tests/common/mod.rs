@@ -121,3 +121,27 @@ pub fn uniform(rng: &mut StdRng, shape: &[usize], k: f32) -> Tensor {
     let data: Vec<f32> = (0..n).map(|_| rng.random_range(-k..k)).collect();
     Tensor::from_vec(data, shape, &Device::Cpu).expect("tensor from random values")
 }
+
+/// A random LSTM configuration: 1–3 layers, either direction, a projection 30% of the time, no
+/// bias 20% of the time. In f32 without projection the AVX-512 kernel (when the CPU has it) runs
+/// 16-unit blocks, padding the last: hidden sizes are drawn below one block, at whole blocks
+/// and just past them.
+pub fn random_lstm_config(rng: &mut StdRng) -> scriptless::LstmConfig {
+    let hidden_size = match rng.random_range(0..4) {
+        0 => 16 * rng.random_range(1..3),
+        1 => 16 * rng.random_range(1..3) + rng.random_range(1..4),
+        _ => rng.random_range(1..12),
+    };
+    scriptless::LstmConfig {
+        input_size: rng.random_range(1..8),
+        hidden_size,
+        proj_size: if hidden_size > 1 && rng.random_bool(0.3) {
+            rng.random_range(1..hidden_size)
+        } else {
+            0
+        },
+        num_layers: rng.random_range(1..4),
+        bidirectional: rng.random_bool(0.5),
+        bias: rng.random_bool(0.8),
+    }
+}
