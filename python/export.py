@@ -6,10 +6,14 @@
 Writes (and overwrites):
   weights/{two_input,categorical,sequence}.safetensors   the seed's models, seed configuration
   examples/{two_input,categorical,sequence}.json          example requests for `scriptless run`
+  weights/{two_input,categorical,sequence}.{pth,pt}       the same as torch.save(state_dict) and as
+                                                          torch.jit.save(torch.jit.script(model))
   tests/fixtures/<case>/weights.safetensors               the case's state_dict
+  tests/fixtures/<case>/weights.{pth,pt}                  the same as torch.save(state_dict) and as
+                                                          TorchScript (torch.jit.save)
   tests/fixtures/<case>/input.safetensors                 the forward arguments
   tests/fixtures/<case>/expected.safetensors              PyTorch's outputs
-  tests/fixtures/<case>/weights_{f16,bf16,f64}.safetensors  a few cases' weights stored in
+  tests/fixtures/<case>/weights_{f16,bf16,f64}.{safetensors,pth}  a few cases' weights stored in
                                                           other dtypes, and PyTorch's outputs
   tests/fixtures/<case>/expected_{f16,bf16,f64}.safetensors  for them (see stored_precision_cases)
   tests/fixtures/manifest.json                            every case, its config, torch and seed
@@ -143,6 +147,13 @@ def meta(model_kind, **extra):
     return m
 
 
+def save_pytorch(model, stem):
+    """The state_dict as `torch.save` writes it (`<stem>.pth`) and the model as TorchScript
+    (`<stem>.pt`), the two PyTorch files scriptless reads besides safetensors."""
+    torch.save(model.state_dict(), f"{stem}.pth")
+    torch.jit.save(torch.jit.script(model), f"{stem}.pt")
+
+
 def check_scripted(name, model, args, eager):
     scripted = torch.jit.script(model)
     got = scripted(*args)
@@ -158,6 +169,7 @@ def write_case(name, kind, model, inputs, expected, config, weights_meta=None):
     if weights_meta:
         m.update({k: str(v) for k, v in weights_meta.items()})
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, case_dir / "weights.safetensors", m)
+    save_pytorch(model, case_dir / "weights")
     save_file({k: v.contiguous() for k, v in inputs.items()}, case_dir / "input.safetensors", meta(kind, case=name))
     save_file({k: v.detach().contiguous() for k, v in expected.items()}, case_dir / "expected.safetensors",
               meta(kind, case=name))
@@ -309,8 +321,9 @@ def stored_precision_cases(cases):
         loaded = load_file(case_dir / "input.safetensors")
         inputs = [loaded[k] for k in FORWARD_ARGS[case["model"]]]
         for tag, dtype in dtypes.items():
-            save_file({k: v.to(dtype).contiguous() for k, v in state.items()},
-                      case_dir / f"weights_{tag}.safetensors", {**metadata, "stored_dtype": tag})
+            stored = {k: v.to(dtype).contiguous() for k, v in state.items()}
+            save_file(stored, case_dir / f"weights_{tag}.safetensors", {**metadata, "stored_dtype": tag})
+            torch.save(stored, case_dir / f"weights_{tag}.pth")
             model = build_model(case["model"], case["config"]).eval()
             if dtype == torch.float64:
                 model.load_state_dict(state)
@@ -345,6 +358,8 @@ def main():
     save_file(two.state_dict(), "weights/two_input.safetensors", meta("two-input"))
     save_file(cat.state_dict(), "weights/categorical.safetensors", meta("categorical", feature_width=10))
     save_file(seq.state_dict(), "weights/sequence.safetensors", meta("sequence"))
+    for model, stem in [(two, "two_input"), (cat, "categorical"), (seq, "sequence")]:
+        save_pytorch(model, f"weights/{stem}")
 
     # The seed's example inputs, as requests for the CLI.
     seed_sequences = [torch.randn(5, 10), torch.randn(3, 10), torch.randn(7, 10)]

@@ -50,6 +50,7 @@ mod limits;
 mod linear;
 mod lstm;
 mod models;
+mod pytorch;
 mod request;
 mod weights;
 
@@ -69,4 +70,4 @@ pub use models::{
 pub use request::{
     read_request, request_from_json, request_from_safetensors, RequestFormat, SEQUENCES_KEY,
 };
-pub use weights::{Weights, META_FEATURE_WIDTH, META_MODEL};
+pub use weights::{Weights, WeightsFormat, META_FEATURE_WIDTH, META_MODEL};

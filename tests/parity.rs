@@ -6,13 +6,14 @@ use candle_core::{DType, Device};
 use common::{cases, compare, fixtures, load, ATOL, RTOL};
 use scriptless::{
     lengths_from_tensor, request_from_safetensors, Limits, Model, ModelInputs, ModelKind, Pooling,
-    StepKernel, Weights,
+    StepKernel, Weights, WeightsFormat, META_FEATURE_WIDTH,
 };
 
-/// Runs every case in `dtype` with the LSTM on `kernel`; fails listing every mismatch with its
-/// worst element.
-fn assert_all_match(dtype: DType, kernel: StepKernel) {
-    let failures = run_all(dtype, kernel);
+/// Runs every case in `dtype` with the LSTM on `kernel`, its weights read from
+/// `weights_file` (`weights.safetensors`, `weights.pth` or `weights.pt`); fails listing every
+/// mismatch with its worst element.
+fn assert_all_match(dtype: DType, kernel: StepKernel, weights_file: &str) {
+    let failures = run_all(dtype, kernel, weights_file);
     assert!(
         failures.is_empty(),
         "{} mismatches:\n{}",
@@ -22,7 +23,7 @@ fn assert_all_match(dtype: DType, kernel: StepKernel) {
 }
 
 /// Runs every case and returns one line per mismatch.
-fn run_all(dtype: DType, kernel: StepKernel) -> Vec<String> {
+fn run_all(dtype: DType, kernel: StepKernel, weights_file: &str) -> Vec<String> {
     let mut failures = Vec::new();
     let cases = cases();
     assert!(
@@ -30,19 +31,40 @@ fn run_all(dtype: DType, kernel: StepKernel) -> Vec<String> {
         "the manifest lists only {} cases",
         cases.len()
     );
-    for (name, kind, _) in &cases {
-        if let Err(e) = run_case(name, kind, dtype, kernel) {
-            failures.push(format!("{name} ({dtype:?}, {kernel:?}): {e}"));
+    for (name, kind, config) in &cases {
+        if let Err(e) = run_case(name, kind, config, dtype, kernel, weights_file) {
+            failures.push(format!(
+                "{name}/{weights_file} ({dtype:?}, {kernel:?}): {e}"
+            ));
         }
     }
     failures
 }
 
-fn run_case(name: &str, kind: &str, dtype: DType, kernel: StepKernel) -> Result<(), String> {
+fn run_case(
+    name: &str,
+    kind: &str,
+    config: &serde_json::Value,
+    dtype: DType,
+    kernel: StepKernel,
+    weights_file: &str,
+) -> Result<(), String> {
     let dir = fixtures().join(name);
     let kind: ModelKind = kind.parse().map_err(|e| format!("{e}"))?;
-    let weights = Weights::read(dir.join("weights.safetensors")).map_err(|e| e.to_string())?;
-    assert_eq!(weights.model_kind().map_err(|e| e.to_string())?, Some(kind));
+    let mut weights = Weights::read(dir.join(weights_file)).map_err(|e| e.to_string())?;
+    match weights.format() {
+        WeightsFormat::Safetensors => {
+            assert_eq!(weights.model_kind().map_err(|e| e.to_string())?, Some(kind));
+        }
+        _ if kind == ModelKind::Categorical => {
+            // PyTorch's files cannot record the split of the Linear's inputs.
+            let width = config["feature_width"].to_string();
+            weights
+                .set_metadata(META_FEATURE_WIDTH, &width)
+                .map_err(|e| e.to_string())?;
+        }
+        _ => {}
+    }
     let model = match Model::from_weights(&weights, kind, dtype, &Device::Cpu) {
         Ok(Model::Sequence(m)) => m.with_kernel(kernel).map(Model::Sequence),
         other => other,
@@ -91,20 +113,27 @@ fn run_case(name: &str, kind: &str, dtype: DType, kernel: StepKernel) -> Result<
 
 #[test]
 fn every_fixture_matches_pytorch_in_f32() {
-    assert_all_match(DType::F32, StepKernel::Fused);
+    assert_all_match(DType::F32, StepKernel::Fused, "weights.safetensors");
+}
+
+#[test]
+fn every_fixture_matches_pytorch_from_its_torch_save_and_torchscript_files() {
+    // The same weights as `torch.save(model.state_dict())` and `torch.jit.save(scripted)`.
+    assert_all_match(DType::F32, StepKernel::Fused, "weights.pth");
+    assert_all_match(DType::F32, StepKernel::Fused, "weights.pt");
 }
 
 #[test]
 fn every_fixture_matches_pytorch_in_f64() {
     // Computing in f64 must land at least as close to PyTorch's f32 results.
-    assert_all_match(DType::F64, StepKernel::Fused);
+    assert_all_match(DType::F64, StepKernel::Fused, "weights.safetensors");
 }
 
 #[test]
 fn every_fixture_matches_pytorch_on_the_composed_fallback() {
     // The path other devices take, run here on the CPU.
-    assert_all_match(DType::F32, StepKernel::Composed);
-    assert_all_match(DType::F64, StepKernel::Composed);
+    assert_all_match(DType::F32, StepKernel::Composed, "weights.safetensors");
+    assert_all_match(DType::F64, StepKernel::Composed, "weights.safetensors");
 }
 
 #[test]

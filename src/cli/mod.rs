@@ -1,6 +1,7 @@
 //! Command-line arguments and the dispatch to each subcommand.
 
 mod bench;
+mod inspect;
 mod output;
 mod run;
 
@@ -19,8 +20,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run one forward call of a model on an input file.
+    /// Run a model on an input file: one request, or one per line of a `.jsonl` file.
     Run(RunArgs),
+    /// Show what a weights file holds: tensors, format, metadata, the model and its sizes.
+    Inspect(InspectArgs),
     /// Time forward calls over the fixed benchmark table (random weights and inputs).
     Bench(BenchArgs),
 }
@@ -60,15 +63,40 @@ impl From<KernelArg> for scriptless::StepKernel {
     }
 }
 
+/// Arguments of `scriptless inspect`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct InspectArgs {
+    /// A weights file: safetensors, `torch.save(model.state_dict())` or `torch.jit.save`.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Read the file as this model, whatever it names or its tensors suggest.
+    #[arg(long, value_enum)]
+    pub model: Option<ModelArg>,
+    /// Categorical model only: the width of `tensor_input`, when the file does not record it.
+    #[arg(long, value_name = "N")]
+    pub feature_width: Option<usize>,
+    /// Refuse a file larger than this (bytes; K, M, G suffixes allowed).
+    #[arg(long, value_name = "SIZE", default_value = "16G", value_parser = parse_size)]
+    pub max_weights_bytes: u64,
+}
+
 /// Arguments of `scriptless run`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct RunArgs {
     /// Which model the weights hold; may be omitted when the weights' metadata names it.
     #[arg(long, value_enum)]
     pub model: Option<ModelArg>,
-    /// Weights: a file written by `safetensors.torch.save_file(model.state_dict(), path)`.
+    /// Weights: safetensors, `torch.save(model.state_dict(), path)` or a TorchScript archive
+    /// (`torch.jit.save`), told apart by content.
     #[arg(long, value_name = "FILE")]
     pub weights: PathBuf,
+    /// Categorical model only: the width of `tensor_input` (the rest of `linear.in_features`
+    /// is categories), when the weights do not record it as metadata `feature_width`.
+    #[arg(long, value_name = "N")]
+    pub feature_width: Option<usize>,
     /// Inputs: `.json` or `.safetensors`, keyed by the seed's forward argument names.
     #[arg(long, value_name = "FILE")]
     pub input: PathBuf,
@@ -199,5 +227,6 @@ pub fn run() -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run(args) => run::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::Inspect(args) => inspect::run(&args),
     }
 }

@@ -3,7 +3,9 @@
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
-use scriptless::{parse_device, read_request, Model, ModelKind, Pooling, Weights};
+use scriptless::{
+    parse_device, read_request, Model, ModelKind, Pooling, Weights, META_FEATURE_WIDTH,
+};
 
 use super::output::{write_output, OutputTarget};
 use super::RunArgs;
@@ -13,8 +15,14 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let target = OutputTarget::from_arg(args.output.as_deref())?;
     let device = parse_device(&args.device)?;
     let limits = args.limits();
-    let weights = Weights::read_within(&args.weights, &limits)?;
+    let mut weights = Weights::read_within(&args.weights, &limits)?;
     let kind = model_kind(args, &weights)?;
+    if let Some(width) = args.feature_width {
+        if kind != ModelKind::Categorical {
+            bail!("--feature-width applies to the categorical model only, not {kind}");
+        }
+        weights.set_metadata(META_FEATURE_WIDTH, &width.to_string())?;
+    }
     if args.pool.is_some() && kind != ModelKind::Sequence {
         bail!("--pool applies to the sequence model only, not {kind}");
     }
@@ -28,16 +36,17 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `--model`, or else the kind the weights' metadata names; the two must agree when both exist.
+/// `--model`, or else the kind the weights name (metadata, or a TorchScript archive's seed
+/// class); the two must agree when both exist.
 fn model_kind(args: &RunArgs, weights: &Weights) -> anyhow::Result<ModelKind> {
     let named = weights.model_kind()?;
     match (args.model.map(ModelKind::from), named) {
         (Some(arg), Some(meta)) if arg != meta => {
-            bail!("--model {arg} contradicts the weights' metadata, which names the {meta} model")
+            bail!("--model {arg} contradicts the weights, which name the {meta} model")
         }
         (Some(kind), _) | (None, Some(kind)) => Ok(kind),
         (None, None) => bail!(
-            "--model is required: the weights' metadata does not name the model \
+            "--model is required: the weights do not name the model \
              (two-input, categorical or sequence)"
         ),
     }

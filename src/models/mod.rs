@@ -47,6 +47,21 @@ impl ModelKind {
         }
     }
 
+    /// The seed's class name for this kind (`TwoInputModule`, ...).
+    pub fn seed_class(self) -> &'static str {
+        match self {
+            Self::TwoInput => "TwoInputModule",
+            Self::Categorical => "CategoricalInputModule",
+            Self::Sequence => "SequenceInputModule",
+        }
+    }
+
+    /// The kind whose seed class is `class`'s last dotted component, if any.
+    pub fn from_seed_class(class: &str) -> Option<Self> {
+        let name = class.rsplit('.').next().unwrap_or(class);
+        Self::ALL.into_iter().find(|k| k.seed_class() == name)
+    }
+
     /// The names of `forward`'s arguments, as in the seed.
     pub fn input_names(self) -> [&'static str; 2] {
         match self {

@@ -1,0 +1,187 @@
+//! `scriptless inspect`: what a weights file holds, and which model it is.
+
+use std::process::ExitCode;
+
+use anyhow::bail;
+use scriptless::{
+    CategoricalConfig, ModelKind, SequenceConfig, TwoInputConfig, Weights, WeightsFormat,
+};
+use serde_json::{json, Value};
+
+use super::InspectArgs;
+
+pub(crate) fn run(args: &InspectArgs) -> anyhow::Result<ExitCode> {
+    let limits = scriptless::Limits {
+        max_weights_bytes: args.max_weights_bytes,
+        ..Default::default()
+    };
+    let mut weights = Weights::read_within(&args.file, &limits)?;
+    if let Some(width) = args.feature_width {
+        weights.set_metadata(scriptless::META_FEATURE_WIDTH, &width.to_string())?;
+    }
+    let model = describe_model(&weights, args.model.map(ModelKind::from));
+    let report = json!({
+        "file": args.file.display().to_string(),
+        "format": weights.format().name(),
+        "class": match weights.format() {
+            WeightsFormat::TorchScript { class } => Value::from(class.as_str()),
+            _ => Value::Null,
+        },
+        "metadata": weights.metadata(),
+        "tensors": weights.names().filter_map(|name| {
+            let t = weights.tensor(name).ok()?;
+            Some(json!({"name": name, "dtype": format!("{:?}", t.dtype()), "shape": t.dims()}))
+        }).collect::<Vec<_>>(),
+        "model": model,
+    });
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", text(&report));
+    }
+    match report["model"]["error"].as_str() {
+        Some(e) => bail!("{e}"),
+        None => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// The model section: the kind (from `--model`, the file, or the tensor names), where it came
+/// from, and its hyperparameters; or the kinds the tensors fit when the file does not say.
+fn describe_model(weights: &Weights, forced: Option<ModelKind>) -> Value {
+    let (kind, source) = match (forced, weights.model_kind()) {
+        (_, Err(e)) => return json!({"kind": null, "error": e.to_string()}),
+        (Some(kind), _) => (kind, "--model"),
+        (None, Ok(Some(kind))) => match weights.format() {
+            WeightsFormat::TorchScript { .. } if weights.metadata().is_empty() => {
+                (kind, "TorchScript class")
+            }
+            _ => (kind, "metadata"),
+        },
+        (None, Ok(None)) => match candidates(weights)[..] {
+            [kind] => (kind, "tensor names"),
+            ref several => {
+                let names: Vec<&str> = several.iter().map(|k| k.name()).collect();
+                return json!({"kind": null, "candidates": names});
+            }
+        },
+    };
+    match config(weights, kind) {
+        Ok(config) => json!({"kind": kind.name(), "source": source, "config": config}),
+        Err(e) => json!({"kind": kind.name(), "source": source, "error": e.to_string()}),
+    }
+}
+
+/// The kinds whose tensor names `weights` has: `rnn.*` only fits the sequence model; a lone
+/// `linear` fits both others, which its shapes cannot tell apart.
+fn candidates(weights: &Weights) -> Vec<ModelKind> {
+    let names: Vec<&str> = weights.names().collect();
+    if names.iter().any(|n| n.starts_with("rnn.")) {
+        vec![ModelKind::Sequence]
+    } else if names == ["linear.bias", "linear.weight"] {
+        vec![ModelKind::TwoInput, ModelKind::Categorical]
+    } else {
+        Vec::new()
+    }
+}
+
+fn config(weights: &Weights, kind: ModelKind) -> scriptless::Result<Value> {
+    Ok(match kind {
+        ModelKind::TwoInput => {
+            let c = TwoInputConfig::from_weights(weights)?;
+            json!({"in_features": c.in_features, "out_features": c.out_features})
+        }
+        ModelKind::Categorical => {
+            let c = CategoricalConfig::from_weights(weights)?;
+            let recorded = weights
+                .metadata()
+                .contains_key(scriptless::META_FEATURE_WIDTH);
+            json!({
+                "feature_width": c.feature_width,
+                "feature_width_recorded": recorded,
+                "num_categories": c.num_categories,
+                "out_features": c.out_features,
+            })
+        }
+        ModelKind::Sequence => {
+            let c = SequenceConfig::from_weights(weights)?;
+            let l = c.lstm;
+            json!({
+                "input_size": l.input_size,
+                "hidden_size": l.hidden_size,
+                "num_layers": l.num_layers,
+                "bidirectional": l.bidirectional,
+                "proj_size": l.proj_size,
+                "bias": l.bias,
+                "out_features": c.out_features,
+            })
+        }
+    })
+}
+
+/// The report for people: aligned key/value lines, then the tensors.
+fn text(report: &Value) -> String {
+    let mut out = String::new();
+    let mut line = |k: &str, v: String| out.push_str(&format!("{k:<10} {v}\n"));
+    line("file", report["file"].as_str().unwrap_or_default().into());
+    let format = report["format"].as_str().unwrap_or_default();
+    match report["class"].as_str() {
+        Some(class) => line("format", format!("{format} (root module class {class})")),
+        None => line("format", format.into()),
+    }
+    if let Some(meta) = report["metadata"].as_object().filter(|m| !m.is_empty()) {
+        let pairs: Vec<String> = meta
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+            .collect();
+        line("metadata", pairs.join(", "));
+    }
+    let model = &report["model"];
+    match (model["kind"].as_str(), model["source"].as_str()) {
+        (Some(kind), Some(source)) => line("model", format!("{kind} (from the {source})")),
+        _ => {
+            let names: Vec<&str> = model["candidates"]
+                .as_array()
+                .map(|c| c.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            let guess = match &names[..] {
+                [] => "none of the seed's models".to_string(),
+                names => format!(
+                    "{} (the file does not say; pass --model)",
+                    names.join(" or ")
+                ),
+            };
+            line("model", guess);
+        }
+    }
+    if let Some(config) = model["config"].as_object() {
+        let pairs: Vec<String> = config
+            .iter()
+            .filter(|(k, _)| *k != "feature_width_recorded")
+            .map(|(k, v)| {
+                let note = if k == "feature_width" && config["feature_width_recorded"] == false {
+                    " (the seed's; not recorded in the file)"
+                } else {
+                    ""
+                };
+                format!("{k} {v}{note}")
+            })
+            .collect();
+        line("config", pairs.join(", "));
+    }
+    if let Some(error) = model["error"].as_str() {
+        line("error", error.into());
+    }
+    let tensors = report["tensors"].as_array().cloned().unwrap_or_default();
+    line("tensors", tensors.len().to_string());
+    let width = tensors
+        .iter()
+        .filter_map(|t| t["name"].as_str().map(str::len))
+        .max()
+        .unwrap_or(0);
+    for t in &tensors {
+        let name = t["name"].as_str().unwrap_or_default();
+        let dtype = t["dtype"].as_str().unwrap_or_default();
+        out.push_str(&format!("  {name:<width$}  {dtype:<4}  {}\n", t["shape"]));
+    }
+    out
+}
