@@ -1,6 +1,8 @@
-//! The command-line contract. `scriptless run`: inputs and outputs in JSON and safetensors,
+//! The command-line contract. `scriptless run`: weights in safetensors, torch.save and
+//! TorchScript files; inputs and outputs in JSON and safetensors, and `.jsonl` batch files;
 //! exit codes, one line on stderr for every failure, and no partial or clobbered output file.
-//! `scriptless bench`: the JSON report's shape and its errors.
+//! `scriptless inspect`: what a weights file holds. `scriptless bench`: the JSON report's
+//! shape and its errors.
 
 mod common;
 
@@ -371,7 +373,7 @@ fn failed_run_leaves_an_existing_output_untouched_and_no_temp_files() {
         "examples/sequence.json",
         &["--output", path(&other)],
     );
-    assert_fails(&out, &["--output", ".json or .safetensors"]);
+    assert_fails(&out, &["--output", ".json, .safetensors or .jsonl"]);
     assert!(!other.exists());
     let nowhere = dir.path().join("no/such/dir/out.json");
     let out = run(
@@ -518,4 +520,318 @@ fn weights_stored_in_half_and_double_precision_run() {
         common::compare(&got, expected, common::ATOL, common::RTOL)
             .unwrap_or_else(|e| panic!("{tag}: {e}"));
     }
+}
+
+fn succeeded(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+#[test]
+fn torch_save_and_torchscript_weights_run() {
+    // The seed's TorchScript class names the model; a state_dict file cannot.
+    let out = run("weights/sequence.pt", "examples/sequence.json", &[]);
+    let got = json_output(&succeeded(&out));
+    assert_close("sequence.pt", &got, &expected("sequence_seed", "output"));
+    let out = run("weights/sequence.pth", "examples/sequence.json", &[]);
+    assert_fails(&out, &["--model is required"]);
+    let out = run(
+        "weights/sequence.pth",
+        "examples/sequence.json",
+        &["--model", "sequence"],
+    );
+    let got = json_output(&succeeded(&out));
+    assert_close("sequence.pth", &got, &expected("sequence_seed", "output"));
+    let out = run(
+        "weights/sequence.pt",
+        "examples/sequence.json",
+        &["--model", "two-input"],
+    );
+    assert_fails(&out, &["--model two-input contradicts", "sequence"]);
+
+    // A categorical model whose feature width is not the seed's needs --feature-width.
+    let dir = fixtures().join("categorical_nd");
+    let input = dir.join("input.safetensors");
+    for file in ["weights.pth", "weights.pt"] {
+        let weights = dir.join(file);
+        let base = ["--model", "categorical"];
+        let out = run(path(&weights), path(&input), &base);
+        assert_fails(&out, &["no room for categories after 10 features"]);
+        let out = run(
+            path(&weights),
+            path(&input),
+            &[&base[..], &["--feature-width", "5"]].concat(),
+        );
+        let got = json_output(&succeeded(&out));
+        assert_close(file, &got, &expected("categorical_nd", "output"));
+    }
+    // --feature-width must agree with the metadata, and applies to the categorical model only.
+    let weights = dir.join("weights.safetensors");
+    let out = run(path(&weights), path(&input), &["--feature-width", "4"]);
+    assert_fails(&out, &["feature_width", "`5`", "`4`"]);
+    let out = run(
+        "weights/sequence.pt",
+        "examples/sequence.json",
+        &["--feature-width", "4"],
+    );
+    assert_fails(
+        &out,
+        &["--feature-width applies to the categorical model only"],
+    );
+}
+
+#[test]
+fn hostile_weights_files_fail_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let pt = std::fs::read(root().join("weights/sequence.pt")).unwrap();
+    let truncated = dir.path().join("truncated.pt");
+    std::fs::write(&truncated, &pt[..pt.len() / 2]).unwrap();
+    let out = run(path(&truncated), "examples/sequence.json", &[]);
+    assert_fails(&out, &["truncated.pt", "not a readable zip archive"]);
+    let out = scriptless(&["inspect", path(&truncated)]);
+    assert_fails(&out, &["truncated.pt", "not a readable zip archive"]);
+}
+
+#[test]
+fn inspect_reports_format_model_sizes_and_tensors() {
+    let out = scriptless(&["inspect", "--json", "weights/sequence.pt"]);
+    let doc: Value = serde_json::from_str(&succeeded(&out)).unwrap();
+    assert_eq!(doc["format"], "torchscript");
+    assert_eq!(doc["class"], "SequenceInputModule");
+    assert_eq!(doc["model"]["kind"], "sequence");
+    assert_eq!(doc["model"]["source"], "TorchScript class");
+    let config = &doc["model"]["config"];
+    assert_eq!(
+        (
+            config["input_size"].as_u64(),
+            config["hidden_size"].as_u64()
+        ),
+        (Some(10), Some(20))
+    );
+    assert_eq!(config["bidirectional"], false);
+    let tensors = doc["tensors"].as_array().unwrap();
+    assert_eq!(tensors.len(), 6);
+    assert_eq!(tensors[5]["name"], "rnn.weight_ih_l0");
+    assert_eq!(tensors[5]["shape"], serde_json::json!([80, 10]));
+    assert_eq!(tensors[5]["dtype"], "F32");
+
+    let out = scriptless(&[
+        "inspect",
+        "tests/fixtures/sequence_3layer_bidir/weights.pth",
+    ]);
+    let text = succeeded(&out);
+    assert!(text.contains("torch.save"), "{text}");
+    assert!(text.contains("sequence (from the tensor names)"), "{text}");
+    assert!(text.contains("num_layers 3"), "{text}");
+    assert!(text.contains("bidirectional true"), "{text}");
+
+    // A lone Linear fits two models; the file cannot say which.
+    let out = scriptless(&["inspect", "weights/categorical.pth"]);
+    let text = succeeded(&out);
+    assert!(text.contains("two-input or categorical"), "{text}");
+    let out = scriptless(&[
+        "inspect",
+        "--json",
+        "--model",
+        "categorical",
+        "--feature-width",
+        "5",
+        "tests/fixtures/categorical_nd/weights.pt",
+    ]);
+    let doc: Value = serde_json::from_str(&succeeded(&out)).unwrap();
+    assert_eq!(doc["model"]["config"]["num_categories"], 4);
+    assert_eq!(doc["model"]["config"]["feature_width_recorded"], true);
+
+    // A file that is not any of the models: the tensors are listed, and the run fails.
+    let out = scriptless(&[
+        "inspect",
+        "--model",
+        "sequence",
+        "weights/two_input.safetensors",
+    ]);
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("linear.weight"), "{text}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("rnn"));
+}
+
+/// A `.jsonl` file of the given lines in `dir`.
+fn jsonl(dir: &Path, name: &str, lines: &[String]) -> PathBuf {
+    let file = dir.join(name);
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    file
+}
+
+/// One-line JSON requests: the sequence example, and each of the sequence_seed fixture's
+/// sequences as its own request.
+fn sequence_requests() -> Vec<String> {
+    let example: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("examples/sequence.json")).unwrap(),
+    )
+    .unwrap();
+    let mut lines = vec![example.to_string()];
+    let inputs = load(&fixtures().join("sequence_seed/input.safetensors"));
+    let (padded, lengths) = (&inputs["padded_seq"], &inputs["seq_lengths"]);
+    for b in 0..padded.dim(0).unwrap() {
+        let len = lengths.get(b).unwrap().to_scalar::<i64>().unwrap() as usize;
+        let seq = padded.get(b).unwrap().narrow(0, 0, len).unwrap();
+        let seq: Vec<Vec<f32>> = seq.to_vec2().unwrap();
+        lines.push(serde_json::json!({"sequences": [seq]}).to_string());
+    }
+    lines
+}
+
+#[test]
+fn jsonl_requests_give_one_result_per_line_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = sequence_requests();
+    let input = jsonl(dir.path(), "requests.jsonl", &lines);
+    let output = dir.path().join("results.jsonl");
+    for batch_size in ["1", "2", "256"] {
+        let out = run(
+            "weights/sequence.safetensors",
+            path(&input),
+            &[
+                "--pool",
+                "last-valid",
+                "--output",
+                path(&output),
+                "--batch-size",
+                batch_size,
+            ],
+        );
+        succeeded(&out);
+        let results = std::fs::read_to_string(&output).unwrap();
+        assert_eq!(results.lines().count(), lines.len());
+        // Each line equals that request run alone.
+        for (i, (result, line)) in results.lines().zip(&lines).enumerate() {
+            let single = dir.path().join("one.json");
+            std::fs::write(&single, line).unwrap();
+            let out = run(
+                "weights/sequence.safetensors",
+                path(&single),
+                &["--pool", "last-valid"],
+            );
+            let want = json_output(&succeeded(&out));
+            common::compare(&json_output(result), &want, 1e-6, 1e-6)
+                .unwrap_or_else(|e| panic!("batch {batch_size}, line {}: {e}", i + 1));
+        }
+    }
+    // The seed's three sequences against PyTorch's last-valid output.
+    let results = std::fs::read_to_string(&output).unwrap();
+    let first = json_output(results.lines().next().unwrap());
+    assert_close(
+        "line 1",
+        &first,
+        &expected("sequence_seed", "output_last_valid"),
+    );
+}
+
+#[test]
+fn a_bad_jsonl_line_stops_the_run_or_with_keep_going_becomes_an_error_object() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut lines = sequence_requests();
+    lines.insert(
+        1,
+        r#"{"padded_seq": [[[1.0]]], "seq_lengths": [1]}"#.to_string(),
+    );
+    lines.insert(3, "{not json".to_string());
+    lines.insert(4, String::new());
+    let input = jsonl(dir.path(), "requests.jsonl", &lines);
+    let output = dir.path().join("results.jsonl");
+
+    let out = run(
+        "weights/sequence.safetensors",
+        path(&input),
+        &["--output", path(&output)],
+    );
+    assert_fails(
+        &out,
+        &[
+            "requests.jsonl line 2",
+            "input `padded_seq`",
+            "input_size 10",
+        ],
+    );
+    assert!(!output.exists(), "a failed run leaves no output file");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "no temporary files"
+    );
+
+    let out = run(
+        "weights/sequence.safetensors",
+        path(&input),
+        &["--output", path(&output), "--keep-going"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("3 of 7 requests") && stderr.contains("line 2"),
+        "{stderr}"
+    );
+    let results: Vec<Value> = std::fs::read_to_string(&output)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(results.len(), lines.len());
+    let errors: Vec<(u64, String)> = results
+        .iter()
+        .filter(|r| r.get("error").is_some())
+        .map(|r| {
+            (
+                r["line"].as_u64().unwrap(),
+                r["error"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(errors.iter().map(|e| e.0).collect::<Vec<_>>(), [2, 4, 5]);
+    assert!(errors[0].1.contains("input_size 10"), "{errors:?}");
+    assert!(errors[1].1.contains("malformed JSON"), "{errors:?}");
+    assert_eq!(errors[2].1, "empty line");
+    assert!(results[0].get("output").is_some() && results[6].get("output").is_some());
+}
+
+#[test]
+fn jsonl_options_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        "weights/sequence.safetensors",
+        "examples/sequence.json",
+        &["--output", path(&dir.path().join("x.jsonl"))],
+    );
+    assert_fails(&out, &["a .jsonl output needs a .jsonl input"]);
+    let out = run(
+        "weights/sequence.safetensors",
+        "examples/sequence.json",
+        &["--keep-going"],
+    );
+    assert_fails(&out, &["--keep-going applies to a .jsonl input only"]);
+    let input = jsonl(dir.path(), "r.jsonl", &sequence_requests());
+    let out = run(
+        "weights/sequence.safetensors",
+        path(&input),
+        &["--output", path(&dir.path().join("x.json"))],
+    );
+    assert_fails(&out, &["must be a .jsonl file"]);
+    let out = run(
+        "weights/sequence.safetensors",
+        path(&input),
+        &["--batch-size", "0"],
+    );
+    assert_fails(&out, &["--batch-size"]);
+    // Results stream to stdout, one line each.
+    let out = run("weights/sequence.safetensors", path(&input), &[]);
+    assert_eq!(succeeded(&out).lines().count(), 4);
+    // An empty file has no results.
+    let empty = jsonl(dir.path(), "empty.jsonl", &[]);
+    std::fs::write(&empty, "").unwrap();
+    let out = run("weights/sequence.safetensors", path(&empty), &[]);
+    assert_eq!(succeeded(&out), "");
 }

@@ -2,7 +2,9 @@
 
 mod bench;
 mod inspect;
+mod jsonl;
 mod output;
+mod progress;
 mod run;
 
 use std::path::PathBuf;
@@ -97,12 +99,21 @@ pub(crate) struct RunArgs {
     /// is categories), when the weights do not record it as metadata `feature_width`.
     #[arg(long, value_name = "N")]
     pub feature_width: Option<usize>,
-    /// Inputs: `.json` or `.safetensors`, keyed by the seed's forward argument names.
+    /// Inputs: `.json` or `.safetensors`, keyed by the seed's forward argument names; or
+    /// `.jsonl`, one JSON request per line.
     #[arg(long, value_name = "FILE")]
     pub input: PathBuf,
-    /// Where to write the output (`.json` or `.safetensors`); stdout (JSON) when omitted.
+    /// Where to write the output (`.json` or `.safetensors`; `.jsonl` for a `.jsonl` input);
+    /// stdout (JSON) when omitted.
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// `.jsonl` input: requests run together per model call.
+    #[arg(long, value_name = "N", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    pub batch_size: u32,
+    /// `.jsonl` input: on a bad line, write `{"error": ..., "line": N}` for it and go on (the
+    /// exit status is still 1 if any line failed). Without it the run stops at the first.
+    #[arg(long)]
+    pub keep_going: bool,
     /// Device to run on: cpu, cuda, cuda:N or metal.
     #[arg(long, default_value = "cpu")]
     pub device: String,

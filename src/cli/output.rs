@@ -15,6 +15,8 @@ pub(crate) enum OutputTarget {
     Stdout,
     Json(PathBuf),
     Safetensors(PathBuf),
+    /// One result per line, for a `.jsonl` input.
+    Jsonl(PathBuf),
 }
 
 impl OutputTarget {
@@ -33,8 +35,9 @@ impl OutputTarget {
         match path.extension().and_then(|e| e.to_str()) {
             Some("json") => Ok(Self::Json(path.to_path_buf())),
             Some("safetensors") => Ok(Self::Safetensors(path.to_path_buf())),
+            Some("jsonl") => Ok(Self::Jsonl(path.to_path_buf())),
             _ => bail!(
-                "--output {}: expected a file ending in .json or .safetensors",
+                "--output {}: expected a file ending in .json, .safetensors or .jsonl",
                 path.display()
             ),
         }
@@ -44,6 +47,10 @@ impl OutputTarget {
 pub(crate) fn write_output(output: &Tensor, target: &OutputTarget) -> anyhow::Result<()> {
     let output = output.to_device(&Device::Cpu)?;
     match target {
+        OutputTarget::Jsonl(path) => bail!(
+            "--output {}: a .jsonl output needs a .jsonl input (one request per line)",
+            path.display()
+        ),
         OutputTarget::Stdout => {
             let json = to_json(&output)?;
             let mut stdout = std::io::stdout().lock();
@@ -69,7 +76,7 @@ pub(crate) fn write_output(output: &Tensor, target: &OutputTarget) -> anyhow::Re
 
 /// `{"output": <nested lists>, "shape": [..]}`. F64 outputs keep f64 precision; others are
 /// written as f32 (exact for F16 and BF16), each number in its shortest round-trip form.
-fn to_json(output: &Tensor) -> anyhow::Result<String> {
+pub(crate) fn to_json(output: &Tensor) -> anyhow::Result<String> {
     let shape = output.dims().to_vec();
     let flat = output.flatten_all()?;
     let values = if output.dtype() == DType::F64 {
@@ -139,7 +146,7 @@ impl Serialize for Nested<'_> {
 }
 
 /// Writes through a temporary file in `path`'s directory, then renames it over `path`.
-fn write_atomically(
+pub(crate) fn write_atomically(
     path: &Path,
     write: impl FnOnce(&mut std::fs::File) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {

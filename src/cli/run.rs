@@ -1,4 +1,4 @@
-//! `scriptless run`: one forward call from files.
+//! `scriptless run`: one forward call from files, or a `.jsonl` batch file (`jsonl`).
 
 use std::process::ExitCode;
 
@@ -7,6 +7,7 @@ use scriptless::{
     parse_device, read_request, Model, ModelKind, Pooling, Weights, META_FEATURE_WIDTH,
 };
 
+use super::jsonl::{self, Batching};
 use super::output::{write_output, OutputTarget};
 use super::RunArgs;
 
@@ -29,8 +30,20 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let model = Model::from_weights(&weights, kind, args.dtype.into(), &device)
         .with_context(|| format!("loading the {kind} model from {}", args.weights.display()))?
         .with_limits(limits);
-    let inputs = read_request(&args.input, kind, &limits)?;
     let pooling = args.pool.map(Pooling::from).unwrap_or_default();
+    if args.input.extension().is_some_and(|e| e == "jsonl") {
+        let batching = Batching {
+            batch_size: args.batch_size as usize,
+            keep_going: args.keep_going,
+            pooling,
+            limits,
+        };
+        return jsonl::run(&model, &args.input, &target, &batching);
+    }
+    if args.keep_going {
+        bail!("--keep-going applies to a .jsonl input only");
+    }
+    let inputs = read_request(&args.input, kind, &limits)?;
     let output = model.forward(&inputs, pooling)?;
     write_output(&output, &target)?;
     Ok(ExitCode::SUCCESS)

@@ -4,6 +4,7 @@
 //! (`linear.weight`, `rnn.weight_ih_l0`, ...). Each config is inferred from a [`Weights`]'s shapes
 //! by `from_weights`, which also refuses missing and unexpected tensors.
 
+mod batch;
 mod categorical;
 mod sequence;
 mod two_input;

@@ -5,7 +5,7 @@ use candle_nn::VarBuilder;
 
 use super::linear_shape;
 use crate::error::{Error, Result};
-use crate::inputs::lengths_from_tensor;
+use crate::inputs::{check_lengths, lengths_from_tensor};
 use crate::limits::Limits;
 use crate::linear::Linear;
 use crate::lstm::{LstmConfig, MaskedLstm, StepKernel};
@@ -147,5 +147,64 @@ impl SequenceInputModule {
             Pooling::LastValid => lengths.iter().map(|&len| len - 1).collect(),
         };
         self.linear.forward(&out.at_steps(&steps)?)
+    }
+
+    /// Several batches in one LSTM call, with the same results as
+    /// [`forward_lengths`](Self::forward_lengths) on each: every `(padded_seq, lengths)` is
+    /// trimmed to its own `max(lengths)` steps, zero-padded to the longest, and stacked along
+    /// the batch; `Pooling::PaddedLast` pools each batch at its own `max(lengths) - 1`.
+    /// Returns one `(batch_i, out_features)` output per batch. Fails as a whole if any batch
+    /// would fail alone, or if the stacked batch exceeds the limits.
+    pub fn forward_lengths_many(
+        &self,
+        batches: &[(&Tensor, &[usize])],
+        pooling: Pooling,
+    ) -> Result<Vec<Tensor>> {
+        let longest = batches
+            .iter()
+            .flat_map(|(_, lengths)| lengths.iter().copied())
+            .max()
+            .unwrap_or(0);
+        let (mut parts, mut all_lengths, mut steps) = (Vec::new(), Vec::new(), Vec::new());
+        for (padded, lengths) in batches {
+            let (batch, time, features) = match *padded.dims() {
+                [b, t, f] => (b, t, f),
+                ref dims => {
+                    return Err(Error::input(
+                        "padded_seq",
+                        format!("expected 3 dims (batch, time, features), got shape {dims:?}"),
+                    ))
+                }
+            };
+            check_lengths(lengths, batch, time)?;
+            let own = lengths.iter().copied().max().unwrap_or(1);
+            let mut part = padded.narrow(1, 0, own)?;
+            if own < longest {
+                let zeros = Tensor::zeros(
+                    (batch, longest - own, features),
+                    padded.dtype(),
+                    padded.device(),
+                )?;
+                part = Tensor::cat(&[&part, &zeros], 1)?;
+            }
+            parts.push(part);
+            all_lengths.extend_from_slice(lengths);
+            steps.extend(lengths.iter().map(|&len| match pooling {
+                Pooling::PaddedLast => own - 1,
+                Pooling::LastValid => len - 1,
+            }));
+        }
+        self.limits
+            .check_elements("the output", &[all_lengths.len(), self.config.out_features])?;
+        let padded = Tensor::cat(&parts, 0)?;
+        let out = self.rnn.forward_packed(&padded, &all_lengths)?;
+        let pooled = self.linear.forward(&out.at_steps(&steps)?)?;
+        let mut outputs = Vec::with_capacity(batches.len());
+        let mut row = 0;
+        for (_, lengths) in batches {
+            outputs.push(pooled.narrow(0, row, lengths.len())?);
+            row += lengths.len();
+        }
+        Ok(outputs)
     }
 }

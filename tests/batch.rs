@@ -1,0 +1,170 @@
+//! `Model::forward_many`: many requests in few calls give each request exactly the result, or
+//! the error, that it gives alone.
+
+mod common;
+
+use candle_core::{DType, Device, IndexOp, Tensor};
+use common::{cases, compare, fixtures};
+use scriptless::{
+    request_from_safetensors, Limits, Model, ModelInputs, ModelKind, Pooling, Weights,
+};
+
+/// The fixture's request, and requests cut from it: row ranges of every batched input, and
+/// requests each model refuses.
+fn requests(inputs: &ModelInputs) -> Vec<ModelInputs> {
+    let mut out = vec![inputs.clone()];
+    let f32s = |shape: &[usize]| Tensor::zeros(shape, DType::F32, &Device::Cpu).unwrap();
+    let i64s = |v: &[i64]| Tensor::new(v, &Device::Cpu).unwrap();
+    match inputs {
+        ModelInputs::Sequence {
+            padded_seq,
+            seq_lengths,
+        } => {
+            let batch = padded_seq.dim(0).unwrap();
+            let mut start = 0;
+            for n in [1, 3, 2].into_iter().cycle() {
+                if start >= batch {
+                    break;
+                }
+                let n = n.min(batch - start);
+                out.push(ModelInputs::Sequence {
+                    padded_seq: padded_seq.narrow(0, start, n).unwrap(),
+                    seq_lengths: seq_lengths.narrow(0, start, n).unwrap(),
+                });
+                start += n;
+            }
+            let (_, time, features) = padded_seq.dims3().unwrap();
+            // A length past the time axis, a length of 0, the wrong feature width.
+            out.insert(
+                2,
+                ModelInputs::Sequence {
+                    padded_seq: f32s(&[1, time, features]),
+                    seq_lengths: i64s(&[time as i64 + 1]),
+                },
+            );
+            out.push(ModelInputs::Sequence {
+                padded_seq: f32s(&[2, time, features]),
+                seq_lengths: i64s(&[1, 0]),
+            });
+            out.push(ModelInputs::Sequence {
+                padded_seq: f32s(&[1, 2, features + 1]),
+                seq_lengths: i64s(&[2]),
+            });
+        }
+        ModelInputs::TwoInput { tensor1, tensor2 } => {
+            out.push(ModelInputs::TwoInput {
+                tensor1: tensor2.clone(),
+                tensor2: tensor1.clone(),
+            });
+            let width = *tensor1.dims().last().unwrap();
+            out.insert(
+                1,
+                ModelInputs::TwoInput {
+                    tensor1: f32s(&[3, width + 1]),
+                    tensor2: f32s(&[width + 1]),
+                },
+            );
+            out.push(ModelInputs::TwoInput {
+                tensor1: f32s(&[0, width]),
+                tensor2: f32s(&[width]),
+            });
+            out.push(inputs.clone());
+        }
+        ModelInputs::Categorical {
+            tensor_input,
+            category_index,
+        } => {
+            let rows = tensor_input.dim(0).unwrap();
+            for r in 0..rows {
+                out.push(ModelInputs::Categorical {
+                    tensor_input: tensor_input.i(r).unwrap(),
+                    category_index: category_index.i(r).unwrap(),
+                });
+            }
+            let width = *tensor_input.dims().last().unwrap();
+            out.insert(
+                1,
+                ModelInputs::Categorical {
+                    tensor_input: f32s(&[2, width]),
+                    category_index: i64s(&[0, 1000]),
+                },
+            );
+            out.push(ModelInputs::Categorical {
+                tensor_input: f32s(&[2, width]),
+                category_index: i64s(&[0]),
+            });
+        }
+    }
+    out
+}
+
+#[test]
+fn forward_many_gives_every_request_its_own_result_or_error() {
+    let mut checked = (0, 0);
+    for (name, kind, _) in cases() {
+        let dir = fixtures().join(&name);
+        let kind: ModelKind = kind.parse().unwrap();
+        let weights = Weights::read(dir.join("weights.safetensors")).unwrap();
+        let model = Model::from_weights(&weights, kind, DType::F32, &Device::Cpu).unwrap();
+        let bytes = std::fs::read(dir.join("input.safetensors")).unwrap();
+        let inputs = request_from_safetensors(&bytes, kind, &name, &Limits::default()).unwrap();
+        let requests = requests(&inputs);
+        for pooling in [Pooling::PaddedLast, Pooling::LastValid] {
+            let many = model.forward_many(&requests, pooling);
+            assert_eq!(many.len(), requests.len());
+            for (i, (got, request)) in many.iter().zip(&requests).enumerate() {
+                let alone = model.forward(request, pooling);
+                match (got, &alone) {
+                    (Ok(got), Ok(want)) => {
+                        // Stacking changes only the matrix sizes the kernels see (on the
+                        // machine of the README's figures the results are the same bits).
+                        compare(got, want, 1e-6, 1e-6)
+                            .unwrap_or_else(|e| panic!("{name} request {i}: {e}"));
+                        checked.0 += 1;
+                    }
+                    (Err(got), Err(want)) => {
+                        assert_eq!(got.to_string(), want.to_string(), "{name} request {i}");
+                        checked.1 += 1;
+                    }
+                    _ => panic!("{name} request {i}: together {got:?}, alone {alone:?}"),
+                }
+            }
+        }
+    }
+    assert!(checked.0 > 150 && checked.1 > 100, "{checked:?}");
+}
+
+#[test]
+fn sequence_requests_are_grouped_across_very_different_lengths() {
+    // sequence_long holds lengths 230, 201, 57 and 1; with short requests from another
+    // fixture's shape, groups must split by length and still give each its own result.
+    let dir = fixtures().join("sequence_long");
+    let weights = Weights::read(dir.join("weights.safetensors")).unwrap();
+    let model =
+        Model::from_weights(&weights, ModelKind::Sequence, DType::F32, &Device::Cpu).unwrap();
+    let bytes = std::fs::read(dir.join("input.safetensors")).unwrap();
+    let ModelInputs::Sequence {
+        padded_seq,
+        seq_lengths,
+    } = request_from_safetensors(&bytes, ModelKind::Sequence, "long", &Limits::default()).unwrap()
+    else {
+        unreachable!()
+    };
+    let mut requests = Vec::new();
+    for row in (0..4).cycle().take(300) {
+        let len = seq_lengths.i(row).unwrap().to_scalar::<i64>().unwrap() as usize;
+        requests.push(ModelInputs::Sequence {
+            padded_seq: padded_seq
+                .narrow(0, row, 1)
+                .unwrap()
+                .narrow(1, 0, len)
+                .unwrap(),
+            seq_lengths: seq_lengths.narrow(0, row, 1).unwrap(),
+        });
+    }
+    let many = model.forward_many(&requests, Pooling::LastValid);
+    for (got, request) in many.iter().zip(&requests) {
+        let want = model.forward(request, Pooling::LastValid).unwrap();
+        compare(got.as_ref().unwrap(), &want, 1e-6, 1e-6).unwrap();
+    }
+}
