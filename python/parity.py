@@ -1,0 +1,550 @@
+#!/usr/bin/env python3
+"""Live parity harness: the same weights and inputs through real PyTorch and `scriptless run`.
+
+    python python/parity.py [-n 200] [--seed S] [--bin PATH] [--keep DIR] [--case I]
+                            [--formats safetensors,pth,torchscript] [--dtypes f32,f64,f16,bf16]
+    python python/parity.py --weights FILE --model KIND [-n 20] [--feature-width F]
+                            [--seed S] [--bin PATH] [--keep DIR] [--case I] [--dtypes ...]
+
+Random mode (the default) draws N configurations of the three models (sequence most often):
+sizes, broadcasting shapes, N-d categorical inputs, LSTM layers, directions, projections, bias,
+ragged lengths (equal, all 1, batch 1, a padded time axis longer than the longest, garbage in
+the padding, NaN and infinities there in safetensors inputs), weights at PyTorch's default init
+or 2-3 times it, the weights file's format, the input's form (JSON padded, JSON ragged
+`sequences`, safetensors in f32 or f64), the pooling, the dtype computed and where the output
+goes (stdout, `--output x.json`, `--output x.safetensors`). Each configuration runs in PyTorch
+(the generalised models of export.py, `pack_padded_sequence(enforce_sorted=False)`) and through
+the CLI as a subprocess.
+
+Weights mode (`--weights FILE --model KIND`) checks a user's own trained weights: FILE is a
+safetensors file, a `torch.save(state_dict)` file or a `torch.jit.save` archive (recognised by
+content, not by extension); the PyTorch model is sized from the tensors' shapes, N random inputs
+are drawn for it and the CLI runs on FILE itself. For the categorical model the feature width
+comes from --feature-width, else the safetensors metadata `feature_width`, else 10 (as the CLI).
+Weights mode checks f32 and f64 unless --dtypes says otherwise: the f16/bf16 tolerances were
+validated at default init scale only.
+
+Reference and tolerance per dtype (the parity policy of README.md, `|got - want| <= atol +
+rtol*|want|` element by element, and the output shape must be PyTorch's):
+  f32       PyTorch's f32 model                                  atol 2e-5,    rtol 1e-4
+  f64       PyTorch's model.double() on double inputs            atol 1e-10,   rtol 1e-9
+  f16       PyTorch's f32 model (default-scale weights only)     atol 16/2048, rtol 16/2048
+  bf16      PyTorch's f32 model (default-scale weights only)     atol 16/256,  rtol 16/256
+
+One line per configuration: index, PASS or FAIL, kind and sizes, dtype, weights format, input
+form, output form, pooling, and the worst element (largest |diff| / tolerance): |diff|, index,
+got, want, tolerance. Then a summary. Every configuration is seeded from (--seed, index) alone,
+so `--case I` with the same --seed, --formats and --dtypes (and --weights) reruns just that one;
+--keep DIR keeps DIR/case-I/ (weights, input, expected.safetensors, the output, command.txt).
+Exit status 1 if any configuration fails or the CLI errors, else 0.
+"""
+
+import argparse
+import json
+import random
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save_file
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from export import GeneralCategorical, GeneralSequence, GeneralTwoInput, lstm_outputs  # noqa: E402
+
+warnings.filterwarnings("ignore", category=FutureWarning, message=".*torch.jit.*")
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SEED = 20261128
+KINDS = {"two-input": 1, "categorical": 1, "sequence": 2}  # draw weights
+DTYPES = {"f32": 6, "f64": 2, "f16": 1, "bf16": 1}  # draw weights
+TORCH_DTYPES = {"f32": torch.float32, "f64": torch.float64, "f16": torch.float16, "bf16": torch.bfloat16}
+TOLERANCES = {"f32": (2e-5, 1e-4), "f64": (1e-10, 1e-9), "f16": (16 / 2048, 16 / 2048),
+              "bf16": (16 / 256, 16 / 256)}
+HALF = {"f16", "bf16"}
+FORMATS = {"safetensors": ".safetensors", "pth": ".pth", "torchscript": ".pt"}
+OUTPUTS = {"stdout": None, "json": "output.json", "safetensors": "output.safetensors"}
+CLI_TIMEOUT_S = 120
+
+
+@dataclass
+class Case:
+    """One configuration: the model, its inputs and how they reach the CLI."""
+    index: int
+    kind: str
+    sizes: dict
+    state: dict            # the state_dict the CLI reads (random mode: f32)
+    inputs: dict           # forward argument name -> f32 floats / int64 indices
+    dtype: str
+    weights_format: str
+    input_form: str        # json, json-ragged, safetensors-f32, safetensors-f64
+    output_form: str       # a key of OUTPUTS
+    pool: str | None       # sequence only; None: the CLI's default (padded-last)
+    scales: str            # the weights' scale (x default init) and the inputs'
+    cli_flags: list        # --model, --feature-width as drawn
+
+
+# ---------------------------------------------------------------------------------------------
+# Models
+# ---------------------------------------------------------------------------------------------
+
+def build_model(kind, sizes):
+    if kind == "two-input":
+        return GeneralTwoInput(sizes["in"], sizes["out"])
+    if kind == "categorical":
+        return GeneralCategorical(sizes["C"], sizes["F"], sizes["out"])
+    return GeneralSequence(sizes["I"], sizes["H"], sizes["L"], sizes["bidir"], sizes["P"], sizes["bias"],
+                           sizes["out"])
+
+
+def reference_model(kind, sizes, state, dtype):
+    """The model in `dtype`, holding `state` converted to it."""
+    model = build_model(kind, sizes).to(dtype).eval()
+    model.load_state_dict({k: v.to(dtype) for k, v in state.items()})
+    return model
+
+
+def sizes_from_state(kind, state, feature_width):
+    """The generalised model's arguments, read from the state_dict's shapes."""
+    if "linear.weight" not in state:
+        sys.exit(f"parity.py: the weights hold no `linear.weight` (they hold {sorted(state)})")
+    out, width = state["linear.weight"].shape
+    if kind == "two-input":
+        return {"in": width, "out": out}
+    if kind == "categorical":
+        if width <= feature_width:
+            sys.exit(f"parity.py: linear.in_features {width} leaves no category beside feature width "
+                     f"{feature_width}; pass --feature-width")
+        return {"F": feature_width, "C": width - feature_width, "out": out}
+    if "rnn.weight_ih_l0" not in state:
+        sys.exit("parity.py: the weights hold no `rnn.weight_ih_l0`: not a sequence model")
+    gates, input_size = state["rnn.weight_ih_l0"].shape
+    layers = sum(1 for k in state if k.startswith("rnn.weight_ih_l") and not k.endswith("_reverse"))
+    proj = state["rnn.weight_hr_l0"].shape[0] if "rnn.weight_hr_l0" in state else 0
+    return {"I": input_size, "H": gates // 4, "L": layers, "bidir": "rnn.weight_ih_l0_reverse" in state,
+            "P": proj, "bias": "rnn.bias_ih_l0" in state, "out": out}
+
+
+def draw_sizes(kind, rng, half):
+    if kind == "two-input":
+        return {"in": rng.randint(1, 32), "out": rng.randint(1, 32)}
+    if kind == "categorical":
+        return {"F": rng.randint(1, 16), "C": rng.randint(1, 10), "out": rng.randint(1, 16)}
+    hidden = rng.randint(1, 32 if half else 48)
+    proj = rng.randint(1, hidden - 1) if hidden > 1 and rng.random() < 0.2 else 0
+    return {"I": rng.randint(1, 16), "H": hidden, "L": rng.randint(1, 3), "bidir": rng.random() < 0.5,
+            "P": proj, "bias": rng.random() < 0.75, "out": rng.randint(1, 12)}
+
+
+def random_state(kind, sizes, scale):
+    """PyTorch's default init (the global RNG, seeded per case), times `scale`."""
+    model = build_model(kind, sizes)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(scale)
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs
+# ---------------------------------------------------------------------------------------------
+
+def broadcast_shapes(rng, width):
+    """Two shapes that broadcast to (*lead, width): leading dims dropped or set to 1, and
+    sometimes a last dim of 1 on one side."""
+    lead = [rng.randint(1, 5) for _ in range(rng.randint(0, 3))]
+
+    def one():
+        dims = lead[rng.randint(0, len(lead)):]
+        return [1 if rng.random() < 0.25 else d for d in dims] + [width]
+
+    shapes = [one(), one()]
+    if rng.random() < 0.1:
+        shapes[rng.randint(0, 1)][-1] = 1
+    return shapes
+
+
+def draw_lengths(rng, half):
+    batch = 1 if rng.random() < 0.15 else rng.randint(1, 8)
+    longest = rng.randint(1, 16 if half else rng.choice([20, 20, 20, 60]))
+    shape = rng.choices(["ragged", "equal", "ones"], weights=[6, 2, 1])[0]
+    if shape == "ones":
+        return [1] * batch
+    if shape == "equal":
+        return [longest] * batch
+    return [rng.randint(1, longest) for _ in range(batch)]
+
+
+def fill_padding(padded, lengths, rng, non_finite):
+    """Garbage past each length: packing must never read it."""
+    for b, n in enumerate(lengths):
+        tail = padded[b, n:]
+        tail.copy_(torch.randn_like(tail) * 100)
+        if non_finite:
+            tail[torch.rand_like(tail) < 0.5] = rng.choice([float("nan"), float("inf"), float("-inf")])
+
+
+def draw_inputs(kind, sizes, rng, scale, half, form):
+    if kind == "two-input":
+        s1, s2 = broadcast_shapes(rng, sizes["in"])
+        return {"tensor1": torch.randn(s1) * scale, "tensor2": torch.randn(s2) * scale}
+    if kind == "categorical":
+        lead = [rng.randint(1, 6) for _ in range(rng.randint(0, 2))]
+        return {"tensor_input": torch.randn(*lead, sizes["F"]) * scale,
+                "category_index": torch.randint(0, sizes["C"], lead, dtype=torch.int64)}
+    lengths = draw_lengths(rng, half)
+    extra = rng.randint(1, 5) if form != "json-ragged" and rng.random() < 0.3 else 0
+    padded = torch.randn(len(lengths), max(lengths) + extra, sizes["I"]) * scale
+    fill_padding(padded, lengths, rng, form.startswith("safetensors") and rng.random() < 0.3)
+    return {"padded_seq": padded, "seq_lengths": torch.tensor(lengths, dtype=torch.int64)}
+
+
+def write_inputs(inputs, form, path):
+    if form == "json-ragged":
+        lengths = inputs["seq_lengths"].tolist()
+        obj = {"sequences": [inputs["padded_seq"][b, :n].tolist() for b, n in enumerate(lengths)]}
+        path.write_text(json.dumps(obj))
+    elif form == "json":
+        path.write_text(json.dumps({k: v.tolist() for k, v in inputs.items()}))
+    else:
+        dtype = torch.float64 if form == "safetensors-f64" else torch.float32
+        save_file({k: (v.to(dtype) if v.is_floating_point() else v).contiguous() for k, v in inputs.items()},
+                  path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Weights files
+# ---------------------------------------------------------------------------------------------
+
+def write_weights(case, path):
+    if case.weights_format == "safetensors":
+        metadata = {"model": case.kind}
+        if case.kind == "categorical":
+            metadata["feature_width"] = str(case.sizes["F"])
+        save_file({k: v.contiguous() for k, v in case.state.items()}, path, metadata)
+    elif case.weights_format == "pth":
+        torch.save(case.state, path)
+    else:
+        model = reference_model(case.kind, case.sizes, case.state, torch.float32)
+        torch.jit.save(torch.jit.script(model), path)
+
+
+def load_state(path):
+    """(state_dict, format, safetensors metadata) of a weights file, recognised by content."""
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            scripted = any(name.split("/")[1:2] == ["code"] for name in archive.namelist())
+        if scripted:
+            return torch.jit.load(path, map_location="cpu").state_dict(), "torchscript", {}
+        return torch.load(path, map_location="cpu", weights_only=True), "pth", {}
+    try:
+        with safe_open(path, "pt") as f:
+            metadata = f.metadata() or {}
+        return load_file(path), "safetensors", metadata
+    except SafetensorError:
+        return torch.load(path, map_location="cpu", weights_only=True), "pth", {}
+
+
+# ---------------------------------------------------------------------------------------------
+# PyTorch's side
+# ---------------------------------------------------------------------------------------------
+
+def expected_output(case):
+    """PyTorch's output: f64 for --dtype f64, else f32 (f16 and bf16 are held to f32)."""
+    dtype = torch.float64 if case.dtype == "f64" else torch.float32
+    model = reference_model(case.kind, case.sizes, case.state, dtype)
+    args = [v.to(dtype) if v.is_floating_point() else v for v in case.inputs.values()]
+    with torch.no_grad():
+        if case.pool == "last-valid":
+            return lstm_outputs(model, *args)["output_last_valid"]
+        return model(*args)
+
+
+# ---------------------------------------------------------------------------------------------
+# scriptless's side
+# ---------------------------------------------------------------------------------------------
+
+class CliError(Exception):
+    pass
+
+
+def cli_command(binary, case, weights, inputs, output):
+    cmd = [str(binary), "run", "--weights", str(weights), "--input", str(inputs), "--dtype", case.dtype]
+    cmd += case.cli_flags
+    if case.pool is not None:
+        cmd += ["--pool", case.pool]
+    if output is not None:
+        cmd += ["--output", str(output)]
+    return cmd
+
+
+def run_cli(cmd, output, dtype, case_dir):
+    """The CLI's output as a float64 tensor; CliError on a failed run or a malformed output."""
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=CLI_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise CliError(f"scriptless ran past {CLI_TIMEOUT_S} s") from None
+    if done.returncode != 0:
+        message = done.stderr.strip().splitlines()[-1:] or ["(no message)"]
+        raise CliError(f"scriptless exited {done.returncode}: {message[0]}")
+    if output is None:
+        (case_dir / "stdout.json").write_text(done.stdout)
+        return json_output(done.stdout)
+    if output.suffix == ".json":
+        return json_output(output.read_text())
+    tensors = load_file(output)
+    if list(tensors) != ["output"]:
+        raise CliError(f"output.safetensors holds {sorted(tensors)}, not just `output`")
+    if tensors["output"].dtype != TORCH_DTYPES[dtype]:
+        raise CliError(f"output.safetensors holds {tensors['output'].dtype}, not the {dtype} computed")
+    return tensors["output"].double()
+
+
+def json_output(text):
+    try:
+        obj = json.loads(text)
+        got = torch.tensor(obj["output"], dtype=torch.float64)
+        shape = obj["shape"]
+    except (ValueError, KeyError, TypeError) as e:
+        raise CliError(f"malformed JSON output: {e}") from None
+    if list(got.shape) != shape:
+        raise CliError(f"JSON output's nested lists have shape {list(got.shape)}, its `shape` says {shape}")
+    return got
+
+
+# ---------------------------------------------------------------------------------------------
+# Comparison and report
+# ---------------------------------------------------------------------------------------------
+
+def compare(got, want, dtype):
+    """(passed, worst |diff| / tolerance, worst-element text) under the dtype's allclose
+    tolerance."""
+    if got.shape != want.shape:
+        return False, float("inf"), f"shape {list(got.shape)}, PyTorch's {list(want.shape)}"
+    atol, rtol = TOLERANCES[dtype]
+    want = want.double()
+    diff = (got - want).abs()
+    tol = atol + rtol * want.abs()
+    ratio = torch.nan_to_num(diff / tol, nan=float("inf"))
+    worst = int(ratio.flatten().argmax())
+    at = [int(i) for i in np.unravel_index(worst, tuple(want.shape))]
+    d, g, w, t = (x.flatten()[worst].item() for x in (diff, got, want, tol))
+    passed = bool((diff <= tol).all())
+    return passed, d / t, f"worst |d|={d:.3g} at {at}: got {g:.9g} want {w:.9g} tol {t:.3g} ({d / t:.3g} of tol)"
+
+
+def describe(case):
+    s = case.sizes
+    if case.kind == "two-input":
+        shapes = " + ".join(str(list(case.inputs[k].shape)) for k in ("tensor1", "tensor2"))
+        sizes = f"in={s['in']} out={s['out']} {shapes}"
+    elif case.kind == "categorical":
+        sizes = f"F={s['F']} C={s['C']} out={s['out']} lead={list(case.inputs['category_index'].shape)}"
+    else:
+        padded = case.inputs["padded_seq"]
+        sizes = (f"I={s['I']} H={s['H']} L={s['L']} {'bidir' if s['bidir'] else 'uni'} P={s['P']} "
+                 f"{'bias' if s['bias'] else 'nobias'} out={s['out']} B={padded.shape[0]} "
+                 f"T={padded.shape[1]} lens={case.inputs['seq_lengths'].tolist()}")
+        if not torch.isfinite(padded).all():
+            sizes += " nonfinite-padding"
+    pool = f" pool={pool_label(case)}" if case.kind == "sequence" else ""
+    return (f"{case.kind:<11} {sizes} {case.scales} | {case.dtype} {case.weights_format} {case.input_form} "
+            f"-> {case.output_form}{pool}")
+
+
+def pool_label(case):
+    return case.pool or "padded-last(default)"
+
+
+def check(case, binary, weights, case_dir):
+    """Run one configuration in both; (passed, worst |diff| / tolerance, report text)."""
+    inputs = case_dir / ("input.json" if case.input_form.startswith("json") else "input.safetensors")
+    write_inputs(case.inputs, case.input_form, inputs)
+    want = expected_output(case)
+    save_file({"output": want.contiguous()}, case_dir / "expected.safetensors")
+    if not torch.isfinite(want).all():
+        return False, float("inf"), "harness: PyTorch's output is not finite"
+    output = case_dir / OUTPUTS[case.output_form] if OUTPUTS[case.output_form] else None
+    cmd = cli_command(binary, case, weights, inputs, output)
+    (case_dir / "command.txt").write_text(shlex.join(cmd) + "\n")
+    try:
+        got = run_cli(cmd, output, case.dtype, case_dir)
+    except CliError as e:
+        return False, float("inf"), str(e)
+    return compare(got, want, case.dtype)
+
+
+# ---------------------------------------------------------------------------------------------
+# Drawing the configurations
+# ---------------------------------------------------------------------------------------------
+
+def pick(rng, weighted, allowed):
+    names = [k for k in weighted if k in allowed]
+    return rng.choices(names, weights=[weighted[k] for k in names])[0]
+
+
+def draw_io(case_rng, kind, dtype):
+    """Input form, output form, pooling and the inputs' scale (N(0,1) for half precision)."""
+    forms = ["json", "safetensors-f32", "safetensors-f64"] + (["json-ragged"] if kind == "sequence" else [])
+    input_form = case_rng.choice(forms)
+    output_form = case_rng.choice(list(OUTPUTS))
+    pool = case_rng.choice(["padded-last", "last-valid", None]) if kind == "sequence" else None
+    scale = 1.0 if dtype in HALF else case_rng.choice([1.0, 1.0, 3.0])
+    return input_form, output_form, pool, scale
+
+
+def random_case(index, rng, formats, dtypes):
+    dtype = pick(rng, DTYPES, dtypes)
+    kind = pick(rng, KINDS, KINDS)
+    sizes = draw_sizes(kind, rng, dtype in HALF)
+    weights_format = rng.choice(formats)
+    input_form, output_form, pool, scale = draw_io(rng, kind, dtype)
+    weight_scale = 1.0 if dtype in HALF or rng.random() < 0.6 else rng.uniform(2.0, 3.0)
+    state = random_state(kind, sizes, weight_scale)
+    inputs = draw_inputs(kind, sizes, rng, scale, dtype in HALF, input_form)
+    flags = ["--model", kind] if weights_format != "safetensors" or rng.random() < 0.5 else []
+    if kind == "categorical" and weights_format != "safetensors":
+        flags += ["--feature-width", str(sizes["F"])]
+    scales = f"w*{weight_scale:.2f} x*{scale:g}"
+    return Case(index, kind, sizes, state, inputs, dtype, weights_format, input_form, output_form, pool, scales,
+                flags)
+
+
+def weights_case(index, rng, loaded, kind, feature_width_flag, dtypes):
+    state, weights_format, sizes = loaded
+    dtype = pick(rng, DTYPES, dtypes)
+    input_form, output_form, pool, scale = draw_io(rng, kind, dtype)
+    inputs = draw_inputs(kind, sizes, rng, scale, dtype in HALF, input_form)
+    flags = ["--model", kind]
+    if feature_width_flag is not None:
+        flags += ["--feature-width", str(feature_width_flag)]
+    return Case(index, kind, sizes, state, inputs, dtype, weights_format, input_form, output_form, pool,
+                f"x*{scale:g}", flags)
+
+
+# ---------------------------------------------------------------------------------------------
+# Main
+# ---------------------------------------------------------------------------------------------
+
+def comma_list(choices):
+    def parse(text):
+        items = [s.strip() for s in text.split(",") if s.strip()]
+        unknown = [s for s in items if s not in choices]
+        if unknown or not items:
+            raise argparse.ArgumentTypeError(f"choose from {','.join(choices)}")
+        return items
+    return parse
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("-n", type=int, default=None, help="configurations (200 random, 20 with --weights)")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"default {DEFAULT_SEED}")
+    parser.add_argument("--bin", type=Path, default=ROOT / "target" / "release" / "scriptless", metavar="PATH",
+                        help="the scriptless binary (default target/release/scriptless)")
+    parser.add_argument("--keep", type=Path, default=None, metavar="DIR",
+                        help="keep each configuration's files in DIR/case-I/")
+    parser.add_argument("--case", type=int, default=None, metavar="I", help="run configuration I only")
+    parser.add_argument("--formats", type=comma_list(list(FORMATS)), default=list(FORMATS),
+                        help="weights file formats to draw (default all)")
+    parser.add_argument("--dtypes", type=comma_list(list(DTYPES)), default=None,
+                        help="default f32,f64,f16,bf16; f32,f64 with --weights")
+    parser.add_argument("--weights", type=Path, default=None, metavar="FILE",
+                        help="weights mode: your own state_dict (safetensors, torch.save, torch.jit.save)")
+    parser.add_argument("--model", choices=list(KINDS), default=None, help="weights mode: the model FILE holds")
+    parser.add_argument("--feature-width", type=int, default=None, metavar="F",
+                        help="weights mode, categorical: the width of tensor_input")
+    args = parser.parse_args()
+    if (args.weights is None) != (args.model is None):
+        parser.error("--weights and --model go together")
+    if args.feature_width is not None and args.model != "categorical":
+        parser.error("--feature-width is for --weights with --model categorical")
+    if args.n is None:
+        args.n = 200 if args.weights is None else 20
+    if args.dtypes is None:
+        args.dtypes = list(DTYPES) if args.weights is None else ["f32", "f64"]
+    return args
+
+
+def load_user_weights(args):
+    """(state_dict, format, sizes) of --weights."""
+    try:
+        state, weights_format, metadata = load_state(args.weights)
+    except Exception as e:  # torch.load and torch.jit.load raise many kinds
+        sys.exit(f"parity.py: {args.weights}: not safetensors, torch.save or torch.jit.save: {e}")
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        sys.exit(f"parity.py: {args.weights} does not hold a flat state_dict of tensors")
+    width = args.feature_width or int(metadata.get("feature_width", 10))
+    sizes = sizes_from_state(args.model, state, width)
+    build_model(args.model, sizes).load_state_dict(state)  # refuses missing or unexpected tensors
+    return state, weights_format, sizes
+
+
+def main():
+    args = parse_args()
+    binary = args.bin.resolve()
+    if not binary.is_file():
+        sys.exit(f"parity.py: no scriptless binary at {binary} (cargo build --release, or --bin PATH)")
+    version = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout.strip()
+    print(f"torch {torch.__version__}, {version} ({binary}), seed {args.seed}", flush=True)
+    loaded = load_user_weights(args) if args.weights else None
+    if loaded:
+        print(f"weights {args.weights}: {loaded[1]}, {args.model} {loaded[2]}")
+
+    indices = [args.case] if args.case is not None else range(args.n)
+    results, start = [], time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        for index in indices:
+            rng = random.Random(f"{args.seed}:{index}")
+            torch.manual_seed(rng.getrandbits(63))
+            case_dir = (args.keep or Path(tmp)) / f"case-{index}"
+            case_dir.mkdir(parents=True, exist_ok=True)
+            if loaded:
+                case = weights_case(index, rng, loaded, args.model, args.feature_width, args.dtypes)
+                weights = args.weights.resolve()
+            else:
+                case = random_case(index, rng, args.formats, args.dtypes)
+                weights = case_dir / f"weights{FORMATS[case.weights_format]}"
+                write_weights(case, weights)
+            passed, ratio, text = check(case, binary, weights, case_dir)
+            results.append((case, passed, ratio))
+            print(f"{index:>4} {'PASS' if passed else 'FAIL'} {describe(case)} | {text}", flush=True)
+    report(results, time.perf_counter() - start)
+    sys.exit(0 if all(passed for _, passed, _ in results) else 1)
+
+
+def report(results, seconds):
+    failed = [case.index for case, passed, _ in results if not passed]
+    print(f"{len(results)} configurations in {seconds:.1f} s: {len(results) - len(failed)} passed, "
+          f"{len(failed)} failed")
+    print("  " + "; ".join(f"{attr}: {tally(results, lambda case: getattr(case, attr))}" for attr in
+                           ("kind", "dtype", "weights_format", "input_form", "output_form")))
+    sequences = [r for r in results if r[0].kind == "sequence"]
+    if sequences:
+        print(f"  pool: {tally(sequences, pool_label)}")
+    worst = {}
+    for case, _, ratio in results:
+        if ratio >= worst.get(case.dtype, (-1.0, None))[0]:
+            worst[case.dtype] = (ratio, case.index)
+    print("  worst |diff| / tolerance: " + ", ".join(f"{dtype} {r:.3g} (#{i})" for dtype, (r, i) in worst.items()))
+    if failed:
+        print(f"FAILED: {failed}; rerun one with: python {shlex.join(sys.argv)} --case I --keep DIR")
+
+
+def tally(results, key):
+    counts = {}
+    for case, _, _ in results:
+        counts[key(case)] = counts.get(key(case), 0) + 1
+    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+
+
+if __name__ == "__main__":
+    main()
