@@ -15,6 +15,9 @@
 //! longest is zero padding, so those rows output `linear.bias`. [`Pooling::PaddedLast`] (the
 //! default) reproduces that; [`Pooling::LastValid`] reads each row's own last step.
 //!
+//! [`Model::forward_many`] runs many requests in few calls (for batch files), each getting
+//! exactly its own result or error.
+//!
 //! ```
 //! use candle_core::{DType, Device, Tensor};
 //! use scriptless::{pad_sequences, Pooling, SequenceInputModule, Weights};

@@ -87,7 +87,15 @@ impl Weights {
                  read; save it again with a current PyTorch (the zip format is the default)",
             ))
         } else {
-            Self::from_safetensors(bytes, what)
+            Self::from_safetensors(bytes, what).map_err(|e| match e {
+                Error::Format { what, message } => Error::Format {
+                    what,
+                    message: format!(
+                        "not a PyTorch zip archive (torch.save, torch.jit.save), and {message}"
+                    ),
+                },
+                other => other,
+            })
         }
     }
 

@@ -311,7 +311,7 @@ fn bad_inputs_fail_with_one_line_naming_the_cause() {
     let out = run("examples/sequence.json", "examples/sequence.json", &[]);
     assert_fails(&out, &["weights file", "not a valid safetensors file"]);
     let out = run("weights/sequence.safetensors", "README.md", &[]);
-    assert_fails(&out, &["README.md", ".json or .safetensors"]);
+    assert_fails(&out, &["README.md", ".json, .safetensors or .jsonl"]);
     let out = run(
         "weights/two_input.safetensors",
         "examples/two_input.json",

@@ -4,7 +4,8 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use scriptless::{
-    parse_device, read_request, Model, ModelKind, Pooling, Weights, META_FEATURE_WIDTH,
+    parse_device, read_request, Model, ModelKind, Pooling, RequestFormat, Weights,
+    META_FEATURE_WIDTH,
 };
 
 use super::jsonl::{self, Batching};
@@ -42,6 +43,12 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     }
     if args.keep_going {
         bail!("--keep-going applies to a .jsonl input only");
+    }
+    if RequestFormat::from_path(&args.input).is_none() {
+        bail!(
+            "input file {}: expected a .json, .safetensors or .jsonl file",
+            args.input.display()
+        );
     }
     let inputs = read_request(&args.input, kind, &limits)?;
     let output = model.forward(&inputs, pooling)?;
