@@ -135,6 +135,21 @@ fn forward_many_gives_every_request_its_own_result_or_error() {
 }
 
 #[test]
+fn no_requests_give_no_results() {
+    for kind in ModelKind::ALL {
+        let file = match kind {
+            ModelKind::TwoInput => "two_input",
+            ModelKind::Categorical => "categorical",
+            ModelKind::Sequence => "sequence",
+        };
+        let weights =
+            Weights::read(common::root().join(format!("weights/{file}.safetensors"))).unwrap();
+        let model = Model::from_weights(&weights, kind, DType::F32, &Device::Cpu).unwrap();
+        assert!(model.forward_many(&[], Pooling::PaddedLast).is_empty());
+    }
+}
+
+#[test]
 fn sequence_requests_are_grouped_across_very_different_lengths() {
     // sequence_long holds lengths 230, 201, 57 and 1; with short requests from another
     // fixture's shape, groups must split by length and still give each its own result.

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use anyhow::bail;
 use scriptless::{
     CategoricalConfig, ModelKind, SequenceConfig, TwoInputConfig, Weights, WeightsFormat,
+    META_MODEL,
 };
 use serde_json::{json, Value};
 
@@ -15,11 +16,13 @@ pub(crate) fn run(args: &InspectArgs) -> anyhow::Result<ExitCode> {
         max_weights_bytes: args.max_weights_bytes,
         ..Default::default()
     };
-    let mut weights = Weights::read_within(&args.file, &limits)?;
+    let weights = Weights::read_within(&args.file, &limits)?;
+    // --feature-width informs the model's config; the report shows the file's own metadata.
+    let mut configured = weights.clone();
     if let Some(width) = args.feature_width {
-        weights.set_metadata(scriptless::META_FEATURE_WIDTH, &width.to_string())?;
+        configured.set_metadata(scriptless::META_FEATURE_WIDTH, &width.to_string())?;
     }
-    let model = describe_model(&weights, args.model.map(ModelKind::from));
+    let model = describe_model(&configured, args.model.map(ModelKind::from));
     let report = json!({
         "file": args.file.display().to_string(),
         "format": weights.format().name(),
@@ -51,12 +54,10 @@ fn describe_model(weights: &Weights, forced: Option<ModelKind>) -> Value {
     let (kind, source) = match (forced, weights.model_kind()) {
         (_, Err(e)) => return json!({"kind": null, "error": e.to_string()}),
         (Some(kind), _) => (kind, "--model"),
-        (None, Ok(Some(kind))) => match weights.format() {
-            WeightsFormat::TorchScript { .. } if weights.metadata().is_empty() => {
-                (kind, "TorchScript class")
-            }
-            _ => (kind, "metadata"),
-        },
+        (None, Ok(Some(kind))) if weights.metadata().contains_key(META_MODEL) => {
+            (kind, "metadata")
+        }
+        (None, Ok(Some(kind))) => (kind, "TorchScript class"),
         (None, Ok(None)) => match candidates(weights)[..] {
             [kind] => (kind, "tensor names"),
             ref several => {

@@ -44,9 +44,10 @@ impl Model {
         pooling: Pooling,
         results: &mut Vec<(usize, Result<Tensor>)>,
     ) {
-        if let [i] = group[..] {
-            results.push((i, self.forward(&requests[i], pooling)));
-            return;
+        match group[..] {
+            [] => return,
+            [i] => return results.push((i, self.forward(&requests[i], pooling))),
+            _ => {}
         }
         match self.forward_together(requests, &group, pooling) {
             Ok(outputs) => results.extend(group.into_iter().zip(outputs.into_iter().map(Ok))),
