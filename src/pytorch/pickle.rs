@@ -81,6 +81,21 @@ pub(crate) enum Global {
     ScriptClass(Rc<str>),
 }
 
+impl Global {
+    /// The global's Python name, for error messages.
+    fn name(&self) -> String {
+        match self {
+            Global::OrderedDict => "collections.OrderedDict".into(),
+            Global::RebuildTensor => "torch._utils._rebuild_tensor_v2".into(),
+            Global::RebuildParameter => "torch._utils._rebuild_parameter".into(),
+            Global::StorageType(name) => format!("torch.{name}"),
+            Global::RestoreTypeTag => "torch.jit._pickle.restore_type_tag".into(),
+            Global::BuildList => "torch.jit._pickle.build_*list".into(),
+            Global::ScriptClass(class) => class.to_string(),
+        }
+    }
+}
+
 /// A TorchScript object: its class and the attribute dict `BUILD` gave it.
 #[derive(Debug)]
 pub(crate) struct Object {
@@ -542,7 +557,8 @@ impl Machine<'_> {
             },
             Global::RestoreTypeTag | Global::BuildList if !args.is_empty() => Ok(args[0].clone()),
             other => Err(format!(
-                "calling {other:?} with these arguments is not allowed"
+                "calling `{}` with these arguments is not allowed",
+                other.name()
             )),
         }
     }
