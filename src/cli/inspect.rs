@@ -54,9 +54,7 @@ fn describe_model(weights: &Weights, forced: Option<ModelKind>) -> Value {
     let (kind, source) = match (forced, weights.model_kind()) {
         (_, Err(e)) => return json!({"kind": null, "error": e.to_string()}),
         (Some(kind), _) => (kind, "--model"),
-        (None, Ok(Some(kind))) if weights.metadata().contains_key(META_MODEL) => {
-            (kind, "metadata")
-        }
+        (None, Ok(Some(kind))) if weights.metadata().contains_key(META_MODEL) => (kind, "metadata"),
         (None, Ok(Some(kind))) => (kind, "TorchScript class"),
         (None, Ok(None)) => match candidates(weights)[..] {
             [kind] => (kind, "tensor names"),
