@@ -812,7 +812,16 @@ fn jsonl_options_are_checked() {
         "examples/sequence.json",
         &["--keep-going"],
     );
-    assert_fails(&out, &["--keep-going applies to a .jsonl input only"]);
+    assert_fails(
+        &out,
+        &["--keep-going and --batch-size apply to a .jsonl input only"],
+    );
+    let out = run(
+        "weights/sequence.safetensors",
+        "examples/sequence.json",
+        &["--batch-size", "8"],
+    );
+    assert_fails(&out, &["--batch-size apply to a .jsonl input only"]);
     let input = jsonl(dir.path(), "r.jsonl", &sequence_requests());
     let out = run(
         "weights/sequence.safetensors",

@@ -107,9 +107,9 @@ pub(crate) struct RunArgs {
     /// stdout (JSON) when omitted.
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// `.jsonl` input: requests run together per model call.
-    #[arg(long, value_name = "N", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
-    pub batch_size: u32,
+    /// `.jsonl` input: requests run together per model call [default: 256].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub batch_size: Option<u32>,
     /// `.jsonl` input: on a bad line, write `{"error": ..., "line": N}` for it and go on (the
     /// exit status is still 1 if any line failed). Without it the run stops at the first.
     #[arg(long)]

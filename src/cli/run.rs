@@ -12,6 +12,9 @@ use super::jsonl::{self, Batching};
 use super::output::{write_output, OutputTarget};
 use super::RunArgs;
 
+/// Requests per model call for a `.jsonl` input, unless `--batch-size` says otherwise.
+const DEFAULT_BATCH_SIZE: usize = 256;
+
 pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     // Everything that can be checked without running the model is checked first.
     let target = OutputTarget::from_arg(args.output.as_deref())?;
@@ -34,15 +37,15 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let pooling = args.pool.map(Pooling::from).unwrap_or_default();
     if args.input.extension().is_some_and(|e| e == "jsonl") {
         let batching = Batching {
-            batch_size: args.batch_size as usize,
+            batch_size: args.batch_size.map_or(DEFAULT_BATCH_SIZE, |n| n as usize),
             keep_going: args.keep_going,
             pooling,
             limits,
         };
         return jsonl::run(&model, &args.input, &target, &batching);
     }
-    if args.keep_going {
-        bail!("--keep-going applies to a .jsonl input only");
+    if args.keep_going || args.batch_size.is_some() {
+        bail!("--keep-going and --batch-size apply to a .jsonl input only");
     }
     if RequestFormat::from_path(&args.input).is_none() {
         bail!(

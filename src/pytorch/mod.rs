@@ -58,7 +58,10 @@ pub(crate) fn read_archive(
     let mut zip = ZipArchive::new(Cursor::new(bytes))
         .map_err(|e| format!("not a readable zip archive: {e}"))?;
     let prefix = data_pkl_prefix(&zip)?;
-    if let Ok(order) = read_entry(&mut zip, &format!("{prefix}byteorder"), bytes.len()) {
+    // Archives from before PyTorch 1.10 have no byteorder entry; they are little-endian.
+    let byteorder = format!("{prefix}byteorder");
+    if zip.index_for_name(&byteorder).is_some() {
+        let order = read_entry(&mut zip, &byteorder, bytes.len())?;
         if order != b"little" {
             return Err(format!(
                 "the archive's byte order is `{}`; only little-endian archives are read",
