@@ -400,6 +400,30 @@ fn deep_and_repeated_structures_are_bounded() {
     }
     let e = refused(&archive(&[("data.pkl", &p.stop())]));
     assert!(e.contains("deeper than"), "{e}");
+    // A module among its own attributes, and one inside its child: cycles, named as such
+    // (not run into the depth limit).
+    let own = Pickle::new()
+        .global("__torch__", "M")
+        .op(b")\x81q\x00}")
+        .str("me")
+        .op(b"h\x00sb")
+        .stop();
+    let e = refused(&archive(&[("data.pkl", &own)]));
+    assert!(e.contains("module `me` is its own ancestor"), "{e}");
+    let child = Pickle::new()
+        .global("__torch__", "M")
+        .op(b")\x81q\x00}")
+        .str("child")
+        .global("__torch__", "M")
+        .op(b")\x81}")
+        .str("parent")
+        .op(b"h\x00sbsb")
+        .stop();
+    let e = refused(&archive(&[("data.pkl", &child)]));
+    assert!(
+        e.contains("module `child.parent` is its own ancestor"),
+        "{e}"
+    );
     // One 256 KiB storage viewed by 1000 names, each a new tensor made from memoized
     // arguments in a few bytes, would build 256 MiB from a 270 KB file.
     let n = 1 << 16;

@@ -10,6 +10,7 @@
 
 mod pickle;
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::io::{Cursor, Read};
 use std::rc::Rc;
@@ -77,7 +78,7 @@ pub(crate) fn read_archive(
             let class = root.borrow().class.clone();
             let mut refs = Vec::new();
             let mut budget = MAX_ATTRIBUTES;
-            module_tensors(&root.borrow(), "", 0, &mut budget, &mut refs)?;
+            module_tensors(root, "", &mut Vec::new(), &mut budget, &mut refs)?;
             (
                 Archive::TorchScript {
                     class: script_class_name(&class),
@@ -190,15 +191,16 @@ fn state_dict_tensors(entries: &[(Value, Value)]) -> Result<Vec<(String, Rc<Tens
 
 /// The tensor attributes of a TorchScript module and its submodules, named as in
 /// `state_dict()`. Other attributes (flags, lists such as an LSTM's `_flat_weights`, which
-/// repeats its parameters) are not weights and are skipped.
+/// repeats its parameters) are not weights and are skipped. `path` holds the modules above
+/// this one: a module found among its own ancestors is a cycle, refused.
 fn module_tensors(
-    module: &Object,
+    module: &Rc<RefCell<Object>>,
     prefix: &str,
-    depth: usize,
+    path: &mut Vec<*const RefCell<Object>>,
     budget: &mut usize,
     out: &mut Vec<(String, Rc<TensorRef>)>,
 ) -> Result<(), String> {
-    let attributes = match &module.state {
+    let attributes = match &module.borrow().state {
         Some(Value::Dict(d)) => d.clone(),
         None => return Ok(()),
         Some(other) => {
@@ -209,6 +211,7 @@ fn module_tensors(
             ))
         }
     };
+    path.push(Rc::as_ptr(module));
     for (k, v) in attributes.borrow().iter() {
         *budget = budget
             .checked_sub(1)
@@ -219,17 +222,20 @@ fn module_tensors(
         match v {
             Value::Tensor(t) => out.push((format!("{prefix}{name}"), t.clone())),
             Value::Object(sub) => {
-                if depth >= MAX_DEPTH {
+                if path.contains(&Rc::as_ptr(sub)) {
+                    return Err(format!(
+                        "module `{prefix}{name}` is its own ancestor: the module tree has a cycle"
+                    ));
+                }
+                if path.len() >= MAX_DEPTH {
                     return Err(format!("the module tree is deeper than {MAX_DEPTH}"));
                 }
-                let sub = sub
-                    .try_borrow()
-                    .map_err(|_| "a module contains itself".to_string())?;
-                module_tensors(&sub, &format!("{prefix}{name}."), depth + 1, budget, out)?;
+                module_tensors(sub, &format!("{prefix}{name}."), path, budget, out)?;
             }
             _ => {}
         }
     }
+    path.pop();
     Ok(())
 }
 
