@@ -43,12 +43,21 @@ impl<'a, T> Mat<'a, T> {
         }
     }
 
-    /// Whether every element lies inside `data`.
-    fn in_bounds(&self) -> bool {
-        self.rows == 0
-            || self.cols == 0
-            || (self.rows - 1) * self.row_stride + (self.cols - 1) * self.col_stride
-                < self.data.len()
+    /// The strides as `gemm` takes them, `(column, row)`, if both fit in an `isize` and every
+    /// element lies inside `data`. Checked arithmetic: a view whose extent overflows is
+    /// refused, not wrapped around into range.
+    fn checked_strides(&self) -> Option<(isize, isize)> {
+        let strides = (
+            isize::try_from(self.col_stride).ok()?,
+            isize::try_from(self.row_stride).ok()?,
+        );
+        if self.rows == 0 || self.cols == 0 {
+            return Some(strides);
+        }
+        let last = (self.rows - 1)
+            .checked_mul(self.row_stride)?
+            .checked_add((self.cols - 1).checked_mul(self.col_stride)?)?;
+        (last < self.data.len()).then_some(strides)
     }
 }
 
@@ -71,29 +80,35 @@ pub(crate) fn matmul<T: 'static + Copy>(
         row_stride: dst_stride,
         col_stride: 1,
     };
-    if b.rows != k || !(a.in_bounds() && b.in_bounds() && dst_view.in_bounds()) {
+    let (Some(a_strides), Some(b_strides), Some(dst_strides), true) = (
+        a.checked_strides(),
+        b.checked_strides(),
+        dst_view.checked_strides(),
+        b.rows == k,
+    ) else {
         candle_core::bail!("scriptless matmul: operands do not match");
-    }
+    };
     if m == 0 || n == 0 {
         return Ok(());
     }
-    // SAFETY: the three views were checked to lie inside their slices, `dst` is borrowed
-    // mutably so it aliases neither input, and gemm reads/writes exactly those elements.
+    // SAFETY: the three views were checked to lie inside their slices (with strides that
+    // fit an `isize`), `dst` is borrowed mutably so it aliases neither input, and gemm
+    // reads/writes exactly those elements.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
             dst.as_mut_ptr(),
-            1,
-            dst_stride as isize,
+            dst_strides.0,
+            dst_strides.1,
             accumulate,
             a.data.as_ptr(),
-            a.col_stride as isize,
-            a.row_stride as isize,
+            a_strides.0,
+            a_strides.1,
             b.data.as_ptr(),
-            b.col_stride as isize,
-            b.row_stride as isize,
+            b_strides.0,
+            b_strides.1,
             one,
             one,
             false,
@@ -103,4 +118,55 @@ pub(crate) fn matmul<T: 'static + Copy>(
         )
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multiplies_strided_views() {
+        // a = [[1, 2], [3, 4]] read transposed through its strides; b = [[1], [1]].
+        let (a, b) = ([1.0f32, 2.0, 3.0, 4.0], [1.0f32, 1.0]);
+        let at = Mat {
+            data: &a,
+            rows: 2,
+            cols: 2,
+            row_stride: 1,
+            col_stride: 2,
+        };
+        let mut dst = [0.0f32; 2];
+        matmul(&mut dst, 1, at, Mat::row_major(&b, 2, 1), false, 1.0).unwrap();
+        assert_eq!(dst, [4.0, 6.0]);
+    }
+
+    #[test]
+    fn refuses_views_whose_extent_overflows_or_reaches_past_the_slice() {
+        let data = [0.0f32; 4];
+        let b = Mat::row_major(&data, 2, 2);
+        let mut dst = [0.0f32; 4];
+        // (rows - 1) * row_stride + (cols - 1) * col_stride wraps around to 1 in unchecked
+        // arithmetic, which would pass a bounds check.
+        let wrapping = Mat {
+            data: &data,
+            rows: 2,
+            cols: 2,
+            row_stride: usize::MAX,
+            col_stride: 2,
+        };
+        let past_end = Mat {
+            row_stride: 3,
+            ..Mat::row_major(&data, 2, 2)
+        };
+        let huge_stride = Mat {
+            row_stride: usize::MAX,
+            ..Mat::row_major(&data, 1, 2)
+        };
+        for a in [wrapping, past_end, huge_stride] {
+            assert!(matmul(&mut dst, 2, a, b, false, 1.0).is_err());
+        }
+        // A mismatched inner dimension, and a destination too small.
+        assert!(matmul(&mut dst, 2, Mat::row_major(&data, 4, 1), b, false, 1.0).is_err());
+        assert!(matmul(&mut dst[..3], 2, b, b, false, 1.0).is_err());
+    }
 }
