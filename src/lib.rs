@@ -44,6 +44,11 @@
 //! # }
 //! ```
 
+// Every unsafe operation sits in its own `unsafe` block with a `// SAFETY:` comment saying why
+// it is sound (clippy checks the comments).
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 pub mod bench;
 mod cpu;
 mod device;

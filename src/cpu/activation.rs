@@ -147,14 +147,18 @@ pub(crate) fn exp(x: f32) -> f32 {
 
 /// The same activations on 16 lanes of AVX-512, for kernels that keep the gates in registers.
 /// Divisions are a reciprocal estimate refined by one Newton step (`vdivps` would cost more
-/// than the rest of the cell).
+/// than the rest of the cell). Under Miri, which lacks some of these instructions, the same
+/// functions run lane by lane on the scalar ones ([`lanes`]), so that Miri can check the
+/// kernels' real loads and stores around them.
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod avx512 {
     use std::arch::x86_64::*;
 
+    #[cfg(not(miri))]
     use super::{EXP_MAX, EXP_MIN, EXP_POLY, LN2_HI, LN2_LO, LOG2E, ROUND};
 
     /// `e^x` lane by lane, as [`super::exp`].
+    #[cfg(not(miri))]
     #[inline]
     #[target_feature(enable = "avx512f")]
     pub(crate) fn exp(x: __m512) -> __m512 {
@@ -184,6 +188,7 @@ pub(crate) mod avx512 {
     }
 
     /// `1 / x` to about 1 ulp.
+    #[cfg(not(miri))]
     #[inline]
     #[target_feature(enable = "avx512f")]
     fn recip(x: __m512) -> __m512 {
@@ -191,6 +196,7 @@ pub(crate) mod avx512 {
         _mm512_mul_ps(r, _mm512_fnmadd_ps(x, r, _mm512_set1_ps(2.0)))
     }
 
+    #[cfg(not(miri))]
     #[inline]
     #[target_feature(enable = "avx512f")]
     pub(crate) fn sigmoid(x: __m512) -> __m512 {
@@ -201,12 +207,43 @@ pub(crate) mod avx512 {
         ))
     }
 
+    #[cfg(not(miri))]
     #[inline]
     #[target_feature(enable = "avx512f")]
     pub(crate) fn tanh(x: __m512) -> __m512 {
         let one = _mm512_set1_ps(1.0);
         let e = exp(_mm512_add_ps(x, x));
         _mm512_fnmadd_ps(_mm512_set1_ps(2.0), recip(_mm512_add_ps(e, one)), one)
+    }
+
+    /// `f` on each of the 16 lanes: the activations under Miri.
+    #[cfg(miri)]
+    #[target_feature(enable = "avx512f")]
+    fn lanes(x: __m512, f: fn(f32) -> f32) -> __m512 {
+        let mut v = [0.0f32; 16];
+        // SAFETY: `v` holds 16 floats.
+        unsafe { _mm512_storeu_ps(v.as_mut_ptr(), x) };
+        let v = v.map(f);
+        // SAFETY: as above.
+        unsafe { _mm512_loadu_ps(v.as_ptr()) }
+    }
+
+    #[cfg(miri)]
+    #[target_feature(enable = "avx512f")]
+    pub(crate) fn exp(x: __m512) -> __m512 {
+        lanes(x, super::exp)
+    }
+
+    #[cfg(miri)]
+    #[target_feature(enable = "avx512f")]
+    pub(crate) fn sigmoid(x: __m512) -> __m512 {
+        lanes(x, super::sigmoid)
+    }
+
+    #[cfg(miri)]
+    #[target_feature(enable = "avx512f")]
+    pub(crate) fn tanh(x: __m512) -> __m512 {
+        lanes(x, super::tanh)
     }
 }
 
@@ -245,6 +282,7 @@ mod tests {
 
     #[cfg(target_arch = "x86_64")]
     #[test]
+    #[cfg_attr(miri, ignore = "Miri runs the scalar activations in their place")]
     fn avx512_activations_match_the_scalar_ones() {
         use std::arch::x86_64::*;
         if !std::arch::is_x86_feature_detected!("avx512f") {

@@ -7,6 +7,7 @@
 pub(crate) mod activation;
 pub(crate) mod gemm;
 pub(crate) mod narrow;
+pub(crate) mod team;
 
 use std::sync::OnceLock;
 

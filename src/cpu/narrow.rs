@@ -197,7 +197,8 @@ mod avx512 {
         while r0 < rows {
             let g = (rows - r0).min(GROUP);
             let x = match source {
-                Source::Rows(x) => x.as_ptr().add(r0 * k),
+                // SAFETY: `x` holds `rows * k` floats (checked by `run`).
+                Source::Rows(x) => unsafe { x.as_ptr().add(r0 * k) },
                 Source::Sum(a, b) => {
                     let (a, b) = (&a[r0 * k..(r0 + g) * k], &b[r0 * k..(r0 + g) * k]);
                     for ((s, a), b) in scratch.iter_mut().zip(a).zip(b) {
@@ -206,11 +207,15 @@ mod avx512 {
                     scratch.as_ptr()
                 }
             };
-            if g == GROUP {
-                group::<GROUP>(w, k, x, start, r0, y);
-            } else {
-                for i in 0..g {
-                    group::<1>(w, k, x.add(i * k), start, r0 + i, y);
+            // SAFETY: the group's `g` rows of `k` inputs start at `x`, and rows `r0..r0 + g`
+            // of `y` and `categories` exist (checked by `run`); AVX-512F is present.
+            unsafe {
+                if g == GROUP {
+                    group::<GROUP>(w, k, x, start, r0, y);
+                } else {
+                    for i in 0..g {
+                        group::<1>(w, k, x.add(i * k), start, r0 + i, y);
+                    }
                 }
             }
             r0 += g;
@@ -229,27 +234,39 @@ mod avx512 {
         r0: usize,
         y: &mut [MaybeUninit<f32>],
     ) {
-        let bias = _mm512_loadu_ps(w.bias.as_ptr());
+        // Every load, store and `add` below stays within what the caller guarantees: `G` rows
+        // of `k` inputs at `x`, rows `r0..r0 + G` of `y` and `categories`, and categories
+        // inside the weights; each weight row is 16 floats, and the masked store writes only
+        // `out` lanes.
+        // SAFETY: as just said; `bias` is 16 floats.
+        let bias = unsafe { _mm512_loadu_ps(w.bias.as_ptr()) };
         let mut acc = [bias; G];
         if let Start::BiasPlusRow { offset, categories } = start {
             for (g, acc) in acc.iter_mut().enumerate() {
-                let row =
-                    w.w.as_ptr()
-                        .add(offset + *categories.get_unchecked(r0 + g) as usize);
-                *acc = _mm512_add_ps(*acc, _mm512_loadu_ps(row.cast()));
+                // SAFETY: as above.
+                let row = unsafe {
+                    let category = *categories.get_unchecked(r0 + g) as usize;
+                    _mm512_loadu_ps(w.w.as_ptr().add(offset + category).cast())
+                };
+                *acc = _mm512_add_ps(*acc, row);
             }
         }
         for j in 0..k {
-            let wj = _mm512_loadu_ps(w.w.as_ptr().add(j).cast());
+            // SAFETY: as above.
+            let wj = unsafe { _mm512_loadu_ps(w.w.as_ptr().add(j).cast()) };
             for (g, acc) in acc.iter_mut().enumerate() {
-                *acc = _mm512_fmadd_ps(_mm512_set1_ps(*x.add(g * k + j)), wj, *acc);
+                // SAFETY: as above.
+                let xv = unsafe { *x.add(g * k + j) };
+                *acc = _mm512_fmadd_ps(_mm512_set1_ps(xv), wj, *acc);
             }
         }
         let mask = ((1u32 << w.out) - 1) as __mmask16;
         debug_assert!(w.out <= LANES);
         for (g, acc) in acc.iter().enumerate() {
-            // The mask writes exactly the row's `out` lanes.
-            _mm512_mask_storeu_ps(y.as_mut_ptr().add((r0 + g) * w.out).cast(), mask, *acc);
+            // SAFETY: as above.
+            unsafe {
+                _mm512_mask_storeu_ps(y.as_mut_ptr().add((r0 + g) * w.out).cast(), mask, *acc)
+            };
         }
     }
 }
@@ -278,6 +295,7 @@ mod tests {
             let mut y = vec![MaybeUninit::new(f32::NAN); rows * out];
             f(&mut y);
             y.iter()
+                // SAFETY: every element was initialised (to NaN, then by the kernel).
                 .map(|v| unsafe { v.assume_init() })
                 .collect::<Vec<f32>>()
         };

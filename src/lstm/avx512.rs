@@ -7,12 +7,12 @@
 //! `x_t · W_ihᵀ` and `h · W_hhᵀ` and applies the cell on the spot: the input projection never
 //! goes through memory, gates never leave registers, and the cell state is updated where it
 //! lies. A hidden size that is not a multiple of 16 is padded to whole blocks: the extra units
-//! have zero weights, are never read as input and never written out. With enough work per step, threads split the hidden-unit blocks (each keeps its
-//! share of `W_hh` hot in its own cache) and meet at one spin barrier per step; `h` is
-//! double-buffered across the barrier.
-
-use std::hint::spin_loop;
-use std::sync::atomic::{AtomicUsize, Ordering};
+//! have zero weights, are never read as input and never written out.
+//!
+//! With enough work per step, a [`team`] of threads splits the hidden-unit blocks (each keeps
+//! its share of `W_hh` hot in its own cache) and meets at one barrier per step; `h` is
+//! double-buffered across it. A thread that panics or cannot be spawned never hangs the
+//! others: the team turns it into an error, or into fewer threads.
 
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
@@ -20,6 +20,7 @@ use std::arch::x86_64::*;
 use super::packing::PackPlan;
 #[cfg(target_arch = "x86_64")]
 use crate::cpu::activation::avx512::{sigmoid, tanh};
+use crate::cpu::team::{self, Abandoned, Member};
 
 /// Hidden units per block: one 512-bit register of f32 per gate.
 const UNITS: usize = 16;
@@ -135,9 +136,24 @@ fn available() -> bool {
     }
 }
 
+/// The threads worth using for a layer run over `plan`, of `threads` available: one unless
+/// each step has enough work to repay waking and synchronising the others.
+pub(super) fn threads_for(w: &PackedLayer, plan: &PackPlan, threads: usize) -> usize {
+    let macs = [4 * padded(w.hidden), w.input + w.hidden]
+        .iter()
+        .fold(plan.batch(), |n, &d| n.saturating_mul(d));
+    if macs >= PARALLEL_MIN_MACS {
+        threads
+    } else {
+        1
+    }
+}
+
 /// Runs one layer (every direction) over the packed input `x` `(rows, input)`, writing the
 /// packed output `(rows, directions * H)` and the sorted `h_n`, `c_n` `(directions, batch, H)`,
-/// all zero on entry. Refuses buffers of the wrong size: the tiles index through raw pointers.
+/// all zero on entry, on a [`team`] of up to `threads` threads (at most one per block). Refuses buffers of the wrong
+/// size (the tiles index through raw pointers), and returns an error, never hangs, if a thread
+/// fails.
 pub(super) fn run_layer(
     x: &[f32],
     w: &PackedLayer,
@@ -147,68 +163,47 @@ pub(super) fn run_layer(
     h_n: &mut [f32],
     c_n: &mut [f32],
 ) -> candle_core::Result<()> {
-    let (hidden, batch, directions) = (w.hidden, plan.batch, w.directions);
-    let plan_ok = plan.batch_sizes.iter().all(|&n| n <= batch)
-        && plan
-            .offsets
-            .iter()
-            .zip(&plan.batch_sizes)
-            .all(|(&o, &n)| o + n <= plan.rows);
-    if !plan_ok
-        || x.len() != plan.rows * w.input
-        || out.len() != plan.rows * directions * hidden
-        || h_n.len() != directions * batch * hidden
-        || c_n.len() != directions * batch * hidden
+    let (hidden, batch, directions) = (w.hidden, plan.batch(), w.directions);
+    let stride = padded(hidden);
+    // Every row index the tiles form is below `plan.rows()` (PackPlan's invariants); what is
+    // left to check is that the buffers hold what the plan and the weights say.
+    let size = |dims: &[usize]| dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+    if size(&[plan.rows(), w.input]) != Some(x.len())
+        || size(&[plan.rows(), directions, hidden]) != Some(out.len())
+        || size(&[directions, batch, hidden]) != Some(h_n.len())
+        || size(&[directions, batch, hidden]) != Some(c_n.len())
+        || size(&[3, batch, stride]).is_none()
     {
         candle_core::bail!("scriptless-lstm-layer-avx512: buffers do not match the plan");
     }
-    let stride = padded(hidden);
-    let blocks = stride / UNITS;
-    let macs = batch * 4 * stride * (w.input + hidden);
-    let threads = if macs >= PARALLEL_MIN_MACS {
-        threads.clamp(1, blocks)
-    } else {
-        1
-    };
+    let threads = threads.clamp(1, stride / UNITS);
     let out_w = directions * hidden;
     for d in 0..directions {
         // The state, rows padded to whole blocks: `c`, then two `h` buffers.
         let mut state = vec![0.0f32; 3 * batch * stride];
-        let shared = Shared {
-            x: x.as_ptr(),
-            out: out.as_mut_ptr(),
-            c: state.as_mut_ptr(),
-            // SAFETY: `state` holds 3 * batch * stride floats.
-            h: unsafe { state.as_mut_ptr().add(batch * stride) },
-        };
         let job = Job {
             w,
             plan,
             direction: d,
             directions,
-            threads,
-            barrier: SpinBarrier::new(threads),
-            shared,
+            shared: Shared {
+                x: x.as_ptr(),
+                out: out.as_mut_ptr(),
+                c: state.as_mut_ptr(),
+                // SAFETY: `state` holds 3 * batch * stride floats.
+                h: unsafe { state.as_mut_ptr().add(batch * stride) },
+            },
         };
-        if threads == 1 {
-            // SAFETY: one thread owns every block; the buffers outlive the call.
-            unsafe { job.run(0) };
-        } else {
-            std::thread::scope(|s| {
-                for tid in 1..threads {
-                    let job = &job;
-                    // SAFETY: each thread writes only its own blocks' columns of `c`, `h` and
-                    // `out`; `h` is read after the barrier that ends the step writing it.
-                    s.spawn(move || unsafe { job.run(tid) });
-                }
-                // SAFETY: as above, for block share 0.
-                unsafe { job.run(0) };
-            });
-        }
+        team::run(threads, |member| {
+            // SAFETY: the buffers match the plan (checked above) and outlive the team; each
+            // member writes only its own blocks' columns of `c`, `h` and `out`, and `h` is
+            // read after the sync that ends the step writing it.
+            unsafe { job.run(member) }
+        })?;
         // h_n: each sequence's output at its last step in this direction; c_n: the state.
-        for (s, &b) in plan.order.iter().enumerate() {
-            let step = if d == 0 { plan.lengths[b] - 1 } else { 0 };
-            let row = plan.offsets[step] + s;
+        for (s, &b) in plan.order().iter().enumerate() {
+            let step = if d == 0 { plan.lengths()[b] - 1 } else { 0 };
+            let row = plan.offsets()[step] + s;
             let src = row * out_w + d * hidden;
             let dst = (d * batch + s) * hidden;
             h_n[dst..dst + hidden].copy_from_slice(&out[src..src + hidden]);
@@ -233,76 +228,89 @@ struct Shared {
 // disjoint-writes discipline described there.
 unsafe impl Sync for Shared {}
 
+/// One direction of one layer, for a team to run.
 struct Job<'a> {
     w: &'a PackedLayer,
     plan: &'a PackPlan,
     direction: usize,
     directions: usize,
-    threads: usize,
-    barrier: SpinBarrier,
     shared: Shared,
 }
 
 impl Job<'_> {
-    /// Every step of this direction for thread `tid`'s share of the hidden-unit blocks.
+    /// Every step of this direction for `member`'s share of the hidden-unit blocks, meeting
+    /// the other members after each step.
     ///
     /// # Safety
-    /// The pointers in `shared` must be valid for the plan's sizes, and every thread
-    /// `0..threads` must run this concurrently (they meet at a barrier each step).
-    unsafe fn run(&self, tid: usize) {
+    /// The pointers in `shared` must be valid for the plan's sizes (as [`run_layer`] checks),
+    /// and every member of the team must run this (they meet at each step's sync).
+    unsafe fn run(&self, member: &Member) -> Result<(), Abandoned> {
         let (plan, hidden, input, d) = (self.plan, self.w.hidden, self.w.input, self.direction);
-        let (out_w, batch, stride) = (self.directions * hidden, plan.batch, padded(hidden));
-        let blocks = stride / UNITS;
-        let (b0, b1) = (
-            blocks * tid / self.threads,
-            blocks * (tid + 1) / self.threads,
-        );
-        let steps = plan.batch_sizes.len();
+        let (out_w, batch, stride) = (self.directions * hidden, plan.batch(), padded(hidden));
+        let Shared { x, out, c, h } = self.shared;
+        let steps = plan.batch_sizes().len();
         for k in 0..steps {
             let t = if d == 0 { k } else { steps - 1 - k };
-            let (n, row0) = (plan.batch_sizes[t], plan.offsets[t]);
-            let h_prev = self.shared.h.add((k % 2) * batch * stride);
-            let h_next = self.shared.h.add(((k + 1) % 2) * batch * stride);
-            // Near-equal tiles of at most ROWS sequences: 32 rows run as 6+6+5+5+5+5, not 6×5+2.
-            let tiles = n.div_ceil(ROWS);
-            for u in b0..b1 {
+            let (n, row0) = (plan.batch_sizes()[t], plan.offsets()[t]);
+            // Every `add` below stays inside the buffer `run_layer` checked: rows `row0 + r` are
+            // below `plan.rows()` and `r` below `batch` (PackPlan's invariants), columns within
+            // the row widths.
+            // SAFETY: as just said.
+            let (h_prev, h_next) = unsafe {
+                (
+                    h.add((k % 2) * batch * stride),
+                    h.add(((k + 1) % 2) * batch * stride),
+                )
+            };
+            for u in member.share(stride / UNITS) {
                 let (w, bias) = self.w.block(d, u);
-                let mut r = 0;
-                for i in 0..tiles {
-                    let rows = (n - r) / (tiles - i);
-                    let tile = Tile {
-                        bias: bias.as_ptr(),
-                        w: w.as_ptr(),
-                        x: self.shared.x.add((row0 + r) * input),
-                        input,
-                        h_prev: h_prev.add(r * stride),
-                        hidden,
-                        stride,
-                        c: self.shared.c.add(r * stride + u * UNITS),
-                        h_next: h_next.add(r * stride + u * UNITS),
-                        out: self
-                            .shared
-                            .out
-                            .add((row0 + r) * out_w + d * hidden + u * UNITS),
-                        out_stride: out_w,
-                        out_units: (hidden - u * UNITS).min(UNITS),
+                for (r, rows) in tiles(n) {
+                    // SAFETY: as above.
+                    let tile = unsafe {
+                        Tile {
+                            bias: bias.as_ptr(),
+                            w: w.as_ptr(),
+                            x: x.add((row0 + r) * input),
+                            input,
+                            h_prev: h_prev.add(r * stride),
+                            hidden,
+                            stride,
+                            c: c.add(r * stride + u * UNITS),
+                            h_next: h_next.add(r * stride + u * UNITS),
+                            out: out.add((row0 + r) * out_w + d * hidden + u * UNITS),
+                            out_stride: out_w,
+                            out_units: (hidden - u * UNITS).min(UNITS),
+                        }
                     };
-                    match rows {
-                        6 => tile.run::<6>(),
-                        5 => tile.run::<5>(),
-                        4 => tile.run::<4>(),
-                        3 => tile.run::<3>(),
-                        2 => tile.run::<2>(),
-                        _ => tile.run::<1>(),
+                    // SAFETY: the tile's `rows` rows lie inside the buffers (above), and
+                    // `PackedLayer::new` returned weights only on a CPU with AVX-512F.
+                    unsafe {
+                        match rows {
+                            1 => tile.run::<1>(),
+                            2 => tile.run::<2>(),
+                            3 => tile.run::<3>(),
+                            4 => tile.run::<4>(),
+                            5 => tile.run::<5>(),
+                            6 => tile.run::<6>(),
+                            _ => unreachable!("tiles() yields 1..=ROWS rows"),
+                        }
                     }
-                    r += rows;
                 }
             }
-            if self.threads > 1 {
-                self.barrier.wait();
-            }
+            member.sync()?;
         }
+        Ok(())
     }
+}
+
+/// `0..n` as near-equal tiles of at most [`ROWS`] rows, `(first row, rows)`: 32 rows run as
+/// 6+6+5+5+5+5, not 6×5+2. Every tile has 1 to `ROWS` rows.
+fn tiles(n: usize) -> impl Iterator<Item = (usize, usize)> {
+    let count = n.div_ceil(ROWS);
+    (0..count).map(move |i| {
+        let (first, end) = (n * i / count, n * (i + 1) / count);
+        (first, end - first)
+    })
 }
 
 /// One register tile: `R` sequences × one block of 16 hidden units (64 gate columns).
@@ -330,10 +338,18 @@ struct Tile {
 impl Tile {
     /// gates = b + x_t · W_ihᵀ + h_prev · W_hhᵀ for this block, then the cell; writes `c`,
     /// `h_next` and `out`.
+    ///
+    /// # Safety
+    /// The CPU has AVX-512F. The tile's pointers are valid for its `R` rows: 64 biases,
+    /// `(input + hidden) × 64` weights, `input` floats per row of `x`, `hidden` of `h_prev`,
+    /// 16 of `c` and `h_next`, `out_units` of `out`.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
     unsafe fn run<const R: usize>(&self) {
-        let bias = [0, 1, 2, 3].map(|g| _mm512_loadu_ps(self.bias.add(g * UNITS)));
+        // Every load, store and `add` below stays within the extents the caller guarantees;
+        // the masked store writes only `out_units` lanes.
+        // SAFETY: as just said.
+        let bias = [0, 1, 2, 3].map(|g| unsafe { _mm512_loadu_ps(self.bias.add(g * UNITS)) });
         let mut acc = [bias; R];
         let mut w = self.w;
         for (a, width, stride) in [
@@ -341,75 +357,302 @@ impl Tile {
             (self.h_prev, self.hidden, self.stride),
         ] {
             for k in 0..width {
-                let b = [0, 1, 2, 3].map(|g| _mm512_loadu_ps(w.add(g * UNITS)));
+                // SAFETY: as above.
+                let b = [0, 1, 2, 3].map(|g| unsafe { _mm512_loadu_ps(w.add(g * UNITS)) });
                 for (r, acc) in acc.iter_mut().enumerate() {
-                    let a = _mm512_set1_ps(*a.add(r * stride + k));
+                    // SAFETY: as above.
+                    let a = _mm512_set1_ps(unsafe { *a.add(r * stride + k) });
                     for (g, acc_g) in acc.iter_mut().enumerate() {
                         *acc_g = _mm512_fmadd_ps(a, b[g], *acc_g);
                     }
                 }
-                w = w.add(4 * UNITS);
+                // SAFETY: as above (one past the end at most, after the last row).
+                w = unsafe { w.add(4 * UNITS) };
             }
         }
         // The cell, gates straight from the accumulators.
         let mask = ((1u32 << self.out_units) - 1) as __mmask16;
         for (r, [i, f, g, o]) in acc.iter().enumerate() {
-            let c_ptr = self.c.add(r * self.stride);
-            let c = _mm512_fmadd_ps(
-                sigmoid(*f),
-                _mm512_loadu_ps(c_ptr),
-                _mm512_mul_ps(sigmoid(*i), tanh(*g)),
-            );
-            _mm512_storeu_ps(c_ptr, c);
-            let h = _mm512_mul_ps(sigmoid(*o), tanh(c));
-            _mm512_storeu_ps(self.h_next.add(r * self.stride), h);
-            _mm512_mask_storeu_ps(self.out.add(r * self.out_stride), mask, h);
+            // SAFETY: as above.
+            unsafe {
+                let c_ptr = self.c.add(r * self.stride);
+                let c = _mm512_fmadd_ps(
+                    sigmoid(*f),
+                    _mm512_loadu_ps(c_ptr),
+                    _mm512_mul_ps(sigmoid(*i), tanh(*g)),
+                );
+                _mm512_storeu_ps(c_ptr, c);
+                let h = _mm512_mul_ps(sigmoid(*o), tanh(c));
+                _mm512_storeu_ps(self.h_next.add(r * self.stride), h);
+                _mm512_mask_storeu_ps(self.out.add(r * self.out_stride), mask, h);
+            }
         }
     }
 
+    /// # Safety
+    /// Never called: [`PackedLayer::new`] returns `None` off x86-64.
     #[cfg(not(target_arch = "x86_64"))]
     unsafe fn run<const R: usize>(&self) {
         unreachable!("PackedLayer::new returns None off x86_64")
     }
 }
 
-/// Spins before a waiting thread starts yielding its time slice (about 100 µs here).
-const SPIN_LIMIT: u32 = 1 << 14;
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cpu::team::fault::{bounded, Faults};
 
-/// A sense-free spin barrier for a fixed number of threads: arrivals count up; the last one
-/// resets the count and bumps the generation the others spin on.
-struct SpinBarrier {
-    threads: usize,
-    count: AtomicUsize,
-    generation: AtomicUsize,
-}
-
-impl SpinBarrier {
-    fn new(threads: usize) -> Self {
-        Self {
-            threads,
-            count: AtomicUsize::new(0),
-            generation: AtomicUsize::new(0),
-        }
+    /// A layer's weights in PyTorch's layout, and an input batch.
+    struct Case {
+        directions: usize,
+        input: usize,
+        hidden: usize,
+        lengths: Vec<usize>,
+        w_ih: Vec<f32>,
+        w_hh: Vec<f32>,
+        bias: Vec<f32>,
+        /// `(batch, time, input)`, `time = max(lengths)`.
+        x: Vec<f32>,
     }
 
-    fn wait(&self) {
-        let generation = self.generation.load(Ordering::Acquire);
-        if self.count.fetch_add(1, Ordering::AcqRel) + 1 == self.threads {
-            self.count.store(0, Ordering::Relaxed);
-            self.generation.fetch_add(1, Ordering::Release);
-        } else {
-            let mut spins = 0u32;
-            while self.generation.load(Ordering::Acquire) == generation {
-                // Spin (a step takes microseconds), but yield if the other thread was
-                // descheduled, so a busy machine does not turn waits into lost time slices.
-                if spins < SPIN_LIMIT {
-                    spins += 1;
-                    spin_loop();
-                } else {
-                    std::thread::yield_now();
+    /// Deterministic values in `[-scale, scale)`.
+    fn values(n: usize, seed: usize, scale: f32) -> Vec<f32> {
+        (0..n)
+            .map(|i| {
+                let v = (i * 7919 + seed * 104_729) % 2003;
+                (v as f32 / 2003.0 * 2.0 - 1.0) * scale
+            })
+            .collect()
+    }
+
+    impl Case {
+        fn new(directions: usize, input: usize, hidden: usize, lengths: &[usize]) -> Self {
+            let (g, time) = (directions * 4 * hidden, lengths.iter().max().unwrap());
+            Self {
+                directions,
+                input,
+                hidden,
+                lengths: lengths.to_vec(),
+                w_ih: values(g * input, 1, 0.5),
+                w_hh: values(g * hidden, 2, 0.5),
+                bias: values(g, 3, 0.5),
+                x: values(lengths.len() * time * input, 4, 1.0),
+            }
+        }
+
+        fn plan(&self) -> PackPlan {
+            let time = *self.lengths.iter().max().unwrap();
+            PackPlan::new(&self.lengths, self.lengths.len(), time).unwrap()
+        }
+
+        /// Runs the kernel on a team of `threads`: `(out, h_n, c_n)` as `run_layer` writes them.
+        fn run(&self, threads: usize) -> candle_core::Result<[Vec<f32>; 3]> {
+            let w = PackedLayer::new(
+                &self.w_ih,
+                &self.w_hh,
+                Some(&self.bias),
+                self.directions,
+                self.input,
+                self.hidden,
+            )
+            .expect("AVX-512F");
+            let plan = self.plan();
+            let time = plan.max_len();
+            let mut x = vec![0.0; plan.rows() * self.input];
+            for b in 0..plan.batch() {
+                for t in 0..self.lengths[b] {
+                    let row = plan.packed_row(b, t).unwrap();
+                    let src = (b * time + t) * self.input;
+                    x[row * self.input..][..self.input]
+                        .copy_from_slice(&self.x[src..src + self.input]);
+                }
+            }
+            let state = self.directions * plan.batch() * self.hidden;
+            let mut out = vec![0.0; plan.rows() * self.directions * self.hidden];
+            let (mut h_n, mut c_n) = (vec![0.0; state], vec![0.0; state]);
+            run_layer(&x, &w, &plan, threads, &mut out, &mut h_n, &mut c_n)?;
+            Ok([out, h_n, c_n])
+        }
+
+        /// Checks `run`'s results against a plain f64 LSTM, sequence by sequence.
+        fn check(&self, [out, h_n, c_n]: &[Vec<f32>; 3]) {
+            let (h, i, dirs) = (self.hidden, self.input, self.directions);
+            let plan = self.plan();
+            let time = plan.max_len();
+            let sigmoid = |v: f64| 1.0 / (1.0 + (-v).exp());
+            let close = |a: f32, b: f64, what: &str| {
+                assert!((a as f64 - b).abs() < 2e-5, "{what}: {a} vs {b}");
+            };
+            for d in 0..dirs {
+                for (s, &b) in plan.order().iter().enumerate() {
+                    let len = self.lengths[b];
+                    let (mut hs, mut cs) = (vec![0.0f64; h], vec![0.0f64; h]);
+                    let steps: Vec<usize> = match d {
+                        0 => (0..len).collect(),
+                        _ => (0..len).rev().collect(),
+                    };
+                    for t in steps {
+                        let xt = &self.x[(b * time + t) * i..][..i];
+                        let gate = |g: usize, j: usize| {
+                            let row = d * 4 * h + g * h + j;
+                            let dot = |w: &[f32], v: &mut dyn Iterator<Item = f64>, width| {
+                                w[row * width..][..width]
+                                    .iter()
+                                    .zip(v)
+                                    .map(|(&w, v)| w as f64 * v)
+                                    .sum::<f64>()
+                            };
+                            self.bias[row] as f64
+                                + dot(&self.w_ih, &mut xt.iter().map(|&v| v as f64), i)
+                                + dot(&self.w_hh, &mut hs.iter().copied(), h)
+                        };
+                        let next: Vec<(f64, f64)> = (0..h)
+                            .map(|j| {
+                                let c = sigmoid(gate(1, j)) * cs[j]
+                                    + sigmoid(gate(0, j)) * gate(2, j).tanh();
+                                (c, sigmoid(gate(3, j)) * c.tanh())
+                            })
+                            .collect();
+                        (cs, hs) = next.into_iter().unzip();
+                        let row = plan.packed_row(b, t).unwrap();
+                        for j in 0..h {
+                            let got = out[(row * dirs + d) * h + j];
+                            close(got, hs[j], &format!("out row {b} step {t} dir {d}"));
+                        }
+                    }
+                    for j in 0..h {
+                        close(h_n[(d * plan.batch() + s) * h + j], hs[j], "h_n");
+                        close(c_n[(d * plan.batch() + s) * h + j], cs[j], "c_n");
+                    }
                 }
             }
         }
+    }
+
+    fn avx512() -> bool {
+        if !available() {
+            eprintln!("skipped: this CPU has no AVX-512F");
+        }
+        available()
+    }
+
+    #[test]
+    fn tiles_hold_one_to_six_rows_and_cover_the_step() {
+        for n in 0..if cfg!(miri) { 100 } else { 2000 } {
+            let mut next = 0;
+            for (first, rows) in tiles(n) {
+                assert_eq!(first, next);
+                assert!((1..=ROWS).contains(&rows), "{n} rows: a tile of {rows}");
+                next += rows;
+            }
+            assert_eq!(next, n);
+        }
+    }
+
+    #[test]
+    fn every_team_size_matches_an_f64_lstm() {
+        if !avx512() {
+            return;
+        }
+        // Hidden sizes below, at and past one 16-unit block; ragged batches, both directions.
+        for (directions, input, hidden, lengths) in [
+            (1, 3, 5, &[3, 1, 2][..]),
+            (2, 2, 16, &[2, 4, 4, 1, 3, 2, 4][..]),
+            (2, 4, 37, &[1, 3, 2][..]),
+        ] {
+            let case = Case::new(directions, input, hidden, lengths);
+            let one = case.run(1).unwrap();
+            case.check(&one);
+            for threads in 2..=4 {
+                // Blocks are computed the same way whichever thread runs them.
+                assert_eq!(case.run(threads).unwrap(), one, "{threads} threads");
+            }
+        }
+    }
+
+    #[test]
+    fn a_panicking_thread_is_an_error_and_the_next_run_works() {
+        if !avx512() {
+            return;
+        }
+        // Three blocks, so a team of three; the second member (a spawned thread) or the
+        // calling thread panics in the middle of the second step.
+        for member in [1, 0] {
+            let faults = Faults {
+                panic_at: Some((member, 1)),
+                ..Faults::default()
+            };
+            let result = bounded(faults, || Case::new(2, 3, 40, &[4, 2, 3]).run(3));
+            let message = result.unwrap_err().to_string();
+            assert!(message.contains("panicked (injected"), "{message}");
+        }
+        let case = Case::new(2, 3, 40, &[4, 2, 3]);
+        case.check(&case.run(3).unwrap());
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "a layer big enough to be threaded is slow under Miri")]
+    fn a_kernel_that_panics_in_one_thread_fails_the_run_in_every_thread() {
+        if !avx512() {
+            return;
+        }
+        // No hook: a layer big enough that `threads_for` spreads it over 3 threads, whose last
+        // block's weights are cut short, so that slicing them panics in the member owning that
+        // block (a spawned thread) while the others wait for it.
+        let result = bounded(Faults::default(), || {
+            let (input, hidden, lengths) = (16, 256, [4, 2, 3, 4, 1, 2, 3, 4]);
+            let case = Case::new(1, input, hidden, &lengths);
+            let mut w = PackedLayer::new(&case.w_ih, &case.w_hh, None, 1, input, hidden).unwrap();
+            w.weights.truncate(w.weights.len() - 1);
+            let plan = case.plan();
+            assert_eq!(threads_for(&w, &plan, 3), 3);
+            let x = vec![0.5; plan.rows() * input];
+            let state = lengths.len() * hidden;
+            let (mut out, mut h_n, mut c_n) = (
+                vec![0.0; plan.rows() * hidden],
+                vec![0.0; state],
+                vec![0.0; state],
+            );
+            run_layer(&x, &w, &plan, 3, &mut out, &mut h_n, &mut c_n)
+        });
+        let message = result.unwrap_err().to_string();
+        assert!(
+            message.contains("a kernel thread panicked (range end index"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn threads_that_cannot_spawn_leave_fewer_threads_and_the_same_results() {
+        if !avx512() {
+            return;
+        }
+        let case = Case::new(1, 3, 64, &[5, 3, 4, 1]);
+        let one = case.run(1).unwrap();
+        for at in 1..4 {
+            let faults = Faults {
+                spawn_fails_at: Some(at),
+                ..Faults::default()
+            };
+            let run = bounded(faults, || Case::new(1, 3, 64, &[5, 3, 4, 1]).run(4));
+            assert_eq!(run.unwrap(), one, "spawning member {at} failed");
+        }
+    }
+
+    #[test]
+    fn refuses_buffers_that_do_not_match_the_plan() {
+        if !avx512() {
+            return;
+        }
+        let case = Case::new(1, 2, 4, &[2, 1]);
+        let w = PackedLayer::new(&case.w_ih, &case.w_hh, None, 1, 2, 4).unwrap();
+        let plan = case.plan();
+        let (x, mut out, mut h_n, mut c_n) =
+            (vec![0.0; 6], vec![0.0; 12], vec![0.0; 8], vec![0.0; 8]);
+        assert!(run_layer(&x, &w, &plan, 1, &mut out, &mut h_n, &mut c_n).is_ok());
+        assert!(run_layer(&x[..5], &w, &plan, 1, &mut out, &mut h_n, &mut c_n).is_err());
+        assert!(run_layer(&x, &w, &plan, 1, &mut out[..11], &mut h_n, &mut c_n).is_err());
+        assert!(run_layer(&x, &w, &plan, 1, &mut out, &mut h_n[..7], &mut c_n).is_err());
+        assert!(run_layer(&x, &w, &plan, 1, &mut out, &mut h_n, &mut c_n[..7]).is_err());
     }
 }

@@ -26,14 +26,14 @@ pub(super) fn run_layer(x: &Tensor, params: &LayerParams, shape: LayerShape) -> 
         let cell =
             |x: &Tensor, h: &Tensor, c: &Tensor| cell(x, h, c, &w_hh_t, w_hr_t.as_ref(), hidden);
         let zeros = |rows: usize, cols: usize| Tensor::zeros((rows, cols), xp.dtype(), xp.device());
-        let step_rows = |t: usize| xp_d.narrow(0, plan.offsets[t], plan.batch_sizes[t]);
+        let step_rows = |t: usize| xp_d.narrow(0, plan.offsets()[t], plan.batch_sizes()[t]);
         let mut steps: Vec<Tensor> = Vec::with_capacity(plan.max_len());
         if d == 0 {
-            let mut h = zeros(plan.batch, h_out)?;
-            let mut c = zeros(plan.batch, hidden)?;
+            let mut h = zeros(plan.batch(), h_out)?;
+            let mut c = zeros(plan.batch(), hidden)?;
             // Final states, in the order rows finish (last rows first).
             let mut finished: Vec<(Tensor, Tensor)> = Vec::new();
-            for (t, &active) in plan.batch_sizes.iter().enumerate() {
+            for (t, &active) in plan.batch_sizes().iter().enumerate() {
                 let rows = h.dim(0)?;
                 if active < rows {
                     finished.push((
@@ -54,7 +54,7 @@ pub(super) fn run_layer(x: &Tensor, params: &LayerParams, shape: LayerShape) -> 
         } else {
             let mut h = zeros(0, h_out)?;
             let mut c = zeros(0, hidden)?;
-            for (t, &active) in plan.batch_sizes.iter().enumerate().rev() {
+            for (t, &active) in plan.batch_sizes().iter().enumerate().rev() {
                 // Rows whose last valid step is `t` join here with a zero state.
                 let rows = h.dim(0)?;
                 if active > rows {

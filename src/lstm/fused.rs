@@ -44,21 +44,21 @@ pub(super) fn run_layer(x: &Tensor, params: &LayerParams, shape: LayerShape) -> 
     Ok(LayerRun {
         output: flat
             .narrow(0, 0, out_len)?
-            .reshape((plan.rows, directions * h_out))?,
+            .reshape((plan.rows(), directions * h_out))?,
         h_n: flat
             .narrow(0, out_len, h_len)?
-            .reshape((directions, plan.batch, h_out))?,
+            .reshape((directions, plan.batch(), h_out))?,
         c_n: flat
             .narrow(0, out_len + h_len, c_len)?
-            .reshape((directions, plan.batch, hidden))?,
+            .reshape((directions, plan.batch(), hidden))?,
     })
 }
 
 /// Lengths of the packed output, `h_n` and `c_n` in a kernel's flat result.
 fn flat_sizes(shape: LayerShape) -> (usize, usize, usize) {
-    let (d, b) = (shape.directions, shape.plan.batch);
+    let (d, b) = (shape.directions, shape.plan.batch());
     (
-        shape.plan.rows * d * shape.h_out,
+        shape.plan.rows() * d * shape.h_out,
         d * b * shape.h_out,
         d * b * shape.hidden,
     )
@@ -87,8 +87,8 @@ impl LayerOp<'_> {
             h_out,
             directions: dirs,
         } = self.shape;
-        let (batch, g4, out_w) = (plan.batch, 4 * hidden, dirs * h_out);
-        if xp.len() != plan.rows * dirs * g4
+        let (batch, g4, out_w) = (plan.batch(), 4 * hidden, dirs * h_out);
+        if xp.len() != plan.rows() * dirs * g4
             || w_hh_t.len() != dirs * h_out * g4
             || w_hr_t.is_some_and(|w| w.len() != dirs * hidden * h_out)
         {
@@ -107,10 +107,10 @@ impl LayerOp<'_> {
             let h = &mut h_n[d * batch * h_out..(d + 1) * batch * h_out];
             let c = &mut c_n[d * batch * hidden..(d + 1) * batch * hidden];
             let w_hh = gemm::Mat::row_major(&w_hh_t[d * h_out * g4..][..h_out * g4], h_out, g4);
-            let steps = plan.batch_sizes.len();
+            let steps = plan.batch_sizes().len();
             for k in 0..steps {
                 let t = if d == 0 { k } else { steps - 1 - k };
-                let (n, row0) = (plan.batch_sizes[t], plan.offsets[t]);
+                let (n, row0) = (plan.batch_sizes()[t], plan.offsets()[t]);
                 for r in 0..n {
                     let src = (row0 + r) * dirs * g4 + d * g4;
                     gates[r * g4..(r + 1) * g4].copy_from_slice(&xp[src..src + g4]);
@@ -223,7 +223,7 @@ impl CustomOp1 for PackedLayerOp<'_> {
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let shape = self.shape;
         let x = cpu::contiguous::<f32>(s, l)?;
-        if l.shape().dims() != [shape.plan.rows, self.packed.input()]
+        if l.shape().dims() != [shape.plan.rows(), self.packed.input()]
             || shape.directions != self.packed.directions()
         {
             candle_core::bail!("scriptless-lstm-layer-avx512: input does not match the plan");
@@ -232,7 +232,8 @@ impl CustomOp1 for PackedLayerOp<'_> {
         let mut flat = vec![0.0f32; out_len + h_len + c_len];
         let (out, state) = flat.split_at_mut(out_len);
         let (h_n, c_n) = state.split_at_mut(h_len);
-        avx512::run_layer(x, self.packed, shape.plan, cpu::threads(), out, h_n, c_n)?;
+        let threads = avx512::threads_for(self.packed, shape.plan, cpu::threads());
+        avx512::run_layer(x, self.packed, shape.plan, threads, out, h_n, c_n)?;
         let len = flat.len();
         Ok((CpuStorage::F32(flat), Shape::from(len)))
     }

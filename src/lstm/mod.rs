@@ -27,7 +27,6 @@ use candle_nn::VarBuilder;
 
 use crate::cpu;
 use crate::error::{Error, Result};
-use crate::inputs::check_lengths;
 use crate::limits::Limits;
 use crate::linear::Linear;
 
@@ -129,10 +128,10 @@ impl PackedLstmOutput {
     /// that step is past the row's length (as in the padded output). `steps` has one entry per
     /// row.
     pub fn at_steps(&self, steps: &[usize]) -> Result<Tensor> {
-        if steps.len() != self.plan.batch {
+        if steps.len() != self.plan.batch() {
             return Err(Error::Unsupported(format!(
                 "at_steps needs one step per row ({}), got {}",
-                self.plan.batch,
+                self.plan.batch(),
                 steps.len()
             )));
         }
@@ -141,18 +140,18 @@ impl PackedLstmOutput {
             .enumerate()
             .map(|(b, &t)| self.plan.packed_row(b, t))
             .collect();
-        self.gather(&rows, &[self.plan.batch])
+        self.gather(&rows, &[self.plan.batch()])
     }
 
     /// The padded output, `(batch, max(lengths), num_directions * h_out)`, zero past each
     /// length: `pad_packed_sequence(out, batch_first=True)[0]`.
     pub fn padded(&self) -> Result<Tensor> {
         let max_len = self.plan.max_len();
-        let rows: Vec<Option<usize>> = (0..self.plan.batch)
+        let rows: Vec<Option<usize>> = (0..self.plan.batch())
             .flat_map(|b| (0..max_len).map(move |t| (b, t)))
             .map(|(b, t)| self.plan.packed_row(b, t))
             .collect();
-        self.gather(&rows, &[self.plan.batch, max_len])
+        self.gather(&rows, &[self.plan.batch(), max_len])
     }
 
     /// The padded output with `h_n` and `c_n`.
@@ -325,19 +324,19 @@ impl MaskedLstm {
                 ),
             ));
         }
-        check_lengths(lengths, batch, time)?;
+        let plan = PackPlan::new(lengths, batch, time)?;
         // The largest working tensors: every packed row's gates for all directions, and the
         // output padded back to (batch, max(lengths), directions × h_out).
-        let rows = lengths.iter().sum();
         let gates = self.config.num_directions() * 4 * self.config.hidden_size;
-        let max_len = lengths.iter().copied().max().unwrap_or(0);
         let limits = &self.limits;
-        limits.check_elements("input `padded_seq`: the LSTM's gates", &[rows, gates])?;
+        limits.check_elements(
+            "input `padded_seq`: the LSTM's gates",
+            &[plan.rows(), gates],
+        )?;
         limits.check_elements(
             "input `padded_seq`: the LSTM's padded output",
-            &[batch, max_len, self.config.output_size()],
+            &[batch, plan.max_len(), self.config.output_size()],
         )?;
-        let plan = PackPlan::new(lengths, time);
 
         let mut x = padded
             .to_device(&self.device)?

@@ -9,44 +9,48 @@
 use candle_core::{Device, Tensor};
 
 use crate::error::Result;
+use crate::inputs::check_lengths;
 
 /// The packing of one batch: its lengths, sort order and per-step row ranges.
+///
+/// Built only by [`PackPlan::new`] from checked lengths, so the kernels can rely on its
+/// invariants: `batch >= 1`; every length in `1..=time`; `batch_sizes` has one entry per step
+/// up to `max(lengths)`, each in `1..=batch` and never increasing; `offsets` has as many
+/// entries, `offsets[t] + batch_sizes[t] <= rows`; `rows` is the sum of the lengths.
 #[derive(Debug, Clone)]
 pub(crate) struct PackPlan {
-    /// Rows of the padded batch.
-    pub batch: usize,
-    /// Steps of the padded batch (`>= max_len`).
-    pub time: usize,
-    /// `lengths[b]` in the caller's order; each in `1..=time`.
-    pub lengths: Vec<usize>,
+    batch: usize,
+    time: usize,
+    /// `lengths[b]` in the caller's order.
+    lengths: Vec<usize>,
     /// `order[s]`: the caller's row at sorted position `s`.
-    pub order: Vec<usize>,
+    order: Vec<usize>,
     /// `position[b]`: the sorted position of the caller's row `b`.
-    pub position: Vec<usize>,
+    position: Vec<usize>,
     /// `batch_sizes[t]`: sequences longer than `t`, for `t < max(lengths)`.
-    pub batch_sizes: Vec<usize>,
+    batch_sizes: Vec<usize>,
     /// `offsets[t]`: the first packed row of step `t`.
-    pub offsets: Vec<usize>,
-    /// Packed rows in all: the sum of the lengths.
-    pub rows: usize,
+    offsets: Vec<usize>,
+    rows: usize,
 }
 
 impl PackPlan {
-    /// The plan for `lengths` (already checked: each in `1..=time`).
-    pub fn new(lengths: &[usize], time: usize) -> Self {
-        let batch = lengths.len();
+    /// The plan for a padded batch of `batch` rows and `time` steps with per-row `lengths`.
+    /// Refuses lengths that [`check_lengths`] refuses.
+    pub fn new(lengths: &[usize], batch: usize, time: usize) -> Result<Self> {
+        check_lengths(lengths, batch, time)?;
         let mut order: Vec<usize> = (0..batch).collect();
         order.sort_by_key(|&b| std::cmp::Reverse(lengths[b]));
         let mut position = vec![0; batch];
         for (s, &b) in order.iter().enumerate() {
             position[b] = s;
         }
-        let max_len = order.first().map_or(0, |&b| lengths[b]);
+        let max_len = lengths[order[0]];
         // Sorted descending, so the sequences longer than t are a prefix of `order`.
         let mut batch_sizes = Vec::with_capacity(max_len);
         let mut active = batch;
         for t in 0..max_len {
-            while active > 0 && lengths[order[active - 1]] <= t {
+            while lengths[order[active - 1]] <= t {
                 active -= 1;
             }
             batch_sizes.push(active);
@@ -57,7 +61,7 @@ impl PackPlan {
             offsets.push(rows);
             rows += n;
         }
-        Self {
+        Ok(Self {
             batch,
             time,
             lengths: lengths.to_vec(),
@@ -66,7 +70,39 @@ impl PackPlan {
             batch_sizes,
             offsets,
             rows,
-        }
+        })
+    }
+
+    /// Rows of the padded batch, at least 1.
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+
+    /// `lengths[b]` in the caller's order, each in `1..=time`.
+    pub fn lengths(&self) -> &[usize] {
+        &self.lengths
+    }
+
+    /// `order()[s]`: the caller's row at sorted position `s` (longest first, ties in the
+    /// caller's order).
+    pub fn order(&self) -> &[usize] {
+        &self.order
+    }
+
+    /// `batch_sizes()[t]`: the sequences longer than `t` (a prefix of the sorted order), for
+    /// each step `t < max(lengths)`; each in `1..=batch`, never increasing.
+    pub fn batch_sizes(&self) -> &[usize] {
+        &self.batch_sizes
+    }
+
+    /// `offsets()[t]`: the first packed row of step `t`, one per entry of `batch_sizes()`.
+    pub fn offsets(&self) -> &[usize] {
+        &self.offsets
+    }
+
+    /// Packed rows in all: the sum of the lengths.
+    pub fn rows(&self) -> usize {
+        self.rows
     }
 
     /// `max(lengths)`: the time axis of the unpacked output.
@@ -107,7 +143,7 @@ mod tests {
     fn plan_matches_pytorch_packing() {
         // pack_padded_sequence(lengths=[5, 3, 7], enforce_sorted=False): sorted_indices
         // [2, 0, 1], batch_sizes [3, 3, 3, 2, 2, 1, 1].
-        let plan = PackPlan::new(&[5, 3, 7], 7);
+        let plan = PackPlan::new(&[5, 3, 7], 3, 7).unwrap();
         assert_eq!(plan.order, [2, 0, 1]);
         assert_eq!(plan.batch_sizes, [3, 3, 3, 2, 2, 1, 1]);
         assert_eq!(plan.offsets, [0, 3, 6, 9, 11, 13, 14]);
@@ -119,9 +155,43 @@ mod tests {
 
     #[test]
     fn ties_keep_caller_order() {
-        let plan = PackPlan::new(&[2, 4, 2, 4], 6);
+        let plan = PackPlan::new(&[2, 4, 2, 4], 4, 6).unwrap();
         assert_eq!(plan.order, [1, 3, 0, 2]);
         assert_eq!(plan.batch_sizes, [4, 4, 2, 2]);
         assert_eq!(plan.max_len(), 4);
+    }
+
+    #[test]
+    fn refuses_lengths_that_break_its_invariants() {
+        for (lengths, batch, time) in [
+            (&[][..], 0, 3),
+            (&[0, 2][..], 2, 3),
+            (&[4, 2][..], 2, 3),
+            (&[1, 2][..], 3, 3),
+        ] {
+            assert!(PackPlan::new(lengths, batch, time).is_err(), "{lengths:?}");
+        }
+    }
+
+    #[test]
+    fn invariants_hold_for_every_small_batch() {
+        // Every batch of up to 4 rows with lengths in 1..=4.
+        for code in 0..(4usize.pow(4) * 4) {
+            let batch = 1 + code % 4;
+            let lengths: Vec<usize> = (0..batch)
+                .map(|b| 1 + (code / 4 / 4usize.pow(b as u32)) % 4)
+                .collect();
+            let plan = PackPlan::new(&lengths, batch, 4).unwrap();
+            let (sizes, offsets) = (plan.batch_sizes(), plan.offsets());
+            assert_eq!(sizes.len(), *lengths.iter().max().unwrap());
+            assert_eq!(offsets.len(), sizes.len());
+            assert!(sizes.iter().all(|&n| (1..=batch).contains(&n)));
+            assert!(sizes.windows(2).all(|w| w[0] >= w[1]));
+            assert!(offsets
+                .iter()
+                .zip(sizes)
+                .all(|(&o, &n)| o + n <= plan.rows()));
+            assert_eq!(plan.rows(), lengths.iter().sum::<usize>());
+        }
     }
 }
