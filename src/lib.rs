@@ -49,6 +49,11 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+// The f64 reference LSTM of `tests/common/reference.rs`, which the kernels' unit tests share
+// with the integration tests, names the crate `scriptless`.
+#[cfg(test)]
+extern crate self as scriptless;
+
 pub mod bench;
 mod cpu;
 mod device;

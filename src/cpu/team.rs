@@ -271,9 +271,6 @@ pub(crate) mod fault {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Arc;
-
     use super::fault::{bounded, Faults};
     use super::*;
 
@@ -284,15 +281,14 @@ mod tests {
     /// the result and the team size seen.
     fn lock_step(threads: usize, faults: Faults) -> (candle_core::Result<()>, usize) {
         bounded(faults, move || {
-            let arrivals: Arc<Vec<AtomicUsize>> =
-                Arc::new((0..STEPS).map(|_| AtomicUsize::new(0)).collect());
+            let arrivals: Vec<AtomicUsize> = (0..STEPS).map(|_| AtomicUsize::new(0)).collect();
             let size = AtomicUsize::new(0);
             let result = run(threads, |member| {
                 size.store(member.size, Ordering::Relaxed);
-                for step in 0..STEPS {
-                    arrivals[step].fetch_add(1, Ordering::Relaxed);
+                for arrived in &arrivals {
+                    arrived.fetch_add(1, Ordering::Relaxed);
                     member.sync()?;
-                    assert_eq!(arrivals[step].load(Ordering::Relaxed), member.size);
+                    assert_eq!(arrived.load(Ordering::Relaxed), member.size);
                 }
                 Ok(())
             });

@@ -151,9 +151,9 @@ pub(super) fn threads_for(w: &PackedLayer, plan: &PackPlan, threads: usize) -> u
 
 /// Runs one layer (every direction) over the packed input `x` `(rows, input)`, writing the
 /// packed output `(rows, directions * H)` and the sorted `h_n`, `c_n` `(directions, batch, H)`,
-/// all zero on entry, on a [`team`] of up to `threads` threads (at most one per block). Refuses buffers of the wrong
-/// size (the tiles index through raw pointers), and returns an error, never hangs, if a thread
-/// fails.
+/// all zero on entry, on a [`team`] of up to `threads` threads (at most one per block).
+/// Refuses buffers of the wrong size (the tiles index through raw pointers), and returns an
+/// error, never hangs, if a thread fails.
 pub(super) fn run_layer(
     x: &[f32],
     w: &PackedLayer,
@@ -401,6 +401,8 @@ impl Tile {
 mod tests {
     use super::*;
     use crate::cpu::team::fault::{bounded, Faults};
+    use crate::lstm::reference;
+    use crate::LstmConfig;
 
     /// A layer's weights in PyTorch's layout, and an input batch.
     struct Case {
@@ -474,55 +476,62 @@ mod tests {
             Ok([out, h_n, c_n])
         }
 
-        /// Checks `run`'s results against a plain f64 LSTM, sequence by sequence.
+        /// Checks `run`'s results against the project's f64 reference LSTM
+        /// (`tests/common/reference.rs`), sequence by sequence.
         fn check(&self, [out, h_n, c_n]: &[Vec<f32>; 3]) {
             let (h, i, dirs) = (self.hidden, self.input, self.directions);
+            let config = LstmConfig {
+                input_size: i,
+                hidden_size: h,
+                proj_size: 0,
+                num_layers: 1,
+                bidirectional: dirs == 2,
+                bias: true,
+            };
+            // Direction `d`'s rows of the stacked weights, under PyTorch's names; the summed
+            // bias as `bias_ih`, with a zero `bias_hh`.
+            let weight = |name: &str| -> Vec<f64> {
+                let d = usize::from(name.ends_with("_reverse"));
+                let rows = |w: &[f32], width: usize| {
+                    w[d * 4 * h * width..(d + 1) * 4 * h * width]
+                        .iter()
+                        .map(|&v| f64::from(v))
+                        .collect()
+                };
+                match &name[..9] {
+                    "weight_ih" => rows(&self.w_ih, i),
+                    "weight_hh" => rows(&self.w_hh, h),
+                    "bias_ih_l" => rows(&self.bias, 1),
+                    _ => vec![0.0; 4 * h],
+                }
+            };
             let plan = self.plan();
             let time = plan.max_len();
-            let sigmoid = |v: f64| 1.0 / (1.0 + (-v).exp());
             let close = |a: f32, b: f64, what: &str| {
-                assert!((a as f64 - b).abs() < 2e-5, "{what}: {a} vs {b}");
+                assert!((f64::from(a) - b).abs() < 2e-5, "{what}: {a} vs {b}");
             };
-            for d in 0..dirs {
-                for (s, &b) in plan.order().iter().enumerate() {
-                    let len = self.lengths[b];
-                    let (mut hs, mut cs) = (vec![0.0f64; h], vec![0.0f64; h]);
-                    let steps: Vec<usize> = match d {
-                        0 => (0..len).collect(),
-                        _ => (0..len).rev().collect(),
-                    };
-                    for t in steps {
-                        let xt = &self.x[(b * time + t) * i..][..i];
-                        let gate = |g: usize, j: usize| {
-                            let row = d * 4 * h + g * h + j;
-                            let dot = |w: &[f32], v: &mut dyn Iterator<Item = f64>, width| {
-                                w[row * width..][..width]
-                                    .iter()
-                                    .zip(v)
-                                    .map(|(&w, v)| w as f64 * v)
-                                    .sum::<f64>()
-                            };
-                            self.bias[row] as f64
-                                + dot(&self.w_ih, &mut xt.iter().map(|&v| v as f64), i)
-                                + dot(&self.w_hh, &mut hs.iter().copied(), h)
-                        };
-                        let next: Vec<(f64, f64)> = (0..h)
-                            .map(|j| {
-                                let c = sigmoid(gate(1, j)) * cs[j]
-                                    + sigmoid(gate(0, j)) * gate(2, j).tanh();
-                                (c, sigmoid(gate(3, j)) * c.tanh())
-                            })
-                            .collect();
-                        (cs, hs) = next.into_iter().unzip();
-                        let row = plan.packed_row(b, t).unwrap();
-                        for j in 0..h {
-                            let got = out[(row * dirs + d) * h + j];
-                            close(got, hs[j], &format!("out row {b} step {t} dir {d}"));
-                        }
+            for (s, &b) in plan.order().iter().enumerate() {
+                let x: Vec<Vec<f64>> = (0..self.lengths[b])
+                    .map(|t| {
+                        let row = &self.x[(b * time + t) * i..][..i];
+                        row.iter().map(|&v| f64::from(v)).collect()
+                    })
+                    .collect();
+                let (outputs, hs, cs) = reference::lstm(&weight, &config, &x);
+                for (t, expected) in outputs.iter().enumerate() {
+                    let row = plan.packed_row(b, t).unwrap();
+                    for (j, &e) in expected.iter().enumerate() {
+                        close(
+                            out[row * dirs * h + j],
+                            e,
+                            &format!("out of row {b} step {t}"),
+                        );
                     }
+                }
+                for d in 0..dirs {
                     for j in 0..h {
-                        close(h_n[(d * plan.batch() + s) * h + j], hs[j], "h_n");
-                        close(c_n[(d * plan.batch() + s) * h + j], cs[j], "c_n");
+                        close(h_n[(d * plan.batch() + s) * h + j], hs[d][j], "h_n");
+                        close(c_n[(d * plan.batch() + s) * h + j], cs[d][j], "c_n");
                     }
                 }
             }

@@ -35,6 +35,10 @@ mod composed;
 mod config;
 mod fused;
 mod packing;
+/// The integration tests' f64 reference LSTM, which the kernels' unit tests check against too.
+#[cfg(test)]
+#[path = "../../tests/common/reference.rs"]
+mod reference;
 
 use config::direction_suffixes;
 pub use config::LstmConfig;

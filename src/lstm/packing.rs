@@ -19,7 +19,9 @@ use crate::inputs::check_lengths;
 /// entries, `offsets[t] + batch_sizes[t] <= rows`; `rows` is the sum of the lengths.
 #[derive(Debug, Clone)]
 pub(crate) struct PackPlan {
+    /// Rows of the padded batch.
     batch: usize,
+    /// Steps of the padded batch (`>= max(lengths)`).
     time: usize,
     /// `lengths[b]` in the caller's order.
     lengths: Vec<usize>,
@@ -31,6 +33,7 @@ pub(crate) struct PackPlan {
     batch_sizes: Vec<usize>,
     /// `offsets[t]`: the first packed row of step `t`.
     offsets: Vec<usize>,
+    /// Packed rows in all: the sum of the lengths.
     rows: usize,
 }
 

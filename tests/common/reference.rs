@@ -1,6 +1,6 @@
 //! A plain f64 LSTM, written from PyTorch's equations independently of the library: the
-//! reference that the property tests and the differential fuzz target (`fuzz/`) check the
-//! masked LSTM against. It runs one unpadded sequence at a time, so it knows nothing of
+//! reference that the property tests, the differential fuzz target (`fuzz/`) and the AVX-512
+//! kernel's unit tests (`src/lstm/avx512.rs`) check the masked LSTM against. It runs one unpadded sequence at a time, so it knows nothing of
 //! packing, masking, sorting or kernels.
 
 use scriptless::LstmConfig;
