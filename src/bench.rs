@@ -33,14 +33,24 @@ const CATEGORIES: usize = 3;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BenchShape {
     /// `linear(tensor1 + tensor2)`, both `(batch, 10)`, Linear 10 → 10.
-    TwoInput { batch: usize },
+    TwoInput {
+        /// Rows.
+        batch: usize,
+    },
     /// Features `(batch, 10)` and a category in `0..3` per row, Linear 13 → 10.
-    Categorical { batch: usize },
+    Categorical {
+        /// Rows.
+        batch: usize,
+    },
     /// One-layer unidirectional LSTM, then Linear hidden → 10 on the seed's `[:, -1, :]`.
     Sequence {
+        /// Features per step.
         input: usize,
+        /// The LSTM's hidden size.
         hidden: usize,
+        /// Sequences.
         batch: usize,
+        /// Steps of the longest sequence; the others follow [`bench_lengths`].
         tmax: usize,
     },
     /// The seed's own batch: input 10, hidden 20, lengths `[5, 3, 7]`.
@@ -50,7 +60,9 @@ pub enum BenchShape {
 /// One named configuration of the benchmark table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BenchConfig {
+    /// The configuration's name in the table (`seq_seed_b3`, ...).
     pub name: &'static str,
+    /// The model and its shapes.
     pub shape: BenchShape,
     /// Too slow for a CPU run; benchmarked on GPUs only.
     pub gpu_only: bool,
@@ -230,6 +242,7 @@ fn linear(
 /// The median time of one call of a configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BenchRow {
+    /// The configuration's name.
     pub name: &'static str,
     /// Median microseconds per call.
     pub median_us: f64,

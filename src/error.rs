@@ -8,14 +8,21 @@ pub enum Error {
     /// A file could not be read or written.
     #[error("{}: {source}", path.display())]
     Io {
+        /// The file.
         path: PathBuf,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
 
     /// A file is not in the format it claims to be (bad safetensors header, malformed JSON, ...).
     #[error("{what}: {message}")]
-    Format { what: String, message: String },
+    Format {
+        /// The file or entry at fault (`input r.json`, `archive/data.pkl`, ...).
+        what: String,
+        /// What is wrong with it.
+        message: String,
+    },
 
     /// A weights file does not describe the requested model: missing, unexpected or misshapen
     /// tensors, or tensors of a type that cannot be weights.
@@ -25,12 +32,22 @@ pub enum Error {
     /// A model input is missing, misshapen or out of range. `name` is the input's name
     /// (`padded_seq`, `seq_lengths[2]`, ...).
     #[error("input `{name}`: {message}")]
-    Input { name: String, message: String },
+    Input {
+        /// The input's name, with an index where one element is at fault.
+        name: String,
+        /// What is wrong with it.
+        message: String,
+    },
 
     /// A file or tensor exceeds one of the [`Limits`](crate::Limits). `what` names it
     /// (`weights file w.safetensors`, `input `sequences``, ...).
     #[error("{what}: {message}")]
-    Limit { what: String, message: String },
+    Limit {
+        /// The file or tensor over the limit.
+        what: String,
+        /// Which limit, and by how much.
+        message: String,
+    },
 
     /// The request cannot be served by this model or build (unknown model kind, device missing, ...).
     #[error("{0}")]

@@ -13,15 +13,24 @@ use crate::limits::Limits;
 #[derive(Debug, Clone)]
 pub enum ModelInputs {
     /// `TwoInputModule.forward(tensor1, tensor2)`.
-    TwoInput { tensor1: Tensor, tensor2: Tensor },
+    TwoInput {
+        /// The first float tensor, `(*, in)` after broadcasting with `tensor2`.
+        tensor1: Tensor,
+        /// The second float tensor, added to `tensor1`.
+        tensor2: Tensor,
+    },
     /// `CategoricalInputModule.forward(tensor_input, category_index)`.
     Categorical {
+        /// Float features, `(*, F)`.
         tensor_input: Tensor,
+        /// Integer categories, `(*)`, each in `0..C`.
         category_index: Tensor,
     },
     /// `SequenceInputModule.forward(padded_seq, seq_lengths)`.
     Sequence {
+        /// Float sequences padded to `(B, T, I)`.
         padded_seq: Tensor,
+        /// Integer lengths, `(B,)`, each in `1..=T`.
         seq_lengths: Tensor,
     },
 }

@@ -2,8 +2,9 @@
 //!
 //! The three models of the seed document, *How can I provide inputs to a PyTorch Script
 //! Module's forward method?*, rebuilt on [candle](https://github.com/huggingface/candle): they
-//! load PyTorch's own `state_dict` exported as safetensors and return PyTorch's outputs, with no
-//! libtorch.
+//! load PyTorch's own `state_dict`, read straight from a `torch.save` file, a TorchScript
+//! archive (`torch.jit.save`) or safetensors ([`Weights::read`]), and return PyTorch's outputs,
+//! with no libtorch.
 //!
 //! - [`TwoInputModule`]: `linear(tensor1 + tensor2)`.
 //! - [`CategoricalInputModule`]: `linear(cat(tensor_input, one_hot(category_index)))`.
@@ -48,6 +49,9 @@
 // it is sound (clippy checks the comments).
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]
+// Every public item is documented, and every doc link resolves to a public item.
+#![deny(missing_docs)]
+#![deny(rustdoc::broken_intra_doc_links, rustdoc::private_intra_doc_links)]
 
 // The f64 reference LSTM of `tests/common/reference.rs`, which the kernels' unit tests share
 // with the integration tests, names the crate `scriptless`.

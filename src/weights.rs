@@ -34,7 +34,10 @@ pub enum WeightsFormat {
     TorchSave,
     /// A TorchScript archive from `torch.jit.save`; `class` is the root module's class
     /// without TorchScript's prefixes (`export.SequenceInputModule`).
-    TorchScript { class: String },
+    TorchScript {
+        /// The root module's class, without TorchScript's prefixes.
+        class: String,
+    },
     /// Tensors handed over in memory ([`Weights::from_tensors`]).
     InMemory,
 }

@@ -19,7 +19,7 @@ impl Model {
     /// Runs the model on each request, in order: the same results as
     /// [`forward`](Self::forward) on each, from fewer and larger calls. Sequence requests are
     /// grouped by their longest sequence (each group spans at most a factor of 2 in length and
-    /// [`GROUP_ROWS`] sequences), so that little padding is added.
+    /// 256 sequences), so that little padding is added.
     pub fn forward_many(&self, requests: &[ModelInputs], pooling: Pooling) -> Vec<Result<Tensor>> {
         let all: Vec<usize> = (0..requests.len()).collect();
         let groups = match self {

@@ -97,8 +97,11 @@ impl FromStr for ModelKind {
 /// One of the three models, for callers that choose the kind at run time (the CLI does).
 #[derive(Debug, Clone)]
 pub enum Model {
+    /// The seed's `TwoInputModule`.
     TwoInput(TwoInputModule),
+    /// The seed's `CategoricalInputModule`.
     Categorical(CategoricalInputModule),
+    /// The seed's `SequenceInputModule`.
     Sequence(SequenceInputModule),
 }
 

@@ -52,7 +52,9 @@ pub fn read_request(path: &Path, kind: ModelKind, limits: &Limits) -> Result<Mod
 /// A request's file format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RequestFormat {
+    /// A `.json` object of nested lists.
     Json,
+    /// A `.safetensors` file of named tensors.
     Safetensors,
 }
 
