@@ -844,3 +844,64 @@ fn jsonl_options_are_checked() {
     let out = run("weights/sequence.safetensors", path(&empty), &[]);
     assert_eq!(succeeded(&out), "");
 }
+
+#[test]
+fn bare_invocation_prints_the_full_help_and_exits_2() {
+    let out = scriptless(&[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("Usage:"), "{stderr}");
+    // The list of subcommands, one per line: `  run   Run a model ...`.
+    for command in ["run", "inspect", "bench"] {
+        assert!(
+            stderr
+                .lines()
+                .any(|l| l.trim_start().starts_with(&format!("{command} "))),
+            "bare `scriptless` does not list `{command}`:\n{stderr}"
+        );
+    }
+    // A subcommand without its arguments is still a one-line usage error.
+    let out = scriptless(&["run"]);
+    assert_fails(&out, &["--weights", "--input"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn readme_batch_example_gives_one_result_per_request() {
+    // The README's batch command, on the shipped requests; the output goes to a temporary
+    // directory instead of the repository root.
+    let command = "scriptless run --weights weights/sequence.pt --input examples/requests.jsonl \
+                   --output results.jsonl";
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    assert!(
+        readme.contains(command),
+        "README no longer shows `{command}`"
+    );
+    let requests = std::fs::read_to_string(root().join("examples/requests.jsonl")).unwrap();
+    let requests: Vec<Value> = requests
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is one JSON request"))
+        .collect();
+    assert!(requests.iter().any(|r| r.get("sequences").is_some()));
+    assert!(requests.iter().any(|r| r.get("padded_seq").is_some()));
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("results.jsonl");
+    let out = run(
+        "weights/sequence.pt",
+        "examples/requests.jsonl",
+        &["--output", path(&output)],
+    );
+    succeeded(&out);
+    let results = std::fs::read_to_string(&output).unwrap();
+    assert_eq!(results.lines().count(), requests.len());
+    for (i, (result, request)) in results.lines().zip(&requests).enumerate() {
+        let batch = request
+            .get("sequences")
+            .or_else(|| request.get("seq_lengths"))
+            .and_then(Value::as_array)
+            .unwrap()
+            .len();
+        assert_eq!(json_output(result).dims(), &[batch, 10], "line {}", i + 1);
+    }
+}

@@ -10,11 +10,18 @@ mod run;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::error::ErrorKind;
 use clap::{Parser, Subcommand, ValueEnum};
 
 /// Run the seed's PyTorch models without libtorch, with PyTorch's outputs.
 #[derive(Debug, Parser)]
-#[command(name = "scriptless", version, about)]
+#[command(
+    name = "scriptless",
+    version,
+    about,
+    subcommand_required = true,
+    arg_required_else_help = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -220,6 +227,11 @@ pub fn run() -> anyhow::Result<ExitCode> {
             // --help and --version: print as clap formats them, and succeed.
             print!("{err}");
             return Ok(ExitCode::SUCCESS);
+        }
+        Err(err) if err.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            // Bare `scriptless`: the full help, with the list of subcommands, as a usage error.
+            eprint!("{}", err.render());
+            return Ok(ExitCode::from(2));
         }
         Err(err) => {
             // Usage errors: one line, without clap's usage block.
