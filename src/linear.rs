@@ -65,6 +65,11 @@ impl Linear {
         self.weight_t.dims()[1]
     }
 
+    /// The dtype of the weights, which inputs must have.
+    pub fn dtype(&self) -> DType {
+        self.weight_t.dtype()
+    }
+
     /// `x · Wᵀ + b` for `x` `(*, in_features)` with at least one dim; returns
     /// `(*, out_features)`. `x` must already have the layer's dtype and device.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {

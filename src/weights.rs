@@ -253,12 +253,16 @@ impl Weights {
         let present: BTreeSet<&str> = self.names().collect();
         let missing: Vec<&str> = expected.difference(&present).copied().collect();
         let unexpected: Vec<&str> = present.difference(&expected).copied().collect();
+        let list = |what: &str, names: &[&str]| {
+            let plural = if names.len() == 1 { "" } else { "s" };
+            format!("{what} tensor{plural} {}", quoted(names))
+        };
         let mut problems = Vec::new();
         if !missing.is_empty() {
-            problems.push(format!("missing tensors {}", quoted(&missing)));
+            problems.push(list("missing", &missing));
         }
         if !unexpected.is_empty() {
-            problems.push(format!("unexpected tensors {}", quoted(&unexpected)));
+            problems.push(list("unexpected", &unexpected));
         }
         if problems.is_empty() {
             Ok(())

@@ -24,7 +24,7 @@ fn model(kind: ModelKind) -> Model {
 
 /// Decodes `json` for `kind` and runs it; returns the error's text.
 fn run_json(kind: ModelKind, json: &str) -> String {
-    let result = request_from_json(json, kind, "request", &Limits::default())
+    let result = request_from_json(json, kind, DType::F32, "request", &Limits::default())
         .and_then(|inputs| model(kind).forward(&inputs, Pooling::PaddedLast));
     match result {
         Ok(out) => panic!(
@@ -160,7 +160,10 @@ fn length_not_integer() {
     );
     assert_mentions(
         &run_json(ModelKind::Sequence, &seq_json("[4, 18446744073709551615]")),
-        &["seq_lengths[1]", "below 2^63"],
+        &[
+            "seq_lengths[1]",
+            "is 18446744073709551615, out of the range of a 64-bit integer",
+        ],
     );
     let padded = Tensor::zeros((1, 2, 10), DType::F32, &Device::Cpu).unwrap();
     let lengths = Tensor::new(&[2f32], &Device::Cpu).unwrap();
@@ -284,6 +287,7 @@ fn malformed_json() {
     let err = request_from_json(
         "{\"tensor1\": [1, 2",
         ModelKind::TwoInput,
+        DType::F32,
         "input file x.json",
         &Limits::default(),
     )
@@ -297,6 +301,7 @@ fn not_an_object() {
     let err = request_from_json(
         "[1, 2]",
         ModelKind::TwoInput,
+        DType::F32,
         "input file x.json",
         &Limits::default(),
     )
@@ -634,17 +639,19 @@ fn files_over_their_limit_are_refused_before_reading() {
 fn decoded_inputs_over_max_elements_are_refused() {
     // 3 sequences padded to (3, 7, 10) = 210 elements.
     let text = std::fs::read_to_string(root().join("examples/sequence.json")).unwrap();
-    let err = request_from_json(&text, ModelKind::Sequence, "in", &small(209)).unwrap_err();
+    let err =
+        request_from_json(&text, ModelKind::Sequence, DType::F32, "in", &small(209)).unwrap_err();
     assert!(matches!(err, Error::Limit { .. }), "{err:?}");
     assert_mentions(
         &err.to_string(),
         &["sequences", "[3, 7, 10]", "209 elements"],
     );
-    assert!(request_from_json(&text, ModelKind::Sequence, "in", &small(210)).is_ok());
+    assert!(request_from_json(&text, ModelKind::Sequence, DType::F32, "in", &small(210)).is_ok());
 
     let err = request_from_json(
         r#"{"tensor1": [[1, 2, 3], [4, 5, 6]], "tensor2": [1, 2, 3]}"#,
         ModelKind::TwoInput,
+        DType::F32,
         "in",
         &small(5),
     )
@@ -719,6 +726,7 @@ fn json_key_given_twice() {
     let err = request_from_json(
         r#"{"tensor1": [1], "tensor2": [2], "tensor1": [3]}"#,
         ModelKind::TwoInput,
+        DType::F32,
         "input file x.json",
         &Limits::default(),
     )
@@ -802,4 +810,375 @@ fn a_wide_sequence_output_is_refused_before_running() {
         .with_limits(small(2000))
         .forward(&inputs, Pooling::LastValid)
         .is_ok());
+}
+
+// --- issue 15: numbers, feature widths and misshapen weights named exactly ------------------
+
+/// Decodes `json` for `kind` in `dtype` and returns the error's text.
+fn json_err(kind: ModelKind, dtype: DType, json: &str) -> String {
+    match request_from_json(json, kind, dtype, "request", &Limits::default()) {
+        Ok(_) => panic!("expected an error for {json}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn json_integer_literal_beyond_i64_is_out_of_range_not_a_float() {
+    // serde_json reads these as f64 (1e23): the message shows the literal as written.
+    for (lengths, literal) in [
+        ("[99999999999999999999999, 4]", "99999999999999999999999"),
+        ("[-99999999999999999999999, 4]", "-99999999999999999999999"),
+    ] {
+        let msg = run_json(ModelKind::Sequence, &seq_json(lengths));
+        assert_mentions(
+            &msg,
+            &[&format!(
+                "input `seq_lengths[0]`: is {literal}, out of the range of a 64-bit integer"
+            )],
+        );
+        assert!(
+            !msg.contains("e+23") && !msg.contains("expected an integer"),
+            "{msg}"
+        );
+    }
+    // Not an integer literal: still "expected an integer", shown as written.
+    for (lengths, literal) in [("[4, 1e23]", "1e23"), ("[4, 2.0]", "2.0")] {
+        assert_mentions(
+            &run_json(ModelKind::Sequence, &seq_json(lengths)),
+            &[&format!(
+                "input `seq_lengths[1]`: is {literal}, expected an integer"
+            )],
+        );
+    }
+    // A long literal is cut to keep the message short; it is still found by its path.
+    let digits = "9".repeat(60);
+    let msg = json_err(
+        ModelKind::Categorical,
+        DType::F32,
+        &format!(r#"{{"tensor_input": [[0.5]], "category_index": [[1, {digits}]]}}"#),
+    );
+    assert_mentions(
+        &msg,
+        &[
+            "input `category_index[0][1]`: is 99999999999999999999999999999999... (60 characters), out of the range of a 64-bit integer",
+        ],
+    );
+    assert!(msg.len() < 200, "{msg}");
+}
+
+#[test]
+fn json_float_outside_f32_is_refused_naming_the_element() {
+    let steps = format!("[{}, [0, 0, 1e39, 0, 0, 0, 0, 0, 0, 0]]", row(0.5, 10));
+    let msg = run_json(
+        ModelKind::Sequence,
+        &format!(r#"{{"padded_seq": [{steps}], "seq_lengths": [2]}}"#),
+    );
+    assert_mentions(
+        &msg,
+        &["input `padded_seq[0][1][2]`: is 1e39, outside the range of f32"],
+    );
+    let msg = json_err(
+        ModelKind::Sequence,
+        DType::F32,
+        r#"{"sequences": [[[1, 2]], [[3, -4.5E+40]]]}"#,
+    );
+    assert_mentions(
+        &msg,
+        &["input `sequences[1][0][1]`: is -4.5E+40, outside the range of f32"],
+    );
+    // f32's largest value, and values that round to it, are not out of range.
+    for edge in ["3.4028235e38", "-3.4028235e38", "3.40282356e38"] {
+        let json = format!(r#"{{"tensor1": [{edge}], "tensor2": [0]}}"#);
+        let inputs = request_from_json(
+            &json,
+            ModelKind::TwoInput,
+            DType::F32,
+            "r",
+            &Limits::default(),
+        )
+        .unwrap();
+        let scriptless::ModelInputs::TwoInput { tensor1, .. } = inputs else {
+            panic!("two-input inputs expected")
+        };
+        let v = tensor1.to_vec1::<f32>().unwrap()[0];
+        assert_eq!(v.abs(), f32::MAX, "{edge}");
+    }
+    // Read for an f64 run, 1e39 is an ordinary number.
+    let json = r#"{"tensor1": [1e39], "tensor2": [0]}"#;
+    let inputs = request_from_json(
+        json,
+        ModelKind::TwoInput,
+        DType::F64,
+        "r",
+        &Limits::default(),
+    )
+    .unwrap();
+    let scriptless::ModelInputs::TwoInput { tensor1, .. } = inputs else {
+        panic!("two-input inputs expected")
+    };
+    assert_eq!(tensor1.to_vec1::<f64>().unwrap(), [1e39]);
+}
+
+#[test]
+fn json_floats_are_decoded_in_the_run_dtype() {
+    let json = r#"{"tensor1": [0.1, 3], "tensor2": [[0.1, -2]]}"#;
+    let decode =
+        |dtype| match request_from_json(json, ModelKind::TwoInput, dtype, "r", &Limits::default())
+            .unwrap()
+        {
+            scriptless::ModelInputs::TwoInput { tensor1, tensor2 } => (tensor1, tensor2),
+            _ => panic!("two-input inputs expected"),
+        };
+    let (t1, t2) = decode(DType::F64);
+    assert_eq!((t1.dtype(), t2.dtype()), (DType::F64, DType::F64));
+    // Exactly the f64 nearest 0.1, not the f32 nearest 0.1 widened.
+    assert_eq!(t1.to_vec1::<f64>().unwrap(), [0.1f64, 3.0]);
+    assert_ne!(0.1f64, f64::from(0.1f32));
+    assert_eq!(t2.to_vec2::<f64>().unwrap(), [[0.1f64, -2.0]]);
+    for dtype in [DType::F32, DType::F16, DType::BF16] {
+        let (t1, _) = decode(dtype);
+        assert_eq!(t1.dtype(), DType::F32, "{dtype:?} runs read f32");
+        assert_eq!(t1.to_vec1::<f32>().unwrap(), [0.1f32, 3.0]);
+    }
+    // The ragged form too, and an f64 model runs on what it decodes.
+    let json = r#"{"sequences": [[[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]]]}"#;
+    let inputs = request_from_json(
+        json,
+        ModelKind::Sequence,
+        DType::F64,
+        "r",
+        &Limits::default(),
+    )
+    .unwrap();
+    let scriptless::ModelInputs::Sequence { padded_seq, .. } = &inputs else {
+        panic!("sequence inputs expected")
+    };
+    assert_eq!(padded_seq.dtype(), DType::F64);
+    assert_eq!(
+        padded_seq.flatten_all().unwrap().to_vec1::<f64>().unwrap()[0],
+        0.1f64
+    );
+    let model = Model::from_weights(
+        &weights("sequence.safetensors"),
+        ModelKind::Sequence,
+        DType::F64,
+        &Device::Cpu,
+    )
+    .unwrap();
+    assert_eq!(model.dtype(), DType::F64);
+    let out = model.forward(&inputs, Pooling::PaddedLast).unwrap();
+    assert_eq!((out.dims(), out.dtype()), (&[1, 10][..], DType::F64));
+}
+
+#[test]
+fn json_nan_and_infinity_are_explained() {
+    for (token, json) in [
+        ("NaN", r#"{"tensor1": [1, NaN], "tensor2": [1]}"#),
+        ("Infinity", r#"{"tensor1": [Infinity], "tensor2": [1]}"#),
+        (
+            "-Infinity",
+            "{\"tensor1\": [1],\n \"tensor2\": [\n  -Infinity]}",
+        ),
+        ("nan", r#"{"tensor1": [nan], "tensor2": [1]}"#),
+        ("-inf", r#"{"tensor1": [-inf], "tensor2": [1]}"#),
+    ] {
+        let msg = json_err(ModelKind::TwoInput, DType::F32, json);
+        assert_mentions(
+            &msg,
+            &[
+                "request: malformed JSON: ",
+                &format!("`{token}` is not a JSON number"),
+                "JSON has no NaN or infinity",
+                "pass such values in a .safetensors input",
+            ],
+        );
+    }
+    // Other syntax errors get no such advice.
+    for json in [
+        r#"{"tensor1": [1, 2"#,
+        r#"{"tensor1": [1, Nope], "tensor2": [1]}"#,
+        r#"{"tensor1": [1, null,], "tensor2": [1]}"#,
+    ] {
+        let msg = json_err(ModelKind::TwoInput, DType::F32, json);
+        assert_mentions(&msg, &["malformed JSON"]);
+        assert!(!msg.contains("NaN"), "{msg}");
+    }
+}
+
+fn linear_tensors(weight: &[usize], bias: &[usize]) -> std::collections::HashMap<String, Tensor> {
+    std::collections::HashMap::from([
+        (
+            "linear.weight".to_string(),
+            Tensor::zeros(weight, DType::F32, &Device::Cpu).unwrap(),
+        ),
+        (
+            "linear.bias".to_string(),
+            Tensor::zeros(bias, DType::F32, &Device::Cpu).unwrap(),
+        ),
+    ])
+}
+
+fn load_err_with(
+    tensors: std::collections::HashMap<String, Tensor>,
+    metadata: &[(&str, &str)],
+    kind: ModelKind,
+) -> String {
+    let metadata = metadata
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let weights = Weights::from_tensors(tensors, metadata);
+    match Model::from_weights(&weights, kind, DType::F32, &Device::Cpu) {
+        Ok(_) => panic!("expected a load error"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn categorical_feature_width_zero_or_too_wide() {
+    let cat = ModelKind::Categorical;
+    // 13 input features: feature width 0 is the problem, not the categories.
+    let msg = load_err_with(
+        linear_tensors(&[10, 13], &[10]),
+        &[("feature_width", "0")],
+        cat,
+    );
+    assert_mentions(
+        &msg,
+        &["weights: the feature width (metadata `feature_width`) is 0, but it must be at least 1"],
+    );
+    assert!(!msg.contains("no room"), "{msg}");
+    for width in ["13", "20"] {
+        let msg = load_err_with(
+            linear_tensors(&[10, 13], &[10]),
+            &[("feature_width", width)],
+            cat,
+        );
+        assert_mentions(
+            &msg,
+            &[&format!(
+                "`linear.weight` has 13 input features, which leaves no room for categories \
+                 after {width} features (metadata `feature_width`); the feature width must be 1 \
+                 to 12"
+            )],
+        );
+    }
+    // Without metadata the seed's 10 is used, and the message says so.
+    let msg = load_err_with(linear_tensors(&[10, 10], &[10]), &[], cat);
+    assert_mentions(
+        &msg,
+        &[
+            "no room for categories after 10 features",
+            "the seed's default, as the weights have no metadata `feature_width`",
+            "must be 1 to 9",
+        ],
+    );
+    let msg = load_err_with(
+        linear_tensors(&[4, 1], &[4]),
+        &[("feature_width", "1")],
+        cat,
+    );
+    assert_mentions(
+        &msg,
+        &[
+            "has 1 input feature, ",
+            "at least 2, 1 feature and 1 category",
+        ],
+    );
+    // The bounds themselves load.
+    for (width, categories) in [("1", 12), ("12", 1)] {
+        let weights = Weights::from_tensors(
+            linear_tensors(&[10, 13], &[10]),
+            [("feature_width".to_string(), width.to_string())].into(),
+        );
+        let config = scriptless::CategoricalConfig::from_weights(&weights).unwrap();
+        assert_eq!(config.num_categories, categories);
+    }
+}
+
+#[test]
+fn a_misshapen_linear_weight_is_named_not_its_bias() {
+    let seq = ModelKind::Sequence;
+    // Transposed: [in, out] = [20, 10] for the seed's LSTM (output 20) and bias [10].
+    let mut t = seq_weight_tensors();
+    t.extend(linear_tensors(&[20, 10], &[10]));
+    let msg = load_err(t, seq);
+    assert_mentions(
+        &msg,
+        &["tensor `linear.weight` has shape [20, 10], expected [10, 20] (it is transposed)"],
+    );
+    assert!(!msg.contains("`linear.bias` has shape"), "{msg}");
+    // Taking the wrong width, whatever its rows.
+    for weight in [[10, 19], [7, 19]] {
+        let mut t = seq_weight_tensors();
+        t.extend(linear_tensors(&weight, &[10]));
+        let msg = load_err(t, seq);
+        assert_mentions(
+            &msg,
+            &[
+                &format!("tensor `linear.weight` has shape {weight:?}, expected [10, 20]: "),
+                "in_features the LSTM's output width",
+            ],
+        );
+    }
+    // The right width but rows that disagree with the bias: either may be at fault.
+    let mut t = seq_weight_tensors();
+    t.extend(linear_tensors(&[11, 20], &[10]));
+    assert_mentions(
+        &load_err(t, seq),
+        &["tensors `linear.weight` (shape [11, 20]) and `linear.bias` (shape [10]) disagree on out_features: 11 and 10"],
+    );
+    // A bias that is not a vector is the bias's fault.
+    let mut t = seq_weight_tensors();
+    t.extend(linear_tensors(&[10, 20], &[10, 1]));
+    assert_mentions(
+        &load_err(t, seq),
+        &["tensor `linear.bias` has shape [10, 1], expected [out_features]"],
+    );
+    // Where the input width is free (categorical, two-input), a transposed weight is told.
+    for kind in [ModelKind::Categorical, ModelKind::TwoInput] {
+        let msg = load_err_with(linear_tensors(&[13, 10], &[10]), &[], kind);
+        assert_mentions(
+            &msg,
+            &["tensor `linear.weight` has shape [13, 10], expected [10, 13] (it is transposed)"],
+        );
+        assert!(!msg.contains("`linear.bias` has shape"), "{msg}");
+    }
+}
+
+#[test]
+fn a_stray_layer_tensor_is_unexpected_not_a_layer_missing_the_rest() {
+    let mut t = seq_weight_tensors();
+    t.insert(
+        "rnn.weight_ih_l1".into(),
+        Tensor::zeros((80, 20), DType::F32, &Device::Cpu).unwrap(),
+    );
+    let msg = load_err(t, ModelKind::Sequence);
+    assert_eq!(msg, "weights: unexpected tensor `rnn.weight_ih_l1`");
+    // A top layer holding most of its tensors is still a layer missing the rest.
+    let dir = common::fixtures().join("sequence_2layer");
+    let load = || candle_core::safetensors::load(dir.join("weights.safetensors"), &Device::Cpu);
+    let mut t = load().unwrap();
+    t.remove("rnn.bias_hh_l1").unwrap();
+    assert_eq!(
+        load_err(t, ModelKind::Sequence),
+        "weights: missing tensor `rnn.bias_hh_l1`"
+    );
+    let mut t = load().unwrap();
+    t.remove("rnn.bias_hh_l1").unwrap();
+    t.remove("rnn.bias_ih_l1").unwrap();
+    assert_mentions(
+        &load_err(t, ModelKind::Sequence),
+        &["missing tensors `rnn.bias_hh_l1`, `rnn.bias_ih_l1`"],
+    );
+    // With three layers, a stray tensor of a fourth is unexpected too.
+    let dir = common::fixtures().join("sequence_3layer_bidir");
+    let mut t =
+        candle_core::safetensors::load(dir.join("weights.safetensors"), &Device::Cpu).unwrap();
+    let stray = t["rnn.weight_ih_l2"].clone();
+    t.insert("rnn.weight_ih_l3".into(), stray);
+    assert_eq!(
+        load_err(t, ModelKind::Sequence),
+        "weights: unexpected tensor `rnn.weight_ih_l3`"
+    );
 }

@@ -17,7 +17,13 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     for model in seed_models::models() {
-        if let Ok(inputs) = request_from_json(text, model.kind(), "fuzz input", &common::LIMITS) {
+        if let Ok(inputs) = request_from_json(
+            text,
+            model.kind(),
+            model.dtype(),
+            "fuzz input",
+            &common::LIMITS,
+        ) {
             common::run(model, &inputs);
         }
     }

@@ -110,8 +110,14 @@ fn run_lines(
                 break;
             };
             let request = line.and_then(|text| {
-                request_from_json(&text, kind, &format!("line {number}"), &batching.limits)
-                    .map_err(|e| e.to_string())
+                request_from_json(
+                    &text,
+                    kind,
+                    model.dtype(),
+                    &format!("line {number}"),
+                    &batching.limits,
+                )
+                .map_err(|e| e.to_string())
             });
             batch.push((number, request));
         }

@@ -40,8 +40,9 @@ impl LstmConfig {
             .filter(|name| !weights.contains(name))
             .collect();
         if !missing.is_empty() {
+            let plural = if missing.len() == 1 { "" } else { "s" };
             return Err(Error::weights(format!(
-                "missing tensors {}",
+                "missing tensor{plural} {}",
                 quoted(&missing)
             )));
         }
@@ -54,6 +55,10 @@ impl LstmConfig {
     /// Infers the configuration from the tensors under `prefix` without checking the rest:
     /// sizes from `weight_ih_l0`, layers from `weight_ih_l{k}`, directions from the `_reverse`
     /// keys, projection from `weight_hr_l0`, bias from `bias_ih_l0`.
+    ///
+    /// A top layer holding fewer of its tensors than it lacks is not counted: a stray
+    /// `weight_ih_l1` in a 1-layer LSTM's file is then an unexpected tensor (which
+    /// [`Weights::check_names`] names) rather than a second layer missing three.
     pub fn infer(weights: &Weights, prefix: &str) -> Result<Self> {
         let name = |s: &str| qualified(prefix, s);
         let w0_name = name("weight_ih_l0");
@@ -84,14 +89,34 @@ impl LstmConfig {
         } else {
             0
         };
-        Ok(Self {
+        let mut config = Self {
             input_size,
             hidden_size,
             proj_size,
             num_layers,
             bidirectional: weights.contains(&name("weight_ih_l0_reverse")),
             bias: weights.contains(&name("bias_ih_l0")),
-        })
+        };
+        while config.num_layers > 1 {
+            let top = config.num_layers - 1;
+            let (own, reverse) = (format!("_l{top}"), format!("_l{top}_reverse"));
+            let (present, missing) = config
+                .tensor_shapes(prefix)
+                .iter()
+                .filter(|(n, _)| n.ends_with(&own) || n.ends_with(&reverse))
+                .fold((0, 0), |(present, missing), (n, _)| {
+                    if weights.contains(n) {
+                        (present + 1, missing)
+                    } else {
+                        (present, missing + 1)
+                    }
+                });
+            if present >= missing {
+                break;
+            }
+            config.num_layers = top;
+        }
+        Ok(config)
     }
 
     /// 2 when bidirectional, else 1.

@@ -30,9 +30,10 @@ impl CategoricalConfig {
     /// `feature_width` when present, else the seed's 10. The file must hold exactly
     /// `linear.weight` and `linear.bias`.
     pub fn from_weights(weights: &Weights) -> Result<Self> {
-        let (in_features, out_features) = linear_shape(weights, "linear")?;
+        let (in_features, out_features) = linear_shape(weights, "linear", None)?;
         weights.check_names(&["linear.weight", "linear.bias"])?;
-        let feature_width = match weights.metadata().get(META_FEATURE_WIDTH) {
+        let recorded = weights.metadata().get(META_FEATURE_WIDTH);
+        let feature_width = match recorded {
             Some(s) => s.parse::<usize>().map_err(|_| {
                 Error::weights(format!(
                     "metadata `{META_FEATURE_WIDTH}` is `{s}`, expected a positive integer"
@@ -40,10 +41,29 @@ impl CategoricalConfig {
             })?,
             None => SEED_FEATURE_WIDTH,
         };
-        if feature_width == 0 || in_features <= feature_width {
+        if feature_width == 0 {
             return Err(Error::weights(format!(
-                "`linear.weight` has {in_features} input features, which leaves no room for \
-                 categories after {feature_width} features"
+                "the feature width (metadata `{META_FEATURE_WIDTH}`) is 0, but it must be at least 1"
+            )));
+        }
+        if in_features <= feature_width {
+            let source = match recorded {
+                Some(_) => format!("metadata `{META_FEATURE_WIDTH}`"),
+                None => format!(
+                    "the seed's default, as the weights have no metadata `{META_FEATURE_WIDTH}`"
+                ),
+            };
+            let allowed = match in_features {
+                1 => "a categorical model needs at least 2, 1 feature and 1 category".to_string(),
+                2 => "the feature width must be 1".to_string(),
+                n => format!("the feature width must be 1 to {}", n - 1),
+            };
+            let plural = |n: usize| if n == 1 { "" } else { "s" };
+            return Err(Error::weights(format!(
+                "`linear.weight` has {in_features} input feature{}, which leaves no room for \
+                 categories after {feature_width} feature{} ({source}); {allowed}",
+                plural(in_features),
+                plural(feature_width),
             )));
         }
         Ok(Self {
@@ -95,6 +115,11 @@ impl CategoricalInputModule {
     /// The model's hyperparameters.
     pub fn config(&self) -> &CategoricalConfig {
         &self.config
+    }
+
+    /// The dtype the model computes in.
+    pub fn dtype(&self) -> DType {
+        self.dtype
     }
 
     /// The same model refusing calls whose tensors would exceed `limits.max_elements`

@@ -144,6 +144,18 @@ impl Model {
         }
     }
 
+    /// The dtype the model computes in (and the precision [`request_from_json`] should
+    /// decode its float inputs in).
+    ///
+    /// [`request_from_json`]: crate::request_from_json
+    pub fn dtype(&self) -> DType {
+        match self {
+            Self::TwoInput(m) => m.dtype(),
+            Self::Categorical(m) => m.dtype(),
+            Self::Sequence(m) => m.dtype(),
+        }
+    }
+
     /// The model's kind.
     pub fn kind(&self) -> ModelKind {
         match self {
@@ -182,19 +194,71 @@ impl Model {
     }
 }
 
-/// `(in_features, out_features)` of the `nn.Linear` named `prefix`, with its shapes checked.
-fn linear_shape(weights: &Weights, prefix: &str) -> Result<(usize, usize)> {
-    let name = format!("{prefix}.weight");
-    let (out_features, in_features) = match *weights.shape(&name)? {
-        [out, inp] if out > 0 && inp > 0 => (out, inp),
-        ref got => {
+/// `(in_features, out_features)` of the `nn.Linear` named `prefix`, with its shapes checked:
+/// `bias` `[out_features]`, `weight` `[out_features, in_features]`. `input` is the layer's
+/// input width when the model fixes it, with where it comes from (`the LSTM's output width`).
+///
+/// The tensor at fault is the one named: a weight that does not take `input`, or that is
+/// transposed, is the weight's fault, even though its first dim then disagrees with the bias;
+/// when the two disagree otherwise, both are named.
+fn linear_shape(
+    weights: &Weights,
+    prefix: &str,
+    input: Option<(usize, &str)>,
+) -> Result<(usize, usize)> {
+    let weight_name = format!("{prefix}.weight");
+    let bias_name = format!("{prefix}.bias");
+    let weight = weights.shape(&weight_name)?;
+    let bias = weights.shape(&bias_name)?;
+    let (rows, cols) = match *weight {
+        [rows, cols] if rows > 0 && cols > 0 => (rows, cols),
+        _ => {
             return Err(Error::weights(format!(
-                "tensor `{name}` has shape {got:?}, expected [out_features, in_features]"
+                "tensor `{weight_name}` has shape {weight:?}, expected [out_features, in_features]"
             )))
         }
     };
-    weights.expect_shape(&format!("{prefix}.bias"), &[out_features])?;
-    Ok((in_features, out_features))
+    let out_features = match *bias {
+        [n] if n > 0 => n,
+        _ => {
+            return Err(Error::weights(format!(
+                "tensor `{bias_name}` has shape {bias:?}, expected [out_features]"
+            )))
+        }
+    };
+    let transposed = |expected: [usize; 2]| {
+        if [cols, rows] == expected {
+            " (it is transposed)"
+        } else {
+            ""
+        }
+    };
+    if let Some((width, source)) = input {
+        if cols != width {
+            let expected = [out_features, width];
+            return Err(Error::weights(format!(
+                "tensor `{weight_name}` has shape {weight:?}, expected {expected:?}{}: \
+                 [out_features, in_features], out_features from `{bias_name}` and in_features \
+                 {source}",
+                transposed(expected)
+            )));
+        }
+    }
+    if rows != out_features {
+        if input.is_none() && cols == out_features {
+            let expected = [out_features, rows];
+            return Err(Error::weights(format!(
+                "tensor `{weight_name}` has shape {weight:?}, expected {expected:?}{}: \
+                 [out_features, in_features], out_features from `{bias_name}`",
+                transposed(expected)
+            )));
+        }
+        return Err(Error::weights(format!(
+            "tensors `{weight_name}` (shape {weight:?}) and `{bias_name}` (shape {bias:?}) \
+             disagree on out_features: {rows} and {out_features}"
+        )));
+    }
+    Ok((cols, rows))
 }
 
 /// Refuses a tensor with a zero-size dim: PyTorch would return an empty result, which no

@@ -40,13 +40,11 @@ impl SequenceConfig {
     /// and unexpected tensors.
     pub fn from_weights(weights: &Weights) -> Result<Self> {
         let lstm = LstmConfig::infer(weights, "rnn")?;
-        let (in_features, out_features) = linear_shape(weights, "linear")?;
-        if in_features != lstm.output_size() {
-            return Err(Error::weights(format!(
-                "`linear.weight` takes {in_features} features but the LSTM outputs {}",
-                lstm.output_size()
-            )));
-        }
+        let (_, out_features) = linear_shape(
+            weights,
+            "linear",
+            Some((lstm.output_size(), "the LSTM's output width")),
+        )?;
         let mut names: Vec<String> = lstm
             .tensor_shapes("rnn")
             .into_iter()
@@ -95,6 +93,11 @@ impl SequenceInputModule {
     /// The model's hyperparameters.
     pub fn config(&self) -> &SequenceConfig {
         &self.config
+    }
+
+    /// The dtype the model computes in.
+    pub fn dtype(&self) -> DType {
+        self.linear.dtype()
     }
 
     /// The LSTM alone, for callers that want its `output`, `h_n` and `c_n`.

@@ -23,7 +23,7 @@ impl TwoInputConfig {
     /// Reads the sizes from `linear.weight`, checking that the file holds exactly
     /// `linear.weight` and `linear.bias`.
     pub fn from_weights(weights: &Weights) -> Result<Self> {
-        let (in_features, out_features) = linear_shape(weights, "linear")?;
+        let (in_features, out_features) = linear_shape(weights, "linear", None)?;
         weights.check_names(&["linear.weight", "linear.bias"])?;
         Ok(Self {
             in_features,
@@ -66,6 +66,11 @@ impl TwoInputModule {
     /// The model's hyperparameters.
     pub fn config(&self) -> &TwoInputConfig {
         &self.config
+    }
+
+    /// The dtype the model computes in.
+    pub fn dtype(&self) -> DType {
+        self.dtype
     }
 
     /// The same model refusing calls whose tensors would exceed `limits.max_elements`

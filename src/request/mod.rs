@@ -4,8 +4,10 @@
 //! - JSON: an object whose values are (nested) lists of numbers, e.g.
 //!   `{"padded_seq": [[[...]]], "seq_lengths": [5, 3, 7]}`. The sequence model also takes
 //!   `{"sequences": [[[f, ...], ...], ...]}`: ragged sequences that are padded and measured here.
-//!   Float inputs become F32 (as `torch.tensor` would make them); index and length inputs must be
-//!   integer literals.
+//!   Float inputs become F32 (as `torch.tensor` would make them), or F64 for an f64 run (see
+//!   [`request_from_json`]); a number out of the range of the float type is refused. JSON
+//!   cannot write NaN or infinity (safetensors can). Index and length inputs must be integer
+//!   literals in the i64 range.
 //! - safetensors: one tensor per argument; float inputs in F16, BF16, F32 or F64, index and
 //!   length inputs in I64 or I32.
 //!
@@ -18,7 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use candle_core::safetensors::Load;
-use candle_core::{Device, Tensor};
+use candle_core::{DType, Device, Tensor};
 use safetensors::{Dtype, SafeTensors};
 use serde_json::value::RawValue;
 
@@ -26,7 +28,7 @@ use crate::error::{quoted, Error, Result};
 use crate::inputs::{pad_sequences_within, ModelInputs};
 use crate::limits::Limits;
 use crate::models::ModelKind;
-use nested::{nested_numbers, Number};
+use nested::{nested_numbers, Number, Refusal};
 
 /// The key of the ragged-sequences form of a sequence-model JSON request.
 pub const SEQUENCES_KEY: &str = "sequences";
@@ -43,7 +45,7 @@ pub fn read_request(path: &Path, kind: ModelKind, limits: &Limits) -> Result<Mod
         RequestFormat::Json => {
             let text = std::str::from_utf8(&bytes)
                 .map_err(|e| Error::format(&what, format!("not UTF-8 text: {e}")))?;
-            request_from_json(text, kind, &what, limits)
+            request_from_json(text, kind, DType::F32, &what, limits)
         }
         RequestFormat::Safetensors => request_from_safetensors(&bytes, kind, &what, limits),
     }
@@ -71,15 +73,26 @@ impl RequestFormat {
 
 /// Decodes a JSON request for a `kind` model. `what` names the source in error messages;
 /// tensors over `limits.max_elements` are refused.
+///
+/// Float inputs are decoded into `dtype`'s precision: F64 when `dtype` is `DType::F64` (so
+/// `0.1` is the f64 nearest 0.1, not the f32 nearest it widened), F32 for any other dtype. An
+/// F16 or BF16 run reads f32, as `torch.tensor` does, and the model converts. A number out of
+/// the range of the float type is refused, naming the element (serde_json already refuses
+/// numbers beyond f64's range); NaN and infinity cannot be written in JSON at all, and a
+/// request that tries is refused with that advice.
 pub fn request_from_json(
     text: &str,
     kind: ModelKind,
+    dtype: DType,
     what: &str,
     limits: &Limits,
 ) -> Result<ModelInputs> {
     // The numbers are read straight into tensors (`nested`): no document tree is built.
     let malformed = |e: serde_json::Error| Error::format(what, format!("malformed JSON: {e}"));
-    let doc: &RawValue = serde_json::from_str(text).map_err(malformed)?;
+    let doc: &RawValue = serde_json::from_str(text).map_err(|e| {
+        let hint = non_finite_hint(text, &e);
+        Error::format(what, format!("malformed JSON: {e}{hint}"))
+    })?;
     if !doc.get().starts_with('{') {
         return Err(Error::format(
             what,
@@ -95,10 +108,17 @@ pub fn request_from_json(
             .copied()
             .ok_or_else(|| Error::input(name, "missing"))
     };
-    let float = |name: &str| -> Result<Tensor> {
-        let (shape, values) = nested_numbers(field(name)?, name, &float_leaf, limits)?;
-        Ok(Tensor::from_vec(values, shape, &Device::Cpu)?)
+    // A float input, in `dtype`'s precision.
+    let floats = |raw: &RawValue, name: &str| -> Result<Tensor> {
+        Ok(if dtype == DType::F64 {
+            let (shape, values) = nested_numbers(raw, name, &f64_leaf, limits)?;
+            Tensor::from_vec(values, shape, &Device::Cpu)?
+        } else {
+            let (shape, values) = nested_numbers(raw, name, &f32_leaf, limits)?;
+            Tensor::from_vec(values, shape, &Device::Cpu)?
+        })
     };
+    let float = |name: &str| -> Result<Tensor> { floats(field(name)?, name) };
     let integer = |name: &str| -> Result<Tensor> {
         let (shape, values) = nested_numbers(field(name)?, name, &integer_leaf, limits)?;
         Ok(Tensor::from_vec(values, shape, &Device::Cpu)?)
@@ -112,7 +132,8 @@ pub fn request_from_json(
             .enumerate()
             .map(|(i, item)| {
                 let name = format!("{SEQUENCES_KEY}[{i}]");
-                let (shape, values) = nested_numbers(item, &name, &float_leaf, limits)?;
+                let sequence = floats(item, &name)?;
+                let shape = sequence.dims();
                 if shape.first() == Some(&0) {
                     return Err(Error::input(name, "is empty; every sequence needs at least one step"));
                 }
@@ -122,7 +143,7 @@ pub fn request_from_json(
                         format!("has shape {shape:?}, expected a list of steps, each a list of features"),
                     ));
                 }
-                Ok(Tensor::from_vec(values, shape, &Device::Cpu)?)
+                Ok(sequence)
             })
             .collect::<Result<Vec<_>>>()?;
         let (padded_seq, lengths) = pad_sequences_within(&sequences, limits)?;
@@ -135,6 +156,53 @@ pub fn request_from_json(
     }
     check_keys(&keys, &kind.input_names(), what)?;
     assemble(kind, float, integer)
+}
+
+/// Advice for a JSON syntax error at a `NaN`, `Infinity` or `-Infinity` (what Python's
+/// `json.dumps` writes for them, and what other writers spell `nan` or `inf`): JSON has no such
+/// numbers. Empty for any other error.
+fn non_finite_hint(text: &str, e: &serde_json::Error) -> String {
+    match word_at(text, e.line(), e.column()) {
+        Some(word)
+            if ["nan", "inf", "infinity"]
+                .iter()
+                .any(|w| word.trim_start_matches(['-', '+']).eq_ignore_ascii_case(w)) =>
+        {
+            format!(
+                "; `{word}` is not a JSON number: JSON has no NaN or infinity, so pass such \
+                 values in a .safetensors input"
+            )
+        }
+        _ => String::new(),
+    }
+}
+
+/// The word of ASCII letters, with its sign, around the byte at 1-based `line` and `column` of
+/// `text` (where serde_json reports a syntax error).
+fn word_at(text: &str, line: usize, column: usize) -> Option<&str> {
+    let line_start: usize = text
+        .split('\n')
+        .take(line.checked_sub(1)?)
+        .map(|l| l.len() + 1)
+        .sum();
+    let bytes = text.as_bytes();
+    let at = line_start.checked_add(column.checked_sub(1)?)?;
+    let letter = |i: usize| bytes.get(i).is_some_and(u8::is_ascii_alphabetic);
+    if !letter(at) {
+        return None;
+    }
+    let mut start = at;
+    while start > 0 && letter(start - 1) {
+        start -= 1;
+    }
+    if start > 0 && matches!(bytes.get(start - 1), Some(b'-' | b'+')) {
+        start -= 1;
+    }
+    let mut end = at;
+    while letter(end) {
+        end += 1;
+    }
+    text.get(start..end)
 }
 
 /// Decodes a safetensors request for a `kind` model. `what` names the source in error messages;
@@ -272,22 +340,54 @@ impl<'de: 'a, 'a> serde::Deserialize<'de> for UniqueKeys<'a> {
     }
 }
 
-/// A float input's element, as f32 (what `torch.tensor` makes of a list of floats).
-fn float_leaf(n: Number) -> std::result::Result<f32, String> {
+/// A float input's element for an f32 (or f16, bf16) run, as f32: what `torch.tensor` makes
+/// of a list of floats. A number f32 cannot hold, which would become infinity, is refused.
+fn f32_leaf(n: Number) -> std::result::Result<f32, Refusal> {
     Ok(match n {
         Number::I64(v) => v as f32,
         Number::U64(v) => v as f32,
-        Number::F64(v) => v as f32,
+        Number::F64(v) => {
+            let x = v as f32;
+            if x.is_infinite() {
+                return Err(outside_f32);
+            }
+            x
+        }
+    })
+}
+
+fn outside_f32(_literal: &str) -> String {
+    "outside the range of f32 (largest magnitude 3.4028235e38)".to_string()
+}
+
+/// A float input's element for an f64 run, as f64.
+fn f64_leaf(n: Number) -> std::result::Result<f64, Refusal> {
+    Ok(match n {
+        Number::I64(v) => v as f64,
+        Number::U64(v) => v as f64,
+        Number::F64(v) => v,
     })
 }
 
 /// An index or length input's element: an integer literal in the i64 range.
-fn integer_leaf(n: Number) -> std::result::Result<i64, String> {
+fn integer_leaf(n: Number) -> std::result::Result<i64, Refusal> {
     match n {
         Number::I64(v) => Ok(v),
-        Number::U64(v) => {
-            i64::try_from(v).map_err(|_| format!("is {n}, expected an integer below 2^63"))
-        }
-        Number::F64(_) => Err(format!("is {n}, expected an integer")),
+        Number::U64(v) => i64::try_from(v).map_err(|_| out_of_i64 as Refusal),
+        // serde_json reads an integer literal beyond u64 (or below i64) as an f64.
+        Number::F64(_) => Err(not_an_integer),
+    }
+}
+
+fn out_of_i64(_literal: &str) -> String {
+    "out of the range of a 64-bit integer (-2^63 to 2^63 - 1)".to_string()
+}
+
+fn not_an_integer(literal: &str) -> String {
+    let digits = literal.strip_prefix('-').unwrap_or(literal);
+    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        out_of_i64(literal)
+    } else {
+        "expected an integer".to_string()
     }
 }

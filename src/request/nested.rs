@@ -36,8 +36,13 @@ impl fmt::Display for Number {
     }
 }
 
-/// Reads one number, or says what is wrong with it.
-pub(super) type Leaf<T> = dyn Fn(Number) -> std::result::Result<T, String>;
+/// Why a number is refused, given its literal as the JSON text wrote it
+/// (`99999999999999999999999`, not the `1e23` serde_json parses it to). The error reads
+/// `is <literal>, <reason>`.
+pub(super) type Refusal = fn(&str) -> String;
+
+/// Reads one number, or refuses it.
+pub(super) type Leaf<T> = dyn Fn(Number) -> std::result::Result<T, Refusal>;
 
 /// The shape and row-major values of the rectangular nested list `raw`, each number read by
 /// `leaf`. `name` names the input in errors.
@@ -65,6 +70,17 @@ pub(super) fn nested_numbers<T>(
     match (parsed, state.failure) {
         (_, Some(Failure::Element(message))) => {
             Err(Error::input(element_path(name, &state.index), message))
+        }
+        (_, Some(Failure::Refused(number, refusal))) => {
+            // Only on failure: the literal is found again by its path, to be shown as written.
+            let literal = literal_at(raw.get(), &state.index)
+                .map(str::to_string)
+                .unwrap_or_else(|| number.to_string());
+            let reason = refusal(&literal);
+            Err(Error::input(
+                element_path(name, &state.index),
+                format!("is {}, {reason}", shortened(&literal)),
+            ))
         }
         (_, Some(Failure::TooMany)) => Err(Error::Limit {
             what: format!("input `{name}`"),
@@ -96,6 +112,8 @@ pub(super) fn nested_numbers<T>(
 enum Failure {
     /// What is wrong with the element at `State::index`.
     Element(String),
+    /// The number at `State::index`, refused by the leaf.
+    Refused(Number, Refusal),
     /// More than `max_elements` numbers.
     TooMany,
 }
@@ -145,7 +163,7 @@ impl<T> Node<'_, '_, T> {
                 state.values.push(v);
                 Ok(())
             }
-            Err(message) => self.fail(Failure::Element(message)),
+            Err(refusal) => self.fail(Failure::Refused(n, refusal)),
         }
     }
 
@@ -232,5 +250,63 @@ impl<'de, T> Visitor<'de> for Node<'_, '_, T> {
 
     fn visit_map<A: de::MapAccess<'de>>(self, _: A) -> std::result::Result<(), A::Error> {
         self.not_a_number("an object")
+    }
+}
+
+/// The text of the element at `path` inside the JSON value `text` (`None` if there is none).
+/// Each level is skipped through without being kept, so this takes no memory per element.
+fn literal_at<'t>(text: &'t str, path: &[usize]) -> Option<&'t str> {
+    let mut value = text;
+    for &i in path {
+        let mut de = serde_json::Deserializer::from_str(value);
+        value = Nth(i).deserialize(&mut de).ok()??.get();
+    }
+    Some(value.trim())
+}
+
+/// A literal short enough for a one-line message: a 5,000-digit number is cut.
+fn shortened(literal: &str) -> String {
+    const KEEP: usize = 32;
+    match literal.get(..KEEP) {
+        Some(head) if literal.len() > KEEP + 8 => {
+            format!("{head}... ({} characters)", literal.len())
+        }
+        _ => literal.to_string(),
+    }
+}
+
+/// The raw text of a JSON list's element `.0`, or `None` when the list is shorter.
+struct Nth(usize);
+
+impl<'de> DeserializeSeed<'de> for Nth {
+    type Value = Option<&'de RawValue>;
+
+    fn deserialize<D: de::Deserializer<'de>>(
+        self,
+        d: D,
+    ) -> std::result::Result<Self::Value, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Nth {
+    type Value = Option<&'de RawValue>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
+        for _ in 0..self.0 {
+            if seq.next_element::<de::IgnoredAny>()?.is_none() {
+                return Ok(None);
+            }
+        }
+        let found = seq.next_element::<&'de RawValue>()?;
+        while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+        Ok(found)
     }
 }
