@@ -1,18 +1,16 @@
 //! The library's error type: every failure a caller can cause is one of these, never a panic.
 
-use std::path::PathBuf;
-
 /// Errors returned by the library. Each message names the file, tensor or field at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A file could not be read or written.
-    #[error("{}: {source}", path.display())]
+    /// A file could not be opened or read.
+    #[error("{what}: {error}")]
     Io {
-        /// The file.
-        path: PathBuf,
-        /// The operating system's error.
-        #[source]
-        source: std::io::Error,
+        /// The file and its role: `weights file w.safetensors`, `input file x.json`.
+        what: String,
+        /// What went wrong. It is part of the message, not a separate `source()`, so that a
+        /// report of the error chain does not say it twice.
+        error: std::io::Error,
     },
 
     /// A file is not in the format it claims to be (bad safetensors header, malformed JSON, ...).
@@ -79,6 +77,13 @@ impl Error {
 
     pub(crate) fn weights(message: impl Into<String>) -> Self {
         Error::Weights(message.into())
+    }
+
+    pub(crate) fn io(what: impl Into<String>, error: std::io::Error) -> Self {
+        Error::Io {
+            what: what.into(),
+            error,
+        }
     }
 
     pub(crate) fn format(what: impl Into<String>, message: impl std::fmt::Display) -> Self {

@@ -69,6 +69,8 @@ mod lstm;
 mod models;
 mod pytorch;
 mod request;
+mod safetensors_stream;
+mod source;
 mod weights;
 
 pub use device::parse_device;
@@ -77,7 +79,7 @@ pub use inputs::{
     broadcast_shape, check_lengths, integer_values, lengths_from_tensor, one_hot, pad_sequences,
     ModelInputs,
 };
-pub use limits::{Limits, MAX_ELEMENTS};
+pub use limits::{available_memory, Limits, MAX_ELEMENTS};
 pub use linear::Linear;
 pub use lstm::{LstmConfig, LstmOutput, MaskedLstm, PackedLstmOutput, StepKernel};
 pub use models::{

@@ -14,9 +14,32 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             // One line on stderr, whatever the cause: scripts read the first line.
-            let message = format!("{err:#}").replace('\n', " ");
+            let mut message = format!("{err:#}").replace('\n', " ");
+            if is_limit(&err) {
+                // The library names the `Limits` field; the command line sets it with a flag.
+                for (field, flag) in LIMIT_FLAGS {
+                    message = message.replace(field, flag);
+                }
+            }
             eprintln!("scriptless: error: {message}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// Each `Limits` field and the `run` flag that sets it.
+const LIMIT_FLAGS: [(&str, &str); 3] = [
+    ("max_weights_bytes", "--max-weights-bytes"),
+    ("max_input_bytes", "--max-input-bytes"),
+    ("max_elements", "--max-elements"),
+];
+
+/// Whether a limit refused the run.
+fn is_limit(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        matches!(
+            e.downcast_ref::<scriptless::Error>(),
+            Some(scriptless::Error::Limit { .. })
+        )
+    })
 }

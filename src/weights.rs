@@ -8,17 +8,21 @@
 //! [`Weights::check_names`] reports missing *and* unexpected tensors before anything is built.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::Read;
 use std::path::Path;
 
-use candle_core::safetensors::Load;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
-use safetensors::SafeTensors;
 
 use crate::error::{quoted, Error, Result};
 use crate::limits::Limits;
 use crate::models::ModelKind;
 use crate::pytorch;
+use crate::safetensors_stream;
+use crate::source::Source;
+
+/// The [`Limits`] field that bounds a weights file, as errors name it.
+const MAX_WEIGHTS_BYTES: &str = "max_weights_bytes";
 
 /// Metadata key naming the model kind (`two-input`, `categorical` or `sequence`).
 pub const META_MODEL: &str = "model";
@@ -69,34 +73,67 @@ impl Weights {
         Self::read_within(path, &Limits::default())
     }
 
-    /// [`read`](Self::read), refusing a file over `limits.max_weights_bytes` before reading it.
+    /// [`read`](Self::read) within `limits.max_weights_bytes`: a regular file over it is refused
+    /// before it is read, any other source (a pipe, a device) once it is known to exceed it.
+    /// Safetensors are read as a stream, each tensor's bytes straight into its tensor, so a
+    /// file of another kind (say a stream of zeros) is refused from its first 8 bytes; a
+    /// PyTorch zip archive is read whole first (its index is at the end).
     pub fn read_within(path: impl AsRef<Path>, limits: &Limits) -> Result<Self> {
         let path = path.as_ref();
         let what = format!("weights file {}", path.display());
-        let bytes = Limits::read_file(path, limits.max_weights_bytes, &what, "max_weights_bytes")?;
-        Self::from_bytes(&bytes, &what, limits)
+        let mut source = Source::open(path, what, limits.max_weights_bytes, MAX_WEIGHTS_BYTES)?;
+        Self::from_source(&mut source, limits)
     }
 
     /// Parses the bytes of any weights file [`read`](Self::read) accepts, by content: a zip
     /// archive is a PyTorch file ([`from_pytorch`](Self::from_pytorch)), anything else is
-    /// safetensors. `what` names the source in error messages.
+    /// safetensors. `what` names the source in error messages; bytes over
+    /// `limits.max_weights_bytes` are refused.
     pub fn from_bytes(bytes: &[u8], what: &str, limits: &Limits) -> Result<Self> {
-        if pytorch::is_zip(bytes) {
-            Self::from_pytorch(bytes, what, limits)
-        } else if pytorch::is_legacy_torch_save(bytes) {
-            Err(Error::format(
-                what,
+        let mut source = Source::from_slice(
+            bytes,
+            what.to_string(),
+            limits.max_weights_bytes,
+            MAX_WEIGHTS_BYTES,
+        )?;
+        Self::from_source(&mut source, limits)
+    }
+
+    /// Reads weights from a stream of unknown length (a socket, a pipe, a decompressor), as
+    /// [`read_within`](Self::read_within) reads a file that is not a regular one: safetensors
+    /// are read exactly and refused from their first bytes when they cannot be one, and no
+    /// more than `limits.max_weights_bytes` is ever read. `what` names the source in errors.
+    pub fn from_reader(reader: impl Read, what: &str, limits: &Limits) -> Result<Self> {
+        let mut source = Source::stream(
+            reader,
+            what.to_string(),
+            limits.max_weights_bytes,
+            MAX_WEIGHTS_BYTES,
+        );
+        Self::from_source(&mut source, limits)
+    }
+
+    fn from_source<R: Read>(source: &mut Source<R>, limits: &Limits) -> Result<Self> {
+        let magic = source.peek(10)?;
+        if pytorch::is_zip(magic) {
+            let bytes = source.read_to_end()?;
+            let what = source.what().to_string();
+            Self::from_pytorch(&bytes, &what, limits)
+        } else if pytorch::is_legacy_torch_save(magic) {
+            Err(source.format_error(
                 "a torch.save file in the legacy format of PyTorch before 1.6, which is not \
                  read; save it again with a current PyTorch (the zip format is the default)",
             ))
         } else {
-            Self::from_safetensors(bytes, what).map_err(|e| match e {
-                Error::Format { what, message } => Error::Format {
-                    what,
-                    message: format!(
-                        "not a PyTorch zip archive (torch.save, torch.jit.save), and {message}"
-                    ),
-                },
+            Self::from_safetensors_source(source).map_err(|e| match e {
+                Error::Format { what, message } if message.starts_with("not a valid") => {
+                    Error::Format {
+                        what,
+                        message: format!(
+                            "not a PyTorch zip archive (torch.save, torch.jit.save), and {message}"
+                        ),
+                    }
+                }
                 other => other,
             })
         }
@@ -125,20 +162,17 @@ impl Weights {
     /// Parses safetensors bytes. `what` names the source in error messages.
     ///
     /// The header is fully validated first (offsets must tile the data exactly and match each
-    /// tensor's shape and dtype), so no allocation is larger than the file itself.
+    /// tensor's shape and dtype, and every dtype must be a float), so no allocation is larger
+    /// than the file itself.
     pub fn from_safetensors(bytes: &[u8], what: &str) -> Result<Self> {
-        let st = SafeTensors::deserialize(bytes)
-            .map_err(|e| Error::format(what, format!("not a valid safetensors file: {e}")))?;
-        let (_, header) = SafeTensors::read_metadata(bytes)
-            .map_err(|e| Error::format(what, format!("not a valid safetensors file: {e}")))?;
-        let metadata = header
-            .metadata()
-            .as_ref()
-            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-            .unwrap_or_default();
-        let mut tensors = BTreeMap::new();
-        for (name, view) in st.tensors() {
-            let dtype = view.dtype();
+        let mut source = Source::from_slice(bytes, what.to_string(), u64::MAX, MAX_WEIGHTS_BYTES)?;
+        Self::from_safetensors_source(&mut source)
+    }
+
+    fn from_safetensors_source<R: Read>(source: &mut Source<R>) -> Result<Self> {
+        let header = safetensors_stream::read_header(source)?;
+        for (name, info) in &header.tensors {
+            let dtype = info.dtype;
             if !matches!(
                 dtype,
                 safetensors::Dtype::F16
@@ -150,12 +184,11 @@ impl Weights {
                     "tensor `{name}` has dtype {dtype:?}; weights must be F16, BF16, F32 or F64"
                 )));
             }
-            let tensor = view.load(&Device::Cpu)?;
-            tensors.insert(name, tensor);
         }
+        let tensors = safetensors_stream::read_tensors(source, &header)?;
         Ok(Self {
             tensors,
-            metadata,
+            metadata: header.metadata,
             format: WeightsFormat::Safetensors,
         })
     }

@@ -452,18 +452,25 @@ fn runs_over_a_limit_are_refused_and_leave_no_files() {
     let seed = ["weights/sequence.safetensors", "examples/sequence.json"];
     for (extra, parts) in [
         // The seed example pads to (3, 7, 10) = 210 elements; its LSTM gates are (15, 80).
+        // Each message names the flag that raises the limit.
         (
             ["--max-elements", "209"],
-            &["sequences", "209 elements"][..],
+            &["sequences", "209 elements (--max-elements)"][..],
         ),
-        (["--max-elements", "1199"], &["gates", "[15, 80]"][..]),
+        (
+            ["--max-elements", "1199"],
+            &["gates", "[15, 80]", "(--max-elements)"][..],
+        ),
         (
             ["--max-input-bytes", "1K"],
-            &["sequence.json", "max_input_bytes"][..],
+            &["input file examples/sequence.json", "(--max-input-bytes)"][..],
         ),
         (
             ["--max-weights-bytes", "100"],
-            &["sequence.safetensors", "max_weights_bytes"][..],
+            &[
+                "weights file weights/sequence.safetensors",
+                "(--max-weights-bytes)",
+            ][..],
         ),
     ] {
         let mut args = vec!["--output", path(&out_file)];
@@ -729,6 +736,37 @@ fn jsonl_requests_give_one_result_per_line_in_order() {
         &first,
         &expected("sequence_seed", "output_last_valid"),
     );
+}
+
+#[test]
+fn jsonl_batches_cut_by_output_size_and_text_keep_every_request_in_order() {
+    // Each request broadcasts (k, 1, 10) + (1, 5, 10) to a (k, 5, 10) output of 50·k elements:
+    // under --max-elements 500 a batch holds a few of them, and under --max-input-bytes a few
+    // lines, so requests are carried to the next batch; none may be lost, repeated or moved.
+    let dir = tempfile::tempdir().unwrap();
+    let lines: Vec<String> = (1..=9)
+        .map(|k| {
+            let t1: Vec<Vec<Vec<f32>>> = (0..k)
+                .map(|i| vec![(0..10).map(|j| (i * 10 + j + k) as f32 / 7.0).collect()])
+                .collect();
+            let t2: Vec<Vec<Vec<f32>>> = vec![(0..5)
+                .map(|i| (0..10).map(|j| (i + j) as f32 / -3.0).collect())
+                .collect()];
+            serde_json::json!({"tensor1": t1, "tensor2": t2}).to_string()
+        })
+        .collect();
+    let longest = lines.iter().map(String::len).max().unwrap();
+    let input = jsonl(dir.path(), "requests.jsonl", &lines);
+    let results = |extra: &[&str]| {
+        let mut args = vec!["--max-elements", "500"];
+        args.extend_from_slice(extra);
+        succeeded(&run("weights/two_input.safetensors", path(&input), &args))
+    };
+    let alone = results(&["--batch-size", "1"]);
+    assert_eq!(alone.lines().count(), lines.len());
+    let max_text = (2 * longest).to_string();
+    assert_eq!(results(&[]), alone);
+    assert_eq!(results(&["--max-input-bytes", &max_text]), alone);
 }
 
 #[test]

@@ -630,7 +630,8 @@ fn files_over_their_limit_are_refused_before_reading() {
     .is_ok());
 
     let input = root().join("examples/sequence.json");
-    let err = scriptless::read_request(&input, ModelKind::Sequence, &limits).unwrap_err();
+    let err =
+        scriptless::read_request(&input, ModelKind::Sequence, DType::F32, &limits).unwrap_err();
     assert!(matches!(err, Error::Limit { .. }), "{err:?}");
     assert_mentions(&err.to_string(), &["sequence.json", "max_input_bytes"]);
 }
@@ -746,21 +747,20 @@ fn json_number_out_of_range() {
 
 #[cfg(unix)]
 #[test]
-fn endless_files_are_read_only_up_to_the_limit() {
-    // /dev/zero reports a size of 0 and never ends: reading must stop at the limit.
-    let limits = Limits {
-        max_weights_bytes: 1 << 20,
-        ..Limits::default()
-    };
-    let err = Weights::read_within("/dev/zero", &limits).unwrap_err();
-    assert!(matches!(err, Error::Limit { .. }), "{err:?}");
+fn endless_files_are_refused_from_their_first_bytes() {
+    // /dev/zero reports a size of 0 and never ends: its first 8 bytes give a safetensors
+    // header length of 0, and reading stops there.
+    let err = Weights::read_within("/dev/zero", &Limits::default()).unwrap_err();
+    assert!(matches!(err, Error::Format { .. }), "{err:?}");
+    assert_mentions(&err.to_string(), &["/dev/zero", "header length of 0 bytes"]);
+    let input = tempfile::tempdir().unwrap();
+    let zeros = input.path().join("zeros.safetensors");
+    std::os::unix::fs::symlink("/dev/zero", &zeros).unwrap();
+    let err = scriptless::read_request(&zeros, ModelKind::Sequence, DType::F32, &Limits::default())
+        .unwrap_err();
     assert_mentions(
         &err.to_string(),
-        &[
-            "/dev/zero",
-            "more than the limit of 1048576 bytes",
-            "max_weights_bytes",
-        ],
+        &["zeros.safetensors", "header length of 0 bytes"],
     );
 }
 
@@ -968,6 +968,17 @@ fn json_floats_are_decoded_in_the_run_dtype() {
     assert_eq!(model.dtype(), DType::F64);
     let out = model.forward(&inputs, Pooling::PaddedLast).unwrap();
     assert_eq!((out.dims(), out.dtype()), (&[1, 10][..], DType::F64));
+    // A request file is decoded the same way.
+    let file = root().join("examples/sequence.json");
+    for (dtype, read) in [(DType::F64, DType::F64), (DType::F16, DType::F32)] {
+        let inputs =
+            scriptless::read_request(&file, ModelKind::Sequence, dtype, &Limits::default())
+                .unwrap();
+        let scriptless::ModelInputs::Sequence { padded_seq, .. } = &inputs else {
+            panic!("sequence inputs expected")
+        };
+        assert_eq!(padded_seq.dtype(), read, "{dtype:?} run");
+    }
 }
 
 #[test]

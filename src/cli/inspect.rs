@@ -12,9 +12,10 @@ use serde_json::{json, Value};
 use super::InspectArgs;
 
 pub(crate) fn run(args: &InspectArgs) -> anyhow::Result<ExitCode> {
+    let default = scriptless::Limits::default();
     let limits = scriptless::Limits {
-        max_weights_bytes: args.max_weights_bytes,
-        ..Default::default()
+        max_weights_bytes: args.max_weights_bytes.unwrap_or(default.max_weights_bytes),
+        ..default
     };
     let weights = Weights::read_within(&args.file, &limits)?;
     // --feature-width informs the model's config; the report shows the file's own metadata.

@@ -2,7 +2,7 @@
 //! in order, run in batches (`Model::forward_many`).
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -30,15 +30,21 @@ pub(crate) fn run(
     target: &OutputTarget,
     batching: &Batching,
 ) -> anyhow::Result<ExitCode> {
-    let file = File::open(input).with_context(|| format!("{}", input.display()))?;
-    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let name = format!("input file {}", input.display());
+    let file = File::open(input).with_context(|| name.clone())?;
+    let metadata = file.metadata().with_context(|| name.clone())?;
+    if metadata.is_dir() {
+        bail!("{name}: is a directory, not a file");
+    }
+    let size = metadata.len();
     let mut lines = Lines {
         reader: BufReader::new(file),
         number: 0,
         read: 0,
         max: batching.limits.max_input_bytes,
+        name: name.clone(),
+        stop_at_bad_line: !batching.keep_going,
     };
-    let name = input.display().to_string();
     let mut progress = Progress::new(size);
     let summary = match target {
         OutputTarget::Stdout => {
@@ -101,25 +107,32 @@ fn run_lines(
     progress: &mut Progress,
 ) -> anyhow::Result<Summary> {
     let mut summary = Summary::default();
-    let kind = model.kind();
+    let limits = &batching.limits;
+    // A request decoded but left for the next batch.
+    let mut carried: Option<Decoded> = None;
     loop {
-        // A batch of lines: each decoded, or its error.
+        // A batch of requests, each decoded or its error: at most `batch_size`, and, unless
+        // one alone is larger, at most `max_input_bytes` of text and `max_elements` of output
+        // in all, so that a batch takes no more memory than one request may.
         let mut batch: Vec<(usize, Result<ModelInputs, String>)> = Vec::new();
+        let (mut text_bytes, mut output_elements) = (0u64, 0usize);
         while batch.len() < batching.batch_size {
-            let Some((number, line)) = lines.next_line()? else {
-                break;
+            let decoded = match carried.take() {
+                Some(decoded) => decoded,
+                None => match lines.next_line()? {
+                    Some((number, line)) => Decoded::new(model, number, line, limits),
+                    None => break,
+                },
             };
-            let request = line.and_then(|text| {
-                request_from_json(
-                    &text,
-                    kind,
-                    model.dtype(),
-                    &format!("line {number}"),
-                    &batching.limits,
-                )
-                .map_err(|e| e.to_string())
-            });
-            batch.push((number, request));
+            let text = text_bytes + decoded.text_bytes;
+            let output = output_elements.saturating_add(decoded.output_elements);
+            if !batch.is_empty() && (text > limits.max_input_bytes || output > limits.max_elements)
+            {
+                carried = Some(decoded);
+                break;
+            }
+            (text_bytes, output_elements) = (text, output);
+            batch.push((decoded.number, decoded.request));
         }
         if batch.is_empty() {
             return Ok(summary);
@@ -165,6 +178,41 @@ fn run_lines(
     }
 }
 
+/// One line of a batch file, decoded, with what it weighs in a batch.
+struct Decoded {
+    number: usize,
+    request: Result<ModelInputs, String>,
+    /// The line's length.
+    text_bytes: u64,
+    /// The elements of its output, if it has one.
+    output_elements: usize,
+}
+
+impl Decoded {
+    fn new(model: &Model, number: usize, line: Result<String, String>, limits: &Limits) -> Self {
+        let text_bytes = line.as_ref().map_or(0, |text| text.len() as u64);
+        let request = line.and_then(|text| {
+            let what = format!("line {number}");
+            request_from_json(&text, model.kind(), model.dtype(), &what, limits)
+                .map_err(|e| e.to_string())
+        });
+        let output_elements = request
+            .as_ref()
+            .ok()
+            .and_then(|r| model.output_shape(r))
+            .map_or(0, |shape| {
+                let elements = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+                elements.unwrap_or(usize::MAX)
+            });
+        Self {
+            number,
+            request,
+            text_bytes,
+            output_elements,
+        }
+    }
+}
+
 /// The lines of a batch file, each at most `max` bytes.
 struct Lines<R> {
     reader: R,
@@ -173,28 +221,86 @@ struct Lines<R> {
     /// Bytes read so far.
     read: u64,
     max: u64,
+    /// Names the file in errors: `input file x.jsonl`.
+    name: String,
+    /// End the run at a line that cannot be a request from its first byte, without reading
+    /// the rest of it (the run stops at the first bad line anyway, without `--keep-going`).
+    stop_at_bad_line: bool,
 }
 
 impl<R: BufRead> Lines<R> {
     /// The next line's number and text (or why it is not a request), or `None` at the end.
+    /// A line longer than `max` ends the run, even with `--keep-going`: its end could be
+    /// anywhere, or nowhere (an endless stream), and reading on to find it would be unbounded.
     fn next_line(&mut self) -> anyhow::Result<Option<(usize, Result<String, String>)>> {
-        let mut bytes = Vec::new();
-        let n = (&mut self.reader)
-            .take(self.max.saturating_add(1))
-            .read_until(b'\n', &mut bytes)?;
-        if n == 0 {
+        let mut bytes: Vec<u8> = Vec::new();
+        let (mut ended, mut started) = (false, false);
+        while !ended {
+            let buf = self.reader.fill_buf().with_context(|| self.name.clone())?;
+            if buf.is_empty() {
+                break;
+            }
+            let (used, newline) = match buf.iter().position(|&b| b == b'\n') {
+                Some(i) => (i + 1, true),
+                None => (buf.len(), false),
+            };
+            // Only until the line's first non-blank byte has been seen: each byte is looked
+            // at once.
+            if self.stop_at_bad_line && !started {
+                let first = buf[..used].iter().find(|b| !b.is_ascii_whitespace());
+                started = first.is_some();
+                if let Some(&b) = first.filter(|&&b| b != b'{') {
+                    bail!(
+                        "{} line {}: not a JSON request: a request is an object, starting with \
+                         `{{`, and this line starts with {}",
+                        self.name,
+                        self.number + 1,
+                        if b.is_ascii_graphic() {
+                            format!("`{}`", b as char)
+                        } else {
+                            format!("byte 0x{b:02x}")
+                        }
+                    );
+                }
+            }
+            let content = bytes.len() + used - usize::from(newline);
+            if content as u64 > self.max {
+                bail!(
+                    "{} line {}: longer than the limit of {} bytes (--max-input-bytes); the \
+                     rest of the file is not read",
+                    self.name,
+                    self.number + 1,
+                    self.max
+                );
+            }
+            // Grow in steps that stop at the limit, and fail cleanly if memory runs out.
+            if bytes.capacity() < bytes.len() + used {
+                let want = (bytes.len() + used)
+                    .max(bytes.capacity().saturating_mul(2))
+                    .min(
+                        usize::try_from(self.max)
+                            .unwrap_or(usize::MAX)
+                            .saturating_add(1),
+                    );
+                if bytes.try_reserve_exact(want - bytes.len()).is_err() {
+                    bail!(
+                        "{} line {}: out of memory: {want} bytes could not be allocated to \
+                         read it (--max-input-bytes is {}; lower it)",
+                        self.name,
+                        self.number + 1,
+                        self.max
+                    );
+                }
+            }
+            bytes.extend_from_slice(&buf[..used]);
+            self.reader.consume(used);
+            self.read += used as u64;
+            ended = newline;
+        }
+        if bytes.is_empty() {
             return Ok(None);
         }
         self.number += 1;
-        self.read += n as u64;
-        if bytes.last() != Some(&b'\n') && bytes.len() as u64 > self.max {
-            self.skip_rest_of_line()?;
-            let e = format!(
-                "longer than the limit of {} bytes (max_input_bytes)",
-                self.max
-            );
-            return Ok(Some((self.number, Err(e))));
-        }
         while matches!(bytes.last(), Some(b'\n' | b'\r')) {
             bytes.pop();
         }
@@ -204,24 +310,5 @@ impl<R: BufRead> Lines<R> {
             Err(_) => Err("not UTF-8".to_string()),
         };
         Ok(Some((self.number, line)))
-    }
-
-    /// Reads past the next newline without keeping what it reads.
-    fn skip_rest_of_line(&mut self) -> anyhow::Result<()> {
-        loop {
-            let buf = self.reader.fill_buf()?;
-            if buf.is_empty() {
-                return Ok(());
-            }
-            let (used, done) = match buf.iter().position(|&b| b == b'\n') {
-                Some(i) => (i + 1, true),
-                None => (buf.len(), false),
-            };
-            self.reader.consume(used);
-            self.read += used as u64;
-            if done {
-                return Ok(());
-            }
-        }
     }
 }

@@ -87,9 +87,10 @@ pub(crate) struct InspectArgs {
     /// Categorical model only: the width of `tensor_input`, when the file does not record it.
     #[arg(long, value_name = "N")]
     pub feature_width: Option<usize>,
-    /// Refuse a file larger than this (bytes; K, M, G suffixes allowed).
-    #[arg(long, value_name = "SIZE", default_value = "16G", value_parser = parse_size)]
-    pub max_weights_bytes: u64,
+    /// Refuse a file larger than this (bytes; K, M, G suffixes allowed) [default: a
+    /// sixteenth of the memory this process may use, at most 16G].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_weights_bytes: Option<u64>,
 }
 
 /// Arguments of `scriptless run`.
@@ -131,24 +132,28 @@ pub(crate) struct RunArgs {
     /// `[:, -1, :]` (shorter rows output the bias); `last-valid` is each row's own last step.
     #[arg(long, value_enum)]
     pub pool: Option<PoolArg>,
-    /// Refuse a weights file larger than this (bytes; K, M, G suffixes allowed).
-    #[arg(long, value_name = "SIZE", default_value = "16G", value_parser = parse_size)]
-    pub max_weights_bytes: u64,
-    /// Refuse an input file larger than this (bytes; K, M, G suffixes allowed).
-    #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = parse_size)]
-    pub max_input_bytes: u64,
+    /// Refuse a weights file larger than this (bytes; K, M, G suffixes allowed) [default: a
+    /// sixteenth of the memory this process may use, at most 16G].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_weights_bytes: Option<u64>,
+    /// Refuse an input file, or a line of a `.jsonl` file, larger than this (bytes; K, M, G
+    /// suffixes allowed) [default: a sixteenth of the memory this process may use, at most 1G].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_input_bytes: Option<u64>,
     /// Refuse a call that would build any tensor of more elements than this: an input, the
-    /// padded batch, a broadcast, the LSTM's gates over all packed rows, the output.
-    #[arg(long, value_name = "N", default_value_t = scriptless::MAX_ELEMENTS)]
-    pub max_elements: usize,
+    /// padded batch, a broadcast, the LSTM's gates over all packed rows, the output [default:
+    /// the memory this process may use / 128 bytes, at most 134217728 (2^27)].
+    #[arg(long, value_name = "N")]
+    pub max_elements: Option<usize>,
 }
 
 impl RunArgs {
     pub(crate) fn limits(&self) -> scriptless::Limits {
+        let default = scriptless::Limits::default();
         scriptless::Limits {
-            max_weights_bytes: self.max_weights_bytes,
-            max_input_bytes: self.max_input_bytes,
-            max_elements: self.max_elements,
+            max_weights_bytes: self.max_weights_bytes.unwrap_or(default.max_weights_bytes),
+            max_input_bytes: self.max_input_bytes.unwrap_or(default.max_input_bytes),
+            max_elements: self.max_elements.unwrap_or(default.max_elements),
         }
     }
 }

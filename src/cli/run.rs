@@ -34,6 +34,8 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let model = Model::from_weights(&weights, kind, args.dtype.into(), &device)
         .with_context(|| format!("loading the {kind} model from {}", args.weights.display()))?
         .with_limits(limits);
+    // The model holds what it needs; the file's tensors would only take memory from the run.
+    drop(weights);
     let pooling = args.pool.map(Pooling::from).unwrap_or_default();
     if args.input.extension().is_some_and(|e| e == "jsonl") {
         let batching = Batching {
@@ -53,7 +55,7 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             args.input.display()
         );
     }
-    let inputs = read_request(&args.input, kind, &limits)?;
+    let inputs = read_request(&args.input, kind, model.dtype(), &limits)?;
     let output = model.forward(&inputs, pooling)?;
     write_output(&output, &target)?;
     Ok(ExitCode::SUCCESS)

@@ -19,7 +19,7 @@ use std::str::FromStr;
 use candle_core::{DType, Device, Tensor};
 
 use crate::error::{Error, Result};
-use crate::inputs::ModelInputs;
+use crate::inputs::{broadcast_shape, ModelInputs};
 use crate::limits::Limits;
 use crate::lstm::StepKernel;
 use crate::weights::Weights;
@@ -162,6 +162,31 @@ impl Model {
             Self::TwoInput(_) => ModelKind::TwoInput,
             Self::Categorical(_) => ModelKind::Categorical,
             Self::Sequence(_) => ModelKind::Sequence,
+        }
+    }
+
+    /// The shape [`forward`](Self::forward) would return for `inputs`, from their shapes
+    /// alone, without running anything: `(*, out)` for the Linear models (the broadcast of
+    /// `tensor1` and `tensor2`, or `tensor_input`'s leading dims), `(B, out)` for the sequence
+    /// model. `None` when the inputs are of another model's kind or their shapes cannot work
+    /// (no feature axis, shapes that do not broadcast); `forward` then fails.
+    pub fn output_shape(&self, inputs: &ModelInputs) -> Option<Vec<usize>> {
+        let with_out = |dims: &[usize], out: usize| {
+            let (_, leading) = dims.split_last()?;
+            Some([leading, &[out]].concat())
+        };
+        match (self, inputs) {
+            (Self::TwoInput(m), ModelInputs::TwoInput { tensor1, tensor2 }) => {
+                let shape = broadcast_shape(tensor1.dims(), tensor2.dims())?;
+                with_out(&shape, m.config().out_features)
+            }
+            (Self::Categorical(m), ModelInputs::Categorical { tensor_input, .. }) => {
+                with_out(tensor_input.dims(), m.config().out_features)
+            }
+            (Self::Sequence(m), ModelInputs::Sequence { padded_seq, .. }) => {
+                Some(vec![*padded_seq.dims().first()?, m.config().out_features])
+            }
+            _ => None,
         }
     }
 

@@ -19,35 +19,74 @@ mod nested;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use candle_core::safetensors::Load;
+use std::io::Read;
+
 use candle_core::{DType, Device, Tensor};
-use safetensors::{Dtype, SafeTensors};
+use safetensors::Dtype;
 use serde_json::value::RawValue;
 
 use crate::error::{quoted, Error, Result};
 use crate::inputs::{pad_sequences_within, ModelInputs};
 use crate::limits::Limits;
 use crate::models::ModelKind;
+use crate::safetensors_stream;
+use crate::source::Source;
 use nested::{nested_numbers, Number, Refusal};
 
 /// The key of the ragged-sequences form of a sequence-model JSON request.
 pub const SEQUENCES_KEY: &str = "sequences";
 
-/// Reads a request file for a `kind` model; the format follows the extension (`.json` or
-/// `.safetensors`). Tensors are created on the CPU. A file over `limits.max_input_bytes` is
-/// refused before it is read, and any tensor over `limits.max_elements` before it is built.
-pub fn read_request(path: &Path, kind: ModelKind, limits: &Limits) -> Result<ModelInputs> {
+/// Reads a request file for a `kind` model running in `dtype`; the format follows the
+/// extension (`.json` or `.safetensors`). JSON floats are decoded as
+/// [`request_from_json`] says (f64 for an F64 run, else f32); safetensors keep their own
+/// dtype. Tensors are created on the CPU. A regular file over `limits.max_input_bytes` is
+/// refused before it is read, any other source (a pipe, a device) as soon as it is known to
+/// exceed it or not to be a request, and any tensor over `limits.max_elements` before it is
+/// built.
+pub fn read_request(
+    path: &Path,
+    kind: ModelKind,
+    dtype: DType,
+    limits: &Limits,
+) -> Result<ModelInputs> {
     let what = format!("input file {}", path.display());
     let format = RequestFormat::from_path(path)
         .ok_or_else(|| Error::format(&what, "expected a .json or .safetensors file"))?;
-    let bytes = Limits::read_file(path, limits.max_input_bytes, &what, "max_input_bytes")?;
+    let mut source = Source::open(path, what.clone(), limits.max_input_bytes, MAX_INPUT_BYTES)?;
     match format {
         RequestFormat::Json => {
+            // A request is an object: anything else is refused from its first byte.
+            let first = source.peek(JSON_SNIFF)?;
+            if let Some(&b) = first.iter().find(|b| !b.is_ascii_whitespace()) {
+                if b != b'{' {
+                    return Err(source.format_error(format!(
+                        "not a JSON request: a request is an object, starting with `{{`, and \
+                         this starts with {}",
+                        describe_byte(b)
+                    )));
+                }
+            }
+            let bytes = source.read_to_end()?;
             let text = std::str::from_utf8(&bytes)
                 .map_err(|e| Error::format(&what, format!("not UTF-8 text: {e}")))?;
-            request_from_json(text, kind, DType::F32, &what, limits)
+            request_from_json(text, kind, dtype, &what, limits)
         }
-        RequestFormat::Safetensors => request_from_safetensors(&bytes, kind, &what, limits),
+        RequestFormat::Safetensors => safetensors_request(&mut source, kind, limits),
+    }
+}
+
+/// The leading bytes a JSON request's first byte is looked for in, before it is read whole.
+const JSON_SNIFF: usize = 4096;
+
+/// The [`Limits`] field that bounds a request, as errors name it.
+const MAX_INPUT_BYTES: &str = "max_input_bytes";
+
+/// A byte for a message: `` `[` `` when printable, else its value (`byte 0x00`).
+fn describe_byte(b: u8) -> String {
+    if b.is_ascii_graphic() {
+        format!("`{}`", b as char)
+    } else {
+        format!("byte 0x{b:02x}")
     }
 }
 
@@ -213,49 +252,51 @@ pub fn request_from_safetensors(
     what: &str,
     limits: &Limits,
 ) -> Result<ModelInputs> {
-    let st = SafeTensors::deserialize(bytes)
-        .map_err(|e| Error::format(what, format!("not a valid safetensors file: {e}")))?;
-    let names: BTreeSet<&str> = st.names().into_iter().collect();
-    check_keys(&names, &kind.input_names(), what)?;
-    let float = |name: &str| -> Result<Tensor> {
-        let view = st
-            .tensor(name)
-            .map_err(|e| Error::input(name, e.to_string()))?;
-        limits.check_elements(format!("input `{name}`"), view.shape())?;
-        match view.dtype() {
-            Dtype::F16 | Dtype::BF16 | Dtype::F32 | Dtype::F64 => Ok(view.load(&Device::Cpu)?),
-            other => Err(Error::input(
-                name,
-                format!("must be a float tensor (F16, BF16, F32 or F64), got {other:?}"),
-            )),
-        }
-    };
-    let integer = |name: &str| -> Result<Tensor> {
-        let view = st
-            .tensor(name)
-            .map_err(|e| Error::input(name, e.to_string()))?;
-        limits.check_elements(format!("input `{name}`"), view.shape())?;
-        let values: Vec<i64> = match view.dtype() {
-            Dtype::I64 => view
-                .data()
-                .chunks_exact(8)
-                .map(|b| i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
-                .collect(),
-            Dtype::I32 => view
-                .data()
-                .chunks_exact(4)
-                .map(|b| i64::from(i32::from_le_bytes([b[0], b[1], b[2], b[3]])))
-                .collect(),
-            other => {
+    let mut source = Source::from_slice(bytes, what.to_string(), u64::MAX, MAX_INPUT_BYTES)?;
+    safetensors_request(&mut source, kind, limits)
+}
+
+/// A safetensors request read as a stream: names, dtypes and sizes are all checked from the
+/// header, before any tensor's bytes are read.
+fn safetensors_request<R: Read>(
+    source: &mut Source<R>,
+    kind: ModelKind,
+    limits: &Limits,
+) -> Result<ModelInputs> {
+    let header = safetensors_stream::read_header(source)?;
+    let names: BTreeSet<&str> = header.tensors.iter().map(|(n, _)| n.as_str()).collect();
+    check_keys(&names, &kind.input_names(), source.what())?;
+    // Every model's inputs are floats except the categorical model's indices and the
+    // sequence model's lengths, its second argument.
+    let [_, second] = kind.input_names();
+    for (name, info) in &header.tensors {
+        limits.check_elements(format!("input `{name}`"), &info.shape)?;
+        let float = kind == ModelKind::TwoInput || name != second;
+        match (float, info.dtype) {
+            (true, Dtype::F16 | Dtype::BF16 | Dtype::F32 | Dtype::F64) => {}
+            (false, Dtype::I64 | Dtype::I32) => {}
+            (true, other) => {
+                return Err(Error::input(
+                    name,
+                    format!("must be a float tensor (F16, BF16, F32 or F64), got {other:?}"),
+                ))
+            }
+            (false, other) => {
                 return Err(Error::input(
                     name,
                     format!("must hold integers (I64 or I32), got {other:?}"),
                 ))
             }
-        };
-        Ok(Tensor::from_vec(values, view.shape(), &Device::Cpu)?)
+        }
+    }
+    let tensors = safetensors_stream::read_tensors(source, &header)?;
+    let take = |name: &str| -> Result<Tensor> {
+        tensors
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::input(name, "missing"))
     };
-    assemble(kind, float, integer)
+    assemble(kind, take, take)
 }
 
 /// The inputs of a `kind` model, each read by `float` or `integer` according to its role.
