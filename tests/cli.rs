@@ -739,6 +739,43 @@ fn jsonl_requests_give_one_result_per_line_in_order() {
 }
 
 #[test]
+fn a_non_finite_output_is_named_and_written_as_safetensors() {
+    // Both inputs are finite f32, their sum is not: the output holds infinities or NaN, which
+    // JSON cannot hold; the error names the element, and safetensors takes it.
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("huge.json");
+    let row = |x: f64| {
+        (0..10)
+            .map(|j| if j == 0 { x } else { 1.0 })
+            .collect::<Vec<_>>()
+    };
+    let request = serde_json::json!({"tensor1": [row(3e38)], "tensor2": [row(3e38)]});
+    std::fs::write(&input, request.to_string()).unwrap();
+    let out = run("weights/two_input.safetensors", path(&input), &[]);
+    assert_fails(
+        &out,
+        &[
+            "output[0][",
+            "which JSON cannot represent",
+            "--output FILE.safetensors",
+        ],
+    );
+    let output = dir.path().join("out.safetensors");
+    let out = run(
+        "weights/two_input.safetensors",
+        path(&input),
+        &["--output", path(&output)],
+    );
+    succeeded(&out);
+    let written = load(&output)["output"].flatten_all().unwrap();
+    assert!(written
+        .to_vec1::<f32>()
+        .unwrap()
+        .iter()
+        .any(|x| !x.is_finite()));
+}
+
+#[test]
 fn jsonl_batches_cut_by_output_size_and_text_keep_every_request_in_order() {
     // Each request broadcasts (k, 1, 10) + (1, 5, 10) to a (k, 5, 10) output of 50·k elements:
     // under --max-elements 500 a batch holds a few of them, and under --max-input-bytes a few

@@ -84,8 +84,12 @@ pub(crate) fn to_json(output: &Tensor) -> anyhow::Result<String> {
     } else {
         Values::F32(flat.to_dtype(DType::F32)?.to_vec1::<f32>()?)
     };
-    if !values.all_finite() {
-        bail!("the output holds NaN or infinity, which JSON cannot represent; use --output FILE.safetensors");
+    if let Some((flat, value)) = values.first_non_finite() {
+        bail!(
+            "{} is {value}, which JSON cannot represent (it has no NaN or infinity); write \
+             the output as safetensors: --output FILE.safetensors",
+            element(&shape, flat)
+        );
     }
     let nested = Nested {
         values: &values,
@@ -109,12 +113,28 @@ enum Values {
 }
 
 impl Values {
-    fn all_finite(&self) -> bool {
+    /// The index and value of the first NaN or infinity, if any.
+    fn first_non_finite(&self) -> Option<(usize, f64)> {
         match self {
-            Values::F32(v) => v.iter().all(|x| x.is_finite()),
-            Values::F64(v) => v.iter().all(|x| x.is_finite()),
+            Values::F32(v) => v
+                .iter()
+                .position(|x| !x.is_finite())
+                .map(|i| (i, f64::from(v[i]))),
+            Values::F64(v) => v.iter().position(|x| !x.is_finite()).map(|i| (i, v[i])),
         }
     }
+}
+
+/// `output[i][j]...` for element `flat` of an output of shape `dims`.
+fn element(dims: &[usize], flat: usize) -> String {
+    let mut index = vec![0; dims.len()];
+    let mut rest = flat;
+    for (i, &d) in index.iter_mut().zip(dims).rev() {
+        *i = rest % d.max(1);
+        rest /= d.max(1);
+    }
+    let path: String = index.iter().map(|i| format!("[{i}]")).collect();
+    format!("output{path}")
 }
 
 /// A row-major block of `values` viewed as nested lists of `shape`, starting at `offset`.
