@@ -234,8 +234,10 @@ impl<R: Read> Source<R> {
                     return Err(self.out_of_memory(bytes.len().saturating_add(extra)));
                 }
             }
+            // Read into at most a chunk of the spare room at a time: zeroing all of it before
+            // every read would make reading quadratic in the limit.
             let start = bytes.len();
-            let room = bytes.capacity() - start;
+            let room = (bytes.capacity() - start).min(CHUNK);
             bytes.resize(start + room, 0);
             let got = self.read_some(&mut bytes[start..])?;
             bytes.truncate(start + got);
