@@ -321,6 +321,29 @@ mod tests {
         Ok(())
     }
 
+    /// Zeros, 4 KiB per read, like a pipe.
+    struct SlowZeros;
+
+    impl Read for SlowZeros {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = buf.len().min(4096);
+            buf[..n].fill(0);
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn reading_to_the_limit_takes_time_linear_in_it() {
+        // Zeroing the buffer's whole spare room before each small read made this quadratic:
+        // 32768 reads over a buffer growing to 128 MiB, about 500 GB of zeroing. Linear, it is
+        // milliseconds.
+        let start = std::time::Instant::now();
+        let mut source = Source::stream(SlowZeros, "pipe".into(), 128 << 20, "max_test");
+        assert!(source.read_to_end().is_err());
+        let elapsed = start.elapsed();
+        assert!(elapsed.as_secs() < 5, "took {elapsed:?}");
+    }
+
     #[test]
     fn exact_reads_stop_at_the_limit_and_name_what_is_cut_short() {
         let err = stream(b"abc", 2)
