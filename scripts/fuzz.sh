@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
 targets=("$@")
-[[ ${#targets[@]} -gt 0 ]] || targets=(weights pytorch_weights request_json request_safetensors lstm_differential)
+[[ ${#targets[@]} -gt 0 ]] || targets=(weights weights_stream pytorch_weights request_json request_safetensors lstm_differential)
 [[ $seconds =~ ^[0-9]+$ ]] || { echo "usage: scripts/fuzz.sh [SECONDS] [TARGET...]" >&2; exit 2; }
 
 rustup run nightly rustc --version >/dev/null 2>&1 || {
@@ -35,12 +35,14 @@ seed() { # seed TARGET FILE...: copy each file under 64 KiB into the target's co
     done
 }
 seed weights weights/*.safetensors tests/fixtures/*/weights.safetensors
+seed weights_stream weights/* tests/fixtures/*/weights.safetensors
 seed pytorch_weights weights/*.pt* tests/fixtures/*/weights.pt*
 seed request_json examples/*.json
 seed request_safetensors tests/fixtures/*/input.safetensors
 mkdir -p fuzz/corpus/lstm_differential
 
-(cd fuzz && cargo +nightly fuzz build)
+# The committed fuzz/Cargo.lock is used as it is: fetching with --locked fails if it would change.
+(cd fuzz && cargo +nightly fetch --locked && cargo +nightly fuzz build)
 
 failed=()
 for target in "${targets[@]}"; do
