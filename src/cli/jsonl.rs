@@ -10,7 +10,7 @@ use anyhow::{bail, Context};
 use scriptless::{request_from_json, Limits, Model, ModelInputs, Pooling};
 use serde_json::json;
 
-use super::output::{to_json, write_atomically, OutputTarget};
+use super::output::{write_atomically, Json, OutputTarget};
 use super::progress::Progress;
 
 /// How one batch file is run.
@@ -151,14 +151,14 @@ fn run_lines(
         let outputs = model.forward_many(&valid, batching.pooling);
         for (number, slot) in slots {
             let result = slot.and_then(|i| match outputs.get(i) {
-                Some(Ok(output)) => to_json(output).map_err(|e| e.to_string()),
+                Some(Ok(output)) => Json::new(output).map_err(|e| e.to_string()),
                 Some(Err(e)) => Err(e.to_string()),
                 None => Err("no result".into()),
             });
             summary.requests += 1;
             let e = match result {
                 Ok(json) => {
-                    writeln!(out, "{json}")?;
+                    json.write_line(out)?;
                     continue;
                 }
                 Err(e) => e,

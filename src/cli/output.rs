@@ -52,16 +52,14 @@ pub(crate) fn write_output(output: &Tensor, target: &OutputTarget) -> anyhow::Re
             path.display()
         ),
         OutputTarget::Stdout => {
-            let json = to_json(&output)?;
+            let json = Json::new(&output)?;
             let mut stdout = std::io::stdout().lock();
-            stdout.write_all(json.as_bytes())?;
-            stdout.write_all(b"\n")?;
+            json.write_line(&mut stdout)?;
             stdout.flush()?;
         }
         OutputTarget::Json(path) => {
-            let mut json = to_json(&output)?;
-            json.push('\n');
-            write_atomically(path, |file| Ok(file.write_all(json.as_bytes())?))?;
+            let json = Json::new(&output)?;
+            write_atomically(path, |file| json.write_line(file))?;
         }
         OutputTarget::Safetensors(path) => {
             let tensors = HashMap::from([("output".to_string(), output)]);
@@ -74,37 +72,55 @@ pub(crate) fn write_output(output: &Tensor, target: &OutputTarget) -> anyhow::Re
     Ok(())
 }
 
-/// `{"output": <nested lists>, "shape": [..]}`. F64 outputs keep f64 precision; others are
-/// written as f32 (exact for F16 and BF16), each number in its shortest round-trip form.
-pub(crate) fn to_json(output: &Tensor) -> anyhow::Result<String> {
-    let shape = output.dims().to_vec();
-    let flat = output.flatten_all()?;
-    let values = if output.dtype() == DType::F64 {
-        Values::F64(flat.to_vec1::<f64>()?)
-    } else {
-        Values::F32(flat.to_dtype(DType::F32)?.to_vec1::<f32>()?)
-    };
-    if let Some((flat, value)) = values.first_non_finite() {
-        bail!(
-            "{} is {value}, which JSON cannot represent (it has no NaN or infinity); write \
-             the output as safetensors: --output FILE.safetensors",
-            element(&shape, flat)
-        );
+/// An output ready to be written as one JSON line, `{"output": <nested lists>, "shape": [..]}`:
+/// its values on the CPU, checked to be finite before anything is written. F64 outputs keep f64
+/// precision; others are written as f32 (exact for F16 and BF16), each number in its shortest
+/// round-trip form. The text is written as it is made, never held whole in memory.
+pub(crate) struct Json {
+    values: Values,
+    shape: Vec<usize>,
+}
+
+impl Json {
+    pub(crate) fn new(output: &Tensor) -> anyhow::Result<Self> {
+        let shape = output.dims().to_vec();
+        let flat = output.flatten_all()?;
+        let values = if output.dtype() == DType::F64 {
+            Values::F64(flat.to_vec1::<f64>()?)
+        } else {
+            Values::F32(flat.to_dtype(DType::F32)?.to_vec1::<f32>()?)
+        };
+        if let Some((flat, value)) = values.first_non_finite() {
+            bail!(
+                "{} is {value}, which JSON cannot represent (it has no NaN or infinity); write \
+                 the output as safetensors: --output FILE.safetensors",
+                element(&shape, flat)
+            );
+        }
+        Ok(Self { values, shape })
     }
-    let nested = Nested {
-        values: &values,
-        shape: &shape,
-        offset: 0,
-    };
-    #[derive(serde::Serialize)]
-    struct Doc<'a> {
-        output: Nested<'a>,
-        shape: &'a [usize],
+
+    /// Writes the object and a newline.
+    pub(crate) fn write_line(&self, out: &mut impl Write) -> anyhow::Result<()> {
+        #[derive(serde::Serialize)]
+        struct Doc<'a> {
+            output: Nested<'a>,
+            shape: &'a [usize],
+        }
+        let doc = Doc {
+            output: Nested {
+                values: &self.values,
+                shape: &self.shape,
+                offset: 0,
+            },
+            shape: &self.shape,
+        };
+        let mut buffered = std::io::BufWriter::with_capacity(1 << 16, out);
+        serde_json::to_writer(&mut buffered, &doc)?;
+        buffered.write_all(b"\n")?;
+        buffered.flush()?;
+        Ok(())
     }
-    Ok(serde_json::to_string(&Doc {
-        output: nested,
-        shape: &shape,
-    })?)
 }
 
 enum Values {
