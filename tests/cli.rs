@@ -434,6 +434,24 @@ fn bench_json_reports_each_selected_configuration() {
 }
 
 #[test]
+fn a_closed_stdout_is_an_error_line_not_a_panic() {
+    // `scriptless bench | head -0`: the reader is gone before the first row is printed.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_scriptless"))
+        .args(["bench", "--only", "seq_small", "--seconds", "0.2"])
+        .current_dir(root())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("Broken pipe"), "{stderr}");
+}
+
+#[test]
 fn bench_refuses_unknown_prefixes_and_bad_budgets() {
     assert_fails(
         &scriptless(&["bench", "--only", "seq_gpu"]),

@@ -1,6 +1,7 @@
 //! `scriptless bench`: the fixed benchmark table (see `scriptless::bench`), as a text table or
 //! one JSON object.
 
+use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -46,10 +47,13 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         let row = time(config.name, &prepared, budget)
             .with_context(|| format!("running {}", config.name))?;
         if !args.json {
-            println!(
+            writeln!(
+                std::io::stdout().lock(),
                 "{:<26} {:>12.1} us {:>8} runs",
-                row.name, row.median_us, row.runs
-            );
+                row.name,
+                row.median_us,
+                row.runs
+            )?;
         }
         rows.push(Row {
             name: row.name,
@@ -62,7 +66,11 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
             device: &args.device,
             rows,
         };
-        println!("{}", serde_json::to_string(&report)?);
+        writeln!(
+            std::io::stdout().lock(),
+            "{}",
+            serde_json::to_string(&report)?
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,5 +1,6 @@
 //! `scriptless inspect`: what a weights file holds, and which model it is.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::bail;
@@ -38,10 +39,11 @@ pub(crate) fn run(args: &InspectArgs) -> anyhow::Result<ExitCode> {
         }).collect::<Vec<_>>(),
         "model": model,
     });
+    let mut stdout = std::io::stdout().lock();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        writeln!(stdout, "{}", serde_json::to_string_pretty(&report)?)?;
     } else {
-        print!("{}", text(&report));
+        write!(stdout, "{}", text(&report))?;
     }
     match report["model"]["error"].as_str() {
         Some(e) => bail!("{e}"),

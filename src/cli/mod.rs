@@ -7,6 +7,7 @@ mod output;
 mod progress;
 mod run;
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -230,7 +231,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Ok(cli) => cli,
         Err(err) if !err.use_stderr() => {
             // --help and --version: print as clap formats them, and succeed.
-            print!("{err}");
+            write!(std::io::stdout().lock(), "{err}")?;
             return Ok(ExitCode::SUCCESS);
         }
         Err(err) if err.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
