@@ -21,6 +21,10 @@ use crate::source::Source;
 /// The most bytes a safetensors header may take (the `safetensors` crate's own bound).
 const MAX_HEADER_BYTES: u64 = 100_000_000;
 
+/// How a source that is not safetensors is described, for callers that ruled out nothing
+/// else.
+pub(crate) const NOT_SAFETENSORS: &str = "not a valid safetensors file";
+
 /// A validated safetensors header.
 pub(crate) struct Header {
     /// The `__metadata__` map (empty when absent).
@@ -32,10 +36,14 @@ pub(crate) struct Header {
 /// Reads and validates the header: its length, its JSON, and offsets that tile the data
 /// exactly, each tensor's extent matching its shape and dtype. The whole file's size must be
 /// within the source's limit (and equal to a regular file's size) before the header itself
-/// is read.
-pub(crate) fn read_header<R: Read>(source: &mut Source<R>) -> Result<Header> {
+/// is read. A source that is not safetensors is a format error whose message starts with
+/// `not_safetensors` (`not a valid safetensors file`, or what else the caller ruled out).
+pub(crate) fn read_header<R: Read>(
+    source: &mut Source<R>,
+    not_safetensors: &str,
+) -> Result<Header> {
     let invalid = |source: &Source<R>, message: String| {
-        source.format_error(format!("not a valid safetensors file: {message}"))
+        source.format_error(format!("{not_safetensors}: {message}"))
     };
     let prefix = source.peek(8)?;
     if prefix.len() < 8 {

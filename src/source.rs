@@ -32,23 +32,48 @@ pub(crate) struct Source<R> {
     len: Option<u64>,
 }
 
+/// Opens `path` for reading, refusing a directory; `what` names it in errors. Also returns
+/// its size when it is a regular file.
+pub(crate) fn open_file(path: &Path, what: &str) -> Result<(File, Option<u64>)> {
+    let file = File::open(path).map_err(|e| Error::io(what, e))?;
+    let meta = file.metadata().map_err(|e| Error::io(what, e))?;
+    if meta.is_dir() {
+        let e = io::Error::new(io::ErrorKind::IsADirectory, "is a directory, not a file");
+        return Err(Error::io(what, e));
+    }
+    Ok((file, meta.is_file().then_some(meta.len())))
+}
+
+/// Makes room in `bytes` for `extra` more bytes, for a reader that stops at `max` bytes: the
+/// buffer doubles (from at least [`CHUNK`]) but never past `max + 1`, the byte that tells a
+/// source over the limit. An allocation the machine refuses is `Err` with the size asked for.
+pub(crate) fn reserve_within(
+    bytes: &mut Vec<u8>,
+    extra: usize,
+    max: u64,
+) -> std::result::Result<(), usize> {
+    let needed = bytes.len().saturating_add(extra);
+    if needed <= bytes.capacity() {
+        return Ok(());
+    }
+    let cap = usize::try_from(max.saturating_add(1)).unwrap_or(usize::MAX);
+    let want = bytes
+        .capacity()
+        .saturating_mul(2)
+        .max(CHUNK)
+        .min(cap)
+        .max(needed);
+    bytes
+        .try_reserve_exact(want - bytes.len())
+        .map_err(|_| want)
+}
+
 impl Source<File> {
     /// Opens `path`, refusing a directory, and a regular file larger than `max` before
     /// reading it.
     pub(crate) fn open(path: &Path, what: String, max: u64, limit: &'static str) -> Result<Self> {
-        let file = match File::open(path) {
-            Ok(file) => file,
-            Err(e) => return Err(Error::io(what, e)),
-        };
-        let meta = match file.metadata() {
-            Ok(meta) => meta,
-            Err(e) => return Err(Error::io(what, e)),
-        };
-        if meta.is_dir() {
-            let e = io::Error::new(io::ErrorKind::IsADirectory, "is a directory, not a file");
-            return Err(Error::io(what, e));
-        }
-        Source::new(file, what, max, limit, meta.is_file().then_some(meta.len()))
+        let (file, len) = open_file(path, &what)?;
+        Source::new(file, what, max, limit, len)
     }
 }
 
@@ -218,22 +243,15 @@ impl<R: Read> Source<R> {
     }
 
     /// Reads everything left, refusing the source once it holds more than `max` bytes. The
-    /// buffer grows in steps and never past `max + 1` bytes.
+    /// buffer grows in steps ([`reserve_within`]) and never past `max + 1` bytes; a source of
+    /// known length gets its exact size at once.
     pub(crate) fn read_to_end(&mut self) -> Result<Vec<u8>> {
-        let cap = self.max.saturating_add(1);
-        let first = self
-            .len
-            .map_or(CHUNK as u64, |len| len.saturating_add(1))
-            .min(cap);
         let mut bytes: Vec<u8> = Vec::new();
-        let mut target = usize::try_from(first).unwrap_or(usize::MAX);
+        let first = self.len.map_or(1, |len| len.saturating_add(1));
         loop {
-            if bytes.len() == bytes.capacity() {
-                let extra = target.saturating_sub(bytes.len()).max(1);
-                if bytes.try_reserve_exact(extra).is_err() {
-                    return Err(self.out_of_memory(bytes.len().saturating_add(extra)));
-                }
-            }
+            let extra = if bytes.is_empty() { first } else { 1 };
+            let extra = usize::try_from(extra).unwrap_or(usize::MAX);
+            reserve_within(&mut bytes, extra, self.max).map_err(|n| self.out_of_memory(n))?;
             // Read into at most a chunk of the spare room at a time: zeroing all of it before
             // every read would make reading quadratic in the limit.
             let start = bytes.len();
@@ -251,12 +269,6 @@ impl<R: Read> Source<R> {
             if got == 0 {
                 return Ok(bytes);
             }
-            // Double, up to one byte past the limit (which tells a source over it).
-            let next = (bytes.len() as u64)
-                .saturating_mul(2)
-                .max(CHUNK as u64)
-                .min(cap);
-            target = usize::try_from(next).unwrap_or(usize::MAX);
         }
     }
 

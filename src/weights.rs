@@ -18,7 +18,7 @@ use crate::error::{quoted, Error, Result};
 use crate::limits::Limits;
 use crate::models::ModelKind;
 use crate::pytorch;
-use crate::safetensors_stream;
+use crate::safetensors_stream::{self, NOT_SAFETENSORS};
 use crate::source::Source;
 
 /// The [`Limits`] field that bounds a weights file, as errors name it.
@@ -125,17 +125,11 @@ impl Weights {
                  read; save it again with a current PyTorch (the zip format is the default)",
             ))
         } else {
-            Self::from_safetensors_source(source).map_err(|e| match e {
-                Error::Format { what, message } if message.starts_with("not a valid") => {
-                    Error::Format {
-                        what,
-                        message: format!(
-                            "not a PyTorch zip archive (torch.save, torch.jit.save), and {message}"
-                        ),
-                    }
-                }
-                other => other,
-            })
+            Self::from_safetensors_source(
+                source,
+                "not a PyTorch zip archive (torch.save, torch.jit.save), and not a valid \
+                 safetensors file",
+            )
         }
     }
 
@@ -166,11 +160,16 @@ impl Weights {
     /// than the file itself.
     pub fn from_safetensors(bytes: &[u8], what: &str) -> Result<Self> {
         let mut source = Source::from_slice(bytes, what.to_string(), u64::MAX, MAX_WEIGHTS_BYTES)?;
-        Self::from_safetensors_source(&mut source)
+        Self::from_safetensors_source(&mut source, NOT_SAFETENSORS)
     }
 
-    fn from_safetensors_source<R: Read>(source: &mut Source<R>) -> Result<Self> {
-        let header = safetensors_stream::read_header(source)?;
+    /// Safetensors weights from `source`; `not_safetensors` starts the message for a source
+    /// that is not safetensors.
+    fn from_safetensors_source<R: Read>(
+        source: &mut Source<R>,
+        not_safetensors: &str,
+    ) -> Result<Self> {
+        let header = safetensors_stream::read_header(source, not_safetensors)?;
         for (name, info) in &header.tensors {
             let dtype = info.dtype;
             if !matches!(

@@ -822,6 +822,14 @@ fn json_err(kind: ModelKind, dtype: DType, json: &str) -> String {
     }
 }
 
+/// `tensor1` and `tensor2` of a two-input JSON request decoded for a `dtype` run.
+fn two_input_json(json: &str, dtype: DType) -> (Tensor, Tensor) {
+    match request_from_json(json, ModelKind::TwoInput, dtype, "r", &Limits::default()).unwrap() {
+        scriptless::ModelInputs::TwoInput { tensor1, tensor2 } => (tensor1, tensor2),
+        _ => panic!("two-input inputs expected"),
+    }
+}
+
 #[test]
 fn json_integer_literal_beyond_i64_is_out_of_range_not_a_float() {
     // serde_json reads these as f64 (1e23): the message shows the literal as written.
@@ -889,46 +897,19 @@ fn json_float_outside_f32_is_refused_naming_the_element() {
     // f32's largest value, and values that round to it, are not out of range.
     for edge in ["3.4028235e38", "-3.4028235e38", "3.40282356e38"] {
         let json = format!(r#"{{"tensor1": [{edge}], "tensor2": [0]}}"#);
-        let inputs = request_from_json(
-            &json,
-            ModelKind::TwoInput,
-            DType::F32,
-            "r",
-            &Limits::default(),
-        )
-        .unwrap();
-        let scriptless::ModelInputs::TwoInput { tensor1, .. } = inputs else {
-            panic!("two-input inputs expected")
-        };
+        let (tensor1, _) = two_input_json(&json, DType::F32);
         let v = tensor1.to_vec1::<f32>().unwrap()[0];
         assert_eq!(v.abs(), f32::MAX, "{edge}");
     }
     // Read for an f64 run, 1e39 is an ordinary number.
-    let json = r#"{"tensor1": [1e39], "tensor2": [0]}"#;
-    let inputs = request_from_json(
-        json,
-        ModelKind::TwoInput,
-        DType::F64,
-        "r",
-        &Limits::default(),
-    )
-    .unwrap();
-    let scriptless::ModelInputs::TwoInput { tensor1, .. } = inputs else {
-        panic!("two-input inputs expected")
-    };
+    let (tensor1, _) = two_input_json(r#"{"tensor1": [1e39], "tensor2": [0]}"#, DType::F64);
     assert_eq!(tensor1.to_vec1::<f64>().unwrap(), [1e39]);
 }
 
 #[test]
 fn json_floats_are_decoded_in_the_run_dtype() {
     let json = r#"{"tensor1": [0.1, 3], "tensor2": [[0.1, -2]]}"#;
-    let decode =
-        |dtype| match request_from_json(json, ModelKind::TwoInput, dtype, "r", &Limits::default())
-            .unwrap()
-        {
-            scriptless::ModelInputs::TwoInput { tensor1, tensor2 } => (tensor1, tensor2),
-            _ => panic!("two-input inputs expected"),
-        };
+    let decode = |dtype| two_input_json(json, dtype);
     let (t1, t2) = decode(DType::F64);
     assert_eq!((t1.dtype(), t2.dtype()), (DType::F64, DType::F64));
     // Exactly the f64 nearest 0.1, not the f32 nearest 0.1 widened.

@@ -10,7 +10,6 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -26,9 +25,9 @@ struct Run {
     stderr: String,
 }
 
-/// Runs `scriptless ARGS`, feeding `stdin` from a thread (`Stdin::Bytes` then, if `endless`,
-/// that byte forever, until the process stops reading), and kills it at the deadline.
-fn scriptless(args: &[&str], stdin: Option<(Vec<u8>, Option<u8>)>) -> Run {
+/// Runs `scriptless ARGS`, feeding `stdin` from a thread (see [`Feed`]; until the process
+/// stops reading), and kills it at the deadline.
+fn scriptless(args: &[&str], stdin: Feed) -> Run {
     let mut child = Command::new(env!("CARGO_BIN_EXE_scriptless"))
         .args(args)
         .current_dir(root())
@@ -101,28 +100,55 @@ fn assert_refused(run: &Run, needles: &[&str]) {
 }
 
 /// A temporary directory holding `name` as a symbolic link to `target`, so that a device gets
-/// the extension that picks the input format.
-fn link(dir: &Path, name: &str, target: &str) -> String {
-    let path = dir.join(name);
+/// the extension that picks the input format. The link lives as long as the directory.
+fn link(name: &str, target: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join(name);
     std::os::unix::fs::symlink(target, &path).expect("make a symbolic link");
-    path.to_str().expect("a UTF-8 path").to_string()
+    let path = path.to_str().expect("a UTF-8 path").to_string();
+    (dir, path)
+}
+
+/// The bytes a test feeds on stdin: these, then, if given, that byte forever.
+type Feed = Option<(Vec<u8>, Option<u8>)>;
+
+/// `scriptless run` of the shipped sequence weights on `input`, then `extra`.
+fn run_input(input: &str, extra: &[&str], stdin: Feed) -> Run {
+    let mut args = vec![
+        "run",
+        "--weights",
+        "weights/sequence.safetensors",
+        "--input",
+        input,
+    ];
+    args.extend_from_slice(extra);
+    scriptless(&args, stdin)
+}
+
+/// `scriptless run --model sequence` of `weights` on the seed's example, then `extra`.
+fn run_weights(weights: &str, extra: &[&str], stdin: Feed) -> Run {
+    let mut args = vec![
+        "run",
+        "--model",
+        "sequence",
+        "--weights",
+        weights,
+        "--input",
+        "examples/sequence.json",
+    ];
+    args.extend_from_slice(extra);
+    scriptless(&args, stdin)
+}
+
+/// The shipped sequence weights' bytes.
+fn seed_weights() -> Vec<u8> {
+    std::fs::read(root().join("weights/sequence.safetensors")).expect("weights")
 }
 
 #[test]
 fn weights_from_dev_zero_are_refused_from_the_first_8_bytes() {
     // On main before this test this ran until the out-of-memory killer stopped it.
-    let run = scriptless(
-        &[
-            "run",
-            "--model",
-            "sequence",
-            "--weights",
-            "/dev/zero",
-            "--input",
-            "examples/sequence.json",
-        ],
-        None,
-    );
+    let run = run_weights("/dev/zero", &[], None);
     assert_refused(
         &run,
         &["weights file /dev/zero", "header length of 0 bytes"],
@@ -131,18 +157,7 @@ fn weights_from_dev_zero_are_refused_from_the_first_8_bytes() {
 
 #[test]
 fn weights_from_dev_urandom_are_refused_from_the_first_bytes() {
-    let run = scriptless(
-        &[
-            "run",
-            "--model",
-            "sequence",
-            "--weights",
-            "/dev/urandom",
-            "--input",
-            "examples/sequence.json",
-        ],
-        None,
-    );
+    let run = run_weights("/dev/urandom", &[], None);
     // Random bytes give an absurd header length (a zip or legacy magic number is 2^-32
     // likely); either way the file is refused as not a weights file.
     assert_refused(
@@ -153,42 +168,18 @@ fn weights_from_dev_urandom_are_refused_from_the_first_bytes() {
 
 #[test]
 fn weights_piped_through_stdin_give_the_files_output() {
-    let bytes = std::fs::read(root().join("weights/sequence.safetensors")).expect("weights");
-    let args = [
-        "run",
-        "--weights",
-        "/dev/stdin",
-        "--input",
-        "examples/sequence.json",
-    ];
-    let piped = scriptless(&args, Some((bytes, None)));
+    let piped = run_weights("/dev/stdin", &[], Some((seed_weights(), None)));
     assert!(piped.success, "{}", piped.stderr);
-    let file = scriptless(
-        &[
-            "run",
-            "--weights",
-            "weights/sequence.safetensors",
-            "--input",
-            "examples/sequence.json",
-        ],
-        None,
-    );
+    let file = run_weights("weights/sequence.safetensors", &[], None);
     assert!(file.success, "{}", file.stderr);
     assert_eq!(piped.stdout, file.stdout);
 }
 
 #[test]
 fn a_weights_stream_that_goes_on_past_its_header_is_refused_there() {
-    let bytes = std::fs::read(root().join("weights/sequence.safetensors")).expect("weights");
+    let bytes = seed_weights();
     let size = bytes.len();
-    let args = [
-        "run",
-        "--weights",
-        "/dev/stdin",
-        "--input",
-        "examples/sequence.json",
-    ];
-    let run = scriptless(&args, Some((bytes, Some(0))));
+    let run = run_weights("/dev/stdin", &[], Some((bytes, Some(0))));
     assert_refused(
         &run,
         &[
@@ -202,18 +193,11 @@ fn a_weights_stream_that_goes_on_past_its_header_is_refused_there() {
 fn a_zip_stream_that_never_ends_stops_at_the_limit() {
     // A PyTorch archive is read whole (its index is at the end): an endless one is read to
     // the limit and refused, naming the flag that raises it.
-    let args = [
-        "run",
-        "--model",
-        "sequence",
-        "--weights",
+    let run = run_weights(
         "/dev/stdin",
-        "--input",
-        "examples/sequence.json",
-        "--max-weights-bytes",
-        "1M",
-    ];
-    let run = scriptless(&args, Some((b"PK\x03\x04".to_vec(), Some(0))));
+        &["--max-weights-bytes", "1M"],
+        Some((b"PK\x03\x04".to_vec(), Some(0))),
+    );
     assert_refused(
         &run,
         &[
@@ -226,19 +210,9 @@ fn a_zip_stream_that_never_ends_stops_at_the_limit() {
 #[test]
 fn a_jsonl_file_without_newlines_ends_the_run_at_the_limit() {
     // On main before this test this spun forever, looking for the end of the first line.
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let input = link(dir.path(), "zeros.jsonl", "/dev/zero");
-    let args = [
-        "run",
-        "--weights",
-        "weights/sequence.safetensors",
-        "--input",
-        &input,
-        "--keep-going",
-        "--max-input-bytes",
-        "1K",
-    ];
-    let run = scriptless(&args, None);
+    let (_dir, input) = link("zeros.jsonl", "/dev/zero");
+    let limit = ["--max-input-bytes", "1K"];
+    let run = run_input(&input, &[&limit[..], &["--keep-going"]].concat(), None);
     assert_refused(
         &run,
         &[
@@ -247,7 +221,7 @@ fn a_jsonl_file_without_newlines_ends_the_run_at_the_limit() {
         ],
     );
     // Without --keep-going the run ends at the first bad line: at its first byte here.
-    let run = scriptless(&args[..5], None);
+    let run = run_input(&input, &limit, None);
     assert_refused(
         &run,
         &["zeros.jsonl line 1", "not a JSON request", "byte 0x00"],
@@ -259,20 +233,12 @@ fn an_endless_jsonl_line_after_good_ones_is_refused_after_their_results() {
     let request = std::fs::read_to_string(root().join("examples/sequence.json")).expect("input");
     let mut first = request.replace('\n', " ");
     first.push('\n');
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let input = link(dir.path(), "stdin.jsonl", "/dev/stdin");
-    let args = [
-        "run",
-        "--weights",
-        "weights/sequence.safetensors",
-        "--input",
+    let (_dir, input) = link("stdin.jsonl", "/dev/stdin");
+    let run = run_input(
         &input,
-        "--max-input-bytes",
-        "64K",
-        "--batch-size",
-        "1",
-    ];
-    let run = scriptless(&args, Some((first.into_bytes(), Some(b' '))));
+        &["--max-input-bytes", "64K", "--batch-size", "1"],
+        Some((first.into_bytes(), Some(b' '))),
+    );
     assert_refused(
         &run,
         &["stdin.jsonl line 2", "longer than the limit of 65536 bytes"],
@@ -287,35 +253,19 @@ fn an_endless_jsonl_line_after_good_ones_is_refused_after_their_results() {
 
 #[test]
 fn a_json_input_from_dev_zero_is_refused_from_its_first_byte() {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let input = link(dir.path(), "zeros.json", "/dev/zero");
-    let run = scriptless(
-        &[
-            "run",
-            "--weights",
-            "weights/sequence.safetensors",
-            "--input",
-            &input,
-        ],
-        None,
-    );
+    let (_dir, input) = link("zeros.json", "/dev/zero");
+    let run = run_input(&input, &[], None);
     assert_refused(&run, &["zeros.json", "not a JSON request", "byte 0x00"]);
 }
 
 #[test]
 fn an_endless_json_object_stops_at_the_limit() {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let input = link(dir.path(), "stdin.json", "/dev/stdin");
-    let args = [
-        "run",
-        "--weights",
-        "weights/sequence.safetensors",
-        "--input",
+    let (_dir, input) = link("stdin.json", "/dev/stdin");
+    let run = run_input(
         &input,
-        "--max-input-bytes",
-        "1M",
-    ];
-    let run = scriptless(&args, Some((b"{\"padded_seq\": [".to_vec(), Some(b' '))));
+        &["--max-input-bytes", "1M"],
+        Some((b"{\"padded_seq\": [".to_vec(), Some(b' '))),
+    );
     assert_refused(
         &run,
         &[
@@ -327,18 +277,8 @@ fn an_endless_json_object_stops_at_the_limit() {
 
 #[test]
 fn a_safetensors_input_from_dev_zero_is_refused_from_its_first_8_bytes() {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let input = link(dir.path(), "zeros.safetensors", "/dev/zero");
-    let run = scriptless(
-        &[
-            "run",
-            "--weights",
-            "weights/sequence.safetensors",
-            "--input",
-            &input,
-        ],
-        None,
-    );
+    let (_dir, input) = link("zeros.safetensors", "/dev/zero");
+    let run = run_input(&input, &[], None);
     assert_refused(
         &run,
         &[
@@ -352,27 +292,17 @@ fn a_safetensors_input_from_dev_zero_is_refused_from_its_first_8_bytes() {
 #[test]
 fn a_safetensors_input_piped_gives_the_files_output() {
     let case = root().join("tests/fixtures/sequence_long");
-    let bytes = std::fs::read(case.join("input.safetensors")).expect("input");
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let input = link(dir.path(), "stdin.safetensors", "/dev/stdin");
+    let file = case.join("input.safetensors");
+    let bytes = std::fs::read(&file).expect("input");
+    let (_dir, input) = link("stdin.safetensors", "/dev/stdin");
     let weights = case.join("weights.safetensors");
     let weights = weights.to_str().expect("UTF-8");
-    let piped = scriptless(
-        &["run", "--weights", weights, "--input", &input],
-        Some((bytes, None)),
-    );
+    let run = |input: &str, stdin: Feed| {
+        scriptless(&["run", "--weights", weights, "--input", input], stdin)
+    };
+    let piped = run(&input, Some((bytes, None)));
     assert!(piped.success, "{}", piped.stderr);
-    let file = case.join("input.safetensors");
-    let file = scriptless(
-        &[
-            "run",
-            "--weights",
-            weights,
-            "--input",
-            file.to_str().expect("UTF-8"),
-        ],
-        None,
-    );
+    let file = run(file.to_str().expect("UTF-8"), None);
     assert_eq!(piped.stdout, file.stdout);
 }
 
@@ -382,42 +312,30 @@ fn a_directory_or_a_missing_file_is_named_once_with_its_role() {
     let d = dir.path().to_str().expect("UTF-8");
     let missing = dir.path().join("nope.safetensors");
     let missing = missing.to_str().expect("UTF-8");
-    let cases: [(&[&str], String, &str); 4] = [
+    let missing_json = format!("{d}/x.json");
+    let cases = [
         (
-            &["--weights", d, "--input", "examples/sequence.json"],
+            run_weights(d, &[], None),
             format!("weights file {d}: is a directory, not a file"),
             "",
         ),
         (
-            &["--weights", missing, "--input", "examples/sequence.json"],
+            run_weights(missing, &[], None),
             format!("weights file {missing}: "),
             "No such file",
         ),
         (
-            &[
-                "--weights",
-                "weights/sequence.safetensors",
-                "--input",
-                missing,
-            ],
+            run_input(missing, &[], None),
             format!("input file {missing}: "),
             "No such file",
         ),
         (
-            &[
-                "--weights",
-                "weights/sequence.safetensors",
-                "--input",
-                &format!("{d}/x.json"),
-            ],
-            format!("input file {d}/x.json: "),
+            run_input(&missing_json, &[], None),
+            format!("input file {missing_json}: "),
             "No such file",
         ),
     ];
-    for (args, prefix, cause) in cases {
-        let mut all = vec!["run"];
-        all.extend_from_slice(args);
-        let run = scriptless(&all, None);
+    for (run, prefix, cause) in cases {
         assert_refused(&run, &[&prefix, cause]);
         let line = run.stderr.trim_end();
         // Said once: the cause is not repeated by the error chain.
@@ -429,16 +347,7 @@ fn a_directory_or_a_missing_file_is_named_once_with_its_role() {
     let jsonl = dir.path().join("batch.jsonl");
     std::fs::create_dir(&jsonl).expect("make a directory");
     let jsonl = jsonl.to_str().expect("UTF-8");
-    let run = scriptless(
-        &[
-            "run",
-            "--weights",
-            "weights/sequence.safetensors",
-            "--input",
-            jsonl,
-        ],
-        None,
-    );
+    let run = run_input(jsonl, &[], None);
     assert_refused(
         &run,
         &[&format!("input file {jsonl}: is a directory, not a file")],

@@ -1,13 +1,12 @@
 //! `scriptless run --input requests.jsonl`: one JSON request per line, one result per line,
 //! in order, run in batches (`Model::forward_many`).
 
-use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::{bail, Context};
-use scriptless::{request_from_json, Limits, Model, ModelInputs, Pooling};
+use anyhow::bail;
+use scriptless::{request_from_json, JsonLines, Limits, Model, ModelInputs, Pooling};
 use serde_json::json;
 
 use super::output::{write_atomically, Json, OutputTarget};
@@ -30,21 +29,9 @@ pub(crate) fn run(
     target: &OutputTarget,
     batching: &Batching,
 ) -> anyhow::Result<ExitCode> {
+    let mut lines = JsonLines::open(input, &batching.limits, !batching.keep_going)?;
     let name = format!("input file {}", input.display());
-    let file = File::open(input).with_context(|| name.clone())?;
-    let metadata = file.metadata().with_context(|| name.clone())?;
-    if metadata.is_dir() {
-        bail!("{name}: is a directory, not a file");
-    }
-    let size = metadata.len();
-    let mut lines = Lines {
-        reader: BufReader::new(file),
-        number: 0,
-        read: 0,
-        max: batching.limits.max_input_bytes,
-        name: name.clone(),
-        stop_at_bad_line: !batching.keep_going,
-    };
+    let size = lines.file_size().unwrap_or(0);
     let mut progress = Progress::new(size);
     let summary = match target {
         OutputTarget::Stdout => {
@@ -100,7 +87,7 @@ struct Summary {
 
 fn run_lines(
     model: &Model,
-    lines: &mut Lines<impl BufRead>,
+    lines: &mut JsonLines,
     out: &mut impl Write,
     batching: &Batching,
     name: &str,
@@ -174,7 +161,7 @@ fn run_lines(
             }
             writeln!(out, "{}", json!({"error": e, "line": number}))?;
         }
-        progress.update(summary.requests, lines.read);
+        progress.update(summary.requests, lines.bytes_read());
     }
 }
 
@@ -210,105 +197,5 @@ impl Decoded {
             text_bytes,
             output_elements,
         }
-    }
-}
-
-/// The lines of a batch file, each at most `max` bytes.
-struct Lines<R> {
-    reader: R,
-    /// The last line's number, from 1.
-    number: usize,
-    /// Bytes read so far.
-    read: u64,
-    max: u64,
-    /// Names the file in errors: `input file x.jsonl`.
-    name: String,
-    /// End the run at a line that cannot be a request from its first byte, without reading
-    /// the rest of it (the run stops at the first bad line anyway, without `--keep-going`).
-    stop_at_bad_line: bool,
-}
-
-impl<R: BufRead> Lines<R> {
-    /// The next line's number and text (or why it is not a request), or `None` at the end.
-    /// A line longer than `max` ends the run, even with `--keep-going`: its end could be
-    /// anywhere, or nowhere (an endless stream), and reading on to find it would be unbounded.
-    fn next_line(&mut self) -> anyhow::Result<Option<(usize, Result<String, String>)>> {
-        let mut bytes: Vec<u8> = Vec::new();
-        let (mut ended, mut started) = (false, false);
-        while !ended {
-            let buf = self.reader.fill_buf().with_context(|| self.name.clone())?;
-            if buf.is_empty() {
-                break;
-            }
-            let (used, newline) = match buf.iter().position(|&b| b == b'\n') {
-                Some(i) => (i + 1, true),
-                None => (buf.len(), false),
-            };
-            // Only until the line's first non-blank byte has been seen: each byte is looked
-            // at once.
-            if self.stop_at_bad_line && !started {
-                let first = buf[..used].iter().find(|b| !b.is_ascii_whitespace());
-                started = first.is_some();
-                if let Some(&b) = first.filter(|&&b| b != b'{') {
-                    bail!(
-                        "{} line {}: not a JSON request: a request is an object, starting with \
-                         `{{`, and this line starts with {}",
-                        self.name,
-                        self.number + 1,
-                        if b.is_ascii_graphic() {
-                            format!("`{}`", b as char)
-                        } else {
-                            format!("byte 0x{b:02x}")
-                        }
-                    );
-                }
-            }
-            let content = bytes.len() + used - usize::from(newline);
-            if content as u64 > self.max {
-                bail!(
-                    "{} line {}: longer than the limit of {} bytes (--max-input-bytes); the \
-                     rest of the file is not read",
-                    self.name,
-                    self.number + 1,
-                    self.max
-                );
-            }
-            // Grow in steps that stop at the limit, and fail cleanly if memory runs out.
-            if bytes.capacity() < bytes.len() + used {
-                let want = (bytes.len() + used)
-                    .max(bytes.capacity().saturating_mul(2))
-                    .min(
-                        usize::try_from(self.max)
-                            .unwrap_or(usize::MAX)
-                            .saturating_add(1),
-                    );
-                if bytes.try_reserve_exact(want - bytes.len()).is_err() {
-                    bail!(
-                        "{} line {}: out of memory: {want} bytes could not be allocated to \
-                         read it (--max-input-bytes is {}; lower it)",
-                        self.name,
-                        self.number + 1,
-                        self.max
-                    );
-                }
-            }
-            bytes.extend_from_slice(&buf[..used]);
-            self.reader.consume(used);
-            self.read += used as u64;
-            ended = newline;
-        }
-        if bytes.is_empty() {
-            return Ok(None);
-        }
-        self.number += 1;
-        while matches!(bytes.last(), Some(b'\n' | b'\r')) {
-            bytes.pop();
-        }
-        let line = match String::from_utf8(bytes) {
-            Ok(s) if s.trim().is_empty() => Err("empty line".to_string()),
-            Ok(s) => Ok(s),
-            Err(_) => Err("not UTF-8".to_string()),
-        };
-        Ok(Some((self.number, line)))
     }
 }

@@ -14,12 +14,12 @@
 //! Unknown keys and keys given twice are refused, so a misspelt or repeated input never goes
 //! unnoticed. JSON numbers are read straight into tensors ([`nested`]), without a document tree.
 
+mod lines;
 mod nested;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
-
 use std::io::Read;
+use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
 use safetensors::Dtype;
@@ -31,6 +31,7 @@ use crate::limits::Limits;
 use crate::models::ModelKind;
 use crate::safetensors_stream;
 use crate::source::Source;
+pub use lines::JsonLines;
 use nested::{nested_numbers, Number, Refusal};
 
 /// The key of the ragged-sequences form of a sequence-model JSON request.
@@ -56,15 +57,10 @@ pub fn read_request(
     match format {
         RequestFormat::Json => {
             // A request is an object: anything else is refused from its first byte.
-            let first = source.peek(JSON_SNIFF)?;
-            if let Some(&b) = first.iter().find(|b| !b.is_ascii_whitespace()) {
-                if b != b'{' {
-                    return Err(source.format_error(format!(
-                        "not a JSON request: a request is an object, starting with `{{`, and \
-                         this starts with {}",
-                        describe_byte(b)
-                    )));
-                }
+            let head = source.peek(JSON_SNIFF)?;
+            let first = head.iter().find(|b| !b.is_ascii_whitespace());
+            if let Some(message) = first.and_then(|&b| non_request_start(b)) {
+                return Err(source.format_error(message));
             }
             let bytes = source.read_to_end()?;
             let text = std::str::from_utf8(&bytes)
@@ -81,13 +77,21 @@ const JSON_SNIFF: usize = 4096;
 /// The [`Limits`] field that bounds a request, as errors name it.
 const MAX_INPUT_BYTES: &str = "max_input_bytes";
 
-/// A byte for a message: `` `[` `` when printable, else its value (`byte 0x00`).
-fn describe_byte(b: u8) -> String {
-    if b.is_ascii_graphic() {
+/// Why a JSON text whose first non-blank byte is `b` cannot be a request (which is an
+/// object), or `None` when it can.
+fn non_request_start(b: u8) -> Option<String> {
+    if b == b'{' {
+        return None;
+    }
+    let byte = if b.is_ascii_graphic() {
         format!("`{}`", b as char)
     } else {
         format!("byte 0x{b:02x}")
-    }
+    };
+    Some(format!(
+        "not a JSON request: a request is an object, starting with `{{`, and this starts with \
+         {byte}"
+    ))
 }
 
 /// A request's file format.
@@ -263,7 +267,7 @@ fn safetensors_request<R: Read>(
     kind: ModelKind,
     limits: &Limits,
 ) -> Result<ModelInputs> {
-    let header = safetensors_stream::read_header(source)?;
+    let header = safetensors_stream::read_header(source, safetensors_stream::NOT_SAFETENSORS)?;
     let names: BTreeSet<&str> = header.tensors.iter().map(|(n, _)| n.as_str()).collect();
     check_keys(&names, &kind.input_names(), source.what())?;
     // Every model's inputs are floats except the categorical model's indices and the
