@@ -2,7 +2,7 @@
 """Time the benchmark table of `scriptless bench` in PyTorch: eager and TorchScript.
 
     python python/bench_torch.py [--device cpu|cuda|cuda:N] [--only NAME_PREFIX] [--json]
-                                 [--seconds S]
+                                 [--seconds S] [--capability NAME]
 
 Same contract as `scriptless bench` (src/bench.rs): the seed's own model code (imported from
 export.py), random weights (PyTorch's default init) and inputs prepared on the device
@@ -12,12 +12,21 @@ beforehand, lengths `len_b = tmax - (37*b mod (tmax//2 + 1))` kept on the CPU as
 a tenth of the budget, then timed for the budget; the median is reported for eager and for
 `torch.jit.script`, and `median_us` is the better of the two. TF32 is off on CUDA.
 
---json prints {"device", "torch", "threads", "rows": [{"name", "median_us", "runs", "eager_us",
-"script_us"}]}.
+--capability NAME (AVX512, AVX2, DEFAULT, ...) refuses to run (exit status 1, with a message) unless
+`torch.backends.cpu.get_cpu_capability()` is NAME: the SIMD level of ATen's CPU kernels, which the
+environment variable ATEN_CPU_CAPABILITY (avx512, avx2, default) can lower, never raise. Use it
+when capping PyTorch, so that a run whose cap did not take is never reported. (ATen's capability
+is one of three dispatchers in the x86 wheels: oneDNN reads ONEDNN_MAX_CPU_ISA and MKL, which runs
+the LSTM's matrix products, reads MKL_ENABLE_INSTRUCTIONS; python/compare_bench.py --cpu sets all
+three. Only ATen's can be read back from Python.)
+
+--json prints {"device", "torch", "threads", "capability", "rows": [{"name", "median_us", "runs",
+"eager_us", "script_us"}]}.
 """
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -30,6 +39,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from export import CategoricalInputModule, SequenceInputModule, TwoInputModule  # noqa: E402
 
 warnings.filterwarnings("ignore", category=FutureWarning, message=".*torch.jit.*")
+
+# The environment variables that cap PyTorch's CPU dispatch, named in --capability's message.
+CAP_VARS = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")
 
 # name, model, shape; the same table as src/bench.rs.
 CONFIGS = [
@@ -98,7 +110,16 @@ def main():
     parser.add_argument("--only", default=None, metavar="NAME_PREFIX")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--seconds", type=float, default=1.0)
+    parser.add_argument("--capability", default=None, metavar="NAME",
+                        help="exit unless torch.backends.cpu.get_cpu_capability() is NAME")
     args = parser.parse_args()
+
+    capability = torch.backends.cpu.get_cpu_capability()
+    if args.capability is not None and capability.upper() != args.capability.upper():
+        caps = ", ".join(f"{v}={os.environ[v]}" for v in CAP_VARS if v in os.environ) or "none set"
+        sys.exit(f"bench_torch.py: torch reports CPU capability {capability}, but --capability "
+                 f"{args.capability} was asked for (capping variables: {caps}); ATEN_CPU_CAPABILITY "
+                 f"can only lower the capability, and an unknown value is ignored. Not benchmarking.")
 
     device = torch.device(args.device)
     if device.type == "cuda":
@@ -125,7 +146,8 @@ def main():
             print(f"{name:<26} {best_us:>12.1f} us  (eager {eager_us:.1f}, script {script_us:.1f})")
     if args.json:
         print(json.dumps({"device": args.device, "torch": torch.__version__,
-                          "threads": torch.get_num_threads(), "rows": rows}))
+                          "threads": torch.get_num_threads(), "capability": capability,
+                          "rows": rows}))
 
 
 if __name__ == "__main__":
