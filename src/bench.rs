@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use candle_core::{DType, Device, Tensor};
 
+use crate::cpu::tier::{self, CpuTier};
 use crate::error::Result;
 use crate::inputs::ModelInputs;
 use crate::limits::Limits;
@@ -121,6 +122,44 @@ pub const CONFIGS: &[BenchConfig] = &[
     seq("seq_gpu_b64_t1000_h256", 256, 256, 64, 1000, true),
     seq("seq_gpu_b256_t1000_h1024", 1024, 1024, 256, 1000, true),
 ];
+
+impl BenchConfig {
+    /// Multiply-adds of one forward pass's matrix products: the LSTM's over every packed step
+    /// (`Σ lengths × 4·hidden × (input + hidden)`) and the final Linear's.
+    pub fn macs(&self) -> u64 {
+        let (rows, linear_in) = match self.shape {
+            BenchShape::TwoInput { batch } => (0, batch * WIDTH),
+            BenchShape::Categorical { batch } => (0, batch * (WIDTH + CATEGORIES)),
+            BenchShape::SeedSequence => (15 * 4 * 20 * (10 + 20), 3 * 20),
+            BenchShape::Sequence {
+                input,
+                hidden,
+                batch,
+                tmax,
+            } => {
+                let steps: usize = bench_lengths(batch, tmax).iter().sum();
+                (steps * 4 * hidden * (input + hidden), batch * hidden)
+            }
+        };
+        (rows + linear_in * OUT_FEATURES) as u64
+    }
+}
+
+/// The peak f32 multiply-add throughput of `tier` on this CPU, in GFLOP/s (two flops per
+/// multiply-add), with `threads` threads: the best of repeated rounds of independent vector FMA
+/// chains for `budget` (at least one round). An error if this CPU lacks the tier.
+pub fn fma_peak(tier: CpuTier, threads: usize, budget: Duration) -> Result<f64> {
+    Ok(crate::cpu::peak::gflops(
+        tier::isa_for(tier)?,
+        threads.max(1),
+        budget,
+    ))
+}
+
+/// The threads the CPU kernels use: `RAYON_NUM_THREADS`, else the physical cores.
+pub fn kernel_threads() -> usize {
+    crate::cpu::threads()
+}
 
 /// The configurations to run on `device` whose names start with `only` (all when `None`).
 pub fn select(device: &Device, only: Option<&str>) -> Vec<BenchConfig> {
@@ -311,6 +350,17 @@ mod tests {
         let l = bench_lengths(64, 200);
         assert_eq!(l[0], 200);
         assert!(l.iter().all(|&x| (100..=200).contains(&x)));
+    }
+
+    #[test]
+    fn macs_count_every_packed_step() {
+        let large = CONFIGS
+            .iter()
+            .find(|c| c.name.starts_with("seq_large"))
+            .unwrap();
+        let steps: usize = bench_lengths(64, 200).iter().sum();
+        assert_eq!(large.macs(), (steps * 2048 * 640 + 64 * 512 * 10) as u64);
+        assert_eq!(CONFIGS[0].macs(), 100);
     }
 
     #[test]

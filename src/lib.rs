@@ -73,6 +73,7 @@ mod safetensors_stream;
 mod source;
 mod weights;
 
+pub use cpu::tier::{CpuTier, CPU_TIER_VAR};
 pub use device::parse_device;
 pub use error::{Error, Result};
 pub use inputs::{

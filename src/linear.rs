@@ -7,6 +7,8 @@ use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Sh
 use candle_nn::VarBuilder;
 
 use crate::cpu::narrow::NarrowWeights;
+use crate::cpu::simd::Isa;
+use crate::cpu::tier::{self, CpuTier};
 use crate::cpu::{self, gemm, Float};
 use crate::error::{Error, Result};
 use crate::inputs::one_hot_rows;
@@ -20,6 +22,8 @@ pub struct Linear {
     bias: Tensor,
     /// The weights for the narrow kernel, when it applies (CPU, f32, at most 16 outputs).
     narrow: Option<NarrowWeights>,
+    /// The CPU tier the narrow kernel runs on.
+    isa: Isa,
 }
 
 impl Linear {
@@ -31,8 +35,10 @@ impl Linear {
         Self::new(&weight, Some(bias))
     }
 
-    /// From a weight `(out_features, in_features)` and an optional bias `(out_features)`.
+    /// From a weight `(out_features, in_features)` and an optional bias `(out_features)`, on the
+    /// [current](CpuTier::current) CPU tier.
     pub fn new(weight: &Tensor, bias: Option<Tensor>) -> Result<Self> {
+        let isa = tier::current_isa()?;
         let (out, input) = weight.dims2()?;
         let bias = match bias {
             Some(b) => b,
@@ -44,6 +50,7 @@ impl Linear {
                 &bias.to_vec1::<f32>()?,
                 out,
                 input,
+                isa,
             )
         } else {
             None
@@ -52,7 +59,31 @@ impl Linear {
             weight_t: weight.t()?.contiguous()?,
             bias,
             narrow,
+            isa,
         })
+    }
+
+    /// The same layer running its CPU kernels on `tier`; an error if this CPU lacks it.
+    pub fn with_cpu_tier(mut self, tier: CpuTier) -> Result<Self> {
+        let isa = tier::isa_for(tier)?;
+        self.narrow = self.narrow.map(|n| n.with_isa(isa));
+        self.isa = isa;
+        Ok(self)
+    }
+
+    /// The CPU tier the layer's kernels run on.
+    pub fn cpu_tier(&self) -> CpuTier {
+        self.isa.tier()
+    }
+
+    /// `Wᵀ`, `(in_features, out_features)`.
+    pub(crate) fn weight_t(&self) -> &Tensor {
+        &self.weight_t
+    }
+
+    /// The bias, `(out_features)` (zeros for a layer without one).
+    pub(crate) fn bias(&self) -> &Tensor {
+        &self.bias
     }
 
     /// `in_features`.

@@ -5,15 +5,19 @@ mod common;
 use candle_core::{DType, Device};
 use common::{cases, compare, fixtures, load, ATOL, RTOL};
 use scriptless::{
-    lengths_from_tensor, request_from_safetensors, Limits, Model, ModelInputs, ModelKind, Pooling,
-    StepKernel, Weights, WeightsFormat, META_FEATURE_WIDTH,
+    lengths_from_tensor, request_from_safetensors, CpuTier, Limits, Model, ModelInputs, ModelKind,
+    Pooling, StepKernel, Weights, WeightsFormat, META_FEATURE_WIDTH,
 };
 
-/// Runs every case in `dtype` with the LSTM on `kernel`, its weights read from
-/// `weights_file` (`weights.safetensors`, `weights.pth` or `weights.pt`); fails listing every
-/// mismatch with its worst element.
+/// Runs every case in `dtype` with the LSTM on `kernel`, on every CPU tier this machine has,
+/// its weights read from `weights_file` (`weights.safetensors`, `weights.pth` or `weights.pt`);
+/// fails listing every mismatch with its worst element.
 fn assert_all_match(dtype: DType, kernel: StepKernel, weights_file: &str) {
-    let failures = run_all(dtype, kernel, weights_file);
+    let failures: Vec<String> = CpuTier::usable()
+        .unwrap()
+        .into_iter()
+        .flat_map(|tier| run_all(dtype, kernel, tier, weights_file))
+        .collect();
     assert!(
         failures.is_empty(),
         "{} mismatches:\n{}",
@@ -23,7 +27,7 @@ fn assert_all_match(dtype: DType, kernel: StepKernel, weights_file: &str) {
 }
 
 /// Runs every case and returns one line per mismatch.
-fn run_all(dtype: DType, kernel: StepKernel, weights_file: &str) -> Vec<String> {
+fn run_all(dtype: DType, kernel: StepKernel, tier: CpuTier, weights_file: &str) -> Vec<String> {
     let mut failures = Vec::new();
     let cases = cases();
     assert!(
@@ -32,9 +36,9 @@ fn run_all(dtype: DType, kernel: StepKernel, weights_file: &str) -> Vec<String> 
         cases.len()
     );
     for (name, kind, config) in &cases {
-        if let Err(e) = run_case(name, kind, config, dtype, kernel, weights_file) {
+        if let Err(e) = run_case(name, kind, config, dtype, kernel, tier, weights_file) {
             failures.push(format!(
-                "{name}/{weights_file} ({dtype:?}, {kernel:?}): {e}"
+                "{name}/{weights_file} ({dtype:?}, {kernel:?}, {tier}): {e}"
             ));
         }
     }
@@ -47,6 +51,7 @@ fn run_case(
     config: &serde_json::Value,
     dtype: DType,
     kernel: StepKernel,
+    tier: CpuTier,
     weights_file: &str,
 ) -> Result<(), String> {
     let dir = fixtures().join(name);
@@ -69,7 +74,11 @@ fn run_case(
         Ok(Model::Sequence(m)) => m.with_kernel(kernel).map(Model::Sequence),
         other => other,
     }
+    .and_then(|m| m.with_cpu_tier(tier))
     .map_err(|e| e.to_string())?;
+    if model.cpu_tier() != tier {
+        return Err(format!("the model runs on {}", model.cpu_tier()));
+    }
     let bytes = std::fs::read(dir.join("input.safetensors")).map_err(|e| e.to_string())?;
     let inputs = request_from_safetensors(&bytes, kind, name, &Limits::default())
         .map_err(|e| e.to_string())?;

@@ -2,7 +2,8 @@
 //! permutes the outputs; what lies past each sequence's length (any values, NaN included, and
 //! extra time steps) changes nothing; and a batch gives, row for row, what each row gives
 //! alone. The sequence model runs on both LSTM kernels and, where the property holds, both
-//! poolings.
+//! poolings; every model runs on every CPU tier this machine has (the same random
+//! configurations on each).
 
 mod common;
 
@@ -14,8 +15,8 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use scriptless::{
-    CategoricalInputModule, Pooling, SequenceInputModule, StepKernel, TwoInputModule, Weights,
-    META_FEATURE_WIDTH,
+    CategoricalInputModule, CpuTier, Pooling, SequenceInputModule, StepKernel, TwoInputModule,
+    Weights, META_FEATURE_WIDTH,
 };
 
 const TRIALS: usize = 24;
@@ -28,9 +29,18 @@ fn linear_weights(inp: usize, out: usize, rng: &mut StdRng) -> HashMap<String, T
     ])
 }
 
-/// A random sequence model: any layers, directions, projection, bias; hidden sizes on both
-/// sides of the AVX-512 kernel's 16-unit blocks.
-fn random_sequence_model(rng: &mut StdRng, kernel: StepKernel) -> SequenceInputModule {
+/// Every CPU tier the tests run on.
+fn tiers() -> Vec<CpuTier> {
+    CpuTier::usable().unwrap()
+}
+
+/// A random sequence model on `tier`: any layers, directions, projection, bias; hidden sizes on
+/// both sides of the tiled kernel's blocks (4, 8 or 16 units).
+fn random_sequence_model(
+    rng: &mut StdRng,
+    kernel: StepKernel,
+    tier: CpuTier,
+) -> SequenceInputModule {
     let config = common::random_lstm_config(rng);
     let k = 1.0 / (config.hidden_size as f32).sqrt();
     let mut tensors: HashMap<String, Tensor> = config
@@ -47,6 +57,8 @@ fn random_sequence_model(rng: &mut StdRng, kernel: StepKernel) -> SequenceInputM
     SequenceInputModule::from_weights(&weights, DType::F32, &Device::Cpu)
         .unwrap()
         .with_kernel(kernel)
+        .unwrap()
+        .with_cpu_tier(tier)
         .unwrap()
 }
 
@@ -95,85 +107,96 @@ fn assert_same(what: &str, got: &Tensor, want: &Tensor) {
 
 #[test]
 fn permuting_the_batch_permutes_every_output() {
-    let mut rng = StdRng::seed_from_u64(0xba7c4);
-    for trial in 0..TRIALS {
-        for kernel in [StepKernel::Fused, StepKernel::Composed] {
-            let model = random_sequence_model(&mut rng, kernel);
-            let lstm = model.rnn();
-            let lengths = lengths(&mut rng);
-            let x = padded(&mut rng, &lengths, 0, lstm.config().input_size, &mut || 0.0);
-            let mut order: Vec<usize> = (0..lengths.len()).collect();
-            order.shuffle(&mut rng);
-            let x_perm = permute(&x, &order, 0);
-            let len_perm: Vec<usize> = order.iter().map(|&i| lengths[i]).collect();
-            let ctx = format!(
-                "trial {trial}, {kernel:?}, {:?}, lengths {lengths:?}, order {order:?}",
-                lstm.config()
-            );
-            for pooling in [Pooling::PaddedLast, Pooling::LastValid] {
-                let out = model.forward_lengths(&x, &lengths, pooling).unwrap();
-                let out_perm = model.forward_lengths(&x_perm, &len_perm, pooling).unwrap();
-                assert_same(
-                    &format!("{ctx}, {pooling:?}"),
-                    &out_perm,
-                    &permute(&out, &order, 0),
+    for tier in tiers() {
+        let mut rng = StdRng::seed_from_u64(0xba7c4);
+        for trial in 0..TRIALS {
+            for kernel in [StepKernel::Fused, StepKernel::Composed] {
+                let model = random_sequence_model(&mut rng, kernel, tier);
+                let lstm = model.rnn();
+                let lengths = lengths(&mut rng);
+                let x = padded(&mut rng, &lengths, 0, lstm.config().input_size, &mut || 0.0);
+                let mut order: Vec<usize> = (0..lengths.len()).collect();
+                order.shuffle(&mut rng);
+                let x_perm = permute(&x, &order, 0);
+                let len_perm: Vec<usize> = order.iter().map(|&i| lengths[i]).collect();
+                let ctx = format!(
+                    "{tier}, trial {trial}, {kernel:?}, {:?}, lengths {lengths:?}, order {order:?}",
+                    lstm.config()
                 );
+                for pooling in [Pooling::PaddedLast, Pooling::LastValid] {
+                    let out = model.forward_lengths(&x, &lengths, pooling).unwrap();
+                    let out_perm = model.forward_lengths(&x_perm, &len_perm, pooling).unwrap();
+                    assert_same(
+                        &format!("{ctx}, {pooling:?}"),
+                        &out_perm,
+                        &permute(&out, &order, 0),
+                    );
+                }
+                let (a, b) = (
+                    lstm.forward(&x, &lengths).unwrap(),
+                    lstm.forward(&x_perm, &len_perm).unwrap(),
+                );
+                assert_same(
+                    &format!("{ctx}: output"),
+                    &b.output,
+                    &permute(&a.output, &order, 0),
+                );
+                assert_same(&format!("{ctx}: h_n"), &b.h_n, &permute(&a.h_n, &order, 1));
+                assert_same(&format!("{ctx}: c_n"), &b.c_n, &permute(&a.c_n, &order, 1));
             }
-            let (a, b) = (
-                lstm.forward(&x, &lengths).unwrap(),
-                lstm.forward(&x_perm, &len_perm).unwrap(),
-            );
-            assert_same(
-                &format!("{ctx}: output"),
-                &b.output,
-                &permute(&a.output, &order, 0),
-            );
-            assert_same(&format!("{ctx}: h_n"), &b.h_n, &permute(&a.h_n, &order, 1));
-            assert_same(&format!("{ctx}: c_n"), &b.c_n, &permute(&a.c_n, &order, 1));
-        }
 
-        // The two Linear models: rows are independent.
-        let (inp, out, rows) = (
-            rng.random_range(1..40),
-            rng.random_range(1..20),
-            rng.random_range(1..70),
-        );
-        let two = TwoInputModule::from_weights(
-            &Weights::from_tensors(linear_weights(inp, out, &mut rng), HashMap::new()),
-            DType::F32,
-            &Device::Cpu,
-        )
-        .unwrap();
-        let (t1, t2) = (
-            uniform(&mut rng, &[rows, inp], 2.0),
-            uniform(&mut rng, &[rows, inp], 2.0),
-        );
-        let mut order: Vec<usize> = (0..rows).collect();
-        order.shuffle(&mut rng);
-        assert_same(
-            &format!("two-input, trial {trial}, in {inp}, out {out}, rows {rows}"),
-            &two.forward(&permute(&t1, &order, 0), &permute(&t2, &order, 0))
-                .unwrap(),
-            &permute(&two.forward(&t1, &t2).unwrap(), &order, 0),
-        );
-        let (cat, features, index) = random_categorical(&mut rng, rows);
-        assert_same(
-            &format!("categorical, trial {trial}, rows {rows}"),
-            &cat.forward(&permute(&features, &order, 0), &permute(&index, &order, 0))
-                .unwrap(),
-            &permute(&cat.forward(&features, &index).unwrap(), &order, 0),
-        );
+            // The two Linear models: rows are independent.
+            let (inp, out, rows) = (
+                rng.random_range(1..40),
+                rng.random_range(1..20),
+                rng.random_range(1..70),
+            );
+            let two = TwoInputModule::from_weights(
+                &Weights::from_tensors(linear_weights(inp, out, &mut rng), HashMap::new()),
+                DType::F32,
+                &Device::Cpu,
+            )
+            .unwrap()
+            .with_cpu_tier(tier)
+            .unwrap();
+            let (t1, t2) = (
+                uniform(&mut rng, &[rows, inp], 2.0),
+                uniform(&mut rng, &[rows, inp], 2.0),
+            );
+            let mut order: Vec<usize> = (0..rows).collect();
+            order.shuffle(&mut rng);
+            assert_same(
+                &format!("{tier}, two-input, trial {trial}, in {inp}, out {out}, rows {rows}"),
+                &two.forward(&permute(&t1, &order, 0), &permute(&t2, &order, 0))
+                    .unwrap(),
+                &permute(&two.forward(&t1, &t2).unwrap(), &order, 0),
+            );
+            let (cat, features, index) = random_categorical(&mut rng, rows, tier);
+            assert_same(
+                &format!("{tier}, categorical, trial {trial}, rows {rows}"),
+                &cat.forward(&permute(&features, &order, 0), &permute(&index, &order, 0))
+                    .unwrap(),
+                &permute(&cat.forward(&features, &index).unwrap(), &order, 0),
+            );
+        }
     }
 }
 
 /// A categorical model of random sizes, and `rows` random inputs for it.
-fn random_categorical(rng: &mut StdRng, rows: usize) -> (CategoricalInputModule, Tensor, Tensor) {
+fn random_categorical(
+    rng: &mut StdRng,
+    rows: usize,
+    tier: CpuTier,
+) -> (CategoricalInputModule, Tensor, Tensor) {
     let (features, categories) = (rng.random_range(1..30), rng.random_range(1..9));
     let weights = Weights::from_tensors(
         linear_weights(features + categories, rng.random_range(1..20), rng),
         HashMap::from([(META_FEATURE_WIDTH.to_string(), features.to_string())]),
     );
-    let model = CategoricalInputModule::from_weights(&weights, DType::F32, &Device::Cpu).unwrap();
+    let model = CategoricalInputModule::from_weights(&weights, DType::F32, &Device::Cpu)
+        .unwrap()
+        .with_cpu_tier(tier)
+        .unwrap();
     let index: Vec<i64> = (0..rows)
         .map(|_| rng.random_range(0..categories as i64))
         .collect();
@@ -186,123 +209,133 @@ fn random_categorical(rng: &mut StdRng, rows: usize) -> (CategoricalInputModule,
 
 #[test]
 fn padding_values_and_extra_steps_change_nothing() {
-    let mut rng = StdRng::seed_from_u64(0x9add);
-    for trial in 0..TRIALS {
-        for kernel in [StepKernel::Fused, StepKernel::Composed] {
-            let model = random_sequence_model(&mut rng, kernel);
-            let lstm = model.rnn();
-            let width = lstm.config().input_size;
-            let lengths = lengths(&mut rng);
-            // The same valid values (same seed), zeros past each length versus poison and up to
-            // three extra steps of it.
-            let seed: u64 = rng.random();
-            let clean = padded(
-                &mut StdRng::seed_from_u64(seed),
-                &lengths,
-                0,
-                width,
-                &mut || 0.0,
-            );
-            let poison = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 3e38, -1e5];
-            let mut pick = StdRng::seed_from_u64(seed ^ 1);
-            let extra = rng.random_range(0..4);
-            let dirty = padded(
-                &mut StdRng::seed_from_u64(seed),
-                &lengths,
-                extra,
-                width,
-                &mut || poison[pick.random_range(0..poison.len())],
-            );
-            let ctx = format!(
-                "trial {trial}, {kernel:?}, {:?}, lengths {lengths:?}, +{extra} steps",
-                lstm.config()
-            );
-            for pooling in [Pooling::PaddedLast, Pooling::LastValid] {
-                assert_same(
-                    &format!("{ctx}, {pooling:?}"),
-                    &model.forward_lengths(&dirty, &lengths, pooling).unwrap(),
-                    &model.forward_lengths(&clean, &lengths, pooling).unwrap(),
+    for tier in tiers() {
+        let mut rng = StdRng::seed_from_u64(0x9add);
+        for trial in 0..TRIALS {
+            for kernel in [StepKernel::Fused, StepKernel::Composed] {
+                let model = random_sequence_model(&mut rng, kernel, tier);
+                let lstm = model.rnn();
+                let width = lstm.config().input_size;
+                let lengths = lengths(&mut rng);
+                // The same valid values (same seed), zeros past each length versus poison and up to
+                // three extra steps of it.
+                let seed: u64 = rng.random();
+                let clean = padded(
+                    &mut StdRng::seed_from_u64(seed),
+                    &lengths,
+                    0,
+                    width,
+                    &mut || 0.0,
                 );
+                let poison = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 3e38, -1e5];
+                let mut pick = StdRng::seed_from_u64(seed ^ 1);
+                let extra = rng.random_range(0..4);
+                let dirty = padded(
+                    &mut StdRng::seed_from_u64(seed),
+                    &lengths,
+                    extra,
+                    width,
+                    &mut || poison[pick.random_range(0..poison.len())],
+                );
+                let ctx = format!(
+                    "{tier}, trial {trial}, {kernel:?}, {:?}, lengths {lengths:?}, +{extra} steps",
+                    lstm.config()
+                );
+                for pooling in [Pooling::PaddedLast, Pooling::LastValid] {
+                    assert_same(
+                        &format!("{ctx}, {pooling:?}"),
+                        &model.forward_lengths(&dirty, &lengths, pooling).unwrap(),
+                        &model.forward_lengths(&clean, &lengths, pooling).unwrap(),
+                    );
+                }
+                let (a, b) = (
+                    lstm.forward(&clean, &lengths).unwrap(),
+                    lstm.forward(&dirty, &lengths).unwrap(),
+                );
+                assert_same(&format!("{ctx}: output"), &b.output, &a.output);
+                assert_same(&format!("{ctx}: h_n"), &b.h_n, &a.h_n);
+                assert_same(&format!("{ctx}: c_n"), &b.c_n, &a.c_n);
             }
-            let (a, b) = (
-                lstm.forward(&clean, &lengths).unwrap(),
-                lstm.forward(&dirty, &lengths).unwrap(),
-            );
-            assert_same(&format!("{ctx}: output"), &b.output, &a.output);
-            assert_same(&format!("{ctx}: h_n"), &b.h_n, &a.h_n);
-            assert_same(&format!("{ctx}: c_n"), &b.c_n, &a.c_n);
         }
     }
 }
 
 #[test]
 fn a_batch_gives_what_each_row_gives_alone() {
-    let mut rng = StdRng::seed_from_u64(0x5111);
-    for trial in 0..TRIALS {
-        for kernel in [StepKernel::Fused, StepKernel::Composed] {
-            // Each row's own last step (the seed's pooling reads padding in a batch, by design).
-            let model = random_sequence_model(&mut rng, kernel);
-            let lengths = lengths(&mut rng);
-            let x = padded(
-                &mut rng,
-                &lengths,
-                0,
-                model.rnn().config().input_size,
-                &mut || 0.0,
-            );
-            let batch = model
-                .forward_lengths(&x, &lengths, Pooling::LastValid)
-                .unwrap();
-            for (b, &len) in lengths.iter().enumerate() {
-                let alone = x.narrow(0, b, 1).unwrap().narrow(1, 0, len).unwrap();
-                let ctx = format!(
-                    "trial {trial}, {kernel:?}, row {b} of {lengths:?}, {:?}",
-                    model.rnn().config()
+    for tier in tiers() {
+        let mut rng = StdRng::seed_from_u64(0x5111);
+        for trial in 0..TRIALS {
+            for kernel in [StepKernel::Fused, StepKernel::Composed] {
+                // Each row's own last step (the seed's pooling reads padding in a batch, by design).
+                let model = random_sequence_model(&mut rng, kernel, tier);
+                let lengths = lengths(&mut rng);
+                let x = padded(
+                    &mut rng,
+                    &lengths,
+                    0,
+                    model.rnn().config().input_size,
+                    &mut || 0.0,
                 );
-                for pooling in [Pooling::PaddedLast, Pooling::LastValid] {
-                    // Alone, the two poolings agree: the longest row is the row itself.
-                    let got = model.forward_lengths(&alone, &[len], pooling).unwrap();
-                    compare(&batch.narrow(0, b, 1).unwrap(), &got, 1e-6, 0.0)
-                        .unwrap_or_else(|e| panic!("{ctx}, {pooling:?}: {e}"));
+                let batch = model
+                    .forward_lengths(&x, &lengths, Pooling::LastValid)
+                    .unwrap();
+                for (b, &len) in lengths.iter().enumerate() {
+                    let alone = x.narrow(0, b, 1).unwrap().narrow(1, 0, len).unwrap();
+                    let ctx = format!(
+                        "{tier}, trial {trial}, {kernel:?}, row {b} of {lengths:?}, {:?}",
+                        model.rnn().config()
+                    );
+                    for pooling in [Pooling::PaddedLast, Pooling::LastValid] {
+                        // Alone, the two poolings agree: the longest row is the row itself.
+                        let got = model.forward_lengths(&alone, &[len], pooling).unwrap();
+                        compare(&batch.narrow(0, b, 1).unwrap(), &got, 1e-6, 0.0)
+                            .unwrap_or_else(|e| panic!("{ctx}, {pooling:?}: {e}"));
+                    }
                 }
             }
-        }
 
-        let rows = rng.random_range(1..40);
-        let (cat, features, index) = random_categorical(&mut rng, rows);
-        let all = cat.forward(&features, &index).unwrap();
-        let inp = rng.random_range(1..40);
-        let two = TwoInputModule::from_weights(
-            &Weights::from_tensors(
-                linear_weights(inp, rng.random_range(1..20), &mut rng),
-                HashMap::new(),
-            ),
-            DType::F32,
-            &Device::Cpu,
-        )
-        .unwrap();
-        // tensor2 is one row, broadcast over the batch.
-        let (t1, t2) = (
-            uniform(&mut rng, &[rows, inp], 2.0),
-            uniform(&mut rng, &[inp], 2.0),
-        );
-        let all_two = two.forward(&t1, &t2).unwrap();
-        for r in 0..rows {
-            let row = |t: &Tensor| t.narrow(0, r, 1).unwrap();
-            compare(
-                &row(&all),
-                &cat.forward(&row(&features), &row(&index)).unwrap(),
-                1e-6,
-                0.0,
+            let rows = rng.random_range(1..40);
+            let (cat, features, index) = random_categorical(&mut rng, rows, tier);
+            let all = cat.forward(&features, &index).unwrap();
+            let inp = rng.random_range(1..40);
+            let two = TwoInputModule::from_weights(
+                &Weights::from_tensors(
+                    linear_weights(inp, rng.random_range(1..20), &mut rng),
+                    HashMap::new(),
+                ),
+                DType::F32,
+                &Device::Cpu,
             )
-            .unwrap_or_else(|e| panic!("categorical, trial {trial}, row {r} of {rows}: {e}"));
-            compare(
-                &row(&all_two),
-                &two.forward(&row(&t1), &t2).unwrap(),
-                1e-6,
-                0.0,
-            )
-            .unwrap_or_else(|e| panic!("two-input, trial {trial}, row {r} of {rows}: {e}"));
+            .unwrap()
+            .with_cpu_tier(tier)
+            .unwrap();
+            // tensor2 is one row, broadcast over the batch.
+            let (t1, t2) = (
+                uniform(&mut rng, &[rows, inp], 2.0),
+                uniform(&mut rng, &[inp], 2.0),
+            );
+            let all_two = two.forward(&t1, &t2).unwrap();
+            for r in 0..rows {
+                let row = |t: &Tensor| t.narrow(0, r, 1).unwrap();
+                compare(
+                    &row(&all),
+                    &cat.forward(&row(&features), &row(&index)).unwrap(),
+                    1e-6,
+                    0.0,
+                )
+                .unwrap_or_else(|e| {
+                    panic!("{tier}, categorical, trial {trial}, row {r} of {rows}: {e}")
+                });
+                compare(
+                    &row(&all_two),
+                    &two.forward(&row(&t1), &t2).unwrap(),
+                    1e-6,
+                    0.0,
+                )
+                .unwrap_or_else(|e| {
+                    panic!("{tier}, two-input, trial {trial}, row {r} of {rows}: {e}")
+                });
+            }
         }
     }
 }

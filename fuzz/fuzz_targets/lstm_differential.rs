@@ -1,6 +1,6 @@
 //! Differential: a random LSTM configuration (layers, directions, sizes, projection, bias) and
-//! a ragged batch, drawn from the fuzzer's bytes, through the masked LSTM, on both kernels, in
-//! f32 and f64, against the plain per-sequence f64 loop of `tests/common/reference.rs`
+//! a ragged batch, drawn from the fuzzer's bytes, through the masked LSTM, on both kernels and
+//! every CPU tier this machine has, in f32 and f64, against the plain per-sequence f64 loop of `tests/common/reference.rs`
 //! (written independently of the library). The padding past each length is filled with NaN
 //! and infinities, which must never reach a result. Any mismatch panics.
 
@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use arbitrary::Arbitrary;
 use candle_core::{DType, Device, Tensor};
 use libfuzzer_sys::fuzz_target;
-use scriptless::{LstmConfig, MaskedLstm, StepKernel, Weights};
+use scriptless::{CpuTier, LstmConfig, MaskedLstm, StepKernel, Weights};
 
 #[path = "../../tests/common/reference.rs"]
 mod reference;
@@ -125,10 +125,16 @@ fuzz_target!(|case: Case| {
     for dtype in [DType::F32, DType::F64] {
         // f64 must agree with the f64 reference to rounding; f32 to its own resolution.
         let tol = if dtype == DType::F64 { 1e-9 } else { 2e-4 };
-        for kernel in [StepKernel::Fused, StepKernel::Composed] {
-            let ctx = format!("{dtype:?} {kernel:?} {config:?} lengths {lengths:?} time {time}");
+        let tiers = CpuTier::usable().expect("SCRIPTLESS_CPU");
+        let runs = [StepKernel::Fused, StepKernel::Composed]
+            .into_iter()
+            .flat_map(|kernel| tiers.iter().map(move |&tier| (kernel, tier)));
+        for (kernel, tier) in runs {
+            let ctx =
+                format!("{dtype:?} {kernel:?} {tier} {config:?} lengths {lengths:?} time {time}");
             let lstm = MaskedLstm::load(weights.var_builder(dtype, &Device::Cpu), &config)
                 .and_then(|l| l.with_kernel(kernel))
+                .and_then(|l| l.with_cpu_tier(tier))
                 .unwrap_or_else(|e| panic!("{ctx}: load: {e}"));
             let out = lstm
                 .forward(&padded, &lengths)

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use scriptless::bench::{select, time, Prepared};
-use scriptless::parse_device;
+use scriptless::bench::{fma_peak, kernel_threads, select, time, Prepared};
+use scriptless::{parse_device, CpuTier};
 use serde::Serialize;
 
 use super::BenchArgs;
@@ -15,6 +15,8 @@ use super::BenchArgs;
 #[derive(Serialize)]
 struct Report<'a> {
     device: &'a str,
+    /// The CPU tier the kernels ran on.
+    cpu: CpuTier,
     rows: Vec<Row>,
 }
 
@@ -23,13 +25,32 @@ struct Row {
     name: &'static str,
     median_us: f64,
     runs: usize,
+    /// Multiply-adds per call, for GFLOP/s.
+    macs: u64,
+}
+
+#[derive(Serialize)]
+struct PeakReport {
+    cpu: CpuTier,
+    peak: Vec<PeakRow>,
+}
+
+#[derive(Serialize)]
+struct PeakRow {
+    tier: CpuTier,
+    threads: usize,
+    gflops: f64,
 }
 
 pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
-    let device = parse_device(&args.device)?;
+    let cpu = CpuTier::current()?;
     if !(args.seconds > 0.0 && args.seconds <= 600.0) {
         bail!("--seconds must be in (0, 600], got {}", args.seconds);
     }
+    if args.peak {
+        return peak(args, cpu);
+    }
+    let device = parse_device(&args.device)?;
     let configs = select(&device, args.only.as_deref());
     if configs.is_empty() {
         bail!(
@@ -41,6 +62,9 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     let budget = Duration::from_secs_f64(args.seconds);
     let kernel = args.kernel.map(Into::into);
     let mut rows = Vec::new();
+    if !args.json {
+        writeln!(std::io::stdout().lock(), "cpu tier: {cpu}")?;
+    }
     for config in &configs {
         let prepared = Prepared::new(config, &device, kernel)
             .with_context(|| format!("preparing {}", config.name))?;
@@ -59,13 +83,49 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
             name: row.name,
             median_us: (row.median_us * 10.0).round() / 10.0,
             runs: row.runs,
+            macs: config.macs(),
         });
     }
     if args.json {
         let report = Report {
             device: &args.device,
+            cpu,
             rows,
         };
+        writeln!(
+            std::io::stdout().lock(),
+            "{}",
+            serde_json::to_string(&report)?
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `bench --peak`: every usable tier's f32 FMA throughput, on one thread and on the kernels'
+/// thread count.
+fn peak(args: &BenchArgs, cpu: CpuTier) -> anyhow::Result<ExitCode> {
+    let budget = Duration::from_secs_f64(args.seconds);
+    let mut threads = vec![1, kernel_threads()];
+    threads.dedup();
+    let mut rows = Vec::new();
+    for tier in CpuTier::usable()? {
+        for &threads in &threads {
+            let gflops = fma_peak(tier, threads, budget)?;
+            if !args.json {
+                writeln!(
+                    std::io::stdout().lock(),
+                    "{tier:<8} {threads:>2} thread(s) {gflops:>9.1} GFLOP/s"
+                )?;
+            }
+            rows.push(PeakRow {
+                tier,
+                threads,
+                gflops: (gflops * 10.0).round() / 10.0,
+            });
+        }
+    }
+    if args.json {
+        let report = PeakReport { cpu, peak: rows };
         writeln!(
             std::io::stdout().lock(),
             "{}",

@@ -47,7 +47,8 @@ pub(crate) struct BenchArgs {
     /// Run only the configurations whose name starts with this prefix.
     #[arg(long, value_name = "NAME_PREFIX")]
     pub only: Option<String>,
-    /// Print one JSON object: {"device": ..., "rows": [{"name", "median_us", "runs"}, ...]}.
+    /// Print one JSON object: {"device": ..., "cpu": tier, "rows": [{"name", "median_us",
+    /// "runs", "macs"}, ...]}.
     #[arg(long)]
     pub json: bool,
     /// Seconds of timed calls per configuration, after a warm-up of a tenth of that.
@@ -56,6 +57,12 @@ pub(crate) struct BenchArgs {
     /// The LSTM's time loop: `fused` (CPU default) or `composed` (candle ops, the GPU default).
     #[arg(long, value_enum)]
     pub kernel: Option<KernelArg>,
+    /// Instead of the table, measure the peak f32 multiply-add throughput of every CPU tier
+    /// this machine can use (at or below SCRIPTLESS_CPU), on one thread and on all the
+    /// kernels' threads, each for --seconds; with --json: {"cpu": tier, "peak": [{"tier",
+    /// "threads", "gflops"}, ...]}.
+    #[arg(long, conflicts_with_all = ["only", "kernel"])]
+    pub peak: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -1,17 +1,23 @@
-//! CPU building blocks of the fused kernels: a matrix product that only uses threads when the
-//! work pays for them ([`gemm`]), and the LSTM cell's pointwise update with vectorised
-//! activations ([`activation`]). The kernels themselves live with their models
-//! ([`crate::linear`], [`crate::lstm`]); every one has a composed candle-op fallback for other
-//! devices and dtypes.
+//! CPU building blocks of the fused kernels: the CPU tiers ([`tier`]) and the SIMD abstraction
+//! every kernel is written over once ([`simd`]), a matrix product that only uses threads when
+//! the work pays for them ([`gemm`]), the LSTM cell's pointwise update with vectorised
+//! activations ([`activation`]), the narrow Linear ([`narrow`]) and the thread team
+//! ([`team`]). The LSTM's own kernel lives with it ([`crate::lstm`]); every kernel has a
+//! composed candle-op fallback for other devices and dtypes.
 
 pub(crate) mod activation;
 pub(crate) mod gemm;
 pub(crate) mod narrow;
+pub(crate) mod peak;
+pub(crate) mod simd;
 pub(crate) mod team;
+pub(crate) mod tier;
 
 use std::sync::OnceLock;
 
 use candle_core::{CpuStorage, DType, Device, Layout, WithDType};
+
+use simd::Isa;
 
 /// candle's thread count (`RAYON_NUM_THREADS`, else the physical cores), looked up once:
 /// candle looks it up on every matmul, by reading `/proc/cpuinfo` on Linux.
@@ -42,6 +48,7 @@ pub(crate) trait Float: WithDType {
     const ZERO: Self;
     const ONE: Self;
     /// The LSTM cell for `rows` rows: `gates` `(rows, 4H)` in PyTorch's `i, f, g, o` order
-    /// (pre-activation), `c` `(rows, H)` updated in place, `h` `(rows, H)` written.
-    fn lstm_cell(gates: &[Self], c: &mut [Self], h: &mut [Self], hidden: usize);
+    /// (pre-activation), `c` `(rows, H)` updated in place, `h` `(rows, H)` written; f32 on
+    /// `isa`'s vector instructions.
+    fn lstm_cell(isa: Isa, gates: &[Self], c: &mut [Self], h: &mut [Self], hidden: usize);
 }

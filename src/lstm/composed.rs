@@ -14,6 +14,7 @@ pub(super) fn run_layer(x: &Tensor, params: &LayerParams, shape: LayerShape) -> 
         hidden,
         h_out,
         directions,
+        ..
     } = shape;
     // The input projection of every step and direction at once: (rows, D * 4H).
     let xp = params.input.forward(x)?;

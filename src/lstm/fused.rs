@@ -10,13 +10,13 @@
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Shape, Tensor};
 
-use super::avx512::{self, PackedLayer};
+use super::tiled::{self, PackedLayer};
 use super::{LayerParams, LayerRun, LayerShape};
 use crate::cpu::{self, gemm, Float};
 use crate::error::Result;
 
 /// Runs one layer (both directions) over the packed input `x` `(rows, layer input)`: the
-/// AVX-512 kernel when the layer has [`PackedLayer`] weights, else the input projection as one
+/// tiled kernel when the layer has [`PackedLayer`] weights, else the input projection as one
 /// matrix product and the generic kernel over it.
 pub(super) fn run_layer(x: &Tensor, params: &LayerParams, shape: LayerShape) -> Result<LayerRun> {
     let flat = match (&params.packed, &params.w_hr_t) {
@@ -40,6 +40,7 @@ pub(super) fn run_layer(x: &Tensor, params: &LayerParams, shape: LayerShape) -> 
         hidden,
         h_out,
         directions,
+        ..
     } = shape;
     Ok(LayerRun {
         output: flat
@@ -86,6 +87,7 @@ impl LayerOp<'_> {
             hidden,
             h_out,
             directions: dirs,
+            ..
         } = self.shape;
         let (batch, g4, out_w) = (plan.batch(), 4 * hidden, dirs * h_out);
         if xp.len() != plan.rows() * dirs * g4
@@ -125,6 +127,7 @@ impl LayerOp<'_> {
                 )?;
                 match w_hr_t {
                     None => T::lstm_cell(
+                        self.shape.isa,
                         &gates[..n * g4],
                         &mut c[..n * hidden],
                         &mut h[..n * h_out],
@@ -132,6 +135,7 @@ impl LayerOp<'_> {
                     ),
                     Some(w_hr_t) => {
                         T::lstm_cell(
+                            self.shape.isa,
                             &gates[..n * g4],
                             &mut c[..n * hidden],
                             &mut h_full[..n * hidden],
@@ -209,7 +213,7 @@ impl CustomOp3 for LayerOp<'_> {
     }
 }
 
-/// `x → [output | h_n | c_n]` through [`avx512::run_layer`], same flat layout as [`LayerOp`].
+/// `x → [output | h_n | c_n]` through [`tiled::run_layer`], same flat layout as [`LayerOp`].
 struct PackedLayerOp<'a> {
     shape: LayerShape<'a>,
     packed: &'a PackedLayer,
@@ -217,7 +221,7 @@ struct PackedLayerOp<'a> {
 
 impl CustomOp1 for PackedLayerOp<'_> {
     fn name(&self) -> &'static str {
-        "scriptless-lstm-layer-avx512"
+        "scriptless-lstm-layer-tiled"
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
@@ -226,14 +230,14 @@ impl CustomOp1 for PackedLayerOp<'_> {
         if l.shape().dims() != [shape.plan.rows(), self.packed.input()]
             || shape.directions != self.packed.directions()
         {
-            candle_core::bail!("scriptless-lstm-layer-avx512: input does not match the plan");
+            candle_core::bail!("scriptless-lstm-layer-tiled: input does not match the plan");
         }
         let (out_len, h_len, c_len) = flat_sizes(shape);
         let mut flat = vec![0.0f32; out_len + h_len + c_len];
         let (out, state) = flat.split_at_mut(out_len);
         let (h_n, c_n) = state.split_at_mut(h_len);
-        let threads = avx512::threads_for(self.packed, shape.plan, cpu::threads());
-        avx512::run_layer(x, self.packed, shape.plan, threads, out, h_n, c_n)?;
+        let threads = tiled::threads_for(self.packed, shape.plan, cpu::threads());
+        tiled::run_layer(x, self.packed, shape.plan, threads, out, h_n, c_n)?;
         let len = flat.len();
         Ok((CpuStorage::F32(flat), Shape::from(len)))
     }

@@ -17,20 +17,22 @@
 //! dropped, as packing drops them.
 //!
 //! The padded input is gathered into PyTorch's packed layout ([`packing`]). On the CPU each
-//! layer is then one fused kernel ([`fused`]): for f32 on AVX-512 without projection, the input
-//! projection is folded into the per-step register tiles ([`avx512`]); otherwise `x·W_ihᵀ + b_ih + b_hh` is one matrix product over every packed
-//! row of both directions and the kernel steps over it. Other devices and dtypes run the same
+//! layer is then one fused kernel ([`fused`]): for f32 without projection, the input projection
+//! is folded into the per-step register tiles ([`tiled`], on the model's CPU tier); otherwise
+//! `x·W_ihᵀ + b_ih + b_hh` is one matrix product over every packed row of both directions and
+//! the kernel steps over it. Other devices and dtypes run the same
 //! layout as composed candle ops ([`composed`]); see [`StepKernel`].
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 
 use crate::cpu;
+use crate::cpu::simd::Isa;
+use crate::cpu::tier::{self, CpuTier};
 use crate::error::{Error, Result};
 use crate::limits::Limits;
 use crate::linear::Linear;
 
-mod avx512;
 mod composed;
 mod config;
 mod fused;
@@ -39,6 +41,7 @@ mod packing;
 #[cfg(test)]
 #[path = "../../tests/common/reference.rs"]
 mod reference;
+mod tiled;
 
 use config::direction_suffixes;
 pub use config::LstmConfig;
@@ -76,9 +79,33 @@ struct LayerParams {
     w_hh_t: Tensor,
     /// `W_hrᵀ` per direction: `(D, H, proj_size)`, if the LSTM projects.
     w_hr_t: Option<Tensor>,
-    /// `[W_ih | W_hh]` packed for the AVX-512 kernel, when it applies (f32 on a CPU that has
-    /// AVX-512, no projection).
-    packed: Option<avx512::PackedLayer>,
+    /// `[W_ih | W_hh]` packed for the tiled kernel on the model's CPU tier, when it applies
+    /// (f32 on the CPU, no projection).
+    packed: Option<tiled::PackedLayer>,
+}
+
+impl LayerParams {
+    /// The layer's weights packed for the tiled kernel on `isa`, if it applies: f32 on the
+    /// CPU, no projection.
+    fn pack(&self, isa: Isa) -> Result<Option<tiled::PackedLayer>> {
+        let w_ih_t = self.input.weight_t();
+        if !w_ih_t.device().is_cpu() || w_ih_t.dtype() != DType::F32 || self.w_hr_t.is_some() {
+            return Ok(None);
+        }
+        let (directions, hidden, _) = self.w_hh_t.dims3()?;
+        let flat = |t: &Tensor| t.contiguous()?.flatten_all()?.to_vec1::<f32>();
+        Ok(tiled::PackedLayer::new(
+            // `W_ih` (D·4H, input) and `W_hh` (D·4H, H), directions stacked; a layer without
+            // bias has zeros there, which change nothing.
+            &flat(&w_ih_t.t()?)?,
+            &flat(&self.w_hh_t.transpose(1, 2)?)?,
+            Some(&flat(self.input.bias())?),
+            directions,
+            w_ih_t.dims()[0],
+            hidden,
+            isa,
+        ))
+    }
 }
 
 /// The packing and sizes a layer run works with.
@@ -89,6 +116,8 @@ struct LayerShape<'a> {
     /// Width of `h`: `proj_size` if set, else `hidden`.
     h_out: usize,
     directions: usize,
+    /// The CPU tier the kernels run on.
+    isa: Isa,
 }
 
 /// One layer's results over the packed rows, sequences in sorted order.
@@ -197,12 +226,16 @@ pub struct MaskedLstm {
     limits: Limits,
     dtype: DType,
     device: Device,
+    /// The CPU tier the fused kernels run on.
+    isa: Isa,
 }
 
 impl MaskedLstm {
     /// Builds the LSTM from `vb` holding PyTorch's names (`weight_ih_l0`, `bias_hh_l1_reverse`,
-    /// ...), with the best [`StepKernel`] for `vb`'s device and dtype.
+    /// ...), with the best [`StepKernel`] for `vb`'s device and dtype, on the
+    /// [current](CpuTier::current) CPU tier.
     pub fn load(vb: VarBuilder, config: &LstmConfig) -> Result<Self> {
+        let isa = tier::current_isa()?;
         let gates = 4 * config.hidden_size;
         let mut layers = Vec::with_capacity(config.num_layers);
         for layer in 0..config.num_layers {
@@ -228,34 +261,18 @@ impl MaskedLstm {
             } else {
                 None
             };
-            let packed =
-                if vb.device().is_cpu() && vb.dtype() == DType::F32 && config.proj_size == 0 {
-                    let w_hh: Vec<Tensor> = w_hh_t
-                        .iter()
-                        .map(|w| w.t())
-                        .collect::<candle_core::Result<_>>()?;
-                    let flat = |t: &Tensor| t.flatten_all()?.to_vec1::<f32>();
-                    avx512::PackedLayer::new(
-                        &flat(&w_ih)?,
-                        &flat(&Tensor::cat(&w_hh, 0)?)?,
-                        bias.as_ref().map(flat).transpose()?.as_deref(),
-                        config.num_directions(),
-                        config.layer_input_size(layer),
-                        config.hidden_size,
-                    )
-                } else {
-                    None
-                };
-            layers.push(LayerParams {
+            let mut params = LayerParams {
                 input: Linear::new(&w_ih, bias)?,
                 w_hh_t: Tensor::stack(&w_hh_t, 0)?,
-                packed,
+                packed: None,
                 w_hr_t: if w_hr_t.is_empty() {
                     None
                 } else {
                     Some(Tensor::stack(&w_hr_t, 0)?)
                 },
-            });
+            };
+            params.packed = params.pack(isa)?;
+            layers.push(params);
         }
         Ok(Self {
             config: *config,
@@ -264,7 +281,25 @@ impl MaskedLstm {
             limits: Limits::default(),
             dtype: vb.dtype(),
             device: vb.device().clone(),
+            isa,
         })
+    }
+
+    /// The same LSTM running its CPU kernels on `tier` (its weights repacked for the tier's
+    /// vector width); an error if this CPU lacks it.
+    pub fn with_cpu_tier(mut self, tier: CpuTier) -> Result<Self> {
+        let isa = tier::isa_for(tier)?;
+        for layer in &mut self.layers {
+            layer.input = layer.input.clone().with_cpu_tier(tier)?;
+            layer.packed = layer.pack(isa)?;
+        }
+        self.isa = isa;
+        Ok(self)
+    }
+
+    /// The CPU tier the fused kernels run on.
+    pub fn cpu_tier(&self) -> CpuTier {
+        self.isa.tier()
     }
 
     /// The same LSTM running its time loop with `kernel`. [`StepKernel::Fused`] needs the CPU
@@ -352,6 +387,7 @@ impl MaskedLstm {
             hidden: self.config.hidden_size,
             h_out: self.config.h_out(),
             directions: self.config.num_directions(),
+            isa: self.isa,
         };
         let (mut h_n, mut c_n) = (Vec::new(), Vec::new());
         for layer in &self.layers {

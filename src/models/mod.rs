@@ -18,6 +18,7 @@ use std::str::FromStr;
 
 use candle_core::{DType, Device, Tensor};
 
+use crate::cpu::tier::CpuTier;
 use crate::error::{Error, Result};
 use crate::inputs::{broadcast_shape, ModelInputs};
 use crate::limits::Limits;
@@ -133,6 +134,25 @@ impl Model {
             Self::Sequence(m) => Self::Sequence(m.with_kernel(kernel)?),
             other => other,
         })
+    }
+
+    /// The same model running its CPU kernels on `tier` (see [`CpuTier`]); an error if this
+    /// CPU lacks it.
+    pub fn with_cpu_tier(self, tier: CpuTier) -> Result<Self> {
+        Ok(match self {
+            Self::TwoInput(m) => Self::TwoInput(m.with_cpu_tier(tier)?),
+            Self::Categorical(m) => Self::Categorical(m.with_cpu_tier(tier)?),
+            Self::Sequence(m) => Self::Sequence(m.with_cpu_tier(tier)?),
+        })
+    }
+
+    /// The CPU tier the model's kernels run on.
+    pub fn cpu_tier(&self) -> CpuTier {
+        match self {
+            Self::TwoInput(m) => m.cpu_tier(),
+            Self::Categorical(m) => m.cpu_tier(),
+            Self::Sequence(m) => m.cpu_tier(),
+        }
     }
 
     /// The same model refusing calls whose tensors would exceed `limits.max_elements`.

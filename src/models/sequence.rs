@@ -4,6 +4,7 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 
 use super::linear_shape;
+use crate::cpu::tier::CpuTier;
 use crate::error::{Error, Result};
 use crate::inputs::{check_lengths, lengths_from_tensor};
 use crate::limits::Limits;
@@ -111,6 +112,19 @@ impl SequenceInputModule {
         self.rnn = self.rnn.with_limits(limits);
         self.limits = limits;
         self
+    }
+
+    /// The same model running its CPU kernels on `tier` (see [`CpuTier`]); an error if this
+    /// CPU lacks it.
+    pub fn with_cpu_tier(mut self, tier: CpuTier) -> Result<Self> {
+        self.rnn = self.rnn.with_cpu_tier(tier)?;
+        self.linear = self.linear.with_cpu_tier(tier)?;
+        Ok(self)
+    }
+
+    /// The CPU tier the model's kernels run on.
+    pub fn cpu_tier(&self) -> CpuTier {
+        self.rnn.cpu_tier()
     }
 
     /// The same model with the LSTM's time loop run by `kernel` (see [`MaskedLstm::with_kernel`]).

@@ -4,6 +4,7 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 
 use super::{check_not_empty, linear_shape};
+use crate::cpu::tier::CpuTier;
 use crate::error::{Error, Result};
 use crate::inputs::broadcast_shape;
 use crate::limits::Limits;
@@ -71,6 +72,18 @@ impl TwoInputModule {
     /// The dtype the model computes in.
     pub fn dtype(&self) -> DType {
         self.dtype
+    }
+
+    /// The same model running its CPU kernels on `tier` (see [`CpuTier`]); an error if this
+    /// CPU lacks it.
+    pub fn with_cpu_tier(mut self, tier: CpuTier) -> Result<Self> {
+        self.linear = self.linear.with_cpu_tier(tier)?;
+        Ok(self)
+    }
+
+    /// The CPU tier the model's kernels run on.
+    pub fn cpu_tier(&self) -> CpuTier {
+        self.linear.cpu_tier()
     }
 
     /// The same model refusing calls whose tensors would exceed `limits.max_elements`

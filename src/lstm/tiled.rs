@@ -1,38 +1,38 @@
-//! The recurrence for f32 on AVX-512 CPUs, for LSTMs without projection: the seed's model, the
-//! benchmark's configurations and most real models.
+//! The recurrence for f32 on the CPU, for LSTMs without projection (the seed's model, the
+//! benchmark's configurations and most real models), written once over [`Simd`] and run on
+//! the model's CPU tier.
 //!
-//! `[W_ih | W_hh]` is packed once, at load, so that the four gates of a block of 16 hidden units
-//! are 64 contiguous floats per input feature and per hidden unit ([`PackedLayer`]). Each step,
-//! a register tile of up to 6 sequences × 64 gate columns starts from the biases, accumulates
+//! `[W_ih | W_hh]` is packed once, at load, so that the four gates of a block of hidden units
+//! (one vector's worth: 16 on AVX-512, 8 on AVX2, 4 on NEON and the generic tier) are
+//! contiguous per input feature and per hidden unit ([`PackedLayer`]). Each step, a register
+//! tile of a few sequences × the block's 4 gate vectors starts from the biases, accumulates
 //! `x_t · W_ihᵀ` and `h · W_hhᵀ` and applies the cell on the spot: the input projection never
 //! goes through memory, gates never leave registers, and the cell state is updated where it
-//! lies. A hidden size that is not a multiple of 16 is padded to whole blocks: the extra units
-//! have zero weights, are never read as input and never written out.
+//! lies. A hidden size that is not a multiple of the block is padded to whole blocks: the extra
+//! units have zero weights, are never read as input and never written out.
 //!
 //! With enough work per step, a [`team`] of threads splits the hidden-unit blocks (each keeps
 //! its share of `W_hh` hot in its own cache) and meets at one barrier per step; `h` is
 //! double-buffered across it. A thread that panics or cannot be spawned never hangs the
 //! others: the team turns it into an error, or into fewer threads.
 
-#[cfg(target_arch = "x86_64")]
-use std::arch::x86_64::*;
-
 use super::packing::PackPlan;
-#[cfg(target_arch = "x86_64")]
-use crate::cpu::activation::avx512::{sigmoid, tanh};
+use crate::cpu::activation::cell;
+use crate::cpu::simd::{Isa, Simd, SimdFn};
 use crate::cpu::team::{self, Abandoned, Member};
 
-/// Hidden units per block: one 512-bit register of f32 per gate.
-const UNITS: usize = 16;
-/// Sequences per register tile: 6 × 4 accumulators + 4 weight vectors + 1 broadcast fit the
-/// 32 vector registers.
-const ROWS: usize = 6;
 /// Multiply-adds per step below which one thread runs the layer (waking and synchronising a
 /// second costs a few µs per step).
 const PARALLEL_MIN_MACS: usize = 1 << 20;
 
-/// One layer's weights for this kernel: per direction and per block of 16 hidden units, the
-/// rows of `[W_ihᵀ; W_hhᵀ]` (`input + hidden` of them), each the block's 4 gates × 16 units;
+/// Sequences per register tile on `S`: `R × 4` accumulators, 4 weight vectors and a broadcast
+/// fit the registers (6 with 32 registers, 2 with 16).
+const fn tile_rows<S: Simd>() -> usize {
+    (S::REGISTERS - 5) / 4
+}
+
+/// One layer's weights for this kernel: per direction and per block of `units` hidden units,
+/// the rows of `[W_ihᵀ; W_hhᵀ]` (`input + hidden` of them), each the block's 4 gates × `units`;
 /// and `b_ih + b_hh` in the same gate order. Units past `hidden` in the last block are zero.
 #[derive(Debug, Clone)]
 pub(crate) struct PackedLayer {
@@ -41,17 +41,15 @@ pub(crate) struct PackedLayer {
     directions: usize,
     input: usize,
     hidden: usize,
-}
-
-/// `hidden` rounded up to whole blocks: the row stride of the kernel's `h` and `c` buffers.
-fn padded(hidden: usize) -> usize {
-    hidden.div_ceil(UNITS) * UNITS
+    /// Hidden units per block: the lanes of `isa`'s vectors.
+    units: usize,
+    isa: Isa,
 }
 
 impl PackedLayer {
-    /// Packs a layer given `W_ih` `(D * 4H, input)`, `W_hh` `(D * 4H, H)` (PyTorch's layout,
-    /// directions stacked) and the summed biases `(D * 4H)`, if this CPU can use the kernel
-    /// (the caller checks f32 and no projection).
+    /// Packs a layer for `isa` given `W_ih` `(D * 4H, input)`, `W_hh` `(D * 4H, H)` (PyTorch's
+    /// layout, directions stacked) and the summed biases `(D * 4H)`; `None` if the lengths do
+    /// not match (the caller checks f32 and no projection).
     pub fn new(
         w_ih: &[f32],
         w_hh: &[f32],
@@ -59,19 +57,19 @@ impl PackedLayer {
         directions: usize,
         input: usize,
         hidden: usize,
+        isa: Isa,
     ) -> Option<Self> {
-        let g4 = 4 * hidden;
-        if !available()
-            || hidden == 0
+        let (g4, units) = (4 * hidden, isa.lanes());
+        if hidden == 0
             || w_ih.len() != directions * g4 * input
             || w_hh.len() != directions * g4 * hidden
             || bias.is_some_and(|b| b.len() != directions * g4)
         {
             return None;
         }
-        let blocks = padded(hidden) / UNITS;
-        let mut weights = Vec::with_capacity(directions * 4 * padded(hidden) * (input + hidden));
-        let mut packed_bias = Vec::with_capacity(directions * 4 * padded(hidden));
+        let blocks = hidden.div_ceil(units);
+        let mut weights = Vec::with_capacity(directions * 4 * blocks * units * (input + hidden));
+        let mut packed_bias = Vec::with_capacity(directions * 4 * blocks * units);
         for d in 0..directions {
             // Row `g * H + j` of direction d's matrices is gate g of hidden unit j; units past
             // H (padding) get zeros.
@@ -80,15 +78,15 @@ impl PackedLayer {
                 for (w, width) in [(w_ih, input), (w_hh, hidden)] {
                     for k in 0..width {
                         for g in 0..4 {
-                            weights.extend((0..UNITS).map(|j| {
-                                row(g, u * UNITS + j).map_or(0.0, |row| w[row * width + k])
+                            weights.extend((0..units).map(|j| {
+                                row(g, u * units + j).map_or(0.0, |row| w[row * width + k])
                             }));
                         }
                     }
                 }
                 for g in 0..4 {
-                    packed_bias.extend((0..UNITS).map(|j| {
-                        row(g, u * UNITS + j)
+                    packed_bias.extend((0..units).map(|j| {
+                        row(g, u * units + j)
                             .and_then(|row| bias.map(|b| b[row]))
                             .unwrap_or(0.0)
                     }));
@@ -101,6 +99,8 @@ impl PackedLayer {
             directions,
             input,
             hidden,
+            units,
+            isa,
         })
     }
 
@@ -114,32 +114,26 @@ impl PackedLayer {
         self.input
     }
 
-    /// Direction `d`, block `u`: its `(input + hidden) × 64` weights and 64 biases.
+    /// `hidden` rounded up to whole blocks: the row stride of the kernel's `h` and `c` buffers.
+    fn stride(&self) -> usize {
+        self.hidden.div_ceil(self.units) * self.units
+    }
+
+    /// Direction `d`, block `u`: its `(input + hidden) × 4·units` weights and `4·units` biases.
     fn block(&self, d: usize, u: usize) -> (&[f32], &[f32]) {
-        let index = d * padded(self.hidden) / UNITS + u;
-        let size = (self.input + self.hidden) * 4 * UNITS;
+        let index = d * self.stride() / self.units + u;
+        let (size, bias) = ((self.input + self.hidden) * 4 * self.units, 4 * self.units);
         (
             &self.weights[index * size..(index + 1) * size],
-            &self.bias[index * 4 * UNITS..(index + 1) * 4 * UNITS],
+            &self.bias[index * bias..(index + 1) * bias],
         )
-    }
-}
-
-fn available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx512f")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
     }
 }
 
 /// The threads worth using for a layer run over `plan`, of `threads` available: one unless
 /// each step has enough work to repay waking and synchronising the others.
 pub(super) fn threads_for(w: &PackedLayer, plan: &PackPlan, threads: usize) -> usize {
-    let macs = [4 * padded(w.hidden), w.input + w.hidden]
+    let macs = [4 * w.stride(), w.input + w.hidden]
         .iter()
         .fold(plan.batch(), |n, &d| n.saturating_mul(d));
     if macs >= PARALLEL_MIN_MACS {
@@ -163,8 +157,7 @@ pub(super) fn run_layer(
     h_n: &mut [f32],
     c_n: &mut [f32],
 ) -> candle_core::Result<()> {
-    let (hidden, batch, directions) = (w.hidden, plan.batch(), w.directions);
-    let stride = padded(hidden);
+    let (hidden, batch, directions, stride) = (w.hidden, plan.batch(), w.directions, w.stride());
     // Every row index the tiles form is below `plan.rows()` (PackPlan's invariants); what is
     // left to check is that the buffers hold what the plan and the weights say.
     let size = |dims: &[usize]| dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
@@ -174,9 +167,9 @@ pub(super) fn run_layer(
         || size(&[directions, batch, hidden]) != Some(c_n.len())
         || size(&[3, batch, stride]).is_none()
     {
-        candle_core::bail!("scriptless-lstm-layer-avx512: buffers do not match the plan");
+        candle_core::bail!("scriptless-lstm-layer-tiled: buffers do not match the plan");
     }
-    let threads = threads.clamp(1, stride / UNITS);
+    let threads = threads.clamp(1, stride / w.units);
     let out_w = directions * hidden;
     for d in 0..directions {
         // The state, rows padded to whole blocks: `c`, then two `h` buffers.
@@ -194,12 +187,7 @@ pub(super) fn run_layer(
                 h: unsafe { state.as_mut_ptr().add(batch * stride) },
             },
         };
-        team::run(threads, |member| {
-            // SAFETY: the buffers match the plan (checked above) and outlive the team; each
-            // member writes only its own blocks' columns of `c`, `h` and `out`, and `h` is
-            // read after the sync that ends the step writing it.
-            unsafe { job.run(member) }
-        })?;
+        team::run(threads, |member| w.isa.run(Steps { job: &job, member }))?;
         // h_n: each sequence's output at its last step in this direction; c_n: the state.
         for (s, &b) in plan.order().iter().enumerate() {
             let step = if d == 0 { plan.lengths()[b] - 1 } else { 0 };
@@ -237,16 +225,39 @@ struct Job<'a> {
     shared: Shared,
 }
 
+/// One team member's run of a [`Job`], on the layer's ISA.
+struct Steps<'a> {
+    job: &'a Job<'a>,
+    member: &'a Member<'a>,
+}
+
+impl SimdFn for Steps<'_> {
+    type Output = Result<(), Abandoned>;
+
+    #[inline(always)]
+    fn call<S: Simd>(self, s: S) -> Result<(), Abandoned> {
+        // SAFETY: `run_layer` checked the buffers against the plan and they outlive the team;
+        // each member writes only its own blocks' columns of `c`, `h` and `out`, and `h` is
+        // read after the sync that ends the step writing it; the layer was packed for this
+        // ISA's lanes.
+        unsafe { self.job.run(s, self.member) }
+    }
+}
+
 impl Job<'_> {
     /// Every step of this direction for `member`'s share of the hidden-unit blocks, meeting
     /// the other members after each step.
     ///
     /// # Safety
     /// The pointers in `shared` must be valid for the plan's sizes (as [`run_layer`] checks),
-    /// and every member of the team must run this (they meet at each step's sync).
-    unsafe fn run(&self, member: &Member) -> Result<(), Abandoned> {
+    /// the layer packed for `S::LANES` units per block, and every member of the team must run
+    /// this (they meet at each step's sync).
+    #[inline(always)]
+    unsafe fn run<S: Simd>(&self, s: S, member: &Member) -> Result<(), Abandoned> {
         let (plan, hidden, input, d) = (self.plan, self.w.hidden, self.w.input, self.direction);
-        let (out_w, batch, stride) = (self.directions * hidden, plan.batch(), padded(hidden));
+        let (out_w, batch, stride) = (self.directions * hidden, plan.batch(), self.w.stride());
+        let units = S::LANES;
+        debug_assert_eq!(units, self.w.units);
         let Shared { x, out, c, h } = self.shared;
         let steps = plan.batch_sizes().len();
         for k in 0..steps {
@@ -262,9 +273,9 @@ impl Job<'_> {
                     h.add(((k + 1) % 2) * batch * stride),
                 )
             };
-            for u in member.share(stride / UNITS) {
+            for u in member.share(stride / units) {
                 let (w, bias) = self.w.block(d, u);
-                for (r, rows) in tiles(n) {
+                for (r, rows) in tiles(n, tile_rows::<S>()) {
                     // SAFETY: as above.
                     let tile = unsafe {
                         Tile {
@@ -275,24 +286,24 @@ impl Job<'_> {
                             h_prev: h_prev.add(r * stride),
                             hidden,
                             stride,
-                            c: c.add(r * stride + u * UNITS),
-                            h_next: h_next.add(r * stride + u * UNITS),
-                            out: out.add((row0 + r) * out_w + d * hidden + u * UNITS),
+                            c: c.add(r * stride + u * units),
+                            h_next: h_next.add(r * stride + u * units),
+                            out: out.add((row0 + r) * out_w + d * hidden + u * units),
                             out_stride: out_w,
-                            out_units: (hidden - u * UNITS).min(UNITS),
+                            out_units: (hidden - u * units).min(units),
                         }
                     };
-                    // SAFETY: the tile's `rows` rows lie inside the buffers (above), and
-                    // `PackedLayer::new` returned weights only on a CPU with AVX-512F.
+                    // SAFETY: the tile's `rows` rows lie inside the buffers (above), and the
+                    // block holds `S::LANES` units.
                     unsafe {
                         match rows {
-                            1 => tile.run::<1>(),
-                            2 => tile.run::<2>(),
-                            3 => tile.run::<3>(),
-                            4 => tile.run::<4>(),
-                            5 => tile.run::<5>(),
-                            6 => tile.run::<6>(),
-                            _ => unreachable!("tiles() yields 1..=ROWS rows"),
+                            1 => tile.run::<S, 1>(s),
+                            2 => tile.run::<S, 2>(s),
+                            3 => tile.run::<S, 3>(s),
+                            4 => tile.run::<S, 4>(s),
+                            5 => tile.run::<S, 5>(s),
+                            6 => tile.run::<S, 6>(s),
+                            _ => unreachable!("tiles() yields 1..=6 rows"),
                         }
                     }
                 }
@@ -303,21 +314,21 @@ impl Job<'_> {
     }
 }
 
-/// `0..n` as near-equal tiles of at most [`ROWS`] rows, `(first row, rows)`: 32 rows run as
-/// 6+6+5+5+5+5, not 6×5+2. Every tile has 1 to `ROWS` rows.
-fn tiles(n: usize) -> impl Iterator<Item = (usize, usize)> {
-    let count = n.div_ceil(ROWS);
+/// `0..n` as near-equal tiles of at most `most` rows, `(first row, rows)`: 32 rows in tiles
+/// of 6 run as 6+6+5+5+5+5, not 6×5+2. Every tile has 1 to `most` rows.
+fn tiles(n: usize, most: usize) -> impl Iterator<Item = (usize, usize)> {
+    let count = n.div_ceil(most);
     (0..count).map(move |i| {
         let (first, end) = (n * i / count, n * (i + 1) / count);
         (first, end - first)
     })
 }
 
-/// One register tile: `R` sequences × one block of 16 hidden units (64 gate columns).
+/// One register tile: `R` sequences × one block of hidden units (4 gate vectors).
 struct Tile {
-    /// The block's 64 biases.
+    /// The block's 4·units biases.
     bias: *const f32,
-    /// The block's `(input + hidden) × 64` weights.
+    /// The block's `(input + hidden) × 4·units` weights.
     w: *const f32,
     /// The tile's first input row; rows are `input` apart.
     x: *const f32,
@@ -331,7 +342,7 @@ struct Tile {
     h_next: *mut f32,
     out: *mut f32,
     out_stride: usize,
-    /// Units of this block that exist (16, or fewer in a padded last block): written to `out`.
+    /// Units of this block that exist (all, or fewer in a padded last block): written to `out`.
     out_units: usize,
 }
 
@@ -340,16 +351,16 @@ impl Tile {
     /// `h_next` and `out`.
     ///
     /// # Safety
-    /// The CPU has AVX-512F. The tile's pointers are valid for its `R` rows: 64 biases,
-    /// `(input + hidden) × 64` weights, `input` floats per row of `x`, `hidden` of `h_prev`,
-    /// 16 of `c` and `h_next`, `out_units` of `out`.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn run<const R: usize>(&self) {
+    /// The tile's pointers are valid for its `R` rows: `4·LANES` biases,
+    /// `(input + hidden) × 4·LANES` weights, `input` floats per row of `x`, `hidden` of
+    /// `h_prev`, `LANES` of `c` and `h_next`, `out_units` of `out`.
+    #[inline(always)]
+    unsafe fn run<S: Simd, const R: usize>(&self, s: S) {
+        let lanes = S::LANES;
         // Every load, store and `add` below stays within the extents the caller guarantees;
-        // the masked store writes only `out_units` lanes.
+        // the partial store writes only `out_units` lanes.
         // SAFETY: as just said.
-        let bias = [0, 1, 2, 3].map(|g| unsafe { _mm512_loadu_ps(self.bias.add(g * UNITS)) });
+        let bias = [0, 1, 2, 3].map(|g| unsafe { s.load(self.bias.add(g * lanes)) });
         let mut acc = [bias; R];
         let mut w = self.w;
         for (a, width, stride) in [
@@ -358,42 +369,34 @@ impl Tile {
         ] {
             for k in 0..width {
                 // SAFETY: as above.
-                let b = [0, 1, 2, 3].map(|g| unsafe { _mm512_loadu_ps(w.add(g * UNITS)) });
+                let b = [0, 1, 2, 3].map(|g| unsafe { s.load(w.add(g * lanes)) });
                 for (r, acc) in acc.iter_mut().enumerate() {
                     // SAFETY: as above.
-                    let a = _mm512_set1_ps(unsafe { *a.add(r * stride + k) });
+                    let a = s.splat(unsafe { *a.add(r * stride + k) });
                     for (g, acc_g) in acc.iter_mut().enumerate() {
-                        *acc_g = _mm512_fmadd_ps(a, b[g], *acc_g);
+                        *acc_g = s.mul_add(a, b[g], *acc_g);
                     }
                 }
                 // SAFETY: as above (one past the end at most, after the last row).
-                w = unsafe { w.add(4 * UNITS) };
+                w = unsafe { w.add(4 * lanes) };
             }
         }
         // The cell, gates straight from the accumulators.
-        let mask = ((1u32 << self.out_units) - 1) as __mmask16;
-        for (r, [i, f, g, o]) in acc.iter().enumerate() {
+        for (r, gates) in acc.into_iter().enumerate() {
             // SAFETY: as above.
             unsafe {
                 let c_ptr = self.c.add(r * self.stride);
-                let c = _mm512_fmadd_ps(
-                    sigmoid(*f),
-                    _mm512_loadu_ps(c_ptr),
-                    _mm512_mul_ps(sigmoid(*i), tanh(*g)),
-                );
-                _mm512_storeu_ps(c_ptr, c);
-                let h = _mm512_mul_ps(sigmoid(*o), tanh(c));
-                _mm512_storeu_ps(self.h_next.add(r * self.stride), h);
-                _mm512_mask_storeu_ps(self.out.add(r * self.out_stride), mask, h);
+                let (c, h) = cell(s, gates, s.load(c_ptr));
+                s.store(c_ptr, c);
+                s.store(self.h_next.add(r * self.stride), h);
+                let out = self.out.add(r * self.out_stride);
+                if self.out_units == lanes {
+                    s.store(out, h);
+                } else {
+                    s.store_first(out, h, self.out_units);
+                }
             }
         }
-    }
-
-    /// # Safety
-    /// Never called: [`PackedLayer::new`] returns `None` off x86-64.
-    #[cfg(not(target_arch = "x86_64"))]
-    unsafe fn run<const R: usize>(&self) {
-        unreachable!("PackedLayer::new returns None off x86_64")
     }
 }
 
@@ -401,6 +404,7 @@ impl Tile {
 mod tests {
     use super::*;
     use crate::cpu::team::fault::{bounded, Faults};
+    use crate::cpu::tier::CpuTier;
     use crate::lstm::reference;
     use crate::LstmConfig;
 
@@ -447,8 +451,9 @@ mod tests {
             PackPlan::new(&self.lengths, self.lengths.len(), time).unwrap()
         }
 
-        /// Runs the kernel on a team of `threads`: `(out, h_n, c_n)` as `run_layer` writes them.
-        fn run(&self, threads: usize) -> candle_core::Result<[Vec<f32>; 3]> {
+        /// Runs the kernel on `isa` on a team of `threads`: `(out, h_n, c_n)` as `run_layer`
+        /// writes them.
+        fn run(&self, isa: Isa, threads: usize) -> candle_core::Result<[Vec<f32>; 3]> {
             let w = PackedLayer::new(
                 &self.w_ih,
                 &self.w_hh,
@@ -456,8 +461,9 @@ mod tests {
                 self.directions,
                 self.input,
                 self.hidden,
+                isa,
             )
-            .expect("AVX-512F");
+            .unwrap();
             let plan = self.plan();
             let time = plan.max_len();
             let mut x = vec![0.0; plan.rows() * self.input];
@@ -538,130 +544,134 @@ mod tests {
         }
     }
 
-    fn avx512() -> bool {
-        if !available() {
-            eprintln!("skipped: this CPU has no AVX-512F");
-        }
-        available()
+    /// Every ISA the tests run the kernel on.
+    fn isas() -> Vec<Isa> {
+        CpuTier::usable()
+            .unwrap()
+            .into_iter()
+            .map(|t| t.isa().unwrap())
+            .collect()
     }
 
     #[test]
-    fn tiles_hold_one_to_six_rows_and_cover_the_step() {
-        for n in 0..if cfg!(miri) { 100 } else { 2000 } {
-            let mut next = 0;
-            for (first, rows) in tiles(n) {
-                assert_eq!(first, next);
-                assert!((1..=ROWS).contains(&rows), "{n} rows: a tile of {rows}");
-                next += rows;
+    fn tiles_hold_one_to_most_rows_and_cover_the_step() {
+        for most in 1..=6 {
+            for n in 0..if cfg!(miri) { 100 } else { 2000 } {
+                let mut next = 0;
+                for (first, rows) in tiles(n, most) {
+                    assert_eq!(first, next);
+                    assert!((1..=most).contains(&rows), "{n} rows: a tile of {rows}");
+                    next += rows;
+                }
+                assert_eq!(next, n);
             }
-            assert_eq!(next, n);
         }
     }
 
     #[test]
     fn every_team_size_matches_an_f64_lstm() {
-        if !avx512() {
-            return;
-        }
-        // Hidden sizes below, at and past one 16-unit block; ragged batches, both directions.
-        for (directions, input, hidden, lengths) in [
-            (1, 3, 5, &[3, 1, 2][..]),
-            (2, 2, 16, &[2, 4, 4, 1, 3, 2, 4][..]),
-            (2, 4, 37, &[1, 3, 2][..]),
-        ] {
-            let case = Case::new(directions, input, hidden, lengths);
-            let one = case.run(1).unwrap();
-            case.check(&one);
-            for threads in 2..=4 {
-                // Blocks are computed the same way whichever thread runs them.
-                assert_eq!(case.run(threads).unwrap(), one, "{threads} threads");
+        // Hidden sizes below, at and past one block of every tier (4, 8 or 16 units); ragged
+        // batches, both directions; more rows than one tile holds.
+        for isa in isas() {
+            for (directions, input, hidden, lengths) in [
+                (1, 3, 5, &[3, 1, 2][..]),
+                (2, 2, 16, &[2, 4, 4, 1, 3, 2, 4][..]),
+                (2, 4, 37, &[1, 3, 2][..]),
+            ] {
+                let case = Case::new(directions, input, hidden, lengths);
+                let one = case.run(isa, 1).unwrap();
+                case.check(&one);
+                for threads in 2..=4 {
+                    // Blocks are computed the same way whichever thread runs them.
+                    let run = case.run(isa, threads).unwrap();
+                    assert_eq!(run, one, "{:?}, {threads} threads", isa.tier());
+                }
             }
         }
     }
 
     #[test]
     fn a_panicking_thread_is_an_error_and_the_next_run_works() {
-        if !avx512() {
-            return;
-        }
-        // Three blocks, so a team of three; the second member (a spawned thread) or the
+        // At least three blocks, so a team of three; the second member (a spawned thread) or the
         // calling thread panics in the middle of the second step.
-        for member in [1, 0] {
-            let faults = Faults {
-                panic_at: Some((member, 1)),
-                ..Faults::default()
-            };
-            let result = bounded(faults, || Case::new(2, 3, 40, &[4, 2, 3]).run(3));
-            let message = result.unwrap_err().to_string();
-            assert!(message.contains("panicked (injected"), "{message}");
+        for isa in isas() {
+            for member in [1, 0] {
+                let faults = Faults {
+                    panic_at: Some((member, 1)),
+                    ..Faults::default()
+                };
+                let result = bounded(faults, move || Case::new(2, 3, 40, &[4, 2, 3]).run(isa, 3));
+                let message = result.unwrap_err().to_string();
+                assert!(message.contains("panicked (injected"), "{message}");
+            }
+            let case = Case::new(2, 3, 40, &[4, 2, 3]);
+            case.check(&case.run(isa, 3).unwrap());
         }
-        let case = Case::new(2, 3, 40, &[4, 2, 3]);
-        case.check(&case.run(3).unwrap());
     }
 
     #[test]
     #[cfg_attr(miri, ignore = "a layer big enough to be threaded is slow under Miri")]
     fn a_kernel_that_panics_in_one_thread_fails_the_run_in_every_thread() {
-        if !avx512() {
-            return;
-        }
         // No hook: a layer big enough that `threads_for` spreads it over 3 threads, whose last
         // block's weights are cut short, so that slicing them panics in the member owning that
         // block (a spawned thread) while the others wait for it.
-        let result = bounded(Faults::default(), || {
-            let (input, hidden, lengths) = (16, 256, [4, 2, 3, 4, 1, 2, 3, 4]);
-            let case = Case::new(1, input, hidden, &lengths);
-            let mut w = PackedLayer::new(&case.w_ih, &case.w_hh, None, 1, input, hidden).unwrap();
-            w.weights.truncate(w.weights.len() - 1);
-            let plan = case.plan();
-            assert_eq!(threads_for(&w, &plan, 3), 3);
-            let x = vec![0.5; plan.rows() * input];
-            let state = lengths.len() * hidden;
-            let (mut out, mut h_n, mut c_n) = (
-                vec![0.0; plan.rows() * hidden],
-                vec![0.0; state],
-                vec![0.0; state],
+        for isa in isas() {
+            let result = bounded(Faults::default(), move || {
+                let (input, hidden, lengths) = (16, 256, [4, 2, 3, 4, 1, 2, 3, 4]);
+                let case = Case::new(1, input, hidden, &lengths);
+                let mut w =
+                    PackedLayer::new(&case.w_ih, &case.w_hh, None, 1, input, hidden, isa).unwrap();
+                w.weights.truncate(w.weights.len() - 1);
+                let plan = case.plan();
+                assert_eq!(threads_for(&w, &plan, 3), 3);
+                let x = vec![0.5; plan.rows() * input];
+                let state = lengths.len() * hidden;
+                let (mut out, mut h_n, mut c_n) = (
+                    vec![0.0; plan.rows() * hidden],
+                    vec![0.0; state],
+                    vec![0.0; state],
+                );
+                run_layer(&x, &w, &plan, 3, &mut out, &mut h_n, &mut c_n)
+            });
+            let message = result.unwrap_err().to_string();
+            assert!(
+                message.contains("a kernel thread panicked (range end index"),
+                "{message}"
             );
-            run_layer(&x, &w, &plan, 3, &mut out, &mut h_n, &mut c_n)
-        });
-        let message = result.unwrap_err().to_string();
-        assert!(
-            message.contains("a kernel thread panicked (range end index"),
-            "{message}"
-        );
+        }
     }
 
     #[test]
     fn threads_that_cannot_spawn_leave_fewer_threads_and_the_same_results() {
-        if !avx512() {
-            return;
-        }
-        let case = Case::new(1, 3, 64, &[5, 3, 4, 1]);
-        let one = case.run(1).unwrap();
-        for at in 1..4 {
-            let faults = Faults {
-                spawn_fails_at: Some(at),
-                ..Faults::default()
-            };
-            let run = bounded(faults, || Case::new(1, 3, 64, &[5, 3, 4, 1]).run(4));
-            assert_eq!(run.unwrap(), one, "spawning member {at} failed");
+        for isa in isas() {
+            let case = Case::new(1, 3, 64, &[5, 3, 4, 1]);
+            let one = case.run(isa, 1).unwrap();
+            for at in 1..4 {
+                let faults = Faults {
+                    spawn_fails_at: Some(at),
+                    ..Faults::default()
+                };
+                let run = bounded(faults, move || {
+                    Case::new(1, 3, 64, &[5, 3, 4, 1]).run(isa, 4)
+                });
+                assert_eq!(run.unwrap(), one, "spawning member {at} failed");
+            }
         }
     }
 
     #[test]
     fn refuses_buffers_that_do_not_match_the_plan() {
-        if !avx512() {
-            return;
+        for isa in isas() {
+            let case = Case::new(1, 2, 4, &[2, 1]);
+            let w = PackedLayer::new(&case.w_ih, &case.w_hh, None, 1, 2, 4, isa).unwrap();
+            let plan = case.plan();
+            let (x, mut out, mut h_n, mut c_n) =
+                (vec![0.0; 6], vec![0.0; 12], vec![0.0; 8], vec![0.0; 8]);
+            assert!(run_layer(&x, &w, &plan, 1, &mut out, &mut h_n, &mut c_n).is_ok());
+            assert!(run_layer(&x[..5], &w, &plan, 1, &mut out, &mut h_n, &mut c_n).is_err());
+            assert!(run_layer(&x, &w, &plan, 1, &mut out[..11], &mut h_n, &mut c_n).is_err());
+            assert!(run_layer(&x, &w, &plan, 1, &mut out, &mut h_n[..7], &mut c_n).is_err());
+            assert!(run_layer(&x, &w, &plan, 1, &mut out, &mut h_n, &mut c_n[..7]).is_err());
         }
-        let case = Case::new(1, 2, 4, &[2, 1]);
-        let w = PackedLayer::new(&case.w_ih, &case.w_hh, None, 1, 2, 4).unwrap();
-        let plan = case.plan();
-        let (x, mut out, mut h_n, mut c_n) =
-            (vec![0.0; 6], vec![0.0; 12], vec![0.0; 8], vec![0.0; 8]);
-        assert!(run_layer(&x, &w, &plan, 1, &mut out, &mut h_n, &mut c_n).is_ok());
-        assert!(run_layer(&x[..5], &w, &plan, 1, &mut out, &mut h_n, &mut c_n).is_err());
-        assert!(run_layer(&x, &w, &plan, 1, &mut out[..11], &mut h_n, &mut c_n).is_err());
-        assert!(run_layer(&x, &w, &plan, 1, &mut out, &mut h_n[..7], &mut c_n).is_err());
-        assert!(run_layer(&x, &w, &plan, 1, &mut out, &mut h_n, &mut c_n[..7]).is_err());
     }
 }

@@ -1,0 +1,104 @@
+//! The aarch64 tier: Advanced SIMD (NEON), 4 lanes and 32 registers. Every 64-bit ARM CPU has
+//! it; division is exact and fast enough here that `recip` divides.
+
+use std::arch::aarch64::*;
+
+use super::{Simd, SimdFn, ROUND};
+
+/// `ROUND`'s bits less the exponent bias: `bits(n + ROUND) - POW2_OFFSET = n + 127`.
+const POW2_OFFSET: i32 = ROUND.to_bits() as i32 - 127;
+
+/// The NEON tier's token.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Neon(());
+
+impl Neon {
+    /// The token, if this CPU has NEON (every aarch64 CPU Linux runs on does).
+    pub fn new() -> Option<Self> {
+        std::arch::is_aarch64_feature_detected!("neon").then_some(Self(()))
+    }
+}
+
+// The arithmetic intrinsics are safe functions needing only `neon`, which the aarch64 targets
+// enable by default; loads and stores take pointers valid as the trait's contract requires.
+impl Simd for Neon {
+    type V = float32x4_t;
+    const LANES: usize = 4;
+    const REGISTERS: usize = 32;
+
+    #[inline(always)]
+    fn splat(self, x: f32) -> float32x4_t {
+        vdupq_n_f32(x)
+    }
+
+    #[inline(always)]
+    unsafe fn load(self, p: *const f32) -> float32x4_t {
+        // SAFETY: the caller guarantees 4 readable floats at `p`.
+        unsafe { vld1q_f32(p) }
+    }
+
+    #[inline(always)]
+    unsafe fn store(self, p: *mut f32, v: float32x4_t) {
+        // SAFETY: the caller guarantees 4 writable floats at `p`.
+        unsafe { vst1q_f32(p, v) }
+    }
+
+    #[inline(always)]
+    unsafe fn store_first(self, p: *mut f32, v: float32x4_t, n: usize) {
+        let mut lanes = [0.0f32; 4];
+        // SAFETY: `lanes` holds 4 floats.
+        unsafe { vst1q_f32(lanes.as_mut_ptr(), v) };
+        for (i, &x) in lanes.iter().enumerate().take(n) {
+            // SAFETY: the caller guarantees `n` writable floats at `p`.
+            unsafe { p.add(i).write_unaligned(x) };
+        }
+    }
+
+    #[inline(always)]
+    fn add(self, a: float32x4_t, b: float32x4_t) -> float32x4_t {
+        vaddq_f32(a, b)
+    }
+
+    #[inline(always)]
+    fn sub(self, a: float32x4_t, b: float32x4_t) -> float32x4_t {
+        vsubq_f32(a, b)
+    }
+
+    #[inline(always)]
+    fn mul(self, a: float32x4_t, b: float32x4_t) -> float32x4_t {
+        vmulq_f32(a, b)
+    }
+
+    #[inline(always)]
+    fn mul_add(self, a: float32x4_t, b: float32x4_t, c: float32x4_t) -> float32x4_t {
+        vfmaq_f32(c, a, b)
+    }
+
+    #[inline(always)]
+    fn neg_mul_add(self, a: float32x4_t, b: float32x4_t, c: float32x4_t) -> float32x4_t {
+        vfmsq_f32(c, a, b)
+    }
+
+    #[inline(always)]
+    fn clamp(self, x: float32x4_t, lo: float32x4_t, hi: float32x4_t) -> float32x4_t {
+        // NEON's max and min return NaN when either operand is NaN.
+        vminq_f32(vmaxq_f32(x, lo), hi)
+    }
+
+    #[inline(always)]
+    fn recip(self, x: float32x4_t) -> float32x4_t {
+        vdivq_f32(vdupq_n_f32(1.0), x)
+    }
+
+    #[inline(always)]
+    fn pow2(self, shifted: float32x4_t) -> float32x4_t {
+        let e = vsubq_s32(vreinterpretq_s32_f32(shifted), vdupq_n_s32(POW2_OFFSET));
+        vreinterpretq_f32_s32(vshlq_n_s32::<23>(e))
+    }
+
+    #[inline(always)]
+    fn vectorize<F: SimdFn>(self, f: F) -> F::Output {
+        // NEON is part of the aarch64 targets' baseline: no extra features to enable.
+        f.call(self)
+    }
+}
