@@ -19,8 +19,9 @@ impl Neon {
     }
 }
 
-// The arithmetic intrinsics are safe functions needing only `neon`, which the aarch64 targets
-// enable by default; loads and stores take pointers valid as the trait's contract requires.
+// Every `unsafe` block in this impl is sound because a `Neon` exists only on a CPU with NEON
+// (`Neon::new`), the only feature these intrinsics need; pointer arguments are valid as the
+// trait's contract requires of the caller.
 impl Simd for Neon {
     type V = float32x4_t;
     const LANES: usize = 4;
@@ -28,7 +29,8 @@ impl Simd for Neon {
 
     #[inline(always)]
     fn splat(self, x: f32) -> float32x4_t {
-        vdupq_n_f32(x)
+        // SAFETY: the token proves NEON; see the impl's header.
+        unsafe { vdupq_n_f32(x) }
     }
 
     #[inline(always)]
@@ -56,49 +58,62 @@ impl Simd for Neon {
 
     #[inline(always)]
     fn add(self, a: float32x4_t, b: float32x4_t) -> float32x4_t {
-        vaddq_f32(a, b)
+        // SAFETY: the token proves NEON; see the impl's header.
+        unsafe { vaddq_f32(a, b) }
     }
 
     #[inline(always)]
     fn sub(self, a: float32x4_t, b: float32x4_t) -> float32x4_t {
-        vsubq_f32(a, b)
+        // SAFETY: the token proves NEON; see the impl's header.
+        unsafe { vsubq_f32(a, b) }
     }
 
     #[inline(always)]
     fn mul(self, a: float32x4_t, b: float32x4_t) -> float32x4_t {
-        vmulq_f32(a, b)
+        // SAFETY: the token proves NEON; see the impl's header.
+        unsafe { vmulq_f32(a, b) }
     }
 
     #[inline(always)]
     fn mul_add(self, a: float32x4_t, b: float32x4_t, c: float32x4_t) -> float32x4_t {
-        vfmaq_f32(c, a, b)
+        // SAFETY: the token proves NEON; see the impl's header.
+        unsafe { vfmaq_f32(c, a, b) }
     }
 
     #[inline(always)]
     fn neg_mul_add(self, a: float32x4_t, b: float32x4_t, c: float32x4_t) -> float32x4_t {
-        vfmsq_f32(c, a, b)
+        // SAFETY: the token proves NEON; see the impl's header.
+        unsafe { vfmsq_f32(c, a, b) }
     }
 
     #[inline(always)]
     fn clamp(self, x: float32x4_t, lo: float32x4_t, hi: float32x4_t) -> float32x4_t {
         // NEON's max and min return NaN when either operand is NaN.
-        vminq_f32(vmaxq_f32(x, lo), hi)
+        // SAFETY: the token proves NEON; see the impl's header.
+        unsafe { vminq_f32(vmaxq_f32(x, lo), hi) }
     }
 
     #[inline(always)]
     fn recip(self, x: float32x4_t) -> float32x4_t {
-        vdivq_f32(vdupq_n_f32(1.0), x)
+        // SAFETY: the token proves NEON; see the impl's header.
+        unsafe { vdivq_f32(vdupq_n_f32(1.0), x) }
     }
 
     #[inline(always)]
     fn pow2(self, shifted: float32x4_t) -> float32x4_t {
-        let e = vsubq_s32(vreinterpretq_s32_f32(shifted), vdupq_n_s32(POW2_OFFSET));
-        vreinterpretq_f32_s32(vshlq_n_s32::<23>(e))
+        // SAFETY: the token proves NEON; see the impl's header.
+        let e = unsafe { vsubq_s32(vreinterpretq_s32_f32(shifted), vdupq_n_s32(POW2_OFFSET)) };
+        // SAFETY: the token proves NEON; see the impl's header.
+        unsafe { vreinterpretq_f32_s32(vshlq_n_s32::<23>(e)) }
     }
 
     #[inline(always)]
     fn vectorize<F: SimdFn>(self, f: F) -> F::Output {
-        // NEON is part of the aarch64 targets' baseline: no extra features to enable.
-        f.call(self)
+        #[target_feature(enable = "neon")]
+        fn inner<F: SimdFn>(s: Neon, f: F) -> F::Output {
+            f.call(s)
+        }
+        // SAFETY: the token proves NEON; see the impl's header.
+        unsafe { inner(self, f) }
     }
 }
