@@ -7,14 +7,14 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use candle_core::Tensor;
 use common::{assert_close, fixtures, load, root};
 use serde_json::Value;
 
 fn scriptless(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_scriptless"))
+    common::command::scriptless()
         .args(args)
         .current_dir(root())
         .output()
@@ -436,7 +436,7 @@ fn bench_json_reports_each_selected_configuration() {
 #[test]
 fn a_closed_stdout_is_an_error_line_not_a_panic() {
     // `scriptless bench | head -0`: the reader is gone before the first row is printed.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_scriptless"))
+    let mut child = common::command::scriptless()
         .args(["bench", "--only", "seq_small", "--seconds", "0.2"])
         .current_dir(root())
         .stdout(std::process::Stdio::piped())

@@ -10,7 +10,7 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::root;
@@ -28,7 +28,7 @@ struct Run {
 /// Runs `scriptless ARGS`, feeding `stdin` from a thread (see [`Feed`]; until the process
 /// stops reading), and kills it at the deadline.
 fn scriptless(args: &[&str], stdin: Feed) -> Run {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_scriptless"))
+    let mut child = common::command::scriptless()
         .args(args)
         .current_dir(root())
         .stdin(if stdin.is_some() {

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: fixtures and `torch.allclose`-style comparison.
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod command;
 pub mod reference;
 
 use std::collections::HashMap;
