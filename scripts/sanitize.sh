@@ -2,13 +2,14 @@
 # Checks the unsafe code of the CPU kernels with the tools that see what tests cannot, and exits
 # non-zero on any report:
 #
-#   miri  Miri interprets the kernels' unit tests (the AVX-512 LSTM and Linear kernels, the
-#         thread team, the activations, the packing plan) and reports undefined behaviour:
-#         out-of-bounds or misaligned accesses, reads of uninitialised memory, data races.
-#         It emulates the CPU features it is given, so every tier in MIRI_TIERS is checked here
-#         whatever this machine has. Miri lacks some AVX-512 instructions the vector
-#         activations use; under Miri those run lane by lane (`cfg(miri)` in
-#         src/cpu/activation.rs), every load and store of the kernels stays the real one.
+#   miri  Miri interprets the kernels' unit tests (the tiled LSTM and narrow Linear kernels, the
+#         SIMD primitives, the thread team, the activations, the packing plan) and reports
+#         undefined behaviour: out-of-bounds or misaligned accesses, reads of uninitialised
+#         memory, data races. It emulates the CPU features it is given, so every x86 tier in
+#         MIRI_TIERS is checked here whatever this machine has (each run also checks the
+#         generic tier). Miri lacks two AVX-512 instructions the primitives use; under Miri those
+#         two run lane by lane (`cfg(miri)` in src/cpu/simd/x86.rs), every load and store of the
+#         kernels stays the real one.
 #   tsan  ThreadSanitizer on the library's unit tests (teams of 1 to 4 threads on the LSTM
 #         kernel, injected panics and refused spawns) and tests/concurrency.rs and
 #         tests/lstm_property.rs: data races between threads.
@@ -31,10 +32,10 @@ done
 
 # The CPU tiers Miri checks the kernels in, as target features (a kernel the tier lacks is
 # skipped by its run-time detection, exactly as on such a CPU).
-MIRI_TIERS=("+avx512f")
+MIRI_TIERS=("+avx512f" "+avx2,+fma")
 # The unit tests that reach the kernels (the others go through candle and gemm, whose own
 # intrinsics are not ours to check and are far too slow under Miri).
-MIRI_TESTS=(cpu::activation cpu::narrow cpu::team lstm::avx512 lstm::packing)
+MIRI_TESTS=(cpu::activation cpu::narrow cpu::simd cpu::team lstm::tiled lstm::packing)
 
 if ! rustup run nightly rustc --version >/dev/null 2>&1; then
     rustup toolchain install nightly --profile minimal

@@ -19,6 +19,10 @@
 //! [`Model::forward_many`] runs many requests in few calls (for batch files), each getting
 //! exactly its own result or error.
 //!
+//! On the CPU the fused kernels run on the best SIMD tier the processor has, picked at run time
+//! from one binary ([`CpuTier`]: AVX-512, AVX2 + FMA, NEON or generic); the `SCRIPTLESS_CPU`
+//! environment variable caps it, and `with_cpu_tier` moves a model to any tier the CPU has.
+//!
 //! ```
 //! use candle_core::{DType, Device, Tensor};
 //! use scriptless::{pad_sequences, Pooling, SequenceInputModule, Weights};

@@ -198,7 +198,12 @@ mod tests {
 
     #[test]
     fn activations_match_std_on_every_tier_and_keep_nan() {
-        let mut xs: Vec<f32> = (-8700..8800).map(|i| i as f32 * 0.01).collect();
+        // Under Miri, every 97th point: it interprets each lane's arithmetic.
+        let step = if cfg!(miri) { 97 } else { 1 };
+        let mut xs: Vec<f32> = (-8700..8800)
+            .step_by(step)
+            .map(|i| i as f32 * 0.01)
+            .collect();
         xs.extend([f32::NAN, 1e3, -1e3, 100.0, -100.0]);
         for tier in CpuTier::usable().unwrap() {
             let results = activations(tier.isa().unwrap(), &xs);

@@ -161,21 +161,23 @@ impl SimdFn for Rows<'_, '_> {
 
     #[inline(always)]
     fn call<S: Simd>(self, s: S) {
-        // Vectors per row, and rows per group: as many accumulators as fit in half the
-        // registers (the rest hold the weights and the broadcast input).
+        // Vectors per row, and rows per group: as many accumulators as the registers hold
+        // beside one row of weights and the broadcast input (at most 16 rows).
         let vectors = self.w.out.div_ceil(S::LANES);
-        let groups = S::REGISTERS / (2 * vectors);
+        let rows = (S::REGISTERS - vectors - 1) / vectors;
         // SAFETY: `run` checked every length and category; `vectors * LANES <= 16` floats of
         // each weight row are read.
         unsafe {
-            match (vectors, groups) {
+            match (vectors, rows) {
                 (1, 16..) => self.rows::<S, 1, 16>(s),
+                (1, 12..) => self.rows::<S, 1, 12>(s),
                 (1, _) => self.rows::<S, 1, 8>(s),
-                (2, 8..) => self.rows::<S, 2, 8>(s),
+                (2, 12..) => self.rows::<S, 2, 12>(s),
+                (2, 6..) => self.rows::<S, 2, 6>(s),
                 (2, _) => self.rows::<S, 2, 4>(s),
-                (3, 4..) => self.rows::<S, 3, 4>(s),
-                (3, _) => self.rows::<S, 3, 2>(s),
-                (_, 4..) => self.rows::<S, 4, 4>(s),
+                (3, 8..) => self.rows::<S, 3, 8>(s),
+                (3, _) => self.rows::<S, 3, 4>(s),
+                (_, 6..) => self.rows::<S, 4, 6>(s),
                 _ => self.rows::<S, 4, 2>(s),
             }
         }
@@ -282,18 +284,30 @@ unsafe fn group<S: Simd, const V: usize, const G: usize>(
             }
         }
     }
-    for (g, acc) in acc.iter().enumerate() {
-        // SAFETY: as above.
-        let row = unsafe { y.as_mut_ptr().add((r0 + g) * w.out).cast::<f32>() };
-        for (v, &acc) in acc.iter().enumerate() {
-            let n = (w.out - v * lanes).min(lanes);
-            // SAFETY: as above: lanes v·LANES .. v·LANES + n of the row's `out`.
-            unsafe {
-                if n == lanes {
-                    s.store(row.add(v * lanes), acc);
-                } else {
-                    s.store_first(row.add(v * lanes), acc, n);
-                }
+    // Rows are stored in order, in whole vectors: a vector reaching past its row's `out`
+    // lanes writes the start of the next row, which that row's own stores then overwrite (no
+    // masked stores, slow on some CPUs). Only the rows at the end of `y` go through a buffer.
+    // Both loops index `acc` by constants only, so that it stays in registers.
+    let out = w.out;
+    if (r0 + G - 1) * out + V * lanes <= y.len() {
+        for (g, acc) in acc.iter().enumerate() {
+            for (v, &acc) in acc.iter().enumerate() {
+                // SAFETY: as above; the check above keeps every whole vector inside `y`.
+                unsafe { s.store(y.as_mut_ptr().add((r0 + g) * out + v * lanes).cast(), acc) };
+            }
+        }
+    } else {
+        let mut rows = [[0.0f32; WIDTH]; G];
+        for (row, acc) in rows.iter_mut().zip(&acc) {
+            for (v, &acc) in acc.iter().enumerate() {
+                // SAFETY: `V * LANES <= 16` floats of the row buffer.
+                unsafe { s.store(row.as_mut_ptr().add(v * lanes), acc) };
+            }
+        }
+        for (g, row) in rows.iter().enumerate() {
+            let start = (r0 + g) * out;
+            for (y, &value) in y[start..start + out].iter_mut().zip(&row[..out]) {
+                y.write(value);
             }
         }
     }
