@@ -6,8 +6,8 @@
 #         SIMD primitives, the thread team, the activations, the packing plan) and reports
 #         undefined behaviour: out-of-bounds or misaligned accesses, reads of uninitialised
 #         memory, data races. It emulates the CPU features it is given, so every x86 tier in
-#         MIRI_TIERS is checked here whatever this machine has (each run also checks the
-#         generic tier). Miri lacks two AVX-512 instructions the primitives use; under Miri those
+#         MIRI_TIERS is checked here whatever this machine has, one run per tier (the last run,
+#         with none of those features, checks the generic tier). Miri lacks two AVX-512 instructions the primitives use; under Miri those
 #         two run lane by lane (`cfg(miri)` in src/cpu/simd/x86.rs), every load and store of the
 #         kernels stays the real one.
 #   tsan  ThreadSanitizer on the library's unit tests (teams of 1 to 4 threads on the LSTM
@@ -30,9 +30,9 @@ for check in "${checks[@]}"; do
     [[ $check =~ ^(miri|tsan|asan)$ ]] || { echo "usage: scripts/sanitize.sh [miri|tsan|asan]..." >&2; exit 2; }
 done
 
-# The CPU tiers Miri checks the kernels in, as target features (a kernel the tier lacks is
-# skipped by its run-time detection, exactly as on such a CPU).
-MIRI_TIERS=("+avx512f" "+avx2,+fma")
+# The CPU tiers Miri checks the kernels in, as target features: each run's unit tests take the
+# best tier the features allow (`tested_tiers` in src/cpu/tier.rs).
+MIRI_TIERS=("+avx512f" "+avx2,+fma" "-avx2,-fma,-avx512f")
 # The unit tests that reach the kernels (the others go through candle and gemm, whose own
 # intrinsics are not ours to check and are far too slow under Miri).
 MIRI_TESTS=(cpu::activation cpu::narrow cpu::simd cpu::team lstm::tiled lstm::packing)

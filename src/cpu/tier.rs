@@ -174,6 +174,18 @@ pub(crate) fn isa_for(tier: CpuTier) -> Result<Isa> {
     })
 }
 
+/// The tiers the kernels' unit tests run on: every usable one; under Miri only the current
+/// one, since `scripts/sanitize.sh` runs Miri once per tier (with that tier's target features)
+/// and interpreting every tier in every run would take an hour.
+#[cfg(test)]
+pub(crate) fn tested_tiers() -> Vec<CpuTier> {
+    if cfg!(miri) {
+        vec![CpuTier::current().unwrap()]
+    } else {
+        CpuTier::usable().unwrap()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -404,7 +404,7 @@ impl Tile {
 mod tests {
     use super::*;
     use crate::cpu::team::fault::{bounded, Faults};
-    use crate::cpu::tier::CpuTier;
+    use crate::cpu::tier::tested_tiers;
     use crate::lstm::reference;
     use crate::LstmConfig;
 
@@ -546,8 +546,7 @@ mod tests {
 
     /// Every ISA the tests run the kernel on.
     fn isas() -> Vec<Isa> {
-        CpuTier::usable()
-            .unwrap()
+        tested_tiers()
             .into_iter()
             .map(|t| t.isa().unwrap())
             .collect()
