@@ -7,9 +7,10 @@
 #         undefined behaviour: out-of-bounds or misaligned accesses, reads of uninitialised
 #         memory, data races. It emulates the CPU features it is given, so every x86 tier in
 #         MIRI_TIERS is checked here whatever this machine has, one run per tier (the last run,
-#         with none of those features, checks the generic tier). Miri lacks two AVX-512 instructions the primitives use; under Miri those
-#         two run lane by lane (`cfg(miri)` in src/cpu/simd/x86.rs), every load and store of the
-#         kernels stays the real one.
+#         with none of those features, checks the generic tier). Miri lacks three AVX-512
+#         operations the primitives use (max/min, the reciprocal estimate, integer shifts);
+#         under Miri those run lane by lane (`cfg(miri)` in src/cpu/simd/x86.rs), every load and
+#         store of the kernels stays the real one.
 #   tsan  ThreadSanitizer on the library's unit tests (teams of 1 to 4 threads on the LSTM
 #         kernel, injected panics and refused spawns) and tests/concurrency.rs and
 #         tests/lstm_property.rs: data races between threads.

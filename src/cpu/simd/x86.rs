@@ -85,11 +85,24 @@ impl Simd for Avx512 {
         unsafe { _mm512_fnmadd_ps(a, b, c) }
     }
 
+    #[cfg(not(miri))]
     #[inline(always)]
     fn clamp(self, x: __m512, lo: __m512, hi: __m512) -> __m512 {
         // max/min return their second operand when either is NaN: NaN stays NaN.
         // SAFETY: the token proves AVX-512F; see the impl's header.
         unsafe { _mm512_min_ps(hi, _mm512_max_ps(lo, x)) }
+    }
+
+    /// Miri lacks the 512-bit `vmaxps`/`vminps`: lane by lane (the bounds are splats).
+    #[cfg(miri)]
+    fn clamp(self, x: __m512, lo: __m512, hi: __m512) -> __m512 {
+        let [lo, hi] = [lo, hi].map(|v| {
+            let mut lanes = [0.0f32; 16];
+            // SAFETY: `lanes` holds 16 floats.
+            unsafe { self.store(lanes.as_mut_ptr(), v) };
+            lanes[0]
+        });
+        lanes(self, x, |x| x.clamp(lo, hi))
     }
 
     #[cfg(not(miri))]
@@ -112,7 +125,9 @@ impl Simd for Avx512 {
         }
     }
 
-    /// Miri lacks `vrcp14ps`: lane by lane, through memory it can check.
+    /// Miri lacks `vrcp14ps`: lane by lane, through memory it can check. (Under Miri the
+    /// AVX-512 activations are exact divisions, not the estimate; their loads and stores, and
+    /// every kernel's, are the real ones.)
     #[cfg(miri)]
     fn recip(self, x: __m512) -> __m512 {
         lanes(self, x, |x| 1.0 / x)
