@@ -251,8 +251,8 @@ pub(crate) mod fault {
     }
 
     /// Runs `f` on a new thread with `faults` for the teams it starts, and returns its
-    /// result; panics if it takes over a minute (half an hour under Miri), so that a hang fails the test
-    /// instead of stalling the suite.
+    /// result; panics if it takes over a minute (half an hour under Miri), so that a hang fails
+    /// the test instead of stalling the suite.
     pub(crate) fn bounded<R: Send + 'static>(
         faults: Faults,
         f: impl FnOnce() -> R + Send + 'static,
