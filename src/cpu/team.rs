@@ -156,8 +156,12 @@ impl Drop for PoisonOnDrop<'_> {
     }
 }
 
-/// Spins before a waiting thread starts yielding its time slice (about 100 µs here).
-const SPIN_LIMIT: u32 = 1 << 14;
+/// Spins before a waiting thread starts yielding its time slice (a few µs here). Short: when
+/// the scheduler puts two members on one CPU, every spin is time the other cannot run. On the
+/// 2-vCPU VM, 2^14 spins left some processes' two-thread LSTM (seq_med) at 22 ms, twice its
+/// one-thread time, and forced onto one CPU at 100 ms; 2^8 spins gave 5.6–10.7 ms and 11.6 ms,
+/// with the other configurations unchanged.
+const SPIN_LIMIT: u32 = 1 << 8;
 
 /// A sense-free spin barrier: arrivals count up; the last one resets the count and bumps the
 /// generation the others spin on. It can be poisoned, which releases every waiter, now and
