@@ -81,7 +81,7 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         }
         rows.push(Row {
             name: row.name,
-            median_us: (row.median_us * 10.0).round() / 10.0,
+            median_us: tenths(row.median_us),
             runs: row.runs,
             macs: config.macs(),
         });
@@ -92,11 +92,7 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
             cpu,
             rows,
         };
-        writeln!(
-            std::io::stdout().lock(),
-            "{}",
-            serde_json::to_string(&report)?
-        )?;
+        print_json(&report)?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -120,17 +116,28 @@ fn peak(args: &BenchArgs, cpu: CpuTier) -> anyhow::Result<ExitCode> {
             rows.push(PeakRow {
                 tier,
                 threads,
-                gflops: (gflops * 10.0).round() / 10.0,
+                gflops: tenths(gflops),
             });
         }
     }
     if args.json {
         let report = PeakReport { cpu, peak: rows };
-        writeln!(
-            std::io::stdout().lock(),
-            "{}",
-            serde_json::to_string(&report)?
-        )?;
+        print_json(&report)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `value` rounded to one decimal, as the reports give it.
+fn tenths(value: f64) -> f64 {
+    (value * 10.0).round() / 10.0
+}
+
+/// `report` as one line of JSON on stdout.
+fn print_json(report: &impl Serialize) -> anyhow::Result<()> {
+    writeln!(
+        std::io::stdout().lock(),
+        "{}",
+        serde_json::to_string(report)?
+    )?;
+    Ok(())
 }

@@ -91,8 +91,7 @@ impl CpuTier {
         let tier: CpuTier = value
             .parse()
             .map_err(|e: Error| format!("{CPU_TIER_VAR}={value}: {e}"))?;
-        tier.check()
-            .map_err(|e| format!("{CPU_TIER_VAR}={value}: {e}"))?;
+        isa_for(tier).map_err(|e| format!("{CPU_TIER_VAR}={value}: {e}"))?;
         Ok(tier)
     }
 
@@ -113,12 +112,6 @@ impl CpuTier {
             Self::Avx2 | Self::Neon => 1,
             Self::Avx512 => 2,
         }
-    }
-
-    /// `Ok` if this CPU runs the tier, else an error saying what it needs and what the CPU
-    /// has.
-    pub(crate) fn check(self) -> Result<()> {
-        isa_for(self).map(|_| ())
     }
 
     /// The tier's kernel entry point, if this CPU runs it.
