@@ -7,6 +7,11 @@
 //! output vector, each broadcasting one input value. The input can be a sum computed on the fly
 //! (`tensor1 + tensor2`) and the start can carry more than the bias (a one-hot category's
 //! weight column), which fuses each of the seed's first two models into one pass.
+//!
+//! Where a row's outputs would leave much of their last vector empty and blends are cheap
+//! (AVX2, 9 to 12 outputs: the seed's 10 take two 8-lane vectors, 6 lanes idle), `LANES` rows
+//! are packed into `out` whole vectors instead, each lane's input blended from the two rows its
+//! vector spans: a quarter to three eighths fewer multiply-adds, and no overlapping stores.
 
 use std::mem::MaybeUninit;
 
@@ -23,6 +28,10 @@ pub(crate) struct NarrowWeights {
     bias: [f32; WIDTH],
     out: usize,
     isa: Isa,
+    /// Where `isa` packs rows ([`packs`]): the bias, then each `w[k]`, each laid out for packed
+    /// rows: [`period`]`(out, LANES)` floats, float `p` holding output `p mod out` (the lanes'
+    /// outputs repeat with that period). Empty elsewhere.
+    packed: Vec<f32>,
 }
 
 /// The rows' input.
@@ -57,12 +66,26 @@ impl NarrowWeights {
             .map(|k| std::array::from_fn(|j| if j < out { weight[j * input + k] } else { 0.0 }))
             .collect();
         let bias = std::array::from_fn(|j| if j < out { bias[j] } else { 0.0 });
-        Some(Self { w, bias, out, isa })
+        let weights = Self {
+            w,
+            bias,
+            out,
+            isa,
+            packed: Vec::new(),
+        };
+        Some(weights.with_isa(isa))
     }
 
     /// The same weights, run on `isa`.
     pub fn with_isa(mut self, isa: Isa) -> Self {
         self.isa = isa;
+        self.packed = match packed_lanes(isa, self.out) {
+            Some(lanes) => std::iter::once(&self.bias)
+                .chain(&self.w)
+                .flat_map(|src| (0..period(self.out, lanes)).map(move |p| src[p % self.out]))
+                .collect(),
+            None => Vec::new(),
+        };
         self
     }
 
@@ -147,6 +170,34 @@ impl NarrowWeights {
     }
 }
 
+/// Whether `S` packs rows of `out` outputs: blends issue beside the multiply-adds, a vector
+/// spans two rows at most (`LANES < out`), a row of the remainder fits two vectors, and packing
+/// saves at least a quarter of the multiply-adds (`out / LANES <= 1.5` against 2 per row).
+fn packs<S: Simd>(out: usize) -> bool {
+    S::BLEND_BESIDE_FMA && S::LANES < out && 2 * out <= 3 * S::LANES
+}
+
+/// The period of packed rows' outputs, in lanes: `lcm(out, lanes)`.
+const fn period(out: usize, lanes: usize) -> usize {
+    let (mut a, mut b) = (out, lanes);
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    out / a * lanes
+}
+
+/// `isa`'s lanes, if it packs rows of `out` outputs.
+fn packed_lanes(isa: Isa, out: usize) -> Option<usize> {
+    struct Packed(usize);
+    impl SimdFn for Packed {
+        type Output = Option<usize>;
+        fn call<S: Simd>(self, _: S) -> Option<usize> {
+            packs::<S>(self.0).then_some(S::LANES)
+        }
+    }
+    isa.run(Packed(out))
+}
+
 /// The kernel: every row of `y`, with [`NarrowWeights::run`]'s lengths checked.
 struct Rows<'a, 'b> {
     w: &'a NarrowWeights,
@@ -165,9 +216,20 @@ impl SimdFn for Rows<'_, '_> {
         // beside one row of weights and the broadcast input (at most 16 rows).
         let vectors = self.w.out.div_ceil(S::LANES);
         let rows = (S::REGISTERS - vectors - 1) / vectors;
+        let packed = matches!(self.start, Start::Bias)
+            && packs::<S>(self.w.out)
+            && self.w.packed.len() == (self.k + 1) * period(self.w.out, S::LANES);
         // SAFETY: `run` checked every length and category; `vectors * LANES <= 16` floats of
-        // each weight row are read.
+        // each weight row are read; the packed table has the length `packed_group` reads.
         unsafe {
+            // Instantiated for the widths AVX2 packs (other tiers and widths never pack).
+            match self.w.out {
+                9 if packed => return self.packed::<S, 9>(s),
+                10 if packed => return self.packed::<S, 10>(s),
+                11 if packed => return self.packed::<S, 11>(s),
+                12 if packed => return self.packed::<S, 12>(s),
+                _ => {}
+            }
             match (vectors, rows) {
                 (1, 16..) => self.rows::<S, 1, 16>(s),
                 (1, 12..) => self.rows::<S, 1, 12>(s),
@@ -192,22 +254,65 @@ impl Rows<'_, '_> {
     /// and at most 16.
     #[inline(always)]
     unsafe fn rows<S: Simd, const V: usize, const G: usize>(self, s: S) {
+        let (w, k, start) = (self.w, self.k, self.start);
+        self.groups(G, |x, r0, g, y| {
+            // SAFETY: the group's `g` rows of `k` inputs start at `x`, and rows `r0..r0 + g`
+            // of `y` and `categories` exist (`groups`, and the lengths `run` checked).
+            unsafe {
+                if g == G {
+                    group::<S, V, G>(s, w, k, x, start, r0, y);
+                } else {
+                    for i in 0..g {
+                        group::<S, V, 1>(s, w, k, x.add(i * k), start, r0 + i, y);
+                    }
+                }
+            }
+        });
+    }
+
+    /// Every row, `LANES` packed at a time (then one at a time in two vectors each), for
+    /// `OUT` outputs.
+    ///
+    /// # Safety
+    /// The lengths are those [`NarrowWeights::run`] checks, the start is the bias, `packs::<S>`
+    /// holds for `OUT` and the packed table is `(k + 1) * period(OUT, LANES)` floats.
+    #[inline(always)]
+    unsafe fn packed<S: Simd, const OUT: usize>(self, s: S) {
+        let (w, k) = (self.w, self.k);
+        self.groups(S::LANES, |x, r0, g, y| {
+            // SAFETY: as for `rows`; a row of `OUT <= 2 * LANES` outputs fits two vectors.
+            unsafe {
+                if g == S::LANES {
+                    packed_group::<S, OUT>(s, w, k, x, r0, y);
+                } else {
+                    for i in 0..g {
+                        group::<S, 2, 1>(s, w, k, x.add(i * k), Start::Bias, r0 + i, y);
+                    }
+                }
+            }
+        });
+    }
+
+    /// Calls `f(x, r0, g, y)` for each group of `size` rows (the last may be shorter): rows
+    /// `r0..r0 + g`, whose `g * k` inputs start at `x`. Sums are formed per group, in a
+    /// scratch buffer, so that the multiply-adds broadcast straight from memory.
+    #[inline(always)]
+    fn groups(
+        self,
+        size: usize,
+        mut f: impl FnMut(*const f32, usize, usize, &mut [MaybeUninit<f32>]),
+    ) {
         let Self {
-            w,
-            k,
-            source,
-            start,
-            y,
+            w, k, source, y, ..
         } = self;
         let rows = y.len() / w.out;
-        // Sums are formed per group, so that the FMAs broadcast straight from memory.
         let mut scratch = match source {
-            Source::Sum(..) => vec![0.0f32; G * k],
+            Source::Sum(..) => vec![0.0f32; size * k],
             Source::Rows(_) => Vec::new(),
         };
         let mut r0 = 0;
         while r0 < rows {
-            let g = (rows - r0).min(G);
+            let g = (rows - r0).min(size);
             let x = match source {
                 // SAFETY: `x` holds `rows * k` floats (checked by `run`).
                 Source::Rows(x) => unsafe { x.as_ptr().add(r0 * k) },
@@ -219,19 +324,62 @@ impl Rows<'_, '_> {
                     scratch.as_ptr()
                 }
             };
-            // SAFETY: the group's `g` rows of `k` inputs start at `x`, and rows `r0..r0 + g`
-            // of `y` and `categories` exist (checked by `run`).
-            unsafe {
-                if g == G {
-                    group::<S, V, G>(s, w, k, x, start, r0, y);
-                } else {
-                    for i in 0..g {
-                        group::<S, V, 1>(s, w, k, x.add(i * k), start, r0 + i, y);
-                    }
-                }
-            }
+            f(x, r0, g, y);
             r0 += g;
         }
+    }
+}
+
+/// Rows `r0 .. r0 + LANES`, packed: their `LANES * OUT` outputs are `OUT` whole vectors, lane
+/// `i` of vector `v` holding output `(v * LANES + i) mod OUT` of row `(v * LANES + i) / OUT`.
+/// A vector spans two rows at most, so its input is the first row's broadcast blended with
+/// the second's at a lane that is a constant once the loop over vectors unrolls. Vectors a
+/// period apart share their weights (one load for both, where registers allow).
+///
+/// # Safety
+/// `LANES` rows of `k` inputs at `x` and rows `r0..r0 + LANES` of `y` exist, `LANES < OUT`,
+/// and the packed table is `(k + 1) * period(OUT, LANES)` floats.
+#[inline(always)]
+unsafe fn packed_group<S: Simd, const OUT: usize>(
+    s: S,
+    w: &NarrowWeights,
+    k: usize,
+    x: *const f32,
+    r0: usize,
+    y: &mut [MaybeUninit<f32>],
+) {
+    let lanes = S::LANES;
+    let period = const { period(OUT, S::LANES) };
+    let table = w.packed.as_ptr();
+    // Every read and write below stays within what the caller guarantees: rows `first` and
+    // `first + 1` are below `LANES` whenever read, and vector `v`'s weights start
+    // `v * lanes mod period` floats into a block of `period`, a multiple of `lanes`.
+    // SAFETY: as just said.
+    let mut acc: [S::V; OUT] =
+        std::array::from_fn(|v| unsafe { s.load(table.add(v * lanes % period)) });
+    for j in 0..k {
+        // SAFETY: as above.
+        let wj = unsafe { table.add((j + 1) * period) };
+        for (v, acc) in acc.iter_mut().enumerate() {
+            let first = v * lanes / OUT;
+            // Lanes of the vector in row `first`; the rest are in row `first + 1`.
+            let split = (first + 1) * OUT - v * lanes;
+            // SAFETY: as above.
+            let xv = s.splat(unsafe { *x.add(first * k + j) });
+            let xv = if split >= lanes {
+                xv
+            } else {
+                // SAFETY: as above.
+                let next = s.splat(unsafe { *x.add((first + 1) * k + j) });
+                s.blend_at(xv, next, split)
+            };
+            // SAFETY: as above.
+            *acc = s.mul_add(xv, unsafe { s.load(wj.add(v * lanes % period)) }, *acc);
+        }
+    }
+    for (v, &acc) in acc.iter().enumerate() {
+        // SAFETY: as above; the `OUT` vectors are rows `r0..r0 + LANES` of `y` exactly.
+        unsafe { s.store(y.as_mut_ptr().add(r0 * OUT + v * lanes).cast(), acc) };
     }
 }
 
@@ -323,12 +471,19 @@ mod tests {
         for tier in crate::cpu::tier::tested_tiers() {
             let isa = tier.isa().unwrap();
             // One to four vectors per row on every tier, whole groups and a tail of rows.
-            for out in [1, 3, 8, 10, 13, 16] {
+            // 9 to 12 outputs are packed on AVX2.
+            for out in [1, 3, 8, 9, 10, 11, 12, 13, 16] {
                 let weight: Vec<f32> = (0..out * input)
                     .map(|i| (i % 7) as f32 * 0.25 - 0.7)
                     .collect();
                 let bias: Vec<f32> = (0..out).map(|i| i as f32 * 0.1).collect();
                 let w = NarrowWeights::new(&weight, &bias, out, input, isa).unwrap();
+                let packs = tier == crate::cpu::tier::CpuTier::Avx2 && (9..=12).contains(&out);
+                assert_eq!(
+                    !w.packed.is_empty(),
+                    packs,
+                    "{tier}, {out} outputs: packing"
+                );
                 let x: Vec<f32> = (0..rows * input)
                     .map(|i| (i % 11) as f32 * 0.3 - 1.0)
                     .collect();

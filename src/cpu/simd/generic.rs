@@ -20,6 +20,7 @@ impl Simd for Generic {
     type V = [f32; N];
     const LANES: usize = N;
     const REGISTERS: usize = 16;
+    const BLEND_BESIDE_FMA: bool = false;
 
     #[inline(always)]
     fn splat(self, x: f32) -> [f32; N] {
@@ -44,6 +45,11 @@ impl Simd for Generic {
             // SAFETY: the caller guarantees `n` writable floats at `p`.
             unsafe { p.add(i).write_unaligned(x) };
         }
+    }
+
+    #[inline(always)]
+    fn blend_at(self, a: [f32; N], b: [f32; N], n: usize) -> [f32; N] {
+        map(|i| if i < n { a[i] } else { b[i] })
     }
 
     #[inline(always)]

@@ -31,6 +31,10 @@ pub(crate) trait Simd: Copy + Send + Sync + 'static {
     const LANES: usize;
     /// Vector registers the ISA has, for sizing register tiles.
     const REGISTERS: usize;
+    /// Whether a [`blend_at`](Self::blend_at) at a constant lane issues beside the
+    /// multiply-adds, on an execution port they leave free (AVX2's `vblendps` on Intel's port 5
+    /// and AMD's extra vector pipes), so that kernels may trade multiply-adds for blends.
+    const BLEND_BESIDE_FMA: bool;
 
     /// Every lane `x`.
     fn splat(self, x: f32) -> Self::V;
@@ -59,6 +63,9 @@ pub(crate) trait Simd: Copy + Send + Sync + 'static {
     fn mul_add(self, a: Self::V, b: Self::V, c: Self::V) -> Self::V;
     /// `c - a · b`, fused where the ISA has FMA.
     fn neg_mul_add(self, a: Self::V, b: Self::V, c: Self::V) -> Self::V;
+    /// Lanes `0..n` of `a`, then lanes `n..` of `b` (`n <= LANES`). With `n` known at compile
+    /// time this is a single immediate blend.
+    fn blend_at(self, a: Self::V, b: Self::V, n: usize) -> Self::V;
     /// `x` clamped to `[lo, hi]`, NaN staying NaN.
     fn clamp(self, x: Self::V, lo: Self::V, hi: Self::V) -> Self::V;
     /// `1 / x` to within about 1 ulp (an estimate refined by Newton steps where that is
@@ -185,6 +192,11 @@ mod tests {
                 assert_eq!(out(s.mul_add(va, vb, va)), each(&|x, y| x * y + x));
                 assert_eq!(out(s.neg_mul_add(va, vb, va)), each(&|x, y| x - x * y));
                 assert_eq!(out(s.splat(2.5)), vec![2.5; n]);
+                for at in 0..=n {
+                    let blended: Vec<f32> =
+                        (0..n).map(|i| if i < at { a[i] } else { b[i] }).collect();
+                    assert_eq!(out(s.blend_at(va, vb, at)), blended, "blend at {at}");
+                }
                 let clamped = out(s.clamp(va, s.splat(-1.0), s.splat(1.0)));
                 assert_eq!(clamped, each(&|x, _| x.clamp(-1.0, 1.0)));
                 let nan = s.clamp(s.splat(f32::NAN), s.splat(-1.0), s.splat(1.0));

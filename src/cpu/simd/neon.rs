@@ -26,6 +26,7 @@ impl Simd for Neon {
     type V = float32x4_t;
     const LANES: usize = 4;
     const REGISTERS: usize = 32;
+    const BLEND_BESIDE_FMA: bool = false;
 
     #[inline(always)]
     fn splat(self, x: f32) -> float32x4_t {
@@ -84,6 +85,16 @@ impl Simd for Neon {
     fn neg_mul_add(self, a: float32x4_t, b: float32x4_t, c: float32x4_t) -> float32x4_t {
         // SAFETY: the token proves NEON; see the impl's header.
         unsafe { vfmsq_f32(c, a, b) }
+    }
+
+    #[inline(always)]
+    fn blend_at(self, a: float32x4_t, b: float32x4_t, n: usize) -> float32x4_t {
+        const LANE: [u32; 4] = [0, 1, 2, 3];
+        // SAFETY: the token proves NEON; see the impl's header. `LANE` holds 4 integers.
+        unsafe {
+            let from_b = vcgeq_u32(vld1q_u32(LANE.as_ptr()), vdupq_n_u32(n as u32));
+            vbslq_f32(from_b, b, a)
+        }
     }
 
     #[inline(always)]

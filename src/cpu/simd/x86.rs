@@ -29,6 +29,8 @@ impl Simd for Avx512 {
     type V = __m512;
     const LANES: usize = 16;
     const REGISTERS: usize = 32;
+    // Port 5 runs 512-bit multiply-adds too.
+    const BLEND_BESIDE_FMA: bool = false;
 
     #[inline(always)]
     fn splat(self, x: f32) -> __m512 {
@@ -53,6 +55,13 @@ impl Simd for Avx512 {
         let mask = ((1u32 << n) - 1) as __mmask16;
         // SAFETY: the token proves AVX-512F; see the impl's header.
         unsafe { _mm512_mask_storeu_ps(p, mask, v) }
+    }
+
+    #[inline(always)]
+    fn blend_at(self, a: __m512, b: __m512, n: usize) -> __m512 {
+        let from_b = (0xffff_u32 << n) as __mmask16;
+        // SAFETY: the token proves AVX-512F; see the impl's header.
+        unsafe { _mm512_mask_blend_ps(from_b, a, b) }
     }
 
     #[inline(always)]
@@ -171,6 +180,7 @@ impl Simd for Avx2 {
     type V = __m256;
     const LANES: usize = 8;
     const REGISTERS: usize = 16;
+    const BLEND_BESIDE_FMA: bool = true;
 
     #[inline(always)]
     fn splat(self, x: f32) -> __m256 {
@@ -200,6 +210,19 @@ impl Simd for Avx2 {
                 _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
             );
             _mm256_maskstore_ps(p, mask, v)
+        }
+    }
+
+    #[inline(always)]
+    fn blend_at(self, a: __m256, b: __m256, n: usize) -> __m256 {
+        // SAFETY: the token proves AVX2 and FMA; see the impl's header.
+        unsafe {
+            // Lane i comes from `b` when i >= n: its mask element has the sign bit set.
+            let from_b = _mm256_cmpgt_epi32(
+                _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                _mm256_set1_epi32(n as i32 - 1),
+            );
+            _mm256_blendv_ps(a, b, _mm256_castsi256_ps(from_b))
         }
     }
 
