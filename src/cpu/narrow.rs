@@ -15,10 +15,15 @@
 
 use std::mem::MaybeUninit;
 
+use super::helpers;
 use super::simd::{Isa, Simd, SimdFn};
 
 /// Outputs at most: each weight row is padded to this many floats.
 const WIDTH: usize = 16;
+
+/// Multiply-adds per chunk of rows handed to the [`helpers`] (about a microsecond's work): a
+/// call of several chunks shares them with idle helper threads.
+const CHUNK_MACS: usize = 32 * 1024;
 
 /// `Wᵀ` with each row padded to 16 lanes, the bias, and the tier the kernel runs on.
 #[derive(Debug, Clone)]
@@ -43,6 +48,17 @@ enum Source<'a> {
     Sum(&'a [f32], &'a [f32]),
 }
 
+impl<'a> Source<'a> {
+    /// Rows `rows` of `k` inputs each.
+    fn rows(self, rows: &std::ops::Range<usize>, k: usize) -> Self {
+        let part = |x: &'a [f32]| &x[rows.start * k..rows.end * k];
+        match self {
+            Self::Rows(x) => Self::Rows(part(x)),
+            Self::Sum(a, b) => Self::Sum(part(a), part(b)),
+        }
+    }
+}
+
 /// Each row's starting value.
 #[derive(Clone, Copy)]
 enum Start<'a> {
@@ -53,6 +69,38 @@ enum Start<'a> {
         offset: usize,
         categories: &'a [u32],
     },
+}
+
+impl Start<'_> {
+    /// The starts of rows `rows`.
+    fn rows(self, rows: &std::ops::Range<usize>) -> Self {
+        match self {
+            Self::Bias => Self::Bias,
+            Self::BiasPlusRow { offset, categories } => Self::BiasPlusRow {
+                offset,
+                categories: &categories[rows.clone()],
+            },
+        }
+    }
+}
+
+/// `y`'s elements, shared by the chunks that write disjoint rows of it.
+struct Shared(*mut MaybeUninit<f32>);
+
+// SAFETY: the pointer is only turned into slices of disjoint rows, one per chunk (`run`).
+unsafe impl Sync for Shared {}
+
+impl Shared {
+    /// Rows `rows` of `out` elements each.
+    ///
+    /// # Safety
+    /// The rows lie inside the slice the pointer came from, and no other live slice from it
+    /// overlaps them.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn rows(&self, rows: &std::ops::Range<usize>, out: usize) -> &mut [MaybeUninit<f32>] {
+        // SAFETY: the caller's.
+        unsafe { std::slice::from_raw_parts_mut(self.0.add(rows.start * out), rows.len() * out) }
+    }
 }
 
 impl NarrowWeights {
@@ -159,14 +207,32 @@ impl NarrowWeights {
         if !lengths_ok {
             candle_core::bail!("scriptless narrow linear: operands do not match");
         }
-        self.isa.run(Rows {
-            w: self,
-            k,
-            source,
-            start,
-            y,
-        });
-        Ok(())
+        // Chunks of whole 16-row groups, shared with idle helper threads.
+        let chunk = (CHUNK_MACS / (k.max(1) * self.out)).next_multiple_of(16);
+        if rows <= chunk {
+            self.isa.run(Rows {
+                w: self,
+                k,
+                source,
+                start,
+                y,
+            });
+            return Ok(());
+        }
+        let (out, shared) = (self.out, Shared(y.as_mut_ptr()));
+        helpers::for_each_chunk(rows.div_ceil(chunk), &|c| {
+            let part = c * chunk..((c + 1) * chunk).min(rows);
+            // SAFETY: `y` holds `rows * out` elements; each chunk `c` runs once, on its own
+            // rows.
+            let y = unsafe { shared.rows(&part, out) };
+            self.isa.run(Rows {
+                w: self,
+                k,
+                source: source.rows(&part, k),
+                start: start.rows(&part),
+                y,
+            });
+        })
     }
 }
 
@@ -467,12 +533,16 @@ mod tests {
 
     #[test]
     fn kernels_match_a_plain_loop_on_every_tier_and_width() {
-        let (input, rows, features) = (13, 37, 10);
+        let (input, features) = (13, 10);
         for tier in crate::cpu::tier::tested_tiers() {
             let isa = tier.isa().unwrap();
             // One to four vectors per row on every tier, whole groups and a tail of rows.
-            // 9 to 12 outputs are packed on AVX2.
-            for out in [1, 3, 8, 9, 10, 11, 12, 13, 16] {
+            // 9 to 12 outputs are packed on AVX2; 300 rows of 9 outputs or more are split
+            // into chunks for the helper threads.
+            for (rows, out) in [37, 300]
+                .into_iter()
+                .flat_map(|rows| [1, 3, 8, 9, 10, 11, 12, 13, 16].map(|out| (rows, out)))
+            {
                 let weight: Vec<f32> = (0..out * input)
                     .map(|i| (i % 7) as f32 * 0.25 - 0.7)
                     .collect();
@@ -516,7 +586,7 @@ mod tests {
                     for o in 0..out {
                         let close = |a: f32, b: f32| (a - b).abs() < 1e-5;
                         let at = r * out + o;
-                        let what = format!("{tier}, {out} outputs, row {r}, output {o}");
+                        let what = format!("{tier}, {out} outputs, row {r} of {rows}, output {o}");
                         let plain = reference(&|r, j| x[r * input + j], input, r, o);
                         assert!(close(y[at], plain), "{what}");
                         let twice = |r: usize, j: usize| 2.0 * x[r * input + j];
