@@ -3,7 +3,8 @@
 # non-zero on any report:
 #
 #   miri  Miri interprets the kernels' unit tests (the tiled LSTM and narrow Linear kernels, the
-#         SIMD primitives, the thread team, the activations, the packing plan) and reports
+#         SIMD primitives, the thread team and the helper threads, the activations, the packing
+#         plan) and reports
 #         undefined behaviour: out-of-bounds or misaligned accesses, reads of uninitialised
 #         memory, data races. It emulates the CPU features it is given, so every x86 tier in
 #         MIRI_TIERS is checked here whatever this machine has, one run per tier (the last run,
@@ -12,7 +13,7 @@
 #         under Miri those run lane by lane (`cfg(miri)` in src/cpu/simd/x86.rs), every load and
 #         store of the kernels stays the real one.
 #   tsan  ThreadSanitizer on the library's unit tests (teams of 1 to 4 threads on the LSTM
-#         kernel, injected panics and refused spawns) and tests/concurrency.rs and
+#         kernel, injected panics and refused spawns, the helper threads shared by short calls) and tests/concurrency.rs and
 #         tests/lstm_property.rs: data races between threads.
 #   asan  AddressSanitizer and LeakSanitizer on the whole test suite (library, CLI and
 #         integration tests): out-of-bounds accesses, use after free, leaks.
@@ -36,7 +37,7 @@ done
 MIRI_TIERS=("+avx512f" "+avx2,+fma" "-avx2,-fma,-avx512f")
 # The unit tests that reach the kernels (the others go through candle and gemm, whose own
 # intrinsics are not ours to check and are far too slow under Miri).
-MIRI_TESTS=(cpu::activation cpu::narrow cpu::simd cpu::team lstm::tiled lstm::packing)
+MIRI_TESTS=(cpu::activation cpu::helpers cpu::narrow cpu::simd cpu::team lstm::tiled lstm::packing)
 
 if ! rustup run nightly rustc --version >/dev/null 2>&1; then
     rustup toolchain install nightly --profile minimal
