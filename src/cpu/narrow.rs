@@ -207,8 +207,11 @@ impl NarrowWeights {
         if !lengths_ok {
             candle_core::bail!("scriptless narrow linear: operands do not match");
         }
-        // Chunks of whole 16-row groups, shared with idle helper threads.
-        let chunk = (CHUNK_MACS / (k.max(1) * self.out)).next_multiple_of(16);
+        // Chunks of whole 16-row groups (one at least, however wide the rows), shared with
+        // idle helper threads.
+        let chunk = (CHUNK_MACS / (k.max(1) * self.out))
+            .max(1)
+            .next_multiple_of(16);
         if rows <= chunk {
             self.isa.run(Rows {
                 w: self,
@@ -603,6 +606,22 @@ mod tests {
                     .is_err());
             }
             assert!(NarrowWeights::new(&[0.0; 17], &[0.0; 17], 17, 1, isa).is_none());
+            // Rows wider than a chunk's multiply-adds: one 16-row group per chunk.
+            let (input, out, rows) = (4000, 10, 40);
+            let weight: Vec<f32> = (0..out * input).map(|i| (i % 3) as f32 - 1.0).collect();
+            let w = NarrowWeights::new(&weight, &[0.5; 10], out, input, isa).unwrap();
+            let x: Vec<f32> = (0..rows * input).map(|i| (i % 5) as f32 * 0.5).collect();
+            let mut y = vec![MaybeUninit::new(f32::NAN); rows * out];
+            w.linear(&x, &mut y).unwrap();
+            for (at, y) in y.iter().enumerate() {
+                let (r, o) = (at / out, at % out);
+                let terms = (0..input).map(|j| x[r * input + j] * weight[o * input + j]);
+                let (dot, scale) = terms.fold((0.0f32, 0.0f32), |(d, s), t| (d + t, s + t.abs()));
+                // SAFETY: initialised (to NaN, then by the kernel).
+                let y = unsafe { y.assume_init() };
+                let what = format!("{tier}, wide rows: row {r}, output {o}");
+                assert!((y - 0.5 - dot).abs() <= 1e-5 * scale, "{what}");
+            }
         }
     }
 }

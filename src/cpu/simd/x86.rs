@@ -302,10 +302,8 @@ impl Simd for Avx2 {
 fn lanes<S: Simd>(s: S, x: S::V, f: impl Fn(f32) -> f32) -> S::V {
     let mut v = [0.0f32; 16];
     // SAFETY: `v` holds 16 floats, at least LANES.
-    // SAFETY: the token proves AVX2 and FMA; see the impl's header.
     unsafe { s.store(v.as_mut_ptr(), x) };
     let v = v.map(f);
     // SAFETY: as above.
-    // SAFETY: the token proves AVX2 and FMA; see the impl's header.
     unsafe { s.load(v.as_ptr()) }
 }
