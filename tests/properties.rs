@@ -151,14 +151,7 @@ fn permuting_the_batch_permutes_every_output() {
                 rng.random_range(1..20),
                 rng.random_range(1..70),
             );
-            let two = TwoInputModule::from_weights(
-                &Weights::from_tensors(linear_weights(inp, out, &mut rng), HashMap::new()),
-                DType::F32,
-                &Device::Cpu,
-            )
-            .unwrap()
-            .with_cpu_tier(tier)
-            .unwrap();
+            let two = random_two_input(&mut rng, inp, out, tier);
             let (t1, t2) = (
                 uniform(&mut rng, &[rows, inp], 2.0),
                 uniform(&mut rng, &[rows, inp], 2.0),
@@ -183,6 +176,15 @@ fn permuting_the_batch_permutes_every_output() {
 }
 
 /// A categorical model of random sizes, and `rows` random inputs for it.
+/// A two-input model `inp → out` with random weights, on `tier`.
+fn random_two_input(rng: &mut StdRng, inp: usize, out: usize, tier: CpuTier) -> TwoInputModule {
+    let weights = Weights::from_tensors(linear_weights(inp, out, rng), HashMap::new());
+    TwoInputModule::from_weights(&weights, DType::F32, &Device::Cpu)
+        .unwrap()
+        .with_cpu_tier(tier)
+        .unwrap()
+}
+
 fn random_categorical(
     rng: &mut StdRng,
     rows: usize,
@@ -297,18 +299,8 @@ fn a_batch_gives_what_each_row_gives_alone() {
             let rows = rng.random_range(1..40);
             let (cat, features, index) = random_categorical(&mut rng, rows, tier);
             let all = cat.forward(&features, &index).unwrap();
-            let inp = rng.random_range(1..40);
-            let two = TwoInputModule::from_weights(
-                &Weights::from_tensors(
-                    linear_weights(inp, rng.random_range(1..20), &mut rng),
-                    HashMap::new(),
-                ),
-                DType::F32,
-                &Device::Cpu,
-            )
-            .unwrap()
-            .with_cpu_tier(tier)
-            .unwrap();
+            let (inp, out) = (rng.random_range(1..40), rng.random_range(1..20));
+            let two = random_two_input(&mut rng, inp, out, tier);
             // tensor2 is one row, broadcast over the batch.
             let (t1, t2) = (
                 uniform(&mut rng, &[rows, inp], 2.0),

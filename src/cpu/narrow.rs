@@ -606,8 +606,9 @@ mod tests {
                     .is_err());
             }
             assert!(NarrowWeights::new(&[0.0; 17], &[0.0; 17], 17, 1, isa).is_none());
-            // Rows wider than a chunk's multiply-adds: one 16-row group per chunk.
-            let (input, out, rows) = (4000, 10, 40);
+            // Rows wider than a chunk's multiply-adds (3300 · 10 > 32K): one 16-row group per
+            // chunk, two chunks.
+            let (input, out, rows) = (3300, 10, 20);
             let weight: Vec<f32> = (0..out * input).map(|i| (i % 3) as f32 - 1.0).collect();
             let w = NarrowWeights::new(&weight, &[0.5; 10], out, input, isa).unwrap();
             let x: Vec<f32> = (0..rows * input).map(|i| (i % 5) as f32 * 0.5).collect();

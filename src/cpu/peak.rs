@@ -32,10 +32,7 @@ impl SimdFn for Chains {
 #[inline(always)]
 fn chains<S: Simd, const N: usize>(s: S, iterations: usize) -> (f64, f32) {
     let (m, a) = (s.splat(0.999_9), s.splat(1e-4));
-    let mut acc = [s.splat(1.0); N];
-    for (i, acc) in acc.iter_mut().enumerate() {
-        *acc = s.splat(1.0 + i as f32 * 1e-3);
-    }
+    let mut acc: [S::V; N] = std::array::from_fn(|i| s.splat(1.0 + i as f32 * 1e-3));
     for _ in 0..std::hint::black_box(iterations) {
         for acc in &mut acc {
             *acc = s.mul_add(*acc, m, a);
