@@ -4,17 +4,16 @@
 #
 #   miri  Miri interprets the kernels' unit tests (the tiled LSTM and narrow Linear kernels, the
 #         SIMD primitives, the thread team and the helper threads, the activations, the packing
-#         plan) and reports
-#         undefined behaviour: out-of-bounds or misaligned accesses, reads of uninitialised
-#         memory, data races. It emulates the CPU features it is given, so every x86 tier in
-#         MIRI_TIERS is checked here whatever this machine has, one run per tier (the last run,
-#         with none of those features, checks the generic tier). Miri lacks three AVX-512
-#         operations the primitives use (max/min, the reciprocal estimate, integer shifts);
-#         under Miri those run lane by lane (`cfg(miri)` in src/cpu/simd/x86.rs), every load and
-#         store of the kernels stays the real one.
+#         plan) and reports undefined behaviour: out-of-bounds or misaligned accesses, reads of
+#         uninitialised memory, data races. It emulates the CPU features it is given, so every
+#         x86 tier in MIRI_TIERS is checked here whatever this machine has, one run per tier
+#         (the last run, with none of those features, checks the generic tier). Miri lacks three
+#         AVX-512 operations the primitives use (max/min, the reciprocal estimate, integer
+#         shifts); under Miri those run lane by lane (`cfg(miri)` in src/cpu/simd/x86.rs), every
+#         load and store of the kernels stays the real one.
 #   tsan  ThreadSanitizer on the library's unit tests (teams of 1 to 4 threads on the LSTM
-#         kernel, injected panics and refused spawns, the helper threads shared by short calls) and tests/concurrency.rs and
-#         tests/lstm_property.rs: data races between threads.
+#         kernel, injected panics and refused spawns, the helper threads shared by short calls),
+#         tests/concurrency.rs and tests/lstm_property.rs: data races between threads.
 #   asan  AddressSanitizer and LeakSanitizer on the whole test suite (library, CLI and
 #         integration tests): out-of-bounds accesses, use after free, leaks.
 #
@@ -64,7 +63,8 @@ for check in "${checks[@]}"; do
         for tier in "${MIRI_TIERS[@]}"; do
             # The helper threads live as long as the process, which Miri counts as a leak;
             # leaks are LeakSanitizer's to find (asan, below), undefined behaviour Miri's.
-            run "miri ($tier)" env RUSTFLAGS="-C target-feature=$tier" MIRIFLAGS="-Zmiri-ignore-leaks" \
+            run "miri ($tier)" env RUSTFLAGS="-C target-feature=$tier" \
+                MIRIFLAGS="-Zmiri-ignore-leaks" \
                 cargo +nightly miri test --locked --lib --target-dir target/sanitize/miri \
                 -- "${MIRI_TESTS[@]}"
         done

@@ -1,8 +1,9 @@
 //! Differential: a random LSTM configuration (layers, directions, sizes, projection, bias) and
 //! a ragged batch, drawn from the fuzzer's bytes, through the masked LSTM, on both kernels and
-//! every CPU tier this machine has, in f32 and f64, against the plain per-sequence f64 loop of `tests/common/reference.rs`
-//! (written independently of the library). The padding past each length is filled with NaN
-//! and infinities, which must never reach a result. Any mismatch panics.
+//! every CPU tier this machine has, in f32 and f64, against the plain per-sequence f64 loop of
+//! `tests/common/reference.rs` (written independently of the library). The padding past each
+//! length is filled with NaN and infinities, which must never reach a result. Any mismatch
+//! panics.
 
 #![no_main]
 
