@@ -26,8 +26,14 @@ impl OutputTarget {
         };
         let dir = parent_dir(path);
         if !dir.is_dir() {
+            // A WASI program sees only the directories its runtime hands it.
+            let hint = if cfg!(target_os = "wasi") {
+                " (or the WASI runtime does not give this program access to it)"
+            } else {
+                ""
+            };
             bail!(
-                "--output {}: directory {} does not exist",
+                "--output {}: directory {} does not exist{hint}",
                 path.display(),
                 dir.display()
             );
@@ -197,17 +203,11 @@ pub(crate) fn write_atomically(
                 dir.display()
             )
         })?;
-    write(tmp.as_file_mut()).with_context(|| format!("writing --output {}", path.display()))?;
-    // A temporary file is private (0600); give the result the permissions of the file it
-    // replaces, or those of an ordinary new file.
-    let permissions = match std::fs::metadata(path) {
-        Ok(existing) => existing.permissions(),
-        Err(_) => default_permissions(tmp.as_file())?,
-    };
-    tmp.as_file().set_permissions(permissions)?;
-    tmp.as_file_mut().sync_all()?;
-    tmp.persist(path)
-        .with_context(|| format!("writing --output {}", path.display()))?;
+    let context = || format!("writing --output {}", path.display());
+    write(tmp.as_file_mut()).with_context(context)?;
+    set_permissions(tmp.as_file(), path).with_context(context)?;
+    tmp.as_file_mut().sync_all().with_context(context)?;
+    tmp.persist(path).with_context(context)?;
     Ok(())
 }
 
@@ -219,16 +219,21 @@ fn parent_dir(path: &Path) -> &Path {
     }
 }
 
-/// Permissions for a new output file: 0644 on Unix, as an ordinary write would give under the
-/// usual umask (a temporary file starts as 0600).
+/// A temporary file is private (0600) on Unix: give the result the permissions of the file it
+/// replaces, or 0644, as an ordinary write would give under the usual umask.
 #[cfg(unix)]
-fn default_permissions(file: &std::fs::File) -> std::io::Result<std::fs::Permissions> {
+fn set_permissions(tmp: &std::fs::File, path: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    let _ = file;
-    Ok(std::fs::Permissions::from_mode(0o644))
+    let permissions = match std::fs::metadata(path) {
+        Ok(existing) => existing.permissions(),
+        Err(_) => std::fs::Permissions::from_mode(0o644),
+    };
+    tmp.set_permissions(permissions)
 }
 
+/// Elsewhere a temporary file is an ordinary file already (Windows), or files have no
+/// permissions to set (WASI, where setting them fails).
 #[cfg(not(unix))]
-fn default_permissions(file: &std::fs::File) -> std::io::Result<std::fs::Permissions> {
-    Ok(file.metadata()?.permissions())
+fn set_permissions(_tmp: &std::fs::File, _path: &Path) -> std::io::Result<()> {
+    Ok(())
 }

@@ -22,10 +22,18 @@ use candle_core::{CpuStorage, DType, Device, Layout, WithDType};
 use simd::Isa;
 
 /// candle's thread count (`RAYON_NUM_THREADS`, else the physical cores), looked up once:
-/// candle looks it up on every matmul, by reading `/proc/cpuinfo` on Linux.
+/// candle looks it up on every matmul, by reading `/proc/cpuinfo` on Linux. One on WebAssembly
+/// without threads (`wasm32-wasip1`), whatever the environment says, so that no kernel tries
+/// to spawn a thread there.
 pub(crate) fn threads() -> usize {
     static THREADS: OnceLock<usize> = OnceLock::new();
-    *THREADS.get_or_init(candle_core::utils::get_num_threads)
+    *THREADS.get_or_init(|| {
+        if cfg!(all(target_family = "wasm", not(target_feature = "atomics"))) {
+            1
+        } else {
+            candle_core::utils::get_num_threads()
+        }
+    })
 }
 
 /// Whether the fused CPU kernels handle tensors of `dtype` on `device`.
