@@ -30,8 +30,13 @@ fn open_cuda(ordinal: usize) -> Result<Device> {
             "this build has no CUDA support; rebuild with `--features cuda`".to_string(),
         ));
     }
-    Device::new_cuda(ordinal)
-        .map_err(|e| Error::Unsupported(format!("cannot open CUDA device {ordinal}: {e}")))
+    // `Error::from` drops the backtrace candle attaches under `RUST_BACKTRACE`: one line.
+    Device::new_cuda(ordinal).map_err(|e| {
+        Error::Unsupported(format!(
+            "cannot open CUDA device {ordinal}: {}",
+            Error::from(e)
+        ))
+    })
 }
 
 fn open_metal() -> Result<Device> {
@@ -40,6 +45,7 @@ fn open_metal() -> Result<Device> {
             "this build has no Metal support; rebuild with `--features metal` on macOS".to_string(),
         ));
     }
-    Device::new_metal(0)
-        .map_err(|e| Error::Unsupported(format!("cannot open the Metal device: {e}")))
+    Device::new_metal(0).map_err(|e| {
+        Error::Unsupported(format!("cannot open the Metal device: {}", Error::from(e)))
+    })
 }
