@@ -183,7 +183,8 @@ done
 wine_ready=
 prepare_wine() {
     [[ -n $wine_ready ]] && return
-    export WINEPREFIX=$work/wine/prefix WINEDEBUG=-all
+    # No Mono or Gecko: the prefix is set up without asking to download them.
+    export WINEPREFIX=$work/wine/prefix WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
     mkdir -p "$work/wine"
     [[ -d $WINEPREFIX ]] || wine wineboot --init >/dev/null 2>&1 ||
         { echo "dist.sh: wine could not set up $WINEPREFIX" >&2; exit 1; }
