@@ -12,8 +12,8 @@
 #   x86_64-pc-windows-gnu       wine (packed as .zip)
 #   wasm32-wasip1               node's WASI, through the scriptless.mjs launcher it ships with
 #   x86_64-unknown-linux-musl   natively; only when named: a static binary needs no libc on
-#                               the target, but it ran the small benchmark calls 4-34% slower
-#                               (musl's memcpy), so it is not one of the four (README)
+#                               the target, but it ran the benchmark table's short calls up to
+#                               1.34x as long (musl's memcpy), so it is not one of the four
 #
 # Writes dist/scriptless-<version>-<target>.tar.gz (.zip for Windows) and dist/SHA256SUMS for
 # the archives there. Each archive holds one folder, scriptless-<version>-<target>/, with the
@@ -119,7 +119,7 @@ for target in "${targets[@]}"; do
         *) cp "$built/scriptless" "$stage/" ;;
     esac
     cp -r README.md LICENSE-MIT LICENSE-APACHE weights examples "$stage/"
-    # The same bytes from the same commit: fixed owners, order and times.
+    # Archive metadata independent of the checkout and the clock: owners, order, times.
     stamp=$(git log -1 --format=%ct 2>/dev/null || echo 0)
     find "$stage" -exec touch -h -d "@$stamp" {} +
     case $target in
