@@ -5,9 +5,10 @@
 #   cargo build --release --features cuda
 #   cargo test  --release --features cuda --no-run
 #
-# and, unless --no-run is given, runs tests/gpu.rs (and `scriptless run --device cuda`) against
-# a stand-in for the driver library, so that the binaries are shown to load and to fail
-# cleanly without a GPU: the test prints why it skips, the CLI prints one error line.
+# and, unless --no-run is given, runs the GPU parity test (tests/parity.rs) and `scriptless run
+# --device cuda` against a stand-in for the driver library, so that the binaries are shown to
+# load and to fail cleanly without a GPU: the test prints why it skips, the CLI prints one
+# error line.
 #
 #   scripts/build-cuda.sh            # about 10 minutes on 2 cores the first time
 #   scripts/build-cuda.sh --no-run   # build only
@@ -71,8 +72,9 @@ cargo test "${cargo[@]}" --no-run
 if [[ -n $run_tests ]]; then
     # The stub as libcuda.so.1: every driver call fails, as on a machine without a GPU.
     export LD_LIBRARY_PATH=$cuda/root/lib/stubs:$cu13/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-    echo "build-cuda.sh: tests/gpu.rs against the driver stub" >&2
-    cargo test "${cargo[@]}" --test gpu -- --nocapture
+    echo "build-cuda.sh: the GPU parity test against the driver stub" >&2
+    cargo test "${cargo[@]}" --test parity every_fixture_matches_pytorch_on_each_gpu_present \
+        -- --nocapture
     echo "build-cuda.sh: scriptless run --device cuda against the driver stub" >&2
     status=0
     # One line even with RUST_BACKTRACE set (candle attaches a backtrace then).

@@ -13,7 +13,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 target=aarch64-apple-darwin
-rustup target list --installed | grep -qx "$target" || rustup -q target add "$target"
+# shellcheck source=scripts/lib/setup.sh
+source scripts/lib/setup.sh
+ensure_rust_targets "$target"
 for features in "" metal; do
     echo "check-macos.sh: cargo check --target $target ${features:+--features $features}" >&2
     cargo check --locked --lib --bins --target "$target" --target-dir target/check-macos \

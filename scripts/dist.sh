@@ -68,35 +68,14 @@ for target in "${targets[@]}"; do
         x86_64-pc-windows-gnu) packages+=(gcc-mingw-w64-x86-64 wine wine64) ;;
     esac
 done
-missing=()
-for package in "${packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" ||
-        missing+=("$package")
-done
-if [[ ${#missing[@]} -gt 0 ]]; then
-    sudo=()
-    [[ $(id -u) -eq 0 ]] || sudo=(sudo)
-    echo "dist.sh: installing ${missing[*]}" >&2
-    log=$({ "${sudo[@]}" apt-get update -qq &&
-        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
-            apt-get install -y -qq --no-install-recommends "${missing[@]}"; } 2>&1) ||
-        { echo "$log" >&2; exit 1; }
-fi
-installed=$(rustup target list --installed)
-for target in "${targets[@]}"; do
-    grep -qx "$target" <<<"$installed" || rustup -q target add "$target"
-done
+# shellcheck source=scripts/lib/setup.sh
+source scripts/lib/setup.sh
+ensure_debian_packages "${packages[@]}"
+ensure_rust_targets "${targets[@]}"
 if [[ " ${targets[*]} " == *" wasm32-wasip1 "* ]]; then
     node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' 2>/dev/null ||
         { echo "dist.sh: the WebAssembly check needs node 20 or later (node:wasi)" >&2; exit 1; }
 fi
-
-# Linkers and C compilers (mimalloc's C source, on Linux) for the cross builds.
-export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
-export CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc
-export AR_aarch64_unknown_linux_gnu=aarch64-linux-gnu-ar
-export CC_x86_64_unknown_linux_musl=musl-gcc
-export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER=x86_64-w64-mingw32-gcc
 
 # --- build and pack -------------------------------------------------------------------------
 

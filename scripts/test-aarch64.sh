@@ -26,31 +26,13 @@ cd "$(dirname "$0")/.."
 target=aarch64-unknown-linux-gnu
 sysroot=/usr/aarch64-linux-gnu
 
-sudo=()
-[[ $(id -u) -eq 0 ]] || sudo=(sudo)
-
-rustup target list --installed | grep -qx "$target" || rustup -q target add "$target"
-
-missing=()
-for package in gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user; do
-    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" ||
-        missing+=("$package")
-done
-if [[ ${#missing[@]} -gt 0 ]]; then
-    echo "test-aarch64.sh: installing ${missing[*]}" >&2
-    # apt-get's chatter (debconf's notes included) is shown only if it fails.
-    log=$({ "${sudo[@]}" apt-get update -qq &&
-        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
-            apt-get install -y -qq --no-install-recommends "${missing[@]}"; } 2>&1) ||
-        { echo "$log" >&2; exit 1; }
-fi
+# shellcheck source=scripts/lib/setup.sh
+source scripts/lib/setup.sh
+ensure_rust_targets "$target"
+ensure_debian_packages gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
 
 runner="qemu-aarch64 -L $sysroot"
-export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER=$runner
-# C dependencies (mimalloc) are compiled by the cc crate with these.
-export CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc
-export AR_aarch64_unknown_linux_gnu=aarch64-linux-gnu-ar
 # The binary the CLI tests spawn runs through the same emulator (tests/common/command.rs).
 export SCRIPTLESS_TEST_RUNNER=$runner
 
