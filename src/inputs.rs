@@ -8,6 +8,7 @@ use candle_core::{DType, Device, Tensor, D};
 
 use crate::error::{Error, Result};
 use crate::limits::Limits;
+use crate::models::ModelKind;
 
 /// The tensors one forward call takes, keyed as the seed's `forward` arguments.
 #[derive(Debug, Clone)]
@@ -33,6 +34,51 @@ pub enum ModelInputs {
         /// Integer lengths, `(B,)`, each in `1..=T`.
         seq_lengths: Tensor,
     },
+}
+
+impl ModelInputs {
+    /// A `kind` model's inputs from its two tensors, in the order of
+    /// [`ModelKind::input_names`].
+    pub fn new(kind: ModelKind, [first, second]: [Tensor; 2]) -> Self {
+        match kind {
+            ModelKind::TwoInput => Self::TwoInput {
+                tensor1: first,
+                tensor2: second,
+            },
+            ModelKind::Categorical => Self::Categorical {
+                tensor_input: first,
+                category_index: second,
+            },
+            ModelKind::Sequence => Self::Sequence {
+                padded_seq: first,
+                seq_lengths: second,
+            },
+        }
+    }
+
+    /// The kind of model these inputs are for.
+    pub fn kind(&self) -> ModelKind {
+        match self {
+            Self::TwoInput { .. } => ModelKind::TwoInput,
+            Self::Categorical { .. } => ModelKind::Categorical,
+            Self::Sequence { .. } => ModelKind::Sequence,
+        }
+    }
+
+    /// The two tensors, in the order of [`ModelKind::input_names`].
+    pub fn tensors(&self) -> [&Tensor; 2] {
+        match self {
+            Self::TwoInput { tensor1, tensor2 } => [tensor1, tensor2],
+            Self::Categorical {
+                tensor_input,
+                category_index,
+            } => [tensor_input, category_index],
+            Self::Sequence {
+                padded_seq,
+                seq_lengths,
+            } => [padded_seq, seq_lengths],
+        }
+    }
 }
 
 /// Pads variable-length sequences, each `(len_i, features)`, into one `(batch, max len,
@@ -118,18 +164,7 @@ pub(crate) fn pad_sequences_within(
 /// Checks per-row sequence lengths against a padded batch of `batch` rows and `time` steps:
 /// one length per row, each in `1..=time`.
 pub fn check_lengths(lengths: &[usize], batch: usize, time: usize) -> Result<()> {
-    if batch == 0 {
-        return Err(Error::input("padded_seq", "has an empty batch (0 rows)"));
-    }
-    if lengths.len() != batch {
-        return Err(Error::input(
-            "seq_lengths",
-            format!(
-                "has {} entries, expected one per row of padded_seq ({batch})",
-                lengths.len()
-            ),
-        ));
-    }
+    check_lengths_count(lengths.len(), batch)?;
     for (i, &len) in lengths.iter().enumerate() {
         if len == 0 {
             return Err(Error::input(
@@ -147,15 +182,35 @@ pub fn check_lengths(lengths: &[usize], batch: usize, time: usize) -> Result<()>
     Ok(())
 }
 
+/// Refuses an empty batch, and a number of lengths other than one per row of the batch.
+pub(crate) fn check_lengths_count(count: usize, batch: usize) -> Result<()> {
+    if batch == 0 {
+        return Err(Error::input("padded_seq", "has an empty batch (0 rows)"));
+    }
+    if count != batch {
+        return Err(Error::input(
+            "seq_lengths",
+            format!("has {count} entries, expected one per row of padded_seq ({batch})"),
+        ));
+    }
+    Ok(())
+}
+
+/// The number of lengths a `seq_lengths` of shape `dims` holds; it must have 1 dim.
+pub(crate) fn check_lengths_shape(dims: &[usize]) -> Result<usize> {
+    match *dims {
+        [count] => Ok(count),
+        _ => Err(Error::input(
+            "seq_lengths",
+            format!("has shape {dims:?}, expected 1 dim (batch)"),
+        )),
+    }
+}
+
 /// Reads a 1-D integer tensor of sequence lengths. Lengths below 1 are refused here; the upper
 /// bound is checked against the padded batch by [`check_lengths`].
 pub fn lengths_from_tensor(seq_lengths: &Tensor) -> Result<Vec<usize>> {
-    if seq_lengths.rank() != 1 {
-        return Err(Error::input(
-            "seq_lengths",
-            format!("has shape {:?}, expected 1 dim (batch)", seq_lengths.dims()),
-        ));
-    }
+    check_lengths_shape(seq_lengths.dims())?;
     integer_values(seq_lengths, "seq_lengths")?
         .into_iter()
         .enumerate()

@@ -92,7 +92,7 @@ pub use models::{
     SequenceInputModule, TwoInputConfig, TwoInputModule, SEED_FEATURE_WIDTH,
 };
 pub use request::{
-    read_request, request_from_json, request_from_safetensors, JsonLines, RequestFormat,
-    SEQUENCES_KEY,
+    check_request_names, check_request_tensor, read_request, request_from_json,
+    request_from_safetensors, JsonLines, RequestFormat, SEQUENCES_KEY,
 };
 pub use weights::{Weights, WeightsFormat, META_FEATURE_WIDTH, META_MODEL};

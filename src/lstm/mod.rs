@@ -340,19 +340,14 @@ impl MaskedLstm {
         self.forward_packed(padded, lengths)?.into_padded()
     }
 
-    /// [`forward`](Self::forward), leaving the output packed.
-    pub fn forward_packed(&self, padded: &Tensor, lengths: &[usize]) -> Result<PackedLstmOutput> {
-        let (batch, time, features) = match *padded.dims() {
-            [b, t, f] => (b, t, f),
-            _ => {
-                return Err(Error::input(
-                    "padded_seq",
-                    format!(
-                        "expected 3 dims (batch, time, features), got shape {:?}",
-                        padded.dims()
-                    ),
-                ))
-            }
+    /// `(batch, time, features)` of a padded input of shape `dims`, which must have 3 dims and
+    /// `input_size` features.
+    pub(crate) fn check_input_shape(&self, dims: &[usize]) -> Result<(usize, usize, usize)> {
+        let [batch, time, features] = *dims else {
+            return Err(Error::input(
+                "padded_seq",
+                format!("expected 3 dims (batch, time, features), got shape {dims:?}"),
+            ));
         };
         if features != self.config.input_size {
             return Err(Error::input(
@@ -363,6 +358,12 @@ impl MaskedLstm {
                 ),
             ));
         }
+        Ok((batch, time, features))
+    }
+
+    /// [`forward`](Self::forward), leaving the output packed.
+    pub fn forward_packed(&self, padded: &Tensor, lengths: &[usize]) -> Result<PackedLstmOutput> {
+        let (batch, time, features) = self.check_input_shape(padded.dims())?;
         let plan = PackPlan::new(lengths, batch, time)?;
         // The largest working tensors: every packed row's gates for all directions, and the
         // output padded back to (batch, max(lengths), directions × h_out).

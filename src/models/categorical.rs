@@ -3,7 +3,7 @@
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 
-use super::{check_not_empty, linear_shape};
+use super::{check_dims_not_empty, linear_shape};
 use crate::cpu::tier::CpuTier;
 use crate::error::{Error, Result};
 use crate::inputs::category_values;
@@ -142,12 +142,11 @@ impl CategoricalInputModule {
         self
     }
 
-    /// `linear(cat(tensor_input, one_hot(category_index)))`: `tensor_input` is
-    /// `(*, feature_width)`, `category_index` integer `(*)` with the same leading dims and values
-    /// in `0..num_categories`; the output is `(*, out_features)`.
-    pub fn forward(&self, tensor_input: &Tensor, category_index: &Tensor) -> Result<Tensor> {
-        check_not_empty(tensor_input, "tensor_input")?;
-        let dims = tensor_input.dims();
+    /// The shape [`forward`](Self::forward) returns for inputs of shapes `dims`
+    /// (`tensor_input`) and `index_dims` (`category_index`), `(*, out_features)`, or the error
+    /// it gives for them; only the indices' values are left to `forward`.
+    pub fn output_shape(&self, dims: &[usize], index_dims: &[usize]) -> Result<Vec<usize>> {
+        check_dims_not_empty(dims, "tensor_input")?;
         let Some((&width, leading)) = dims.split_last() else {
             return Err(Error::input(
                 "tensor_input",
@@ -166,12 +165,12 @@ impl CategoricalInputModule {
                 ),
             ));
         }
-        if category_index.dims() != leading {
+        if index_dims != leading {
             return Err(Error::input(
                 "category_index",
                 format!(
-                    "has shape {:?}, expected {leading:?}: one index per row of tensor_input",
-                    category_index.dims()
+                    "has shape {index_dims:?}, expected {leading:?}: one index per row of \
+                     tensor_input"
                 ),
             ));
         }
@@ -181,8 +180,16 @@ impl CategoricalInputModule {
             "input `tensor_input` with its one-hot categories",
             &row(combined),
         )?;
-        self.limits
-            .check_elements("the output", &row(self.config.out_features))?;
+        let out = row(self.config.out_features);
+        self.limits.check_elements("the output", &out)?;
+        Ok(out)
+    }
+
+    /// `linear(cat(tensor_input, one_hot(category_index)))`: `tensor_input` is
+    /// `(*, feature_width)`, `category_index` integer `(*)` with the same leading dims and values
+    /// in `0..num_categories`; the output is `(*, out_features)`.
+    pub fn forward(&self, tensor_input: &Tensor, category_index: &Tensor) -> Result<Tensor> {
+        self.output_shape(tensor_input.dims(), category_index.dims())?;
         let categories = category_values(category_index, self.config.num_categories)?;
         let features = tensor_input.to_device(&self.device)?.to_dtype(self.dtype)?;
         self.linear

@@ -20,7 +20,7 @@ use candle_core::{DType, Device, Tensor};
 
 use crate::cpu::tier::CpuTier;
 use crate::error::{Error, Result};
-use crate::inputs::{broadcast_shape, ModelInputs};
+use crate::inputs::ModelInputs;
 use crate::limits::Limits;
 use crate::lstm::StepKernel;
 use crate::weights::Weights;
@@ -186,27 +186,26 @@ impl Model {
     }
 
     /// The shape [`forward`](Self::forward) would return for `inputs`, from their shapes
-    /// alone, without running anything: `(*, out)` for the Linear models (the broadcast of
-    /// `tensor1` and `tensor2`, or `tensor_input`'s leading dims), `(B, out)` for the sequence
-    /// model. `None` when the inputs are of another model's kind or their shapes cannot work
-    /// (no feature axis, shapes that do not broadcast); `forward` then fails.
+    /// alone, without running anything. `None` when the inputs are of another model's kind or
+    /// [`output_shape_of`](Self::output_shape_of) refuses their shapes; `forward` then fails.
     pub fn output_shape(&self, inputs: &ModelInputs) -> Option<Vec<usize>> {
-        let with_out = |dims: &[usize], out: usize| {
-            let (_, leading) = dims.split_last()?;
-            Some([leading, &[out]].concat())
-        };
-        match (self, inputs) {
-            (Self::TwoInput(m), ModelInputs::TwoInput { tensor1, tensor2 }) => {
-                let shape = broadcast_shape(tensor1.dims(), tensor2.dims())?;
-                with_out(&shape, m.config().out_features)
-            }
-            (Self::Categorical(m), ModelInputs::Categorical { tensor_input, .. }) => {
-                with_out(tensor_input.dims(), m.config().out_features)
-            }
-            (Self::Sequence(m), ModelInputs::Sequence { padded_seq, .. }) => {
-                Some(vec![*padded_seq.dims().first()?, m.config().out_features])
-            }
-            _ => None,
+        let [a, b] = inputs.tensors();
+        (inputs.kind() == self.kind())
+            .then(|| self.output_shape_of([a.dims(), b.dims()]).ok())
+            .flatten()
+    }
+
+    /// The shape [`forward`](Self::forward) would return for inputs of shapes `dims`, in the
+    /// order of [`ModelKind::input_names`], after every check `forward` makes from shapes
+    /// alone, with the same errors: `(*, out)` for the Linear models (the broadcast of
+    /// `tensor1` and `tensor2`, or `tensor_input`'s leading dims), `(B, out)` for the sequence
+    /// model. Only the checks of the inputs' values (indices, lengths) are left to `forward`.
+    pub fn output_shape_of(&self, dims: [&[usize]; 2]) -> Result<Vec<usize>> {
+        let [first, second] = dims;
+        match self {
+            Self::TwoInput(m) => m.output_shape(first, second),
+            Self::Categorical(m) => m.output_shape(first, second),
+            Self::Sequence(m) => m.output_shape(first, second),
         }
     }
 
@@ -309,11 +308,13 @@ fn linear_shape(
 /// Refuses a tensor with a zero-size dim: PyTorch would return an empty result, which no
 /// caller of these models wants; an empty batch is almost always a bug upstream.
 fn check_not_empty(t: &Tensor, name: &str) -> Result<()> {
-    if t.dims().contains(&0) {
-        return Err(Error::input(
-            name,
-            format!("is empty (shape {:?})", t.dims()),
-        ));
+    check_dims_not_empty(t.dims(), name)
+}
+
+/// [`check_not_empty`] from a shape alone.
+fn check_dims_not_empty(dims: &[usize], name: &str) -> Result<()> {
+    if dims.contains(&0) {
+        return Err(Error::input(name, format!("is empty (shape {dims:?})")));
     }
     Ok(())
 }

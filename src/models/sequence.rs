@@ -5,8 +5,8 @@ use candle_nn::VarBuilder;
 
 use super::linear_shape;
 use crate::cpu::tier::CpuTier;
-use crate::error::{Error, Result};
-use crate::inputs::{check_lengths, lengths_from_tensor};
+use crate::error::Result;
+use crate::inputs::{check_lengths, check_lengths_count, check_lengths_shape, lengths_from_tensor};
 use crate::limits::Limits;
 use crate::linear::Linear;
 use crate::lstm::{LstmConfig, MaskedLstm, StepKernel};
@@ -145,6 +145,18 @@ impl SequenceInputModule {
         self.forward_lengths(padded_seq, &lengths_from_tensor(seq_lengths)?, pooling)
     }
 
+    /// The shape [`forward`](Self::forward) returns for inputs of shapes `padded_seq` and
+    /// `seq_lengths`, `(B, out_features)`, or the error it gives for them; only the lengths'
+    /// values, and the limits that depend on them, are left to `forward`.
+    pub fn output_shape(&self, padded_seq: &[usize], seq_lengths: &[usize]) -> Result<Vec<usize>> {
+        let count = check_lengths_shape(seq_lengths)?;
+        let out = vec![count, self.config.out_features];
+        self.limits.check_elements("the output", &out)?;
+        let (batch, _, _) = self.rnn.check_input_shape(padded_seq)?;
+        check_lengths_count(count, batch)?;
+        Ok(out)
+    }
+
     /// [`forward`](Self::forward) with the lengths as a slice.
     pub fn forward_lengths(
         &self,
@@ -184,15 +196,7 @@ impl SequenceInputModule {
             .unwrap_or(0);
         let (mut parts, mut all_lengths, mut steps) = (Vec::new(), Vec::new(), Vec::new());
         for (padded, lengths) in batches {
-            let (batch, time, features) = match *padded.dims() {
-                [b, t, f] => (b, t, f),
-                ref dims => {
-                    return Err(Error::input(
-                        "padded_seq",
-                        format!("expected 3 dims (batch, time, features), got shape {dims:?}"),
-                    ))
-                }
-            };
+            let (batch, time, features) = self.rnn.check_input_shape(padded.dims())?;
             check_lengths(lengths, batch, time)?;
             let own = lengths.iter().copied().max().unwrap_or(1);
             let mut part = padded.narrow(1, 0, own)?;

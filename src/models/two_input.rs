@@ -3,7 +3,7 @@
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 
-use super::{check_not_empty, linear_shape};
+use super::{check_dims_not_empty, linear_shape};
 use crate::cpu::tier::CpuTier;
 use crate::error::{Error, Result};
 use crate::inputs::broadcast_shape;
@@ -93,13 +93,12 @@ impl TwoInputModule {
         self
     }
 
-    /// `linear(tensor1 + tensor2)`. The two shapes must broadcast (PyTorch's rules) to
-    /// `(*, in_features)`; the output is `(*, out_features)`. Inputs are converted to the
-    /// model's dtype and device.
-    pub fn forward(&self, tensor1: &Tensor, tensor2: &Tensor) -> Result<Tensor> {
-        check_not_empty(tensor1, "tensor1")?;
-        check_not_empty(tensor2, "tensor2")?;
-        let (a, b) = (tensor1.dims(), tensor2.dims());
+    /// The shape [`forward`](Self::forward) returns for inputs of shapes `a` and `b`, `(*,
+    /// out_features)`, or the error it gives for them: empty inputs, shapes that do not
+    /// broadcast or not to `(*, in_features)`, tensors over the limits.
+    pub fn output_shape(&self, a: &[usize], b: &[usize]) -> Result<Vec<usize>> {
+        check_dims_not_empty(a, "tensor1")?;
+        check_dims_not_empty(b, "tensor2")?;
         let shape = broadcast_shape(a, b).ok_or_else(|| {
             Error::input(
                 "tensor1 + tensor2",
@@ -117,11 +116,19 @@ impl TwoInputModule {
                 ),
             ));
         }
-        let mut out_shape = shape.clone();
+        let mut out_shape = shape;
         if let Some(last) = out_shape.last_mut() {
             *last = self.config.out_features;
         }
         self.limits.check_elements("the output", &out_shape)?;
+        Ok(out_shape)
+    }
+
+    /// `linear(tensor1 + tensor2)`. The two shapes must broadcast (PyTorch's rules) to
+    /// `(*, in_features)`; the output is `(*, out_features)`. Inputs are converted to the
+    /// model's dtype and device.
+    pub fn forward(&self, tensor1: &Tensor, tensor2: &Tensor) -> Result<Tensor> {
+        self.output_shape(tensor1.dims(), tensor2.dims())?;
         let t1 = tensor1.to_device(&self.device)?.to_dtype(self.dtype)?;
         let t2 = tensor2.to_device(&self.device)?.to_dtype(self.dtype)?;
         self.linear.forward_sum(&t1, &t2)

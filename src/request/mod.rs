@@ -268,28 +268,17 @@ fn safetensors_request<R: Read>(
     limits: &Limits,
 ) -> Result<ModelInputs> {
     let header = safetensors_stream::read_header(source, safetensors_stream::NOT_SAFETENSORS)?;
-    let names: BTreeSet<&str> = header.tensors.iter().map(|(n, _)| n.as_str()).collect();
-    check_keys(&names, &kind.input_names(), source.what())?;
-    // Every model's inputs are floats except the categorical model's indices and the
-    // sequence model's lengths, its second argument.
-    let [_, second] = kind.input_names();
+    check_request_names(
+        kind,
+        header.tensors.iter().map(|(n, _)| n.as_str()),
+        source.what(),
+    )?;
     for (name, info) in &header.tensors {
-        limits.check_elements(format!("input `{name}`"), &info.shape)?;
-        let float = kind == ModelKind::TwoInput || name != second;
-        match (float, info.dtype) {
-            (true, Dtype::F16 | Dtype::BF16 | Dtype::F32 | Dtype::F64) => {}
-            (false, Dtype::I64 | Dtype::I32) => {}
-            (true, other) => {
-                return Err(Error::input(
-                    name,
-                    format!("must be a float tensor (F16, BF16, F32 or F64), got {other:?}"),
-                ))
-            }
-            (false, other) => {
-                return Err(Error::input(
-                    name,
-                    format!("must hold integers (I64 or I32), got {other:?}"),
-                ))
+        match safetensors_dtype(info.dtype) {
+            Some(dtype) => check_request_tensor(kind, name, dtype, &info.shape, limits)?,
+            None => {
+                limits.check_elements(format!("input `{name}`"), &info.shape)?;
+                return Err(wrong_dtype(kind, name, info.dtype));
             }
         }
     }
@@ -303,26 +292,97 @@ fn safetensors_request<R: Read>(
     assemble(kind, take, take)
 }
 
+/// Checks a request's input names for a `kind` model, before any tensor is read: each of
+/// [`ModelKind::input_names`] exactly once, and nothing else. `what` names the request in the
+/// error (`input file r.safetensors`).
+pub fn check_request_names<'a>(
+    kind: ModelKind,
+    names: impl IntoIterator<Item = &'a str>,
+    what: &str,
+) -> Result<()> {
+    let mut present = BTreeSet::new();
+    for name in names {
+        if !present.insert(name) {
+            return Err(Error::input(name, format!("is given twice in {what}")));
+        }
+    }
+    check_keys(&present, &kind.input_names(), what)
+}
+
+/// Checks one input tensor of a request for a `kind` model from its dtype and shape alone,
+/// before its data is read: float inputs must be F16, BF16, F32 or F64, index and length
+/// inputs (the categorical model's `category_index`, the sequence model's `seq_lengths`) I64
+/// or I32, and no tensor may exceed `limits.max_elements`. `name` must be one of the model's
+/// inputs ([`check_request_names`]).
+pub fn check_request_tensor(
+    kind: ModelKind,
+    name: &str,
+    dtype: DType,
+    shape: &[usize],
+    limits: &Limits,
+) -> Result<()> {
+    limits.check_elements(format!("input `{name}`"), shape)?;
+    let fits = matches!(
+        (is_float_input(kind, name), dtype),
+        (true, DType::F16 | DType::BF16 | DType::F32 | DType::F64)
+            | (false, DType::I64 | DType::I32)
+    );
+    if fits {
+        Ok(())
+    } else {
+        Err(wrong_dtype(kind, name, dtype))
+    }
+}
+
+/// Whether the input `name` of a `kind` model holds floats: every input but the categorical
+/// model's indices and the sequence model's lengths, the second argument of each.
+fn is_float_input(kind: ModelKind, name: &str) -> bool {
+    let [_, second] = kind.input_names();
+    kind == ModelKind::TwoInput || name != second
+}
+
+/// The error for an input `name` of dtype `got`, which its role does not take.
+fn wrong_dtype(kind: ModelKind, name: &str, got: impl std::fmt::Debug) -> Error {
+    if is_float_input(kind, name) {
+        Error::input(
+            name,
+            format!("must be a float tensor (F16, BF16, F32 or F64), got {got:?}"),
+        )
+    } else {
+        Error::input(
+            name,
+            format!("must hold integers (I64 or I32), got {got:?}"),
+        )
+    }
+}
+
+/// The candle dtype a safetensors request tensor of dtype `dtype` is read as, if any.
+fn safetensors_dtype(dtype: Dtype) -> Option<DType> {
+    Some(match dtype {
+        Dtype::F16 => DType::F16,
+        Dtype::BF16 => DType::BF16,
+        Dtype::F32 => DType::F32,
+        Dtype::F64 => DType::F64,
+        Dtype::I32 => DType::I32,
+        Dtype::I64 => DType::I64,
+        _ => return None,
+    })
+}
+
 /// The inputs of a `kind` model, each read by `float` or `integer` according to its role.
 fn assemble(
     kind: ModelKind,
     float: impl Fn(&str) -> Result<Tensor>,
     integer: impl Fn(&str) -> Result<Tensor>,
 ) -> Result<ModelInputs> {
-    Ok(match kind {
-        ModelKind::TwoInput => ModelInputs::TwoInput {
-            tensor1: float("tensor1")?,
-            tensor2: float("tensor2")?,
-        },
-        ModelKind::Categorical => ModelInputs::Categorical {
-            tensor_input: float("tensor_input")?,
-            category_index: integer("category_index")?,
-        },
-        ModelKind::Sequence => ModelInputs::Sequence {
-            padded_seq: float("padded_seq")?,
-            seq_lengths: integer("seq_lengths")?,
-        },
-    })
+    let [first, second] = kind.input_names();
+    let first = float(first)?;
+    let second = if is_float_input(kind, second) {
+        float(second)?
+    } else {
+        integer(second)?
+    };
+    Ok(ModelInputs::new(kind, [first, second]))
 }
 
 fn key_list(kind: ModelKind) -> String {
@@ -334,11 +394,9 @@ fn key_list(kind: ModelKind) -> String {
     list
 }
 
-/// Refuses missing and unknown keys, naming them.
+/// Refuses unknown and missing keys, naming them: an unknown key first, as it is often a
+/// misspelling of the missing one, and its message lists the expected keys.
 fn check_keys(present: &BTreeSet<&str>, expected: &[&str], what: &str) -> Result<()> {
-    if let Some(missing) = expected.iter().find(|k| !present.contains(**k)) {
-        return Err(Error::input(*missing, format!("missing from {what}")));
-    }
     if let Some(unknown) = present.iter().find(|k| !expected.contains(k)) {
         return Err(Error::input(
             *unknown,
@@ -347,6 +405,9 @@ fn check_keys(present: &BTreeSet<&str>, expected: &[&str], what: &str) -> Result
                 quoted(expected)
             ),
         ));
+    }
+    if let Some(missing) = expected.iter().find(|k| !present.contains(**k)) {
+        return Err(Error::input(*missing, format!("missing from {what}")));
     }
     Ok(())
 }
