@@ -1,0 +1,387 @@
+//! `ScriptlessModel`: loading a model from a file or a buffer, what it says about itself, and
+//! its destruction.
+
+use std::ffi::{c_char, c_void, CString};
+use std::path::Path;
+
+use scriptless_core::{Limits, Model, ModelKind, Pooling, Weights, META_FEATURE_WIDTH};
+
+use crate::args;
+use crate::inputs::{dtype_to_c, ScriptlessDType};
+use crate::options::{
+    Options, ScriptlessLoadOptions, ScriptlessModelKind, SCRIPTLESS_MODEL_CATEGORICAL,
+    SCRIPTLESS_MODEL_SEQUENCE, SCRIPTLESS_MODEL_TWO_INPUT,
+};
+use crate::status::{
+    guard, Failure, ScriptlessStatus, SCRIPTLESS_ERROR_INTERNAL, SCRIPTLESS_ERROR_INVALID_ARGUMENT,
+};
+
+/// A loaded model. Immutable once loaded: one model may run on many threads at once. Freed by
+/// `scriptless_model_destroy`.
+pub struct ScriptlessModel {
+    pub(crate) model: Model,
+    pub(crate) pooling: Pooling,
+    pub(crate) limits: Limits,
+    /// What `scriptless_model_input_info` returns, with the strings it points into.
+    infos: Vec<(ScriptlessInputInfo, [CString; 2])>,
+}
+
+// SAFETY: the only raw pointers in a model are its infos' `name` and `shape`, which point into
+// the `CString`s stored beside them and are never written after load; the model itself is
+// `Send + Sync` (checked below).
+unsafe impl Send for ScriptlessModel {}
+// SAFETY: as for `Send`: nothing in a loaded model is written again.
+unsafe impl Sync for ScriptlessModel {}
+
+const _: () = {
+    const fn shared_across_threads<T: Send + Sync>() {}
+    shared_across_threads::<Model>();
+};
+
+/// What a model expects of one input, from `scriptless_model_input_info`. Its strings belong to
+/// the model and live as long as it does.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct ScriptlessInputInfo {
+    /// The input's name, as `ScriptlessInput.name` must give it (`"padded_seq"`).
+    pub name: *const c_char,
+    /// true for index and length inputs (`SCRIPTLESS_DTYPE_I64` or `_I32`), false for float
+    /// inputs (`SCRIPTLESS_DTYPE_F32`, `_F64`, `_F16` or `_BF16`, converted to the model's
+    /// dtype).
+    pub integer: bool,
+    /// The number of dims it must have, or -1 when any number of leading dims is taken.
+    pub rank: i64,
+    /// The size its last dim must have (after broadcasting, for the two-input model), or -1
+    /// when it is free.
+    pub last_dim: i64,
+    /// Its shape as the documentation writes it: `"(B, T, 10)"`, `"(*, 10)"`, with what
+    /// constrains its values (`"(B,), each in 1..=T"`).
+    pub shape: *const c_char,
+}
+
+impl ScriptlessModel {
+    /// Builds the model `options` ask for from `weights`, read from `what` (a path, or `weights
+    /// buffer`).
+    fn build(mut weights: Weights, options: &Options, what: &str) -> Result<Self, Failure> {
+        let named = weights.model_kind()?;
+        let kind = match (options.kind, named) {
+            (Some(asked), Some(named)) if asked != named => {
+                return Err(Failure::new(
+                    SCRIPTLESS_ERROR_INVALID_ARGUMENT,
+                    format!("options.model is {asked}, but the weights name the {named} model"),
+                ))
+            }
+            (Some(kind), _) | (None, Some(kind)) => kind,
+            (None, None) => {
+                return Err(Failure::new(
+                    SCRIPTLESS_ERROR_INVALID_ARGUMENT,
+                    "options.model is required: the weights do not name the model \
+                     (two-input, categorical or sequence)",
+                ))
+            }
+        };
+        if let Some(width) = options.feature_width {
+            if kind != ModelKind::Categorical {
+                return Err(Failure::new(
+                    SCRIPTLESS_ERROR_INVALID_ARGUMENT,
+                    format!(
+                        "options.feature_width applies to the categorical model only, not {kind}"
+                    ),
+                ));
+            }
+            weights.set_metadata(META_FEATURE_WIDTH, &width.to_string())?;
+        }
+        if options.pooling != Pooling::PaddedLast && kind != ModelKind::Sequence {
+            return Err(Failure::new(
+                SCRIPTLESS_ERROR_INVALID_ARGUMENT,
+                format!("options.pooling applies to the sequence model only, not {kind}"),
+            ));
+        }
+        let model = Model::from_weights(&weights, kind, options.dtype, &options.device)
+            .map_err(|e| Failure::from(e).context(format!("loading the {kind} model from {what}")))?
+            .with_limits(options.limits);
+        let infos = input_infos(&model)?;
+        Ok(Self {
+            model,
+            pooling: options.pooling,
+            limits: options.limits,
+            infos,
+        })
+    }
+}
+
+/// The `ScriptlessInputInfo` of each of `model`'s inputs, with their strings.
+fn input_infos(model: &Model) -> Result<Vec<(ScriptlessInputInfo, [CString; 2])>, Failure> {
+    let [first, second] = model.kind().input_names();
+    // (integer, rank, last dim, shape)
+    let specs: [(bool, i64, Option<usize>, String); 2] = match model {
+        Model::TwoInput(m) => {
+            let n = m.config().in_features;
+            [
+                (
+                    false,
+                    -1,
+                    Some(n),
+                    format!("(*, {n}) after broadcasting with `tensor2`"),
+                ),
+                (
+                    false,
+                    -1,
+                    Some(n),
+                    format!("(*, {n}) after broadcasting with `tensor1`"),
+                ),
+            ]
+        }
+        Model::Categorical(m) => {
+            let c = m.config();
+            [
+                (
+                    false,
+                    -1,
+                    Some(c.feature_width),
+                    format!("(*, {})", c.feature_width),
+                ),
+                (
+                    true,
+                    -1,
+                    None,
+                    format!(
+                        "(*), `tensor_input`'s leading dims, each in 0..{}",
+                        c.num_categories
+                    ),
+                ),
+            ]
+        }
+        Model::Sequence(m) => {
+            let i = m.config().lstm.input_size;
+            [
+                (false, 3, Some(i), format!("(B, T, {i})")),
+                (true, 1, None, "(B,), each in 1..=T".to_string()),
+            ]
+        }
+    };
+    [first, second]
+        .into_iter()
+        .zip(specs)
+        .map(|(name, (integer, rank, last_dim, shape))| {
+            let strings = [c_string(name)?, c_string(&shape)?];
+            let info = ScriptlessInputInfo {
+                name: strings[0].as_ptr(),
+                integer,
+                rank,
+                last_dim: last_dim.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX)),
+                shape: strings[1].as_ptr(),
+            };
+            Ok((info, strings))
+        })
+        .collect()
+}
+
+fn c_string(s: &str) -> Result<CString, Failure> {
+    CString::new(s).map_err(|_| Failure::new(SCRIPTLESS_ERROR_INTERNAL, "a NUL in a name"))
+}
+
+/// Writes a new model to `*model`.
+///
+/// # Safety
+/// `model` is a valid place for a pointer (checked not NULL by the caller).
+unsafe fn give(model: *mut *mut ScriptlessModel, handle: ScriptlessModel) {
+    // SAFETY: by the function's contract.
+    unsafe { model.write(Box::into_raw(Box::new(handle))) };
+}
+
+/// Loads a model from the weights file at `path`: safetensors, `torch.save(state_dict)` or a
+/// TorchScript archive (`torch.jit.save`), told apart by content. `options` may be NULL for
+/// every default. On success `*model` is the new model, to free with
+/// `scriptless_model_destroy`; on failure it is NULL.
+///
+/// # Safety
+/// `path` is NULL or a NUL-terminated string; `options` is NULL or points to a
+/// `ScriptlessLoadOptions`; `model` is NULL or points to a `ScriptlessModel *`.
+#[no_mangle]
+pub unsafe extern "C" fn scriptless_model_load(
+    path: *const c_char,
+    options: *const ScriptlessLoadOptions,
+    model: *mut *mut ScriptlessModel,
+) -> ScriptlessStatus {
+    guard(|| {
+        let model = args::out(model, "model")?;
+        // SAFETY: not NULL (checked), a place for a pointer by the caller's contract.
+        unsafe { model.write(std::ptr::null_mut()) };
+        // SAFETY: NULL or a NUL-terminated string by the caller's contract.
+        let path = unsafe { args::string(path, "path") }?;
+        // SAFETY: NULL or a live options struct by the caller's contract.
+        let options = unsafe { Options::read(options) }?;
+        let weights = Weights::read_within(Path::new(path), &options.limits)?;
+        let handle = ScriptlessModel::build(weights, &options, path)?;
+        // SAFETY: checked not NULL above.
+        unsafe { give(model, handle) };
+        Ok(())
+    })
+}
+
+/// Loads a model from weights in memory, `len` bytes at `data`, in any format
+/// `scriptless_model_load` reads. The bytes are read during the call and not kept.
+///
+/// # Safety
+/// `data` is NULL or points to `len` readable bytes; `options` and `model` as for
+/// `scriptless_model_load`.
+#[no_mangle]
+pub unsafe extern "C" fn scriptless_model_load_from_memory(
+    data: *const c_void,
+    len: usize,
+    options: *const ScriptlessLoadOptions,
+    model: *mut *mut ScriptlessModel,
+) -> ScriptlessStatus {
+    guard(|| {
+        let model = args::out(model, "model")?;
+        // SAFETY: not NULL (checked), a place for a pointer by the caller's contract.
+        unsafe { model.write(std::ptr::null_mut()) };
+        if data.is_null() {
+            return Err(args::null("data"));
+        }
+        // SAFETY: `len` readable bytes at `data` by the caller's contract.
+        let bytes = unsafe { args::slice(data.cast::<u8>(), len, "data") }?;
+        // SAFETY: NULL or a live options struct by the caller's contract.
+        let options = unsafe { Options::read(options) }?;
+        let what = "weights buffer";
+        let weights = Weights::from_bytes(bytes, what, &options.limits)?;
+        let handle = ScriptlessModel::build(weights, &options, what)?;
+        // SAFETY: checked not NULL above.
+        unsafe { give(model, handle) };
+        Ok(())
+    })
+}
+
+/// Frees `*model` and sets it to NULL. Nothing happens when `*model` is already NULL. No other
+/// call may be using the model.
+///
+/// # Safety
+/// `model` is NULL or points to a `ScriptlessModel *` that is NULL or came from a
+/// `scriptless_model_load*` call and was not freed since.
+#[no_mangle]
+pub unsafe extern "C" fn scriptless_model_destroy(
+    model: *mut *mut ScriptlessModel,
+) -> ScriptlessStatus {
+    guard(|| {
+        let model = args::out(model, "model")?;
+        // SAFETY: not NULL (checked); holds NULL or a live model by the caller's contract.
+        let handle = unsafe { model.replace(std::ptr::null_mut()) };
+        if !handle.is_null() {
+            // SAFETY: the pointer came from `Box::into_raw` in `give` and is freed once: the
+            // caller's slot is NULL from now on.
+            drop(unsafe { Box::from_raw(handle) });
+        }
+        Ok(())
+    })
+}
+
+/// The model of a `const ScriptlessModel *` argument.
+///
+/// # Safety
+/// `model` is NULL or points to a live model.
+pub(crate) unsafe fn model_ref<'a>(
+    model: *const ScriptlessModel,
+) -> Result<&'a ScriptlessModel, Failure> {
+    // SAFETY: forwarded from the caller's contract.
+    unsafe { args::value(model, "model") }
+}
+
+/// The kind of `model` (`SCRIPTLESS_MODEL_TWO_INPUT`, `_CATEGORICAL` or `_SEQUENCE`), in
+/// `*kind`.
+///
+/// # Safety
+/// `model` is NULL or a live model; `kind` is NULL or a place for a `ScriptlessModelKind`.
+#[no_mangle]
+pub unsafe extern "C" fn scriptless_model_kind(
+    model: *const ScriptlessModel,
+    kind: *mut ScriptlessModelKind,
+) -> ScriptlessStatus {
+    guard(|| {
+        // SAFETY: by the function's contract.
+        let model = unsafe { model_ref(model) }?;
+        let kind = args::out(kind, "kind")?;
+        let value = match model.model.kind() {
+            ModelKind::TwoInput => SCRIPTLESS_MODEL_TWO_INPUT,
+            ModelKind::Categorical => SCRIPTLESS_MODEL_CATEGORICAL,
+            ModelKind::Sequence => SCRIPTLESS_MODEL_SEQUENCE,
+        };
+        // SAFETY: not NULL (checked), a place for the value by the caller's contract.
+        unsafe { kind.write(value) };
+        Ok(())
+    })
+}
+
+/// The dtype `model` computes in and returns its outputs in (`SCRIPTLESS_DTYPE_F32`, ...), in
+/// `*dtype`.
+///
+/// # Safety
+/// `model` is NULL or a live model; `dtype` is NULL or a place for a `ScriptlessDType`.
+#[no_mangle]
+pub unsafe extern "C" fn scriptless_model_dtype(
+    model: *const ScriptlessModel,
+    dtype: *mut ScriptlessDType,
+) -> ScriptlessStatus {
+    guard(|| {
+        // SAFETY: by the function's contract.
+        let model = unsafe { model_ref(model) }?;
+        let dtype = args::out(dtype, "dtype")?;
+        let value = dtype_to_c(model.model.dtype()).ok_or_else(|| {
+            Failure::new(SCRIPTLESS_ERROR_INTERNAL, "the model's dtype has no C name")
+        })?;
+        // SAFETY: not NULL (checked), a place for the value by the caller's contract.
+        unsafe { dtype.write(value) };
+        Ok(())
+    })
+}
+
+/// The number of inputs `model`'s forward call takes (2 for each of the seed's models), in
+/// `*count`.
+///
+/// # Safety
+/// `model` is NULL or a live model; `count` is NULL or a place for a `size_t`.
+#[no_mangle]
+pub unsafe extern "C" fn scriptless_model_input_count(
+    model: *const ScriptlessModel,
+    count: *mut usize,
+) -> ScriptlessStatus {
+    guard(|| {
+        // SAFETY: by the function's contract.
+        let model = unsafe { model_ref(model) }?;
+        let count = args::out(count, "count")?;
+        // SAFETY: not NULL (checked), a place for the value by the caller's contract.
+        unsafe { count.write(model.infos.len()) };
+        Ok(())
+    })
+}
+
+/// What `model` expects of its input number `index` (from 0, in the seed's argument order),
+/// in `*info`: its name, integer or float, rank and last dim, and its shape in words.
+///
+/// # Safety
+/// `model` is NULL or a live model; `info` is NULL or a place for a `ScriptlessInputInfo`.
+#[no_mangle]
+pub unsafe extern "C" fn scriptless_model_input_info(
+    model: *const ScriptlessModel,
+    index: usize,
+    info: *mut ScriptlessInputInfo,
+) -> ScriptlessStatus {
+    guard(|| {
+        // SAFETY: by the function's contract.
+        let model = unsafe { model_ref(model) }?;
+        let info = args::out(info, "info")?;
+        let (value, _) = model.infos.get(index).ok_or_else(|| {
+            Failure::new(
+                SCRIPTLESS_ERROR_INVALID_ARGUMENT,
+                format!(
+                    "index is {index}, but the {} model has {} inputs",
+                    model.model.kind(),
+                    model.infos.len()
+                ),
+            )
+        })?;
+        // SAFETY: not NULL (checked), a place for the value by the caller's contract.
+        unsafe { info.write(*value) };
+        Ok(())
+    })
+}

@@ -1,0 +1,154 @@
+//! `ScriptlessLoadOptions`: what `scriptless_model_load` is told beside the weights.
+
+use std::ffi::c_char;
+
+use candle_core::{DType, Device};
+use scriptless_core::{parse_device, Limits, ModelKind, Pooling};
+
+use crate::args;
+use crate::inputs::{dtype_from_c, dtype_name, ScriptlessDType};
+use crate::status::{Failure, SCRIPTLESS_ERROR_INVALID_ARGUMENT};
+
+/// Which of the seed's models to load: `SCRIPTLESS_MODEL_*`.
+pub type ScriptlessModelKind = u32;
+/// Whatever the weights name: metadata `model` in safetensors, the class of a TorchScript
+/// archive. A plain `torch.save` state_dict names none, and must be told.
+pub const SCRIPTLESS_MODEL_DETECT: ScriptlessModelKind = 0;
+/// The seed's `TwoInputModule`: `linear(tensor1 + tensor2)`.
+pub const SCRIPTLESS_MODEL_TWO_INPUT: ScriptlessModelKind = 1;
+/// The seed's `CategoricalInputModule`: `linear(cat(tensor_input, one_hot(category_index)))`.
+pub const SCRIPTLESS_MODEL_CATEGORICAL: ScriptlessModelKind = 2;
+/// The seed's `SequenceInputModule`: packed LSTM, then `linear` on one time step.
+pub const SCRIPTLESS_MODEL_SEQUENCE: ScriptlessModelKind = 3;
+
+/// Which time step of the sequence model feeds its final Linear: `SCRIPTLESS_POOL_*`.
+pub type ScriptlessPooling = u32;
+/// The seed's `unpacked_seq[:, -1, :]`: the padded batch's last step, so every row shorter
+/// than the longest outputs `linear.bias` (PyTorch's behaviour, reproduced).
+pub const SCRIPTLESS_POOL_PADDED_LAST: ScriptlessPooling = 0;
+/// Each row's own last step, `unpacked_seq[i, seq_lengths[i] - 1, :]`.
+pub const SCRIPTLESS_POOL_LAST_VALID: ScriptlessPooling = 1;
+
+/// How to load a model. A zeroed struct (`ScriptlessLoadOptions options = {0};`), or a NULL
+/// pointer in its place, asks for every default.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct ScriptlessLoadOptions {
+    /// Which model the weights hold (`SCRIPTLESS_MODEL_*`). Default
+    /// (`SCRIPTLESS_MODEL_DETECT`): the one the weights name. When both are given they must
+    /// agree.
+    pub model: ScriptlessModelKind,
+    /// The precision the model computes in and returns: `SCRIPTLESS_DTYPE_F32` (the
+    /// default, 0), `_F64`, `_F16` or `_BF16`.
+    pub dtype: ScriptlessDType,
+    /// Sequence model only: `SCRIPTLESS_POOL_PADDED_LAST` (the default, 0, the seed's) or
+    /// `SCRIPTLESS_POOL_LAST_VALID`.
+    pub pooling: ScriptlessPooling,
+    /// Categorical model only: the width of `tensor_input` (the rest of `linear.in_features`
+    /// is categories). 0: the weights' metadata `feature_width`, else the seed's 10.
+    pub feature_width: usize,
+    /// The device to run on, `"cpu"`, `"cuda"`, `"cuda:N"` or `"metal"` (GPU devices only in
+    /// a library built with that feature). NULL: the CPU.
+    pub device: *const c_char,
+    /// Refuse weights larger than this many bytes. 0: a sixteenth of the memory this
+    /// process may use, at most 16 GiB.
+    pub max_weights_bytes: u64,
+    /// Refuse a call that would build any tensor of more elements than this: an input, the
+    /// padded batch, a broadcast, the LSTM's gates, the output. 0: the memory this process
+    /// may use / 128 bytes, at most 2^27.
+    pub max_elements: usize,
+}
+
+/// Load options read and checked.
+pub(crate) struct Options {
+    pub kind: Option<ModelKind>,
+    pub dtype: DType,
+    pub pooling: Pooling,
+    pub feature_width: Option<usize>,
+    pub device: Device,
+    pub limits: Limits,
+}
+
+impl Options {
+    /// The options `options` points to, or the defaults for NULL.
+    ///
+    /// # Safety
+    /// A non-NULL `options` points to a live `ScriptlessLoadOptions` whose `device` is NULL or
+    /// a NUL-terminated string.
+    pub unsafe fn read(options: *const ScriptlessLoadOptions) -> Result<Self, Failure> {
+        let default_limits = Limits::default();
+        if options.is_null() {
+            return Ok(Self {
+                kind: None,
+                dtype: DType::F32,
+                pooling: Pooling::PaddedLast,
+                feature_width: None,
+                device: Device::Cpu,
+                limits: default_limits,
+            });
+        }
+        // SAFETY: not NULL, and a live struct by the caller's contract.
+        let o = unsafe { args::value(options, "options") }?;
+        let invalid = |message: String| Failure::new(SCRIPTLESS_ERROR_INVALID_ARGUMENT, message);
+        let kind = match o.model {
+            SCRIPTLESS_MODEL_DETECT => None,
+            SCRIPTLESS_MODEL_TWO_INPUT => Some(ModelKind::TwoInput),
+            SCRIPTLESS_MODEL_CATEGORICAL => Some(ModelKind::Categorical),
+            SCRIPTLESS_MODEL_SEQUENCE => Some(ModelKind::Sequence),
+            other => {
+                return Err(invalid(format!(
+                    "options.model is {other}, not a SCRIPTLESS_MODEL_* value"
+                )))
+            }
+        };
+        let dtype = match dtype_from_c(o.dtype) {
+            Some(d @ (DType::F32 | DType::F64 | DType::F16 | DType::BF16)) => d,
+            Some(other) => {
+                return Err(invalid(format!(
+                    "options.dtype is {}: a model computes in F32, F64, F16 or BF16",
+                    dtype_name(other)
+                )))
+            }
+            None => {
+                return Err(invalid(format!(
+                    "options.dtype is {}, not a SCRIPTLESS_DTYPE_* value",
+                    o.dtype
+                )))
+            }
+        };
+        let pooling = match o.pooling {
+            SCRIPTLESS_POOL_PADDED_LAST => Pooling::PaddedLast,
+            SCRIPTLESS_POOL_LAST_VALID => Pooling::LastValid,
+            other => {
+                return Err(invalid(format!(
+                    "options.pooling is {other}, not a SCRIPTLESS_POOL_* value"
+                )))
+            }
+        };
+        let device = if o.device.is_null() {
+            Device::Cpu
+        } else {
+            // SAFETY: not NULL, and a NUL-terminated string by the caller's contract.
+            let name = unsafe { args::string(o.device, "options.device") }?;
+            parse_device(name).map_err(Failure::from)?
+        };
+        Ok(Self {
+            kind,
+            dtype,
+            pooling,
+            feature_width: (o.feature_width != 0).then_some(o.feature_width),
+            device,
+            limits: Limits {
+                max_weights_bytes: match o.max_weights_bytes {
+                    0 => default_limits.max_weights_bytes,
+                    n => n,
+                },
+                max_elements: match o.max_elements {
+                    0 => default_limits.max_elements,
+                    n => n,
+                },
+                ..default_limits
+            },
+        })
+    }
+}

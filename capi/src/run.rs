@@ -1,0 +1,306 @@
+//! Running a model: one forward call to an owned tensor or into the caller's buffer, the output
+//! shape beforehand, and many requests in one call.
+
+use std::cell::RefCell;
+use std::ffi::{c_char, c_void, CString};
+
+use crate::args;
+use crate::inputs::{dtype_to_c, CheckedInputs, ScriptlessDType, ScriptlessInput};
+use crate::model::{model_ref, ScriptlessModel};
+use crate::status::{
+    c_message, guard, Failure, ScriptlessStatus, SCRIPTLESS_ERROR_BUFFER_TOO_SMALL,
+    SCRIPTLESS_ERROR_INVALID_ARGUMENT, SCRIPTLESS_OK,
+};
+use crate::tensor::ScriptlessTensor;
+
+/// One request of `scriptless_model_forward_many`: its inputs, set by the caller, and its
+/// result, set by the call.
+#[repr(C)]
+#[derive(Debug)]
+pub struct ScriptlessRequest {
+    /// In: the request's inputs, as for `scriptless_model_forward`.
+    pub inputs: *const ScriptlessInput,
+    /// In: the number of inputs.
+    pub num_inputs: usize,
+    /// Out: the request's output, to free with `scriptless_tensor_destroy`; NULL if it failed.
+    pub output: *mut ScriptlessTensor,
+    /// Out: `SCRIPTLESS_OK`, or why this request failed.
+    pub status: ScriptlessStatus,
+    /// Out: NULL, or why this request failed. Valid until the next
+    /// `scriptless_model_forward_many` call on this thread.
+    pub error: *const c_char,
+}
+
+/// Runs `model` on the inputs, returning its output.
+///
+/// # Safety
+/// `model` is a live model; `inputs` as for [`CheckedInputs::read`], with each `data` as for
+/// [`CheckedInputs::to_model_inputs`].
+unsafe fn forward(
+    model: &ScriptlessModel,
+    inputs: *const ScriptlessInput,
+    count: usize,
+    what: &str,
+) -> Result<ScriptlessTensor, Failure> {
+    // SAFETY: forwarded from the caller's contract.
+    let checked = unsafe { CheckedInputs::read(model, inputs, count, what) }?;
+    // SAFETY: forwarded from the caller's contract.
+    let inputs = unsafe { checked.to_model_inputs(what) }?;
+    let output = model.model.forward(&inputs, model.pooling)?;
+    ScriptlessTensor::new(output)
+}
+
+/// The shape `scriptless_model_forward` would return for `inputs`, from their names, dtypes and
+/// shapes alone (their `data` is not read and may be NULL), without running the model: its
+/// rank in `*rank` and its dims in `shape[0..rank]`. `shape` has room for `capacity` dims; a
+/// rank above that is `SCRIPTLESS_ERROR_BUFFER_TOO_SMALL`, with `*rank` still set. Inputs the
+/// model would refuse for their names, dtypes or sizes are refused here too; their values (a
+/// length beyond the padded batch) are only checked by the forward call.
+///
+/// # Safety
+/// `model` is NULL or a live model; `inputs` is NULL or points to `num_inputs` inputs whose
+/// `name` and `shape` are valid; `shape` is NULL or has room for `capacity` `size_t`s; `rank`
+/// is NULL or a place for a `size_t`.
+#[no_mangle]
+pub unsafe extern "C" fn scriptless_model_output_shape(
+    model: *const ScriptlessModel,
+    inputs: *const ScriptlessInput,
+    num_inputs: usize,
+    shape: *mut usize,
+    capacity: usize,
+    rank: *mut usize,
+) -> ScriptlessStatus {
+    guard(|| {
+        // SAFETY: by the function's contract.
+        let model = unsafe { model_ref(model) }?;
+        let rank = args::out(rank, "rank")?;
+        // SAFETY: by the function's contract.
+        let checked = unsafe { CheckedInputs::read(model, inputs, num_inputs, "inputs") }?;
+        let dims = predicted_shape(model, &checked)?;
+        // SAFETY: not NULL (checked), a place for a `size_t` by the caller's contract.
+        unsafe { rank.write(dims.len()) };
+        if dims.len() > capacity {
+            return Err(Failure::new(
+                SCRIPTLESS_ERROR_BUFFER_TOO_SMALL,
+                format!(
+                    "`shape` has room for {capacity} dims; the output has {}",
+                    dims.len()
+                ),
+            ));
+        }
+        if !dims.is_empty() {
+            let shape = args::out(shape, "shape")?;
+            // SAFETY: `shape` has room for `capacity` >= `dims.len()` dims (caller's contract).
+            unsafe { std::ptr::copy_nonoverlapping(dims.as_ptr(), shape, dims.len()) };
+        }
+        Ok(())
+    })
+}
+
+/// The output shape for `checked`, or the error the forward call would give for their shapes.
+fn predicted_shape(
+    model: &ScriptlessModel,
+    checked: &CheckedInputs,
+) -> Result<Vec<usize>, Failure> {
+    Ok(model.model.output_shape_of(checked.dims())?)
+}
+
+/// Runs `model` on `inputs` (`num_inputs` of them, each named once, in any order) and returns
+/// its output in `*output`, to free with `scriptless_tensor_destroy`; NULL on failure. The
+/// inputs' data is copied once into the model's tensors and not kept.
+///
+/// # Safety
+/// `model` is NULL or a live model; `inputs` is NULL or points to `num_inputs` inputs whose
+/// pointers are valid as `ScriptlessInput` says; `output` is NULL or a place for a
+/// `ScriptlessTensor *`.
+#[no_mangle]
+pub unsafe extern "C" fn scriptless_model_forward(
+    model: *const ScriptlessModel,
+    inputs: *const ScriptlessInput,
+    num_inputs: usize,
+    output: *mut *mut ScriptlessTensor,
+) -> ScriptlessStatus {
+    guard(|| {
+        let output = args::out(output, "output")?;
+        // SAFETY: not NULL (checked), a place for a pointer by the caller's contract.
+        unsafe { output.write(std::ptr::null_mut()) };
+        // SAFETY: by the function's contract.
+        let model = unsafe { model_ref(model) }?;
+        // SAFETY: by the function's contract.
+        let tensor = unsafe { forward(model, inputs, num_inputs, "inputs") }?;
+        // SAFETY: checked not NULL above.
+        unsafe { output.write(tensor.into_raw()) };
+        Ok(())
+    })
+}
+
+/// Runs `model` on `inputs` like `scriptless_model_forward`, writing the output's elements
+/// into the caller's buffer `data`, which holds `capacity` elements of `dtype`; the number
+/// written goes to `*len`. `dtype` must be the model's (`scriptless_model_dtype`); the
+/// output's shape is `scriptless_model_output_shape`'s. A buffer too small for the output is
+/// `SCRIPTLESS_ERROR_BUFFER_TOO_SMALL`, found before the model runs, with `*len` set to the
+/// number of elements needed.
+///
+/// # Safety
+/// `model` and `inputs` as for `scriptless_model_forward`; `data` is NULL or valid for writing
+/// `capacity` elements of `dtype`; `len` is NULL or a place for a `size_t`.
+#[no_mangle]
+pub unsafe extern "C" fn scriptless_model_forward_into(
+    model: *const ScriptlessModel,
+    inputs: *const ScriptlessInput,
+    num_inputs: usize,
+    dtype: ScriptlessDType,
+    data: *mut c_void,
+    capacity: usize,
+    len: *mut usize,
+) -> ScriptlessStatus {
+    guard(|| {
+        // SAFETY: by the function's contract.
+        let model = unsafe { model_ref(model) }?;
+        let len = args::out(len, "len")?;
+        let model_dtype = dtype_to_c(model.model.dtype());
+        if Some(dtype) != model_dtype {
+            return Err(Failure::new(
+                SCRIPTLESS_ERROR_INVALID_ARGUMENT,
+                format!(
+                    "dtype is {dtype}, but the model computes in {:?} (SCRIPTLESS_DTYPE_ value \
+                     {})",
+                    model.model.dtype(),
+                    model_dtype.map_or(-1, i64::from)
+                ),
+            ));
+        }
+        // SAFETY: by the function's contract.
+        let checked = unsafe { CheckedInputs::read(model, inputs, num_inputs, "inputs") }?;
+        let needed: usize = predicted_shape(model, &checked)?.iter().product();
+        let too_small = |needed: usize| {
+            // SAFETY: not NULL (checked), a place for a `size_t` by the caller's contract.
+            unsafe { len.write(needed) };
+            Failure::new(
+                SCRIPTLESS_ERROR_BUFFER_TOO_SMALL,
+                format!("`data` holds {capacity} elements; the output has {needed}"),
+            )
+        };
+        if needed > capacity {
+            return Err(too_small(needed));
+        }
+        let data = args::out(data, "data")?;
+        // SAFETY: by the function's contract.
+        let inputs = unsafe { checked.to_model_inputs("inputs") }?;
+        let tensor = ScriptlessTensor::new(model.model.forward(&inputs, model.pooling)?)?;
+        let written = tensor.shape().iter().product();
+        if written > capacity || tensor.dtype() != dtype {
+            return Err(too_small(written));
+        }
+        // SAFETY: `data` holds `capacity` >= `written` elements of the tensor's dtype (checked
+        // equal to `dtype`), by the caller's contract.
+        unsafe {
+            tensor.copy_to(data);
+            len.write(written);
+        }
+        Ok(())
+    })
+}
+
+thread_local! {
+    /// The messages the last `scriptless_model_forward_many` call on this thread pointed its
+    /// failed requests' `error` to.
+    static BATCH_ERRORS: RefCell<Vec<CString>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `count` requests on `model` in few model calls (requests of compatible shapes are
+/// batched), each getting exactly its own result: its `output`, `status` and `error` are set
+/// whatever happens to the others. Returns `SCRIPTLESS_OK` when every request succeeded, else
+/// the first failed request's status (the last error then names that request). Outputs of
+/// the requests that succeeded are set either way, and are the caller's to free.
+///
+/// # Safety
+/// `model` is NULL or a live model; `requests` is NULL or points to `count` requests whose
+/// `inputs` are valid as for `scriptless_model_forward`.
+#[no_mangle]
+pub unsafe extern "C" fn scriptless_model_forward_many(
+    model: *const ScriptlessModel,
+    requests: *mut ScriptlessRequest,
+    count: usize,
+) -> ScriptlessStatus {
+    guard(|| {
+        // SAFETY: by the function's contract.
+        let model = unsafe { model_ref(model) }?;
+        if count > 0 && requests.is_null() {
+            return Err(args::null("requests"));
+        }
+        // SAFETY: `count` live requests (checked not NULL when `count` > 0), every field of
+        // which any bit pattern is valid for: pointers and integers.
+        let requests: &mut [ScriptlessRequest] = if count == 0 {
+            &mut []
+        } else {
+            // SAFETY: as above; the slice's size is checked like any other by reading it
+            // first through `args::slice`.
+            unsafe {
+                args::slice(requests.cast_const(), count, "requests")?;
+                std::slice::from_raw_parts_mut(requests, count)
+            }
+        };
+        // Each request's inputs are read and checked on their own; those that pass run together.
+        let mut results: Vec<Option<Result<ScriptlessTensor, Failure>>> = Vec::with_capacity(count);
+        let mut runnable = Vec::new();
+        let mut positions = Vec::new();
+        for (i, request) in requests.iter().enumerate() {
+            let what = format!("requests[{i}].inputs");
+            // SAFETY: by the function's contract.
+            let read = unsafe {
+                CheckedInputs::read(model, request.inputs, request.num_inputs, &what)
+                    .and_then(|c| c.to_model_inputs(&what))
+            };
+            match read {
+                Ok(inputs) => {
+                    positions.push(i);
+                    runnable.push(inputs);
+                    results.push(None);
+                }
+                Err(failure) => results.push(Some(Err(failure))),
+            }
+        }
+        let outcomes = model.model.forward_many(&runnable, model.pooling);
+        for (position, outcome) in positions.into_iter().zip(outcomes) {
+            results[position] = Some(
+                outcome
+                    .map_err(Failure::from)
+                    .and_then(ScriptlessTensor::new),
+            );
+        }
+        let mut errors = Vec::new();
+        let mut first_failure = None;
+        for (i, (request, result)) in requests.iter_mut().zip(results).enumerate() {
+            let result = result.unwrap_or_else(|| {
+                Err(Failure::new(
+                    crate::status::SCRIPTLESS_ERROR_INTERNAL,
+                    "forward_many returned fewer results than requests",
+                ))
+            });
+            match result {
+                Ok(tensor) => {
+                    request.output = tensor.into_raw();
+                    request.status = SCRIPTLESS_OK;
+                    request.error = std::ptr::null();
+                }
+                Err(failure) => {
+                    let message = c_message(&failure.message);
+                    request.output = std::ptr::null_mut();
+                    request.status = failure.status;
+                    // A CString's buffer stays where it is when the CString moves.
+                    request.error = message.as_ptr();
+                    errors.push(message);
+                    first_failure.get_or_insert_with(|| failure.context(format!("request {i}")));
+                }
+            }
+        }
+        // The messages live in this thread's slot until the next call; during thread teardown,
+        // when the slot is gone, they are leaked rather than left dangling.
+        let mut errors = Some(errors);
+        let _ =
+            BATCH_ERRORS.try_with(|slot| *slot.borrow_mut() = errors.take().unwrap_or_default());
+        std::mem::forget(errors);
+        first_failure.map_or(Ok(()), Err)
+    })
+}

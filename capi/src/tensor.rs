@@ -1,0 +1,172 @@
+//! `ScriptlessTensor`: a forward call's output, owned by the caller until
+//! `scriptless_tensor_destroy`.
+
+use std::ffi::c_void;
+
+use candle_core::{CpuStorage, Device, Storage, Tensor};
+
+use crate::args;
+use crate::inputs::{dtype_to_c, ScriptlessDType};
+use crate::status::{guard, Failure, ScriptlessStatus, SCRIPTLESS_ERROR_INTERNAL};
+
+/// An output tensor, on the CPU, in the model's dtype. Freed by `scriptless_tensor_destroy`;
+/// never written, so it may be read from any thread.
+pub struct ScriptlessTensor {
+    /// Keeps the storage `view.data` points into alive.
+    _tensor: Tensor,
+    shape: Vec<usize>,
+    view: ScriptlessTensorView,
+}
+
+/// What a `ScriptlessTensor` holds, from `scriptless_tensor_view`. Its pointers belong to the
+/// tensor and live as long as it does.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct ScriptlessTensorView {
+    /// The element type (`SCRIPTLESS_DTYPE_*`): the model's dtype.
+    pub dtype: ScriptlessDType,
+    /// The number of dims.
+    pub rank: usize,
+    /// The `rank` dims.
+    pub shape: *const usize,
+    /// The elements, in C (row-major) order, aligned for their type: `float *` for
+    /// `SCRIPTLESS_DTYPE_F32`, `double *` for `_F64`, 16-bit words for `_F16` and `_BF16`.
+    pub data: *const c_void,
+    /// The number of elements, the product of the dims.
+    pub len: usize,
+}
+
+// SAFETY: the raw pointers in the view point into `shape` and into the tensor's storage,
+// both owned by the tensor and never written after it is made.
+unsafe impl Send for ScriptlessTensor {}
+// SAFETY: as for `Send`: nothing in a tensor is written after it is made.
+unsafe impl Sync for ScriptlessTensor {}
+
+impl ScriptlessTensor {
+    /// Wraps a model's output, moved to the CPU and made contiguous if it is not already
+    /// (neither copies otherwise).
+    pub(crate) fn new(tensor: Tensor) -> Result<Self, Failure> {
+        let tensor = tensor.to_device(&Device::Cpu)?.contiguous()?;
+        let dtype = dtype_to_c(tensor.dtype())
+            .ok_or_else(|| internal("an output whose dtype has no C name"))?;
+        let shape = tensor.dims().to_vec();
+        let data = {
+            let (storage, layout) = tensor.storage_and_layout();
+            let (start, end) = layout
+                .contiguous_offsets()
+                .ok_or_else(|| internal("a contiguous output without contiguous offsets"))?;
+            let Storage::Cpu(cpu) = &*storage else {
+                return Err(internal("an output on the CPU without CPU storage"));
+            };
+            // The storage is shared with `_tensor`, which keeps it alive; nothing writes it.
+            data_ptr(cpu, start, end)?
+        };
+        let view = ScriptlessTensorView {
+            dtype,
+            rank: shape.len(),
+            shape: shape.as_ptr(),
+            data,
+            len: shape.iter().product(),
+        };
+        Ok(Self {
+            _tensor: tensor,
+            shape,
+            view,
+        })
+    }
+
+    /// Copies the tensor's elements into `out`, which holds at least `self.view.len` elements
+    /// of its dtype.
+    ///
+    /// # Safety
+    /// `out` is valid for writing `self.view.len` elements of the tensor's dtype.
+    pub(crate) unsafe fn copy_to(&self, out: *mut c_void) {
+        let bytes = self.view.len * dtype_size(self.view.dtype);
+        // SAFETY: the tensor's data holds `len` elements; `out` has room for them by the
+        // caller's contract; the two cannot overlap, as the tensor's storage is its own.
+        unsafe {
+            std::ptr::copy_nonoverlapping(self.view.data.cast::<u8>(), out.cast::<u8>(), bytes)
+        };
+    }
+
+    pub(crate) fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    pub(crate) fn dtype(&self) -> ScriptlessDType {
+        self.view.dtype
+    }
+}
+
+/// The size in bytes of an element of a `SCRIPTLESS_DTYPE_*` the library returns.
+fn dtype_size(dtype: ScriptlessDType) -> usize {
+    crate::inputs::dtype_from_c(dtype).map_or(0, |d| d.size_in_bytes())
+}
+
+fn data_ptr(cpu: &CpuStorage, start: usize, end: usize) -> Result<*const c_void, Failure> {
+    fn at<T>(v: &[T], start: usize, end: usize) -> Result<*const c_void, Failure> {
+        v.get(start..end)
+            .map(|s| s.as_ptr().cast())
+            .ok_or_else(|| internal("an output whose layout exceeds its storage"))
+    }
+    match cpu {
+        CpuStorage::F32(v) => at(v, start, end),
+        CpuStorage::F64(v) => at(v, start, end),
+        CpuStorage::F16(v) => at(v, start, end),
+        CpuStorage::BF16(v) => at(v, start, end),
+        _ => Err(internal("an output of a dtype no model returns")),
+    }
+}
+
+fn internal(message: &str) -> Failure {
+    Failure::new(SCRIPTLESS_ERROR_INTERNAL, message)
+}
+
+/// What `tensor` holds, in `*view`: dtype, shape and data, pointers valid until the tensor is
+/// destroyed.
+///
+/// # Safety
+/// `tensor` is NULL or a live tensor; `view` is NULL or a place for a `ScriptlessTensorView`.
+#[no_mangle]
+pub unsafe extern "C" fn scriptless_tensor_view(
+    tensor: *const ScriptlessTensor,
+    view: *mut ScriptlessTensorView,
+) -> ScriptlessStatus {
+    guard(|| {
+        // SAFETY: NULL or a live tensor by the caller's contract.
+        let tensor = unsafe { args::value(tensor, "tensor") }?;
+        let view = args::out(view, "view")?;
+        // SAFETY: not NULL (checked), a place for the value by the caller's contract.
+        unsafe { view.write(tensor.view) };
+        Ok(())
+    })
+}
+
+/// Frees `*tensor` and sets it to NULL. Nothing happens when `*tensor` is already NULL.
+///
+/// # Safety
+/// `tensor` is NULL or points to a `ScriptlessTensor *` that is NULL or came from a forward
+/// call and was not freed since.
+#[no_mangle]
+pub unsafe extern "C" fn scriptless_tensor_destroy(
+    tensor: *mut *mut ScriptlessTensor,
+) -> ScriptlessStatus {
+    guard(|| {
+        let tensor = args::out(tensor, "tensor")?;
+        // SAFETY: not NULL (checked); holds NULL or a live tensor by the caller's contract.
+        let handle = unsafe { tensor.replace(std::ptr::null_mut()) };
+        if !handle.is_null() {
+            // SAFETY: the pointer came from `Box::into_raw` in `into_raw` and is freed once:
+            // the caller's slot is NULL from now on.
+            drop(unsafe { Box::from_raw(handle) });
+        }
+        Ok(())
+    })
+}
+
+impl ScriptlessTensor {
+    /// The tensor as a pointer the caller owns.
+    pub(crate) fn into_raw(self) -> *mut ScriptlessTensor {
+        Box::into_raw(Box::new(self))
+    }
+}
