@@ -1,6 +1,6 @@
 // seed.cpp: the seed's sequence model from C++, line for line as libtorch runs a TorchScript
 // module (the seed's own snippet, in the comments), on the same TorchScript archive, with no
-// libtorch. The RAII wrapper below belongs to this example, not to the library: 60 lines over
+// libtorch. The RAII wrapper below belongs to this example, not to the library: 70 lines over
 // scriptless.h. Checks the output against PyTorch's (seed_data.h); exits non-zero on a mismatch.
 //
 /* From the repository root (README, "From C and C++"):
