@@ -56,6 +56,24 @@ pub(crate) unsafe fn slice<'a, T>(p: *const T, len: usize, name: &str) -> Result
     Ok(unsafe { std::slice::from_raw_parts(p, len) })
 }
 
+/// The `len` values `p` points to, for reading and writing; `p` may be NULL when `len` is 0.
+///
+/// # Safety
+/// A non-NULL `p` points to `len` live, initialised `T`s that nothing else uses for `'a`.
+pub(crate) unsafe fn slice_mut<'a, T>(
+    p: *mut T,
+    len: usize,
+    name: &str,
+) -> Result<&'a mut [T], Failure> {
+    // SAFETY: forwarded from the caller's contract; this checks NULL, alignment and size.
+    unsafe { slice(p.cast_const(), len, name) }?;
+    if len == 0 {
+        return Ok(&mut []);
+    }
+    // SAFETY: checked as for `slice` just above, and used by nothing else (caller's contract).
+    Ok(unsafe { std::slice::from_raw_parts_mut(p, len) })
+}
+
 /// The UTF-8 string `p` points to, which must not be NULL.
 ///
 /// # Safety

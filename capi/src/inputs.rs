@@ -75,6 +75,15 @@ pub(crate) fn dtype_to_c(dtype: DType) -> Option<ScriptlessDType> {
     })
 }
 
+/// A `SCRIPTLESS_DTYPE_*` value as messages name it: `SCRIPTLESS_DTYPE_F64`, or the number
+/// with what is wrong with it.
+pub(crate) fn c_dtype_label(dtype: ScriptlessDType) -> String {
+    dtype_from_c(dtype).map_or_else(
+        || format!("{dtype}, not a SCRIPTLESS_DTYPE_* value"),
+        |d| format!("SCRIPTLESS_DTYPE_{}", dtype_name(d)),
+    )
+}
+
 /// A dtype as messages name it (`F32`), as the library's own messages do.
 pub(crate) fn dtype_name(dtype: DType) -> String {
     format!("{dtype:?}")
@@ -122,10 +131,7 @@ impl<'a> CheckedInputs<'a> {
             let dtype = dtype_from_c(input.dtype).ok_or_else(|| {
                 Failure::new(
                     SCRIPTLESS_ERROR_INVALID_ARGUMENT,
-                    format!(
-                        "{at}.dtype (`{name}`) is {}, not a SCRIPTLESS_DTYPE_* value",
-                        input.dtype
-                    ),
+                    format!("{at}.dtype (`{name}`) is {}", c_dtype_label(input.dtype)),
                 )
             })?;
             if input.rank > SCRIPTLESS_MAX_RANK {

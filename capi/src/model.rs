@@ -190,7 +190,7 @@ unsafe fn give(model: *mut *mut ScriptlessModel, handle: ScriptlessModel) {
     unsafe { model.write(Box::into_raw(Box::new(handle))) };
 }
 
-/// Loads a model from the weights file at `path`: safetensors, `torch.save(state_dict)` or a
+/// Loads a model from the weights file at `path` (UTF-8): safetensors, `torch.save(state_dict)` or a
 /// TorchScript archive (`torch.jit.save`), told apart by content. `options` may be NULL for
 /// every default. On success `*model` is the new model, to free with
 /// `scriptless_model_destroy`; on failure it is NULL.

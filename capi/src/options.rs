@@ -6,7 +6,7 @@ use candle_core::{DType, Device};
 use scriptless_core::{parse_device, Limits, ModelKind, Pooling};
 
 use crate::args;
-use crate::inputs::{dtype_from_c, dtype_name, ScriptlessDType};
+use crate::inputs::{c_dtype_label, dtype_from_c, ScriptlessDType};
 use crate::status::{Failure, SCRIPTLESS_ERROR_INVALID_ARGUMENT};
 
 /// Which of the seed's models to load: `SCRIPTLESS_MODEL_*`.
@@ -103,16 +103,10 @@ impl Options {
         };
         let dtype = match dtype_from_c(o.dtype) {
             Some(d @ (DType::F32 | DType::F64 | DType::F16 | DType::BF16)) => d,
-            Some(other) => {
+            _ => {
                 return Err(invalid(format!(
                     "options.dtype is {}: a model computes in F32, F64, F16 or BF16",
-                    dtype_name(other)
-                )))
-            }
-            None => {
-                return Err(invalid(format!(
-                    "options.dtype is {}, not a SCRIPTLESS_DTYPE_* value",
-                    o.dtype
+                    c_dtype_label(o.dtype)
                 )))
             }
         };

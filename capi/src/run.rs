@@ -5,11 +5,13 @@ use std::cell::RefCell;
 use std::ffi::{c_char, c_void, CString};
 
 use crate::args;
-use crate::inputs::{dtype_to_c, CheckedInputs, ScriptlessDType, ScriptlessInput};
+use crate::inputs::{
+    c_dtype_label, dtype_name, dtype_to_c, CheckedInputs, ScriptlessDType, ScriptlessInput,
+};
 use crate::model::{model_ref, ScriptlessModel};
 use crate::status::{
     c_message, guard, Failure, ScriptlessStatus, SCRIPTLESS_ERROR_BUFFER_TOO_SMALL,
-    SCRIPTLESS_ERROR_INVALID_ARGUMENT, SCRIPTLESS_OK,
+    SCRIPTLESS_ERROR_INTERNAL, SCRIPTLESS_ERROR_INVALID_ARGUMENT, SCRIPTLESS_OK,
 };
 use crate::tensor::ScriptlessTensor;
 
@@ -76,7 +78,7 @@ pub unsafe extern "C" fn scriptless_model_output_shape(
         let rank = args::out(rank, "rank")?;
         // SAFETY: by the function's contract.
         let checked = unsafe { CheckedInputs::read(model, inputs, num_inputs, "inputs") }?;
-        let dims = predicted_shape(model, &checked)?;
+        let dims = model.model.output_shape_of(checked.dims())?;
         // SAFETY: not NULL (checked), a place for a `size_t` by the caller's contract.
         unsafe { rank.write(dims.len()) };
         if dims.len() > capacity {
@@ -95,14 +97,6 @@ pub unsafe extern "C" fn scriptless_model_output_shape(
         }
         Ok(())
     })
-}
-
-/// The output shape for `checked`, or the error the forward call would give for their shapes.
-fn predicted_shape(
-    model: &ScriptlessModel,
-    checked: &CheckedInputs,
-) -> Result<Vec<usize>, Failure> {
-    Ok(model.model.output_shape_of(checked.dims())?)
 }
 
 /// Runs `model` on `inputs` (`num_inputs` of them, each named once, in any order) and returns
@@ -158,21 +152,23 @@ pub unsafe extern "C" fn scriptless_model_forward_into(
         // SAFETY: by the function's contract.
         let model = unsafe { model_ref(model) }?;
         let len = args::out(len, "len")?;
-        let model_dtype = dtype_to_c(model.model.dtype());
-        if Some(dtype) != model_dtype {
+        if Some(dtype) != dtype_to_c(model.model.dtype()) {
             return Err(Failure::new(
                 SCRIPTLESS_ERROR_INVALID_ARGUMENT,
                 format!(
-                    "dtype is {dtype}, but the model computes in {:?} (SCRIPTLESS_DTYPE_ value \
-                     {})",
-                    model.model.dtype(),
-                    model_dtype.map_or(-1, i64::from)
+                    "dtype is {}, but the model computes in {}",
+                    c_dtype_label(dtype),
+                    dtype_name(model.model.dtype())
                 ),
             ));
         }
         // SAFETY: by the function's contract.
         let checked = unsafe { CheckedInputs::read(model, inputs, num_inputs, "inputs") }?;
-        let needed: usize = predicted_shape(model, &checked)?.iter().product();
+        let needed: usize = model
+            .model
+            .output_shape_of(checked.dims())?
+            .iter()
+            .product();
         let too_small = |needed: usize| {
             // SAFETY: not NULL (checked), a place for a `size_t` by the caller's contract.
             unsafe { len.write(needed) };
@@ -189,7 +185,13 @@ pub unsafe extern "C" fn scriptless_model_forward_into(
         let inputs = unsafe { checked.to_model_inputs("inputs") }?;
         let tensor = ScriptlessTensor::new(model.model.forward(&inputs, model.pooling)?)?;
         let written = tensor.shape().iter().product();
-        if written > capacity || tensor.dtype() != dtype {
+        if tensor.dtype() != dtype {
+            return Err(Failure::new(
+                SCRIPTLESS_ERROR_INTERNAL,
+                "the model returned an output in another dtype than its own",
+            ));
+        }
+        if written > capacity {
             return Err(too_small(written));
         }
         // SAFETY: `data` holds `capacity` >= `written` elements of the tensor's dtype (checked
@@ -226,21 +228,9 @@ pub unsafe extern "C" fn scriptless_model_forward_many(
     guard(|| {
         // SAFETY: by the function's contract.
         let model = unsafe { model_ref(model) }?;
-        if count > 0 && requests.is_null() {
-            return Err(args::null("requests"));
-        }
-        // SAFETY: `count` live requests (checked not NULL when `count` > 0), every field of
-        // which any bit pattern is valid for: pointers and integers.
-        let requests: &mut [ScriptlessRequest] = if count == 0 {
-            &mut []
-        } else {
-            // SAFETY: as above; the slice's size is checked like any other by reading it
-            // first through `args::slice`.
-            unsafe {
-                args::slice(requests.cast_const(), count, "requests")?;
-                std::slice::from_raw_parts_mut(requests, count)
-            }
-        };
+        // SAFETY: `count` live requests by the caller's contract; every field of a request is a
+        // pointer or an integer, for which any bits are valid.
+        let requests = unsafe { args::slice_mut(requests, count, "requests") }?;
         // Each request's inputs are read and checked on their own; those that pass run together.
         let mut results: Vec<Option<Result<ScriptlessTensor, Failure>>> = Vec::with_capacity(count);
         let mut runnable = Vec::new();
@@ -274,7 +264,7 @@ pub unsafe extern "C" fn scriptless_model_forward_many(
         for (i, (request, result)) in requests.iter_mut().zip(results).enumerate() {
             let result = result.unwrap_or_else(|| {
                 Err(Failure::new(
-                    crate::status::SCRIPTLESS_ERROR_INTERNAL,
+                    SCRIPTLESS_ERROR_INTERNAL,
                     "forward_many returned fewer results than requests",
                 ))
             });

@@ -9,7 +9,10 @@
 //! - `tests/c/bad_inputs.c` (under both sanitizers): NULL pointers, wrong ranks, dtypes and
 //!   names, truncated weights, each an error status and a message, never a crash;
 //! - `tests/c/threads.c` (under AddressSanitizer): one model on eight threads at once gives
-//!   the sequential results, bit for bit.
+//!   the sequential results, bit for bit;
+//! - `tests/c/dtypes.c` (under both sanitizers): F64, BF16 and F16 inputs and I32 lengths give
+//!   bit for bit what the model gives on the same values in F32 and I64; an F64 model returns
+//!   F64.
 //!
 //! The library is built by `cargo build -p scriptless-capi` in this test's profile: `cargo
 //! test` builds no `cdylib` or `staticlib` for a crate's tests.
@@ -246,6 +249,15 @@ fn one_model_on_eight_threads_gives_the_sequential_results() {
     ];
     let exe = compile("cc", &["capi/tests/c/threads.c"], &flags, "threads");
     run(&exe, SANITIZER_ENV);
+}
+
+#[test]
+fn every_input_dtype_gives_the_models_result_on_the_same_values() {
+    let include = include();
+    let flags = [&["-std=c11", &include], SANITIZE].concat();
+    let exe = compile("cc", &["capi/tests/c/dtypes.c"], &flags, "dtypes");
+    let output = run(&exe, SANITIZER_ENV);
+    print!("{}", String::from_utf8_lossy(&output.stdout));
 }
 
 /// `scripts/install-capi.sh` into a temporary prefix, then `seed.c` built with the flags its
