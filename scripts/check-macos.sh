@@ -4,7 +4,7 @@
 # them: linking needs Apple's SDK, which only macOS has. Nor can it check the tests and
 # benchmarks: a dev-dependency (criterion's `alloca`) compiles C for the target, which needs
 # that SDK too. On a Mac, `cargo build --release [--features metal]` and
-# `cargo test --release --workspace` are the commands.
+# `cargo test --release` are the commands (the C API's tests are Linux-only).
 #
 #   scripts/check-macos.sh      # about 4 minutes on 2 cores the first time
 #

@@ -10,8 +10,10 @@
 #   --lib-dir DIR  install the libraries already built in DIR instead of building them
 #                  (capi/tests/examples.rs installs the ones it just built this way)
 #
-# Then: cc app.c $(pkg-config --cflags --libs scriptless)             (shared)
-#       cc app.c $(pkg-config --cflags --libs --static scriptless)    (static)
+# Then, shared: cc app.c $(pkg-config --cflags --libs scriptless) -Wl,-rpath,PREFIX/lib
+#       static: cc app.c $(pkg-config --cflags scriptless) PREFIX/lib/libscriptless.a \
+#                  $(pkg-config --libs-only-l --static scriptless | sed 's/-lscriptless//')
+# (given -lscriptless, the linker takes the shared library whenever both are installed).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 prefix=/usr/local
@@ -28,17 +30,26 @@ case "$(uname -s)" in
     # `cargo rustc -p scriptless-capi --crate-type staticlib -- --print native-static-libs`
     # prints it.
     Linux) shared=libscriptless.so; libs_private="-lgcc_s -lutil -lrt -lpthread -lm -ldl -lc" ;;
+    # Not run here (no Mac): what rustc lists for a staticlib on macOS.
     Darwin) shared=libscriptless.dylib; libs_private="-lSystem -lc -lm" ;;
     *) echo "install-capi.sh: $(uname -s) is not supported; copy the libraries by hand" >&2; exit 1 ;;
 esac
 if [ -z "$lib_dir" ]; then
     (cd "$root" && cargo build --release --locked -p scriptless-capi)
-    lib_dir="${CARGO_TARGET_DIR:-$root/target}/release"
+    # Wherever CARGO_TARGET_DIR or a cargo config puts the build, cargo says where.
+    target_dir="$(cd "$root" && cargo metadata --format-version 1 --no-deps |
+        sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
+    lib_dir="$target_dir/release"
 fi
 version="$(sed -n 's/^version = "\(.*\)"/\1/p' "$root/capi/Cargo.toml" | head -n 1)"
 mkdir -p "$prefix/include" "$prefix/lib/pkgconfig"
 cp "$root/capi/include/scriptless.h" "$prefix/include/"
 cp "$lib_dir/$shared" "$lib_dir/libscriptless.a" "$prefix/lib/"
-sed -e "s|@PREFIX@|$prefix|" -e "s|@VERSION@|$version|" -e "s|@LIBS_PRIVATE@|$libs_private|" \
-    "$root/capi/scriptless.pc.in" > "$prefix/lib/pkgconfig/scriptless.pc"
+# The template's placeholders, replaced by bash rather than sed, so that a prefix may hold any
+# character.
+while IFS= read -r line; do
+    line="${line//@PREFIX@/"$prefix"}"
+    line="${line//@VERSION@/"$version"}"
+    printf '%s\n' "${line//@LIBS_PRIVATE@/"$libs_private"}"
+done < "$root/capi/scriptless.pc.in" > "$prefix/lib/pkgconfig/scriptless.pc"
 echo "installed scriptless $version under $prefix (pkg-config: $prefix/lib/pkgconfig)"

@@ -14,7 +14,7 @@
  *   SCRIPTLESS_ERROR_NULL_ARGUMENT, never a crash. Results are written through `out` pointers,
  *   which are set to NULL first where they receive a handle.
  * - No Rust panic crosses this boundary: one is caught and returned as
- *   SCRIPTLESS_ERROR_INTERNAL.
+ *   SCRIPTLESS_ERROR_INTERNAL (Rust's panic hook prints it to stderr as well).
  * - Handles (ScriptlessModel, ScriptlessTensor) are opaque and freed by their
  *   *_destroy(&handle), which sets the handle to NULL. A model is immutable once loaded: one
  *   ScriptlessModel may run forward calls on many threads at once. Tensors are never written
@@ -23,6 +23,8 @@
  *   outside the list is an error returned (SCRIPTLESS_ERROR_INVALID_ARGUMENT), not undefined
  *   behaviour.
  * - Inputs are caller-owned buffers, read during the call and never kept.
+ * - In 0.x versions the ABI (structs, values) may change with any release: build against the
+ *   header of the library you link.
  */
 
 #ifndef SCRIPTLESS_H
@@ -74,10 +76,13 @@ typedef struct ScriptlessLoadOptions {
   // `SCRIPTLESS_POOL_LAST_VALID`.
   ScriptlessPooling pooling;
   // Categorical model only: the width of `tensor_input` (the rest of `linear.in_features`
-  // is categories). 0: the weights' metadata `feature_width`, else the seed's 10.
+  // is categories). 0: the weights' metadata `feature_width`, else the seed's 10. A width
+  // the weights contradict is `SCRIPTLESS_ERROR_WEIGHTS`.
   size_t feature_width;
   // The device to run on, `"cpu"`, `"cuda"`, `"cuda:N"` or `"metal"` (GPU devices only in
-  // a library built with that feature). NULL: the CPU.
+  // a library built with that feature). NULL: the CPU. A device this build or machine
+  // lacks, or a name that is none of these, is `SCRIPTLESS_ERROR_UNSUPPORTED`, as on the
+  // command line.
   const char *device;
   // Refuse weights larger than this many bytes. 0: a sixteenth of the memory this
   // process may use, at most 16 GiB.

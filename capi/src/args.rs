@@ -11,13 +11,13 @@ pub(crate) fn null(name: &str) -> Failure {
     Failure::new(SCRIPTLESS_ERROR_NULL_ARGUMENT, format!("`{name}` is NULL"))
 }
 
-/// `p`, which must not be NULL, for writing a result through.
+/// `p`, which must be neither NULL nor misaligned, for writing a result through.
 pub(crate) fn out<T>(p: *mut T, name: &str) -> Result<*mut T, Failure> {
     if p.is_null() {
-        Err(null(name))
-    } else {
-        Ok(p)
+        return Err(null(name));
     }
+    aligned(p.cast_const(), name)?;
+    Ok(p)
 }
 
 /// The value `p` points to, which must not be NULL.
@@ -92,6 +92,7 @@ pub(crate) unsafe fn string<'a>(p: *const c_char, name: &str) -> Result<&'a str,
     })
 }
 
+/// Refuses a pointer not aligned for `T`, which Rust may not read or write through.
 fn aligned<T>(p: *const T, name: &str) -> Result<(), Failure> {
     if p.is_aligned() {
         Ok(())

@@ -8,23 +8,9 @@ use half::{bf16, f16};
 use scriptless_core::{check_request_names, check_request_tensor, ModelInputs, ModelKind};
 
 use crate::args;
+use crate::dtype::{c_dtype_label, dtype_from_c, dtype_name, ScriptlessDType};
 use crate::model::ScriptlessModel;
-use crate::status::{Failure, SCRIPTLESS_ERROR_INVALID_ARGUMENT};
-
-/// An element type: `SCRIPTLESS_DTYPE_*`.
-pub type ScriptlessDType = u32;
-/// `float`, IEEE 754 binary32.
-pub const SCRIPTLESS_DTYPE_F32: ScriptlessDType = 0;
-/// `double`, IEEE 754 binary64.
-pub const SCRIPTLESS_DTYPE_F64: ScriptlessDType = 1;
-/// IEEE 754 binary16 (`_Float16`), as 16-bit words.
-pub const SCRIPTLESS_DTYPE_F16: ScriptlessDType = 2;
-/// bfloat16, as 16-bit words: the high half of an f32.
-pub const SCRIPTLESS_DTYPE_BF16: ScriptlessDType = 3;
-/// `int32_t`.
-pub const SCRIPTLESS_DTYPE_I32: ScriptlessDType = 4;
-/// `int64_t`.
-pub const SCRIPTLESS_DTYPE_I64: ScriptlessDType = 5;
+use crate::status::{Failure, SCRIPTLESS_ERROR_INTERNAL, SCRIPTLESS_ERROR_INVALID_ARGUMENT};
 
 /// The most dims an input may have.
 pub const SCRIPTLESS_MAX_RANK: usize = 16;
@@ -49,52 +35,17 @@ pub struct ScriptlessInput {
     pub data: *const c_void,
 }
 
-/// The candle dtype of a `SCRIPTLESS_DTYPE_*` value, if it is one.
-pub(crate) fn dtype_from_c(dtype: ScriptlessDType) -> Option<DType> {
-    Some(match dtype {
-        SCRIPTLESS_DTYPE_F32 => DType::F32,
-        SCRIPTLESS_DTYPE_F64 => DType::F64,
-        SCRIPTLESS_DTYPE_F16 => DType::F16,
-        SCRIPTLESS_DTYPE_BF16 => DType::BF16,
-        SCRIPTLESS_DTYPE_I32 => DType::I32,
-        SCRIPTLESS_DTYPE_I64 => DType::I64,
-        _ => return None,
-    })
-}
-
-/// The `SCRIPTLESS_DTYPE_*` value of a dtype the library returns or takes.
-pub(crate) fn dtype_to_c(dtype: DType) -> Option<ScriptlessDType> {
-    Some(match dtype {
-        DType::F32 => SCRIPTLESS_DTYPE_F32,
-        DType::F64 => SCRIPTLESS_DTYPE_F64,
-        DType::F16 => SCRIPTLESS_DTYPE_F16,
-        DType::BF16 => SCRIPTLESS_DTYPE_BF16,
-        DType::I32 => SCRIPTLESS_DTYPE_I32,
-        DType::I64 => SCRIPTLESS_DTYPE_I64,
-        _ => return None,
-    })
-}
-
-/// A `SCRIPTLESS_DTYPE_*` value as messages name it: `SCRIPTLESS_DTYPE_F64`, or the number
-/// with what is wrong with it.
-pub(crate) fn c_dtype_label(dtype: ScriptlessDType) -> String {
-    dtype_from_c(dtype).map_or_else(
-        || format!("{dtype}, not a SCRIPTLESS_DTYPE_* value"),
-        |d| format!("SCRIPTLESS_DTYPE_{}", dtype_name(d)),
-    )
-}
-
-/// A dtype as messages name it (`F32`), as the library's own messages do.
-pub(crate) fn dtype_name(dtype: DType) -> String {
-    format!("{dtype:?}")
-}
-
 /// One input read from its `ScriptlessInput`, before its data is.
 struct Described<'a> {
+    /// Its place in the caller's array, for messages.
     index: usize,
+    /// Its name, borrowed from the caller.
     name: &'a str,
+    /// The dtype of its data.
     dtype: DType,
+    /// Its shape.
     dims: Vec<usize>,
+    /// The caller's data, read only by `to_model_inputs`.
     data: *const c_void,
 }
 
@@ -123,7 +74,7 @@ impl<'a> CheckedInputs<'a> {
         let kind = model.model.kind();
         // SAFETY: `count` live inputs by the caller's contract.
         let inputs = unsafe { args::slice(inputs, count, what) }?;
-        let mut described = Vec::with_capacity(count);
+        let mut described = Vec::new();
         for (index, input) in inputs.iter().enumerate() {
             let at = format!("{what}[{index}]");
             // SAFETY: NULL or a NUL-terminated string by the caller's contract.
@@ -161,8 +112,8 @@ impl<'a> CheckedInputs<'a> {
         let [first_name, _] = kind.input_names();
         let inputs: [Described; 2] = described.try_into().map_err(|_| {
             Failure::new(
-                SCRIPTLESS_ERROR_INVALID_ARGUMENT,
-                "a model takes two inputs",
+                SCRIPTLESS_ERROR_INTERNAL,
+                "inputs that passed the name check are not two",
             )
         })?;
         let inputs = match inputs {

@@ -43,6 +43,7 @@
 #![deny(missing_docs)]
 
 mod args;
+mod dtype;
 mod inputs;
 mod model;
 mod options;
@@ -50,11 +51,11 @@ mod run;
 mod status;
 mod tensor;
 
-pub use inputs::{
-    ScriptlessDType, ScriptlessInput, SCRIPTLESS_DTYPE_BF16, SCRIPTLESS_DTYPE_F16,
-    SCRIPTLESS_DTYPE_F32, SCRIPTLESS_DTYPE_F64, SCRIPTLESS_DTYPE_I32, SCRIPTLESS_DTYPE_I64,
-    SCRIPTLESS_MAX_RANK,
+pub use dtype::{
+    ScriptlessDType, SCRIPTLESS_DTYPE_BF16, SCRIPTLESS_DTYPE_F16, SCRIPTLESS_DTYPE_F32,
+    SCRIPTLESS_DTYPE_F64, SCRIPTLESS_DTYPE_I32, SCRIPTLESS_DTYPE_I64,
 };
+pub use inputs::{ScriptlessInput, SCRIPTLESS_MAX_RANK};
 pub use model::{
     scriptless_model_destroy, scriptless_model_dtype, scriptless_model_input_count,
     scriptless_model_input_info, scriptless_model_kind, scriptless_model_load,

@@ -7,7 +7,7 @@ use std::path::Path;
 use scriptless_core::{Limits, Model, ModelKind, Pooling, Weights, META_FEATURE_WIDTH};
 
 use crate::args;
-use crate::inputs::{dtype_to_c, ScriptlessDType};
+use crate::dtype::{dtype_to_c, ScriptlessDType};
 use crate::options::{
     Options, ScriptlessLoadOptions, ScriptlessModelKind, SCRIPTLESS_MODEL_CATEGORICAL,
     SCRIPTLESS_MODEL_SEQUENCE, SCRIPTLESS_MODEL_TWO_INPUT,
@@ -22,21 +22,30 @@ pub struct ScriptlessModel {
     pub(crate) model: Model,
     pub(crate) pooling: Pooling,
     pub(crate) limits: Limits,
-    /// What `scriptless_model_input_info` returns, with the strings it points into.
-    infos: Vec<(ScriptlessInputInfo, [CString; 2])>,
+    /// What `scriptless_model_input_info` says of each input.
+    inputs: Vec<InputDescription>,
 }
 
-// SAFETY: the only raw pointers in a model are its infos' `name` and `shape`, which point into
-// the `CString`s stored beside them and are never written after load; the model itself is
-// `Send + Sync` (checked below).
-unsafe impl Send for ScriptlessModel {}
-// SAFETY: as for `Send`: nothing in a loaded model is written again.
-unsafe impl Sync for ScriptlessModel {}
-
+// One model serves many threads at once: everything in it is `Send + Sync`, and nothing in it
+// is written after load.
 const _: () = {
     const fn shared_across_threads<T: Send + Sync>() {}
-    shared_across_threads::<Model>();
+    shared_across_threads::<ScriptlessModel>();
 };
+
+/// What a model expects of one input, with the strings a `ScriptlessInputInfo` points into.
+struct InputDescription {
+    /// The forward argument's name.
+    name: CString,
+    /// An index or length input, rather than floats.
+    integer: bool,
+    /// Its rank, or -1 for any.
+    rank: i64,
+    /// Its last dim, or -1 for any.
+    last_dim: i64,
+    /// Its shape in words.
+    shape: CString,
+}
 
 /// What a model expects of one input, from `scriptless_model_input_info`. Its strings belong to
 /// the model and live as long as it does.
@@ -100,18 +109,18 @@ impl ScriptlessModel {
         let model = Model::from_weights(&weights, kind, options.dtype, &options.device)
             .map_err(|e| Failure::from(e).context(format!("loading the {kind} model from {what}")))?
             .with_limits(options.limits);
-        let infos = input_infos(&model)?;
+        let inputs = describe_inputs(&model)?;
         Ok(Self {
             model,
             pooling: options.pooling,
             limits: options.limits,
-            infos,
+            inputs,
         })
     }
 }
 
-/// The `ScriptlessInputInfo` of each of `model`'s inputs, with their strings.
-fn input_infos(model: &Model) -> Result<Vec<(ScriptlessInputInfo, [CString; 2])>, Failure> {
+/// What each of `model`'s inputs must be, in the order of its forward arguments.
+fn describe_inputs(model: &Model) -> Result<Vec<InputDescription>, Failure> {
     let [first, second] = model.kind().input_names();
     // (integer, rank, last dim, shape)
     let specs: [(bool, i64, Option<usize>, String); 2] = match model {
@@ -164,24 +173,23 @@ fn input_infos(model: &Model) -> Result<Vec<(ScriptlessInputInfo, [CString; 2])>
         .into_iter()
         .zip(specs)
         .map(|(name, (integer, rank, last_dim, shape))| {
-            let strings = [c_string(name)?, c_string(&shape)?];
-            let info = ScriptlessInputInfo {
-                name: strings[0].as_ptr(),
+            Ok(InputDescription {
+                name: c_string(name)?,
                 integer,
                 rank,
                 last_dim: last_dim.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX)),
-                shape: strings[1].as_ptr(),
-            };
-            Ok((info, strings))
+                shape: c_string(&shape)?,
+            })
         })
         .collect()
 }
 
+/// `s` as a C string; names and shapes hold no NUL.
 fn c_string(s: &str) -> Result<CString, Failure> {
     CString::new(s).map_err(|_| Failure::new(SCRIPTLESS_ERROR_INTERNAL, "a NUL in a name"))
 }
 
-/// Writes a new model to `*model`.
+/// Writes a new model to `*model`, the caller's from now on.
 ///
 /// # Safety
 /// `model` is a valid place for a pointer (checked not NULL by the caller).
@@ -350,7 +358,7 @@ pub unsafe extern "C" fn scriptless_model_input_count(
         let model = unsafe { model_ref(model) }?;
         let count = args::out(count, "count")?;
         // SAFETY: not NULL (checked), a place for the value by the caller's contract.
-        unsafe { count.write(model.infos.len()) };
+        unsafe { count.write(model.inputs.len()) };
         Ok(())
     })
 }
@@ -370,18 +378,25 @@ pub unsafe extern "C" fn scriptless_model_input_info(
         // SAFETY: by the function's contract.
         let model = unsafe { model_ref(model) }?;
         let info = args::out(info, "info")?;
-        let (value, _) = model.infos.get(index).ok_or_else(|| {
+        let input = model.inputs.get(index).ok_or_else(|| {
             Failure::new(
                 SCRIPTLESS_ERROR_INVALID_ARGUMENT,
                 format!(
                     "index is {index}, but the {} model has {} inputs",
                     model.model.kind(),
-                    model.infos.len()
+                    model.inputs.len()
                 ),
             )
         })?;
+        let value = ScriptlessInputInfo {
+            name: input.name.as_ptr(),
+            integer: input.integer,
+            rank: input.rank,
+            last_dim: input.last_dim,
+            shape: input.shape.as_ptr(),
+        };
         // SAFETY: not NULL (checked), a place for the value by the caller's contract.
-        unsafe { info.write(*value) };
+        unsafe { info.write(value) };
         Ok(())
     })
 }

@@ -6,7 +6,7 @@ use candle_core::{DType, Device};
 use scriptless_core::{parse_device, Limits, ModelKind, Pooling};
 
 use crate::args;
-use crate::inputs::{c_dtype_label, dtype_from_c, ScriptlessDType};
+use crate::dtype::{c_dtype_label, dtype_from_c, ScriptlessDType};
 use crate::status::{Failure, SCRIPTLESS_ERROR_INVALID_ARGUMENT};
 
 /// Which of the seed's models to load: `SCRIPTLESS_MODEL_*`.
@@ -45,10 +45,13 @@ pub struct ScriptlessLoadOptions {
     /// `SCRIPTLESS_POOL_LAST_VALID`.
     pub pooling: ScriptlessPooling,
     /// Categorical model only: the width of `tensor_input` (the rest of `linear.in_features`
-    /// is categories). 0: the weights' metadata `feature_width`, else the seed's 10.
+    /// is categories). 0: the weights' metadata `feature_width`, else the seed's 10. A width
+    /// the weights contradict is `SCRIPTLESS_ERROR_WEIGHTS`.
     pub feature_width: usize,
     /// The device to run on, `"cpu"`, `"cuda"`, `"cuda:N"` or `"metal"` (GPU devices only in
-    /// a library built with that feature). NULL: the CPU.
+    /// a library built with that feature). NULL: the CPU. A device this build or machine
+    /// lacks, or a name that is none of these, is `SCRIPTLESS_ERROR_UNSUPPORTED`, as on the
+    /// command line.
     pub device: *const c_char,
     /// Refuse weights larger than this many bytes. 0: a sixteenth of the memory this
     /// process may use, at most 16 GiB.
@@ -61,11 +64,17 @@ pub struct ScriptlessLoadOptions {
 
 /// Load options read and checked.
 pub(crate) struct Options {
+    /// The model asked for, if any.
     pub kind: Option<ModelKind>,
+    /// The dtype to compute in.
     pub dtype: DType,
+    /// The sequence model's pooling.
     pub pooling: Pooling,
+    /// The categorical model's feature width, if given.
     pub feature_width: Option<usize>,
+    /// The device to run on.
     pub device: Device,
+    /// The limits, defaults filled in.
     pub limits: Limits,
 }
 

@@ -5,9 +5,8 @@ use std::cell::RefCell;
 use std::ffi::{c_char, c_void, CString};
 
 use crate::args;
-use crate::inputs::{
-    c_dtype_label, dtype_name, dtype_to_c, CheckedInputs, ScriptlessDType, ScriptlessInput,
-};
+use crate::dtype::{c_dtype_label, dtype_from_c, dtype_name, ScriptlessDType};
+use crate::inputs::{CheckedInputs, ScriptlessInput};
 use crate::model::{model_ref, ScriptlessModel};
 use crate::status::{
     c_message, guard, Failure, ScriptlessStatus, SCRIPTLESS_ERROR_BUFFER_TOO_SMALL,
@@ -152,15 +151,17 @@ pub unsafe extern "C" fn scriptless_model_forward_into(
         // SAFETY: by the function's contract.
         let model = unsafe { model_ref(model) }?;
         let len = args::out(len, "len")?;
-        if Some(dtype) != dtype_to_c(model.model.dtype()) {
-            return Err(Failure::new(
-                SCRIPTLESS_ERROR_INVALID_ARGUMENT,
-                format!(
+        let model_dtype = model.model.dtype();
+        if dtype_from_c(dtype) != Some(model_dtype) {
+            let message = match dtype_from_c(dtype) {
+                None => format!("dtype is {}", c_dtype_label(dtype)),
+                Some(_) => format!(
                     "dtype is {}, but the model computes in {}",
                     c_dtype_label(dtype),
-                    dtype_name(model.model.dtype())
+                    dtype_name(model_dtype)
                 ),
-            ));
+            };
+            return Err(Failure::new(SCRIPTLESS_ERROR_INVALID_ARGUMENT, message));
         }
         // SAFETY: by the function's contract.
         let checked = unsafe { CheckedInputs::read(model, inputs, num_inputs, "inputs") }?;
@@ -226,11 +227,22 @@ pub unsafe extern "C" fn scriptless_model_forward_many(
     count: usize,
 ) -> ScriptlessStatus {
     guard(|| {
-        // SAFETY: by the function's contract.
-        let model = unsafe { model_ref(model) }?;
         // SAFETY: `count` live requests by the caller's contract; every field of a request is a
         // pointer or an integer, for which any bits are valid.
         let requests = unsafe { args::slice_mut(requests, count, "requests") }?;
+        // Every request's result is set before anything else can fail: to no output, and to
+        // the call's own failure should one come (a panic stays SCRIPTLESS_ERROR_INTERNAL).
+        for request in requests.iter_mut() {
+            request.output = std::ptr::null_mut();
+            request.status = SCRIPTLESS_ERROR_INTERNAL;
+            request.error = std::ptr::null();
+        }
+        // SAFETY: by the function's contract.
+        let model = unsafe { model_ref(model) }.inspect_err(|failure| {
+            for request in requests.iter_mut() {
+                request.status = failure.status;
+            }
+        })?;
         // Each request's inputs are read and checked on their own; those that pass run together.
         let mut results: Vec<Option<Result<ScriptlessTensor, Failure>>> = Vec::with_capacity(count);
         let mut runnable = Vec::new();

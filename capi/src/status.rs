@@ -44,11 +44,14 @@ pub const SCRIPTLESS_ERROR_INTERNAL: ScriptlessStatus = 10;
 /// A failed call: its status and its one-line message.
 #[derive(Debug)]
 pub(crate) struct Failure {
+    /// The `SCRIPTLESS_ERROR_*` code.
     pub status: ScriptlessStatus,
+    /// The message, one line.
     pub message: String,
 }
 
 impl Failure {
+    /// A failure of `status` saying `message`.
     pub fn new(status: ScriptlessStatus, message: impl Into<String>) -> Self {
         Self {
             status,
@@ -104,6 +107,7 @@ pub(crate) fn c_message(message: &str) -> CString {
     CString::new(line).unwrap_or_default()
 }
 
+/// Makes `message` this thread's last error.
 fn set_last_error(message: &str) {
     let message = c_message(message);
     // During thread teardown the slot may be gone: the message is then dropped.

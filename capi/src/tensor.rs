@@ -6,7 +6,7 @@ use std::ffi::c_void;
 use candle_core::{CpuStorage, Device, Storage, Tensor};
 
 use crate::args;
-use crate::inputs::{dtype_to_c, ScriptlessDType};
+use crate::dtype::{dtype_size, dtype_to_c, ScriptlessDType};
 use crate::status::{guard, Failure, ScriptlessStatus, SCRIPTLESS_ERROR_INTERNAL};
 
 /// An output tensor, on the CPU, in the model's dtype. Freed by `scriptless_tensor_destroy`;
@@ -35,12 +35,6 @@ pub struct ScriptlessTensorView {
     /// The number of elements, the product of the dims.
     pub len: usize,
 }
-
-// SAFETY: the raw pointers in the view point into `shape` and into the tensor's storage,
-// both owned by the tensor and never written after it is made.
-unsafe impl Send for ScriptlessTensor {}
-// SAFETY: as for `Send`: nothing in a tensor is written after it is made.
-unsafe impl Sync for ScriptlessTensor {}
 
 impl ScriptlessTensor {
     /// Wraps a model's output, moved to the CPU and made contiguous if it is not already
@@ -89,20 +83,23 @@ impl ScriptlessTensor {
         };
     }
 
+    /// The tensor as a pointer the caller owns, to free with `scriptless_tensor_destroy`.
+    pub(crate) fn into_raw(self) -> *mut ScriptlessTensor {
+        Box::into_raw(Box::new(self))
+    }
+
+    /// The tensor's dims.
     pub(crate) fn shape(&self) -> &[usize] {
         &self.shape
     }
 
+    /// The tensor's `SCRIPTLESS_DTYPE_*`.
     pub(crate) fn dtype(&self) -> ScriptlessDType {
         self.view.dtype
     }
 }
 
-/// The size in bytes of an element of a `SCRIPTLESS_DTYPE_*` the library returns.
-fn dtype_size(dtype: ScriptlessDType) -> usize {
-    crate::inputs::dtype_from_c(dtype).map_or(0, |d| d.size_in_bytes())
-}
-
+/// Where the elements `start..end` of a CPU storage begin.
 fn data_ptr(cpu: &CpuStorage, start: usize, end: usize) -> Result<*const c_void, Failure> {
     fn at<T>(v: &[T], start: usize, end: usize) -> Result<*const c_void, Failure> {
         v.get(start..end)
@@ -118,6 +115,7 @@ fn data_ptr(cpu: &CpuStorage, start: usize, end: usize) -> Result<*const c_void,
     }
 }
 
+/// A failure that would be a bug in scriptless.
 fn internal(message: &str) -> Failure {
     Failure::new(SCRIPTLESS_ERROR_INTERNAL, message)
 }
@@ -162,11 +160,4 @@ pub unsafe extern "C" fn scriptless_tensor_destroy(
         }
         Ok(())
     })
-}
-
-impl ScriptlessTensor {
-    /// The tensor as a pointer the caller owns.
-    pub(crate) fn into_raw(self) -> *mut ScriptlessTensor {
-        Box::into_raw(Box::new(self))
-    }
 }

@@ -8,14 +8,20 @@
 //!   and linked statically through the `scriptless.pc` that `scripts/install-capi.sh` writes;
 //! - `tests/c/bad_inputs.c` (under both sanitizers): NULL pointers, wrong ranks, dtypes and
 //!   names, truncated weights, each an error status and a message, never a crash;
-//! - `tests/c/threads.c` (under AddressSanitizer): one model on eight threads at once gives
+//! - `tests/c/threads.c` (under both sanitizers): one model on eight threads at once gives
 //!   the sequential results, bit for bit;
 //! - `tests/c/dtypes.c` (under both sanitizers): F64, BF16 and F16 inputs and I32 lengths give
 //!   bit for bit what the model gives on the same values in F32 and I64; an F64 model returns
 //!   F64.
 //!
-//! The library is built by `cargo build -p scriptless-capi` in this test's profile: `cargo
-//! test` builds no `cdylib` or `staticlib` for a crate's tests.
+//! The library is built by `cargo build -p scriptless-capi` in this test's profile and with
+//! its features: `cargo test` builds no `cdylib` or `staticlib` for a crate's tests. The
+//! programs run without the `LD_LIBRARY_PATH` cargo sets for tests, so that each finds the
+//! library its link names (through an rpath), or none when it is linked statically.
+//!
+//! Linux only: the programs use glibc's sanitizers, `pthread_barrier_t` and `readelf`; on
+//! other systems the library is compile-checked (`scripts/check-macos.sh`).
+#![cfg(target_os = "linux")]
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -52,28 +58,37 @@ struct Library {
     archive: PathBuf,
 }
 
+/// The crate features this test was built with, which the library is built with too.
+const FEATURES: &[&str] = &[
+    #[cfg(feature = "cuda")]
+    "cuda",
+    #[cfg(feature = "metal")]
+    "metal",
+];
+
 /// Builds the library once per test run, in the profile these tests were built in.
 fn library() -> &'static Library {
     static LIBRARY: OnceLock<Library> = OnceLock::new();
     LIBRARY.get_or_init(|| {
         let exe = std::env::current_exe().expect("the test's path");
-        // target/<profile>/deps/examples-<hash>
-        let release = exe
+        // target/<profile dir>/deps/examples-<hash>; the dev and test profiles build in `debug`.
+        let profile = exe
             .parent()
             .and_then(Path::parent)
             .and_then(Path::file_name)
-            .is_some_and(|p| p == "release");
+            .and_then(|p| p.to_str())
+            .expect("the test runs from target/<profile>/deps")
+            .to_string();
         let mut command = Command::new(env!("CARGO"));
         command
-            .args([
-                "build",
-                "-p",
-                "scriptless-capi",
-                "--message-format=json-render-diagnostics",
-            ])
+            .args(["build", "--locked", "-p", "scriptless-capi"])
+            .arg("--message-format=json-render-diagnostics")
             .current_dir(capi());
-        if release {
-            command.arg("--release");
+        if profile != "debug" {
+            command.args(["--profile", &profile]);
+        }
+        for feature in FEATURES {
+            command.args(["--features", feature]);
         }
         let output = command.output().expect("run cargo build");
         assert!(
@@ -160,6 +175,7 @@ fn build(compiler: &str, sources: &[&str], flags: &[&str], name: &str) -> PathBu
 fn run(exe: &Path, env: &[(&str, &str)]) -> Output {
     let output = Command::new(exe)
         .current_dir(root())
+        .env_remove("LD_LIBRARY_PATH")
         .envs(env.iter().copied())
         .output()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", exe.display()));
@@ -240,13 +256,7 @@ fn bad_inputs_get_an_error_status_and_a_message_not_a_crash() {
 #[test]
 fn one_model_on_eight_threads_gives_the_sequential_results() {
     let include = include();
-    let flags = [
-        "-std=c11",
-        "-pthread",
-        &include,
-        "-fsanitize=address",
-        "-fno-omit-frame-pointer",
-    ];
+    let flags = [&["-std=c11", "-pthread", &include], SANITIZE].concat();
     let exe = compile("cc", &["capi/tests/c/threads.c"], &flags, "threads");
     run(&exe, SANITIZER_ENV);
 }
@@ -324,12 +334,16 @@ fn c_example_builds_with_pkg_config_shared_and_static() {
     ]
     .concat();
     let exe = compile_with(&["capi/examples/seed.c"], &flags, "seed_static");
-    let needed = Command::new("readelf")
+    let readelf = Command::new("readelf")
         .arg("-d")
         .arg(&exe)
         .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default();
+        .expect("run readelf (binutils, which cc needs anyway)");
+    let needed = String::from_utf8_lossy(&readelf.stdout);
+    assert!(
+        needed.contains("NEEDED"),
+        "readelf -d printed no NEEDED: {needed}"
+    );
     assert!(
         !needed.contains("libscriptless"),
         "the static build still needs the shared library:\n{needed}"

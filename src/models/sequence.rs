@@ -142,6 +142,8 @@ impl SequenceInputModule {
         seq_lengths: &Tensor,
         pooling: Pooling,
     ) -> Result<Tensor> {
+        // The shapes first, as `output_shape` checks them, then the lengths' values.
+        self.output_shape(padded_seq.dims(), seq_lengths.dims())?;
         self.forward_lengths(padded_seq, &lengths_from_tensor(seq_lengths)?, pooling)
     }
 

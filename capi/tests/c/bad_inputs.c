@@ -801,6 +801,20 @@ static void forward_cases(ScriptlessModel *model) {
         EXPECT("forward_many: NULL requests with count 2", SCRIPTLESS_ERROR_NULL_ARGUMENT, "`requests`",
                scriptless_model_forward_many(model, NULL, 2));
         EXPECT_OK("forward_many: NULL requests with count 0", scriptless_model_forward_many(model, NULL, 0));
+        /* A call that fails before running still sets every request's result. */
+        ScriptlessRequest reqs[2];
+        memset(reqs, 0xab, sizeof reqs);
+        for (int k = 0; k < 2; k++) {
+            reqs[k].inputs = NULL;
+            reqs[k].num_inputs = 0;
+        }
+        EXPECT("forward_many: NULL model with 2 requests", SCRIPTLESS_ERROR_NULL_ARGUMENT, "`model`",
+               scriptless_model_forward_many(NULL, reqs, 2));
+        check_true("forward_many: NULL model sets every request",
+                   reqs[0].output == NULL && reqs[1].output == NULL && reqs[0].error == NULL &&
+                       reqs[1].error == NULL && reqs[0].status == SCRIPTLESS_ERROR_NULL_ARGUMENT &&
+                       reqs[1].status == SCRIPTLESS_ERROR_NULL_ARGUMENT,
+                   "output NULL, error NULL and the call's status in each request");
     }
 }
 
