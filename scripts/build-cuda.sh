@@ -3,6 +3,7 @@
 # CUDA 13.0's compiler and libraries from PyPI into .cuda/ (ignored by git), then runs
 #
 #   cargo build --release --features cuda
+#   cargo build --release --features cuda -p scriptless-capi    (libscriptless.so with CUDA)
 #   cargo test  --release --features cuda --no-run
 #
 # and, unless --no-run is given, runs the GPU parity test (tests/parity.rs) and `scriptless run
@@ -66,6 +67,8 @@ export LIBRARY_PATH=$cuda/root/lib:$cuda/root/lib/stubs${LIBRARY_PATH:+:$LIBRARY
 cargo=(--release --locked --features cuda --target-dir target/cuda)
 echo "build-cuda.sh: cargo build ${cargo[*]}" >&2
 cargo build "${cargo[@]}"
+echo "build-cuda.sh: cargo build ${cargo[*]} -p scriptless-capi" >&2
+cargo build "${cargo[@]}" -p scriptless-capi
 echo "build-cuda.sh: cargo test ${cargo[*]} --no-run" >&2
 cargo test "${cargo[@]}" --no-run
 
