@@ -20,6 +20,54 @@ pub(crate) fn out<T>(p: *mut T, name: &str) -> Result<*mut T, Failure> {
     Ok(p)
 }
 
+/// Writes `value` through the out pointer `p`, which must be neither NULL nor misaligned.
+///
+/// # Safety
+/// A non-NULL `p` is valid for writing a `T`.
+pub(crate) unsafe fn put<T>(p: *mut T, name: &str, value: T) -> Result<(), Failure> {
+    let p = out(p, name)?;
+    // SAFETY: not NULL and aligned (checked), writable by the caller's contract.
+    unsafe { p.write(value) };
+    Ok(())
+}
+
+/// The handle slot `slot`, checked as an out pointer and set to NULL, so that it holds NULL
+/// whatever happens before [`hand_over`] fills it.
+///
+/// # Safety
+/// A non-NULL `slot` is valid for writing a pointer.
+pub(crate) unsafe fn clear<T>(slot: *mut *mut T, name: &str) -> Result<*mut *mut T, Failure> {
+    // SAFETY: forwarded from the caller's contract.
+    unsafe { put(slot, name, std::ptr::null_mut()) }?;
+    Ok(slot)
+}
+
+/// Puts `value` in a new handle the caller owns, in `slot`, to be freed by [`free`].
+///
+/// # Safety
+/// `slot` came from [`clear`].
+pub(crate) unsafe fn hand_over<T>(slot: *mut *mut T, value: T) {
+    // SAFETY: checked by `clear`, by the function's contract.
+    unsafe { slot.write(Box::into_raw(Box::new(value))) };
+}
+
+/// Frees the handle in `slot`, if any, and sets the slot to NULL: a `*_destroy` call.
+///
+/// # Safety
+/// A non-NULL `slot` holds NULL or a handle from [`hand_over`] (or `Box::into_raw`) that was
+/// not freed since.
+pub(crate) unsafe fn free<T>(slot: *mut *mut T, name: &str) -> Result<(), Failure> {
+    let slot = out(slot, name)?;
+    // SAFETY: not NULL and aligned (checked); holds NULL or a live handle (caller's contract).
+    let handle = unsafe { slot.replace(std::ptr::null_mut()) };
+    if !handle.is_null() {
+        // SAFETY: the handle came from `Box::into_raw` and is freed once: the caller's slot is
+        // NULL from now on.
+        drop(unsafe { Box::from_raw(handle) });
+    }
+    Ok(())
+}
+
 /// The value `p` points to, which must not be NULL.
 ///
 /// # Safety

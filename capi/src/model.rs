@@ -4,7 +4,7 @@
 use std::ffi::{c_char, c_void, CString};
 use std::path::Path;
 
-use scriptless_core::{Limits, Model, ModelKind, Pooling, Weights, META_FEATURE_WIDTH};
+use scriptless_core::{Error, Limits, Model, ModelKind, Pooling, Weights, META_FEATURE_WIDTH};
 
 use crate::args;
 use crate::dtype::{dtype_to_c, ScriptlessDType};
@@ -72,23 +72,14 @@ impl ScriptlessModel {
     /// Builds the model `options` ask for from `weights`, read from `what` (a path, or `weights
     /// buffer`).
     fn build(mut weights: Weights, options: &Options, what: &str) -> Result<Self, Failure> {
-        let named = weights.model_kind()?;
-        let kind = match (options.kind, named) {
-            (Some(asked), Some(named)) if asked != named => {
-                return Err(Failure::new(
-                    SCRIPTLESS_ERROR_INVALID_ARGUMENT,
-                    format!("options.model is {asked}, but the weights name the {named} model"),
-                ))
-            }
-            (Some(kind), _) | (None, Some(kind)) => kind,
-            (None, None) => {
-                return Err(Failure::new(
-                    SCRIPTLESS_ERROR_INVALID_ARGUMENT,
-                    "options.model is required: the weights do not name the model \
-                     (two-input, categorical or sequence)",
-                ))
-            }
-        };
+        // A contradiction between the options and the weights is the options' fault here.
+        let kind =
+            ModelKind::resolve(options.kind, &weights, "options.model").map_err(|e| match e {
+                Error::Unsupported(message) => {
+                    Failure::new(SCRIPTLESS_ERROR_INVALID_ARGUMENT, message)
+                }
+                other => other.into(),
+            })?;
         if let Some(width) = options.feature_width {
             if kind != ModelKind::Categorical {
                 return Err(Failure::new(
@@ -189,15 +180,6 @@ fn c_string(s: &str) -> Result<CString, Failure> {
     CString::new(s).map_err(|_| Failure::new(SCRIPTLESS_ERROR_INTERNAL, "a NUL in a name"))
 }
 
-/// Writes a new model to `*model`, the caller's from now on.
-///
-/// # Safety
-/// `model` is a valid place for a pointer (checked not NULL by the caller).
-unsafe fn give(model: *mut *mut ScriptlessModel, handle: ScriptlessModel) {
-    // SAFETY: by the function's contract.
-    unsafe { model.write(Box::into_raw(Box::new(handle))) };
-}
-
 /// Loads a model from the weights file at `path` (UTF-8): safetensors, `torch.save(state_dict)` or a
 /// TorchScript archive (`torch.jit.save`), told apart by content. `options` may be NULL for
 /// every default. On success `*model` is the new model, to free with
@@ -212,20 +194,16 @@ pub unsafe extern "C" fn scriptless_model_load(
     options: *const ScriptlessLoadOptions,
     model: *mut *mut ScriptlessModel,
 ) -> ScriptlessStatus {
-    guard(|| {
-        let model = args::out(model, "model")?;
-        // SAFETY: not NULL (checked), a place for a pointer by the caller's contract.
-        unsafe { model.write(std::ptr::null_mut()) };
+    let read = |limits: &Limits| {
         // SAFETY: NULL or a NUL-terminated string by the caller's contract.
         let path = unsafe { args::string(path, "path") }?;
-        // SAFETY: NULL or a live options struct by the caller's contract.
-        let options = unsafe { Options::read(options) }?;
-        let weights = Weights::read_within(Path::new(path), &options.limits)?;
-        let handle = ScriptlessModel::build(weights, &options, path)?;
-        // SAFETY: checked not NULL above.
-        unsafe { give(model, handle) };
-        Ok(())
-    })
+        Ok((
+            Weights::read_within(Path::new(path), limits)?,
+            path.to_string(),
+        ))
+    };
+    // SAFETY: by the function's contract.
+    unsafe { load(model, options, read) }
 }
 
 /// Loads a model from weights in memory, `len` bytes at `data`, in any format
@@ -241,22 +219,39 @@ pub unsafe extern "C" fn scriptless_model_load_from_memory(
     options: *const ScriptlessLoadOptions,
     model: *mut *mut ScriptlessModel,
 ) -> ScriptlessStatus {
-    guard(|| {
-        let model = args::out(model, "model")?;
-        // SAFETY: not NULL (checked), a place for a pointer by the caller's contract.
-        unsafe { model.write(std::ptr::null_mut()) };
+    let read = |limits: &Limits| {
         if data.is_null() {
             return Err(args::null("data"));
         }
         // SAFETY: `len` readable bytes at `data` by the caller's contract.
         let bytes = unsafe { args::slice(data.cast::<u8>(), len, "data") }?;
+        let what = "weights buffer";
+        Ok((Weights::from_bytes(bytes, what, limits)?, what.to_string()))
+    };
+    // SAFETY: by the function's contract.
+    unsafe { load(model, options, read) }
+}
+
+/// What both load functions do around reading the weights: `*model` NULL first, the options
+/// read, the weights read by `read` within their limits (with what they are read from, for
+/// messages), the model built and handed over.
+///
+/// # Safety
+/// `options` and `model` as for `scriptless_model_load`.
+unsafe fn load(
+    model: *mut *mut ScriptlessModel,
+    options: *const ScriptlessLoadOptions,
+    read: impl FnOnce(&Limits) -> Result<(Weights, String), Failure>,
+) -> ScriptlessStatus {
+    guard(|| {
+        // SAFETY: NULL or a place for a pointer by the caller's contract.
+        let model = unsafe { args::clear(model, "model") }?;
         // SAFETY: NULL or a live options struct by the caller's contract.
         let options = unsafe { Options::read(options) }?;
-        let what = "weights buffer";
-        let weights = Weights::from_bytes(bytes, what, &options.limits)?;
-        let handle = ScriptlessModel::build(weights, &options, what)?;
-        // SAFETY: checked not NULL above.
-        unsafe { give(model, handle) };
+        let (weights, what) = read(&options.limits)?;
+        let handle = ScriptlessModel::build(weights, &options, &what)?;
+        // SAFETY: the slot came from `args::clear`.
+        unsafe { args::hand_over(model, handle) };
         Ok(())
     })
 }
@@ -271,17 +266,8 @@ pub unsafe extern "C" fn scriptless_model_load_from_memory(
 pub unsafe extern "C" fn scriptless_model_destroy(
     model: *mut *mut ScriptlessModel,
 ) -> ScriptlessStatus {
-    guard(|| {
-        let model = args::out(model, "model")?;
-        // SAFETY: not NULL (checked); holds NULL or a live model by the caller's contract.
-        let handle = unsafe { model.replace(std::ptr::null_mut()) };
-        if !handle.is_null() {
-            // SAFETY: the pointer came from `Box::into_raw` in `give` and is freed once: the
-            // caller's slot is NULL from now on.
-            drop(unsafe { Box::from_raw(handle) });
-        }
-        Ok(())
-    })
+    // SAFETY: NULL, or a slot holding NULL or a live model, by the caller's contract.
+    guard(|| unsafe { args::free(model, "model") })
 }
 
 /// The model of a `const ScriptlessModel *` argument.
@@ -308,15 +294,13 @@ pub unsafe extern "C" fn scriptless_model_kind(
     guard(|| {
         // SAFETY: by the function's contract.
         let model = unsafe { model_ref(model) }?;
-        let kind = args::out(kind, "kind")?;
         let value = match model.model.kind() {
             ModelKind::TwoInput => SCRIPTLESS_MODEL_TWO_INPUT,
             ModelKind::Categorical => SCRIPTLESS_MODEL_CATEGORICAL,
             ModelKind::Sequence => SCRIPTLESS_MODEL_SEQUENCE,
         };
-        // SAFETY: not NULL (checked), a place for the value by the caller's contract.
-        unsafe { kind.write(value) };
-        Ok(())
+        // SAFETY: NULL or a place for the value by the caller's contract.
+        unsafe { args::put(kind, "kind", value) }
     })
 }
 
@@ -333,13 +317,11 @@ pub unsafe extern "C" fn scriptless_model_dtype(
     guard(|| {
         // SAFETY: by the function's contract.
         let model = unsafe { model_ref(model) }?;
-        let dtype = args::out(dtype, "dtype")?;
         let value = dtype_to_c(model.model.dtype()).ok_or_else(|| {
             Failure::new(SCRIPTLESS_ERROR_INTERNAL, "the model's dtype has no C name")
         })?;
-        // SAFETY: not NULL (checked), a place for the value by the caller's contract.
-        unsafe { dtype.write(value) };
-        Ok(())
+        // SAFETY: NULL or a place for the value by the caller's contract.
+        unsafe { args::put(dtype, "dtype", value) }
     })
 }
 
@@ -356,10 +338,8 @@ pub unsafe extern "C" fn scriptless_model_input_count(
     guard(|| {
         // SAFETY: by the function's contract.
         let model = unsafe { model_ref(model) }?;
-        let count = args::out(count, "count")?;
-        // SAFETY: not NULL (checked), a place for the value by the caller's contract.
-        unsafe { count.write(model.inputs.len()) };
-        Ok(())
+        // SAFETY: NULL or a place for the value by the caller's contract.
+        unsafe { args::put(count, "count", model.inputs.len()) }
     })
 }
 
@@ -377,7 +357,6 @@ pub unsafe extern "C" fn scriptless_model_input_info(
     guard(|| {
         // SAFETY: by the function's contract.
         let model = unsafe { model_ref(model) }?;
-        let info = args::out(info, "info")?;
         let input = model.inputs.get(index).ok_or_else(|| {
             Failure::new(
                 SCRIPTLESS_ERROR_INVALID_ARGUMENT,
@@ -395,8 +374,7 @@ pub unsafe extern "C" fn scriptless_model_input_info(
             last_dim: input.last_dim,
             shape: input.shape.as_ptr(),
         };
-        // SAFETY: not NULL (checked), a place for the value by the caller's contract.
-        unsafe { info.write(value) };
-        Ok(())
+        // SAFETY: NULL or a place for the value by the caller's contract.
+        unsafe { args::put(info, "info", value) }
     })
 }

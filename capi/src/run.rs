@@ -114,15 +114,14 @@ pub unsafe extern "C" fn scriptless_model_forward(
     output: *mut *mut ScriptlessTensor,
 ) -> ScriptlessStatus {
     guard(|| {
-        let output = args::out(output, "output")?;
-        // SAFETY: not NULL (checked), a place for a pointer by the caller's contract.
-        unsafe { output.write(std::ptr::null_mut()) };
+        // SAFETY: NULL or a place for a pointer by the caller's contract.
+        let output = unsafe { args::clear(output, "output") }?;
         // SAFETY: by the function's contract.
         let model = unsafe { model_ref(model) }?;
         // SAFETY: by the function's contract.
         let tensor = unsafe { forward(model, inputs, num_inputs, "inputs") }?;
-        // SAFETY: checked not NULL above.
-        unsafe { output.write(tensor.into_raw()) };
+        // SAFETY: the slot came from `args::clear`.
+        unsafe { args::hand_over(output, tensor) };
         Ok(())
     })
 }
@@ -282,7 +281,7 @@ pub unsafe extern "C" fn scriptless_model_forward_many(
             });
             match result {
                 Ok(tensor) => {
-                    request.output = tensor.into_raw();
+                    request.output = Box::into_raw(Box::new(tensor));
                     request.status = SCRIPTLESS_OK;
                     request.error = std::ptr::null();
                 }

@@ -83,11 +83,6 @@ impl ScriptlessTensor {
         };
     }
 
-    /// The tensor as a pointer the caller owns, to free with `scriptless_tensor_destroy`.
-    pub(crate) fn into_raw(self) -> *mut ScriptlessTensor {
-        Box::into_raw(Box::new(self))
-    }
-
     /// The tensor's dims.
     pub(crate) fn shape(&self) -> &[usize] {
         &self.shape
@@ -133,10 +128,8 @@ pub unsafe extern "C" fn scriptless_tensor_view(
     guard(|| {
         // SAFETY: NULL or a live tensor by the caller's contract.
         let tensor = unsafe { args::value(tensor, "tensor") }?;
-        let view = args::out(view, "view")?;
-        // SAFETY: not NULL (checked), a place for the value by the caller's contract.
-        unsafe { view.write(tensor.view) };
-        Ok(())
+        // SAFETY: NULL or a place for the value by the caller's contract.
+        unsafe { args::put(view, "view", tensor.view) }
     })
 }
 
@@ -149,15 +142,6 @@ pub unsafe extern "C" fn scriptless_tensor_view(
 pub unsafe extern "C" fn scriptless_tensor_destroy(
     tensor: *mut *mut ScriptlessTensor,
 ) -> ScriptlessStatus {
-    guard(|| {
-        let tensor = args::out(tensor, "tensor")?;
-        // SAFETY: not NULL (checked); holds NULL or a live tensor by the caller's contract.
-        let handle = unsafe { tensor.replace(std::ptr::null_mut()) };
-        if !handle.is_null() {
-            // SAFETY: the pointer came from `Box::into_raw` in `into_raw` and is freed once:
-            // the caller's slot is NULL from now on.
-            drop(unsafe { Box::from_raw(handle) });
-        }
-        Ok(())
-    })
+    // SAFETY: NULL, or a slot holding NULL or a live tensor, by the caller's contract.
+    guard(|| unsafe { args::free(tensor, "tensor") })
 }

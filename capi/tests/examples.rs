@@ -26,7 +26,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::OnceLock;
 
 use candle_core::{DType, Device, Tensor};
@@ -125,11 +125,13 @@ fn library() -> &'static Library {
     })
 }
 
-/// Compiles `sources` with `compiler` and `flags` into `name`, linked with the shared library
-/// built from this checkout (found at run time through an rpath).
+/// Compiles `sources` with `compiler` and `flags` into `name`, with the checkout's header,
+/// linked with the shared library built from this checkout (found at run time through an
+/// rpath).
 fn compile(compiler: &str, sources: &[&str], flags: &[&str], name: &str) -> PathBuf {
     let lib = library();
     let link = [
+        include(),
         format!("-L{}", lib.dir.display()),
         "-lscriptless".to_string(),
         format!("-Wl,-rpath,{}", lib.dir.display()),
@@ -170,9 +172,9 @@ fn build(compiler: &str, sources: &[&str], flags: &[&str], name: &str) -> PathBu
     exe
 }
 
-/// Runs `exe` from the repository root and returns its output, failing on a non-zero exit
-/// or on any sanitizer report.
-fn run(exe: &Path, env: &[(&str, &str)]) -> Output {
+/// Runs `exe` from the repository root and prints its output (cargo shows it with
+/// `--nocapture`), failing on a non-zero exit or on any sanitizer report.
+fn run(exe: &Path, env: &[(&str, &str)]) {
     let output = Command::new(exe)
         .current_dir(root())
         .env_remove("LD_LIBRARY_PATH")
@@ -194,7 +196,7 @@ fn run(exe: &Path, env: &[(&str, &str)]) -> Output {
             exe.display()
         );
     }
-    output
+    print!("{stdout}");
 }
 
 /// AddressSanitizer (leaks included) and UndefinedBehaviorSanitizer on the C side, every report
@@ -212,16 +214,17 @@ const SANITIZER_ENV: &[(&str, &str)] = &[
     ("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1"),
 ];
 
+/// Compiles the C program `source` as C11 with both sanitizers and runs it under them.
+fn run_sanitized(source: &str, name: &str) {
+    let flags = [&["-std=c11", "-pthread"], SANITIZE].concat();
+    let exe = compile("cc", &[source], &flags, name);
+    run(&exe, SANITIZER_ENV);
+}
+
 #[test]
 fn c_example_matches_pytorch() {
-    let exe = compile(
-        "cc",
-        &["capi/examples/seed.c"],
-        &["-std=c11", &include()],
-        "seed",
-    );
-    let output = run(&exe, &[]);
-    print!("{}", String::from_utf8_lossy(&output.stdout));
+    let exe = compile("cc", &["capi/examples/seed.c"], &["-std=c11"], "seed");
+    run(&exe, &[]);
 }
 
 #[test]
@@ -229,45 +232,30 @@ fn cpp_example_matches_pytorch() {
     let exe = compile(
         "c++",
         &["capi/examples/seed.cpp"],
-        &["-std=c++17", &include()],
+        &["-std=c++17"],
         "seed_cpp",
     );
-    let output = run(&exe, &[]);
-    print!("{}", String::from_utf8_lossy(&output.stdout));
+    run(&exe, &[]);
 }
 
 #[test]
 fn c_example_is_clean_under_address_and_undefined_behavior_sanitizers() {
-    let include = include();
-    let flags = [&["-std=c11", &include], SANITIZE].concat();
-    let exe = compile("cc", &["capi/examples/seed.c"], &flags, "seed_sanitized");
-    run(&exe, SANITIZER_ENV);
+    run_sanitized("capi/examples/seed.c", "seed_sanitized");
 }
 
 #[test]
 fn bad_inputs_get_an_error_status_and_a_message_not_a_crash() {
-    let include = include();
-    let flags = [&["-std=c11", "-pthread", &include], SANITIZE].concat();
-    let exe = compile("cc", &["capi/tests/c/bad_inputs.c"], &flags, "bad_inputs");
-    let output = run(&exe, SANITIZER_ENV);
-    print!("{}", String::from_utf8_lossy(&output.stdout));
+    run_sanitized("capi/tests/c/bad_inputs.c", "bad_inputs");
 }
 
 #[test]
 fn one_model_on_eight_threads_gives_the_sequential_results() {
-    let include = include();
-    let flags = [&["-std=c11", "-pthread", &include], SANITIZE].concat();
-    let exe = compile("cc", &["capi/tests/c/threads.c"], &flags, "threads");
-    run(&exe, SANITIZER_ENV);
+    run_sanitized("capi/tests/c/threads.c", "threads");
 }
 
 #[test]
 fn every_input_dtype_gives_the_models_result_on_the_same_values() {
-    let include = include();
-    let flags = [&["-std=c11", &include], SANITIZE].concat();
-    let exe = compile("cc", &["capi/tests/c/dtypes.c"], &flags, "dtypes");
-    let output = run(&exe, SANITIZER_ENV);
-    print!("{}", String::from_utf8_lossy(&output.stdout));
+    run_sanitized("capi/tests/c/dtypes.c", "dtypes");
 }
 
 /// `scripts/install-capi.sh` into a temporary prefix, then `seed.c` built with the flags its

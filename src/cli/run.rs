@@ -21,7 +21,7 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let device = parse_device(&args.device)?;
     let limits = args.limits();
     let mut weights = Weights::read_within(&args.weights, &limits)?;
-    let kind = model_kind(args, &weights)?;
+    let kind = ModelKind::resolve(args.model.map(ModelKind::from), &weights, "--model")?;
     if let Some(width) = args.feature_width {
         if kind != ModelKind::Categorical {
             bail!("--feature-width applies to the categorical model only, not {kind}");
@@ -59,20 +59,4 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let output = model.forward(&inputs, pooling)?;
     write_output(&output, &target)?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// `--model`, or else the kind the weights name (metadata, or a TorchScript archive's seed
-/// class); the two must agree when both exist.
-fn model_kind(args: &RunArgs, weights: &Weights) -> anyhow::Result<ModelKind> {
-    let named = weights.model_kind()?;
-    match (args.model.map(ModelKind::from), named) {
-        (Some(arg), Some(meta)) if arg != meta => {
-            bail!("--model {arg} contradicts the weights, which name the {meta} model")
-        }
-        (Some(kind), _) | (None, Some(kind)) => Ok(kind),
-        (None, None) => bail!(
-            "--model is required: the weights do not name the model \
-             (two-input, categorical or sequence)"
-        ),
-    }
 }

@@ -64,6 +64,23 @@ impl ModelKind {
         Self::ALL.into_iter().find(|k| k.seed_class() == name)
     }
 
+    /// The kind to build from `weights`: `asked`, or else the kind the weights name (metadata
+    /// `model`, or a TorchScript archive's seed class). Refuses the two disagreeing, and
+    /// neither existing, with an [`Error::Unsupported`] whose message names `asked_by`, where
+    /// `asked` comes from (`--model`, `options.model`).
+    pub fn resolve(asked: Option<Self>, weights: &Weights, asked_by: &str) -> Result<Self> {
+        match (asked, weights.model_kind()?) {
+            (Some(asked), Some(named)) if asked != named => Err(Error::Unsupported(format!(
+                "{asked_by} {asked} contradicts the weights, which name the {named} model"
+            ))),
+            (Some(kind), _) | (None, Some(kind)) => Ok(kind),
+            (None, None) => Err(Error::Unsupported(format!(
+                "{asked_by} is required: the weights do not name the model \
+                 (two-input, categorical or sequence)"
+            ))),
+        }
+    }
+
     /// The names of `forward`'s arguments, as in the seed.
     pub fn input_names(self) -> [&'static str; 2] {
         match self {
