@@ -71,6 +71,7 @@ mod limits;
 mod linear;
 mod lstm;
 mod models;
+mod npy;
 mod pytorch;
 mod request;
 mod safetensors_stream;
@@ -91,8 +92,9 @@ pub use models::{
     CategoricalConfig, CategoricalInputModule, Model, ModelKind, Pooling, SequenceConfig,
     SequenceInputModule, TwoInputConfig, TwoInputModule, SEED_FEATURE_WIDTH,
 };
+pub use npy::npy_bytes;
 pub use request::{
-    check_request_names, check_request_tensor, read_request, request_from_json,
+    check_request_names, check_request_tensor, read_request, request_from_json, request_from_npz,
     request_from_safetensors, JsonLines, RequestFormat, SEQUENCES_KEY,
 };
 pub use weights::{Weights, WeightsFormat, META_FEATURE_WIDTH, META_MODEL};

@@ -115,12 +115,12 @@ pub(crate) struct RunArgs {
     /// is categories), when the weights do not record it as metadata `feature_width`.
     #[arg(long, value_name = "N")]
     pub feature_width: Option<usize>,
-    /// Inputs: `.json` or `.safetensors`, keyed by the seed's forward argument names; or
-    /// `.jsonl`, one JSON request per line.
+    /// Inputs: `.json`, `.safetensors` or `.npz` (NumPy's `np.savez`, stored or compressed),
+    /// keyed by the seed's forward argument names; or `.jsonl`, one JSON request per line.
     #[arg(long, value_name = "FILE")]
     pub input: PathBuf,
-    /// Where to write the output (`.json` or `.safetensors`; `.jsonl` for a `.jsonl` input);
-    /// stdout (JSON) when omitted.
+    /// Where to write the output (`.json`, `.safetensors` or `.npy` as `np.save` writes it,
+    /// bf16 as float32; `.jsonl` for a `.jsonl` input); stdout (JSON) when omitted.
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// `.jsonl` input: requests run together per model call [default: 256].

@@ -1,6 +1,6 @@
-//! Writing a model's output: JSON on stdout, or a `.json` / `.safetensors` file written to a
-//! temporary file beside the target and renamed over it, so a failed run never leaves a partial
-//! or clobbered file.
+//! Writing a model's output: JSON on stdout, or a `.json` / `.safetensors` / `.npy` file written
+//! to a temporary file beside the target and renamed over it, so a failed run never leaves a
+//! partial or clobbered file.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use candle_core::{DType, Device, Tensor};
+use scriptless::npy_bytes;
 use serde::ser::{Serialize, SerializeSeq, Serializer};
 
 /// Where the output goes.
@@ -15,6 +16,8 @@ pub(crate) enum OutputTarget {
     Stdout,
     Json(PathBuf),
     Safetensors(PathBuf),
+    /// The output array as `np.save` writes it (BF16 as float32: numpy has no bfloat16).
+    Npy(PathBuf),
     /// One result per line, for a `.jsonl` input.
     Jsonl(PathBuf),
 }
@@ -41,9 +44,10 @@ impl OutputTarget {
         match path.extension().and_then(|e| e.to_str()) {
             Some("json") => Ok(Self::Json(path.to_path_buf())),
             Some("safetensors") => Ok(Self::Safetensors(path.to_path_buf())),
+            Some("npy") => Ok(Self::Npy(path.to_path_buf())),
             Some("jsonl") => Ok(Self::Jsonl(path.to_path_buf())),
             _ => bail!(
-                "--output {}: expected a file ending in .json, .safetensors or .jsonl",
+                "--output {}: expected a file ending in .json, .safetensors, .npy or .jsonl",
                 path.display()
             ),
         }
@@ -73,6 +77,10 @@ pub(crate) fn write_output(output: &Tensor, target: &OutputTarget) -> anyhow::Re
                 let bytes = safetensors::serialize(&tensors, None)?;
                 Ok(file.write_all(&bytes)?)
             })?;
+        }
+        OutputTarget::Npy(path) => {
+            let bytes = npy_bytes(&output)?;
+            write_atomically(path, |file| Ok(file.write_all(&bytes)?))?;
         }
     }
     Ok(())

@@ -49,9 +49,11 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     if args.keep_going || args.batch_size.is_some() {
         bail!("--keep-going and --batch-size apply to a .jsonl input only");
     }
-    if RequestFormat::from_path(&args.input).is_none() {
+    // A .npy gets the library's advice (one array; the models take two: use .npz).
+    let npy = args.input.extension().is_some_and(|e| e == "npy");
+    if RequestFormat::from_path(&args.input).is_none() && !npy {
         bail!(
-            "input file {}: expected a .json, .safetensors or .jsonl file",
+            "input file {}: expected a .json, .safetensors, .npz or .jsonl file",
             args.input.display()
         );
     }

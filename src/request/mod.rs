@@ -10,12 +10,16 @@
 //!   literals in the i64 range.
 //! - safetensors: one tensor per argument; float inputs in F16, BF16, F32 or F64, index and
 //!   length inputs in I64 or I32.
+//! - npz: one `.npy` array per argument, as `np.savez(path, padded_seq=a, seq_lengths=b)` or
+//!   `np.savez_compressed` writes it; float inputs `<f2`, `<f4` or `<f8`, index and length
+//!   inputs `<i4` or `<i8`, in C order ([`npz`]).
 //!
 //! Unknown keys and keys given twice are refused, so a misspelt or repeated input never goes
 //! unnoticed. JSON numbers are read straight into tensors ([`nested`]), without a document tree.
 
 mod lines;
 mod nested;
+mod npz;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
@@ -38,9 +42,9 @@ use nested::{nested_numbers, Number, Refusal};
 pub const SEQUENCES_KEY: &str = "sequences";
 
 /// Reads a request file for a `kind` model running in `dtype`; the format follows the
-/// extension (`.json` or `.safetensors`). JSON floats are decoded as
-/// [`request_from_json`] says (f64 for an F64 run, else f32); safetensors keep their own
-/// dtype. Tensors are created on the CPU. A regular file over `limits.max_input_bytes` is
+/// extension (`.json`, `.safetensors` or `.npz`; a `.npy`, which holds one array, is refused
+/// with advice). JSON floats are decoded as [`request_from_json`] says (f64 for an F64 run,
+/// else f32); safetensors and npz arrays keep their own dtype. Tensors are created on the CPU. A regular file over `limits.max_input_bytes` is
 /// refused before it is read, any other source (a pipe, a device) as soon as it is known to
 /// exceed it or not to be a request, and any tensor over `limits.max_elements` before it is
 /// built.
@@ -51,8 +55,20 @@ pub fn read_request(
     limits: &Limits,
 ) -> Result<ModelInputs> {
     let what = format!("input file {}", path.display());
-    let format = RequestFormat::from_path(path)
-        .ok_or_else(|| Error::format(&what, "expected a .json or .safetensors file"))?;
+    let format = RequestFormat::from_path(path).ok_or_else(|| {
+        if path.extension().is_some_and(|e| e == "npy") {
+            let [a, b] = kind.input_names();
+            Error::format(
+                &what,
+                format!(
+                    "a .npy file holds one array, and the {kind} model takes two, `{a}` and \
+                     `{b}`: save both in one .npz, np.savez(path, {a}=..., {b}=...)"
+                ),
+            )
+        } else {
+            Error::format(&what, "expected a .json, .safetensors or .npz file")
+        }
+    })?;
     let mut source = Source::open(path, what.clone(), limits.max_input_bytes, MAX_INPUT_BYTES)?;
     match format {
         RequestFormat::Json => {
@@ -68,6 +84,8 @@ pub fn read_request(
             request_from_json(text, kind, dtype, &what, limits)
         }
         RequestFormat::Safetensors => safetensors_request(&mut source, kind, limits),
+        // A zip archive is read from its end: the whole file, within the limit.
+        RequestFormat::Npz => request_from_npz(&source.read_to_end()?, kind, &what, limits),
     }
 }
 
@@ -101,14 +119,17 @@ pub enum RequestFormat {
     Json,
     /// A `.safetensors` file of named tensors.
     Safetensors,
+    /// A `.npz` file of named `.npy` arrays (NumPy's `np.savez`, `np.savez_compressed`).
+    Npz,
 }
 
 impl RequestFormat {
-    /// The format named by `path`'s extension, if it is `.json` or `.safetensors`.
+    /// The format named by `path`'s extension, if it is `.json`, `.safetensors` or `.npz`.
     pub fn from_path(path: &Path) -> Option<Self> {
         match path.extension()?.to_str()? {
             "json" => Some(Self::Json),
             "safetensors" => Some(Self::Safetensors),
+            "npz" => Some(Self::Npz),
             _ => None,
         }
     }
@@ -258,6 +279,26 @@ pub fn request_from_safetensors(
 ) -> Result<ModelInputs> {
     let mut source = Source::from_slice(bytes, what.to_string(), u64::MAX, MAX_INPUT_BYTES)?;
     safetensors_request(&mut source, kind, limits)
+}
+
+/// Decodes an `.npz` request for a `kind` model: one `NAME.npy` array per input, stored
+/// (`np.savez`) or deflated (`np.savez_compressed`). `what` names the source in error
+/// messages.
+///
+/// Float inputs may be `<f2`, `<f4` or `<f8` and keep that dtype; index and length inputs
+/// `<i4` or `<i8`, read as I64 (as from safetensors). Arrays must be little-endian and in C
+/// order; object arrays (pickles) are never read. Every name, npy header and size is checked
+/// before any array's data is read: each shape within `limits.max_elements`, the uncompressed
+/// sizes the archive declares within `limits.max_input_bytes` in all, and each entry exactly
+/// as large as its header says; an entry that inflates to more or less than it declares, or
+/// fails its CRC, is refused.
+pub fn request_from_npz(
+    bytes: &[u8],
+    kind: ModelKind,
+    what: &str,
+    limits: &Limits,
+) -> Result<ModelInputs> {
+    npz::decode(bytes, kind, what, limits)
 }
 
 /// A safetensors request read as a stream: names, dtypes and sizes are all checked from the
