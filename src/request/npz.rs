@@ -15,6 +15,7 @@ use std::io::{self, Cursor, Read};
 use bytemuck::Pod;
 use candle_core::{Device, Tensor};
 use half::f16;
+use zip::read::{ArchiveOffset, Config};
 use zip::{CompressionMethod, ZipArchive};
 
 use super::{assemble, check_request_names, check_request_tensor, is_float_input};
@@ -52,7 +53,13 @@ pub(super) fn decode(
     what: &str,
     limits: &Limits,
 ) -> Result<ModelInputs> {
-    let mut zip = ZipArchive::new(Cursor::new(bytes)).map_err(|e| {
+    // numpy writes an archive from the file's first byte: told so, the zip reader takes the
+    // offsets its end record gives as they are, instead of searching the bytes for where the
+    // archive might start (where a zip archive held in an array's data is one more candidate).
+    let config = Config {
+        archive_offset: ArchiveOffset::Known(0),
+    };
+    let mut zip = ZipArchive::with_config(config, Cursor::new(bytes)).map_err(|e| {
         Error::format(
             what,
             format!("not a readable .npz file (a zip archive of .npy arrays): {e}"),
