@@ -2,6 +2,7 @@
 #![allow(dead_code)] // each test binary uses its own subset
 
 pub mod command;
+pub mod npz;
 pub mod reference;
 
 use std::collections::HashMap;
