@@ -311,7 +311,7 @@ fn bad_inputs_fail_with_one_line_naming_the_cause() {
     let out = run("examples/sequence.json", "examples/sequence.json", &[]);
     assert_fails(&out, &["weights file", "not a valid safetensors file"]);
     let out = run("weights/sequence.safetensors", "README.md", &[]);
-    assert_fails(&out, &["README.md", ".json, .safetensors or .jsonl"]);
+    assert_fails(&out, &["README.md", ".json, .safetensors, .npz or .jsonl"]);
     let out = run(
         "weights/two_input.safetensors",
         "examples/two_input.json",
@@ -373,7 +373,7 @@ fn failed_run_leaves_an_existing_output_untouched_and_no_temp_files() {
         "examples/sequence.json",
         &["--output", path(&other)],
     );
-    assert_fails(&out, &["--output", ".json, .safetensors or .jsonl"]);
+    assert_fails(&out, &["--output", ".json, .safetensors, .npy or .jsonl"]);
     assert!(!other.exists());
     let nowhere = dir.path().join("no/such/dir/out.json");
     let out = run(
