@@ -13,14 +13,21 @@ Writes (and overwrites):
                                                           TorchScript (torch.jit.save)
   tests/fixtures/<case>/input.safetensors                 the forward arguments
   tests/fixtures/<case>/expected.safetensors              PyTorch's outputs
+  weights/{two_input,categorical,sequence}.pt2           the same as torch.export.save archives (see
+                                                          export_pt2: the sequence model's variant)
+  tests/fixtures/<case>/weights.pt2                       the same as a torch.export.save archive
+  tests/fixtures/<case>/input.npz                         the forward arguments as np.savez writes them,
+  tests/fixtures/<case>/input_compressed.npz              and as np.savez_compressed does
   tests/fixtures/<case>/weights_{f16,bf16,f64}.{safetensors,pth}  a few cases' weights stored in
                                                           other dtypes, and PyTorch's outputs
   tests/fixtures/<case>/expected_{f16,bf16,f64}.safetensors  for them (see stored_precision_cases)
   tests/fixtures/manifest.json                            every case, its config, torch and seed
 
-Every model is also run through torch.jit.script, which must give the same outputs as eager.
-The whole run is seeded: the same torch version regenerates the same tensors (the safetensors
-writer may order the header's metadata differently from run to run).
+Every model is also run through torch.jit.script, which must give the same outputs as eager, and
+every .pt2 is loaded back with torch.export.load, whose state_dict must equal the model's bit for
+bit. The whole run is seeded: the same torch version regenerates the same tensors (the safetensors
+writer may order the header's metadata differently from run to run, a .pt2 records a random
+serialization id and a .npz the time it was written).
 """
 
 import json
@@ -33,6 +40,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import torch.nn.utils.rnn as rnn_utils
+import numpy as np
 from safetensors.torch import save_file
 
 SEED = 20261128
@@ -123,6 +131,18 @@ class GeneralSequence(nn.Module):
         return self.linear(unpacked_seq[:, -1, :])
 
 
+class ExportableSequence(GeneralSequence):
+    """GeneralSequence without the packing, for torch.export, which cannot trace
+    `pack_padded_sequence` (torch 2.15.0: "zeros(): argument 'size' ... got FakeTensor"). Same
+    modules, so the same state_dict names; it runs the LSTM over the padding too, so its own
+    outputs equal the packed model's only when every sequence fills the padded length. A .pt2
+    written from it is read for its weights, which scriptless runs with the packed semantics."""
+
+    def forward(self, padded_seq, seq_lengths):
+        output, _ = self.rnn(padded_seq)
+        return self.linear(output[:, -1, :])
+
+
 def lstm_outputs(model, padded_seq, seq_lengths):
     """The LSTM's own results and the last-valid pooling, from the same packed run."""
     packed = rnn_utils.pack_padded_sequence(padded_seq, seq_lengths, batch_first=True, enforce_sorted=False)
@@ -154,6 +174,37 @@ def save_pytorch(model, stem):
     torch.jit.save(torch.jit.script(model), f"{stem}.pt")
 
 
+def export_pt2(kind, model, inputs, config, path):
+    """`torch.export.save(torch.export.export(model, inputs), path)`, for the sequence model through
+    ExportableSequence holding its state_dict (torch.export cannot trace the packing). Loaded back
+    with torch.export.load, the archive's state_dict must equal the model's bit for bit, and for the
+    two Linear models its program must reproduce the model's output."""
+    args = tuple(inputs[k] for k in FORWARD_ARGS[kind])
+    # Nothing here may draw from the generator the fixtures come from (the variant's init does).
+    with torch.random.fork_rng(), warnings.catch_warnings():
+        if kind == "sequence":
+            exported = ExportableSequence(config["input_size"], config["hidden_size"], config["num_layers"],
+                                          config["bidirectional"], config["proj_size"], config["bias"],
+                                          config["out_features"])
+            exported.load_state_dict(model.state_dict())
+        else:
+            exported = model
+        exported.eval()
+        # nn.LSTM's _flat_weights list repeats its parameters; export warns about it.
+        warnings.filterwarnings("ignore", message=".*_flat_weights.*")
+        # Parameters that are slices of one storage (two_input_views): the storage is saved whole.
+        warnings.filterwarnings("ignore", message="No complete tensor found")
+        torch.export.save(torch.export.export(exported, args), path)
+        loaded = torch.export.load(path)
+    want, got = exported.state_dict(), loaded.state_dict
+    if sorted(got) != sorted(want) or any(not torch.equal(got[k], want[k]) for k in want):
+        sys.exit(f"{path}: torch.export.load gives another state_dict than the model's")
+    if kind != "sequence":
+        with torch.no_grad():
+            if not torch.allclose(loaded.module()(*args), model(*args), rtol=0, atol=1e-6):
+                sys.exit(f"{path}: the exported program's output differs from the model's")
+
+
 def check_scripted(name, model, args, eager):
     scripted = torch.jit.script(model)
     got = scripted(*args)
@@ -170,7 +221,11 @@ def write_case(name, kind, model, inputs, expected, config, weights_meta=None):
         m.update({k: str(v) for k, v in weights_meta.items()})
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, case_dir / "weights.safetensors", m)
     save_pytorch(model, case_dir / "weights")
+    export_pt2(kind, model, inputs, config, case_dir / "weights.pt2")
     save_file({k: v.contiguous() for k, v in inputs.items()}, case_dir / "input.safetensors", meta(kind, case=name))
+    arrays = {k: v.numpy() for k, v in inputs.items()}
+    np.savez(case_dir / "input.npz", **arrays)
+    np.savez_compressed(case_dir / "input_compressed.npz", **arrays)
     save_file({k: v.detach().contiguous() for k, v in expected.items()}, case_dir / "expected.safetensors",
               meta(kind, case=name))
     return {"name": name, "model": kind, "config": config,
@@ -233,6 +288,30 @@ def categorical_cases(seed_model):
     return cases
 
 
+def views_case():
+    """A two-input model whose parameters are views of one storage, as tied or sliced parameters
+    are: the weight a transposed (strided) view at an offset, the bias a slice after it. Each
+    PyTorch file keeps the shared storage once; every reader must give the views' values."""
+    model = GeneralTwoInput(6, 4)
+    storage = torch.randn(3 + 24 + 4)
+    model.linear.weight = nn.Parameter(storage[3:27].view(6, 4).t())
+    model.linear.bias = nn.Parameter(storage[27:31])
+    model.eval()
+    t1, t2 = torch.randn(5, 6), torch.randn(6)
+    with torch.no_grad():
+        out = model(t1, t2)
+        check_scripted("two_input_views", model, (t1, t2), out)
+    return write_case("two_input_views", "two-input", model, {"tensor1": t1, "tensor2": t2}, {"output": out},
+                      {"in_features": 6, "out_features": 4})
+
+
+def sequence_config(model):
+    rnn = model.rnn
+    return {"input_size": rnn.input_size, "hidden_size": rnn.hidden_size, "num_layers": rnn.num_layers,
+            "bidirectional": rnn.bidirectional, "proj_size": rnn.proj_size, "bias": rnn.bias,
+            "out_features": model.linear.out_features}
+
+
 def sequence_cases(seed_model, seed_sequences):
     cases = []
 
@@ -243,12 +322,8 @@ def sequence_cases(seed_model, seed_sequences):
             out = model(padded, lengths)
             check_scripted(name, model, (padded, lengths), out)
             expected = {"output": out, **lstm_outputs(model, padded, lengths)}
-        rnn = model.rnn
-        config = {"input_size": rnn.input_size, "hidden_size": rnn.hidden_size, "num_layers": rnn.num_layers,
-                  "bidirectional": rnn.bidirectional, "proj_size": rnn.proj_size, "bias": rnn.bias,
-                  "out_features": model.linear.out_features}
         cases.append(write_case(name, "sequence", model, {"padded_seq": padded, "seq_lengths": lengths},
-                                expected, config))
+                                expected, sequence_config(model)))
 
     def ragged(lengths, features, scale=1.0):
         return [torch.randn(n, features) * scale for n in lengths]
@@ -365,7 +440,8 @@ def main():
     seed_sequences = [torch.randn(5, 10), torch.randn(3, 10), torch.randn(7, 10)]
     write_json(ROOT / "examples/sequence.json", {"sequences": [s.tolist() for s in seed_sequences]})
 
-    cases = two_input_cases(two) + categorical_cases(cat) + sequence_cases(seq, seed_sequences)
+    # The views case comes last, so that the other cases' random draws stay as they were.
+    cases = two_input_cases(two) + categorical_cases(cat) + sequence_cases(seq, seed_sequences) + [views_case()]
 
     # The other two example requests are the seed fixtures' inputs.
     write_json(ROOT / "examples/two_input.json",
@@ -373,10 +449,18 @@ def main():
     write_json(ROOT / "examples/categorical.json",
                {k: v.tolist() for k, v in _load_inputs("categorical_seed").items()})
 
+    # The seed's weights as torch.export archives, exported with the seed fixtures' inputs.
+    export_pt2("two-input", two, _load_inputs("two_input_seed"), None, "weights/two_input.pt2")
+    export_pt2("categorical", cat, _load_inputs("categorical_seed"), None, "weights/categorical.pt2")
+    export_pt2("sequence", seq, _load_inputs("sequence_seed"), sequence_config(seq), "weights/sequence.pt2")
+
     stored = stored_precision_cases(cases)
 
     write_json(FIXTURES / "manifest.json", {
-        "script": SCRIPT, "torch_version": torch.__version__, "seed": SEED,
+        "script": SCRIPT, "torch_version": torch.__version__, "numpy_version": np.__version__, "seed": SEED,
+        "pt2_exported_from": {"two-input": "GeneralTwoInput (TwoInputModule for the seed's weights)",
+                              "categorical": "GeneralCategorical (CategoricalInputModule for the seed's weights)",
+                              "sequence": "ExportableSequence, the model without packing (same state_dict)"},
         "stored_precision": stored,
         "weights": {"two-input": "weights/two_input.safetensors",
                     "categorical": "weights/categorical.safetensors",

@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
 targets=("$@")
-[[ ${#targets[@]} -gt 0 ]] || targets=(weights weights_stream pytorch_weights request_json request_safetensors lstm_differential)
+[[ ${#targets[@]} -gt 0 ]] || targets=(weights weights_stream pytorch_weights pt2_weights request_json request_safetensors lstm_differential)
 [[ $seconds =~ ^[0-9]+$ ]] || { echo "usage: scripts/fuzz.sh [SECONDS] [TARGET...]" >&2; exit 2; }
 
 rustup run nightly rustc --version >/dev/null 2>&1 || {
@@ -36,7 +36,8 @@ seed() { # seed TARGET FILE...: copy each file under 64 KiB into the target's co
 }
 seed weights weights/*.safetensors tests/fixtures/*/weights.safetensors
 seed weights_stream weights/* tests/fixtures/*/weights.safetensors
-seed pytorch_weights weights/*.pt* tests/fixtures/*/weights.pt*
+seed pytorch_weights weights/*.pt weights/*.pth tests/fixtures/*/weights.pt tests/fixtures/*/weights.pth
+seed pt2_weights weights/*.pt2 tests/fixtures/*/weights.pt2
 seed request_json examples/*.json
 seed request_safetensors tests/fixtures/*/input.safetensors
 mkdir -p fuzz/corpus/lstm_differential

@@ -3,8 +3,8 @@
 //! The three models of the seed document, *How can I provide inputs to a PyTorch Script
 //! Module's forward method?*, rebuilt on [candle](https://github.com/huggingface/candle): they
 //! load PyTorch's own `state_dict`, read straight from a `torch.save` file, a TorchScript
-//! archive (`torch.jit.save`) or safetensors ([`Weights::read`]), and return PyTorch's outputs,
-//! with no libtorch.
+//! archive (`torch.jit.save`), a `torch.export.save` archive (`.pt2`) or safetensors
+//! ([`Weights::read`]), and return PyTorch's outputs, with no libtorch.
 //!
 //! - [`TwoInputModule`]: `linear(tensor1 + tensor2)`.
 //! - [`CategoricalInputModule`]: `linear(cat(tensor_input, one_hot(category_index)))`.
@@ -93,6 +93,7 @@ pub use models::{
     SequenceInputModule, TwoInputConfig, TwoInputModule, SEED_FEATURE_WIDTH,
 };
 pub use npy::npy_bytes;
+pub use pytorch::export::{ExportedProgram, ProgramInput};
 pub use request::{
     check_request_names, check_request_tensor, read_request, request_from_json, request_from_npz,
     request_from_safetensors, JsonLines, RequestFormat, SEQUENCES_KEY,

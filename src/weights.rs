@@ -1,8 +1,9 @@
 //! Weights: a PyTorch `state_dict`, validated before any model sees it.
 //!
 //! A file is read by content, whatever its name: safetensors (`safetensors.torch.save_file`),
-//! a `torch.save(model.state_dict(), path)` file, or a TorchScript archive (`torch.jit.save`),
-//! the last two by the restricted reader of `crate::pytorch`, which runs no code.
+//! a `torch.save(model.state_dict(), path)` file, a TorchScript archive (`torch.jit.save`) or a
+//! `torch.export.save` archive (`.pt2`), the last three by the readers of `crate::pytorch`,
+//! which run no code.
 //! A [`Weights`] holds every tensor of the file (on the CPU, in the file's dtype) and the file's
 //! `__metadata__` (safetensors only). Models infer their hyperparameters from the tensors' shapes, then
 //! [`Weights::check_names`] reports missing *and* unexpected tensors before anything is built.
@@ -17,7 +18,7 @@ use candle_nn::VarBuilder;
 use crate::error::{quoted, Error, Result};
 use crate::limits::Limits;
 use crate::models::ModelKind;
-use crate::pytorch;
+use crate::pytorch::{self, export::ExportedProgram};
 use crate::safetensors_stream::{self, NOT_SAFETENSORS};
 use crate::source::Source;
 
@@ -28,6 +29,9 @@ const MAX_WEIGHTS_BYTES: &str = "max_weights_bytes";
 pub const META_MODEL: &str = "model";
 /// Metadata key giving the categorical model's feature width (the seed hard-codes 10).
 pub const META_FEATURE_WIDTH: &str = "feature_width";
+/// Metadata key giving the PyTorch version that wrote the file (the exporter's safetensors, a
+/// `.pt2`'s program).
+const META_TORCH_VERSION: &str = "torch_version";
 
 /// Which kind of file a [`Weights`] came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,17 +46,24 @@ pub enum WeightsFormat {
         /// The root module's class, without TorchScript's prefixes.
         class: String,
     },
+    /// A `torch.export.save` archive (`.pt2`); `program` is what its exported program says
+    /// about the model (the program itself is not run).
+    TorchExport {
+        /// The exported program's name, `forward` arguments and operators.
+        program: ExportedProgram,
+    },
     /// Tensors handed over in memory ([`Weights::from_tensors`]).
     InMemory,
 }
 
 impl WeightsFormat {
-    /// A short name: `safetensors`, `torch.save`, `torchscript` or `in-memory`.
+    /// A short name: `safetensors`, `torch.save`, `torchscript`, `torch.export` or `in-memory`.
     pub fn name(&self) -> &'static str {
         match self {
             Self::Safetensors => "safetensors",
             Self::TorchSave => "torch.save",
             Self::TorchScript { .. } => "torchscript",
+            Self::TorchExport { .. } => "torch.export",
             Self::InMemory => "in-memory",
         }
     }
@@ -68,7 +79,8 @@ pub struct Weights {
 
 impl Weights {
     /// Reads a weights file of at most the default [`Limits::max_weights_bytes`]: safetensors,
-    /// `torch.save(model.state_dict(), path)` or `torch.jit.save`, told apart by content.
+    /// `torch.save(model.state_dict(), path)`, `torch.jit.save` or `torch.export.save`, told
+    /// apart by content.
     pub fn read(path: impl AsRef<Path>) -> Result<Self> {
         Self::read_within(path, &Limits::default())
     }
@@ -133,22 +145,49 @@ impl Weights {
         }
     }
 
-    /// Parses a PyTorch zip archive: `torch.save(model.state_dict(), path)` or a TorchScript
-    /// module saved by `torch.jit.save`. Only tensors are read; the pickle inside is
-    /// interpreted by a restricted reader that refuses any global other than PyTorch's tensor
-    /// rebuilders, `OrderedDict` and TorchScript classes, and never runs code. A TorchScript
-    /// module's tensors get their `state_dict()` names (`rnn.weight_ih_l0`). The tensors
+    /// Parses a PyTorch zip archive: `torch.save(model.state_dict(), path)`, a TorchScript
+    /// module saved by `torch.jit.save`, or an exported program saved by `torch.export.save`
+    /// (`.pt2`). Only tensors are read. The pickle of the first two is interpreted by a
+    /// restricted reader that refuses any global other than PyTorch's tensor rebuilders,
+    /// `OrderedDict` and TorchScript classes, and never runs code; a `.pt2` holds its weights
+    /// as raw bytes, and anything pickled in it is refused. A TorchScript module's tensors get
+    /// their `state_dict()` names (`rnn.weight_ih_l0`), as a `.pt2`'s have. The tensors
     /// together may be at most `limits.max_weights_bytes`, and at most twice the file.
+    ///
+    /// A `.pt2`'s [`metadata`](Self::metadata) is what its program records: `torch_version`,
+    /// [`META_MODEL`] when its `forward` takes one seed model's arguments, and for the
+    /// categorical model [`META_FEATURE_WIDTH`] when its example `tensor_input` had a fixed last
+    /// dimension.
     pub fn from_pytorch(bytes: &[u8], what: &str, limits: &Limits) -> Result<Self> {
         let (archive, tensors) =
             pytorch::read_archive(bytes, limits).map_err(|e| Error::format(what, e))?;
+        let mut metadata = BTreeMap::new();
         let format = match archive {
             pytorch::Archive::StateDict => WeightsFormat::TorchSave,
             pytorch::Archive::TorchScript { class } => WeightsFormat::TorchScript { class },
+            pytorch::Archive::Export(program) => {
+                let recorded = [
+                    (META_TORCH_VERSION, program.torch_version.clone()),
+                    (
+                        META_MODEL,
+                        program.model_kind().map(|k| k.name().to_string()),
+                    ),
+                    (
+                        META_FEATURE_WIDTH,
+                        program.feature_width().map(|w| w.to_string()),
+                    ),
+                ];
+                for (key, value) in recorded {
+                    if let Some(value) = value {
+                        metadata.insert(key.to_string(), value);
+                    }
+                }
+                WeightsFormat::TorchExport { program }
+            }
         };
         Ok(Self {
             tensors,
-            metadata: BTreeMap::new(),
+            metadata,
             format,
         })
     }
@@ -209,7 +248,8 @@ impl Weights {
         &self.format
     }
 
-    /// The file's `__metadata__` (empty when it has none: PyTorch files have none).
+    /// The file's `__metadata__`: a safetensors header's, or what a `.pt2`'s exported program
+    /// records ([`from_pytorch`](Self::from_pytorch)); empty for the other PyTorch files.
     pub fn metadata(&self) -> &BTreeMap<String, String> {
         &self.metadata
     }
@@ -229,9 +269,10 @@ impl Weights {
         }
     }
 
-    /// The model kind the file names: the metadata key `model`, else, for a TorchScript
-    /// archive, a root class named like one of the seed's (`TwoInputModule`,
-    /// `CategoricalInputModule`, `SequenceInputModule`). `None` when the file does not say.
+    /// The model kind the file names: the metadata key `model` (which a `.pt2` gets from its
+    /// program's `forward` arguments), else, for a TorchScript archive, a root class named like
+    /// one of the seed's (`TwoInputModule`, `CategoricalInputModule`, `SequenceInputModule`).
+    /// `None` when the file does not say.
     pub fn model_kind(&self) -> Result<Option<ModelKind>> {
         if let Some(s) = self.metadata.get(META_MODEL) {
             return s

@@ -1,5 +1,5 @@
-//! The command-line contract. `scriptless run`: weights in safetensors, torch.save and
-//! TorchScript files; inputs and outputs in JSON and safetensors, and `.jsonl` batch files;
+//! The command-line contract. `scriptless run`: weights in safetensors, torch.save, TorchScript
+//! and torch.export files; inputs and outputs in JSON and safetensors, and `.jsonl` batch files;
 //! exit codes, one line on stderr for every failure, and no partial or clobbered output file.
 //! `scriptless inspect`: what a weights file holds. `scriptless bench`: the JSON report's
 //! shape and its errors.
@@ -610,6 +610,64 @@ fn torch_save_and_torchscript_weights_run() {
 }
 
 #[test]
+fn torch_export_archives_run_and_say_what_they_hold() {
+    // The program's forward arguments name the model; its example input the feature width.
+    for (file, input, case) in [
+        (
+            "weights/two_input.pt2",
+            "examples/two_input.json",
+            "two_input_seed",
+        ),
+        (
+            "weights/categorical.pt2",
+            "examples/categorical.json",
+            "categorical_seed",
+        ),
+        (
+            "weights/sequence.pt2",
+            "examples/sequence.json",
+            "sequence_seed",
+        ),
+    ] {
+        let got = json_output(&succeeded(&run(file, input, &[])));
+        assert_close(file, &got, &expected(case, "output"));
+    }
+    let dir = fixtures().join("categorical_nd");
+    let (weights, input) = (dir.join("weights.pt2"), dir.join("input.safetensors"));
+    let got = json_output(&succeeded(&run(path(&weights), path(&input), &[])));
+    assert_close(
+        "categorical_nd",
+        &got,
+        &expected("categorical_nd", "output"),
+    );
+    let out = run(path(&weights), path(&input), &["--feature-width", "4"]);
+    assert_fails(&out, &["feature_width", "`5`", "`4`"]);
+
+    let out = scriptless(&["inspect", "weights/sequence.pt2"]);
+    let text = succeeded(&out);
+    assert!(text.contains("format     torch.export"), "{text}");
+    assert!(
+        text.contains("`model`: forward(padded_seq [3, 7, 10], seq_lengths [3]) -> 1 output"),
+        "{text}"
+    );
+    assert!(text.contains("aten.lstm.input"), "{text}");
+    assert!(
+        text.contains("sequence (from the exported program's forward arguments)"),
+        "{text}"
+    );
+    let out = scriptless(&["inspect", "--json", path(&weights)]);
+    let doc: Value = serde_json::from_str(&succeeded(&out)).unwrap();
+    assert_eq!(doc["format"], "torch.export");
+    assert_eq!(doc["program"]["inputs"][0]["name"], "tensor_input");
+    assert_eq!(
+        doc["program"]["inputs"][0]["shape"],
+        serde_json::json!([2, 3, 5])
+    );
+    assert_eq!(doc["model"]["config"]["feature_width"], 5);
+    assert_eq!(doc["model"]["config"]["feature_width_recorded"], true);
+}
+
+#[test]
 fn hostile_weights_files_fail_with_one_line() {
     let dir = tempfile::tempdir().unwrap();
     let pt = std::fs::read(root().join("weights/sequence.pt")).unwrap();
@@ -619,6 +677,17 @@ fn hostile_weights_files_fail_with_one_line() {
     assert_fails(&out, &["truncated.pt", "not a readable zip archive"]);
     let out = scriptless(&["inspect", path(&truncated)]);
     assert_fails(&out, &["truncated.pt", "not a readable zip archive"]);
+    // A .pt2 whose weights config lost a byte: its CRC fails.
+    let mut pt2 = std::fs::read(root().join("weights/two_input.pt2")).unwrap();
+    let at = pt2
+        .windows(b"\"use_pickle\"".len())
+        .position(|w| w == b"\"use_pickle\"")
+        .unwrap();
+    pt2[at + 1] = b'X';
+    let corrupt = dir.path().join("corrupt.pt2");
+    std::fs::write(&corrupt, &pt2).unwrap();
+    let out = run(path(&corrupt), "examples/two_input.json", &[]);
+    assert_fails(&out, &["corrupt.pt2", "model_weights_config.json"]);
 }
 
 #[test]

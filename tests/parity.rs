@@ -170,6 +170,13 @@ fn every_fixture_matches_pytorch_from_its_torch_save_and_torchscript_files() {
 }
 
 #[test]
+fn every_fixture_matches_pytorch_from_its_torch_export_archive() {
+    // The sequence cases' archives come from export.py's ExportableSequence (torch.export
+    // cannot trace the packing): the same weights, run here with the packed semantics.
+    assert_all_match(DType::F32, StepKernel::Fused, "weights.pt2");
+}
+
+#[test]
 fn every_fixture_matches_pytorch_in_f64() {
     // Computing in f64 must land at least as close to PyTorch's f32 results.
     assert_all_match(DType::F64, StepKernel::Fused, "weights.safetensors");

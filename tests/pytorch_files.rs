@@ -50,6 +50,78 @@ fn every_fixtures_pth_and_pt_hold_its_safetensors_tensors() {
 }
 
 #[test]
+fn every_fixtures_pt2_holds_its_safetensors_tensors_and_names_its_model() {
+    let cases = cases();
+    for (name, kind, config) in &cases {
+        let dir = fixtures().join(name);
+        let reference = Weights::read(dir.join("weights.safetensors")).unwrap();
+        let pt2 = Weights::read(dir.join("weights.pt2")).unwrap_or_else(|e| panic!("{e}"));
+        assert_same_tensors(&reference, &pt2, &format!("{name}/weights.pt2"));
+        let WeightsFormat::TorchExport { program } = pt2.format() else {
+            panic!("{name}: {:?}", pt2.format());
+        };
+        // What the program says: the seed's forward arguments, so the model; the categorical
+        // model's feature width, which a state_dict cannot say; the torch that exported it.
+        let kind: ModelKind = kind.parse().unwrap();
+        let names: Vec<&str> = program.inputs.iter().map(|i| i.name.as_str()).collect();
+        assert_eq!(names, kind.input_names(), "{name}");
+        assert_eq!(pt2.model_kind().unwrap(), Some(kind), "{name}");
+        let width = pt2.metadata().get("feature_width").cloned();
+        let want = (kind == ModelKind::Categorical).then(|| config["feature_width"].to_string());
+        assert_eq!(width, want, "{name}");
+        assert_eq!(
+            pt2.metadata().get("torch_version"),
+            common::manifest()["torch_version"]
+                .as_str()
+                .map(String::from)
+                .as_ref(),
+            "{name}"
+        );
+        assert_eq!(program.outputs, 1, "{name}");
+        // The sequence archives are the variant without packing, which torch.export can trace.
+        let lstm = program
+            .operators
+            .iter()
+            .any(|o| o.ends_with("aten.lstm.input"));
+        assert_eq!(
+            lstm,
+            kind == ModelKind::Sequence,
+            "{name}: {:?}",
+            program.operators
+        );
+        assert!(
+            !program.operators.iter().any(|o| o.contains("pack")),
+            "{name}: {:?}",
+            program.operators
+        );
+    }
+}
+
+#[test]
+fn shared_and_strided_storages_read_as_pytorch_wrote_them() {
+    // two_input_views: the weight is a transposed view at offset 3 of one storage, the bias a
+    // slice after it. torch.save and torch.export.save both keep that storage once.
+    let dir = fixtures().join("two_input_views");
+    let reference = Weights::read(dir.join("weights.safetensors")).unwrap();
+    for file in ["weights.pth", "weights.pt2"] {
+        let bytes = std::fs::read(dir.join(file)).unwrap();
+        let w = Weights::from_bytes(&bytes, file, &Limits::default()).unwrap();
+        assert_same_tensors(&reference, &w, file);
+    }
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(
+        std::fs::read(dir.join("weights.pt2")).unwrap(),
+    ))
+    .unwrap();
+    let storages = (0..zip.len())
+        .filter(|&i| {
+            let entry = zip.by_index(i).unwrap();
+            entry.name().unwrap().contains("data/weights/weight_")
+        })
+        .count();
+    assert_eq!(storages, 1);
+}
+
+#[test]
 fn weights_stored_in_f16_bf16_and_f64_read_from_torch_save_files() {
     let stored = common::manifest()["stored_precision"].clone();
     let mut checked = 0;
@@ -67,7 +139,7 @@ fn weights_stored_in_f16_bf16_and_f64_read_from_torch_save_files() {
 }
 
 #[test]
-fn the_seed_classes_name_their_model_in_torchscript_archives() {
+fn the_seed_classes_name_their_model_in_torchscript_and_export_archives() {
     for (file, kind) in [
         ("two_input", ModelKind::TwoInput),
         ("categorical", ModelKind::Categorical),
@@ -84,6 +156,10 @@ fn the_seed_classes_name_their_model_in_torchscript_archives() {
         let st = Weights::read(root().join(format!("weights/{file}.safetensors"))).unwrap();
         assert_same_tensors(&st, &pt, file);
         assert_same_tensors(&st, &pth, file);
+        // A .pt2 names its model by forward's arguments.
+        let pt2 = Weights::read(root().join(format!("weights/{file}.pt2"))).unwrap();
+        assert_eq!(pt2.model_kind().unwrap(), Some(kind));
+        assert_same_tensors(&st, &pt2, file);
     }
     // A generalised class is not one of the seed's: the tensors decide.
     let pt = Weights::read(fixtures().join("sequence_proj/weights.pt")).unwrap();

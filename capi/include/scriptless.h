@@ -181,7 +181,8 @@ typedef struct ScriptlessTensorView {
 #define SCRIPTLESS_DTYPE_I64 5
 
 // Whatever the weights name: metadata `model` in safetensors, the class of a TorchScript
-// archive. A plain `torch.save` state_dict names none, and must be told.
+// archive, the `forward` arguments of a `.pt2`'s program. A plain `torch.save` state_dict
+// names none, and must be told.
 #define SCRIPTLESS_MODEL_DETECT 0
 
 // The seed's `TwoInputModule`: `linear(tensor1 + tensor2)`.
@@ -242,8 +243,9 @@ typedef struct ScriptlessTensorView {
 extern "C" {
 #endif // __cplusplus
 
-// Loads a model from the weights file at `path` (UTF-8): safetensors, `torch.save(state_dict)` or a
-// TorchScript archive (`torch.jit.save`), told apart by content. `options` may be NULL for
+// Loads a model from the weights file at `path` (UTF-8): safetensors, `torch.save(state_dict)`, a
+// TorchScript archive (`torch.jit.save`) or a `torch.export.save` archive (`.pt2`), told apart
+// by content. `options` may be NULL for
 // every default. On success `*model` is the new model, to free with
 // `scriptless_model_destroy`; on failure it is NULL.
 //

@@ -180,8 +180,9 @@ fn c_string(s: &str) -> Result<CString, Failure> {
     CString::new(s).map_err(|_| Failure::new(SCRIPTLESS_ERROR_INTERNAL, "a NUL in a name"))
 }
 
-/// Loads a model from the weights file at `path` (UTF-8): safetensors, `torch.save(state_dict)` or a
-/// TorchScript archive (`torch.jit.save`), told apart by content. `options` may be NULL for
+/// Loads a model from the weights file at `path` (UTF-8): safetensors, `torch.save(state_dict)`, a
+/// TorchScript archive (`torch.jit.save`) or a `torch.export.save` archive (`.pt2`), told apart
+/// by content. `options` may be NULL for
 /// every default. On success `*model` is the new model, to free with
 /// `scriptless_model_destroy`; on failure it is NULL.
 ///

@@ -12,7 +12,8 @@ use crate::status::{Failure, SCRIPTLESS_ERROR_INVALID_ARGUMENT};
 /// Which of the seed's models to load: `SCRIPTLESS_MODEL_*`.
 pub type ScriptlessModelKind = u32;
 /// Whatever the weights name: metadata `model` in safetensors, the class of a TorchScript
-/// archive. A plain `torch.save` state_dict names none, and must be told.
+/// archive, the `forward` arguments of a `.pt2`'s program. A plain `torch.save` state_dict
+/// names none, and must be told.
 pub const SCRIPTLESS_MODEL_DETECT: ScriptlessModelKind = 0;
 /// The seed's `TwoInputModule`: `linear(tensor1 + tensor2)`.
 pub const SCRIPTLESS_MODEL_TWO_INPUT: ScriptlessModelKind = 1;

@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 use scriptless::{
-    CategoricalConfig, ModelKind, SequenceConfig, TwoInputConfig, Weights, WeightsFormat,
-    META_MODEL,
+    CategoricalConfig, ExportedProgram, ModelKind, SequenceConfig, TwoInputConfig, Weights,
+    WeightsFormat, META_MODEL,
 };
 use serde_json::{json, Value};
 
@@ -30,6 +30,10 @@ pub(crate) fn run(args: &InspectArgs) -> anyhow::Result<ExitCode> {
         "format": weights.format().name(),
         "class": match weights.format() {
             WeightsFormat::TorchScript { class } => Value::from(class.as_str()),
+            _ => Value::Null,
+        },
+        "program": match weights.format() {
+            WeightsFormat::TorchExport { program } => program_json(program),
             _ => Value::Null,
         },
         "metadata": weights.metadata(),
@@ -57,8 +61,11 @@ fn describe_model(weights: &Weights, forced: Option<ModelKind>) -> Value {
     let (kind, source) = match (forced, weights.model_kind()) {
         (_, Err(e)) => return json!({"kind": null, "error": e.to_string()}),
         (Some(kind), _) => (kind, "--model"),
-        (None, Ok(Some(kind))) if weights.metadata().contains_key(META_MODEL) => (kind, "metadata"),
-        (None, Ok(Some(kind))) => (kind, "TorchScript class"),
+        (None, Ok(Some(kind))) => match weights.format() {
+            WeightsFormat::TorchExport { .. } => (kind, "exported program's forward arguments"),
+            _ if weights.metadata().contains_key(META_MODEL) => (kind, "metadata"),
+            _ => (kind, "TorchScript class"),
+        },
         (None, Ok(None)) => match candidates(weights)[..] {
             [kind] => (kind, "tensor names"),
             ref several => {
@@ -71,6 +78,18 @@ fn describe_model(weights: &Weights, forced: Option<ModelKind>) -> Value {
         Ok(config) => json!({"kind": kind.name(), "source": source, "config": config}),
         Err(e) => json!({"kind": kind.name(), "source": source, "error": e.to_string()}),
     }
+}
+
+/// What a `.pt2`'s exported program says: its name, the PyTorch that exported it, `forward`'s
+/// arguments with their example shapes (`null` for a dynamic dimension), and its operators.
+fn program_json(program: &ExportedProgram) -> Value {
+    json!({
+        "name": program.name,
+        "torch_version": program.torch_version,
+        "inputs": program.inputs.iter().map(|i| json!({"name": i.name, "shape": i.shape})).collect::<Vec<_>>(),
+        "outputs": program.outputs,
+        "operators": program.operators,
+    })
 }
 
 /// The kinds whose tensor names `weights` has: `rnn.*` only fits the sequence model; a lone
@@ -130,6 +149,9 @@ fn text(report: &Value) -> String {
         Some(class) => line("format", format!("{format} (root module class {class})")),
         None => line("format", format.into()),
     }
+    if let Some(program) = report["program"].as_object() {
+        line("program", program_text(program));
+    }
     if let Some(meta) = report["metadata"].as_object().filter(|m| !m.is_empty()) {
         let pairs: Vec<String> = meta
             .iter()
@@ -186,4 +208,53 @@ fn text(report: &Value) -> String {
         out.push_str(&format!("  {name:<width$}  {dtype:<4}  {}\n", t["shape"]));
     }
     out
+}
+
+/// One line for an exported program: `model: forward(tensor1 [1, 10], tensor2 [1, 10]) -> 1
+/// output; 2 operators: aten.add.Tensor, aten.linear.default`.
+fn program_text(program: &serde_json::Map<String, Value>) -> String {
+    let shape = |s: &Value| match s.as_array() {
+        Some(dims) => {
+            let dims: Vec<String> = dims
+                .iter()
+                .map(|d| d.as_u64().map_or("?".to_string(), |d| d.to_string()))
+                .collect();
+            format!(" [{}]", dims.join(", "))
+        }
+        None => String::new(),
+    };
+    let inputs: Vec<String> = program["inputs"]
+        .as_array()
+        .map(|inputs| {
+            inputs
+                .iter()
+                .map(|i| {
+                    format!(
+                        "{}{}",
+                        i["name"].as_str().unwrap_or_default(),
+                        shape(&i["shape"])
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let operators: Vec<&str> = program["operators"]
+        .as_array()
+        .map(|ops| {
+            ops.iter()
+                .filter_map(Value::as_str)
+                .map(|op| op.strip_prefix("torch.ops.").unwrap_or(op))
+                .collect()
+        })
+        .unwrap_or_default();
+    let outputs = program["outputs"].as_u64().unwrap_or_default();
+    format!(
+        "`{}`: forward({}) -> {outputs} output{}; {} operator{}: {}",
+        program["name"].as_str().unwrap_or_default(),
+        inputs.join(", "),
+        if outputs == 1 { "" } else { "s" },
+        operators.len(),
+        if operators.len() == 1 { "" } else { "s" },
+        operators.join(", ")
+    )
 }

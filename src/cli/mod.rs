@@ -83,7 +83,8 @@ impl From<KernelArg> for scriptless::StepKernel {
 /// Arguments of `scriptless inspect`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct InspectArgs {
-    /// A weights file: safetensors, `torch.save(model.state_dict())` or `torch.jit.save`.
+    /// A weights file: safetensors, `torch.save(model.state_dict())`, `torch.jit.save` or
+    /// `torch.export.save` (`.pt2`).
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
     /// Print one JSON object instead of text.
@@ -107,8 +108,8 @@ pub(crate) struct RunArgs {
     /// Which model the weights hold; may be omitted when the weights' metadata names it.
     #[arg(long, value_enum)]
     pub model: Option<ModelArg>,
-    /// Weights: safetensors, `torch.save(model.state_dict(), path)` or a TorchScript archive
-    /// (`torch.jit.save`), told apart by content.
+    /// Weights: safetensors, `torch.save(model.state_dict(), path)`, a TorchScript archive
+    /// (`torch.jit.save`) or a `torch.export.save` archive (`.pt2`), told apart by content.
     #[arg(long, value_name = "FILE")]
     pub weights: PathBuf,
     /// Categorical model only: the width of `tensor_input` (the rest of `linear.in_features`

@@ -1,0 +1,491 @@
+//! `torch.export.save` archives (`.pt2`), as PyTorch 2.9 and later write them.
+//!
+//! One root folder holds `archive_format` (`pt2`), `archive_version` (`0`), the exported
+//! program as JSON (`models/<name>.json`), and its weights as raw bytes: one
+//! `data/weights/<path>` entry per storage (tensors that share a storage share the entry),
+//! described by `data/weights/<name>_weights_config.json`, which gives each `state_dict` name
+//! its entry, dtype, sizes, strides and storage offset. Tensor constants of the program are laid
+//! out the same way under `data/constants/`. The layout's names are PyTorch's
+//! (`torch/export/pt2_archive/constants.py`). Nothing pickled is read: a weight saved with
+//! `use_pickle` (a tensor subclass), a pickled constant, and archives whose weights are one
+//! pickle (the layouts before PyTorch 2.9) are refused by name. The program is read only for
+//! what it says about the model (its `forward` arguments, their example shapes, its
+//! operators); it is not run.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::rc::Rc;
+
+use candle_core::{DType, Tensor};
+use serde::de::{MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+
+use super::entries::Entries;
+use super::view::{self, Budget, View};
+use super::Archive;
+use crate::limits::Limits;
+use crate::models::ModelKind;
+
+/// The content of `archive_format` in a `.pt2`.
+const ARCHIVE_FORMAT: &str = "pt2";
+/// The `archive_version` PyTorch writes and reads (`torch.export.pt2_archive.constants`).
+const ARCHIVE_VERSION: &str = "0";
+/// The `layout` of a dense tensor in the export schema (`Layout.Strided`).
+const LAYOUT_STRIDED: i64 = 7;
+
+/// What the exported program in a `torch.export` archive says about the model it came from.
+/// The program is not run: scriptless runs its own model on the archive's weights.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportedProgram {
+    /// The program's name in the archive: `model` for `torch.export.save(ep, path)`.
+    pub name: String,
+    /// The PyTorch that exported it (`2.15.0+cu132`), when the program records it.
+    pub torch_version: Option<String>,
+    /// `forward`'s arguments, in order.
+    pub inputs: Vec<ProgramInput>,
+    /// How many values `forward` returns.
+    pub outputs: usize,
+    /// The operators the graph calls, each once, in order of first use
+    /// (`torch.ops.aten.linear.default`).
+    pub operators: Vec<String>,
+}
+
+/// One argument of an exported program's `forward`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProgramInput {
+    /// The argument's name (`padded_seq`).
+    pub name: String,
+    /// The shape of the example it was exported with, `None` for a dimension exported as
+    /// dynamic; `None` altogether when the argument is not a tensor.
+    pub shape: Option<Vec<Option<usize>>>,
+}
+
+impl ExportedProgram {
+    /// The seed model whose `forward` takes exactly these arguments, if any.
+    pub fn model_kind(&self) -> Option<ModelKind> {
+        let names: Vec<&str> = self.inputs.iter().map(|i| i.name.as_str()).collect();
+        ModelKind::ALL
+            .into_iter()
+            .find(|k| k.input_names()[..] == names[..])
+    }
+
+    /// The categorical model's feature width, when the program was exported with a fixed
+    /// width: the last dimension of its first argument's example (`tensor_input`).
+    pub fn feature_width(&self) -> Option<usize> {
+        if self.model_kind() != Some(ModelKind::Categorical) {
+            return None;
+        }
+        let shape = self.inputs.first()?.shape.as_ref()?;
+        *shape.last()?
+    }
+}
+
+/// Reads the weights (and tensor constants) of the `.pt2` archive under `root`.
+pub(crate) fn read(
+    entries: &mut Entries,
+    root: &str,
+    limits: &Limits,
+) -> Result<(Archive, BTreeMap<String, Tensor>), String> {
+    check_format(entries, root)?;
+    let name = program_name(entries, root)?;
+    let program_path = format!("{root}models/{name}.json");
+    let program = program(&name, &entries.read(&program_path)?)
+        .map_err(|e| format!("{program_path}: {e}"))?;
+    let written_by = match &program.torch_version {
+        Some(v) => format!("torch {v}"),
+        None => "a PyTorch that does not record its version".to_string(),
+    };
+    for legacy in [
+        format!("{root}data/weights/{name}.pt"),
+        format!("{root}data/constants/{name}.pt"),
+    ] {
+        if entries.contains(&legacy) {
+            return Err(format!(
+                "a torch.export archive written by {written_by} in the layout before PyTorch \
+                 2.9, whose weights are one pickle ({legacy}), which is not read: load it with \
+                 torch.export.load and save it again with PyTorch 2.9 or later, or save its \
+                 state_dict with safetensors"
+            ));
+        }
+    }
+    let mut storages = Storages {
+        budget: Budget::new(limits, entries.file_len()),
+        entries,
+        cache: HashMap::new(),
+    };
+    let mut tensors = BTreeMap::new();
+    let configs = [
+        (
+            format!("{root}data/weights/"),
+            format!("{name}_weights_config.json"),
+        ),
+        (
+            format!("{root}data/constants/"),
+            format!("{name}_constants_config.json"),
+        ),
+    ];
+    for (dir, config) in configs {
+        let path = format!("{dir}{config}");
+        if !storages.entries.contains(&path) {
+            return Err(format!("{path} is missing"));
+        }
+        let payloads =
+            payload_config(&storages.entries.read(&path)?).map_err(|e| format!("{path}: {e}"))?;
+        for (fqn, payload) in payloads {
+            let tensor = storages
+                .tensor(&dir, &payload)
+                .map_err(|e| format!("tensor `{fqn}` ({path}): {e}"))?;
+            if tensors.insert(fqn.clone(), tensor).is_some() {
+                return Err(format!("tensor `{fqn}` is both a weight and a constant"));
+            }
+        }
+    }
+    Ok((Archive::Export(program), tensors))
+}
+
+/// Refuses an archive whose `archive_format` is not `pt2` or whose `archive_version` is not
+/// the one PyTorch reads, and a big-endian one.
+fn check_format(entries: &mut Entries, root: &str) -> Result<(), String> {
+    let format = entries.read(&format!("{root}archive_format"))?;
+    if format != ARCHIVE_FORMAT.as_bytes() {
+        return Err(format!(
+            "archive_format is `{}`, not `{ARCHIVE_FORMAT}`",
+            String::from_utf8_lossy(&format)
+        ));
+    }
+    let version_path = format!("{root}archive_version");
+    if !entries.contains(&version_path) {
+        return Err(format!("a .pt2 archive without {version_path}"));
+    }
+    let version = entries.read(&version_path)?;
+    if version != ARCHIVE_VERSION.as_bytes() {
+        return Err(format!(
+            "archive_version is `{}`; PyTorch 2.9 to 2.15 write and read version \
+             {ARCHIVE_VERSION} only",
+            String::from_utf8_lossy(&version)
+        ));
+    }
+    let byteorder = format!("{root}byteorder");
+    if entries.contains(&byteorder) {
+        super::check_byteorder(&entries.read(&byteorder)?)?;
+    }
+    Ok(())
+}
+
+/// The name of the archive's one exported program, from `models/<name>.json`.
+fn program_name(entries: &Entries, root: &str) -> Result<String, String> {
+    let models = format!("{root}models/");
+    let mut names: Vec<&str> = entries
+        .names()
+        .filter_map(|n| n.strip_prefix(&models)?.strip_suffix(".json"))
+        .filter(|n| !n.is_empty() && !n.contains('/'))
+        .collect();
+    names.sort_unstable();
+    match names[..] {
+        [name] => Ok(name.to_string()),
+        [] if entries
+            .names()
+            .any(|n| n.starts_with(&format!("{root}data/aotinductor/"))) =>
+        {
+            Err("an AOTInductor package (compiled code, from \
+                 torch._inductor.aoti_compile_and_package), which holds no exported program: \
+                 save the program itself with torch.export.save"
+                .into())
+        }
+        [] => Err(format!(
+            "a .pt2 archive without an exported program ({models}<name>.json)"
+        )),
+        _ => Err(format!(
+            "the archive holds {} exported programs ({}); scriptless reads an archive of one",
+            names.len(),
+            names.join(", ")
+        )),
+    }
+}
+
+/// The archive's storages, each read once, and the budget the tensors built from them share.
+struct Storages<'e, 'b> {
+    entries: &'e mut Entries<'b>,
+    budget: Budget,
+    /// Each storage entry read so far, with the dtype its first tensor gave it.
+    cache: HashMap<String, (DType, Rc<Vec<u8>>)>,
+}
+
+impl Storages<'_, '_> {
+    /// The tensor `payload` describes, its storage an entry of `dir`.
+    fn tensor(&mut self, dir: &str, payload: &PayloadMeta) -> Result<Tensor, String> {
+        if payload.use_pickle {
+            return Err(format!(
+                "is pickled ({}, use_pickle: a tensor subclass or a custom object), which is \
+                 not read; export plain tensors",
+                payload.path_name
+            ));
+        }
+        let meta = payload
+            .tensor_meta
+            .as_ref()
+            .ok_or("has no tensor_meta, so it is not a tensor")?;
+        let dtype = dtype(meta.dtype)?;
+        if let Some(layout) = meta.layout.filter(|&l| l != LAYOUT_STRIDED) {
+            return Err(format!(
+                "has layout {layout}, not a dense strided tensor (layout {LAYOUT_STRIDED})"
+            ));
+        }
+        let size = ints(&meta.sizes, "size")?;
+        let stride = ints(&meta.strides, "stride")?;
+        let offset = int(&meta.storage_offset, "storage offset")?;
+        let bytes = self.storage(dir, &payload.path_name, dtype)?;
+        let view = View {
+            offset,
+            size: &size,
+            stride: &stride,
+        };
+        view::tensor(&bytes, dtype, view, &mut self.budget)
+    }
+
+    /// The bytes of storage entry `dir/path`, read as elements of `dtype`: a whole number of
+    /// them, and the dtype every tensor of that storage has.
+    fn storage(&mut self, dir: &str, path: &str, dtype: DType) -> Result<Rc<Vec<u8>>, String> {
+        if path.is_empty() || path.contains(['/', '\\']) || path == "." || path == ".." {
+            return Err(format!("its path_name `{path}` is not a file name"));
+        }
+        let name = format!("{dir}{path}");
+        if let Some((stored, bytes)) = self.cache.get(&name) {
+            if *stored != dtype {
+                return Err(format!(
+                    "it reads {name} as {dtype:?}, which another tensor reads as {stored:?}"
+                ));
+            }
+            return Ok(bytes.clone());
+        }
+        if !self.entries.contains(&name) {
+            return Err(format!("its storage {name} is missing"));
+        }
+        let bytes = self.entries.read(&name)?;
+        let elem = dtype.size_in_bytes();
+        if bytes.len() % elem != 0 {
+            return Err(format!(
+                "{name} holds {} bytes, not a whole number of {dtype:?} elements ({elem} bytes)",
+                bytes.len()
+            ));
+        }
+        let bytes = Rc::new(bytes);
+        self.cache.insert(name, (dtype, bytes.clone()));
+        Ok(bytes)
+    }
+}
+
+/// The candle dtype of export-schema `ScalarType` `code`; weights are floating point.
+fn dtype(code: i64) -> Result<DType, String> {
+    let other = match code {
+        6 => return Ok(DType::F16),
+        7 => return Ok(DType::F32),
+        8 => return Ok(DType::F64),
+        13 => return Ok(DType::BF16),
+        1 => "uint8",
+        2 => "int8",
+        3 => "int16",
+        4 => "int32",
+        5 => "int64",
+        9 => "complex32",
+        10 => "complex64",
+        11 => "complex128",
+        12 => "bool",
+        28 => "uint16",
+        29..=33 => "a float8 type",
+        34 => "uint32",
+        35 => "uint64",
+        _ => return Err(format!("has dtype code {code}, which is not a torch dtype")),
+    };
+    Err(format!(
+        "has dtype {other}; weights must be float16, bfloat16, float32 or float64"
+    ))
+}
+
+/// The integers of a list of export-schema `SymInt`s.
+fn ints(values: &[Value], what: &str) -> Result<Vec<usize>, String> {
+    values.iter().map(|v| int(v, what)).collect()
+}
+
+/// An export-schema `SymInt`, `{"as_int": n}`, as a size: refused when negative or symbolic.
+fn int(value: &Value, what: &str) -> Result<usize, String> {
+    match value.get("as_int") {
+        Some(Value::Number(n)) => match n.as_u64().and_then(|n| usize::try_from(n).ok()) {
+            Some(n) => Ok(n),
+            None => Err(format!("has {what} {n}, not a size")),
+        },
+        _ => Err(format!(
+            "has a {what} that is not an integer ({value}): weights with symbolic shapes are \
+             not read"
+        )),
+    }
+}
+
+/// One entry of a payload config (`schema.PayloadMeta`).
+#[derive(Debug, Deserialize)]
+struct PayloadMeta {
+    path_name: String,
+    #[serde(default)]
+    use_pickle: bool,
+    tensor_meta: Option<TensorMeta>,
+}
+
+/// The tensor fields of a `schema.TensorMeta` that say where its elements are.
+#[derive(Debug, Deserialize)]
+struct TensorMeta {
+    dtype: i64,
+    sizes: Vec<Value>,
+    strides: Vec<Value>,
+    storage_offset: Value,
+    layout: Option<i64>,
+}
+
+/// A payload config, `{"config": {name: PayloadMeta, ...}}`, in file order; a name given twice
+/// is refused (a JSON map would keep the last silently).
+fn payload_config(bytes: &[u8]) -> Result<Vec<(String, PayloadMeta)>, String> {
+    #[derive(Deserialize)]
+    struct Config {
+        config: Unique,
+    }
+    struct Unique(Vec<(String, PayloadMeta)>);
+    impl<'de> Deserialize<'de> for Unique {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct Entries;
+            impl<'de> Visitor<'de> for Entries {
+                type Value = Unique;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("a map from tensor names to payloads")
+                }
+                fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Unique, A::Error> {
+                    let mut out: Vec<(String, PayloadMeta)> = Vec::new();
+                    let mut seen = HashSet::new();
+                    while let Some((name, meta)) = map.next_entry::<String, PayloadMeta>()? {
+                        if !seen.insert(name.clone()) {
+                            return Err(serde::de::Error::custom(format!(
+                                "tensor `{name}` is given twice"
+                            )));
+                        }
+                        out.push((name, meta));
+                    }
+                    Ok(Unique(out))
+                }
+            }
+            d.deserialize_map(Entries)
+        }
+    }
+    let config: Config = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    Ok(config.config.0)
+}
+
+/// The parts of `models/<name>.json` (`schema.ExportedProgram`) that describe the model.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ProgramJson {
+    graph_module: GraphModuleJson,
+    torch_version: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct GraphModuleJson {
+    graph: GraphJson,
+    signature: SignatureJson,
+    module_call_graph: Vec<ModuleCallJson>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct GraphJson {
+    nodes: Vec<NodeJson>,
+    tensor_values: HashMap<String, TensorValueJson>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct NodeJson {
+    target: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct TensorValueJson {
+    sizes: Vec<Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct SignatureJson {
+    input_specs: Vec<Value>,
+    output_specs: Vec<Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ModuleCallJson {
+    fqn: String,
+    signature: Option<ModuleSignatureJson>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ModuleSignatureJson {
+    forward_arg_names: Vec<String>,
+}
+
+/// What program `name` (the bytes of `models/<name>.json`) says about the model.
+fn program(name: &str, bytes: &[u8]) -> Result<ExportedProgram, String> {
+    let json: ProgramJson = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    let graph = &json.graph_module.graph;
+    // The user's inputs, by their names in the graph (the parameters are inputs too).
+    let user_inputs: Vec<Option<&str>> = json
+        .graph_module
+        .signature
+        .input_specs
+        .iter()
+        .filter_map(|spec| spec.get("user_input"))
+        .map(|input| input.pointer("/arg/as_tensor/name").and_then(Value::as_str))
+        .collect();
+    let forward_names = json
+        .graph_module
+        .module_call_graph
+        .iter()
+        .find(|call| call.fqn.is_empty())
+        .and_then(|call| call.signature.as_ref())
+        .map(|s| s.forward_arg_names.clone())
+        .filter(|names| names.len() == user_inputs.len());
+    let inputs = user_inputs
+        .iter()
+        .enumerate()
+        .map(|(i, graph_name)| {
+            let shape = graph_name
+                .and_then(|n| graph.tensor_values.get(n))
+                .map(|t| t.sizes.iter().map(|s| int(s, "size").ok()).collect());
+            let name = match (&forward_names, graph_name) {
+                (Some(names), _) => names[i].clone(),
+                (None, Some(n)) => n.to_string(),
+                (None, None) => format!("argument {i}"),
+            };
+            ProgramInput { name, shape }
+        })
+        .collect();
+    let mut seen = HashSet::new();
+    let operators = graph
+        .nodes
+        .iter()
+        .filter(|node| seen.insert(node.target.as_str()))
+        .map(|node| node.target.clone())
+        .collect();
+    Ok(ExportedProgram {
+        name: name.to_string(),
+        torch_version: json.torch_version,
+        inputs,
+        outputs: json
+            .graph_module
+            .signature
+            .output_specs
+            .iter()
+            .filter(|spec| spec.get("user_output").is_some())
+            .count(),
+        operators,
+    })
+}
