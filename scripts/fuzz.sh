@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
 targets=("$@")
-[[ ${#targets[@]} -gt 0 ]] || targets=(weights weights_stream pytorch_weights pt2_weights request_json request_safetensors lstm_differential)
+[[ ${#targets[@]} -gt 0 ]] || targets=(weights weights_stream pytorch_weights pt2_weights request_json request_safetensors request_npz lstm_differential)
 [[ $seconds =~ ^[0-9]+$ ]] || { echo "usage: scripts/fuzz.sh [SECONDS] [TARGET...]" >&2; exit 2; }
 
 rustup run nightly rustc --version >/dev/null 2>&1 || {
@@ -40,6 +40,7 @@ seed pytorch_weights weights/*.pt weights/*.pth tests/fixtures/*/weights.pt test
 seed pt2_weights weights/*.pt2 tests/fixtures/*/weights.pt2
 seed request_json examples/*.json
 seed request_safetensors tests/fixtures/*/input.safetensors
+seed request_npz tests/fixtures/*/input*.npz
 mkdir -p fuzz/corpus/lstm_differential
 
 # The committed fuzz/Cargo.lock is used as it is: fetching with --locked fails if it would change.
