@@ -9,10 +9,12 @@
 Random mode (the default) draws N configurations of the three models (sequence most often):
 sizes, broadcasting shapes, N-d categorical inputs, LSTM layers, directions, projections, bias,
 ragged lengths (equal, all 1, batch 1, a padded time axis longer than the longest, garbage in
-the padding, NaN and infinities there in safetensors inputs), weights at PyTorch's default init
-or 2-3 times it, the weights file's format, the input's form (JSON padded, JSON ragged
-`sequences`, safetensors in f32 or f64), the pooling, the dtype computed and where the output
-goes (stdout, `--output x.json`, `--output x.safetensors`). Each configuration runs in PyTorch
+the padding, NaN and infinities there in safetensors and npz inputs), weights at PyTorch's default
+init or 2-3 times it, the weights file's format, the input's form (JSON padded, JSON ragged
+`sequences`, safetensors in f32 or f64, NumPy's `.npz` from `np.savez` or `np.savez_compressed`
+with f32 or f64 floats and int64 or int32 lengths and indices), the pooling, the dtype computed
+and where the output goes (stdout, `--output x.json`, `--output x.safetensors`, `--output x.npy`,
+read back with `np.load`). Each configuration runs in PyTorch
 (the generalised models of export.py, `pack_padded_sequence(enforce_sorted=False)`) and through
 the CLI as a subprocess.
 
@@ -70,8 +72,11 @@ TORCH_DTYPES = {"f32": torch.float32, "f64": torch.float64, "f16": torch.float16
 TOLERANCES = {"f32": (2e-5, 1e-4), "f64": (1e-10, 1e-9), "f16": (16 / 2048, 16 / 2048),
               "bf16": (16 / 256, 16 / 256)}
 HALF = {"f16", "bf16"}
+NPZ_INTS = {"i64": torch.int64, "i32": torch.int32}
 FORMATS = {"safetensors": ".safetensors", "pth": ".pth", "torchscript": ".pt"}
-OUTPUTS = {"stdout": None, "json": "output.json", "safetensors": "output.safetensors"}
+OUTPUTS = {"stdout": None, "json": "output.json", "safetensors": "output.safetensors", "npy": "output.npy"}
+# What `--output x.npy` holds for each --dtype: numpy has no bfloat16, so bf16 comes as float32.
+NPY_DTYPES = {"f32": np.float32, "f64": np.float64, "f16": np.float16, "bf16": np.float32}
 CLI_TIMEOUT_S = 120
 
 
@@ -85,7 +90,7 @@ class Case:
     inputs: dict           # forward argument name -> f32 floats / int64 indices
     dtype: str
     weights_format: str
-    input_form: str        # json, json-ragged, safetensors-f32, safetensors-f64
+    input_form: str        # json, json-ragged, safetensors-f32, safetensors-f64, npz-F-I[-compressed]
     output_form: str       # a key of OUTPUTS
     pool: str | None       # sequence only; None: the CLI's default (padded-last)
     scales: str            # the weights' scale (x default init) and the inputs'
@@ -203,7 +208,7 @@ def draw_inputs(kind, sizes, rng, scale, half, form):
     lengths = draw_lengths(rng, half)
     extra = rng.randint(1, 5) if form != "json-ragged" and rng.random() < 0.3 else 0
     padded = torch.randn(len(lengths), max(lengths) + extra, sizes["I"]) * scale
-    fill_padding(padded, lengths, rng, form.startswith("safetensors") and rng.random() < 0.3)
+    fill_padding(padded, lengths, rng, form.startswith(("safetensors", "npz")) and rng.random() < 0.3)
     return {"padded_seq": padded, "seq_lengths": torch.tensor(lengths, dtype=torch.int64)}
 
 
@@ -214,6 +219,12 @@ def write_inputs(inputs, form, path):
         path.write_text(json.dumps(obj))
     elif form == "json":
         path.write_text(json.dumps({k: v.tolist() for k, v in inputs.items()}))
+    elif form.startswith("npz"):
+        # npz-F-I[-compressed]: floats in F (f32, f64), lengths and indices in I (i64, i32).
+        _, floats, ints, *compressed = form.split("-")
+        arrays = {k: v.to(TORCH_DTYPES[floats] if v.is_floating_point() else NPZ_INTS[ints]).contiguous().numpy()
+                  for k, v in inputs.items()}
+        (np.savez_compressed if compressed else np.savez)(path, **arrays)
     else:
         dtype = torch.float64 if form == "safetensors-f64" else torch.float32
         save_file({k: (v.to(dtype) if v.is_floating_point() else v).contiguous() for k, v in inputs.items()},
@@ -300,6 +311,14 @@ def run_cli(cmd, output, dtype, case_dir):
         return json_output(done.stdout)
     if output.suffix == ".json":
         return json_output(output.read_text())
+    if output.suffix == ".npy":
+        try:
+            got = np.load(output)
+        except ValueError as e:
+            raise CliError(f"output.npy does not load: {e}") from None
+        if got.dtype != NPY_DTYPES[dtype]:
+            raise CliError(f"output.npy holds {got.dtype}, not the {np.dtype(NPY_DTYPES[dtype])} of --dtype {dtype}")
+        return torch.from_numpy(got.astype(np.float64))
     tensors = load_file(output)
     if list(tensors) != ["output"]:
         raise CliError(f"output.safetensors holds {sorted(tensors)}, not just `output`")
@@ -366,7 +385,7 @@ def pool_label(case):
 
 def check(case, binary, weights, case_dir):
     """Run one configuration in both; (passed, worst |diff| / tolerance, report text)."""
-    inputs = case_dir / ("input.json" if case.input_form.startswith("json") else "input.safetensors")
+    inputs = case_dir / f"input.{case.input_form.split('-')[0]}"  # .json, .safetensors or .npz
     write_inputs(case.inputs, case.input_form, inputs)
     want = expected_output(case)
     save_file({"output": want.contiguous()}, case_dir / "expected.safetensors")
@@ -393,8 +412,11 @@ def pick(rng, weighted, allowed):
 
 def draw_io(case_rng, kind, dtype):
     """Input form, output form, pooling and the inputs' scale (N(0,1) for half precision)."""
-    forms = ["json", "safetensors-f32", "safetensors-f64"] + (["json-ragged"] if kind == "sequence" else [])
+    forms = ["json", "safetensors-f32", "safetensors-f64", "npz"] + (["json-ragged"] if kind == "sequence" else [])
     input_form = case_rng.choice(forms)
+    if input_form == "npz":
+        input_form += f"-{case_rng.choice(['f32', 'f64'])}-{case_rng.choice(['i64', 'i32'])}"
+        input_form += case_rng.choice(["", "-compressed"])
     output_form = case_rng.choice(list(OUTPUTS))
     pool = case_rng.choice(["padded-last", "last-valid", None]) if kind == "sequence" else None
     scale = 1.0 if dtype in HALF else case_rng.choice([1.0, 1.0, 3.0])
