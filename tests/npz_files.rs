@@ -215,7 +215,7 @@ fn arrays_numpy_writes_but_a_request_cannot_take_are_refused_naming_the_array() 
     let structured = "{'descr': [('a', '<f4'), ('b', '<i4')], 'fortran_order': False, \
                       'shape': (2, 3, 4), }";
     refused_with(
-        &with_padded(&npy(structured, &vec![0; 192])),
+        &with_padded(&npy(structured, &[0; 192])),
         &["input `padded_seq`", "structured"],
     );
     // Dtypes an npy holds that the input's role does not take.
@@ -228,7 +228,7 @@ fn arrays_numpy_writes_but_a_request_cannot_take_are_refused_naming_the_array() 
     );
     refused_with(&lengths_f4, &["input `seq_lengths`", "must hold integers"]);
     refused_with(
-        &with_padded(&npy(&dict("<i8", "(2, 3, 4)"), &vec![0; 192])),
+        &with_padded(&npy(&dict("<i8", "(2, 3, 4)"), &[0; 192])),
         &["input `padded_seq`", "must be a float tensor"],
     );
     let lengths_u8 = npz(

@@ -20,7 +20,7 @@ use literal::{parse_dict, Literal};
 const MAGIC: &[u8; 6] = b"\x93NUMPY";
 
 /// The longest header read: numpy's own default `max_header_size`.
-pub(crate) const MAX_HEADER_BYTES: usize = 10_000;
+const MAX_HEADER_BYTES: usize = 10_000;
 
 /// numpy aligns the data of what it writes to this many bytes.
 const ALIGN: usize = 64;
