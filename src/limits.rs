@@ -37,10 +37,12 @@ pub struct Limits {
     /// The largest weights file read, in bytes. Default: a sixteenth of the memory this
     /// process may use, at most 16 GiB.
     pub max_weights_bytes: u64,
-    /// The largest request (input) file read, in bytes, and the longest line of a batch file.
-    /// Default: a sixteenth of the memory this process may use, at most 1 GiB. Decoding holds
-    /// the file and its tensors at once: about 3 times the file's size for JSON (numbers are
-    /// read straight into tensors, no document tree), about 2 times for safetensors.
+    /// The largest request (input) file read, in bytes, and the longest line of a batch file;
+    /// for an `.npz`, also the most its arrays may declare uncompressed, in all. Default: a
+    /// sixteenth of the memory this process may use, at most 1 GiB. Decoding holds the file
+    /// and its tensors at once: about 3 times the file's size for JSON (numbers are read
+    /// straight into tensors, no document tree), about 2 times for safetensors, and for an
+    /// `.npz` the file and its arrays' uncompressed size (int32 arrays widened to int64).
     pub max_input_bytes: u64,
     /// The most elements of any tensor built from a request or allocated while running a model
     /// on it: a decoded input, the padded batch of ragged sequences, the broadcast of

@@ -247,6 +247,31 @@ fn the_cli_refuses_a_bad_npz_on_one_line_leaving_no_output() {
         .collect();
     assert_eq!(names, ["bad.npz"], "nothing but the input: {names:?}");
 
+    // Arrays that take more than --max-input-bytes uncompressed, in a file that takes less.
+    let compressed = fixtures().join("sequence_seed/input_compressed.npz");
+    let bytes = std::fs::read(&compressed).unwrap();
+    let declared: usize = entries(&bytes).iter().map(|(_, _, data)| data.len()).sum();
+    assert!(declared > bytes.len());
+    let limit = bytes.len().to_string();
+    let out = scriptless(&[
+        "run",
+        "--weights",
+        "weights/sequence.safetensors",
+        "--input",
+        path(&compressed),
+        "--max-input-bytes",
+        &limit,
+        "--output",
+        path(&output),
+    ]);
+    failed(
+        &out,
+        &[
+            &format!("declare {declared} bytes uncompressed"),
+            &format!("limit of {limit} bytes (--max-input-bytes)"),
+        ],
+    );
+    assert!(!output.exists());
     // A .npy holds one array; the models take two.
     let one = dir.path().join("x.npy");
     std::fs::write(

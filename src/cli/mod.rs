@@ -145,8 +145,9 @@ pub(crate) struct RunArgs {
     /// sixteenth of the memory this process may use, at most 16G].
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub max_weights_bytes: Option<u64>,
-    /// Refuse an input file, or a line of a `.jsonl` file, larger than this (bytes; K, M, G
-    /// suffixes allowed) [default: a sixteenth of the memory this process may use, at most 1G].
+    /// Refuse an input file, or a line of a `.jsonl` file, larger than this, or an `.npz` whose
+    /// arrays are, uncompressed (bytes; K, M, G suffixes allowed) [default: a sixteenth of the
+    /// memory this process may use, at most 1G].
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub max_input_bytes: Option<u64>,
     /// Refuse a call that would build any tensor of more elements than this: an input, the
