@@ -2,7 +2,7 @@
 """Live parity harness: the same weights and inputs through real PyTorch and `scriptless run`.
 
     python python/parity.py [-n 200] [--seed S] [--bin PATH] [--keep DIR] [--case I]
-                            [--formats safetensors,pth,torchscript] [--dtypes f32,f64,f16,bf16]
+                            [--formats safetensors,pth,torchscript,pt2] [--dtypes f32,f64,f16,bf16]
     python python/parity.py --weights FILE --model KIND [-n 20] [--feature-width F]
                             [--seed S] [--bin PATH] [--keep DIR] [--case I] [--dtypes ...]
 
@@ -19,7 +19,8 @@ read back with `np.load`). Each configuration runs in PyTorch
 the CLI as a subprocess.
 
 Weights mode (`--weights FILE --model KIND`) checks a user's own trained weights: FILE is a
-safetensors file, a `torch.save(state_dict)` file or a `torch.jit.save` archive (recognised by
+safetensors file, a `torch.save(state_dict)` file, a `torch.jit.save` or a `torch.export.save`
+archive (recognised by
 content, not by extension); the PyTorch model is sized from the tensors' shapes, N random inputs
 are drawn for it and the CLI runs on FILE itself. For the categorical model the feature width
 comes from --feature-width, else the safetensors metadata `feature_width`, else 10 (as the CLI).
@@ -60,7 +61,8 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from export import GeneralCategorical, GeneralSequence, GeneralTwoInput, lstm_outputs  # noqa: E402
+from export import (ExportableSequence, GeneralCategorical, GeneralSequence, GeneralTwoInput,  # noqa: E402
+                    lstm_outputs)
 
 warnings.filterwarnings("ignore", category=FutureWarning, message=".*torch.jit.*")
 
@@ -73,7 +75,7 @@ TOLERANCES = {"f32": (2e-5, 1e-4), "f64": (1e-10, 1e-9), "f16": (16 / 2048, 16 /
               "bf16": (16 / 256, 16 / 256)}
 HALF = {"f16", "bf16"}
 NPZ_INTS = {"i64": torch.int64, "i32": torch.int32}
-FORMATS = {"safetensors": ".safetensors", "pth": ".pth", "torchscript": ".pt"}
+FORMATS = {"safetensors": ".safetensors", "pth": ".pth", "torchscript": ".pt", "pt2": ".pt2"}
 OUTPUTS = {"stdout": None, "json": "output.json", "safetensors": "output.safetensors", "npy": "output.npy"}
 # What `--output x.npy` holds for each --dtype: numpy has no bfloat16, so bf16 comes as float32.
 NPY_DTYPES = {"f32": np.float32, "f64": np.float64, "f16": np.float16, "bf16": np.float32}
@@ -243,17 +245,29 @@ def write_weights(case, path):
         save_file({k: v.contiguous() for k, v in case.state.items()}, path, metadata)
     elif case.weights_format == "pth":
         torch.save(case.state, path)
-    else:
+    elif case.weights_format == "torchscript":
         model = reference_model(case.kind, case.sizes, case.state, torch.float32)
         torch.jit.save(torch.jit.script(model), path)
+    else:
+        model = reference_model(case.kind, case.sizes, case.state, torch.float32)
+        if case.kind == "sequence":  # torch.export cannot trace the packing: export.py's variant
+            s = case.sizes
+            model = ExportableSequence(s["I"], s["H"], s["L"], s["bidir"], s["P"], s["bias"], s["out"]).eval()
+            model.load_state_dict(case.state)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*_flat_weights.*")
+            program = torch.export.export(model, tuple(case.inputs.values()))
+        torch.export.save(program, path)
 
 
 def load_state(path):
     """(state_dict, format, safetensors metadata) of a weights file, recognised by content."""
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as archive:
-            scripted = any(name.split("/")[1:2] == ["code"] for name in archive.namelist())
-        if scripted:
+            parts = [name.split("/")[1:] for name in archive.namelist()]
+        if ["archive_format"] in parts:
+            return dict(torch.export.load(path).state_dict), "pt2", {}
+        if any(p[:1] == ["code"] for p in parts):
             return torch.jit.load(path, map_location="cpu").state_dict(), "torchscript", {}
         return torch.load(path, map_location="cpu", weights_only=True), "pth", {}
     try:
@@ -432,8 +446,10 @@ def random_case(index, rng, formats, dtypes):
     weight_scale = 1.0 if dtype in HALF or rng.random() < 0.6 else rng.uniform(2.0, 3.0)
     state = random_state(kind, sizes, weight_scale)
     inputs = draw_inputs(kind, sizes, rng, scale, dtype in HALF, input_form)
-    flags = ["--model", kind] if weights_format != "safetensors" or rng.random() < 0.5 else []
-    if kind == "categorical" and weights_format != "safetensors":
+    # safetensors and .pt2 name their model (and the categorical feature width); the others not.
+    named = weights_format in ("safetensors", "pt2")
+    flags = ["--model", kind] if not named or rng.random() < 0.5 else []
+    if kind == "categorical" and not named:
         flags += ["--feature-width", str(sizes["F"])]
     scales = f"w*{weight_scale:.2f} x*{scale:g}"
     return Case(index, kind, sizes, state, inputs, dtype, weights_format, input_form, output_form, pool, scales,
@@ -480,7 +496,7 @@ def parse_args():
     parser.add_argument("--dtypes", type=comma_list(list(DTYPES)), default=None,
                         help="default f32,f64,f16,bf16; f32,f64 with --weights")
     parser.add_argument("--weights", type=Path, default=None, metavar="FILE",
-                        help="weights mode: your own state_dict (safetensors, torch.save, torch.jit.save)")
+                        help="weights mode: your own state_dict (safetensors, torch.save, torch.jit.save, torch.export.save)")
     parser.add_argument("--model", choices=list(KINDS), default=None, help="weights mode: the model FILE holds")
     parser.add_argument("--feature-width", type=int, default=None, metavar="F",
                         help="weights mode, categorical: the width of tensor_input")
@@ -501,7 +517,7 @@ def load_user_weights(args):
     try:
         state, weights_format, metadata = load_state(args.weights)
     except Exception as e:  # torch.load and torch.jit.load raise many kinds
-        sys.exit(f"parity.py: {args.weights}: not safetensors, torch.save or torch.jit.save: {e}")
+        sys.exit(f"parity.py: {args.weights}: not safetensors, torch.save, torch.jit.save or torch.export.save: {e}")
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         sys.exit(f"parity.py: {args.weights} does not hold a flat state_dict of tensors")
     width = args.feature_width or int(metadata.get("feature_width", 10))

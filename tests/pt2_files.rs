@@ -479,17 +479,27 @@ fn truncated_corrupted_and_compressed_archives_are_refused() {
     let mut bad = good.clone();
     bad[at + 5] ^= 0xff;
     assert!(read(&bad, &Limits::default()).is_err());
-    // Compressed entries (PyTorch stores them): the method patched to deflate in both headers.
-    let mut deflated = good.clone();
-    for sig in [&b"PK\x03\x04"[..], &b"PK\x01\x02"[..]] {
-        let offset = if sig[2] == 3 { 8 } else { 10 };
-        let mut i = 0;
-        while let Some(p) = deflated[i..].windows(4).position(|w| w == sig) {
-            deflated[i + p + offset] = 8;
-            i += p + 4;
-        }
+    // A compressed entry (PyTorch stores its entries), which could inflate past the file.
+    let mut zip = ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, bytes) in &Pt2::good().entries {
+        let method = if name.ends_with("weight_0") {
+            CompressionMethod::Deflated
+        } else {
+            CompressionMethod::Stored
+        };
+        let options = SimpleFileOptions::default().compression_method(method);
+        zip.start_file(format!("w/{name}"), options).unwrap();
+        zip.write_all(bytes).unwrap();
     }
-    assert!(read(&deflated, &Limits::default()).is_err());
+    let deflated = zip.finish().unwrap().into_inner();
+    let e = read(&deflated, &Limits::default())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("w/data/weights/weight_0 is compressed (Deflated)"),
+        "{e}"
+    );
 }
 
 #[test]
