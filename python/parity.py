@@ -23,7 +23,8 @@ safetensors file, a `torch.save(state_dict)` file, a `torch.jit.save` or a `torc
 archive (recognised by
 content, not by extension); the PyTorch model is sized from the tensors' shapes, N random inputs
 are drawn for it and the CLI runs on FILE itself. For the categorical model the feature width
-comes from --feature-width, else the safetensors metadata `feature_width`, else 10 (as the CLI).
+comes from --feature-width, else the safetensors metadata `feature_width` or a .pt2 program's
+example `tensor_input`, else 10 (as the CLI).
 Weights mode checks f32 and f64 unless --dtypes says otherwise: the f16/bf16 tolerances were
 validated at default init scale only.
 
@@ -266,7 +267,12 @@ def load_state(path):
         with zipfile.ZipFile(path) as archive:
             parts = [name.split("/")[1:] for name in archive.namelist()]
         if ["archive_format"] in parts:
-            return dict(torch.export.load(path).state_dict), "pt2", {}
+            # As the CLI: a categorical program's example tensor_input gives the feature width.
+            program = torch.export.load(path)
+            metadata = {}
+            if list(program.graph_signature.user_inputs) == ["tensor_input", "category_index"]:
+                metadata["feature_width"] = str(program.example_inputs[0][0].shape[-1])
+            return dict(program.state_dict), "pt2", metadata
         if any(p[:1] == ["code"] for p in parts):
             return torch.jit.load(path, map_location="cpu").state_dict(), "torchscript", {}
         return torch.load(path, map_location="cpu", weights_only=True), "pth", {}

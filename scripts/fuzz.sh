@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fuzzes every target in fuzz/ for SECONDS each (default 60) and exits non-zero if any target
 # reports a crash, a panic (which includes a differential mismatch), a leak, a timeout or an
-# out-of-memory. Installs cargo-fuzz when it is missing; needs the nightly toolchain.
+# out-of-memory. Targets are built with debug assertions, so an integer overflow panics too.
+# Installs cargo-fuzz when it is missing; needs the nightly toolchain.
 #
 #   scripts/fuzz.sh 600                 # every target, 10 minutes each
 #   scripts/fuzz.sh 60 lstm_differential
@@ -44,12 +45,12 @@ seed request_npz tests/fixtures/*/input*.npz
 mkdir -p fuzz/corpus/lstm_differential
 
 # The committed fuzz/Cargo.lock is used as it is: fetching with --locked fails if it would change.
-(cd fuzz && cargo +nightly fetch --locked && cargo +nightly fuzz build)
+(cd fuzz && cargo +nightly fetch --locked && cargo +nightly fuzz build --debug-assertions)
 
 failed=()
 for target in "${targets[@]}"; do
     echo "== fuzz.sh: $target for ${seconds}s"
-    if ! (cd fuzz && cargo +nightly fuzz run "$target" -- \
+    if ! (cd fuzz && cargo +nightly fuzz run --debug-assertions "$target" -- \
         -max_total_time="$seconds" -timeout=60 -rss_limit_mb=2048 -print_final_stats=1); then
         failed+=("$target")
     fi

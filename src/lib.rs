@@ -62,6 +62,7 @@
 #[cfg(test)]
 extern crate self as scriptless;
 
+mod archive;
 pub mod bench;
 mod cpu;
 mod device;

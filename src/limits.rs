@@ -76,9 +76,14 @@ impl Limits {
     }
 
     /// Refuses a tensor of shape `dims` with more than [`max_elements`](Self::max_elements)
-    /// elements (or whose size overflows). `what` names the tensor in the error.
+    /// elements, or whose size overflows. Zero dimensions are counted as ones: an empty tensor's
+    /// other dimensions still make its strides, and the sizes computed from them. `what` names
+    /// the tensor in the error.
     pub fn check_elements(&self, what: impl Into<String>, dims: &[usize]) -> Result<()> {
-        let elements = dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+        let elements = dims
+            .iter()
+            .filter(|&&d| d != 0)
+            .try_fold(1usize, |n, &d| n.checked_mul(d));
         match elements {
             Some(n) if n <= self.max_elements => Ok(()),
             _ => Err(Error::Limit {

@@ -677,7 +677,7 @@ fn hostile_weights_files_fail_with_one_line() {
     assert_fails(&out, &["truncated.pt", "not a readable zip archive"]);
     let out = scriptless(&["inspect", path(&truncated)]);
     assert_fails(&out, &["truncated.pt", "not a readable zip archive"]);
-    // A .pt2 whose weights config lost a byte: its CRC fails.
+    // A .pt2 one byte of whose weights config was changed: its CRC fails.
     let mut pt2 = std::fs::read(root().join("weights/two_input.pt2")).unwrap();
     let at = pt2
         .windows(b"\"use_pickle\"".len())

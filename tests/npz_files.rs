@@ -432,6 +432,8 @@ fn huge_shapes_are_refused_before_allocating() {
         "(18446744073709551615, 2)",
         "(4294967296, 4294967296)",
         "(4294967296, 4294967296, 0)",
+        // A zero first must not hide the overflow after it (the strides are that product).
+        "(0, 4294967296, 4294967296)",
     ] {
         let err = refused(&with_padded(&npy(&dict("<f4", shape), &[])));
         assert!(matches!(err, Error::Limit { .. }), "{shape}: {err:?}");

@@ -262,6 +262,12 @@ fn dtypes_layouts_and_shapes_weights_cannot_have_are_refused() {
             payload("weight_0", 7, &[1 << 40, 1 << 40], &[1, 1], 0),
             "overflows",
         ),
+        // A zero size first must not hide the overflow after it (the strides are that product).
+        (
+            payload("weight_0", 7, &[0, 1 << 40, 1 << 40], &[1, 1, 1], 0),
+            "overflows",
+        ),
+        (payload("weight_0", 10, &[2], &[1], 0), "complex64"),
         (
             payload("weight_0", 7, &[1 << 40], &[1], 0),
             "more than its storage's 8",
@@ -272,7 +278,7 @@ fn dtypes_layouts_and_shapes_weights_cannot_have_are_refused() {
         ),
         (
             payload("weight_0", 7, &[1000, 8], &[0, 1], 0),
-            "more than its storage",
+            "it is expanded",
         ),
         (
             payload("weight_0", 7, &[2, 3], &[1], 0),
@@ -419,6 +425,77 @@ fn other_formats_versions_and_layouts_are_refused_with_what_wrote_them() {
 }
 
 #[test]
+fn duplicate_names_and_entries_sharing_data_are_refused() {
+    // Two entries named weight_0: the zip crate would read the second, PyTorch the first. The
+    // second is written as `weight_9` and renamed in both its headers.
+    let pt2 = Pt2::good().set("data/weights/weight_9", &floats(8));
+    let mut bytes = pt2.zip();
+    let (from, to) = (b"w/data/weights/weight_9", b"w/data/weights/weight_0");
+    let mut renamed = 0;
+    while let Some(at) = bytes.windows(from.len()).position(|w| w == from) {
+        bytes[at..at + from.len()].copy_from_slice(to);
+        renamed += 1;
+    }
+    assert_eq!(renamed, 2);
+    let e = read(&bytes, &Limits::default()).err().unwrap().to_string();
+    assert!(
+        e.contains("holds entry `w/data/weights/weight_0` twice"),
+        "{e}"
+    );
+    // A second entry whose data is the first's: many such make a small file hold much more.
+    let mut zip = ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = SimpleFileOptions::default().compression_method(CompressionMethod::Stored);
+    for (name, bytes) in &Pt2::good().entries {
+        zip.start_file(format!("w/{name}"), options).unwrap();
+        zip.write_all(bytes).unwrap();
+    }
+    zip.shallow_copy_file("w/data/weights/weight_0", "w/data/weights/weight_1")
+        .unwrap();
+    let bytes = zip.finish().unwrap().into_inner();
+    let e = read(&bytes, &Limits::default()).err().unwrap().to_string();
+    assert!(
+        e.contains("two of the archive's entries share their data"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_padded_program_reads_only_what_it_needs() {
+    // Lists padded with entries that say nothing, and tensor values of no user input: the
+    // facts are read as from the plain program.
+    let mut doc: Value =
+        serde_json::from_slice(&program(&["tensor1", "tensor2"], "2.15.0")).unwrap();
+    let padding = 20_000;
+    {
+        let module = &mut doc["graph_module"];
+        for list in ["input_specs", "output_specs"] {
+            let specs = module["signature"][list].as_array_mut().unwrap();
+            specs.extend(std::iter::repeat_n(json!({}), padding));
+        }
+        let calls = module["module_call_graph"].as_array_mut().unwrap();
+        calls.extend(std::iter::repeat_n(json!({"fqn": "sub"}), padding));
+        let values = module["graph"]["tensor_values"].as_object_mut().unwrap();
+        for i in 0..padding {
+            values.insert(format!("t{i}"), json!({"sizes": [int(1 << 40)]}));
+        }
+    }
+    let pt2 = Pt2::good().set("models/model.json", &serde_json::to_vec(&doc).unwrap());
+    let w = read(&pt2.zip(), &Limits::default()).unwrap();
+    let WeightsFormat::TorchExport { program } = w.format() else {
+        panic!("{:?}", w.format());
+    };
+    let names: Vec<&str> = program.inputs.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(names, ["tensor1", "tensor2"]);
+    assert_eq!(program.inputs[0].shape, Some(vec![Some(1), Some(3)]));
+    assert_eq!(program.outputs, 1);
+    // A list that holds something other than specs is refused, naming the file.
+    doc["graph_module"]["signature"]["input_specs"] = json!([0]);
+    let pt2 = Pt2::good().set("models/model.json", &serde_json::to_vec(&doc).unwrap());
+    let e = refused(&pt2);
+    assert!(e.contains("w/models/model.json:"), "{e}");
+}
+
+#[test]
 fn tensors_are_bounded_by_the_file_and_the_weights_limit() {
     // A hundred names for the whole storage: more than twice the file, refused before the
     // copies are made.
@@ -478,7 +555,11 @@ fn truncated_corrupted_and_compressed_archives_are_refused() {
         .unwrap();
     let mut bad = good.clone();
     bad[at + 5] ^= 0xff;
-    assert!(read(&bad, &Limits::default()).is_err());
+    let e = read(&bad, &Limits::default()).err().unwrap().to_string();
+    assert!(
+        e.contains("w/data/weights/weight_0: Invalid checksum"),
+        "{e}"
+    );
     // A compressed entry (PyTorch stores its entries), which could inflate past the file.
     let mut zip = ZipWriter::new(std::io::Cursor::new(Vec::new()));
     for (name, bytes) in &Pt2::good().entries {
@@ -507,7 +588,10 @@ fn an_archive_holding_another_zip_reads() {
     // torch.export.save stores its example inputs as a torch.save zip inside the archive. The
     // zip crate's offset detection misreads some such archives (weights/sequence.pt2 is one);
     // PyTorch's archives start at their first byte, and are read so.
-    let w = Weights::read(common::root().join("weights/sequence.pt2")).unwrap();
+    let path = common::root().join("weights/sequence.pt2");
+    let bytes = std::fs::read(&path).unwrap();
+    assert!(zip::ZipArchive::new(std::io::Cursor::new(&bytes[..])).is_err());
+    let w = Weights::read(&path).unwrap();
     assert_eq!(w.model_kind().unwrap(), Some(ModelKind::Sequence));
     let inner = Pt2::good().zip();
     let w = read(

@@ -392,7 +392,8 @@ fn truncated_and_corrupted_archives_are_refused() {
         .unwrap();
     let mut bad = good.clone();
     bad[at + 5] ^= 0xff;
-    refused(&bad);
+    let e = refused(&bad);
+    assert!(e.contains("archive/data/0: Invalid checksum"), "{e}");
     // A compressed entry (torch.save stores them uncompressed): the method is patched to
     // deflate in both headers.
     let mut deflated = good.clone();
@@ -404,7 +405,8 @@ fn truncated_and_corrupted_archives_are_refused() {
             i += p + 4;
         }
     }
-    refused(&deflated);
+    let e = refused(&deflated);
+    assert!(e.contains("is compressed (Deflated)"), "{e}");
 }
 
 #[test]

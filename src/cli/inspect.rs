@@ -86,7 +86,11 @@ fn program_json(program: &ExportedProgram) -> Value {
     json!({
         "name": program.name,
         "torch_version": program.torch_version,
-        "inputs": program.inputs.iter().map(|i| json!({"name": i.name, "shape": i.shape})).collect::<Vec<_>>(),
+        "inputs": program
+            .inputs
+            .iter()
+            .map(|i| json!({"name": i.name, "shape": i.shape}))
+            .collect::<Vec<_>>(),
         "outputs": program.outputs,
         "operators": program.operators,
     })

@@ -65,9 +65,9 @@ impl ModelKind {
     }
 
     /// The kind to build from `weights`: `asked`, or else the kind the weights name (metadata
-    /// `model`, a TorchScript archive's seed class, or a `.pt2` program's forward arguments). Refuses the two disagreeing, and
-    /// neither existing, with an [`Error::Unsupported`] whose message names `asked_by`, where
-    /// `asked` comes from (`--model`, `options.model`).
+    /// `model`, a TorchScript archive's seed class, or a `.pt2` program's forward arguments).
+    /// Refuses the two disagreeing, and neither existing, with an [`Error::Unsupported`] whose
+    /// message names `asked_by`, where `asked` comes from (`--model`, `options.model`).
     pub fn resolve(asked: Option<Self>, weights: &Weights, asked_by: &str) -> Result<Self> {
         match (asked, weights.model_kind()?) {
             (Some(asked), Some(named)) if asked != named => Err(Error::Unsupported(format!(

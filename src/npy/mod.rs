@@ -205,7 +205,7 @@ pub(crate) fn describe_descr(descr: &str) -> String {
         _ => ("", descr),
     };
     let (kind, size) = rest.split_at(rest.chars().next().map_or(0, char::len_utf8));
-    let bits = size.parse::<usize>().ok().map(|n| n * 8);
+    let bits = size.parse::<usize>().ok().and_then(|n| n.checked_mul(8));
     let name = match (kind, bits) {
         ("b", Some(8)) => "bool".to_string(),
         ("i", Some(bits)) => format!("int{bits}"),
@@ -384,5 +384,10 @@ mod tests {
         assert_eq!(describe_descr("|O"), "Python objects");
         assert_eq!(describe_descr("<U5"), "Unicode strings");
         assert_eq!(describe_descr("what"), "an unknown type `what`");
+        // A size whose bits overflow is no known type, not a wrapped number.
+        assert_eq!(
+            describe_descr("<f3000000000000000000"),
+            "an unknown type `<f3000000000000000000`"
+        );
     }
 }

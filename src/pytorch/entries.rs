@@ -1,30 +1,31 @@
-//! The entries of a PyTorch zip archive, read with the checks every PyTorch file gets: stored
-//! (uncompressed) entries only, as PyTorch writes them, so no entry can inflate past the file;
-//! each entry's bytes exactly its declared size, and its CRC checked.
+//! The entries of a PyTorch zip archive, read with the checks every PyTorch file gets: the
+//! archive opened as [`crate::archive`] opens every zip (from its first byte, each name once,
+//! no shared data); stored (uncompressed) entries only, as PyTorch writes them, so no entry can
+//! inflate past the file; each entry exactly its declared size, with its CRC checked; each
+//! storage read once.
 
-use std::io::{Cursor, Read};
+use std::collections::HashMap;
+use std::io::Read;
+use std::rc::Rc;
 
-use zip::read::{ArchiveOffset, Config};
-use zip::{CompressionMethod, ZipArchive};
+use zip::CompressionMethod;
+
+use crate::archive::{self, Archive};
 
 /// A PyTorch zip archive in memory.
 pub(crate) struct Entries<'b> {
-    zip: ZipArchive<Cursor<&'b [u8]>>,
+    zip: Archive<'b>,
     /// The entries' names that are UTF-8, in the archive's order.
     names: Vec<String>,
     file_len: usize,
+    /// The storages read so far, by entry name.
+    storages: HashMap<String, Rc<Vec<u8>>>,
 }
 
 impl<'b> Entries<'b> {
-    /// Opens `bytes` as a zip archive that starts at its first byte, as PyTorch's do. (The
-    /// `zip` crate's default, detecting the offset of an archive with data before it, fails on
-    /// some archives that hold another zip, as a `.pt2` does: `data/sample_inputs/model.pt`.)
+    /// Opens `bytes` as a zip archive.
     pub(crate) fn open(bytes: &'b [u8]) -> Result<Self, String> {
-        let config = Config {
-            archive_offset: ArchiveOffset::Known(0),
-        };
-        let zip = ZipArchive::with_config(config, Cursor::new(bytes))
-            .map_err(|e| format!("not a readable zip archive: {e}"))?;
+        let zip = archive::open(bytes).map_err(|refusal| refusal.message())?;
         let names = zip
             .file_names()
             .filter_map(|n| Some(n.ok()?.into_owned()))
@@ -33,6 +34,7 @@ impl<'b> Entries<'b> {
             zip,
             names,
             file_len: bytes.len(),
+            storages: HashMap::new(),
         })
     }
 
@@ -80,5 +82,15 @@ impl<'b> Entries<'b> {
             ));
         }
         Ok(out)
+    }
+
+    /// The bytes of storage entry `name`, [read](Self::read) the first time it is asked for.
+    pub(crate) fn storage(&mut self, name: &str) -> Result<Rc<Vec<u8>>, String> {
+        if let Some(bytes) = self.storages.get(name) {
+            return Ok(bytes.clone());
+        }
+        let bytes = Rc::new(self.read(name)?);
+        self.storages.insert(name.to_string(), bytes.clone());
+        Ok(bytes)
     }
 }

@@ -16,9 +16,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::rc::Rc;
 
 use candle_core::{DType, Tensor};
-use serde::de::{MapAccess, Visitor};
+use serde::de::{DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::entries::Entries;
 use super::view::{self, Budget, View};
@@ -36,6 +36,7 @@ const LAYOUT_STRIDED: i64 = 7;
 /// What the exported program in a `torch.export` archive says about the model it came from.
 /// The program is not run: scriptless runs its own model on the archive's weights.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ExportedProgram {
     /// The program's name in the archive: `model` for `torch.export.save(ep, path)`.
     pub name: String,
@@ -52,6 +53,7 @@ pub struct ExportedProgram {
 
 /// One argument of an exported program's `forward`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ProgramInput {
     /// The argument's name (`padded_seq`).
     pub name: String,
@@ -111,7 +113,7 @@ pub(crate) fn read(
     let mut storages = Storages {
         budget: Budget::new(limits, entries.file_len()),
         entries,
-        cache: HashMap::new(),
+        dtypes: HashMap::new(),
     };
     let mut tensors = BTreeMap::new();
     let configs = [
@@ -203,12 +205,13 @@ fn program_name(entries: &Entries, root: &str) -> Result<String, String> {
     }
 }
 
-/// The archive's storages, each read once, and the budget the tensors built from them share.
+/// The archive's storages, the dtype each is read as, and the budget the tensors built from
+/// them share.
 struct Storages<'e, 'b> {
     entries: &'e mut Entries<'b>,
     budget: Budget,
     /// Each storage entry read so far, with the dtype its first tensor gave it.
-    cache: HashMap<String, (DType, Rc<Vec<u8>>)>,
+    dtypes: HashMap<String, DType>,
 }
 
 impl Storages<'_, '_> {
@@ -231,9 +234,9 @@ impl Storages<'_, '_> {
                 "has layout {layout}, not a dense strided tensor (layout {LAYOUT_STRIDED})"
             ));
         }
-        let size = ints(&meta.sizes, "size")?;
-        let stride = ints(&meta.strides, "stride")?;
-        let offset = int(&meta.storage_offset, "storage offset")?;
+        let size = sizes(&meta.sizes, "size")?;
+        let stride = sizes(&meta.strides, "stride")?;
+        let offset = meta.storage_offset.size("storage offset")?;
         let bytes = self.storage(dir, &payload.path_name, dtype)?;
         let view = View {
             offset,
@@ -250,18 +253,21 @@ impl Storages<'_, '_> {
             return Err(format!("its path_name `{path}` is not a file name"));
         }
         let name = format!("{dir}{path}");
-        if let Some((stored, bytes)) = self.cache.get(&name) {
-            if *stored != dtype {
+        match self.dtypes.get(&name) {
+            Some(&stored) if stored != dtype => {
                 return Err(format!(
                     "it reads {name} as {dtype:?}, which another tensor reads as {stored:?}"
-                ));
+                ))
             }
-            return Ok(bytes.clone());
+            Some(_) => {}
+            None if !self.entries.contains(&name) => {
+                return Err(format!("its storage {name} is missing"))
+            }
+            None => {
+                self.dtypes.insert(name.clone(), dtype);
+            }
         }
-        if !self.entries.contains(&name) {
-            return Err(format!("its storage {name} is missing"));
-        }
-        let bytes = self.entries.read(&name)?;
+        let bytes = self.entries.storage(&name)?;
         let elem = dtype.size_in_bytes();
         if bytes.len() % elem != 0 {
             return Err(format!(
@@ -269,8 +275,6 @@ impl Storages<'_, '_> {
                 bytes.len()
             ));
         }
-        let bytes = Rc::new(bytes);
-        self.cache.insert(name, (dtype, bytes.clone()));
         Ok(bytes)
     }
 }
@@ -302,23 +306,29 @@ fn dtype(code: i64) -> Result<DType, String> {
     ))
 }
 
-/// The integers of a list of export-schema `SymInt`s.
-fn ints(values: &[Value], what: &str) -> Result<Vec<usize>, String> {
-    values.iter().map(|v| int(v, what)).collect()
+/// An export-schema `SymInt`: `{"as_int": n}`, or a symbolic expression (`as_expr`), which is
+/// read as none.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct SymInt {
+    as_int: Option<i64>,
 }
 
-/// An export-schema `SymInt`, `{"as_int": n}`, as a size: refused when negative or symbolic.
-fn int(value: &Value, what: &str) -> Result<usize, String> {
-    match value.get("as_int") {
-        Some(Value::Number(n)) => match n.as_u64().and_then(|n| usize::try_from(n).ok()) {
-            Some(n) => Ok(n),
-            None => Err(format!("has {what} {n}, not a size")),
-        },
-        _ => Err(format!(
-            "has a {what} that is not an integer ({value}): weights with symbolic shapes are \
-             not read"
-        )),
+impl SymInt {
+    /// The integer as a size: refused when negative or symbolic; `what` names it in errors.
+    fn size(&self, what: &str) -> Result<usize, String> {
+        match self.as_int {
+            Some(n) => usize::try_from(n).map_err(|_| format!("has {what} {n}, not a size")),
+            None => Err(format!(
+                "has a {what} that is not an integer: weights with symbolic shapes are not read"
+            )),
+        }
     }
+}
+
+/// The sizes of a list of `SymInt`s.
+fn sizes(values: &[SymInt], what: &str) -> Result<Vec<usize>, String> {
+    values.iter().map(|v| v.size(what)).collect()
 }
 
 /// One entry of a payload config (`schema.PayloadMeta`).
@@ -334,9 +344,9 @@ struct PayloadMeta {
 #[derive(Debug, Deserialize)]
 struct TensorMeta {
     dtype: i64,
-    sizes: Vec<Value>,
-    strides: Vec<Value>,
-    storage_offset: Value,
+    sizes: Vec<SymInt>,
+    strides: Vec<SymInt>,
+    storage_offset: SymInt,
     layout: Option<i64>,
 }
 
@@ -377,27 +387,91 @@ fn payload_config(bytes: &[u8]) -> Result<Vec<(String, PayloadMeta)>, String> {
     Ok(config.config.0)
 }
 
-/// The parts of `models/<name>.json` (`schema.ExportedProgram`) that describe the model.
+/// The parts of `models/<name>.json` (`schema.ExportedProgram`) that describe the model. Lists
+/// are read element by element and only what is needed is kept ([`Kept`]), and the graph's
+/// `tensor_values` only for the user's inputs ([`example_shapes`]), so that however the program
+/// is padded, it takes about its own size in memory.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-struct ProgramJson {
-    graph_module: GraphModuleJson,
+struct ProgramJson<'a> {
+    #[serde(borrow)]
+    graph_module: GraphModuleJson<'a>,
     torch_version: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-struct GraphModuleJson {
-    graph: GraphJson,
+struct GraphModuleJson<'a> {
+    #[serde(borrow)]
+    graph: GraphJson<'a>,
     signature: SignatureJson,
-    module_call_graph: Vec<ModuleCallJson>,
+    module_call_graph: Kept<RootCall>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-struct GraphJson {
-    nodes: Vec<NodeJson>,
-    tensor_values: HashMap<String, TensorValueJson>,
+struct GraphJson<'a> {
+    nodes: Kept<Target>,
+    #[serde(borrow)]
+    tensor_values: Option<&'a RawValue>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct SignatureJson {
+    input_specs: Kept<UserInput>,
+    output_specs: Kept<UserOutput>,
+}
+
+/// A JSON list read element by element, keeping what [`Keep::keep`] returns for each.
+#[derive(Debug)]
+struct Kept<K: Keep>(Vec<K::Out>);
+
+impl<K: Keep> Default for Kept<K> {
+    fn default() -> Self {
+        Kept(Vec::new())
+    }
+}
+
+/// What to keep of each element of a [`Kept`] list.
+trait Keep {
+    /// An element as read.
+    type Item: DeserializeOwned;
+    /// What is kept of it.
+    type Out: std::fmt::Debug;
+    fn keep(item: Self::Item) -> Option<Self::Out>;
+}
+
+impl<'de, K: Keep> Deserialize<'de> for Kept<K> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Elements<K>(std::marker::PhantomData<K>);
+        impl<'de, K: Keep> Visitor<'de> for Elements<K> {
+            type Value = Kept<K>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a list")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Kept<K>, A::Error> {
+                let mut kept = Vec::new();
+                while let Some(item) = seq.next_element::<K::Item>()? {
+                    kept.extend(K::keep(item));
+                }
+                Ok(Kept(kept))
+            }
+        }
+        d.deserialize_seq(Elements(std::marker::PhantomData))
+    }
+}
+
+/// A graph node's operator (`torch.ops.aten.linear.default`).
+#[derive(Debug)]
+struct Target;
+
+impl Keep for Target {
+    type Item = NodeJson;
+    type Out = String;
+    fn keep(node: NodeJson) -> Option<String> {
+        Some(node.target)
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -406,17 +480,73 @@ struct NodeJson {
     target: String,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct TensorValueJson {
-    sizes: Vec<Value>,
+/// An input spec that is the user's (`user_input`), as the graph's name of its tensor (`None`
+/// for an argument that is not a tensor); the parameters' specs are dropped.
+#[derive(Debug)]
+struct UserInput;
+
+impl Keep for UserInput {
+    type Item = InputSpecJson;
+    type Out = Option<String>;
+    fn keep(spec: InputSpecJson) -> Option<Option<String>> {
+        Some(spec.user_input?.arg.as_tensor.map(|t| t.name))
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-struct SignatureJson {
-    input_specs: Vec<Value>,
-    output_specs: Vec<Value>,
+struct InputSpecJson {
+    user_input: Option<UserInputJson>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct UserInputJson {
+    arg: ArgJson,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ArgJson {
+    as_tensor: Option<NameJson>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct NameJson {
+    name: String,
+}
+
+/// An output spec that is the user's (`user_output`); nothing of it is kept but that it is.
+#[derive(Debug)]
+struct UserOutput;
+
+impl Keep for UserOutput {
+    type Item = OutputSpecJson;
+    type Out = ();
+    fn keep(spec: OutputSpecJson) -> Option<()> {
+        spec.user_output.map(|_| ())
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct OutputSpecJson {
+    user_output: Option<IgnoredAny>,
+}
+
+/// The root module's call (`fqn` empty), as `forward`'s argument names.
+#[derive(Debug)]
+struct RootCall;
+
+impl Keep for RootCall {
+    type Item = ModuleCallJson;
+    type Out = Vec<String>;
+    fn keep(call: ModuleCallJson) -> Option<Vec<String>> {
+        call.fqn
+            .is_empty()
+            .then_some(call.signature?.forward_arg_names)
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -432,37 +562,72 @@ struct ModuleSignatureJson {
     forward_arg_names: Vec<String>,
 }
 
+/// The example shapes of the graph's tensors named in `wanted`, from its `tensor_values` map
+/// (each `{"sizes": [SymInt, ...], ...}`); the others are skipped unread.
+fn example_shapes(
+    tensor_values: &RawValue,
+    wanted: &HashSet<&str>,
+) -> serde_json::Result<HashMap<String, Vec<Option<usize>>>> {
+    struct Shapes<'w>(&'w HashSet<&'w str>);
+    impl<'de> DeserializeSeed<'de> for Shapes<'_> {
+        type Value = HashMap<String, Vec<Option<usize>>>;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Shapes<'_> {
+        type Value = HashMap<String, Vec<Option<usize>>>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a map from tensor names to tensor metadata")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            #[derive(Deserialize)]
+            struct TensorValue {
+                #[serde(default)]
+                sizes: Vec<SymInt>,
+            }
+            let mut shapes = HashMap::new();
+            while let Some(name) = map.next_key::<String>()? {
+                if self.0.contains(name.as_str()) {
+                    let value: TensorValue = map.next_value()?;
+                    let shape = value.sizes.iter().map(|s| s.size("size").ok()).collect();
+                    shapes.insert(name, shape);
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(shapes)
+        }
+    }
+    Shapes(wanted).deserialize(&mut serde_json::Deserializer::from_str(tensor_values.get()))
+}
+
 /// What program `name` (the bytes of `models/<name>.json`) says about the model.
 fn program(name: &str, bytes: &[u8]) -> Result<ExportedProgram, String> {
     let json: ProgramJson = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
     let graph = &json.graph_module.graph;
     // The user's inputs, by their names in the graph (the parameters are inputs too).
-    let user_inputs: Vec<Option<&str>> = json
-        .graph_module
-        .signature
-        .input_specs
-        .iter()
-        .filter_map(|spec| spec.get("user_input"))
-        .map(|input| input.pointer("/arg/as_tensor/name").and_then(Value::as_str))
-        .collect();
+    let user_inputs = &json.graph_module.signature.input_specs.0;
+    let wanted: HashSet<&str> = user_inputs.iter().flatten().map(String::as_str).collect();
+    let shapes = match graph.tensor_values {
+        Some(values) => example_shapes(values, &wanted)
+            .map_err(|e| format!("graph_module.graph.tensor_values: {e}"))?,
+        None => HashMap::new(),
+    };
     let forward_names = json
         .graph_module
         .module_call_graph
-        .iter()
-        .find(|call| call.fqn.is_empty())
-        .and_then(|call| call.signature.as_ref())
-        .map(|s| s.forward_arg_names.clone())
+        .0
+        .first()
         .filter(|names| names.len() == user_inputs.len());
     let inputs = user_inputs
         .iter()
         .enumerate()
         .map(|(i, graph_name)| {
-            let shape = graph_name
-                .and_then(|n| graph.tensor_values.get(n))
-                .map(|t| t.sizes.iter().map(|s| int(s, "size").ok()).collect());
-            let name = match (&forward_names, graph_name) {
+            let shape = graph_name.as_ref().and_then(|n| shapes.get(n)).cloned();
+            let name = match (forward_names, graph_name) {
                 (Some(names), _) => names[i].clone(),
-                (None, Some(n)) => n.to_string(),
+                (None, Some(n)) => n.clone(),
                 (None, None) => format!("argument {i}"),
             };
             ProgramInput { name, shape }
@@ -471,21 +636,16 @@ fn program(name: &str, bytes: &[u8]) -> Result<ExportedProgram, String> {
     let mut seen = HashSet::new();
     let operators = graph
         .nodes
+        .0
         .iter()
-        .filter(|node| seen.insert(node.target.as_str()))
-        .map(|node| node.target.clone())
+        .filter(|target| seen.insert(target.as_str()))
+        .cloned()
         .collect();
     Ok(ExportedProgram {
         name: name.to_string(),
         torch_version: json.torch_version,
         inputs,
-        outputs: json
-            .graph_module
-            .signature
-            .output_specs
-            .iter()
-            .filter(|spec| spec.get("user_output").is_some())
-            .count(),
+        outputs: json.graph_module.signature.output_specs.0.len(),
         operators,
     })
 }

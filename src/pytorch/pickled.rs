@@ -14,7 +14,7 @@ use std::rc::Rc;
 use candle_core::{DType, Tensor};
 
 use super::entries::Entries;
-use super::pickle::{unpickle, Object, StorageRef, TensorRef, Value};
+use super::pickle::{unpickle, Object, TensorRef, Value};
 use super::view::{self, Budget, View};
 use super::Archive;
 use crate::limits::Limits;
@@ -60,12 +60,7 @@ pub(crate) fn read(
             ))
         }
     };
-    let mut storages = Storages {
-        budget: Budget::new(limits, entries.file_len()),
-        entries,
-        prefix,
-        cache: HashMap::new(),
-    };
+    let mut budget = Budget::new(limits, entries.file_len());
     let mut tensors = BTreeMap::new();
     // One tensor object pickled under several names is built once.
     let mut built: HashMap<*const TensorRef, Tensor> = HashMap::new();
@@ -73,8 +68,7 @@ pub(crate) fn read(
         let tensor = match built.get(&Rc::as_ptr(&r)) {
             Some(t) => t.clone(),
             None => {
-                let t = storages
-                    .tensor(&r)
+                let t = tensor(entries, prefix, &r, &mut budget)
                     .map_err(|e| format!("tensor `{name}`: {e}"))?;
                 built.insert(Rc::as_ptr(&r), t.clone());
                 t
@@ -168,47 +162,33 @@ fn script_class_name(class: &str) -> String {
         .join(".")
 }
 
-/// The archive's storages, each read once, and the budget the tensors built from them share.
-struct Storages<'e, 'b> {
-    entries: &'e mut Entries<'b>,
-    prefix: &'e str,
-    budget: Budget,
-    cache: HashMap<Rc<str>, Rc<Vec<u8>>>,
-}
-
-impl Storages<'_, '_> {
-    /// Tensor `r` as a contiguous CPU tensor.
-    fn tensor(&mut self, r: &TensorRef) -> Result<Tensor, String> {
-        let dtype = storage_dtype(&r.storage.type_name)?;
-        let bytes = self.storage(&r.storage, dtype.size_in_bytes())?;
-        let view = View {
-            offset: r.offset,
-            size: &r.size,
-            stride: &r.stride,
-        };
-        view::tensor(&bytes, dtype, view, &mut self.budget)
+/// Tensor `r` as a contiguous CPU tensor, its storage the entry `<prefix>data/<key>`, which must
+/// hold exactly the storage's elements.
+fn tensor(
+    entries: &mut Entries,
+    prefix: &str,
+    r: &TensorRef,
+    budget: &mut Budget,
+) -> Result<Tensor, String> {
+    let storage = &r.storage;
+    let dtype = storage_dtype(&storage.type_name)?;
+    let elem = dtype.size_in_bytes();
+    let name = format!("{prefix}data/{}", storage.key);
+    let bytes = entries.storage(&name)?;
+    if storage.numel.checked_mul(elem) != Some(bytes.len()) {
+        return Err(format!(
+            "{name} holds {} bytes, but its {} has {} elements of {elem} bytes",
+            bytes.len(),
+            storage.type_name,
+            storage.numel
+        ));
     }
-
-    /// The bytes of `data/<key>`, which must hold exactly `numel` elements of `elem` bytes.
-    fn storage(&mut self, storage: &StorageRef, elem: usize) -> Result<Rc<Vec<u8>>, String> {
-        if let Some(bytes) = self.cache.get(&storage.key) {
-            return Ok(bytes.clone());
-        }
-        let name = format!("{}data/{}", self.prefix, storage.key);
-        let bytes = self.entries.read(&name)?;
-        let want = storage.numel.checked_mul(elem);
-        if want != Some(bytes.len()) {
-            return Err(format!(
-                "{name} holds {} bytes, but its {} has {} elements of {elem} bytes",
-                bytes.len(),
-                storage.type_name,
-                storage.numel
-            ));
-        }
-        let bytes = Rc::new(bytes);
-        self.cache.insert(storage.key.clone(), bytes.clone());
-        Ok(bytes)
-    }
+    let view = View {
+        offset: r.offset,
+        size: &r.size,
+        stride: &r.stride,
+    };
+    view::tensor(&bytes, dtype, view, budget)
 }
 
 /// The dtype of `torch.<Type>Storage`; weights are floating point.

@@ -15,12 +15,20 @@ pub(crate) struct View<'a> {
 }
 
 impl View<'_> {
-    /// How many elements the view has; an error if that overflows.
+    /// How many elements the view has; an error if the product of its sizes overflows, zero
+    /// sizes left out (a zero before them would hide it, and the tensor's strides are that
+    /// product).
     pub(crate) fn numel(&self) -> Result<usize, String> {
-        self.size
+        let nonzero = self
+            .size
             .iter()
-            .try_fold(1usize, |n, &d| n.checked_mul(d))
-            .ok_or_else(|| "its size overflows".to_string())
+            .filter(|&&d| d != 0)
+            .try_fold(1usize, |n, &d| n.checked_mul(d));
+        match nonzero {
+            Some(_) if self.size.contains(&0) => Ok(0),
+            Some(n) => Ok(n),
+            None => Err("its size overflows".to_string()),
+        }
     }
 }
 
@@ -71,7 +79,8 @@ pub(crate) fn tensor(
     let storage_numel = storage.len() / elem;
     if numel > storage_numel {
         return Err(format!(
-            "its view has {numel} elements, more than its storage's {storage_numel}"
+            "its view has {numel} elements, more than its storage's {storage_numel}: it is \
+             expanded or reaches past its storage, and is not read (save it .contiguous())"
         ));
     }
     budget.take(numel * elem)?;

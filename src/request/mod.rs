@@ -44,10 +44,10 @@ pub const SEQUENCES_KEY: &str = "sequences";
 /// Reads a request file for a `kind` model running in `dtype`; the format follows the
 /// extension (`.json`, `.safetensors` or `.npz`; a `.npy`, which holds one array, is refused
 /// with advice). JSON floats are decoded as [`request_from_json`] says (f64 for an F64 run,
-/// else f32); safetensors and npz arrays keep their own dtype. Tensors are created on the CPU. A regular file over `limits.max_input_bytes` is
-/// refused before it is read, any other source (a pipe, a device) as soon as it is known to
-/// exceed it or not to be a request, and any tensor over `limits.max_elements` before it is
-/// built.
+/// else f32); safetensors and npz arrays keep their own dtype. Tensors are created on the CPU.
+/// A regular file over `limits.max_input_bytes` is refused before it is read, any other source
+/// (a pipe, a device) as soon as it is known to exceed it or not to be a request, and any
+/// tensor over `limits.max_elements` before it is built.
 pub fn read_request(
     path: &Path,
     kind: ModelKind,

@@ -9,23 +9,21 @@
 //! an entry is read to its declared end and no further: one that inflates to more (a zip
 //! bomb) or to less is refused, and its CRC is checked.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::io::{self, Cursor, Read};
+use std::collections::BTreeMap;
+use std::io::{self, Read};
 
 use bytemuck::Pod;
 use candle_core::{Device, Tensor};
 use half::f16;
-use zip::read::{ArchiveOffset, Config};
-use zip::{CompressionMethod, ZipArchive};
+use zip::CompressionMethod;
 
 use super::{assemble, check_request_names, check_request_tensor, is_float_input};
+use crate::archive::{self, Archive, Refusal};
 use crate::error::{quoted, Error, Result};
 use crate::inputs::ModelInputs;
 use crate::limits::Limits;
 use crate::models::ModelKind;
 use crate::npy::{describe_descr, Descr, Header, NpyDtype, Version, MAGIC_AND_VERSION};
-
-type Archive<'a> = ZipArchive<Cursor<&'a [u8]>>;
 
 /// One entry of the archive: an array named for an input.
 struct Entry {
@@ -53,19 +51,18 @@ pub(super) fn decode(
     what: &str,
     limits: &Limits,
 ) -> Result<ModelInputs> {
-    // numpy writes an archive from the file's first byte: told so, the zip reader takes the
-    // offsets its end record gives as they are, instead of searching the bytes for where the
-    // archive might start (where a zip archive held in an array's data is one more candidate).
-    let config = Config {
-        archive_offset: ArchiveOffset::Known(0),
-    };
-    let mut zip = ZipArchive::with_config(config, Cursor::new(bytes)).map_err(|e| {
-        Error::format(
+    let mut zip = archive::open(bytes).map_err(|refusal| match refusal {
+        Refusal::Unreadable(e) => Error::format(
             what,
             format!("not a readable .npz file (a zip archive of .npy arrays): {e}"),
-        )
+        ),
+        Refusal::Duplicate(Some(entry)) => match entry.strip_suffix(".npy") {
+            Some(name) => Error::input(name, format!("is given twice in {what}")),
+            None => Error::format(what, format!("holds entry `{entry}` twice")),
+        },
+        other => Error::format(what, other.message()),
     })?;
-    let entries = entries(&zip, bytes, kind, what)?;
+    let entries = entries(&zip, kind, what)?;
     let declared = entries
         .iter()
         .fold(0u64, |total, e| total.saturating_add(e.size));
@@ -98,18 +95,7 @@ pub(super) fn decode(
 
 /// The archive's entries, checked from its directory alone: each a stored or deflated
 /// `NAME.npy`, unencrypted, no name twice, and the names exactly the inputs of a `kind` model.
-fn entries(zip: &Archive, bytes: &[u8], kind: ModelKind, what: &str) -> Result<Vec<Entry>> {
-    if zip.has_duplicate_names() {
-        return Err(
-            match duplicated_name(bytes, zip.central_directory_start()) {
-                Some(entry) => match entry.strip_suffix(".npy") {
-                    Some(name) => Error::input(name, format!("is given twice in {what}")),
-                    None => Error::format(what, format!("holds entry `{entry}` twice")),
-                },
-                None => Error::format(what, "holds two entries of the same name"),
-            },
-        );
-    }
+fn entries(zip: &Archive, kind: ModelKind, what: &str) -> Result<Vec<Entry>> {
     let mut entries = Vec::with_capacity(zip.len());
     for index in 0..zip.len() {
         let file = zip
@@ -152,28 +138,6 @@ fn entries(zip: &Archive, bytes: &[u8], kind: ModelKind, what: &str) -> Result<V
     check_request_names(kind, entries.iter().map(|e| e.name.as_str()), what)
         .map_err(|e| positional_hint(e, kind))?;
     Ok(entries)
-}
-
-/// The first name the archive's central directory, starting at `start`, holds twice (the zip
-/// reader keeps one entry per name). `None` if the directory cannot be walked.
-fn duplicated_name(bytes: &[u8], start: u64) -> Option<String> {
-    const SIGNATURE: &[u8] = b"PK\x01\x02";
-    const FIXED: usize = 46;
-    let mut at = usize::try_from(start).ok()?;
-    let mut seen = BTreeSet::new();
-    while bytes.get(at..at.checked_add(4)?)? == SIGNATURE {
-        let field = |offset: usize| -> Option<usize> {
-            let b = bytes.get(at + offset..at + offset + 2)?;
-            Some(usize::from(u16::from_le_bytes([b[0], b[1]])))
-        };
-        let (name_len, extra_len, comment_len) = (field(28)?, field(30)?, field(32)?);
-        let name = bytes.get(at + FIXED..at + FIXED + name_len)?;
-        if !seen.insert(name) {
-            return Some(String::from_utf8_lossy(name).into_owned());
-        }
-        at += FIXED + name_len + extra_len + comment_len;
-    }
-    None
 }
 
 /// Adds advice to an error naming `arr_0`, `arr_1`, ...: the names `np.savez` gives arrays
@@ -330,7 +294,8 @@ fn read_data(zip: &mut Archive, array: &Array, what: &str) -> Result<Tensor> {
             let values: Vec<i64> = values.into_iter().map(i64::from).collect();
             Tensor::from_vec(values, shape, &Device::Cpu)
         }
-    }?;
+    }
+    .map_err(|e| Error::format(what, format!("array `{name}`: {e}")))?;
     let mut probe = [0u8; 1];
     match file.read(&mut probe) {
         Ok(0) => Ok(tensor),
