@@ -6,6 +6,7 @@
 Writes (and overwrites):
   weights/{two_input,categorical,sequence}.safetensors   the seed's models, seed configuration
   examples/{two_input,categorical,sequence}.json          example requests for `scriptless run`
+  examples/sequence.npz                                   the sequence example as np.savez_compressed writes it
   weights/{two_input,categorical,sequence}.{pth,pt}       the same as torch.save(state_dict) and as
                                                           torch.jit.save(torch.jit.script(model))
   tests/fixtures/<case>/weights.safetensors               the case's state_dict
@@ -448,6 +449,9 @@ def main():
                {k: v.tolist() for k, v in _load_inputs("two_input_seed").items()})
     write_json(ROOT / "examples/categorical.json",
                {k: v.tolist() for k, v in _load_inputs("categorical_seed").items()})
+    # The seed's sequence request for NumPy users, compressed as np.savez_compressed writes it.
+    np.savez_compressed(ROOT / "examples/sequence.npz",
+                        **{k: v.numpy() for k, v in _load_inputs("sequence_seed").items()})
 
     # The seed's weights as torch.export archives, exported with the seed fixtures' inputs.
     export_pt2("two-input", two, _load_inputs("two_input_seed"), None, "weights/two_input.pt2")

@@ -23,8 +23,9 @@
 #
 # The check: in a fresh folder the archive is unpacked into, the packed binary and the native
 # one (`cargo build --release`) run the same cases: every shipped weights file (safetensors,
-# `.pth`, TorchScript `.pt`) of all three models on its example, to stdout and to a
-# `.safetensors` file; f64, `--pool last-valid`, a `.json` output file, the `.jsonl` batch;
+# `.pth`, TorchScript `.pt`, torch.export `.pt2`) of all three models on its example, to stdout
+# and to a `.safetensors` file; f64, `--pool last-valid`, a `.json` output file, the `.jsonl`
+# batch, a compressed `.npz` request with a `.npy` output;
 # `inspect` on every weights file; and a refused input. They must agree on exit statuses and
 # messages, and on outputs:
 #   - bit for bit on each CPU tier this machine has (SCRIPTLESS_CPU=avx512, avx2, generic) for
@@ -123,7 +124,7 @@ done
 # program sees only the folder it runs in).
 cases=()
 for model in two_input categorical sequence; do
-    for format in safetensors pt pth; do
+    for format in safetensors pt pth pt2; do
         flag=--model=${model/_/-}
         cases+=("$model.$format|run $flag --weights weights/$model.$format --input examples/$model.json")
         cases+=("$model.$format.out|run $flag --weights weights/$model.$format --input examples/$model.json --output OUT/$model.$format.safetensors")
@@ -134,6 +135,7 @@ cases+=("sequence.f64|run --weights weights/sequence.safetensors --input example
 cases+=("sequence.last-valid|run --weights weights/sequence.pt --input examples/sequence.json --pool last-valid --output OUT/last-valid.json")
 cases+=("categorical.f64|run --weights weights/categorical.pt --input examples/categorical.json --dtype f64 --output OUT/categorical.f64.safetensors")
 cases+=("batch|run --weights weights/sequence.safetensors --input examples/requests.jsonl --output OUT/results.jsonl")
+cases+=("sequence.npz|run --weights weights/sequence.pt2 --input examples/sequence.npz --output OUT/sequence.npy")
 cases+=("refused|run --weights weights/two_input.safetensors --input examples/sequence.json")
 
 # Runs every case with `$@` as the command, in the current folder, into out/$label.

@@ -8,13 +8,14 @@
 Both folders hold, per case, what scripts/dist.sh captured: `<case>.stdout`, `<case>.stderr`,
 `<case>.status` and any `--output` file. The two must hold the same files. `--exact`: every
 file byte for byte. `--allclose`: exit statuses, error messages and `inspect` text byte for
-byte; model outputs (`.stdout` and `.json` / `.jsonl` / `.safetensors` files) with the same
+byte; model outputs (`.stdout` and `.json` / `.jsonl` / `.safetensors` / `.npy` files) with the same
 structure, shapes and dtypes, and every number within the project's parity tolerance, as
 `torch.allclose(artifact, native, rtol=1e-4, atol=2e-5)` would say. `--exact-f32`: as
 `--exact`, but the f64 cases (files named `*.f64*`) as `--allclose`. Prints one line per
 differing file (with the worst element) and exits 1 if there is any. Standard library only.
 """
 
+import ast
 import json
 import math
 import struct
@@ -74,9 +75,25 @@ def safetensors(path):
     return {"metadata": header.get("__metadata__"), "tensors": tensors}
 
 
+def npy(path):
+    """An `.npy` array as np.save writes it: version 1.0 or 2.0, little-endian, C order."""
+    data = path.read_bytes()
+    if data[6] == 1:
+        (n,), start = struct.unpack_from("<H", data, 8), 10
+    else:
+        (n,), start = struct.unpack_from("<I", data, 8), 12
+    header = ast.literal_eval(data[start:start + n].decode("latin1"))
+    code = {"<f2": "e", "<f4": "f", "<f8": "d", "<i4": "i", "<i8": "q"}[header["descr"]]
+    raw = data[start + n:]
+    values = list(struct.unpack(f"<{len(raw) // struct.calcsize(code)}{code}", raw))
+    return {"descr": header["descr"], "shape": list(header["shape"]), "values": values}
+
+
 def model_output(path):
     if path.suffix == ".safetensors":
         return safetensors(path)
+    if path.suffix == ".npy":
+        return npy(path)
     text = path.read_text()
     if path.suffix == ".jsonl":
         return [json.loads(line) for line in text.splitlines()]
@@ -88,7 +105,7 @@ def compare(native, artifact, exact):
     a, b = artifact.read_bytes(), native.read_bytes()
     if a == b:
         return None
-    is_output = native.suffix in (".json", ".jsonl", ".safetensors") or (
+    is_output = native.suffix in (".json", ".jsonl", ".safetensors", ".npy") or (
         native.suffix == ".stdout" and b.lstrip().startswith((b"{", b"[")))
     if exact or not is_output:
         return f"differs byte for byte ({len(a)} against {len(b)} bytes)"
@@ -96,7 +113,7 @@ def compare(native, artifact, exact):
     try:
         if not same_json(model_output(artifact), model_output(native), "output", worst):
             return "has a different structure, shape or dtype"
-    except (ValueError, KeyError, struct.error) as err:
+    except (ValueError, KeyError, SyntaxError, struct.error) as err:
         return f"cannot be read: {err}"
     if worst.ratio > 1:
         return f"is outside rtol {RTOL} / atol {ATOL}, worst at {worst.where}"
