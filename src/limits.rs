@@ -80,11 +80,7 @@ impl Limits {
     /// other dimensions still make its strides, and the sizes computed from them. `what` names
     /// the tensor in the error.
     pub fn check_elements(&self, what: impl Into<String>, dims: &[usize]) -> Result<()> {
-        let elements = dims
-            .iter()
-            .filter(|&&d| d != 0)
-            .try_fold(1usize, |n, &d| n.checked_mul(d));
-        match elements {
+        match nonzero_product(dims) {
             Some(n) if n <= self.max_elements => Ok(()),
             _ => Err(Error::Limit {
                 what: what.into(),
@@ -136,6 +132,15 @@ fn address_space_limit(limits: &str) -> Option<u64> {
         .lines()
         .find(|l| l.starts_with("Max address space"))?;
     line.split_whitespace().nth(3)?.parse().ok()
+}
+
+/// The product of the nonzero dimensions of a shape, `None` if it overflows: what its strides
+/// (and any size computed from its other dimensions) reach, however many elements a zero
+/// dimension leaves it. A zero first must not hide an overflow after it.
+pub(crate) fn nonzero_product(dims: &[usize]) -> Option<usize> {
+    dims.iter()
+        .filter(|&&d| d != 0)
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
 }
 
 #[cfg(test)]

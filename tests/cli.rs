@@ -10,16 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use candle_core::Tensor;
+use common::command::run as scriptless;
 use common::{assert_close, fixtures, load, root};
 use serde_json::Value;
-
-fn scriptless(args: &[&str]) -> Output {
-    common::command::scriptless()
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("run scriptless")
-}
 
 /// `scriptless run --weights WEIGHTS --input INPUT EXTRA...`
 fn run(weights: &str, input: &str, extra: &[&str]) -> Output {

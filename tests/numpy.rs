@@ -11,7 +11,8 @@ use std::path::Path;
 use std::process::Output;
 
 use candle_core::{DType, Device, Tensor};
-use common::{cases, fixtures, load, root};
+use common::command::run as scriptless;
+use common::{cases, fixtures, load};
 use scriptless::{
     npy_bytes, request_from_npz, request_from_safetensors, Limits, Model, ModelInputs, ModelKind,
     Pooling, Weights,
@@ -138,14 +139,6 @@ fn npy_outputs_hold_every_dtype_numpy_has() {
     // Types numpy cannot be given as requests' outputs are refused.
     let bytes = Tensor::new(&[1u8, 2], &Device::Cpu).unwrap();
     assert!(npy_bytes(&bytes).is_err());
-}
-
-fn scriptless(args: &[&str]) -> Output {
-    common::command::scriptless()
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("run scriptless")
 }
 
 fn path(p: &Path) -> &str {

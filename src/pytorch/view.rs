@@ -4,7 +4,7 @@
 
 use candle_core::{DType, Device, Tensor};
 
-use crate::limits::Limits;
+use crate::limits::{nonzero_product, Limits};
 
 /// A strided view of a storage, in elements.
 #[derive(Debug, Clone, Copy)]
@@ -15,16 +15,10 @@ pub(crate) struct View<'a> {
 }
 
 impl View<'_> {
-    /// How many elements the view has; an error if the product of its sizes overflows, zero
-    /// sizes left out (a zero before them would hide it, and the tensor's strides are that
-    /// product).
+    /// How many elements the view has; an error if the product of its nonzero sizes, which
+    /// its strides are, overflows ([`nonzero_product`]).
     pub(crate) fn numel(&self) -> Result<usize, String> {
-        let nonzero = self
-            .size
-            .iter()
-            .filter(|&&d| d != 0)
-            .try_fold(1usize, |n, &d| n.checked_mul(d));
-        match nonzero {
+        match nonzero_product(self.size) {
             Some(_) if self.size.contains(&0) => Ok(0),
             Some(n) => Ok(n),
             None => Err("its size overflows".to_string()),

@@ -324,13 +324,7 @@ fn safetensors_request<R: Read>(
         }
     }
     let tensors = safetensors_stream::read_tensors(source, &header)?;
-    let take = |name: &str| -> Result<Tensor> {
-        tensors
-            .get(name)
-            .cloned()
-            .ok_or_else(|| Error::input(name, "missing"))
-    };
-    assemble(kind, take, take)
+    assemble_named(kind, &tensors)
 }
 
 /// Checks a request's input names for a `kind` model, before any tensor is read: each of
@@ -424,6 +418,20 @@ fn assemble(
         integer(second)?
     };
     Ok(ModelInputs::new(kind, [first, second]))
+}
+
+/// The inputs of a `kind` model from tensors already read by name, each of the right dtype.
+fn assemble_named<K: std::borrow::Borrow<str> + Ord>(
+    kind: ModelKind,
+    tensors: &BTreeMap<K, Tensor>,
+) -> Result<ModelInputs> {
+    let take = |name: &str| -> Result<Tensor> {
+        tensors
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::input(name, "missing"))
+    };
+    assemble(kind, take, take)
 }
 
 fn key_list(kind: ModelKind) -> String {

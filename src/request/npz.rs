@@ -17,7 +17,7 @@ use candle_core::{Device, Tensor};
 use half::f16;
 use zip::CompressionMethod;
 
-use super::{assemble, check_request_names, check_request_tensor, is_float_input};
+use super::{assemble_named, check_request_names, check_request_tensor, is_float_input};
 use crate::archive::{self, Archive, Refusal};
 use crate::error::{quoted, Error, Result};
 use crate::inputs::ModelInputs;
@@ -84,13 +84,7 @@ pub(super) fn decode(
     for array in &arrays {
         tensors.insert(array.entry.name.as_str(), read_data(&mut zip, array, what)?);
     }
-    let take = |name: &str| -> Result<Tensor> {
-        tensors
-            .get(name)
-            .cloned()
-            .ok_or_else(|| Error::input(name, "missing"))
-    };
-    assemble(kind, take, take)
+    assemble_named(kind, &tensors)
 }
 
 /// The archive's entries, checked from its directory alone: each a stored or deflated

@@ -8,7 +8,7 @@
 //! `qemu-aarch64 -L /usr/aarch64-linux-gnu`), the binary runs through it; unset or empty, as in
 //! a native `cargo test`, the binary runs as itself.
 
-use std::process::Command;
+use std::process::{Command, Output};
 
 /// `scriptless`, through `SCRIPTLESS_TEST_RUNNER` when that is set; add arguments, streams and
 /// the working directory as to any `Command`.
@@ -24,4 +24,13 @@ pub fn scriptless() -> Command {
         }
         None => Command::new(binary),
     }
+}
+
+/// Runs [`scriptless`] with `args` in the repository root and returns what it did.
+pub fn run(args: &[&str]) -> Output {
+    scriptless()
+        .args(args)
+        .current_dir(super::root())
+        .output()
+        .expect("run scriptless")
 }
