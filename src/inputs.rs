@@ -65,6 +65,19 @@ impl ModelInputs {
         }
     }
 
+    /// The sequence model's inputs from variable-length sequences, each `(len_i, features)`:
+    /// padded as [`pad_sequences`] pads them (under `limits`), with their lengths as an I64
+    /// `seq_lengths`. What a request's `sequences` key gives.
+    pub fn from_sequences(sequences: &[Tensor], limits: &Limits) -> Result<Self> {
+        let (padded_seq, lengths) = pad_sequences_within(sequences, limits)?;
+        let lengths: Vec<i64> = lengths.into_iter().map(|l| l as i64).collect();
+        let batch = lengths.len();
+        Ok(Self::Sequence {
+            padded_seq,
+            seq_lengths: Tensor::from_vec(lengths, batch, &Device::Cpu)?,
+        })
+    }
+
     /// The two tensors, in the order of [`ModelKind::input_names`].
     pub fn tensors(&self) -> [&Tensor; 2] {
         match self {

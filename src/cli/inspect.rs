@@ -4,10 +4,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::bail;
-use scriptless::{
-    CategoricalConfig, ExportedProgram, ModelKind, SequenceConfig, TwoInputConfig, Weights,
-    WeightsFormat, META_MODEL,
-};
+use scriptless::{ExportedProgram, ModelKind, Weights, WeightsFormat, META_MODEL};
 use serde_json::{json, Value};
 
 use super::InspectArgs;
@@ -74,7 +71,7 @@ fn describe_model(weights: &Weights, forced: Option<ModelKind>) -> Value {
             }
         },
     };
-    match config(weights, kind) {
+    match kind.config_json(weights) {
         Ok(config) => json!({"kind": kind.name(), "source": source, "config": config}),
         Err(e) => json!({"kind": kind.name(), "source": source, "error": e.to_string()}),
     }
@@ -107,40 +104,6 @@ fn candidates(weights: &Weights) -> Vec<ModelKind> {
     } else {
         Vec::new()
     }
-}
-
-fn config(weights: &Weights, kind: ModelKind) -> scriptless::Result<Value> {
-    Ok(match kind {
-        ModelKind::TwoInput => {
-            let c = TwoInputConfig::from_weights(weights)?;
-            json!({"in_features": c.in_features, "out_features": c.out_features})
-        }
-        ModelKind::Categorical => {
-            let c = CategoricalConfig::from_weights(weights)?;
-            let recorded = weights
-                .metadata()
-                .contains_key(scriptless::META_FEATURE_WIDTH);
-            json!({
-                "feature_width": c.feature_width,
-                "feature_width_recorded": recorded,
-                "num_categories": c.num_categories,
-                "out_features": c.out_features,
-            })
-        }
-        ModelKind::Sequence => {
-            let c = SequenceConfig::from_weights(weights)?;
-            let l = c.lstm;
-            json!({
-                "input_size": l.input_size,
-                "hidden_size": l.hidden_size,
-                "num_layers": l.num_layers,
-                "bidirectional": l.bidirectional,
-                "proj_size": l.proj_size,
-                "bias": l.bias,
-                "out_features": c.out_features,
-            })
-        }
-    })
 }
 
 /// The report for people: aligned key/value lines, then the tensors.

@@ -23,7 +23,7 @@ use crate::error::{Error, Result};
 use crate::inputs::ModelInputs;
 use crate::limits::Limits;
 use crate::lstm::StepKernel;
-use crate::weights::Weights;
+use crate::weights::{Weights, META_FEATURE_WIDTH};
 
 /// Which of the seed's models a weights file holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -79,6 +79,45 @@ impl ModelKind {
                  (two-input, categorical or sequence)"
             ))),
         }
+    }
+
+    /// The hyperparameters of the `self` model that `weights` hold, as one JSON object: what
+    /// `scriptless inspect --json` reports as `model.config`, and the Python module as
+    /// `Model.config`. Two-input: `in_features`, `out_features`. Categorical:
+    /// `feature_width`, `feature_width_recorded` (whether the weights' metadata gives it, or it
+    /// is the seed's), `num_categories`, `out_features`. Sequence: `input_size`, `hidden_size`,
+    /// `num_layers`, `bidirectional`, `proj_size`, `bias`, `out_features`. Refuses weights that
+    /// do not hold a `self` model, as `from_weights` does.
+    pub fn config_json(self, weights: &Weights) -> Result<serde_json::Value> {
+        use serde_json::json;
+        Ok(match self {
+            Self::TwoInput => {
+                let c = TwoInputConfig::from_weights(weights)?;
+                json!({"in_features": c.in_features, "out_features": c.out_features})
+            }
+            Self::Categorical => {
+                let c = CategoricalConfig::from_weights(weights)?;
+                json!({
+                    "feature_width": c.feature_width,
+                    "feature_width_recorded": weights.metadata().contains_key(META_FEATURE_WIDTH),
+                    "num_categories": c.num_categories,
+                    "out_features": c.out_features,
+                })
+            }
+            Self::Sequence => {
+                let c = SequenceConfig::from_weights(weights)?;
+                let l = c.lstm;
+                json!({
+                    "input_size": l.input_size,
+                    "hidden_size": l.hidden_size,
+                    "num_layers": l.num_layers,
+                    "bidirectional": l.bidirectional,
+                    "proj_size": l.proj_size,
+                    "bias": l.bias,
+                    "out_features": c.out_features,
+                })
+            }
+        })
     }
 
     /// The names of `forward`'s arguments, as in the seed.

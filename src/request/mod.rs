@@ -30,7 +30,7 @@ use safetensors::Dtype;
 use serde_json::value::RawValue;
 
 use crate::error::{quoted, Error, Result};
-use crate::inputs::{pad_sequences_within, ModelInputs};
+use crate::inputs::ModelInputs;
 use crate::limits::Limits;
 use crate::models::ModelKind;
 use crate::safetensors_stream;
@@ -210,13 +210,7 @@ pub fn request_from_json(
                 Ok(sequence)
             })
             .collect::<Result<Vec<_>>>()?;
-        let (padded_seq, lengths) = pad_sequences_within(&sequences, limits)?;
-        let lengths: Vec<i64> = lengths.into_iter().map(|l| l as i64).collect();
-        let batch = lengths.len();
-        return Ok(ModelInputs::Sequence {
-            padded_seq,
-            seq_lengths: Tensor::from_vec(lengths, batch, &Device::Cpu)?,
-        });
+        return ModelInputs::from_sequences(&sequences, limits);
     }
     check_keys(&keys, &kind.input_names(), what)?;
     assemble(kind, float, integer)

@@ -1,0 +1,178 @@
+//! NumPy arrays in and out: an input array copied once into a model tensor (candle owns its
+//! tensors' storage), in whatever layout it has; an output tensor handed to NumPy without a copy.
+
+use candle_core::{CpuStorage, DType, Device, Storage, Tensor, WithDType};
+use half::f16;
+use numpy::ndarray::{ArrayViewD, IxDyn};
+use numpy::{
+    dtype, Element, PyArrayDescrMethods, PyArrayDyn, PyArrayMethods, PyUntypedArray,
+    PyUntypedArrayMethods,
+};
+use pyo3::prelude::*;
+use scriptless_core::{check_request_tensor, Limits, ModelKind};
+
+use crate::errors::{to_py, Class};
+
+/// The tensor for the input `name` of a `kind` model from `value`: a NumPy array, or anything
+/// `numpy.asarray` takes (nested lists). Floats may be float16, float32 or float64 (the model
+/// converts them to its dtype); indices and lengths int32 or int64. Any strides: a
+/// non-contiguous array is gathered in the same one copy. Its dtype, role and size are checked
+/// before its data is read.
+pub(crate) fn input_tensor(
+    value: &Bound<'_, PyAny>,
+    kind: ModelKind,
+    name: &str,
+    limits: &Limits,
+) -> PyResult<Tensor> {
+    let py = value.py();
+    let array = match value.cast::<PyUntypedArray>() {
+        Ok(array) => array.clone(),
+        Err(_) => py
+            .import("numpy")?
+            .call_method1("asarray", (value,))
+            .and_then(|a| Ok(a.cast_into::<PyUntypedArray>()?))
+            .map_err(|e| {
+                let type_name = value
+                    .get_type()
+                    .name()
+                    .map_or_else(|_| "?".to_string(), |n| n.to_string());
+                Class::Input.err(format!(
+                    "input `{name}`: is not an array (a {type_name}): {}",
+                    e.value(py)
+                ))
+            })?,
+    };
+    let descr = array.dtype();
+    let candle_dtype = if descr.is_equiv_to(&dtype::<f32>(py)) {
+        DType::F32
+    } else if descr.is_equiv_to(&dtype::<f64>(py)) {
+        DType::F64
+    } else if descr.is_equiv_to(&dtype::<f16>(py)) {
+        DType::F16
+    } else if descr.is_equiv_to(&dtype::<i64>(py)) {
+        DType::I64
+    } else if descr.is_equiv_to(&dtype::<i32>(py)) {
+        DType::I32
+    } else {
+        return Err(Class::Input.err(format!(
+            "input `{name}`: NumPy dtype {descr} is not read: floats are float16, float32 or \
+             float64 in native byte order, indices and lengths int32 or int64"
+        )));
+    };
+    check_request_tensor(kind, name, candle_dtype, array.shape(), limits).map_err(to_py)?;
+    match candle_dtype {
+        DType::F32 => copy::<f32>(&array, name),
+        DType::F64 => copy::<f64>(&array, name),
+        DType::F16 => copy::<f16>(&array, name),
+        DType::I64 => copy::<i64>(&array, name),
+        _ => copy::<i32>(&array, name),
+    }
+}
+
+/// `array`'s elements, of type `T` (checked by the caller), in C order, as a tensor.
+fn copy<T: Element + WithDType>(array: &Bound<'_, PyUntypedArray>, name: &str) -> PyResult<Tensor> {
+    let typed = array
+        .cast::<PyArrayDyn<T>>()
+        .map_err(|e| Class::Internal.err(format!("input `{name}`: {e}")))?;
+    // Fails only while Rust code holds the array mutably, which nothing here does.
+    let read = typed
+        .try_readonly()
+        .map_err(|e| Class::Input.err(format!("input `{name}`: cannot be read: {e}")))?;
+    let values = match read.as_slice() {
+        Ok(contiguous) => contiguous.to_vec(),
+        Err(_) => read.as_array().iter().copied().collect(),
+    };
+    Tensor::from_vec(values, read.shape(), &Device::Cpu)
+        .map_err(|e| to_py(scriptless_core::Error::from(e)))
+}
+
+/// Keeps an output tensor's storage alive for as long as the NumPy array viewing it lives (the
+/// array's `base`).
+#[pyclass(frozen, module = "scriptless._scriptless")]
+struct OutputStorage {
+    _tensor: Tensor,
+}
+
+/// `tensor` as a NumPy array: float32, float64 or float16 as the model computes, bf16 as
+/// float32 (exact; NumPy has no bfloat16). The array views the tensor's own memory, which it
+/// keeps alive: no copy. It is writable, as outputs are the caller's: nothing else reads that
+/// memory (a model's output is a fresh tensor, or a disjoint slice of a batch's).
+pub(crate) fn output_array<'py>(py: Python<'py>, tensor: Tensor) -> PyResult<Bound<'py, PyAny>> {
+    let candle = |e: candle_core::Error| to_py(scriptless_core::Error::from(e));
+    let mut tensor = tensor.to_device(&Device::Cpu).map_err(candle)?;
+    if tensor.dtype() == DType::BF16 {
+        tensor = tensor.to_dtype(DType::F32).map_err(candle)?;
+    }
+    let tensor = tensor.contiguous().map_err(candle)?;
+    let dims = tensor.dims().to_vec();
+    let data = {
+        let (storage, layout) = tensor.storage_and_layout();
+        let (start, end) = layout
+            .contiguous_offsets()
+            .ok_or_else(|| internal("a contiguous output without contiguous offsets"))?;
+        let Storage::Cpu(cpu) = &*storage else {
+            return Err(internal("an output on the CPU without CPU storage"));
+        };
+        Data::of(cpu, start, end)?
+    };
+    let owner = Bound::new(py, OutputStorage { _tensor: tensor })?.into_any();
+    // SAFETY: `data` points into the storage of the tensor `owner` holds, which keeps that
+    // storage, and so its buffer, alive and in place until the array (whose base `owner`
+    // becomes) is gone; candle never reallocates or writes a tensor's storage after the op
+    // that made it, and no other tensor shares these elements. Each view has exactly
+    // `dims.product()` elements of its type, the contiguous range `start..end` of the storage.
+    unsafe {
+        Ok(match data {
+            Data::F32(p) => view(p, &dims, owner),
+            Data::F64(p) => view(p, &dims, owner),
+            Data::F16(p) => view(p, &dims, owner),
+        })
+    }
+}
+
+/// Where an output's elements start, by type.
+enum Data {
+    F32(*const f32),
+    F64(*const f64),
+    F16(*const f16),
+}
+
+impl Data {
+    /// The elements `start..end` of `cpu`.
+    fn of(cpu: &CpuStorage, start: usize, end: usize) -> PyResult<Self> {
+        fn at<T>(v: &[T], start: usize, end: usize) -> PyResult<*const T> {
+            v.get(start..end)
+                .map(<[T]>::as_ptr)
+                .ok_or_else(|| internal("an output whose layout exceeds its storage"))
+        }
+        Ok(match cpu {
+            CpuStorage::F32(v) => Data::F32(at(v, start, end)?),
+            CpuStorage::F64(v) => Data::F64(at(v, start, end)?),
+            CpuStorage::F16(v) => Data::F16(at(v, start, end)?),
+            _ => return Err(internal("an output of a dtype no model returns")),
+        })
+    }
+}
+
+/// A NumPy array of `dims` over the C-order elements at `data`, its base `owner`.
+///
+/// # Safety
+/// `data` points to `dims.product()` initialised `T`s that stay in place, unwritten by
+/// anything else, for as long as `owner` lives.
+unsafe fn view<'py, T: Element>(
+    data: *const T,
+    dims: &[usize],
+    owner: Bound<'py, PyAny>,
+) -> Bound<'py, PyAny> {
+    // SAFETY: by the function's contract, `data` holds the elements of a C-order array of
+    // `dims`, and they outlive `owner`, which the array keeps alive.
+    unsafe {
+        let array = ArrayViewD::from_shape_ptr(IxDyn(dims), data);
+        PyArrayDyn::borrow_from_array(&array, owner).into_any()
+    }
+}
+
+/// A failure that would be a bug in scriptless.
+fn internal(message: &str) -> PyErr {
+    Class::Internal.err(message)
+}
