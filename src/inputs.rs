@@ -114,27 +114,24 @@ pub(crate) fn pad_sequences_within(
     let first = sequences.first().ok_or_else(|| {
         Error::input("sequences", "is empty; a batch needs at least one sequence")
     })?;
-    let width = match *first.dims() {
-        [_, w] => w,
-        _ => {
-            return Err(Error::input(
-                "sequences[0]",
-                format!("has shape {:?}, expected (length, features)", first.dims()),
-            ))
-        }
-    };
+    // An empty sequence is named as such, whatever its rank (`[]` in JSON has shape [0]).
+    let mut width = None;
     let mut lengths = Vec::with_capacity(sequences.len());
     for (i, seq) in sequences.iter().enumerate() {
         let name = format!("sequences[{i}]");
-        match *seq.dims() {
-            [0, _] => {
+        match (seq.dims(), width) {
+            ([0, ..], _) => {
                 return Err(Error::input(
                     name,
                     "is empty; every sequence needs at least one step",
                 ))
             }
-            [len, w] if w == width => lengths.push(len),
-            [_, w] => {
+            (&[len, w], None) => {
+                width = Some(w);
+                lengths.push(len);
+            }
+            (&[len, w], Some(width)) if w == width => lengths.push(len),
+            (&[_, w], Some(width)) => {
                 return Err(Error::input(
                     name,
                     format!("has {w} features per step, expected {width} (as sequences[0])"),
@@ -148,6 +145,7 @@ pub(crate) fn pad_sequences_within(
             }
         }
     }
+    let width = width.unwrap_or(0);
     if width == 0 {
         return Err(Error::input("sequences", "have 0 features per step"));
     }

@@ -78,9 +78,11 @@ fn copy<T: Element + WithDType>(array: &Bound<'_, PyUntypedArray>, name: &str) -
     let read = typed
         .try_readonly()
         .map_err(|e| Class::Input.err(format!("input `{name}`: cannot be read: {e}")))?;
+    // `as_slice` also takes a Fortran-ordered array, in its memory order: only a C-ordered
+    // one is copied as it lies; any other is gathered in C order.
     let values = match read.as_slice() {
-        Ok(contiguous) => contiguous.to_vec(),
-        Err(_) => read.as_array().iter().copied().collect(),
+        Ok(c_order) if array.is_c_contiguous() => c_order.to_vec(),
+        _ => read.as_array().iter().copied().collect(),
     };
     Tensor::from_vec(values, read.shape(), &Device::Cpu)
         .map_err(|e| to_py(scriptless_core::Error::from(e)))
