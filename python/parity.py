@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Live parity harness: the same weights and inputs through real PyTorch and `scriptless run`.
+"""Live parity harness: the same weights and inputs through real PyTorch and scriptless.
 
-    python python/parity.py [-n 200] [--seed S] [--bin PATH] [--keep DIR] [--case I]
+    python python/parity.py [-n 200] [--seed S] [--via auto|module|cli] [--bin PATH] [--keep DIR] [--case I]
                             [--formats safetensors,pth,torchscript,pt2] [--dtypes f32,f64,f16,bf16]
     python python/parity.py --weights FILE --model KIND [-n 20] [--feature-width F]
                             [--seed S] [--bin PATH] [--keep DIR] [--case I] [--dtypes ...]
@@ -16,7 +16,11 @@ with f32 or f64 floats and int64 or int32 lengths and indices), the pooling, the
 and where the output goes (stdout, `--output x.json`, `--output x.safetensors`, `--output x.npy`,
 read back with `np.load`). Each configuration runs in PyTorch
 (the generalised models of export.py, `pack_padded_sequence(enforce_sorted=False)`) and through
-the CLI as a subprocess.
+scriptless: the Python module `scriptless` when it is installed (`--via auto`, the default;
+`pip install ./python-package`), else the CLI as a subprocess (`--via cli`). Through the module
+the weights file is the same; the input form becomes the arrays' dtypes (f32 or f64 floats,
+int64 or int32 lengths and indices; `json-ragged` is `sequences=`), in C order, Fortran order
+or a strided view by turns, and the output is the returned array.
 
 Weights mode (`--weights FILE --model KIND`) checks a user's own trained weights: FILE is a
 safetensors file, a `torch.save(state_dict)` file, a `torch.jit.save` or a `torch.export.save`
@@ -40,7 +44,7 @@ form, output form, pooling, and the worst element (largest |diff| / tolerance): 
 got, want, tolerance. Then a summary. Every configuration is seeded from (--seed, index) alone,
 so `--case I` with the same --seed, --formats and --dtypes (and --weights) reruns just that one;
 --keep DIR keeps DIR/case-I/ (weights, input, expected.safetensors, the output, command.txt).
-Exit status 1 if any configuration fails or the CLI errors, else 0.
+Exit status 1 if any configuration fails or scriptless errors, else 0.
 """
 
 import argparse
@@ -60,6 +64,11 @@ import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
+
+try:
+    import scriptless
+except ImportError:  # --via auto falls back to the CLI
+    scriptless = None
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from export import (ExportableSequence, GeneralCategorical, GeneralSequence, GeneralTwoInput,  # noqa: E402
@@ -403,8 +412,66 @@ def pool_label(case):
     return case.pool or "padded-last(default)"
 
 
+LAYOUTS = ["c", "fortran", "strided"]
+
+
+def module_arrays(case):
+    """The case's inputs as `forward` keywords: NumPy arrays in the drawn dtypes and, by turns,
+    layouts (`json-ragged`: `sequences=`)."""
+    form = case.input_form
+    floats, ints = np.float32, np.int64
+    if form == "safetensors-f64":
+        floats = np.float64
+    elif form.startswith("npz"):
+        _, f, i, *_ = form.split("-")
+        floats, ints = NPY_DTYPES[f], {"i64": np.int64, "i32": np.int32}[i]
+    layout = LAYOUTS[case.index % len(LAYOUTS)]
+
+    def array(tensor):
+        a = tensor.numpy().astype(floats if tensor.is_floating_point() else ints)
+        if layout == "fortran" and a.ndim:  # (asfortranarray makes a 0-d array 1-d)
+            return np.asfortranarray(a)
+        if layout == "strided" and a.ndim:
+            return np.repeat(a, 2, axis=-1)[..., ::2]
+        return a
+
+    if form == "json-ragged":
+        lengths = case.inputs["seq_lengths"].tolist()
+        return {"sequences": [array(case.inputs["padded_seq"][b, :n]) for b, n in enumerate(lengths)]}, layout
+    return {name: array(value) for name, value in case.inputs.items()}, layout
+
+
+def run_module(case, weights):
+    """The module's output as a float64 tensor; CliError (with the module's message) if it
+    raises."""
+    options = dict(zip(case.cli_flags[::2], case.cli_flags[1::2]))
+    arrays, layout = module_arrays(case)
+    case.output_form = f"array({layout})"
+    try:
+        model = scriptless.load(weights, model=options.get("--model"), dtype=case.dtype,
+                                pool=case.pool or "padded-last",
+                                feature_width=int(options["--feature-width"]) if "--feature-width" in options else None)
+        got = model(**arrays)
+    except scriptless.ScriptlessError as e:
+        raise CliError(f"scriptless raised {type(e).__name__}: {e}") from None
+    if got.dtype != NPY_DTYPES[case.dtype]:
+        raise CliError(f"the module returned {got.dtype}, not the {np.dtype(NPY_DTYPES[case.dtype])} of {case.dtype}")
+    return torch.from_numpy(got.astype(np.float64))
+
+
 def check(case, binary, weights, case_dir):
-    """Run one configuration in both; (passed, worst |diff| / tolerance, report text)."""
+    """Run one configuration in both; (passed, worst |diff| / tolerance, report text).
+    `binary` None: through the module."""
+    if binary is None:
+        want = expected_output(case)
+        save_file({"output": want.contiguous()}, case_dir / "expected.safetensors")
+        if not torch.isfinite(want).all():
+            return False, float("inf"), "harness: PyTorch's output is not finite"
+        try:
+            got = run_module(case, weights)
+        except CliError as e:
+            return False, float("inf"), str(e)
+        return compare(got, want, case.dtype)
     inputs = case_dir / f"input.{case.input_form.split('-')[0]}"  # .json, .safetensors or .npz
     write_inputs(case.inputs, case.input_form, inputs)
     want = expected_output(case)
@@ -492,6 +559,8 @@ def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("-n", type=int, default=None, help="configurations (200 random, 20 with --weights)")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"default {DEFAULT_SEED}")
+    parser.add_argument("--via", choices=["auto", "module", "cli"], default="auto",
+                        help="run scriptless through the Python module or the CLI (auto: the module if installed)")
     parser.add_argument("--bin", type=Path, default=ROOT / "target" / "release" / "scriptless", metavar="PATH",
                         help="the scriptless binary (default target/release/scriptless)")
     parser.add_argument("--keep", type=Path, default=None, metavar="DIR",
@@ -534,11 +603,18 @@ def load_user_weights(args):
 
 def main():
     args = parse_args()
-    binary = args.bin.resolve()
-    if not binary.is_file():
-        sys.exit(f"parity.py: no scriptless binary at {binary} (cargo build --release, or --bin PATH)")
-    version = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout.strip()
-    print(f"torch {torch.__version__}, {version} ({binary}), seed {args.seed}", flush=True)
+    if args.via == "module" and scriptless is None:
+        sys.exit("parity.py: --via module, but the module is not installed (pip install ./python-package)")
+    if args.via == "cli" or scriptless is None:
+        binary = args.bin.resolve()
+        if not binary.is_file():
+            sys.exit(f"parity.py: no scriptless binary at {binary} (cargo build --release, or --bin PATH)")
+        version = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout.strip()
+        via = f"{version} ({binary})"
+    else:
+        binary = None
+        via = f"the Python module scriptless {scriptless.__version__} ({Path(scriptless.__file__).parent})"
+    print(f"torch {torch.__version__}, {via}, seed {args.seed}", flush=True)
     loaded = load_user_weights(args) if args.weights else None
     if loaded:
         print(f"weights {args.weights}: {loaded[1]}, {args.model} {loaded[2]}")

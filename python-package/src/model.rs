@@ -2,9 +2,10 @@
 
 use std::path::PathBuf;
 
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
-use pyo3::types::{PyDict, PyList, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyMemoryView, PyTuple};
 use scriptless_core::{
     check_request_names, Error, Limits, Model, ModelInputs, ModelKind, Pooling, Weights,
     SEQUENCES_KEY,
@@ -82,8 +83,9 @@ pub(crate) fn load(
     })
 }
 
-/// Loads a model from weights in memory (`bytes` or `bytearray`), in any format `load` reads.
-/// The bytes are read during the call and not kept.
+/// Loads a model from weights in memory (`bytes`, `bytearray`, or any object with the buffer
+/// protocol: a `memoryview`, an `mmap`, a uint8 NumPy array), in any format `load` reads. The
+/// bytes are read during the call and not kept.
 #[pyfunction]
 #[pyo3(
     signature = (data, *, model=None, dtype=None, pool=None, feature_width=None, device="cpu",
@@ -95,7 +97,7 @@ pub(crate) fn load(
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn from_bytes(
     py: Python<'_>,
-    data: PyBackedBytes,
+    data: &Bound<'_, PyAny>,
     model: Option<&str>,
     dtype: Option<&Bound<'_, PyAny>>,
     pool: Option<&str>,
@@ -114,6 +116,7 @@ pub(crate) fn from_bytes(
             max_weights_bytes,
             max_elements,
         })?;
+        let data = weights_bytes(data)?;
         let source = "weights buffer".to_string();
         let (model, config) = detached(py, || {
             let weights = Weights::from_bytes(&data, &source, &options.limits)?;
@@ -366,6 +369,29 @@ impl PyModel {
         }
         ModelInputs::from_sequences(&tensors, &self.limits).map_err(to_py)
     }
+}
+
+/// The bytes of `data`: a `bytes` or `bytearray` as it is, any other object with the buffer
+/// protocol copied out of it (`bytes(memoryview(data))`; an int, which `bytes()` would take as a
+/// length, or a str is a `TypeError`).
+fn weights_bytes(data: &Bound<'_, PyAny>) -> PyResult<PyBackedBytes> {
+    if let Ok(bytes) = data.extract::<PyBackedBytes>() {
+        return Ok(bytes);
+    }
+    let py = data.py();
+    let view = py.get_type::<PyMemoryView>().call1((data,)).map_err(|_| {
+        let type_name = data
+            .get_type()
+            .name()
+            .map_or_else(|_| "?".to_string(), |n| n.to_string());
+        PyTypeError::new_err(format!(
+            "data must be bytes, bytearray or another buffer of bytes, not {type_name}"
+        ))
+    })?;
+    Ok(py
+        .get_type::<PyBytes>()
+        .call1((view,))?
+        .extract::<PyBackedBytes>()?)
 }
 
 /// `err` with `request {i}: ` before its message, keeping its class.

@@ -43,11 +43,15 @@ def test_from_bytes_equals_load(fmt):
     path = FIXTURES / "sequence_3layer_bidir" / f"weights.{fmt}"
     inputs = case_inputs("sequence_3layer_bidir")
     want = scriptless.load(path, model="sequence")(**inputs)
-    for data in (path.read_bytes(), bytearray(path.read_bytes())):
+    raw = path.read_bytes()
+    for data in (raw, bytearray(raw), memoryview(raw), np.frombuffer(raw, np.uint8)):
         got = scriptless.from_bytes(data, model="sequence")(**inputs)
         assert got.tobytes() == want.tobytes()
     assert repr(scriptless.from_bytes(path.read_bytes(), model="sequence")).startswith(
         "<scriptless.Model sequence from weights buffer")
+    for not_bytes in (3, "weights"):
+        with pytest.raises(TypeError, match="data must be bytes, bytearray or another buffer of bytes"):
+            scriptless.from_bytes(not_bytes)
 
 
 def test_paths_may_be_str_or_pathlike():

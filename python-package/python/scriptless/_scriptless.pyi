@@ -6,6 +6,9 @@ from typing import Any, Iterable, Literal, Mapping, Optional, Sequence, Union, o
 import numpy as np
 import numpy.typing as npt
 
+# Objects with the buffer protocol (typing_extensions.Buffer, collections.abc.Buffer on 3.12).
+Buffer = Any
+
 __version__: str
 
 ModelName = Literal["two-input", "categorical", "sequence"]
@@ -75,7 +78,7 @@ def load(
     content."""
 
 def from_bytes(
-    data: Union[bytes, bytearray],
+    data: Union[bytes, bytearray, memoryview, Buffer],
     *,
     model: Optional[ModelName] = None,
     dtype: Union[DTypeName, npt.DTypeLike] = "f32",
@@ -85,6 +88,7 @@ def from_bytes(
     max_weights_bytes: Optional[int] = None,
     max_elements: Optional[int] = None,
 ) -> Model:
-    """Loads a model from weights in memory, in any format ``load`` reads."""
+    """Loads a model from weights in memory (bytes, bytearray or any buffer of bytes), in any
+    format ``load`` reads."""
 
 __all__: Sequence[str]
