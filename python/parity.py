@@ -441,16 +441,21 @@ def module_arrays(case):
     return {name: array(value) for name, value in case.inputs.items()}, layout
 
 
-def run_module(case, weights):
+def run_module(case, weights, case_dir):
     """The module's output as a float64 tensor; CliError (with the module's message) if it
     raises."""
     options = dict(zip(case.cli_flags[::2], case.cli_flags[1::2]))
     arrays, layout = module_arrays(case)
     case.output_form = f"array({layout})"
+    keywords = {"model": options.get("--model"), "dtype": case.dtype, "pool": case.pool or "padded-last",
+                "feature_width": int(options["--feature-width"]) if "--feature-width" in options else None}
+    # What --keep keeps: the inputs (ragged sequences as sequences_0, ...) and the call.
+    saved = {f"sequences_{i}": a for i, a in enumerate(arrays["sequences"])} if "sequences" in arrays else arrays
+    np.savez(case_dir / "input.npz", **saved)
+    (case_dir / "command.txt").write_text(
+        f"scriptless.load({str(weights)!r}, **{keywords!r})(**inputs)  # inputs: input.npz, {layout} layout\n")
     try:
-        model = scriptless.load(weights, model=options.get("--model"), dtype=case.dtype,
-                                pool=case.pool or "padded-last",
-                                feature_width=int(options["--feature-width"]) if "--feature-width" in options else None)
+        model = scriptless.load(weights, **keywords)
         got = model(**arrays)
     except scriptless.ScriptlessError as e:
         raise CliError(f"scriptless raised {type(e).__name__}: {e}") from None
@@ -468,7 +473,7 @@ def check(case, binary, weights, case_dir):
         if not torch.isfinite(want).all():
             return False, float("inf"), "harness: PyTorch's output is not finite"
         try:
-            got = run_module(case, weights)
+            got = run_module(case, weights, case_dir)
         except CliError as e:
             return False, float("inf"), str(e)
         return compare(got, want, case.dtype)
@@ -561,8 +566,8 @@ def parse_args():
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"default {DEFAULT_SEED}")
     parser.add_argument("--via", choices=["auto", "module", "cli"], default="auto",
                         help="run scriptless through the Python module or the CLI (auto: the module if installed)")
-    parser.add_argument("--bin", type=Path, default=ROOT / "target" / "release" / "scriptless", metavar="PATH",
-                        help="the scriptless binary (default target/release/scriptless)")
+    parser.add_argument("--bin", type=Path, default=None, metavar="PATH",
+                        help="the scriptless binary (default target/release/scriptless); implies --via cli")
     parser.add_argument("--keep", type=Path, default=None, metavar="DIR",
                         help="keep each configuration's files in DIR/case-I/")
     parser.add_argument("--case", type=int, default=None, metavar="I", help="run configuration I only")
@@ -605,8 +610,10 @@ def main():
     args = parse_args()
     if args.via == "module" and scriptless is None:
         sys.exit("parity.py: --via module, but the module is not installed (pip install ./python-package)")
+    if args.bin is not None and args.via == "auto":
+        args.via = "cli"
     if args.via == "cli" or scriptless is None:
-        binary = args.bin.resolve()
+        binary = (args.bin or ROOT / "target" / "release" / "scriptless").resolve()
         if not binary.is_file():
             sys.exit(f"parity.py: no scriptless binary at {binary} (cargo build --release, or --bin PATH)")
         version = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout.strip()

@@ -8,6 +8,7 @@ use numpy::{
     dtype, Element, PyArrayDescrMethods, PyArrayDyn, PyArrayMethods, PyUntypedArray,
     PyUntypedArrayMethods,
 };
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use scriptless_core::{check_request_tensor, Limits, ModelKind};
 
@@ -27,20 +28,34 @@ pub(crate) fn input_tensor(
     let py = value.py();
     let array = match value.cast::<PyUntypedArray>() {
         Ok(array) => array.clone(),
-        Err(_) => py
-            .import("numpy")?
-            .call_method1("asarray", (value,))
-            .and_then(|a| Ok(a.cast_into::<PyUntypedArray>()?))
-            .map_err(|e| {
-                let type_name = value
-                    .get_type()
-                    .name()
-                    .map_or_else(|_| "?".to_string(), |n| n.to_string());
-                Class::Input.err(format!(
-                    "input `{name}`: is not an array (a {type_name}): {}",
-                    e.value(py)
-                ))
-            })?,
+        // Lists as JSON has them: numbers for a float input are floats, whatever they look like.
+        Err(_) => {
+            let numpy = py.import("numpy")?;
+            let converted = if kind.takes_floats(name) {
+                numpy.call_method1("asarray", (value, numpy.getattr("float64")?))
+            } else {
+                numpy.call_method1("asarray", (value,))
+            };
+            match converted.and_then(|a| Ok(a.cast_into::<PyUntypedArray>()?)) {
+                Ok(array) => array,
+                // What NumPy refuses to make an array of (ragged lists, strings for floats);
+                // anything else, a KeyboardInterrupt or a MemoryError, stays what it is.
+                Err(e)
+                    if e.is_instance_of::<PyValueError>(py)
+                        || e.is_instance_of::<PyTypeError>(py) =>
+                {
+                    let type_name = value
+                        .get_type()
+                        .name()
+                        .map_or_else(|_| "?".to_string(), |n| n.to_string());
+                    return Err(Class::Input.err(format!(
+                        "input `{name}`: is not an array (got {type_name}): {}",
+                        e.value(py)
+                    )));
+                }
+                Err(e) => return Err(e),
+            }
+        }
     };
     let descr = array.dtype();
     let candle_dtype = if descr.is_equiv_to(&dtype::<f32>(py)) {
@@ -60,6 +75,25 @@ pub(crate) fn input_tensor(
         )));
     };
     check_request_tensor(kind, name, candle_dtype, array.shape(), limits).map_err(to_py)?;
+    // rust-numpy reads at most 32 dims (it panics past that; NumPy allows 64).
+    if array.ndim() > MAX_DIMS {
+        return Err(Class::Input.err(format!(
+            "input `{name}`: has {} dims; at most {MAX_DIMS} are read",
+            array.ndim()
+        )));
+    }
+    // An array ndarray cannot view as it lies (unaligned, or strides that are not whole
+    // elements) is first made an aligned C-order copy by NumPy.
+    let itemsize = isize::try_from(descr.itemsize()).unwrap_or(isize::MAX);
+    let aligned: bool = array.getattr("flags")?.getattr("aligned")?.extract()?;
+    let viewable = aligned && array.strides().iter().all(|s| s % itemsize == 0);
+    let array = if viewable {
+        array
+    } else {
+        py.import("numpy")?
+            .call_method1("require", (&array, py.None(), "CA"))?
+            .cast_into::<PyUntypedArray>()?
+    };
     match candle_dtype {
         DType::F32 => copy::<f32>(&array, name),
         DType::F64 => copy::<f64>(&array, name),
@@ -69,7 +103,11 @@ pub(crate) fn input_tensor(
     }
 }
 
-/// `array`'s elements, of type `T` (checked by the caller), in C order, as a tensor.
+/// The most dims an input may have.
+const MAX_DIMS: usize = 32;
+
+/// `array`'s elements, of type `T` (checked by the caller), in C order, as a tensor. `array` is
+/// aligned, its strides whole elements, its dims at most [`MAX_DIMS`].
 fn copy<T: Element + WithDType>(array: &Bound<'_, PyUntypedArray>, name: &str) -> PyResult<Tensor> {
     let typed = array
         .cast::<PyArrayDyn<T>>()

@@ -80,7 +80,7 @@ pub(crate) fn to_py_in(err: Error, context: Option<&str>) -> PyErr {
         Error::Candle(_) => Class::Internal,
     };
     let errno = match &err {
-        Error::Io { error, .. } => error.raw_os_error(),
+        Error::Io { error, .. } => error.raw_os_error().or_else(|| errno_of(error.kind())),
         _ => None,
     };
     let py_err = class.err(match context {
@@ -137,10 +137,17 @@ impl From<Error> for Failure {
     }
 }
 
-impl From<candle_core::Error> for Failure {
-    fn from(error: candle_core::Error) -> Self {
-        Error::from(error).into()
-    }
+/// The errno of an I/O error the library made itself (not from the OS): a directory given for a
+/// file.
+fn errno_of(kind: std::io::ErrorKind) -> Option<i32> {
+    (kind == std::io::ErrorKind::IsADirectory).then(|| {
+        Python::attach(|py| {
+            py.import("errno")
+                .and_then(|m| m.getattr("EISDIR"))
+                .and_then(|v| v.extract())
+                .ok()
+        })
+    })?
 }
 
 /// Runs `body` with the GIL released, so that other Python threads run meanwhile (a model

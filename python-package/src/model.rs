@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
-use pyo3::types::{PyBytes, PyDict, PyList, PyMemoryView, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyMapping, PyMemoryView, PyTuple};
 use scriptless_core::{
     check_request_names, Error, Limits, Model, ModelInputs, ModelKind, Pooling, Weights,
     SEQUENCES_KEY,
@@ -116,8 +116,8 @@ pub(crate) fn from_bytes(
             max_weights_bytes,
             max_elements,
         })?;
-        let data = weights_bytes(data)?;
         let source = "weights buffer".to_string();
+        let data = weights_bytes(data, &source, options.limits.max_weights_bytes)?;
         let (model, config) = detached(py, || {
             let weights = Weights::from_bytes(&data, &source, &options.limits)?;
             options.build(weights, &source)
@@ -200,7 +200,8 @@ impl PyModel {
 
     /// Runs many requests, each a dict of inputs as `forward` takes them, in few model calls
     /// (requests of compatible shapes run as one batch), and returns their outputs in order.
-    /// Each output is exactly what `forward` returns for that request alone. A request that
+    /// Each output is exactly what `forward` returns for that request alone (a view of its
+    /// batch's output, which it keeps alive). Requests may be any mappings. A request that
     /// fails raises its error, prefixed `request N: `; with `return_exceptions=True` the
     /// exception takes its place in the list instead and the others still run.
     #[pyo3(signature = (requests, *, return_exceptions=false))]
@@ -220,10 +221,14 @@ impl PyModel {
             for (i, request) in requests.try_iter()?.enumerate() {
                 count += 1;
                 let request = request?;
-                let read = match request.cast::<PyDict>() {
-                    Ok(dict) => self.inputs(&empty, Some(dict)),
+                let read = match request.cast::<PyMapping>() {
+                    Ok(mapping) => {
+                        let dict = PyDict::new(py);
+                        dict.update(mapping)?;
+                        self.inputs(&empty, Some(&dict))
+                    }
                     Err(_) => Err(Class::Input.err(format!(
-                        "is a {}, not a dict of inputs",
+                        "expected a dict of inputs, got {}",
                         request.get_type().name()?
                     ))),
                 };
@@ -311,7 +316,15 @@ impl PyModel {
             .collect();
         if let Some(kwargs) = kwargs {
             for (key, value) in kwargs.iter() {
-                let key: String = key.extract()?;
+                let key: String = key.extract().map_err(|_| {
+                    let type_name = key
+                        .get_type()
+                        .name()
+                        .map_or_else(|_| "?".to_string(), |n| n.to_string());
+                    Class::Input.err(format!(
+                        "input names are strings, got {type_name} `{key}`"
+                    ))
+                })?;
                 named.push((key, value));
             }
         }
@@ -371,13 +384,14 @@ impl PyModel {
     }
 }
 
-/// The bytes of `data`: a `bytes` or `bytearray` as it is, any other object with the buffer
-/// protocol copied out of it (`bytes(memoryview(data))`; an int, which `bytes()` would take as a
-/// length, or a str is a `TypeError`).
-fn weights_bytes(data: &Bound<'_, PyAny>) -> PyResult<PyBackedBytes> {
-    if let Ok(bytes) = data.extract::<PyBackedBytes>() {
-        return Ok(bytes);
-    }
+/// The bytes of `data`: a `bytes` as it is, any other object with the buffer protocol copied
+/// out of it (an int, which `bytes()` would take as a length, or a str is a `TypeError`). Its
+/// size is checked against `max_weights_bytes` before anything is copied.
+fn weights_bytes(
+    data: &Bound<'_, PyAny>,
+    what: &str,
+    max_weights_bytes: u64,
+) -> PyResult<PyBackedBytes> {
     let py = data.py();
     let view = py.get_type::<PyMemoryView>().call1((data,)).map_err(|_| {
         let type_name = data
@@ -388,18 +402,30 @@ fn weights_bytes(data: &Bound<'_, PyAny>) -> PyResult<PyBackedBytes> {
             "data must be bytes, bytearray or another buffer of bytes, not {type_name}"
         ))
     })?;
+    let len: u64 = view.getattr("nbytes")?.extract()?;
+    if len > max_weights_bytes {
+        // As `Weights::from_bytes` words it.
+        return Err(to_py(Error::Limit {
+            what: what.to_string(),
+            message: format!(
+                "is {len} bytes, over the limit of {max_weights_bytes} bytes (max_weights_bytes)"
+            ),
+        }));
+    }
+    if data.is_instance_of::<PyBytes>() {
+        return Ok(data.extract::<PyBackedBytes>()?);
+    }
     Ok(py
         .get_type::<PyBytes>()
         .call1((view,))?
         .extract::<PyBackedBytes>()?)
 }
 
-/// `err` with `request {i}: ` before its message, keeping its class.
+/// `err` with `request {i}: ` before its message: the same exception, its `args` rewritten.
 fn in_request(py: Python<'_>, err: PyErr, i: usize) -> PyErr {
     let value = err.value(py);
-    let message = value
-        .str()
-        .map_or_else(|_| String::new(), |s| s.to_string());
-    let class = err.get_type(py);
-    PyErr::from_type(class, format!("request {i}: {message}"))
+    let message = value.str().map_or_else(|_| String::new(), |s| s.to_string());
+    // Only the message changes; should even that fail, the exception goes as it came.
+    let _ = value.setattr("args", (format!("request {i}: {message}"),));
+    err
 }

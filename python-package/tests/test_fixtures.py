@@ -73,9 +73,26 @@ def test_fixture_within_tolerance_of_pytorch(name, pool):
         f"worst element {worst}: got {got[worst]!r}, want {want[worst]!r}, |diff| {diff[worst]:.3g}")
 
 
+def unaligned(array):
+    """The same values at an address no element of theirs is aligned to."""
+    buffer = np.zeros(array.nbytes + 1, np.uint8)
+    view = np.frombuffer(buffer.data, array.dtype, count=array.size, offset=1).reshape(array.shape)
+    view[...] = array
+    return view
+
+
+def odd_strides(array):
+    """The same values, each a field of a packed record: strides that are not whole elements."""
+    records = np.zeros(array.shape, dtype=[("pad", "u1"), ("value", array.dtype)])
+    records["value"] = array
+    return records["value"]
+
+
 def layouts(array):
     """The same values in other memory layouts: Fortran order, a strided view, negative
-    strides."""
+    strides, unaligned, strides of a record's field."""
+    yield "unaligned", unaligned(array)
+    yield "record field", odd_strides(array)
     yield "fortran", np.asfortranarray(array) if array.ndim else array  # (it makes 0-d arrays 1-d)
     wide = np.repeat(array, 2, axis=-1) if array.ndim else array
     yield "strided", wide[..., ::2] if array.ndim else wide

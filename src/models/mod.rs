@@ -120,6 +120,14 @@ impl ModelKind {
         })
     }
 
+    /// Whether the input `name` of this model holds floats: every input but the categorical
+    /// model's indices and the sequence model's lengths (the second argument of each), and the
+    /// sequence model's `sequences[i]`.
+    pub fn takes_floats(self, name: &str) -> bool {
+        let [_, second] = self.input_names();
+        self == Self::TwoInput || name != second
+    }
+
     /// The names of `forward`'s arguments, as in the seed.
     pub fn input_names(self) -> [&'static str; 2] {
         match self {

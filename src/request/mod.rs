@@ -352,7 +352,7 @@ pub fn check_request_tensor(
 ) -> Result<()> {
     limits.check_elements(format!("input `{name}`"), shape)?;
     let fits = matches!(
-        (is_float_input(kind, name), dtype),
+        (kind.takes_floats(name), dtype),
         (true, DType::F16 | DType::BF16 | DType::F32 | DType::F64)
             | (false, DType::I64 | DType::I32)
     );
@@ -363,16 +363,9 @@ pub fn check_request_tensor(
     }
 }
 
-/// Whether the input `name` of a `kind` model holds floats: every input but the categorical
-/// model's indices and the sequence model's lengths, the second argument of each.
-fn is_float_input(kind: ModelKind, name: &str) -> bool {
-    let [_, second] = kind.input_names();
-    kind == ModelKind::TwoInput || name != second
-}
-
 /// The error for an input `name` of dtype `got`, which its role does not take.
 fn wrong_dtype(kind: ModelKind, name: &str, got: impl std::fmt::Debug) -> Error {
-    if is_float_input(kind, name) {
+    if kind.takes_floats(name) {
         Error::input(
             name,
             format!("must be a float tensor (F16, BF16, F32 or F64), got {got:?}"),
@@ -406,7 +399,7 @@ fn assemble(
 ) -> Result<ModelInputs> {
     let [first, second] = kind.input_names();
     let first = float(first)?;
-    let second = if is_float_input(kind, second) {
+    let second = if kind.takes_floats(second) {
         float(second)?
     } else {
         integer(second)?

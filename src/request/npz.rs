@@ -17,7 +17,7 @@ use candle_core::{Device, Tensor};
 use half::f16;
 use zip::CompressionMethod;
 
-use super::{assemble_named, check_request_names, check_request_tensor, is_float_input};
+use super::{assemble_named, check_request_names, check_request_tensor};
 use crate::archive::{self, Archive, Refusal};
 use crate::error::{quoted, Error, Result};
 use crate::inputs::ModelInputs;
@@ -235,7 +235,7 @@ fn request_dtype(kind: ModelKind, name: &str, descr: &Descr) -> Result<NpyDtype>
     if let Some(dtype) = NpyDtype::from_descr(descr) {
         return Ok(dtype);
     }
-    let (wanted, convert) = if is_float_input(kind, name) {
+    let (wanted, convert) = if kind.takes_floats(name) {
         ("float16, float32 or float64 (<f2, <f4, <f8)", "np.float32")
     } else {
         ("int32 or int64 (<i4, <i8)", "np.int64")

@@ -55,12 +55,11 @@ class Model:
         requests: Iterable[Mapping[str, Any]],
         *,
         return_exceptions: bool,
-    ) -> list[Union[npt.NDArray[np.floating[Any]], Exception]]: ...
-    def forward_many(self, requests: Any, *, return_exceptions: bool = False) -> Any:
+    ) -> list[Union[npt.NDArray[np.floating[Any]], Exception]]:
         """Runs many requests (dicts of inputs as ``forward`` takes them) in few model calls,
-        each output exactly what ``forward`` returns for it alone. A failed request raises,
-        prefixed ``request N: ``; with ``return_exceptions=True`` its exception takes its
-        place in the list."""
+        each output exactly what ``forward`` returns for it alone (a view of the batch's output,
+        which it keeps alive). A failed request raises, prefixed ``request N: ``; with
+        ``return_exceptions=True`` its exception takes its place in the list."""
 
 def load(
     path: Union[str, os.PathLike[str]],
