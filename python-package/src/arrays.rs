@@ -12,7 +12,7 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use scriptless_core::{check_request_tensor, Limits, ModelKind};
 
-use crate::errors::{to_py, Class};
+use crate::errors::{to_py, type_name, Class};
 
 /// The tensor for the input `name` of a `kind` model from `value`: a NumPy array, or anything
 /// `numpy.asarray` takes (nested lists). Floats may be float16, float32 or float64 (the model
@@ -28,15 +28,21 @@ pub(crate) fn input_tensor(
     let py = value.py();
     let array = match value.cast::<PyUntypedArray>() {
         Ok(array) => array.clone(),
-        // Lists as JSON has them: numbers for a float input are floats, whatever they look like.
         Err(_) => {
             let numpy = py.import("numpy")?;
-            let converted = if kind.takes_floats(name) {
-                numpy.call_method1("asarray", (value, numpy.getattr("float64")?))
-            } else {
-                numpy.call_method1("asarray", (value,))
-            };
-            match converted.and_then(|a| Ok(a.cast_into::<PyUntypedArray>()?)) {
+            let converted = numpy
+                .call_method1("asarray", (value,))
+                .and_then(|a| Ok(a.cast_into::<PyUntypedArray>()?));
+            match converted {
+                // Lists as JSON has them: integers for a float input are floats. Anything else
+                // (booleans, strings, None) keeps the dtype NumPy gave it, which is refused.
+                Ok(array)
+                    if kind.takes_floats(name) && matches!(array.dtype().kind(), b'i' | b'u') =>
+                {
+                    array
+                        .call_method1("astype", (numpy.getattr("float64")?,))?
+                        .cast_into::<PyUntypedArray>()?
+                }
                 Ok(array) => array,
                 // What NumPy refuses to make an array of (ragged lists, strings for floats);
                 // anything else, a KeyboardInterrupt or a MemoryError, stays what it is.
@@ -44,10 +50,7 @@ pub(crate) fn input_tensor(
                     if e.is_instance_of::<PyValueError>(py)
                         || e.is_instance_of::<PyTypeError>(py) =>
                 {
-                    let type_name = value
-                        .get_type()
-                        .name()
-                        .map_or_else(|_| "?".to_string(), |n| n.to_string());
+                    let type_name = type_name(value);
                     return Err(Class::Input.err(format!(
                         "input `{name}`: is not an array (got {type_name}): {}",
                         e.value(py)

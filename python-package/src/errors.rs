@@ -69,7 +69,7 @@ pub(crate) fn to_py(err: Error) -> PyErr {
 
 /// [`to_py`], with `context: ` before the message when there is one (`loading the sequence
 /// model from w.pt`, `request 3`).
-pub(crate) fn to_py_in(err: Error, context: Option<&str>) -> PyErr {
+fn to_py_in(err: Error, context: Option<&str>) -> PyErr {
     let class = match &err {
         Error::Io { .. } => Class::File,
         Error::Format { .. } => Class::Format,
@@ -195,4 +195,12 @@ pub(crate) fn is_scriptless(py: Python<'_>, err: &PyErr) -> bool {
         .and_then(|m| m.getattr("ScriptlessError"))
         .and_then(|base| Ok(base.cast_into::<PyType>()?))
         .is_ok_and(|base| err.get_type(py).is_subclass(&base).unwrap_or(false))
+}
+
+/// The name of `value`'s type, for messages (`list`, `int`).
+pub(crate) fn type_name(value: &Bound<'_, PyAny>) -> String {
+    value
+        .get_type()
+        .name()
+        .map_or_else(|_| "?".to_string(), |n| n.to_string())
 }

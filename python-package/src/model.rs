@@ -12,7 +12,7 @@ use scriptless_core::{
 };
 
 use crate::arrays::{input_tensor, output_array};
-use crate::errors::{detached, guarded, is_scriptless, to_py, to_py_in, Class};
+use crate::errors::{detached, guarded, is_scriptless, to_py, type_name, Class};
 use crate::options::{dtype_name, pooling_name, LoadOptions, RawOptions};
 
 /// One of the seed's models, loaded by `scriptless.load` or `scriptless.from_bytes`. Call it
@@ -202,8 +202,9 @@ impl PyModel {
     /// (requests of compatible shapes run as one batch), and returns their outputs in order.
     /// Each output is exactly what `forward` returns for that request alone (a view of its
     /// batch's output, which it keeps alive). Requests may be any mappings. A request that
-    /// fails raises its error, prefixed `request N: `; with `return_exceptions=True` the
-    /// exception takes its place in the list instead and the others still run.
+    /// fails raises its error, prefixed `request N: ` and with `N` as its `request`
+    /// attribute; with `return_exceptions=True` the exception takes its place in the list
+    /// instead and the others still run.
     #[pyo3(signature = (requests, *, return_exceptions=false))]
     fn forward_many<'py>(
         &self,
@@ -229,7 +230,7 @@ impl PyModel {
                     }
                     Err(_) => Err(Class::Input.err(format!(
                         "expected a dict of inputs, got {}",
-                        request.get_type().name()?
+                        type_name(&request)
                     ))),
                 };
                 match read {
@@ -256,7 +257,7 @@ impl PyModel {
             for (i, outcome) in positions.into_iter().zip(outcomes) {
                 results[i] = Some(match outcome {
                     Ok(tensor) => output_array(py, tensor),
-                    Err(e) => Err(to_py_in(e, Some(&format!("request {i}")))),
+                    Err(e) => Err(in_request(py, to_py(e), i)),
                 });
             }
             let list = PyList::empty(py);
@@ -317,13 +318,8 @@ impl PyModel {
         if let Some(kwargs) = kwargs {
             for (key, value) in kwargs.iter() {
                 let key: String = key.extract().map_err(|_| {
-                    let type_name = key
-                        .get_type()
-                        .name()
-                        .map_or_else(|_| "?".to_string(), |n| n.to_string());
-                    Class::Input.err(format!(
-                        "input names are strings, got {type_name} `{key}`"
-                    ))
+                    let type_name = type_name(&key);
+                    Class::Input.err(format!("input names are strings, got {type_name} `{key}`"))
                 })?;
                 named.push((key, value));
             }
@@ -394,10 +390,7 @@ fn weights_bytes(
 ) -> PyResult<PyBackedBytes> {
     let py = data.py();
     let view = py.get_type::<PyMemoryView>().call1((data,)).map_err(|_| {
-        let type_name = data
-            .get_type()
-            .name()
-            .map_or_else(|_| "?".to_string(), |n| n.to_string());
+        let type_name = type_name(data);
         PyTypeError::new_err(format!(
             "data must be bytes, bytearray or another buffer of bytes, not {type_name}"
         ))
@@ -421,11 +414,16 @@ fn weights_bytes(
         .extract::<PyBackedBytes>()?)
 }
 
-/// `err` with `request {i}: ` before its message: the same exception, its `args` rewritten.
+/// `err` with `request {i}: ` before its message (the same exception, its `args` rewritten),
+/// and `i` as its `request` attribute.
 fn in_request(py: Python<'_>, err: PyErr, i: usize) -> PyErr {
     let value = err.value(py);
-    let message = value.str().map_or_else(|_| String::new(), |s| s.to_string());
-    // Only the message changes; should even that fail, the exception goes as it came.
+    let message = value
+        .str()
+        .map_or_else(|_| String::new(), |s| s.to_string());
+    // Only the message and the attribute change; should that fail, the exception goes as it
+    // came.
     let _ = value.setattr("args", (format!("request {i}: {message}"),));
+    let _ = value.setattr("request", i);
     err
 }
