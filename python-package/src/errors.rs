@@ -68,7 +68,7 @@ pub(crate) fn to_py(err: Error) -> PyErr {
 }
 
 /// [`to_py`], with `context: ` before the message when there is one (`loading the sequence
-/// model from w.pt`, `request 3`).
+/// model from w.pt`).
 fn to_py_in(err: Error, context: Option<&str>) -> PyErr {
     let class = match &err {
         Error::Io { .. } => Class::File,

@@ -69,16 +69,8 @@ pub(crate) fn load(
             max_elements,
         })?;
         let source = path.display().to_string();
-        let (model, config) = detached(py, || {
-            let weights = Weights::read_within(&path, &options.limits)?;
-            options.build(weights, &source)
-        })?;
-        Ok(PyModel {
-            model,
-            pooling: options.pooling,
-            limits: options.limits,
-            config,
-            source,
+        PyModel::build(py, options, source, |limits| {
+            Weights::read_within(&path, limits)
         })
     })
 }
@@ -118,16 +110,8 @@ pub(crate) fn from_bytes(
         })?;
         let source = "weights buffer".to_string();
         let data = weights_bytes(data, &source, options.limits.max_weights_bytes)?;
-        let (model, config) = detached(py, || {
-            let weights = Weights::from_bytes(&data, &source, &options.limits)?;
-            options.build(weights, &source)
-        })?;
-        Ok(PyModel {
-            model,
-            pooling: options.pooling,
-            limits: options.limits,
-            config,
-            source,
+        PyModel::build(py, options, source, |limits| {
+            Weights::from_bytes(&data, "weights buffer", limits)
         })
     })
 }
@@ -200,8 +184,10 @@ impl PyModel {
 
     /// Runs many requests, each a dict of inputs as `forward` takes them, in few model calls
     /// (requests of compatible shapes run as one batch), and returns their outputs in order.
-    /// Each output is exactly what `forward` returns for that request alone (a view of its
-    /// batch's output, which it keeps alive). Requests may be any mappings. A request that
+    /// Each output is what `forward` returns for that request alone (bit for bit in f32 and
+    /// for the Linear models; the sequence model batched in f64 or f16 may differ in the last
+    /// bit), a view of its batch's output, which it keeps alive. Requests may be any mappings.
+    /// A request that
     /// fails raises its error, prefixed `request N: ` and with `N` as its `request`
     /// attribute; with `return_exceptions=True` the exception takes its place in the list
     /// instead and the others still run.
@@ -292,6 +278,27 @@ impl PyModel {
 }
 
 impl PyModel {
+    /// The model `options` ask for, from the weights `read` gives within their limits (`source`
+    /// names where they come from), read and built with the GIL released.
+    fn build(
+        py: Python<'_>,
+        options: LoadOptions,
+        source: String,
+        read: impl FnOnce(&Limits) -> scriptless_core::Result<Weights> + Send,
+    ) -> PyResult<Self> {
+        let (model, config) = detached(py, || {
+            let weights = read(&options.limits)?;
+            options.build(weights, &source)
+        })?;
+        Ok(PyModel {
+            model,
+            pooling: options.pooling,
+            limits: options.limits,
+            config,
+            source,
+        })
+    }
+
     /// The model's inputs from a call's arguments: positional in the seed's order, then by
     /// name; or, for the sequence model, `sequences=` alone.
     fn inputs(
