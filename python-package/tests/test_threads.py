@@ -52,35 +52,35 @@ def test_eight_threads_on_one_model_give_the_sequential_results():
 
 
 def test_the_gil_is_released_while_the_model_computes():
-    """While one thread runs a long forward call, this thread keeps running Python: the longest
-    pause between its loop iterations stays far below the call's duration (with the GIL held,
-    it would be the whole call)."""
+    """While another thread is inside a long forward call, this thread runs Python. Were the
+    GIL held, it could run inside a call only for a switch interval (5 ms) after the call is
+    timed to begin and before it is timed to end (the other thread needs the GIL to take those
+    times); the check leaves out 20 ms at each end, and a loaded machine's scheduling may starve
+    this thread for a while, but not for the whole of three calls."""
     model = scriptless.load(ROOT / "weights" / "sequence.safetensors")
     rng = np.random.default_rng(3)
-    # A call long enough (about 0.1 s or more) to tell a few-millisecond thread switch from it.
     batch = 256
-    while True:
+    while True:  # calls of about 0.2 s or more
         inputs = {"padded_seq": rng.standard_normal((batch, 400, 10), np.float32), "seq_lengths": np.full(batch, 400)}
         started = time.perf_counter()
         model(**inputs)
-        duration = time.perf_counter() - started
-        if duration > 0.1 or batch >= 8192:
+        if time.perf_counter() - started > 0.2 or batch >= 8192:
             break
         batch *= 2
-    running, done = threading.Event(), threading.Event()
+    calls, done = [], threading.Event()
 
     def call():
-        running.set()
         for _ in range(3):
+            begin = time.perf_counter()
             model(**inputs)
+            calls.append((begin, time.perf_counter()))
         done.set()
 
     worker = threading.Thread(target=call)
+    ticks = []
     worker.start()
-    running.wait()
-    longest, last = 0.0, time.perf_counter()
     while not done.is_set():
-        now = time.perf_counter()
-        longest, last = max(longest, now - last), now
+        ticks.append(time.perf_counter())
     worker.join()
-    assert longest < duration / 2, f"longest pause {longest:.3f} s during calls of {duration:.3f} s each"
+    inside = [sum(begin + 0.02 < t < end - 0.02 for t in ticks) for begin, end in calls]
+    assert sum(inside) > 0, f"this thread never ran inside a call: {calls}"
