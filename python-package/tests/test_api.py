@@ -77,7 +77,7 @@ def test_outputs_own_their_memory_and_are_writable():
     out = model(**inputs)
     out[:] = 1e9  # nothing the model holds
     assert np.array_equal(model(**inputs), expected)
-    # (f32: the sequence model's batches are bit for bit its single calls in f32 only.)
+    # (f32: batches are bit for bit single calls in f32 and bf16 only.)
     model = scriptless.load(WEIGHTS / "sequence.safetensors")
     expected = model(**inputs)
     batch = model.forward_many([inputs, inputs])
