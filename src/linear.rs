@@ -114,7 +114,7 @@ impl Linear {
         } else if cpu::supports(x.device(), x.dtype()) {
             x2.apply_op3_no_bwd(&self.weight_t, &self.bias, &LinearOp)?
         } else {
-            x2.matmul(&self.weight_t)?.broadcast_add(&self.bias)?
+            row_stable_matmul(&x2, &self.weight_t)?.broadcast_add(&self.bias)?
         };
         self.unflatten(&y, leading)
     }
@@ -278,6 +278,21 @@ impl CustomOp2 for NarrowOp<'_> {
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         self.run((s1, l1), Some((s2, l2)))
+    }
+}
+
+/// `a · b` for a 2-D `a`, each row's result the same bits whatever rows `a` has beside it:
+/// candle's products (through `gemm` on the CPU) compute a one-row `a` in another summation
+/// order than the rows of a larger one, so a one-row `a` is computed as two rows. What keeps a
+/// request's result the same alone and in a batch (`Model::forward_many`) for the dtypes
+/// candle computes (f16, bf16, and every dtype off the CPU); `cpu::gemm::matmul` does the same
+/// for the CPU's own kernels.
+pub(crate) fn row_stable_matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    if a.dim(0)? == 1 && b.dim(1)? > 1 {
+        let two = Tensor::cat(&[a, a], 0)?;
+        Ok(two.matmul(b)?.narrow(0, 0, 1)?)
+    } else {
+        Ok(a.matmul(b)?)
     }
 }
 

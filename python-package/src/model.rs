@@ -184,9 +184,8 @@ impl PyModel {
 
     /// Runs many requests, each a dict of inputs as `forward` takes them, in few model calls
     /// (requests of compatible shapes run as one batch), and returns their outputs in order.
-    /// Each output is what `forward` returns for that request alone (bit for bit in f32 and
-    /// bf16; in f64 and f16 it may differ in the last bit), a view of its batch's output,
-    /// which it keeps alive. Requests may be any mappings.
+    /// Each output is what `forward` returns for that request alone, bit for bit (on aarch64,
+    /// bf16 excepted), a view of its batch's output, which it keeps alive. Requests may be any mappings.
     /// A request that
     /// fails raises its error, prefixed `request N: ` and with `N` as its `request`
     /// attribute; with `return_exceptions=True` the exception takes its place in the list

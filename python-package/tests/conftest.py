@@ -1,8 +1,8 @@
 """Shared pieces of the module's test suite: the repository's golden fixtures, the
 `scriptless` command line they are compared with, and a reader for its safetensors outputs.
 
-The command line is `target/release/scriptless` (or `$SCRIPTLESS_CLI`); it is built with cargo
-when missing. No torch is needed, except by test_torch_property.py, which skips without it.
+The command line is `target/release/scriptless`, built from this checkout with cargo first, or
+`$SCRIPTLESS_CLI`. No torch is needed, except by test_torch_property.py, which skips without it.
 """
 
 import json
@@ -60,12 +60,13 @@ def load_options(case):
 
 @pytest.fixture(scope="session")
 def cli():
-    """The `scriptless` binary, built if missing."""
-    binary = Path(os.environ.get("SCRIPTLESS_CLI", ROOT / "target" / "release" / "scriptless"))
-    if not binary.is_file():
-        subprocess.run(["cargo", "build", "--release", "--locked", "--bin", "scriptless"], cwd=ROOT,
-                       check=True)
-    return binary
+    """`$SCRIPTLESS_CLI`, or target/release/scriptless built from this checkout by cargo (a
+    no-op when it is current; a stale binary would be compared with a newer module)."""
+    if "SCRIPTLESS_CLI" in os.environ:
+        return Path(os.environ["SCRIPTLESS_CLI"])
+    subprocess.run(["cargo", "build", "--release", "--locked", "--bin", "scriptless"], cwd=ROOT, check=True,
+                   capture_output=True)
+    return ROOT / "target" / "release" / "scriptless"
 
 
 class CliFailed(Exception):

@@ -176,3 +176,24 @@ def test_forward_many_matches_the_cli_batch_file(cli, tmp_path, kind):
         want = json.loads(line)
         assert list(output.shape) == want["shape"]
         assert_identical(output, np.array(want["output"], dtype=np.float32).reshape(want["shape"]))
+
+
+@pytest.mark.parametrize("kind", ["two-input", "categorical", "sequence"])
+@pytest.mark.parametrize("dtype", ["f64", "f16", "bf16"])
+def test_forward_many_is_bit_for_bit_forward_in_every_dtype(kind, dtype):
+    """One-row requests (and one-sequence ones) too, whose products take another path in gemm
+    than a batch's rows unless the library keeps them on the same one."""
+    rng = np.random.default_rng(5)
+    weights = {"two-input": "two_input", "categorical": "categorical", "sequence": "sequence"}[kind]
+    model = scriptless.load(FIXTURES.parent.parent / "weights" / f"{weights}.safetensors", dtype=dtype)
+    requests = []
+    for rows in [1, 1, 3, 1, 2, 1]:
+        if kind == "two-input":
+            requests.append({"tensor1": rng.standard_normal((rows, 10)), "tensor2": rng.standard_normal(10)})
+        elif kind == "categorical":
+            requests.append({"tensor_input": rng.standard_normal((rows, 10)),
+                             "category_index": rng.integers(0, 3, rows)})
+        else:
+            requests.append({"sequences": [rng.standard_normal((int(rng.integers(1, 9)), 10)) for _ in range(rows)]})
+    for request, output in zip(requests, model.forward_many(requests)):
+        assert_identical(output, model(**request))

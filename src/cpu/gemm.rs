@@ -91,6 +91,9 @@ pub(crate) fn matmul<T: 'static + Copy>(
     if m == 0 || n == 0 {
         return Ok(());
     }
+    if m == 1 && n > 1 {
+        return one_row(dst, a, b, accumulate, one);
+    }
     // SAFETY: the three views were checked to lie inside their slices (with strides that
     // fit an `isize`), `dst` is borrowed mutably so it aliases neither input, and gemm
     // reads/writes exactly those elements.
@@ -117,6 +120,35 @@ pub(crate) fn matmul<T: 'static + Copy>(
             parallelism(m, n, k),
         )
     }
+    Ok(())
+}
+
+/// [`matmul`] of one row of `a`, computed as a row of a two-row product. `gemm` computes a
+/// one-row product (a vector times a matrix) in another summation order than the rows of a
+/// larger one, so a row's result would depend on how many rows it is computed with: a request
+/// run alone and in a batch (`Model::forward_many`), or an LSTM step with one sequence left,
+/// would differ in the last bits. As two rows it is the bits every larger product gives it.
+fn one_row<T: 'static + Copy>(
+    dst: &mut [T],
+    a: Mat<T>,
+    b: Mat<T>,
+    accumulate: bool,
+    one: T,
+) -> candle_core::Result<()> {
+    let (k, n) = (a.cols, b.cols);
+    let Some(row) = (0..k)
+        .map(|c| a.data.get(c * a.col_stride).copied())
+        .collect::<Option<Vec<T>>>()
+    else {
+        candle_core::bail!("scriptless matmul: operands do not match");
+    };
+    let (Some(dst_row), Some(_)) = (dst.get(..n), b.checked_strides()) else {
+        candle_core::bail!("scriptless matmul: operands do not match");
+    };
+    let rows: Vec<T> = row.iter().chain(&row).copied().collect();
+    let mut two: Vec<T> = dst_row.iter().chain(dst_row).copied().collect();
+    matmul(&mut two, n, Mat::row_major(&rows, 2, k), b, accumulate, one)?;
+    dst[..n].copy_from_slice(&two[..n]);
     Ok(())
 }
 

@@ -6,6 +6,7 @@ use candle_core::{Tensor, D};
 
 use super::{LayerParams, LayerRun, LayerShape};
 use crate::error::Result;
+use crate::linear::row_stable_matmul;
 
 /// Runs one layer (both directions) over the packed input `x` `(rows, layer input)`.
 pub(super) fn run_layer(x: &Tensor, params: &LayerParams, shape: LayerShape) -> Result<LayerRun> {
@@ -89,7 +90,7 @@ fn cell(
     w_hr_t: Option<&Tensor>,
     hidden: usize,
 ) -> Result<(Tensor, Tensor)> {
-    let gates = h.matmul(w_hh_t)?.add(xp)?;
+    let gates = row_stable_matmul(h, w_hh_t)?.add(xp)?;
     let gate = |k: usize| gates.narrow(1, k * hidden, hidden);
     let i = candle_nn::ops::sigmoid(&gate(0)?)?;
     let f = candle_nn::ops::sigmoid(&gate(1)?)?;
@@ -98,7 +99,7 @@ fn cell(
     let c = ((f * c)? + (i * g)?)?;
     let mut h = (o * c.tanh()?)?;
     if let Some(w_hr_t) = w_hr_t {
-        h = h.matmul(w_hr_t)?;
+        h = row_stable_matmul(&h, w_hr_t)?;
     }
     Ok((h, c))
 }

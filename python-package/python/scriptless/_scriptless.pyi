@@ -57,9 +57,8 @@ class Model:
         return_exceptions: bool,
     ) -> list[Union[npt.NDArray[np.floating[Any]], Exception]]:
         """Runs many requests (dicts of inputs as ``forward`` takes them) in few model calls,
-        each output what ``forward`` returns for it alone (bit for bit in f32 and bf16; in f64
-        and f16 it may differ in the last bit), a view of the batch's output, which it keeps
-        alive. A failed request raises, prefixed ``request N: `` (its ``request``
+        each output what ``forward`` returns for it alone, bit for bit (on aarch64, bf16
+        excepted), a view of the batch's output, which it keeps alive. A failed request raises, prefixed ``request N: `` (its ``request``
         attribute is N); with ``return_exceptions=True`` its exception takes its place in the
         list."""
 
