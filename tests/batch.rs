@@ -259,8 +259,9 @@ fn random_request(kind: ModelKind, rows: usize, rng: &mut StdRng) -> ModelInputs
 fn batched_requests_are_bit_for_bit_their_single_calls_in_every_dtype() {
     let mut rng = StdRng::seed_from_u64(31);
     for kind in ModelKind::ALL {
-        // 10 outputs take the narrow kernel in f32 where it applies; 64 the matrix product.
-        for out in [10, 64] {
+        // 10 outputs take the narrow kernel in f32 where it applies; 64 the matrix product; 1
+        // a product of one column.
+        for out in [1, 10, 64] {
             let mut metadata = HashMap::new();
             metadata.insert("model".to_string(), kind.name().to_string());
             let weights = Weights::from_tensors(random_state(kind, out, &mut rng), metadata);
