@@ -207,13 +207,15 @@ impl PyModel {
             for (i, request) in requests.try_iter()?.enumerate() {
                 count += 1;
                 let request = request?;
-                let read = match request.cast::<PyMapping>() {
-                    Ok(mapping) => {
+                let read = match (request.cast::<PyDict>(), request.cast::<PyMapping>()) {
+                    (Ok(dict), _) => self.inputs(&empty, Some(dict)),
+                    // Another mapping (a MappingProxyType, say) is read through a dict.
+                    (_, Ok(mapping)) => {
                         let dict = PyDict::new(py);
                         dict.update(mapping)?;
                         self.inputs(&empty, Some(&dict))
                     }
-                    Err(_) => Err(Class::Input.err(format!(
+                    _ => Err(Class::Input.err(format!(
                         "expected a dict of inputs, got {}",
                         type_name(&request)
                     ))),

@@ -141,25 +141,35 @@ def test_sequences_match_the_cli_ragged_json(cli, tmp_path, name):
         assert_identical(model(sequences=[s.tolist() for s in sequences]), want)
 
 
+def seed_weights(kind):
+    """The shipped weights of the seed's `kind` model."""
+    name = {"two-input": "two_input", "categorical": "categorical", "sequence": "sequence"}[kind]
+    return FIXTURES.parent.parent / "weights" / f"{name}.safetensors"
+
+
+def random_requests(kind, rng, rows, max_steps):
+    """One random request of the seed's `kind` model per entry of `rows`, with that many rows
+    (the sequence model: that many `sequences` of 1 to `max_steps` - 1 steps)."""
+    requests = []
+    for n in rows:
+        if kind == "two-input":
+            requests.append({"tensor1": rng.standard_normal((n, 10)), "tensor2": rng.standard_normal(10)})
+        elif kind == "categorical":
+            requests.append({"tensor_input": rng.standard_normal((n, 10)), "category_index": rng.integers(0, 3, n)})
+        else:
+            requests.append({"sequences": [rng.standard_normal((int(rng.integers(1, max_steps)), 10))
+                                           for _ in range(n)]})
+    return requests
+
+
 @pytest.mark.parametrize("kind", ["two-input", "categorical", "sequence"])
 def test_forward_many_matches_the_cli_batch_file(cli, tmp_path, kind):
     """Random requests of mixed shapes: forward_many gives each exactly its `forward` output,
     and the command line's `.jsonl` batch mode's (whose JSON numbers are the shortest text of
     each float32, so they read back exactly)."""
     rng = np.random.default_rng(7)
-    weights = {"two-input": "two_input", "categorical": "categorical", "sequence": "sequence"}[kind]
-    weights = FIXTURES.parent.parent / "weights" / f"{weights}.safetensors"
-    requests = []
-    for _ in range(300):
-        rows = int(rng.integers(1, 5))
-        if kind == "two-input":
-            requests.append({"tensor1": rng.standard_normal((rows, 10)), "tensor2": rng.standard_normal(10)})
-        elif kind == "categorical":
-            requests.append({"tensor_input": rng.standard_normal((rows, 10)),
-                             "category_index": rng.integers(0, 3, rows)})
-        else:
-            requests.append({"sequences": [rng.standard_normal((int(rng.integers(1, 30)), 10))
-                                           for _ in range(rows)]})
+    weights = seed_weights(kind)
+    requests = random_requests(kind, rng, [int(rng.integers(1, 5)) for _ in range(300)], max_steps=30)
     model = scriptless.load(weights)
     got = model.forward_many(requests)
     assert len(got) == len(requests)
@@ -184,16 +194,7 @@ def test_forward_many_is_bit_for_bit_forward_in_every_dtype(kind, dtype):
     """One-row requests (and one-sequence ones) too, whose products take another path in gemm
     than a batch's rows unless the library keeps them on the same one."""
     rng = np.random.default_rng(5)
-    weights = {"two-input": "two_input", "categorical": "categorical", "sequence": "sequence"}[kind]
-    model = scriptless.load(FIXTURES.parent.parent / "weights" / f"{weights}.safetensors", dtype=dtype)
-    requests = []
-    for rows in [1, 1, 3, 1, 2, 1]:
-        if kind == "two-input":
-            requests.append({"tensor1": rng.standard_normal((rows, 10)), "tensor2": rng.standard_normal(10)})
-        elif kind == "categorical":
-            requests.append({"tensor_input": rng.standard_normal((rows, 10)),
-                             "category_index": rng.integers(0, 3, rows)})
-        else:
-            requests.append({"sequences": [rng.standard_normal((int(rng.integers(1, 9)), 10)) for _ in range(rows)]})
+    model = scriptless.load(seed_weights(kind), dtype=dtype)
+    requests = random_requests(kind, rng, [1, 1, 3, 1, 2, 1], max_steps=9)
     for request, output in zip(requests, model.forward_many(requests)):
         assert_identical(output, model(**request))

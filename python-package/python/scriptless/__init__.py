@@ -47,29 +47,8 @@ Every error is a ``ScriptlessError`` with the command line's one-line message; s
 classes' docstrings for which built-in exception each also is.
 """
 
-from ._errors import (
-    FileError,
-    FormatError,
-    InputError,
-    InternalError,
-    LimitError,
-    ScriptlessError,
-    UnsupportedError,
-    WeightsError,
-)
+from . import _errors
+from ._errors import *  # noqa: F403 (ScriptlessError and its subclasses)
 from ._scriptless import Model, __version__, from_bytes, load
 
-__all__ = [
-    "load",
-    "from_bytes",
-    "Model",
-    "__version__",
-    "ScriptlessError",
-    "FileError",
-    "FormatError",
-    "WeightsError",
-    "InputError",
-    "LimitError",
-    "UnsupportedError",
-    "InternalError",
-]
+__all__ = ["load", "from_bytes", "Model", "__version__", *_errors.__all__]
