@@ -22,6 +22,10 @@ Writes (and overwrites):
   tests/fixtures/<case>/weights_{f16,bf16,f64}.{safetensors,pth}  a few cases' weights stored in
                                                           other dtypes, and PyTorch's outputs
   tests/fixtures/<case>/expected_{f16,bf16,f64}.safetensors  for them (see stored_precision_cases)
+  tests/fixtures/not_seed/<name>/{weights.pt,weights.pt2,input.safetensors,expected.safetensors}
+                                                          models named like the seed's, holding its
+                                                          tensors, whose code is not the seed's
+                                                          (see not_seed_cases)
   tests/fixtures/manifest.json                            every case, its config, torch and seed
 
 Every model is also run through torch.jit.script, which must give the same outputs as eager, and
@@ -106,6 +110,10 @@ class GeneralTwoInput(nn.Module):
 
 
 class GeneralCategorical(nn.Module):
+    # A constant, as the seed's literal 3 is: TorchScript writes it into the code as a literal,
+    # so that the scripted model's code is the seed's.
+    num_categories: torch.jit.Final[int]
+
     def __init__(self, num_categories, feature_width=10, out_features=10):
         super().__init__()
         self.num_categories = num_categories
@@ -113,7 +121,8 @@ class GeneralCategorical(nn.Module):
 
     def forward(self, tensor_input, category_index):
         one_hot = F.one_hot(category_index, num_classes=self.num_categories).float()
-        return self.linear(torch.cat((tensor_input, one_hot), dim=-1))
+        combined = torch.cat((tensor_input, one_hot), dim=-1)
+        return self.linear(combined)
 
 
 class GeneralSequence(nn.Module):
@@ -136,12 +145,111 @@ class ExportableSequence(GeneralSequence):
     """GeneralSequence without the packing, for torch.export, which cannot trace
     `pack_padded_sequence` (torch 2.15.0: "zeros(): argument 'size' ... got FakeTensor"). Same
     modules, so the same state_dict names; it runs the LSTM over the padding too, so its own
-    outputs equal the packed model's only when every sequence fills the padded length. A .pt2
-    written from it is read for its weights, which scriptless runs with the packed semantics."""
+    outputs equal the packed model's only when every sequence fills the padded length. scriptless
+    refuses a .pt2 written from it as not the seed's model, and runs its weights with the packed
+    semantics when told `--model sequence`."""
 
     def forward(self, padded_seq, seq_lengths):
         output, _ = self.rnn(padded_seq)
         return self.linear(output[:, -1, :])
+
+
+# ---------------------------------------------------------------------------------------------
+# Models that are not the seed's, though their classes are named like the seed's and they hold
+# the seed's tensors: scriptless must refuse their archives rather than run the seed's forward.
+# ---------------------------------------------------------------------------------------------
+
+def named_like(seed_class):
+    """A class decorator: the class gets `seed_class`'s name (TorchScript mangles it apart)."""
+    def rename(cls):
+        cls.__name__ = cls.__qualname__ = seed_class.__name__
+        return cls
+    return rename
+
+
+@named_like(SequenceInputModule)
+class SequenceFinalHidden(SequenceInputModule):
+    """The Linear on the LSTM's final hidden state h_n, not on the padded last step."""
+
+    def forward(self, padded_seq, seq_lengths):
+        packed_seq = rnn_utils.pack_padded_sequence(padded_seq, seq_lengths, batch_first=True, enforce_sorted=False)
+        output, (h_n, c_n) = self.rnn(packed_seq)
+        return self.linear(h_n[-1])
+
+
+@named_like(SequenceInputModule)
+class SequenceRelu(SequenceInputModule):
+    """The seed's forward with a ReLU before the Linear."""
+
+    def forward(self, padded_seq, seq_lengths):
+        packed_seq = rnn_utils.pack_padded_sequence(padded_seq, seq_lengths, batch_first=True, enforce_sorted=False)
+        output, _ = self.rnn(packed_seq)
+        unpacked_seq, _ = rnn_utils.pad_packed_sequence(output, batch_first=True)
+        return self.linear(torch.relu(unpacked_seq[:, -1, :]))
+
+
+@named_like(SequenceInputModule)
+class SequenceLastValid(SequenceInputModule):
+    """Each row's own last valid step, picked by hand (what `--pool last-valid` computes)."""
+
+    def forward(self, padded_seq, seq_lengths):
+        packed_seq = rnn_utils.pack_padded_sequence(padded_seq, seq_lengths, batch_first=True, enforce_sorted=False)
+        output, _ = self.rnn(packed_seq)
+        unpacked_seq, lengths = rnn_utils.pad_packed_sequence(output, batch_first=True)
+        last = unpacked_seq[torch.arange(unpacked_seq.size(0)), lengths - 1]
+        return self.linear(last)
+
+
+@named_like(TwoInputModule)
+class TwoInputProduct(TwoInputModule):
+    """The Linear on the inputs' product, not their sum."""
+
+    def forward(self, tensor1, tensor2):
+        return self.linear(tensor1 * tensor2)
+
+
+# name: (class, the seed case whose inputs it runs on, the formats written)
+NOT_SEED = {
+    "sequence_final_hidden": (SequenceFinalHidden, "sequence_seed", ["pt"]),
+    "sequence_relu": (SequenceRelu, "sequence_seed", ["pt"]),
+    "sequence_last_valid": (SequenceLastValid, "sequence_seed", ["pt"]),
+    "two_input_product": (TwoInputProduct, "two_input_seed", ["pt", "pt2"]),
+}
+
+
+def not_seed_cases(seeds):
+    """tests/fixtures/not_seed/<name>/: each model above holding the seed model's state_dict
+    (`seeds[kind]`), saved as TorchScript (and as torch.export where it can be), run on the seed
+    case's inputs: `output` is its own output (what its archive computes), `seed_output` the
+    seed's model's on the same tensors (what `--model KIND` computes from the archive)."""
+    cases = []
+    for name, (cls, inputs_case, formats) in NOT_SEED.items():
+        kind = "sequence" if issubclass(cls, SequenceInputModule) else "two-input"
+        seed = seeds[kind]
+        model = (cls(10, 20) if kind == "sequence" else cls()).eval()
+        model.load_state_dict(seed.state_dict())
+        inputs = _load_inputs(inputs_case)
+        args = tuple(inputs[k] for k in FORWARD_ARGS[kind])
+        with torch.no_grad():
+            out = model(*args)
+            check_scripted(name, model, args, out)
+            expected = {"output": out, "seed_output": seed(*args)}
+        if torch.allclose(expected["output"], expected["seed_output"], rtol=1e-4, atol=2e-5):
+            sys.exit(f"{name}: its output equals the seed's on {inputs_case}'s inputs; pick others")
+        case_dir = FIXTURES / "not_seed" / name
+        case_dir.mkdir(parents=True, exist_ok=True)
+        if "pt" in formats:
+            torch.jit.save(torch.jit.script(model), case_dir / "weights.pt")
+        if "pt2" in formats:
+            with torch.random.fork_rng():
+                torch.export.save(torch.export.export(model, args), case_dir / "weights.pt2")
+        save_file({k: v.contiguous() for k, v in inputs.items()}, case_dir / "input.safetensors",
+                  meta(kind, case=name))
+        save_file({k: v.contiguous() for k, v in expected.items()}, case_dir / "expected.safetensors",
+                  meta(kind, case=name))
+        cases.append({"name": name, "model": kind, "class": cls.__name__, "inputs_from": inputs_case,
+                      "formats": formats, "differs": cls.__doc__.strip()})
+    return cases
 
 
 def lstm_outputs(model, padded_seq, seq_lengths):
@@ -459,6 +567,7 @@ def main():
     export_pt2("sequence", seq, _load_inputs("sequence_seed"), sequence_config(seq), "weights/sequence.pt2")
 
     stored = stored_precision_cases(cases)
+    not_seed = not_seed_cases({"sequence": seq, "two-input": two})
 
     write_json(FIXTURES / "manifest.json", {
         "script": SCRIPT, "torch_version": torch.__version__, "numpy_version": np.__version__, "seed": SEED,
@@ -470,6 +579,7 @@ def main():
                     "categorical": "weights/categorical.safetensors",
                     "sequence": "weights/sequence.safetensors"},
         "cases": cases,
+        "not_seed": not_seed,
     })
     print(f"wrote {len(cases)} fixture cases with torch {torch.__version__}, seed {SEED}")
 

@@ -90,8 +90,8 @@ pub use limits::{available_memory, Limits, MAX_ELEMENTS};
 pub use linear::Linear;
 pub use lstm::{LstmConfig, LstmOutput, MaskedLstm, PackedLstmOutput, StepKernel};
 pub use models::{
-    CategoricalConfig, CategoricalInputModule, Model, ModelKind, Pooling, SequenceConfig,
-    SequenceInputModule, TwoInputConfig, TwoInputModule, SEED_FEATURE_WIDTH,
+    ArchiveCode, CategoricalConfig, CategoricalInputModule, Model, ModelKind, Pooling,
+    SequenceConfig, SequenceInputModule, TwoInputConfig, TwoInputModule, SEED_FEATURE_WIDTH,
 };
 pub use npy::npy_bytes;
 pub use pytorch::export::{ExportedProgram, ProgramInput};

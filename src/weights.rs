@@ -17,7 +17,7 @@ use candle_nn::VarBuilder;
 
 use crate::error::{quoted, Error, Result};
 use crate::limits::Limits;
-use crate::models::ModelKind;
+use crate::models::{seed_code, ArchiveCode, ModelKind};
 use crate::pytorch::{self, export::ExportedProgram};
 use crate::safetensors_stream::{self, NOT_SAFETENSORS};
 use crate::source::Source;
@@ -47,7 +47,7 @@ pub enum WeightsFormat {
         class: String,
     },
     /// A `torch.export.save` archive (`.pt2`); `program` is what its exported program says
-    /// about the model (the program itself is not run).
+    /// about the model (the program itself is not run; see [`Weights::code`]).
     TorchExport {
         /// The exported program's name, `forward` arguments and operators.
         program: ExportedProgram,
@@ -75,6 +75,7 @@ pub struct Weights {
     tensors: BTreeMap<String, Tensor>,
     metadata: BTreeMap<String, String>,
     format: WeightsFormat,
+    code: Option<ArchiveCode>,
 }
 
 impl Weights {
@@ -147,49 +148,57 @@ impl Weights {
 
     /// Parses a PyTorch zip archive: `torch.save(model.state_dict(), path)`, a TorchScript
     /// module saved by `torch.jit.save`, or an exported program saved by `torch.export.save`
-    /// (`.pt2`). Only tensors are read. The pickle of the first two is interpreted by a
-    /// restricted reader that refuses any global other than PyTorch's tensor rebuilders,
-    /// `OrderedDict` and TorchScript classes, and never runs code; a `.pt2` holds its weights
-    /// as raw bytes, and anything pickled in it is refused. A TorchScript module's tensors get
-    /// their `state_dict()` names (`rnn.weight_ih_l0`), as a `.pt2`'s have. The tensors
-    /// together may be at most `limits.max_weights_bytes`, and at most twice the file.
+    /// (`.pt2`). The pickle of the first two is interpreted by a restricted reader that
+    /// refuses any global other than PyTorch's tensor rebuilders, `OrderedDict` and TorchScript
+    /// classes, and never runs code; a `.pt2` holds its weights as raw bytes, and anything
+    /// pickled in it is refused. A TorchScript module's tensors get their `state_dict()` names
+    /// (`rnn.weight_ih_l0`), as a `.pt2`'s have. The tensors together may be at most
+    /// `limits.max_weights_bytes`, and at most twice the file.
     ///
-    /// A `.pt2`'s [`metadata`](Self::metadata) is what its program records: `torch_version`,
-    /// [`META_MODEL`] when its `forward` takes one seed model's arguments, and for the
-    /// categorical model [`META_FEATURE_WIDTH`] when its example `tensor_input` had a fixed last
-    /// dimension.
+    /// The code of a TorchScript archive and the graph of a `.pt2` are read, never run, and
+    /// compared with the seed's ([`code`](Self::code)). When an archive's code is the seed's
+    /// categorical model, its one-hot width gives [`META_FEATURE_WIDTH`] in the
+    /// [`metadata`](Self::metadata); a `.pt2`'s metadata also has the `torch_version` its
+    /// program records.
     pub fn from_pytorch(bytes: &[u8], what: &str, limits: &Limits) -> Result<Self> {
         let (archive, tensors) =
             pytorch::read_archive(bytes, limits).map_err(|e| Error::format(what, e))?;
-        let mut metadata = BTreeMap::new();
-        let format = match archive {
-            pytorch::Archive::StateDict => WeightsFormat::TorchSave,
-            pytorch::Archive::TorchScript { class } => WeightsFormat::TorchScript { class },
+        let mut weights = Self {
+            tensors,
+            metadata: BTreeMap::new(),
+            format: WeightsFormat::TorchSave,
+            code: None,
+        };
+        let recognised = match archive {
+            pytorch::Archive::StateDict => return Ok(weights),
+            pytorch::Archive::TorchScript { class, code } => {
+                let recognised = seed_code::script(&code, &weights);
+                weights.format = WeightsFormat::TorchScript { class };
+                recognised
+            }
             pytorch::Archive::Export(program) => {
-                let recorded = [
-                    (META_TORCH_VERSION, program.torch_version.clone()),
-                    (
-                        META_MODEL,
-                        program.model_kind().map(|k| k.name().to_string()),
-                    ),
-                    (
-                        META_FEATURE_WIDTH,
-                        program.feature_width().map(|w| w.to_string()),
-                    ),
-                ];
-                for (key, value) in recorded {
-                    if let Some(value) = value {
-                        metadata.insert(key.to_string(), value);
-                    }
+                let recognised = seed_code::graph(&program, &weights);
+                if let Some(version) = &program.torch_version {
+                    weights
+                        .metadata
+                        .insert(META_TORCH_VERSION.to_string(), version.clone());
                 }
-                WeightsFormat::TorchExport { program }
+                weights.format = WeightsFormat::TorchExport { program };
+                recognised
             }
         };
-        Ok(Self {
-            tensors,
-            metadata,
-            format,
-        })
+        if let Some(width) = recognised.feature_width {
+            weights
+                .metadata
+                .insert(META_FEATURE_WIDTH.to_string(), width.to_string());
+        }
+        weights.code = Some(match recognised.code {
+            ArchiveCode::NotSeed { reason } => ArchiveCode::NotSeed {
+                reason: format!("{what}: {reason}"),
+            },
+            seed => seed,
+        });
+        Ok(weights)
     }
 
     /// Parses safetensors bytes. `what` names the source in error messages.
@@ -228,6 +237,7 @@ impl Weights {
             tensors,
             metadata: header.metadata,
             format: WeightsFormat::Safetensors,
+            code: None,
         })
     }
 
@@ -240,6 +250,7 @@ impl Weights {
             tensors: tensors.into_iter().collect(),
             metadata: metadata.into_iter().collect(),
             format: WeightsFormat::InMemory,
+            code: None,
         }
     }
 
@@ -248,8 +259,8 @@ impl Weights {
         &self.format
     }
 
-    /// The file's `__metadata__`: a safetensors header's, or what a `.pt2`'s exported program
-    /// records ([`from_pytorch`](Self::from_pytorch)); empty for the other PyTorch files.
+    /// The file's `__metadata__`: a safetensors header's, or, for a PyTorch archive, what its
+    /// code says ([`from_pytorch`](Self::from_pytorch)); empty for `torch.save` files.
     pub fn metadata(&self) -> &BTreeMap<String, String> {
         &self.metadata
     }
@@ -269,10 +280,17 @@ impl Weights {
         }
     }
 
-    /// The model kind the file names: the metadata key `model` (which a `.pt2` gets from its
-    /// program's `forward` arguments), else, for a TorchScript archive, a root class named like
-    /// one of the seed's (`TwoInputModule`, `CategoricalInputModule`, `SequenceInputModule`).
-    /// `None` when the file does not say.
+    /// What the code inside a TorchScript or `torch.export` archive is: the seed's model of
+    /// some kind, or not the seed's (with where it departs). `None` for files without code
+    /// (safetensors, `torch.save` state_dicts, tensors in memory).
+    pub fn code(&self) -> Option<&ArchiveCode> {
+        self.code.as_ref()
+    }
+
+    /// The model kind the file names: the metadata key `model` (safetensors), or the seed model
+    /// whose code a TorchScript or `torch.export` archive holds ([`code`](Self::code)). `None`
+    /// when the file does not say, and for an archive whose code is not one of the seed's
+    /// models: [`ModelKind::resolve`] refuses that one unless a kind is asked for.
     pub fn model_kind(&self) -> Result<Option<ModelKind>> {
         if let Some(s) = self.metadata.get(META_MODEL) {
             return s
@@ -280,8 +298,8 @@ impl Weights {
                 .map(Some)
                 .map_err(|e| Error::weights(format!("metadata `{META_MODEL}`: {e}")));
         }
-        Ok(match &self.format {
-            WeightsFormat::TorchScript { class } => ModelKind::from_seed_class(class),
+        Ok(match &self.code {
+            Some(ArchiveCode::Seed(kind)) => Some(*kind),
             _ => None,
         })
     }

@@ -571,22 +571,26 @@ fn torch_save_and_torchscript_weights_run() {
     );
     assert_fails(&out, &["--model two-input contradicts", "sequence"]);
 
-    // A categorical model whose feature width is not the seed's needs --feature-width.
+    // A categorical model whose feature width is not the seed's needs --feature-width from a
+    // state_dict; a TorchScript archive's code says it (the one-hot width), as a .pt2's does.
     let dir = fixtures().join("categorical_nd");
     let input = dir.join("input.safetensors");
-    for file in ["weights.pth", "weights.pt"] {
-        let weights = dir.join(file);
-        let base = ["--model", "categorical"];
-        let out = run(path(&weights), path(&input), &base);
-        assert_fails(&out, &["no room for categories after 10 features"]);
-        let out = run(
-            path(&weights),
-            path(&input),
-            &[&base[..], &["--feature-width", "5"]].concat(),
-        );
-        let got = json_output(&succeeded(&out));
-        assert_close(file, &got, &expected("categorical_nd", "output"));
-    }
+    let pth = dir.join("weights.pth");
+    let base = ["--model", "categorical"];
+    let out = run(path(&pth), path(&input), &base);
+    assert_fails(&out, &["no room for categories after 10 features"]);
+    let out = run(
+        path(&pth),
+        path(&input),
+        &[&base[..], &["--feature-width", "5"]].concat(),
+    );
+    let got = json_output(&succeeded(&out));
+    assert_close("weights.pth", &got, &expected("categorical_nd", "output"));
+    let pt = dir.join("weights.pt");
+    let got = json_output(&succeeded(&run(path(&pt), path(&input), &[])));
+    assert_close("weights.pt", &got, &expected("categorical_nd", "output"));
+    let out = run(path(&pt), path(&input), &["--feature-width", "4"]);
+    assert_fails(&out, &["feature_width", "`5`", "`4`"]);
     // --feature-width must agree with the metadata, and applies to the categorical model only.
     let weights = dir.join("weights.safetensors");
     let out = run(path(&weights), path(&input), &["--feature-width", "4"]);
@@ -604,27 +608,42 @@ fn torch_save_and_torchscript_weights_run() {
 
 #[test]
 fn torch_export_archives_run_and_say_what_they_hold() {
-    // The program's forward arguments name the model; its example input the feature width.
-    for (file, input, case) in [
+    // The Linear models' graphs are the seed's: they name the model, and the one-hot width the
+    // feature width. The sequence model's graph cannot be (torch.export cannot trace the
+    // packing): its archive runs the seed's model only when asked to, with --model.
+    for (file, input, case, flags) in [
         (
             "weights/two_input.pt2",
             "examples/two_input.json",
             "two_input_seed",
+            &[][..],
         ),
         (
             "weights/categorical.pt2",
             "examples/categorical.json",
             "categorical_seed",
+            &[],
         ),
         (
             "weights/sequence.pt2",
             "examples/sequence.json",
             "sequence_seed",
+            &["--model", "sequence"],
         ),
     ] {
-        let got = json_output(&succeeded(&run(file, input, &[])));
+        let got = json_output(&succeeded(&run(file, input, flags)));
         assert_close(file, &got, &expected(case, "output"));
     }
+    let out = run("weights/sequence.pt2", "examples/sequence.json", &[]);
+    assert_fails(
+        &out,
+        &[
+            "weights/sequence.pt2",
+            "no torch.export graph is the seed's sequence model",
+            "never reads `seq_lengths`",
+            "--model KIND",
+        ],
+    );
     let dir = fixtures().join("categorical_nd");
     let (weights, input) = (dir.join("weights.pt2"), dir.join("input.safetensors"));
     let got = json_output(&succeeded(&run(path(&weights), path(&input), &[])));
@@ -645,7 +664,14 @@ fn torch_export_archives_run_and_say_what_they_hold() {
     );
     assert!(text.contains("aten.lstm.input"), "{text}");
     assert!(
-        text.contains("sequence (from the exported program's forward arguments)"),
+        text.contains(
+            "code       not the seed's: weights file weights/sequence.pt2: models/model.json: \
+             no torch.export graph"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("model      none: scriptless cannot run this archive's own code yet"),
         "{text}"
     );
     let out = scriptless(&["inspect", "--json", path(&weights)]);
@@ -690,7 +716,8 @@ fn inspect_reports_format_model_sizes_and_tensors() {
     assert_eq!(doc["format"], "torchscript");
     assert_eq!(doc["class"], "SequenceInputModule");
     assert_eq!(doc["model"]["kind"], "sequence");
-    assert_eq!(doc["model"]["source"], "TorchScript class");
+    assert_eq!(doc["model"]["source"], "archive's code");
+    assert_eq!(doc["code"], serde_json::json!({"seed": "sequence"}));
     let config = &doc["model"]["config"];
     assert_eq!(
         (

@@ -9,7 +9,7 @@ mod common;
 
 use std::io::Write;
 
-use scriptless::{Error, Limits, Model, ModelKind, Weights, WeightsFormat};
+use scriptless::{ArchiveCode, Error, Limits, Model, ModelKind, Weights, WeightsFormat};
 use serde_json::{json, Value};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
@@ -45,13 +45,60 @@ fn payload(path: &str, dtype: i64, sizes: &[i64], strides: &[i64], offset: i64) 
     })
 }
 
-/// The exported program of a two-input model with these forward arguments (a minimal
+/// A graph node calling `target` on `inputs` (schema argument name, argument), its one output
+/// named `out`.
+fn node(target: &str, inputs: &[(&str, Value)], out: &str) -> Value {
+    let inputs: Vec<Value> = inputs
+        .iter()
+        .map(|(name, arg)| json!({"name": name, "arg": arg, "kind": 1}))
+        .collect();
+    json!({"target": target, "inputs": inputs, "outputs": [{"as_tensor": {"name": out}}]})
+}
+
+fn tensor(name: &str) -> Value {
+    json!({"as_tensor": {"name": name}})
+}
+
+/// The seed's two-input graph, `linear(a + b)`, on the graph's tensors `a` and `b`.
+fn two_input_graph(a: &str, b: &str) -> Vec<Value> {
+    vec![
+        node(
+            "torch.ops.aten.add.Tensor",
+            &[("self", tensor(a)), ("other", tensor(b))],
+            "add",
+        ),
+        node(
+            "torch.ops.aten.linear.default",
+            &[
+                ("input", tensor("add")),
+                ("weight", tensor("p_linear_weight")),
+                ("bias", tensor("p_linear_bias")),
+            ],
+            "linear",
+        ),
+    ]
+}
+
+/// The exported program of the seed's two-input model with these forward arguments (a minimal
 /// `models/<name>.json`: the parts the reader looks at).
 fn program(args: &[&str], torch_version: &str) -> Vec<u8> {
-    let specs: Vec<Value> = args
+    program_with(args, two_input_graph(args[0], args[1]), torch_version)
+}
+
+/// The exported program of these forward arguments and graph nodes, which read the linear's
+/// parameters as `p_linear_weight` and `p_linear_bias` and return `linear`.
+fn program_with(args: &[&str], nodes: Vec<Value>, torch_version: &str) -> Vec<u8> {
+    let mut specs: Vec<Value> = ["weight", "bias"]
         .iter()
-        .map(|a| json!({"user_input": {"arg": {"as_tensor": {"name": a}}}}))
+        .map(|p| {
+            json!({"parameter": {"arg": {"name": format!("p_linear_{p}")},
+                                 "parameter_name": format!("linear.{p}")}})
+        })
         .collect();
+    specs.extend(
+        args.iter()
+            .map(|a| json!({"user_input": {"arg": {"as_tensor": {"name": a}}}})),
+    );
     let values: serde_json::Map<String, Value> = args
         .iter()
         .map(|a| {
@@ -64,12 +111,9 @@ fn program(args: &[&str], torch_version: &str) -> Vec<u8> {
     serde_json::to_vec(&json!({
         "graph_module": {
             "graph": {
-                "nodes": [
-                    {"target": "torch.ops.aten.add.Tensor"},
-                    {"target": "torch.ops.aten.linear.default"},
-                    {"target": "torch.ops.aten.add.Tensor"},
-                ],
+                "nodes": nodes,
                 "tensor_values": values,
+                "outputs": [tensor("linear")],
             },
             "signature": {
                 "input_specs": specs,
@@ -207,19 +251,67 @@ fn a_hand_built_archive_reads_with_its_views_values_and_its_program() {
 }
 
 #[test]
-fn a_program_with_other_arguments_names_no_model() {
-    let pt2 = Pt2::good().set("models/model.json", &program(&["x", "y"], "2.15.0"));
-    let w = read(&pt2.zip(), &Limits::default()).unwrap();
-    assert_eq!(w.model_kind().unwrap(), None);
-    assert!(!w.metadata().contains_key("model"));
-    // A categorical program records its feature width: its example tensor_input's last dim.
+fn the_graph_names_the_model_not_the_arguments() {
+    let code = |pt2: Pt2| {
+        let w = read(&pt2.zip(), &Limits::default()).unwrap();
+        assert_eq!(w.model_kind().unwrap(), None);
+        assert!(!w.metadata().contains_key("feature_width"));
+        match w.code() {
+            Some(ArchiveCode::NotSeed { reason }) => reason.clone(),
+            other => panic!("{other:?}"),
+        }
+    };
+    // Arguments of none of the seed's models.
+    let reason = code(Pt2::good().set("models/model.json", &program(&["x", "y"], "2.15.0")));
+    assert!(
+        reason.starts_with("w.pt2: models/model.json: its forward takes (x, y), which are not"),
+        "{reason}"
+    );
+    // The categorical model's arguments, on the two-input model's graph.
     let pt2 = Pt2::good().set(
         "models/model.json",
         &program(&["tensor_input", "category_index"], "2.15.0"),
     );
-    let w = read(&pt2.zip(), &Limits::default()).unwrap();
-    assert_eq!(w.model_kind().unwrap(), Some(ModelKind::Categorical));
-    assert_eq!(w.metadata()["feature_width"], "3");
+    let reason = code(pt2);
+    assert!(
+        reason.contains("the graph is not the seed's CategoricalInputModule: node 1 is `add = "),
+        "{reason}"
+    );
+    // Another operator, another argument, one node more or less.
+    let mut product = two_input_graph("tensor1", "tensor2");
+    product[0]["target"] = json!("torch.ops.aten.mul.Tensor");
+    let mut weight_twice = two_input_graph("tensor1", "tensor2");
+    weight_twice[1]["inputs"][2]["arg"] = tensor("p_linear_weight");
+    let mut longer = two_input_graph("tensor1", "tensor2");
+    longer.push(node(
+        "torch.ops.aten.relu.default",
+        &[("self", tensor("linear"))],
+        "relu",
+    ));
+    let shorter = two_input_graph("tensor1", "tensor2")[1..].to_vec();
+    for (nodes, want) in [
+        (
+            product,
+            "node 1 is `mul = torch.ops.aten.mul.Tensor(self=tensor1, other=tensor2)`",
+        ),
+        (
+            weight_twice,
+            "node 2 is `linear = torch.ops.aten.linear.default(input=add, \
+             weight=self.linear.weight, bias=self.linear.weight)`",
+        ),
+        (
+            longer,
+            "`relu = torch.ops.aten.relu.default(self=linear)` (node 3) is past the end",
+        ),
+        (
+            shorter,
+            "node 1 is `linear = torch.ops.aten.linear.default(input=add, ",
+        ),
+    ] {
+        let json = program_with(&["tensor1", "tensor2"], nodes, "2.15.0");
+        let reason = code(Pt2::good().set("models/model.json", &json));
+        assert!(reason.contains(want), "{reason}");
+    }
 }
 
 #[test]
@@ -592,7 +684,7 @@ fn an_archive_holding_another_zip_reads() {
     let bytes = std::fs::read(&path).unwrap();
     assert!(zip::ZipArchive::new(std::io::Cursor::new(&bytes[..])).is_err());
     let w = Weights::read(&path).unwrap();
-    assert_eq!(w.model_kind().unwrap(), Some(ModelKind::Sequence));
+    assert_eq!(w.names().count(), 6);
     let inner = Pt2::good().zip();
     let w = read(
         &Pt2::good().set("data/sample_inputs/model.pt", &inner).zip(),

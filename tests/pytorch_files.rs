@@ -8,7 +8,7 @@ mod common;
 use std::io::Write;
 
 use common::{cases, fixtures, root};
-use scriptless::{Error, Limits, ModelKind, Weights, WeightsFormat};
+use scriptless::{ArchiveCode, Error, Limits, ModelKind, Weights, WeightsFormat};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
 
@@ -32,7 +32,7 @@ fn assert_same_tensors(a: &Weights, b: &Weights, what: &str) {
 fn every_fixtures_pth_and_pt_hold_its_safetensors_tensors() {
     let cases = cases();
     assert!(cases.len() >= 20);
-    for (name, _, _) in &cases {
+    for (name, kind, config) in &cases {
         let dir = fixtures().join(name);
         let reference = Weights::read(dir.join("weights.safetensors")).unwrap();
         let pth = Weights::read(dir.join("weights.pth")).unwrap_or_else(|e| panic!("{e}"));
@@ -46,11 +46,19 @@ fn every_fixtures_pth_and_pt_hold_its_safetensors_tensors() {
             pt.format()
         );
         assert_same_tensors(&reference, &pt, &format!("{name}/weights.pt"));
+        // Its code is the seed's (export.py's generalised classes print as the seed's), which
+        // names the model and, for the categorical model, the feature width (the one-hot's).
+        let kind: ModelKind = kind.parse().unwrap();
+        assert_eq!(pt.code(), Some(&ArchiveCode::Seed(kind)), "{name}");
+        assert_eq!(pt.model_kind().unwrap(), Some(kind), "{name}");
+        let width = pt.metadata().get("feature_width").cloned();
+        let want = (kind == ModelKind::Categorical).then(|| config["feature_width"].to_string());
+        assert_eq!(width, want, "{name}");
     }
 }
 
 #[test]
-fn every_fixtures_pt2_holds_its_safetensors_tensors_and_names_its_model() {
+fn every_fixtures_pt2_holds_its_safetensors_tensors_and_its_graph_names_its_model() {
     let cases = cases();
     for (name, kind, config) in &cases {
         let dir = fixtures().join(name);
@@ -60,12 +68,27 @@ fn every_fixtures_pt2_holds_its_safetensors_tensors_and_names_its_model() {
         let WeightsFormat::TorchExport { program } = pt2.format() else {
             panic!("{name}: {:?}", pt2.format());
         };
-        // What the program says: the seed's forward arguments, so the model; the categorical
-        // model's feature width, which a state_dict cannot say; the torch that exported it.
+        // What the program says: the seed's forward arguments; for the Linear models a graph
+        // that is the seed's, so the model, and the categorical model's feature width, which a
+        // state_dict cannot say; the torch that exported it. The sequence model's graph cannot
+        // be the seed's: export.py exports a variant without the packing.
         let kind: ModelKind = kind.parse().unwrap();
         let names: Vec<&str> = program.inputs.iter().map(|i| i.name.as_str()).collect();
         assert_eq!(names, kind.input_names(), "{name}");
-        assert_eq!(pt2.model_kind().unwrap(), Some(kind), "{name}");
+        if kind == ModelKind::Sequence {
+            assert_eq!(pt2.model_kind().unwrap(), None, "{name}");
+            let Some(ArchiveCode::NotSeed { reason }) = pt2.code() else {
+                panic!("{name}: {:?}", pt2.code());
+            };
+            assert!(
+                reason.contains("no torch.export graph is the seed's sequence model")
+                    && reason.contains("never reads `seq_lengths`"),
+                "{name}: {reason}"
+            );
+        } else {
+            assert_eq!(pt2.code(), Some(&ArchiveCode::Seed(kind)), "{name}");
+            assert_eq!(pt2.model_kind().unwrap(), Some(kind), "{name}");
+        }
         let width = pt2.metadata().get("feature_width").cloned();
         let want = (kind == ModelKind::Categorical).then(|| config["feature_width"].to_string());
         assert_eq!(width, want, "{name}");
@@ -139,7 +162,7 @@ fn weights_stored_in_f16_bf16_and_f64_read_from_torch_save_files() {
 }
 
 #[test]
-fn the_seed_classes_name_their_model_in_torchscript_and_export_archives() {
+fn the_seed_code_names_its_model_in_torchscript_and_export_archives() {
     for (file, kind) in [
         ("two_input", ModelKind::TwoInput),
         ("categorical", ModelKind::Categorical),
@@ -149,6 +172,7 @@ fn the_seed_classes_name_their_model_in_torchscript_and_export_archives() {
         // export.py runs as `__main__`, so TorchScript gives its classes no module path.
         let class = kind.seed_class().to_string();
         assert_eq!(pt.format(), &WeightsFormat::TorchScript { class });
+        assert_eq!(pt.code(), Some(&ArchiveCode::Seed(kind)));
         assert_eq!(pt.model_kind().unwrap(), Some(kind));
         // A state_dict file cannot say which model it is.
         let pth = Weights::read(root().join(format!("weights/{file}.pth"))).unwrap();
@@ -156,14 +180,19 @@ fn the_seed_classes_name_their_model_in_torchscript_and_export_archives() {
         let st = Weights::read(root().join(format!("weights/{file}.safetensors"))).unwrap();
         assert_same_tensors(&st, &pt, file);
         assert_same_tensors(&st, &pth, file);
-        // A .pt2 names its model by forward's arguments.
+        // A .pt2 names its model by its graph, which only the Linear models' can be.
         let pt2 = Weights::read(root().join(format!("weights/{file}.pt2"))).unwrap();
-        assert_eq!(pt2.model_kind().unwrap(), Some(kind));
+        let named = (kind != ModelKind::Sequence).then_some(kind);
+        assert_eq!(pt2.model_kind().unwrap(), named);
         assert_same_tensors(&st, &pt2, file);
     }
-    // A generalised class is not one of the seed's: the tensors decide.
+    // The class's name does not matter, the code does: export.py's GeneralSequence is the seed's
+    // code with other sizes.
     let pt = Weights::read(fixtures().join("sequence_proj/weights.pt")).unwrap();
-    assert_eq!(pt.model_kind().unwrap(), None);
+    assert!(
+        matches!(pt.format(), WeightsFormat::TorchScript { class } if class.ends_with("GeneralSequence"))
+    );
+    assert_eq!(pt.model_kind().unwrap(), Some(ModelKind::Sequence));
 }
 
 // ---------------------------------------------------------------------------------------------

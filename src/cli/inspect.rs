@@ -4,7 +4,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::bail;
-use scriptless::{ExportedProgram, ModelKind, Weights, WeightsFormat, META_MODEL};
+use scriptless::{ArchiveCode, ExportedProgram, ModelKind, Weights, WeightsFormat, META_MODEL};
 use serde_json::{json, Value};
 
 use super::InspectArgs;
@@ -33,6 +33,11 @@ pub(crate) fn run(args: &InspectArgs) -> anyhow::Result<ExitCode> {
             WeightsFormat::TorchExport { program } => program_json(program),
             _ => Value::Null,
         },
+        "code": match weights.code() {
+            None => Value::Null,
+            Some(ArchiveCode::Seed(kind)) => json!({"seed": kind.name()}),
+            Some(ArchiveCode::NotSeed { reason }) => json!({"seed": null, "reason": reason}),
+        },
         "metadata": weights.metadata(),
         "tensors": weights.names().filter_map(|name| {
             let t = weights.tensor(name).ok()?;
@@ -53,16 +58,21 @@ pub(crate) fn run(args: &InspectArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// The model section: the kind (from `--model`, the file, or the tensor names), where it came
-/// from, and its hyperparameters; or the kinds the tensors fit when the file does not say.
+/// from, and its hyperparameters; or the kinds the tensors fit when the file does not say. An
+/// archive whose code is not the seed's has no kind unless `--model` gives one, whatever its
+/// tensors are named.
 fn describe_model(weights: &Weights, forced: Option<ModelKind>) -> Value {
+    let not_seed = matches!(weights.code(), Some(ArchiveCode::NotSeed { .. }));
     let (kind, source) = match (forced, weights.model_kind()) {
         (_, Err(e)) => return json!({"kind": null, "error": e.to_string()}),
+        (Some(kind), _) if not_seed => (kind, "--model, ignoring the archive's code"),
         (Some(kind), _) => (kind, "--model"),
-        (None, Ok(Some(kind))) => match weights.format() {
-            WeightsFormat::TorchExport { .. } => (kind, "exported program's forward arguments"),
-            _ if weights.metadata().contains_key(META_MODEL) => (kind, "metadata"),
-            _ => (kind, "TorchScript class"),
+        (None, Ok(Some(kind))) => match weights.code() {
+            Some(_) => (kind, "archive's code"),
+            None if weights.metadata().contains_key(META_MODEL) => (kind, "metadata"),
+            None => (kind, "file"),
         },
+        (None, Ok(None)) if not_seed => return json!({"kind": null, "candidates": []}),
         (None, Ok(None)) => match candidates(weights)[..] {
             [kind] => (kind, "tensor names"),
             ref several => {
@@ -119,6 +129,13 @@ fn text(report: &Value) -> String {
     if let Some(program) = report["program"].as_object() {
         line("program", program_text(program));
     }
+    let code = &report["code"];
+    let not_seed = code.get("reason").is_some();
+    if let Some(kind) = code["seed"].as_str() {
+        line("code", format!("the seed's {kind} model"));
+    } else if let Some(reason) = code["reason"].as_str() {
+        line("code", format!("not the seed's: {reason}"));
+    }
     if let Some(meta) = report["metadata"].as_object().filter(|m| !m.is_empty()) {
         let pairs: Vec<String> = meta
             .iter()
@@ -128,6 +145,9 @@ fn text(report: &Value) -> String {
     }
     let model = &report["model"];
     match (model["kind"].as_str(), model["source"].as_str()) {
+        (Some(kind), Some(source)) if source.starts_with("--") => {
+            line("model", format!("{kind} (from {source})"))
+        }
         (Some(kind), Some(source)) => line("model", format!("{kind} (from the {source})")),
         _ => {
             let names: Vec<&str> = model["candidates"]
@@ -135,6 +155,10 @@ fn text(report: &Value) -> String {
                 .map(|c| c.iter().filter_map(Value::as_str).collect())
                 .unwrap_or_default();
             let guess = match &names[..] {
+                [] if not_seed => "none: scriptless cannot run this archive's own code yet \
+                                   (--model KIND loads its tensors into the seed's KIND model \
+                                   and ignores its code)"
+                    .to_string(),
                 [] => "none of the seed's models".to_string(),
                 names => format!(
                     "{} (the file does not say; pass --model)",

@@ -90,7 +90,8 @@ pub(crate) struct InspectArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
-    /// Read the file as this model, whatever it names or its tensors suggest.
+    /// Read the file as this seed model, whatever it names, its code is or its tensors suggest
+    /// (as `run --model` does).
     #[arg(long, value_enum)]
     pub model: Option<ModelArg>,
     /// Categorical model only: the width of `tensor_input`, when the file does not record it.
@@ -105,11 +106,16 @@ pub(crate) struct InspectArgs {
 /// Arguments of `scriptless run`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct RunArgs {
-    /// Which model the weights hold; may be omitted when the weights' metadata names it.
+    /// Which of the seed's models to run. Without it: the model the weights' metadata names, or
+    /// the seed model whose code a TorchScript or torch.export archive holds; an archive whose
+    /// code is not one of the seed's is refused. With it: the file's tensors go into the seed's
+    /// model of that kind, and any code in the file is ignored.
     #[arg(long, value_enum)]
     pub model: Option<ModelArg>,
     /// Weights: safetensors, `torch.save(model.state_dict(), path)`, a TorchScript archive
-    /// (`torch.jit.save`) or a `torch.export.save` archive (`.pt2`), told apart by content.
+    /// (`torch.jit.save`) or a `torch.export.save` archive (`.pt2`), told apart by content. A
+    /// file without code runs the seed's `forward`; an archive runs only when its code is the
+    /// seed's, unless --model says otherwise.
     #[arg(long, value_name = "FILE")]
     pub weights: PathBuf,
     /// Categorical model only: the width of `tensor_input` (the rest of `linear.in_features`

@@ -6,10 +6,12 @@
 
 mod batch;
 mod categorical;
+pub(crate) mod seed_code;
 mod sequence;
 mod two_input;
 
 pub use categorical::{CategoricalConfig, CategoricalInputModule, SEED_FEATURE_WIDTH};
+pub use seed_code::ArchiveCode;
 pub use sequence::{Pooling, SequenceConfig, SequenceInputModule};
 pub use two_input::{TwoInputConfig, TwoInputModule};
 
@@ -23,7 +25,7 @@ use crate::error::{Error, Result};
 use crate::inputs::ModelInputs;
 use crate::limits::Limits;
 use crate::lstm::StepKernel;
-use crate::weights::{Weights, META_FEATURE_WIDTH};
+use crate::weights::{Weights, WeightsFormat, META_FEATURE_WIDTH};
 
 /// Which of the seed's models a weights file holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -58,25 +60,35 @@ impl ModelKind {
         }
     }
 
-    /// The kind whose seed class is `class`'s last dotted component, if any.
-    pub fn from_seed_class(class: &str) -> Option<Self> {
-        let name = class.rsplit('.').next().unwrap_or(class);
-        Self::ALL.into_iter().find(|k| k.seed_class() == name)
-    }
-
     /// The kind to build from `weights`: `asked`, or else the kind the weights name (metadata
-    /// `model`, a TorchScript archive's seed class, or a `.pt2` program's forward arguments).
-    /// Refuses the two disagreeing, and neither existing, with an [`Error::Unsupported`] whose
-    /// message names `asked_by`, where `asked` comes from (`--model`, `options.model`).
+    /// `model`, or the seed model whose code an archive holds). Without `asked`, an archive
+    /// whose code is not one of the seed's models is refused, naming where it departs; with it,
+    /// the archive's tensors go into the seed's `asked` model and its code is ignored. Refuses
+    /// `asked` contradicting the seed model an archive's code is or its metadata names, and
+    /// neither existing, with an [`Error::Unsupported`] whose message names `asked_by`, where
+    /// `asked` comes from (`--model`, `options.model`).
     pub fn resolve(asked: Option<Self>, weights: &Weights, asked_by: &str) -> Result<Self> {
+        if let (None, Some(ArchiveCode::NotSeed { reason })) = (asked, weights.code()) {
+            return Err(Error::Unsupported(format!(
+                "{reason}; scriptless cannot run a model's own code yet, only the seed's three \
+                 models ({asked_by} KIND loads the archive's tensors into the seed's KIND model \
+                 and ignores its code)"
+            )));
+        }
         match (asked, weights.model_kind()?) {
-            (Some(asked), Some(named)) if asked != named => Err(Error::Unsupported(format!(
-                "{asked_by} {asked} contradicts the weights, which name the {named} model"
-            ))),
+            (Some(asked), Some(named)) if asked != named => {
+                let source = match weights.code() {
+                    Some(ArchiveCode::Seed(_)) => "the archive's code is",
+                    _ => "the weights name",
+                };
+                Err(Error::Unsupported(format!(
+                    "{asked_by} {asked} contradicts the weights: {source} the {named} model"
+                )))
+            }
             (Some(kind), _) | (None, Some(kind)) => Ok(kind),
             (None, None) => Err(Error::Unsupported(format!(
-                "{asked_by} is required: the weights do not name the model \
-                 (two-input, categorical or sequence)"
+                "{asked_by} is required: the weights do not name the model (two-input, \
+                 categorical or sequence)"
             ))),
         }
     }
@@ -171,13 +183,36 @@ pub enum Model {
 }
 
 impl Model {
-    /// Builds a model of `kind` from `weights`, computing in `dtype` on `device`.
+    /// Builds a model of `kind` from `weights`, computing in `dtype` on `device`. This runs the
+    /// seed's `forward` for `kind` whatever code the file holds: use [`ModelKind::resolve`]
+    /// first to honour an archive's code. When the tensors do not make a `kind` model, the
+    /// error says what else the file is: a file without code loads only into the seed's
+    /// models, and an archive's code that is not the seed's is named.
     pub fn from_weights(
         weights: &Weights,
         kind: ModelKind,
         dtype: DType,
         device: &Device,
     ) -> Result<Self> {
+        Self::build(weights, kind, dtype, device).map_err(|e| match e {
+            Error::Weights(message) => Error::Weights(match weights.code() {
+                None if *weights.format() == WeightsFormat::InMemory => message,
+                None => format!(
+                    "{message}; a file without code (safetensors, a torch.save state_dict) \
+                     loads only into the seed's three models: a model of your own is saved \
+                     with its code (torch.jit.save(torch.jit.script(model)) or \
+                     torch.export.save), which scriptless cannot run yet"
+                ),
+                Some(ArchiveCode::NotSeed { reason }) => {
+                    format!("{message}; the archive's own code is not the seed's either: {reason}")
+                }
+                Some(ArchiveCode::Seed(_)) => message,
+            }),
+            other => other,
+        })
+    }
+
+    fn build(weights: &Weights, kind: ModelKind, dtype: DType, device: &Device) -> Result<Self> {
         Ok(match kind {
             ModelKind::TwoInput => {
                 Self::TwoInput(TwoInputModule::from_weights(weights, dtype, device)?)

@@ -55,18 +55,43 @@ impl<'b> Entries<'b> {
 
     /// The bytes of entry `name`, checked against its declared size and CRC.
     pub(crate) fn read(&mut self, name: &str) -> Result<Vec<u8>, String> {
+        let file_len = self.file_len as u64;
+        self.read_entry(name, false, file_len)
+    }
+
+    /// The bytes of entry `name`, stored or deflated (PyTorch deflates the code of a TorchScript
+    /// archive), at most `max` bytes once inflated, checked against its declared size and CRC.
+    pub(crate) fn read_inflated(&mut self, name: &str, max: u64) -> Result<Vec<u8>, String> {
+        self.read_entry(name, true, max)
+    }
+
+    /// The size entry `name` declares, inflated.
+    pub(crate) fn declared_size(&mut self, name: &str) -> Result<u64, String> {
+        let entry = self.zip.by_name(name).map_err(|e| format!("{name}: {e}"))?;
+        Ok(entry.size())
+    }
+
+    fn read_entry(&mut self, name: &str, deflated: bool, max: u64) -> Result<Vec<u8>, String> {
         let file_len = self.file_len;
         let entry = self.zip.by_name(name).map_err(|e| format!("{name}: {e}"))?;
-        if entry.compression() != CompressionMethod::Stored {
-            return Err(format!(
-                "{name} is compressed ({}); PyTorch stores its entries uncompressed",
-                entry.compression()
-            ));
+        match entry.compression() {
+            CompressionMethod::Stored => {}
+            CompressionMethod::Deflated if deflated => {}
+            other => {
+                return Err(format!(
+                    "{name} is compressed ({other}); PyTorch stores its entries uncompressed"
+                ))
+            }
         }
         let size = entry.size();
-        if size > file_len as u64 {
+        if size > file_len as u64 && !deflated {
             return Err(format!(
                 "{name}: declares {size} bytes, more than the whole file ({file_len} bytes)"
+            ));
+        }
+        if size > max {
+            return Err(format!(
+                "{name}: declares {size} bytes, more than the {max} read"
             ));
         }
         let mut out = Vec::with_capacity(size as usize);

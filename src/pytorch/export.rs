@@ -24,7 +24,6 @@ use super::entries::Entries;
 use super::view::{self, Budget, View};
 use super::Archive;
 use crate::limits::Limits;
-use crate::models::ModelKind;
 
 /// The content of `archive_format` in a `.pt2`.
 const ARCHIVE_FORMAT: &str = "pt2";
@@ -34,7 +33,8 @@ const ARCHIVE_VERSION: &str = "0";
 const LAYOUT_STRIDED: i64 = 7;
 
 /// What the exported program in a `torch.export` archive says about the model it came from.
-/// The program is not run: scriptless runs its own model on the archive's weights.
+/// The program is not run: its graph is compared with the seed's (see
+/// [`ArchiveCode`](crate::ArchiveCode)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ExportedProgram {
@@ -49,6 +49,8 @@ pub struct ExportedProgram {
     /// The operators the graph calls, each once, in order of first use
     /// (`torch.ops.aten.linear.default`).
     pub operators: Vec<String>,
+    /// The graph as code, or why it is not written out.
+    graph: Result<String, String>,
 }
 
 /// One argument of an exported program's `forward`.
@@ -63,22 +65,9 @@ pub struct ProgramInput {
 }
 
 impl ExportedProgram {
-    /// The seed model whose `forward` takes exactly these arguments, if any.
-    pub fn model_kind(&self) -> Option<ModelKind> {
-        let names: Vec<&str> = self.inputs.iter().map(|i| i.name.as_str()).collect();
-        ModelKind::ALL
-            .into_iter()
-            .find(|k| k.input_names()[..] == names[..])
-    }
-
-    /// The categorical model's feature width, when the program was exported with a fixed
-    /// width: the last dimension of its first argument's example (`tensor_input`).
-    pub fn feature_width(&self) -> Option<usize> {
-        if self.model_kind() != Some(ModelKind::Categorical) {
-            return None;
-        }
-        let shape = self.inputs.first()?.shape.as_ref()?;
-        *shape.last()?
+    /// The graph written as code ([`graph`](super::graph)), or why it is not.
+    pub(crate) fn graph(&self) -> Result<&str, &str> {
+        self.graph.as_deref().map_err(String::as_str)
     }
 }
 
@@ -632,6 +621,10 @@ fn program(name: &str, bytes: &[u8]) -> Result<ExportedProgram, String> {
             };
             ProgramInput { name, shape }
         })
+        .collect::<Vec<_>>();
+    let names: Vec<String> = inputs
+        .iter()
+        .map(|i: &ProgramInput| i.name.clone())
         .collect();
     let mut seen = HashSet::new();
     let operators = graph
@@ -647,5 +640,6 @@ fn program(name: &str, bytes: &[u8]) -> Result<ExportedProgram, String> {
         inputs,
         outputs: json.graph_module.signature.output_specs.0.len(),
         operators,
+        graph: super::graph::render(bytes, &names),
     })
 }

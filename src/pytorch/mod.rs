@@ -8,8 +8,10 @@
 //! view checked to lie inside its storage; all tensors together within `max_weights_bytes`
 //! and at most twice the file, all before anything is allocated.
 
+pub(crate) mod code;
 mod entries;
 pub(crate) mod export;
+mod graph;
 mod pickle;
 mod pickled;
 mod view;
@@ -19,6 +21,7 @@ use std::collections::BTreeMap;
 use candle_core::Tensor;
 
 use crate::limits::Limits;
+use code::ScriptCode;
 use entries::Entries;
 use export::ExportedProgram;
 
@@ -27,8 +30,8 @@ use export::ExportedProgram;
 pub(crate) enum Archive {
     /// `torch.save(state_dict)`.
     StateDict,
-    /// `torch.jit.save(scripted)`, whose root module has this class.
-    TorchScript { class: String },
+    /// `torch.jit.save(scripted)`, whose root module has this class and this code.
+    TorchScript { class: String, code: ScriptCode },
     /// `torch.export.save(exported_program)`.
     Export(ExportedProgram),
 }

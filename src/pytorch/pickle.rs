@@ -28,9 +28,10 @@ pub(crate) type Dict = Rc<RefCell<Vec<(Value, Value)>>>;
 #[derive(Debug, Clone)]
 pub(crate) enum Value {
     None,
-    /// A bool or a float: checked for type only, never needed for its value.
-    Bool,
+    /// A bool (a module's `training` flag).
+    Bool(bool),
     Int(i64),
+    /// A float: checked for type only, never needed for its value.
     Float,
     Str(Rc<str>),
     Tuple(Rc<[Value]>),
@@ -47,7 +48,7 @@ impl Value {
     pub(crate) fn type_name(&self) -> &'static str {
         match self {
             Value::None => "None",
-            Value::Bool => "bool",
+            Value::Bool(_) => "bool",
             Value::Int(_) => "int",
             Value::Float => "float",
             Value::Str(_) => "str",
@@ -245,7 +246,8 @@ impl Machine<'_> {
                 self.stack.push(top);
             }
             b'N' => self.stack.push(Value::None),
-            0x88 | 0x89 => self.stack.push(Value::Bool),
+            0x88 => self.stack.push(Value::Bool(true)),
+            0x89 => self.stack.push(Value::Bool(false)),
             b'J' => {
                 let b = self.array::<4>()?;
                 self.stack.push(Value::Int(i32::from_le_bytes(b).into()));

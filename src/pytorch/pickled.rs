@@ -13,6 +13,7 @@ use std::rc::Rc;
 
 use candle_core::{DType, Tensor};
 
+use super::code::ScriptCode;
 use super::entries::Entries;
 use super::pickle::{unpickle, Object, TensorRef, Value};
 use super::view::{self, Budget, View};
@@ -43,14 +44,16 @@ pub(crate) fn read(
         Value::Dict(entries) => (Archive::StateDict, state_dict_tensors(&entries.borrow())?),
         Value::Object(root) => {
             let class = root.borrow().class.clone();
-            let mut refs = Vec::new();
+            let mut found = Found::default();
             let mut budget = MAX_ATTRIBUTES;
-            module_tensors(root, "", &mut Vec::new(), &mut budget, &mut refs)?;
+            module_tensors(root, "", &mut Vec::new(), &mut budget, &mut found)?;
+            let code = ScriptCode::read(entries, prefix, &class, found.training)?;
             (
                 Archive::TorchScript {
                     class: script_class_name(&class),
+                    code,
                 },
-                refs,
+                found.tensors,
             )
         }
         other => {
@@ -103,16 +106,26 @@ fn state_dict_tensors(entries: &[(Value, Value)]) -> Result<Vec<(String, Rc<Tens
         })
         .collect()
 }
+/// What a TorchScript module tree holds that scriptless reads.
+#[derive(Default)]
+struct Found {
+    /// The tensors, named as in `state_dict()`.
+    tensors: Vec<(String, Rc<TensorRef>)>,
+    /// Each module's `training` flag, by its path (`""` for the root).
+    training: BTreeMap<String, bool>,
+}
+
 /// The tensor attributes of a TorchScript module and its submodules, named as in
-/// `state_dict()`. Other attributes (flags, lists such as an LSTM's `_flat_weights`, which
-/// repeats its parameters) are not weights and are skipped. `path` holds the modules above
-/// this one: a module found among its own ancestors is a cycle, refused.
+/// `state_dict()`, and each module's `training` flag. Other attributes (flags, lists such as an
+/// LSTM's `_flat_weights`, which repeats its parameters) are not weights and are skipped.
+/// `path` holds the modules above this one: a module found among its own ancestors is a
+/// cycle, refused.
 fn module_tensors(
     module: &Rc<RefCell<Object>>,
     prefix: &str,
     path: &mut Vec<*const RefCell<Object>>,
     budget: &mut usize,
-    out: &mut Vec<(String, Rc<TensorRef>)>,
+    out: &mut Found,
 ) -> Result<(), String> {
     let attributes = match &module.borrow().state {
         Some(Value::Dict(d)) => d.clone(),
@@ -134,7 +147,11 @@ fn module_tensors(
             return Err(format!("an attribute name is a {}", k.type_name()));
         };
         match v {
-            Value::Tensor(t) => out.push((format!("{prefix}{name}"), t.clone())),
+            Value::Tensor(t) => out.tensors.push((format!("{prefix}{name}"), t.clone())),
+            Value::Bool(training) if &**name == "training" => {
+                out.training
+                    .insert(prefix.trim_end_matches('.').to_string(), *training);
+            }
             Value::Object(sub) => {
                 if path.contains(&Rc::as_ptr(sub)) {
                     return Err(format!(

@@ -1,0 +1,368 @@
+//! The code a TorchScript archive carries (`code/**.py`, as PyTorch's printer writes it), and
+//! whether it is a given set of templates' code: the root module's `forward`, then every
+//! function, method and `NamedTuple` it reaches, each compared with the template of the same
+//! (demangled) name by [`compare`]. Nothing here runs code.
+
+mod compare;
+mod lexer;
+mod units;
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+pub(crate) use compare::{compare, demangle, Bindings, Mismatch, ROOT};
+pub(crate) use lexer::{lex, Token};
+pub(crate) use units::{qualified_name, File, Unit};
+
+use super::entries::Entries;
+
+/// The most code read from an archive, inflated: the seed's is about 15 KB, so an archive with
+/// more cannot be one of its models, and is not read further.
+const MAX_CODE_BYTES: u64 = 1 << 20;
+
+/// The code of a TorchScript archive, and the module flags it reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ScriptCode {
+    /// The root module's class as pickled (`__torch__.export.___torch_mangle_3.Model`).
+    pub root_class: String,
+    /// The text of every `code/**.py` entry, by its path under the archive's folder.
+    files: BTreeMap<String, String>,
+    /// Each module's `training` flag, by its path in the module tree (`""` for the root).
+    pub training: BTreeMap<String, bool>,
+    /// Why the code was not read, when it was not.
+    unread: Option<String>,
+}
+
+impl ScriptCode {
+    /// Reads the code entries under `prefix` (the archive's folder).
+    pub(crate) fn read(
+        entries: &mut Entries,
+        prefix: &str,
+        root_class: &str,
+        training: BTreeMap<String, bool>,
+    ) -> Result<Self, String> {
+        let code = format!("{prefix}code/");
+        let names: Vec<String> = entries
+            .names()
+            .filter(|n| n.starts_with(&code) && n.ends_with(".py"))
+            .map(str::to_string)
+            .collect();
+        let mut files = BTreeMap::new();
+        let mut left = MAX_CODE_BYTES;
+        let mut unread = None;
+        for name in names {
+            let size = entries.declared_size(&name)?;
+            if size > left {
+                unread = Some(format!(
+                    "its code is over {MAX_CODE_BYTES} bytes, far more than the seed's models'"
+                ));
+                files.clear();
+                break;
+            }
+            left -= size;
+            let bytes = entries.read_inflated(&name, size)?;
+            let path = name[prefix.len()..].to_string();
+            files.insert(path, String::from_utf8_lossy(&bytes).into_owned());
+        }
+        Ok(Self {
+            root_class: root_class.to_string(),
+            files,
+            training,
+            unread,
+        })
+    }
+
+    /// Where the root module's `forward` is (`code/__torch__.py: Model.forward`), and the
+    /// names of its arguments after `self`.
+    pub(crate) fn forward_arguments(&self) -> Result<(String, Vec<String>), String> {
+        if let Some(unread) = &self.unread {
+            return Err(unread.clone());
+        }
+        let files = Files {
+            code: self,
+            parsed: RefCell::new(HashMap::new()),
+        };
+        let (module, class_name) = split(&self.root_class);
+        let path = module_path(module);
+        let root = files.class(module, class_name)?.ok_or_else(|| {
+            format!("{path} does not define the root module's class {class_name}")
+        })?;
+        let unit = root
+            .method("forward")
+            .ok_or_else(|| format!("{path}: {class_name} has no forward method"))?;
+        let arguments = unit.params().into_iter().skip(1).collect();
+        Ok((format!("{path}: {class_name}.forward"), arguments))
+    }
+
+    /// Whether the root module's `forward` is `forward` and all it reaches is in `templates`
+    /// (keyed by demangled qualified name: `__torch__.torch.nn.modules.linear.Linear.forward`,
+    /// `__torch__.torch.nn.utils.rnn.pack_padded_sequence`); the holes' bindings, or what
+    /// differs first, as a message that names the file and line.
+    pub(crate) fn check(
+        &self,
+        forward: &Unit,
+        templates: &HashMap<String, Unit>,
+        seed_class: &str,
+    ) -> Result<Bindings, String> {
+        let files = Files {
+            code: self,
+            parsed: RefCell::new(HashMap::new()),
+        };
+        let (module, class_name) = split(&self.root_class);
+        let path = module_path(module);
+        let root = files.class(module, class_name)?.ok_or_else(|| {
+            format!("{path} does not define the root module's class {class_name}")
+        })?;
+        let unit = root
+            .method("forward")
+            .ok_or_else(|| format!("{path}: {class_name} has no forward method"))?;
+        let mut bindings = Bindings::new();
+        let mut queue = vec![Reached {
+            path: path.clone(),
+            class: Some(self.root_class.clone()),
+            unit: unit.clone(),
+            key: format!("{ROOT}.forward"),
+        }];
+        let mut seen = HashSet::new();
+        while let Some(reached) = queue.pop() {
+            let identity = (
+                reached.path.clone(),
+                reached.class.clone(),
+                reached.unit.name.clone(),
+            );
+            if !seen.insert(identity) {
+                continue;
+            }
+            let is_root = reached.key == format!("{ROOT}.forward");
+            let template = if is_root {
+                forward
+            } else {
+                templates.get(&reached.key).ok_or_else(|| {
+                    format!(
+                        "{}: {} is not code of the seed's models",
+                        reached.path,
+                        reached.describe()
+                    )
+                })?
+            };
+            let root = is_root.then_some(self.root_class.as_str());
+            let found = compare(&reached.unit, template, root).map_err(|m| {
+                let seed = match is_root {
+                    true => format!("the seed's {seed_class}.forward"),
+                    false => "the seed's".to_string(),
+                };
+                mismatch(&reached.path, &reached.describe(), &seed, &m)
+            })?;
+            for (hole, value) in found {
+                match bindings.get(&hole) {
+                    Some(bound) if *bound != value => {
+                        return Err(format!(
+                            "{}: {} sets `{hole}` to {value}, elsewhere {bound}",
+                            reached.path,
+                            reached.describe()
+                        ))
+                    }
+                    _ => {
+                        bindings.insert(hole, value);
+                    }
+                }
+            }
+            queue.extend(files.references(&reached)?);
+        }
+        Ok(bindings)
+    }
+}
+
+/// The message for a unit that departs from its template.
+fn mismatch(path: &str, name: &str, seed: &str, m: &Mismatch) -> String {
+    let shown = |text: &str| {
+        let mut text = text.to_string();
+        if text.chars().count() > 120 {
+            text = text.chars().take(119).collect::<String>() + "…";
+        }
+        format!("`{text}`")
+    };
+    match (&m.actual, &m.expected) {
+        (Some((line, got)), Some(want)) => format!(
+            "{path}: {name} is not {seed}: line {line} reads {}, where the seed's reads {}",
+            shown(got),
+            shown(want)
+        ),
+        (Some((line, got)), None) => format!(
+            "{path}: {name} is not {seed}: line {line}, {}, is past the end of the seed's",
+            shown(got)
+        ),
+        (None, want) => format!(
+            "{path}: {name} is not {seed}: it ends where the seed's goes on with {}",
+            shown(want.as_deref().unwrap_or_default())
+        ),
+    }
+}
+
+/// A unit reached from the root's `forward`.
+struct Reached {
+    /// Its file (`code/__torch__/torch/nn/utils/rnn.py`).
+    path: String,
+    /// Its class, as named in the code, for a method.
+    class: Option<String>,
+    unit: Unit,
+    /// Its template's key: the demangled qualified name.
+    key: String,
+}
+
+impl Reached {
+    /// `LSTM.forward__1`, `pack_padded_sequence`.
+    fn describe(&self) -> String {
+        match &self.class {
+            Some(class) => format!("{}.{}", short(class), self.unit.name),
+            None => self.unit.name.clone(),
+        }
+    }
+}
+
+/// The last component of a dotted name.
+fn short(name: &str) -> &str {
+    name.rsplit('.').next().unwrap_or(name)
+}
+
+/// `a.b.C` → (`a.b`, `C`).
+fn split(name: &str) -> (&str, &str) {
+    name.rsplit_once('.').unwrap_or(("", name))
+}
+
+/// The file that holds module `module`'s code: `__torch__.a.b` → `code/__torch__/a/b.py`.
+fn module_path(module: &str) -> String {
+    format!("code/{}.py", module.replace('.', "/"))
+}
+
+/// The archive's code files, each parsed once, when first needed.
+struct Files<'c> {
+    code: &'c ScriptCode,
+    parsed: RefCell<HashMap<String, std::rc::Rc<File>>>,
+}
+
+impl Files<'_> {
+    /// The parsed file of `module`, `None` if the archive has none.
+    fn file(&self, module: &str) -> Result<Option<std::rc::Rc<File>>, String> {
+        let path = module_path(module);
+        if let Some(file) = self.parsed.borrow().get(&path) {
+            return Ok(Some(file.clone()));
+        }
+        let Some(text) = self.code.files.get(&path) else {
+            return Ok(None);
+        };
+        let file = std::rc::Rc::new(File::parse(
+            lex(text, false).map_err(|e| format!("{path}, {e}"))?,
+        ));
+        self.parsed.borrow_mut().insert(path, file.clone());
+        Ok(Some(file))
+    }
+
+    fn class(&self, module: &str, name: &str) -> Result<Option<units::Class>, String> {
+        Ok(self.file(module)?.and_then(|f| f.class(name).cloned()))
+    }
+
+    /// The functions, methods and `NamedTuple`s `from` refers to.
+    fn references(&self, from: &Reached) -> Result<Vec<Reached>, String> {
+        let mut out = Vec::new();
+        let cant = |what: String| format!("{}: {} {what}", from.path, from.describe());
+        // Locals bound to a submodule: `rnn = self.rnn`.
+        let mut submodules: HashMap<&str, &str> = HashMap::new();
+        for line in &from.unit.lines {
+            if let [Token::Ident(local), eq, Token::Ident(this), dot, Token::Ident(attr)] =
+                &line.tokens[..]
+            {
+                if eq.is_op("=") && this == "self" && dot.is_op(".") {
+                    submodules.insert(local, attr);
+                }
+            }
+        }
+        for line in &from.unit.lines {
+            let tokens = &line.tokens;
+            for i in 0..tokens.len() {
+                // A qualified name: a function, or a class.
+                if tokens[i].ident() == Some("__torch__") && (i == 0 || !tokens[i - 1].is_op(".")) {
+                    let Some(name) = qualified_name(&tokens[i..]) else {
+                        continue;
+                    };
+                    let (module, item) = split(&name);
+                    let file = self.file(module)?;
+                    if let Some(f) = file.as_ref().and_then(|f| f.function(item)) {
+                        out.push(Reached {
+                            path: module_path(module),
+                            class: None,
+                            unit: f.clone(),
+                            key: demangle(&name),
+                        });
+                    } else if let Some(class) = file.as_ref().and_then(|f| f.class(item)) {
+                        if class.is_named_tuple() {
+                            let mut lines = vec![class.header.clone()];
+                            lines.extend(class.attributes.iter().cloned());
+                            out.push(Reached {
+                                path: module_path(module),
+                                class: None,
+                                unit: Unit {
+                                    name: class.name.clone(),
+                                    lines,
+                                },
+                                key: demangle(&name),
+                            });
+                        }
+                        // A module class is reached through the methods called on it.
+                    } else {
+                        return Err(cant(format!(
+                            "refers to {name}, whose code is not in the archive"
+                        )));
+                    }
+                }
+                // A method call: `(self).m(` or `(local).m(`.
+                if let [open, Token::Ident(receiver), close, dot, Token::Ident(method), call, ..] =
+                    &tokens[i..]
+                {
+                    if !(open.is_op("(") && close.is_op(")") && dot.is_op(".") && call.is_op("(")) {
+                        continue;
+                    }
+                    let Some(class) = &from.class else {
+                        return Err(cant(format!(
+                            "calls ({receiver}).{method}, outside a class"
+                        )));
+                    };
+                    let class = if receiver == "self" {
+                        class.clone()
+                    } else {
+                        let attr = submodules.get(receiver.as_str()).ok_or_else(|| {
+                            cant(format!(
+                                "calls ({receiver}).{method}, on a value scriptless cannot follow"
+                            ))
+                        })?;
+                        let (module, name) = split(class);
+                        self.class(module, name)?
+                            .and_then(|c| c.attribute_types.get(*attr).cloned())
+                            .ok_or_else(|| {
+                                cant(format!(
+                                    "calls self.{attr}.{method}, whose class is not declared"
+                                ))
+                            })?
+                    };
+                    let (module, name) = split(&class);
+                    let unit = self
+                        .class(module, name)?
+                        .and_then(|c| c.method(method).cloned())
+                        .ok_or_else(|| {
+                            cant(format!(
+                                "calls {}.{method}, whose code is not in the archive",
+                                short(&class)
+                            ))
+                        })?;
+                    out.push(Reached {
+                        path: module_path(module),
+                        key: format!("{}.{method}", demangle(&class)),
+                        class: Some(class),
+                        unit,
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+}
