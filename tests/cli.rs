@@ -1087,3 +1087,91 @@ fn readme_batch_example_gives_one_result_per_request() {
         assert_eq!(json_output(result).dims(), &[batch, 10], "line {}", i + 1);
     }
 }
+
+#[test]
+fn archives_whose_code_is_not_the_seeds_run_only_when_a_model_is_asked_for() {
+    let dir = fixtures().join("not_seed/sequence_relu");
+    let (weights, input) = (dir.join("weights.pt"), dir.join("input.safetensors"));
+    let tmp = tempfile::tempdir().unwrap();
+    let output = tmp.path().join("out.json");
+    let out = run(path(&weights), path(&input), &["--output", path(&output)]);
+    assert_fails(
+        &out,
+        &[
+            "sequence_relu/weights.pt: code/",
+            "SequenceInputModule.forward is not the seed's SequenceInputModule.forward: line 20",
+            "torch.relu",
+            "(--model KIND loads the archive's tensors into the seed's KIND model",
+        ],
+    );
+    assert!(!output.exists());
+    // Asked for, the seed's model runs on the archive's tensors, ignoring its code.
+    let out = run(path(&weights), path(&input), &["--model", "sequence"]);
+    let got = json_output(&succeeded(&out));
+    let seed = load(&dir.join("expected.safetensors"))["seed_output"].clone();
+    assert_close("--model sequence", &got, &seed);
+    // inspect describes the archive as it is, and succeeds.
+    let text = succeeded(&scriptless(&["inspect", path(&weights)]));
+    assert!(
+        text.contains("\ncode       not the seed's: weights file "),
+        "{text}"
+    );
+    assert!(
+        text.contains("\nmodel      none: scriptless cannot run this archive's own code yet"),
+        "{text}"
+    );
+    let doc: Value = serde_json::from_str(&succeeded(&scriptless(&[
+        "inspect",
+        "--json",
+        path(&weights),
+    ])))
+    .unwrap();
+    assert_eq!(doc["code"]["seed"], Value::Null);
+    assert!(doc["code"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("torch.relu"));
+    assert_eq!(
+        doc["model"],
+        serde_json::json!({"kind": null, "candidates": []})
+    );
+    let out = scriptless(&["inspect", "--json", "--model", "sequence", path(&weights)]);
+    let doc: Value = serde_json::from_str(&succeeded(&out)).unwrap();
+    assert_eq!(doc["model"]["kind"], "sequence");
+    assert_eq!(
+        doc["model"]["source"],
+        "--model, ignoring the archive's code"
+    );
+}
+
+#[test]
+fn a_file_without_code_that_is_not_a_seed_model_is_told_so() {
+    let out = run(
+        "weights/two_input.pth",
+        "examples/sequence.json",
+        &["--model", "sequence"],
+    );
+    assert_fails(
+        &out,
+        &[
+            "missing tensor",
+            "a file without code (safetensors, a torch.save state_dict) loads only into the \
+             seed's three models",
+            "torch.jit.save(torch.jit.script(model))",
+        ],
+    );
+    // An archive with other code, forced into another model, says what its code is.
+    let out = run(
+        path(&fixtures().join("not_seed/two_input_product/weights.pt2")),
+        "examples/sequence.json",
+        &["--model", "sequence"],
+    );
+    assert_fails(
+        &out,
+        &[
+            "missing tensor",
+            "the archive's own code is not the seed's either",
+            "aten.mul.Tensor",
+        ],
+    );
+}

@@ -190,6 +190,23 @@ def test_weights_errors(cli, tmp_path):
                                             "examples/categorical.json")
 
 
+def test_an_archive_whose_code_is_not_the_seeds_runs_only_when_a_model_is_asked_for(cli):
+    """Named like the seed's class and holding its tensors, but its forward applies a ReLU: the
+    module refuses it as the command line does, naming the line, and runs the seed's model on its
+    tensors when asked to, as `--model` does."""
+    directory = FIXTURES / "not_seed" / "sequence_relu"
+    weights, request = directory / "weights.pt", directory / "input.safetensors"
+    with pytest.raises(scriptless.UnsupportedError) as raised:
+        scriptless.load(weights)
+    message = cli_message(cli, "run", "--weights", weights, "--input", request)
+    assert "torch.relu" in message
+    assert str(raised.value) == message.replace("(--model KIND", "(model KIND")
+    model = scriptless.load(weights, model="sequence")
+    got = model(padded_seq=X, seq_lengths=LENGTHS)
+    want = scriptless.load(WEIGHTS / "sequence.pt")(padded_seq=X, seq_lengths=LENGTHS)
+    assert got.tobytes() == want.tobytes()
+
+
 @pytest.mark.parametrize("options,message", [
     ({"model": "lstm"}, "unknown model `lstm`; expected two-input, categorical or sequence"),
     ({"dtype": "int8"}, "dtype `int8`: a model computes in f32, f64, f16 or bf16"),

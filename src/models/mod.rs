@@ -77,13 +77,15 @@ impl ModelKind {
         }
         match (asked, weights.model_kind()?) {
             (Some(asked), Some(named)) if asked != named => {
-                let source = match weights.code() {
-                    Some(ArchiveCode::Seed(_)) => "the archive's code is",
-                    _ => "the weights name",
-                };
-                Err(Error::Unsupported(format!(
-                    "{asked_by} {asked} contradicts the weights: {source} the {named} model"
-                )))
+                Err(Error::Unsupported(match weights.code() {
+                    Some(ArchiveCode::Seed(_)) => format!(
+                        "{asked_by} {asked} contradicts the archive, whose code is the seed's \
+                         {named} model"
+                    ),
+                    _ => format!(
+                        "{asked_by} {asked} contradicts the weights, which name the {named} model"
+                    ),
+                }))
             }
             (Some(kind), _) | (None, Some(kind)) => Ok(kind),
             (None, None) => Err(Error::Unsupported(format!(

@@ -348,4 +348,42 @@ mod tests {
         let graphs = graph_templates().as_ref().unwrap();
         assert_eq!(graphs.len(), 2);
     }
+
+    #[test]
+    fn a_dropout_between_layers_counts_in_training_mode_only() {
+        // Two layers of 12 units, one direction, with biases.
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/sequence_2layer/weights.safetensors"
+        );
+        let weights = Weights::read(path).unwrap();
+        let bindings = |dropout: f64| -> Bindings {
+            [
+                ("num_layers", Token::Int(2)),
+                ("bidirectional", Token::Bool(false)),
+                ("bias", Token::Bool(true)),
+                ("hidden_size", Token::Int(12)),
+                ("h_size", Token::Int(12)),
+                ("layers_dirs", Token::Int(2)),
+                ("dropout", Token::Float(dropout)),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect()
+        };
+        let check =
+            |dropout, training| verify(ModelKind::Sequence, &bindings(dropout), &weights, training);
+        assert_eq!(check(0.5, Some(false)), Ok(None));
+        assert_eq!(check(0.0, Some(true)), Ok(None));
+        let e = check(0.5, Some(true)).unwrap_err();
+        assert!(e.contains("saved in training mode with dropout 0.5"), "{e}");
+        // Sizes the tensors do not have.
+        let mut wrong = bindings(0.0);
+        wrong.insert("hidden_size".into(), Token::Int(13));
+        let e = verify(ModelKind::Sequence, &wrong, &weights, Some(false)).unwrap_err();
+        assert_eq!(
+            e,
+            "the code's LSTM has hidden_size 13, but its tensors make 12"
+        );
+    }
 }

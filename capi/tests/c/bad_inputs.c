@@ -336,6 +336,20 @@ static void load_cases(void) {
                       &opts, SCRIPTLESS_ERROR_INVALID_ARGUMENT, "options.model");
     expect_load_fails(".pth state_dict without options.model", "weights/sequence.pth", NULL,
                       SCRIPTLESS_ERROR_INVALID_ARGUMENT, "options.model");
+    /* Named like the seed's class and holding its tensors, but its code is not the seed's: refused
+       unless options.model asks for the seed's model, which then ignores the code. */
+    expect_load_fails("an archive whose code is not the seed's", "tests/fixtures/not_seed/sequence_relu/weights.pt",
+                      NULL, SCRIPTLESS_ERROR_INVALID_ARGUMENT, "is not the seed's SequenceInputModule.forward");
+    memset(&opts, 0, sizeof opts);
+    opts.model = SCRIPTLESS_MODEL_SEQUENCE;
+    {
+        ScriptlessModel *m = NULL;
+        if (scriptless_model_load("tests/fixtures/not_seed/sequence_relu/weights.pt", &opts, &m) != SCRIPTLESS_OK ||
+            m == NULL) {
+            fail("an archive whose code is not the seed's, with options.model", "%s%s", "it did not load", "");
+        }
+        scriptless_model_destroy(&m);
+    }
     memset(&opts, 0, sizeof opts);
     opts.model = SCRIPTLESS_MODEL_TWO_INPUT;
     expect_load_fails(".pth state_dict with the wrong options.model", "weights/sequence.pth", &opts,
