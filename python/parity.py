@@ -3,7 +3,7 @@
 
     python python/parity.py [-n 200] [--seed S] [--via auto|module|cli] [--bin PATH] [--keep DIR] [--case I]
                             [--formats safetensors,pth,torchscript,pt2] [--dtypes f32,f64,f16,bf16]
-    python python/parity.py --weights FILE --model KIND [-n 20] [--feature-width F]
+    python python/parity.py --weights FILE [--model KIND] [-n 20] [--feature-width F]
                             [--seed S] [--bin PATH] [--keep DIR] [--case I] [--dtypes ...]
 
 Random mode (the default) draws N configurations of the three models (sequence most often):
@@ -22,13 +22,20 @@ the weights file is the same; the input form becomes the arrays' dtypes (f32 or 
 int64 or int32 lengths and indices; `json-ragged` is `sequences=`), in C order, Fortran order
 or a strided view by turns, and the output is the returned array.
 
-Weights mode (`--weights FILE --model KIND`) checks a user's own trained weights: FILE is a
-safetensors file, a `torch.save(state_dict)` file, a `torch.jit.save` or a `torch.export.save`
-archive (recognised by
-content, not by extension); the PyTorch model is sized from the tensors' shapes, N random inputs
-are drawn for it and the CLI runs on FILE itself. For the categorical model the feature width
-comes from --feature-width, else the safetensors metadata `feature_width` or a .pt2 program's
-example `tensor_input`, else 10 (as the CLI).
+Weights mode (`--weights FILE`) checks a user's own file, recognised by content, not by
+extension, against what PyTorch computes from it, on N random requests; scriptless runs on FILE
+itself:
+  - a TorchScript (`torch.jit.save`) or `torch.export.save` archive carries its model's code, so
+    the reference is the archive as PyTorch runs it (`torch.jit.load(FILE)`,
+    `torch.export.load(FILE).module()`), whatever its classes or tensors are named. The requests
+    are the seed model's whose forward arguments it takes (or --model's), sized from its
+    tensors; a .pt2's have the shapes it was exported with. scriptless gets --model only when
+    given: without it, scriptless must recognise the archive's code as the seed's, and an
+    archive whose code is not fails here, as it should, with or without --model.
+  - a safetensors or `torch.save(state_dict)` file has no code: --model KIND (or the safetensors
+    metadata `model`) names the seed model it is loaded into, sized from the tensors' shapes.
+    For the categorical model the feature width comes from --feature-width, else the metadata
+    `feature_width`, else 10 (as the CLI).
 Weights mode checks f32 and f64 unless --dtypes says otherwise: the f16/bf16 tolerances were
 validated at default init scale only.
 
@@ -93,6 +100,23 @@ CLI_TIMEOUT_S = 120
 
 
 @dataclass
+class Archive:
+    """A user's TorchScript or torch.export archive, as PyTorch runs it."""
+    path: Path
+    format: str            # torchscript or pt2
+    shapes: dict | None    # a .pt2's forward argument -> the shape it was exported with
+
+    def module(self, dtype):
+        """The archive's own model, in `dtype`."""
+        if self.format == "torchscript":
+            module = torch.jit.load(self.path, map_location="cpu")
+        else:
+            module = torch.export.load(self.path).module()
+        # As it was saved: a TorchScript module keeps its training flag, which eval() would change.
+        return module.to(dtype) if dtype != torch.float32 else module
+
+
+@dataclass
 class Case:
     """One configuration: the model, its inputs and how they reach the CLI."""
     index: int
@@ -107,6 +131,7 @@ class Case:
     pool: str | None       # sequence only; None: the CLI's default (padded-last)
     scales: str            # the weights' scale (x default init) and the inputs'
     cli_flags: list        # --model, --feature-width as drawn
+    archive: Archive | None = None  # weights mode: the user's archive, PyTorch's reference
 
 
 # ---------------------------------------------------------------------------------------------
@@ -209,16 +234,22 @@ def fill_padding(padded, lengths, rng, non_finite):
             tail[torch.rand_like(tail) < 0.5] = rng.choice([float("nan"), float("inf"), float("-inf")])
 
 
-def draw_inputs(kind, sizes, rng, scale, half, form):
+def draw_inputs(kind, sizes, rng, scale, half, form, shapes=None):
+    """Random inputs; `shapes` (a .pt2's) fixes each argument's shape, the values stay random."""
     if kind == "two-input":
-        s1, s2 = broadcast_shapes(rng, sizes["in"])
+        s1, s2 = (shapes["tensor1"], shapes["tensor2"]) if shapes else broadcast_shapes(rng, sizes["in"])
         return {"tensor1": torch.randn(s1) * scale, "tensor2": torch.randn(s2) * scale}
     if kind == "categorical":
-        lead = [rng.randint(1, 6) for _ in range(rng.randint(0, 2))]
+        lead = list(shapes["category_index"]) if shapes else [rng.randint(1, 6) for _ in range(rng.randint(0, 2))]
         return {"tensor_input": torch.randn(*lead, sizes["F"]) * scale,
                 "category_index": torch.randint(0, sizes["C"], lead, dtype=torch.int64)}
-    lengths = draw_lengths(rng, half)
-    extra = rng.randint(1, 5) if form != "json-ragged" and rng.random() < 0.3 else 0
+    if shapes:
+        batch, steps, _ = shapes["padded_seq"]
+        lengths = [rng.randint(1, steps) for _ in range(batch)]
+        extra = steps - max(lengths)
+    else:
+        lengths = draw_lengths(rng, half)
+        extra = rng.randint(1, 5) if form != "json-ragged" and rng.random() < 0.3 else 0
     padded = torch.randn(len(lengths), max(lengths) + extra, sizes["I"]) * scale
     fill_padding(padded, lengths, rng, form.startswith(("safetensors", "npz")) and rng.random() < 0.3)
     return {"padded_seq": padded, "seq_lengths": torch.tensor(lengths, dtype=torch.int64)}
@@ -298,10 +329,14 @@ def load_state(path):
 # ---------------------------------------------------------------------------------------------
 
 def expected_output(case):
-    """PyTorch's output: f64 for --dtype f64, else f32 (f16 and bf16 are held to f32)."""
+    """PyTorch's output: f64 for --dtype f64, else f32 (f16 and bf16 are held to f32); from the
+    user's archive itself when there is one."""
     dtype = torch.float64 if case.dtype == "f64" else torch.float32
-    model = reference_model(case.kind, case.sizes, case.state, dtype)
     args = [v.to(dtype) if v.is_floating_point() else v for v in case.inputs.values()]
+    if case.archive is not None:
+        with torch.no_grad():
+            return case.archive.module(dtype)(*args)
+    model = reference_model(case.kind, case.sizes, case.state, dtype)
     with torch.no_grad():
         if case.pool == "last-valid":
             return lstm_outputs(model, *args)["output_last_valid"]
@@ -467,11 +502,14 @@ def run_module(case, weights, case_dir):
 def check(case, binary, weights, case_dir):
     """Run one configuration in both; (passed, worst |diff| / tolerance, report text).
     `binary` None: through the module."""
-    if binary is None:
+    try:
         want = expected_output(case)
-        save_file({"output": want.contiguous()}, case_dir / "expected.safetensors")
-        if not torch.isfinite(want).all():
-            return False, float("inf"), "harness: PyTorch's output is not finite"
+    except Exception as e:  # a user's archive may not run on these inputs, or in f64
+        return False, float("inf"), f"harness: PyTorch cannot run the reference: {type(e).__name__}: {e}"
+    save_file({"output": want.contiguous()}, case_dir / "expected.safetensors")
+    if not torch.isfinite(want).all():
+        return False, float("inf"), "harness: PyTorch's output is not finite"
+    if binary is None:
         try:
             got = run_module(case, weights, case_dir)
         except CliError as e:
@@ -479,10 +517,6 @@ def check(case, binary, weights, case_dir):
         return compare(got, want, case.dtype)
     inputs = case_dir / f"input.{case.input_form.split('-')[0]}"  # .json, .safetensors or .npz
     write_inputs(case.inputs, case.input_form, inputs)
-    want = expected_output(case)
-    save_file({"output": want.contiguous()}, case_dir / "expected.safetensors")
-    if not torch.isfinite(want).all():
-        return False, float("inf"), "harness: PyTorch's output is not finite"
     output = case_dir / OUTPUTS[case.output_form] if OUTPUTS[case.output_form] else None
     cmd = cli_command(binary, case, weights, inputs, output)
     (case_dir / "command.txt").write_text(shlex.join(cmd) + "\n")
@@ -524,9 +558,14 @@ def random_case(index, rng, formats, dtypes):
     weight_scale = 1.0 if dtype in HALF or rng.random() < 0.6 else rng.uniform(2.0, 3.0)
     state = random_state(kind, sizes, weight_scale)
     inputs = draw_inputs(kind, sizes, rng, scale, dtype in HALF, input_form)
-    # safetensors and .pt2 name their model (and the categorical feature width); the others not.
-    named = weights_format in ("safetensors", "pt2")
+    # safetensors name their model (and the categorical feature width) in metadata, TorchScript
+    # and .pt2 archives by their code, which is the seed's; a torch.save state_dict cannot. The
+    # sequence model's .pt2 is export.py's variant without the packing, whose graph is not the
+    # seed's: --model runs its weights in the seed's model, which is the reference here.
+    named = weights_format in ("safetensors", "torchscript", "pt2")
     flags = ["--model", kind] if not named or rng.random() < 0.5 else []
+    if weights_format == "pt2" and kind == "sequence":
+        flags = ["--model", kind]
     if kind == "categorical" and not named:
         flags += ["--feature-width", str(sizes["F"])]
     scales = f"w*{weight_scale:.2f} x*{scale:g}"
@@ -534,16 +573,23 @@ def random_case(index, rng, formats, dtypes):
                 flags)
 
 
-def weights_case(index, rng, loaded, kind, feature_width_flag, dtypes):
-    state, weights_format, sizes = loaded
-    dtype = pick(rng, DTYPES, dtypes)
+def weights_case(index, rng, loaded, args):
+    """A random request for the user's file: for an archive, run by the archive itself, with
+    the pooling its code has (none is asked for)."""
+    state, weights_format, sizes, kind, archive = loaded
+    dtype = pick(rng, DTYPES, args.dtypes)
     input_form, output_form, pool, scale = draw_io(rng, kind, dtype)
-    inputs = draw_inputs(kind, sizes, rng, scale, dtype in HALF, input_form)
-    flags = ["--model", kind]
-    if feature_width_flag is not None:
-        flags += ["--feature-width", str(feature_width_flag)]
+    if archive is not None:
+        pool = None
+        if archive.shapes and input_form == "json-ragged":  # a .pt2 takes its padded shape
+            input_form = "json"
+    inputs = draw_inputs(kind, sizes, rng, scale, dtype in HALF, input_form,
+                         archive.shapes if archive else None)
+    flags = ["--model", kind] if args.model else []
+    if args.feature_width is not None:
+        flags += ["--feature-width", str(args.feature_width)]
     return Case(index, kind, sizes, state, inputs, dtype, weights_format, input_form, output_form, pool,
-                f"x*{scale:g}", flags)
+                f"x*{scale:g}", flags, archive)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -576,13 +622,14 @@ def parse_args():
     parser.add_argument("--dtypes", type=comma_list(list(DTYPES)), default=None,
                         help="default f32,f64,f16,bf16; f32,f64 with --weights")
     parser.add_argument("--weights", type=Path, default=None, metavar="FILE",
-                        help="weights mode: your own state_dict (safetensors, torch.save, torch.jit.save, torch.export.save)")
-    parser.add_argument("--model", choices=list(KINDS), default=None, help="weights mode: the model FILE holds")
+                        help="weights mode: your own file (safetensors, torch.save, torch.jit.save, torch.export.save)")
+    parser.add_argument("--model", choices=list(KINDS), default=None,
+                        help="weights mode: the seed model to load FILE into (needed for a file without code)")
     parser.add_argument("--feature-width", type=int, default=None, metavar="F",
                         help="weights mode, categorical: the width of tensor_input")
     args = parser.parse_args()
-    if (args.weights is None) != (args.model is None):
-        parser.error("--weights and --model go together")
+    if args.model is not None and args.weights is None:
+        parser.error("--model goes with --weights")
     if args.feature_width is not None and args.model != "categorical":
         parser.error("--feature-width is for --weights with --model categorical")
     if args.n is None:
@@ -592,18 +639,69 @@ def parse_args():
     return args
 
 
+def archive_of(path):
+    """The archive at `path` if it is a TorchScript or torch.export one, with the seed model its
+    forward's arguments are (None if none is), else None."""
+    if not zipfile.is_zipfile(path):
+        return None, None
+    with zipfile.ZipFile(path) as zf:
+        parts = [name.split("/")[1:] for name in zf.namelist()]
+    if ["archive_format"] in parts:
+        program = torch.export.load(path)
+        names = list(program.module_call_graph[0].signature.forward_arg_names)
+        example = program.example_inputs[0]
+        archive = Archive(path, "pt2", {n: tuple(t.shape) for n, t in zip(names, example)})
+    elif any(p[:1] == ["code"] for p in parts):
+        module = torch.jit.load(path, map_location="cpu")
+        names = [a.name for a in module.forward.schema.arguments][1:]
+        archive = Archive(path, "torchscript", None)
+    else:
+        return None, None
+    kind = next((k for k, args in FORWARD_NAMES.items() if args == names), None)
+    return archive, (kind, names)
+
+
+FORWARD_NAMES = {"two-input": ["tensor1", "tensor2"], "categorical": ["tensor_input", "category_index"],
+                 "sequence": ["padded_seq", "seq_lengths"]}
+
+
 def load_user_weights(args):
-    """(state_dict, format, sizes) of --weights."""
+    """(state_dict, format, sizes, kind, archive) of --weights: `archive` when the file carries
+    its model's code, which is then the reference."""
     try:
+        archive, found = archive_of(args.weights)
+        forward_kind, names = found or (None, None)
         state, weights_format, metadata = load_state(args.weights)
     except Exception as e:  # torch.load and torch.jit.load raise many kinds
         sys.exit(f"parity.py: {args.weights}: not safetensors, torch.save, torch.jit.save or torch.export.save: {e}")
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         sys.exit(f"parity.py: {args.weights} does not hold a flat state_dict of tensors")
+    kind = args.model or forward_kind or metadata.get("model")
+    if kind is None and archive is not None:
+        sys.exit(f"parity.py: {args.weights}: its forward takes ({', '.join(names)}), none of the seed's models' "
+                 f"arguments, so there are no requests to draw for it (pass --model to draw a seed model's)")
+    if kind is None:
+        sys.exit(f"parity.py: {args.weights} has no code and does not name its model: pass --model")
     width = args.feature_width or int(metadata.get("feature_width", 10))
-    sizes = sizes_from_state(args.model, state, width)
-    build_model(args.model, sizes).load_state_dict(state)  # refuses missing or unexpected tensors
-    return state, weights_format, sizes
+    if archive is not None and kind == "categorical" and args.feature_width is None:
+        # The width the archive's own model takes: the one-hot's columns are the rest.
+        width = archive.shapes["tensor_input"][-1] if archive.shapes else None
+        if width is None:
+            scripted = torch.jit.load(args.weights, map_location="cpu")
+            width = state["linear.weight"].shape[1] - _one_hot_width(scripted)
+    sizes = sizes_from_state(kind, state, width)
+    if archive is None:
+        build_model(kind, sizes).load_state_dict(state)  # refuses missing or unexpected tensors
+    return state, weights_format, sizes, kind, archive
+
+
+def _one_hot_width(scripted):
+    """The num_classes a scripted categorical model's forward passes to one_hot."""
+    import re
+    found = re.search(r"torch\.one_hot\(category_index, (\d+)\)", scripted.code)
+    if not found:
+        sys.exit("parity.py: the archive's forward does not call one_hot(category_index, N): pass --feature-width")
+    return int(found.group(1))
 
 
 def main():
@@ -624,7 +722,8 @@ def main():
     print(f"torch {torch.__version__}, {via}, seed {args.seed}", flush=True)
     loaded = load_user_weights(args) if args.weights else None
     if loaded:
-        print(f"weights {args.weights}: {loaded[1]}, {args.model} {loaded[2]}")
+        reference = "the archive as PyTorch runs it" if loaded[4] else f"the seed's {loaded[3]} model"
+        print(f"weights {args.weights}: {loaded[1]}, {loaded[3]} {loaded[2]}; reference: {reference}")
 
     indices = [args.case] if args.case is not None else range(args.n)
     results, start = [], time.perf_counter()
@@ -635,7 +734,7 @@ def main():
             case_dir = (args.keep or Path(tmp)) / f"case-{index}"
             case_dir.mkdir(parents=True, exist_ok=True)
             if loaded:
-                case = weights_case(index, rng, loaded, args.model, args.feature_width, args.dtypes)
+                case = weights_case(index, rng, loaded, args)
                 weights = args.weights.resolve()
             else:
                 case = random_case(index, rng, args.formats, args.dtypes)
