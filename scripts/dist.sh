@@ -135,7 +135,7 @@ cases+=("sequence.f64|run --weights weights/sequence.safetensors --input example
 cases+=("sequence.last-valid|run --weights weights/sequence.pt --input examples/sequence.json --pool last-valid --output OUT/last-valid.json")
 cases+=("categorical.f64|run --weights weights/categorical.pt --input examples/categorical.json --dtype f64 --output OUT/categorical.f64.safetensors")
 cases+=("batch|run --weights weights/sequence.safetensors --input examples/requests.jsonl --output OUT/results.jsonl")
-cases+=("sequence.npz|run --weights weights/sequence.pt2 --input examples/sequence.npz --output OUT/sequence.npy")
+cases+=("sequence.npz|run --model sequence --weights weights/sequence.pt2 --input examples/sequence.npz --output OUT/sequence.npy")
 cases+=("refused|run --weights weights/two_input.safetensors --input examples/sequence.json")
 
 # Runs every case with `$@` as the command, in the current folder, into out/$label.

@@ -382,12 +382,30 @@ fn seq_weight_tensors() -> std::collections::HashMap<String, Tensor> {
         .unwrap()
 }
 
+/// The error of loading `tensors`, as a safetensors file, into the `kind` model, without the
+/// advice every weights error of a file without code ends with (checked to be there).
 fn load_err(tensors: std::collections::HashMap<String, Tensor>, kind: ModelKind) -> String {
     let bytes = safetensors::serialize(&tensors, None).unwrap();
-    Weights::from_safetensors(&bytes, "weights file w")
-        .and_then(|w| Model::from_weights(&w, kind, DType::F32, &Device::Cpu))
-        .unwrap_err()
-        .to_string()
+    let w = match Weights::from_safetensors(&bytes, "weights file w") {
+        Ok(w) => w,
+        Err(e) => return e.to_string(),
+    };
+    let e = Model::from_weights(&w, kind, DType::F32, &Device::Cpu).unwrap_err();
+    let advice = "; a file without code (safetensors, a torch.save state_dict) loads only into \
+                  the seed's three models: a model of your own is saved with its code \
+                  (torch.jit.save(torch.jit.script(model)) or torch.export.save), which \
+                  scriptless cannot run yet";
+    let e = e.to_string();
+    match e.strip_suffix(advice) {
+        Some(message) => message.to_string(),
+        None => {
+            assert!(
+                !e.starts_with("weights:"),
+                "a weights error without the advice: {e}"
+            );
+            e
+        }
+    }
 }
 
 #[test]

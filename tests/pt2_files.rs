@@ -82,7 +82,8 @@ fn two_input_graph(a: &str, b: &str) -> Vec<Value> {
 /// The exported program of the seed's two-input model with these forward arguments (a minimal
 /// `models/<name>.json`: the parts the reader looks at).
 fn program(args: &[&str], torch_version: &str) -> Vec<u8> {
-    program_with(args, two_input_graph(args[0], args[1]), torch_version)
+    let arg = |i: usize| args.get(i).copied().unwrap_or("missing");
+    program_with(args, two_input_graph(arg(0), arg(1)), torch_version)
 }
 
 /// The exported program of these forward arguments and graph nodes, which read the linear's
@@ -280,6 +281,8 @@ fn the_graph_names_the_model_not_the_arguments() {
     // Another operator, another argument, one node more or less.
     let mut product = two_input_graph("tensor1", "tensor2");
     product[0]["target"] = json!("torch.ops.aten.mul.Tensor");
+    product[0]["outputs"][0]["as_tensor"]["name"] = json!("mul");
+    product[1]["inputs"][0]["arg"] = tensor("mul");
     let mut weight_twice = two_input_graph("tensor1", "tensor2");
     weight_twice[1]["inputs"][2]["arg"] = tensor("p_linear_weight");
     let mut longer = two_input_graph("tensor1", "tensor2");
@@ -301,7 +304,8 @@ fn the_graph_names_the_model_not_the_arguments() {
         ),
         (
             longer,
-            "`relu = torch.ops.aten.relu.default(self=linear)` (node 3) is past the end",
+            "node 3 is `relu = torch.ops.aten.relu.default(self=linear)`, where the seed's is \
+             `return linear`",
         ),
         (
             shorter,
@@ -600,14 +604,19 @@ fn tensors_are_bounded_by_the_file_and_the_weights_limit() {
         .weights(&many);
     let e = refused(&pt2);
     assert!(e.contains("add up to more than"), "{e}");
-    // Four names for the whole storage fit in twice the file, but not in a max_weights_bytes
-    // of the file's size.
-    let four = &many[..4];
-    let bytes = Pt2::good()
-        .set("data/weights/weight_0", &floats(256))
-        .weights(four)
-        .zip();
-    assert!(4 * 1024 < 2 * bytes.len());
+    // A few names for the whole storage, more than the file, fit in twice the file, but not in
+    // a max_weights_bytes of the file's size.
+    let (n, bytes) = (1..many.len())
+        .map(|n| {
+            let bytes = Pt2::good()
+                .set("data/weights/weight_0", &floats(256))
+                .weights(&many[..n])
+                .zip();
+            (n, bytes)
+        })
+        .find(|(n, bytes)| n * 1024 > bytes.len())
+        .unwrap();
+    assert!(n * 1024 < 2 * bytes.len());
     assert!(read(&bytes, &Limits::default()).is_ok());
     let limits = Limits {
         max_weights_bytes: bytes.len() as u64,

@@ -35,9 +35,12 @@ pub const SCRIPTLESS_POOL_LAST_VALID: ScriptlessPooling = 1;
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct ScriptlessLoadOptions {
-    /// Which model the weights hold (`SCRIPTLESS_MODEL_*`). Default
-    /// (`SCRIPTLESS_MODEL_DETECT`): the one the weights name. When both are given they must
-    /// agree.
+    /// Which of the seed's models to run (`SCRIPTLESS_MODEL_*`). Default
+    /// (`SCRIPTLESS_MODEL_DETECT`): the one the weights' metadata names, or the seed model whose
+    /// code a TorchScript or `.pt2` archive holds; an archive whose code is not one of the
+    /// seed's is `SCRIPTLESS_ERROR_INVALID_ARGUMENT`, naming where it departs. Given, the file's
+    /// tensors go into that seed model and any code in the file is ignored; it must agree with
+    /// the metadata, or the seed's code, the file holds.
     pub model: ScriptlessModelKind,
     /// The precision the model computes in and returns: `SCRIPTLESS_DTYPE_F32` (the
     /// default, 0), `_F64`, `_F16` or `_BF16`.
@@ -46,8 +49,8 @@ pub struct ScriptlessLoadOptions {
     /// `SCRIPTLESS_POOL_LAST_VALID`.
     pub pooling: ScriptlessPooling,
     /// Categorical model only: the width of `tensor_input` (the rest of `linear.in_features`
-    /// is categories). 0: the weights' metadata `feature_width`, else the seed's 10. A width
-    /// the weights contradict is `SCRIPTLESS_ERROR_WEIGHTS`.
+    /// is categories). 0: the weights' metadata `feature_width` or an archive's code, else the
+    /// seed's 10. A width the weights contradict is `SCRIPTLESS_ERROR_WEIGHTS`.
     pub feature_width: usize,
     /// The device to run on, `"cpu"`, `"cuda"`, `"cuda:N"` or `"metal"` (GPU devices only in
     /// a library built with that feature). NULL: the CPU. A device this build or machine

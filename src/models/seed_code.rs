@@ -202,25 +202,24 @@ pub(crate) fn graph(program: &ExportedProgram, weights: &Weights) -> Recognised 
     };
     let checked = compare(&unit, template, None)
         .map_err(|m| {
-            // The graph's text has the header on line 1 and node i on line i + 1.
-            let node = |line: usize| line.saturating_sub(1);
+            // The graph's text has the header on line 1, node i on line i + 1, then the return.
+            let at = |line: usize, text: &str| match text.strip_prefix("return ") {
+                Some(result) => format!("it returns `{result}`"),
+                None => format!("node {} is `{text}`", line.saturating_sub(1)),
+            };
+            let seed = kind.seed_class();
             match (m.actual, m.expected) {
                 (Some((line, got)), Some(want)) => format!(
-                    "{file}: the graph is not the seed's {}: node {} is `{got}`, where the \
-                     seed's is `{want}`",
-                    kind.seed_class(),
-                    node(line)
+                    "{file}: the graph is not the seed's {seed}: {}, where the seed's is `{want}`",
+                    at(line, &got)
                 ),
                 (Some((line, got)), None) => format!(
-                    "{file}: the graph is not the seed's {}: `{got}` (node {}) is past the end \
-                     of the seed's",
-                    kind.seed_class(),
-                    node(line)
+                    "{file}: the graph is not the seed's {seed}: {}, past the end of the seed's",
+                    at(line, &got)
                 ),
                 (None, want) => format!(
-                    "{file}: the graph is not the seed's {}: it ends where the seed's goes on \
-                     with `{}`",
-                    kind.seed_class(),
+                    "{file}: the graph is not the seed's {seed}: it ends where the seed's goes \
+                     on with `{}`",
                     want.unwrap_or_default()
                 ),
             }

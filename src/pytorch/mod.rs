@@ -2,6 +2,9 @@
 //! file and a TorchScript archive from `torch.jit.save` ([`pickled`]: a pickle and its
 //! storages), and a `torch.export.save` archive (`.pt2`, [`export`]: a JSON program and raw
 //! storages). Which one an archive is follows from its entries, whatever the file is called.
+//! A TorchScript archive's code ([`code`]) and a `.pt2`'s graph ([`graph`], written out as the
+//! same kind of code) are read as text, never run, for `crate::models::seed_code` to compare
+//! with the seed's.
 //!
 //! Every archive gets the same checks ([`entries`], [`view`]): entries stored uncompressed, as
 //! PyTorch writes them, each exactly its declared size with its CRC checked; every tensor a

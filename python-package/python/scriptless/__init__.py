@@ -21,8 +21,11 @@ Load a model from the weights PyTorch wrote, and call it on NumPy arrays::
 
 model
     ``"two-input"``, ``"categorical"`` or ``"sequence"``. Default: the model the weights
-    name (safetensors metadata ``model``, a TorchScript archive's class, a ``.pt2``
-    program's arguments). A plain ``torch.save(state_dict)`` names none and must be told.
+    name (safetensors metadata ``model``), or the seed model whose code a TorchScript or
+    ``.pt2`` archive holds; an archive whose code is not one of the seed's raises
+    ``UnsupportedError``, naming where it departs. Given, the file's tensors go into that seed
+    model and any code in the file is ignored. A plain ``torch.save(state_dict)`` names none
+    and must be told.
 dtype
     What the model computes in and returns: ``"f32"`` (default), ``"f64"``, ``"f16"`` or
     ``"bf16"`` (NumPy names and dtypes too). bf16 outputs come back as float32, exactly.
@@ -32,7 +35,7 @@ pool
     ``linear.bias``; ``"last-valid"`` reads each row's own last step.
 feature_width
     Categorical model only: the width of ``tensor_input`` when the weights do not record it
-    (default: the weights' metadata, else the seed's 10).
+    (default: the weights' metadata or an archive's code, else the seed's 10).
 device
     ``"cpu"`` (default); ``"cuda"``, ``"cuda:N"`` and ``"metal"`` in a build with that
     feature.

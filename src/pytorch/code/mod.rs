@@ -1,7 +1,7 @@
 //! The code a TorchScript archive carries (`code/**.py`, as PyTorch's printer writes it), and
 //! whether it is a given set of templates' code: the root module's `forward`, then every
 //! function, method and `NamedTuple` it reaches, each compared with the template of the same
-//! (demangled) name by [`compare`]. Nothing here runs code.
+//! (demangled) name by [`compare()`]. Nothing here runs code.
 
 mod compare;
 mod lexer;
