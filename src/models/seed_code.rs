@@ -167,31 +167,7 @@ pub(crate) fn graph(program: &ExportedProgram, weights: &Weights) -> Recognised 
         return Recognised::not_seed(format!("{file}: the graph is empty"));
     };
     if kind == ModelKind::Sequence {
-        let unused: Vec<&str> = arguments
-            .iter()
-            .filter(|a| {
-                !unit.lines[1..]
-                    .iter()
-                    .any(|l| l.tokens.iter().any(|t| t.ident() == Some(a.as_str())))
-            })
-            .map(String::as_str)
-            .collect();
-        let ignored = match &unused[..] {
-            [] => String::new(),
-            [one] => format!("; this graph never reads `{one}`"),
-            several => format!("; this graph never reads `{}`", several.join("`, `")),
-        };
-        let operators: Vec<&str> = program
-            .operators
-            .iter()
-            .map(|op| op.strip_prefix("torch.ops.").unwrap_or(op))
-            .collect();
-        return Recognised::not_seed(format!(
-            "{file}: no torch.export graph is the seed's sequence model, which packs its \
-             sequences (pack_padded_sequence), and torch.export cannot trace that; this one \
-             calls {}{ignored}",
-            operators.join(", ")
-        ));
+        return Recognised::not_seed(no_sequence_graph(&file, program, &unit, &arguments));
     }
     let templates = match graph_templates() {
         Ok(t) => t,
@@ -232,6 +208,44 @@ pub(crate) fn graph(program: &ExportedProgram, weights: &Weights) -> Recognised 
         },
         Err(reason) => Recognised::not_seed(reason),
     }
+}
+
+/// Why a `.pt2` taking the sequence model's arguments is not it: no graph can be, as
+/// `torch.export` cannot trace the packing; what this one calls, and the arguments it never
+/// reads (a variant over the padding ignores `seq_lengths`).
+fn no_sequence_graph(
+    file: &str,
+    program: &ExportedProgram,
+    unit: &Unit,
+    arguments: &[String],
+) -> String {
+    let unused: Vec<&str> = arguments
+        .iter()
+        .filter(|a| {
+            !unit
+                .lines
+                .iter()
+                .skip(1)
+                .any(|l| l.tokens.iter().any(|t| t.ident() == Some(a.as_str())))
+        })
+        .map(String::as_str)
+        .collect();
+    let ignored = match &unused[..] {
+        [] => String::new(),
+        [one] => format!("; this graph never reads `{one}`"),
+        several => format!("; this graph never reads `{}`", several.join("`, `")),
+    };
+    let operators: Vec<&str> = program
+        .operators
+        .iter()
+        .map(|op| op.strip_prefix("torch.ops.").unwrap_or(op))
+        .collect();
+    format!(
+        "{file}: no torch.export graph is the seed's sequence model, which packs its \
+         sequences (pack_padded_sequence), and torch.export cannot trace that; this one \
+         calls {}{ignored}",
+        operators.join(", ")
+    )
 }
 
 /// Checks the literals the seed's code was found with against the tensors; the categorical

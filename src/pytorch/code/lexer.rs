@@ -186,7 +186,7 @@ pub(crate) fn lex(source: &str, holes: bool) -> Result<Vec<Line>, String> {
                     i = end;
                 }
                 _ => {
-                    let rest = &source[i..];
+                    let rest = piece(i, bytes.len());
                     let Some(op) = OPERATORS.iter().find(|op| rest.starts_with(**op)) else {
                         let c = rest.chars().next().unwrap_or_default();
                         return Err(format!("line {number}: unexpected character `{c}`"));

@@ -9,10 +9,14 @@ mod units;
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::rc::Rc;
 
-pub(crate) use compare::{compare, demangle, Bindings, Mismatch, ROOT};
+pub(crate) use compare::{compare, Bindings};
 pub(crate) use lexer::{lex, Token};
-pub(crate) use units::{qualified_name, File, Unit};
+pub(crate) use units::{File, Unit};
+
+use compare::{demangle, Mismatch, ROOT};
+use units::qualified_name;
 
 use super::entries::Entries;
 
@@ -75,13 +79,17 @@ impl ScriptCode {
     /// Where the root module's `forward` is (`code/__torch__.py: Model.forward`), and the
     /// names of its arguments after `self`.
     pub(crate) fn forward_arguments(&self) -> Result<(String, Vec<String>), String> {
+        let (path, unit) = self.root_forward(&Files::new(self))?;
+        let arguments = unit.params().into_iter().skip(1).collect();
+        let class = short(&self.root_class);
+        Ok((format!("{path}: {class}.forward"), arguments))
+    }
+
+    /// The root module's `forward` and the file it is in; refused when the code was not read.
+    fn root_forward(&self, files: &Files) -> Result<(String, Unit), String> {
         if let Some(unread) = &self.unread {
             return Err(unread.clone());
         }
-        let files = Files {
-            code: self,
-            parsed: RefCell::new(HashMap::new()),
-        };
         let (module, class_name) = split(&self.root_class);
         let path = module_path(module);
         let root = files.class(module, class_name)?.ok_or_else(|| {
@@ -90,8 +98,7 @@ impl ScriptCode {
         let unit = root
             .method("forward")
             .ok_or_else(|| format!("{path}: {class_name} has no forward method"))?;
-        let arguments = unit.params().into_iter().skip(1).collect();
-        Ok((format!("{path}: {class_name}.forward"), arguments))
+        Ok((path, unit.clone()))
     }
 
     /// Whether the root module's `forward` is `forward` and all it reaches is in `templates`
@@ -104,23 +111,13 @@ impl ScriptCode {
         templates: &HashMap<String, Unit>,
         seed_class: &str,
     ) -> Result<Bindings, String> {
-        let files = Files {
-            code: self,
-            parsed: RefCell::new(HashMap::new()),
-        };
-        let (module, class_name) = split(&self.root_class);
-        let path = module_path(module);
-        let root = files.class(module, class_name)?.ok_or_else(|| {
-            format!("{path} does not define the root module's class {class_name}")
-        })?;
-        let unit = root
-            .method("forward")
-            .ok_or_else(|| format!("{path}: {class_name} has no forward method"))?;
+        let files = Files::new(self);
+        let (path, unit) = self.root_forward(&files)?;
         let mut bindings = Bindings::new();
         let mut queue = vec![Reached {
-            path: path.clone(),
+            path,
             class: Some(self.root_class.clone()),
-            unit: unit.clone(),
+            unit,
             key: format!("{ROOT}.forward"),
         }];
         let mut seen = HashSet::new();
@@ -238,12 +235,19 @@ fn module_path(module: &str) -> String {
 /// The archive's code files, each parsed once, when first needed.
 struct Files<'c> {
     code: &'c ScriptCode,
-    parsed: RefCell<HashMap<String, std::rc::Rc<File>>>,
+    parsed: RefCell<HashMap<String, Rc<File>>>,
 }
 
-impl Files<'_> {
+impl<'c> Files<'c> {
+    fn new(code: &'c ScriptCode) -> Self {
+        Self {
+            code,
+            parsed: RefCell::new(HashMap::new()),
+        }
+    }
+
     /// The parsed file of `module`, `None` if the archive has none.
-    fn file(&self, module: &str) -> Result<Option<std::rc::Rc<File>>, String> {
+    fn file(&self, module: &str) -> Result<Option<Rc<File>>, String> {
         let path = module_path(module);
         if let Some(file) = self.parsed.borrow().get(&path) {
             return Ok(Some(file.clone()));
@@ -251,7 +255,7 @@ impl Files<'_> {
         let Some(text) = self.code.files.get(&path) else {
             return Ok(None);
         };
-        let file = std::rc::Rc::new(File::parse(
+        let file = Rc::new(File::parse(
             lex(text, false).map_err(|e| format!("{path}, {e}"))?,
         ));
         self.parsed.borrow_mut().insert(path, file.clone());
