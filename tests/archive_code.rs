@@ -264,6 +264,17 @@ fn edited_copies_of_the_seeds_archive_are_refused_at_the_edit() {
              __torch__.torch.nn.utils.rnn.pack_padded_sequence, whose code is not in the archive"
                 .to_string(),
         ),
+        // A forward hook, which PyTorch runs on the output of every call (torch.jit.save keeps
+        // the root module's hooks).
+        (
+            edited(
+                "code/__torch__.py",
+                replace("  __buffers__ = []\n", "  __buffers__ = []\n  __forward_hooks__ = [\"hook\", ]\n"),
+            ),
+            "code/__torch__.py: SequenceInputModule has forward hooks \
+             (__forward_hooks__ = [\"hook\", ]), which PyTorch runs around its forward"
+                .to_string(),
+        ),
         // Code that is not the printer's Python.
         (
             edited("code/__torch__.py", |t| Some(format!("€{t}"))),

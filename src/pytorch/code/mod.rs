@@ -142,6 +142,9 @@ impl ScriptCode {
                     )
                 })?
             };
+            if let Some(class) = &reached.class {
+                files.refuse_hooks(&reached.path, class)?;
+            }
             let root = is_root.then_some(self.root_class.as_str());
             let found = compare(&reached.unit, template, root).map_err(|m| {
                 let seed = match is_root {
@@ -264,6 +267,37 @@ impl<'c> Files<'c> {
 
     fn class(&self, module: &str, name: &str) -> Result<Option<units::Class>, String> {
         Ok(self.file(module)?.and_then(|f| f.class(name).cloned()))
+    }
+
+    /// Refuses a module class with forward hooks or pre-hooks, which PyTorch runs around every
+    /// call of its `forward` (a TorchScript archive keeps them: `__forward_hooks__ = [...]`).
+    fn refuse_hooks(&self, path: &str, class: &str) -> Result<(), String> {
+        let (module, name) = split(class);
+        let Some(class) = self.class(module, name)? else {
+            return Ok(());
+        };
+        for line in &class.attributes {
+            if let [Token::Ident(list), eq, open, rest @ ..] = &line.tokens[..] {
+                let hooks = matches!(list.as_str(), "__forward_hooks__" | "__forward_pre_hooks__");
+                if hooks
+                    && eq.is_op("=")
+                    && open.is_op("[")
+                    && !rest.first().is_some_and(|t| t.is_op("]"))
+                {
+                    return Err(format!(
+                        "{path}: {} has {} ({}), which PyTorch runs around its forward",
+                        class.name,
+                        if list == "__forward_hooks__" {
+                            "forward hooks"
+                        } else {
+                            "forward pre-hooks"
+                        },
+                        line.text
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The functions, methods and `NamedTuple`s `from` refers to.
