@@ -57,6 +57,7 @@ Exit status 1 if any configuration fails or scriptless errors, else 0.
 import argparse
 import json
 import random
+import re
 import shlex
 import subprocess
 import sys
@@ -78,8 +79,8 @@ except ImportError:  # --via auto falls back to the CLI
     scriptless = None
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from export import (ExportableSequence, GeneralCategorical, GeneralSequence, GeneralTwoInput,  # noqa: E402
-                    lstm_outputs)
+from export import (FORWARD_ARGS, ExportableSequence, GeneralCategorical, GeneralSequence,  # noqa: E402
+                    GeneralTwoInput, lstm_outputs)
 
 warnings.filterwarnings("ignore", category=FutureWarning, message=".*torch.jit.*")
 
@@ -105,6 +106,7 @@ class Archive:
     path: Path
     format: str            # torchscript or pt2
     shapes: dict | None    # a .pt2's forward argument -> the shape it was exported with
+    code: str | None       # a TorchScript archive's forward, as PyTorch prints it
 
     def module(self, dtype):
         """The archive's own model, in `dtype`."""
@@ -302,19 +304,8 @@ def write_weights(case, path):
 
 
 def load_state(path):
-    """(state_dict, format, safetensors metadata) of a weights file, recognised by content."""
+    """(state_dict, format, safetensors metadata) of a file without code, recognised by content."""
     if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as archive:
-            parts = [name.split("/")[1:] for name in archive.namelist()]
-        if ["archive_format"] in parts:
-            # As the CLI: a categorical program's example tensor_input gives the feature width.
-            program = torch.export.load(path)
-            metadata = {}
-            if list(program.graph_signature.user_inputs) == ["tensor_input", "category_index"]:
-                metadata["feature_width"] = str(program.example_inputs[0][0].shape[-1])
-            return dict(program.state_dict), "pt2", metadata
-        if any(p[:1] == ["code"] for p in parts):
-            return torch.jit.load(path, map_location="cpu").state_dict(), "torchscript", {}
         return torch.load(path, map_location="cpu", weights_only=True), "pth", {}
     try:
         with safe_open(path, "pt") as f:
@@ -640,42 +631,40 @@ def parse_args():
 
 
 def archive_of(path):
-    """The archive at `path` if it is a TorchScript or torch.export one, with the seed model its
-    forward's arguments are (None if none is), else None."""
+    """(Archive, its forward's argument names, its state_dict) of a TorchScript or torch.export
+    archive, recognised by content; None for a file without code."""
     if not zipfile.is_zipfile(path):
-        return None, None
+        return None
     with zipfile.ZipFile(path) as zf:
         parts = [name.split("/")[1:] for name in zf.namelist()]
     if ["archive_format"] in parts:
         program = torch.export.load(path)
         names = list(program.module_call_graph[0].signature.forward_arg_names)
-        example = program.example_inputs[0]
-        archive = Archive(path, "pt2", {n: tuple(t.shape) for n, t in zip(names, example)})
-    elif any(p[:1] == ["code"] for p in parts):
+        shapes = {n: tuple(t.shape) for n, t in zip(names, program.example_inputs[0])}
+        return Archive(path, "pt2", shapes, None), names, dict(program.state_dict)
+    if any(p[:1] == ["code"] for p in parts):
         module = torch.jit.load(path, map_location="cpu")
         names = [a.name for a in module.forward.schema.arguments][1:]
-        archive = Archive(path, "torchscript", None)
-    else:
-        return None, None
-    kind = next((k for k, args in FORWARD_NAMES.items() if args == names), None)
-    return archive, (kind, names)
-
-
-FORWARD_NAMES = {"two-input": ["tensor1", "tensor2"], "categorical": ["tensor_input", "category_index"],
-                 "sequence": ["padded_seq", "seq_lengths"]}
+        return Archive(path, "torchscript", None, module.code), names, module.state_dict()
+    return None
 
 
 def load_user_weights(args):
     """(state_dict, format, sizes, kind, archive) of --weights: `archive` when the file carries
     its model's code, which is then the reference."""
     try:
-        archive, found = archive_of(args.weights)
-        forward_kind, names = found or (None, None)
-        state, weights_format, metadata = load_state(args.weights)
+        found = archive_of(args.weights)
+        if found:
+            archive, names, state = found
+            weights_format, metadata = archive.format, {}
+        else:
+            archive, names = None, None
+            state, weights_format, metadata = load_state(args.weights)
     except Exception as e:  # torch.load and torch.jit.load raise many kinds
         sys.exit(f"parity.py: {args.weights}: not safetensors, torch.save, torch.jit.save or torch.export.save: {e}")
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         sys.exit(f"parity.py: {args.weights} does not hold a flat state_dict of tensors")
+    forward_kind = next((k for k, arguments in FORWARD_ARGS.items() if arguments == names), None)
     kind = args.model or forward_kind or metadata.get("model")
     if kind is None and archive is not None:
         sys.exit(f"parity.py: {args.weights}: its forward takes ({', '.join(names)}), none of the seed's models' "
@@ -685,20 +674,19 @@ def load_user_weights(args):
     width = args.feature_width or int(metadata.get("feature_width", 10))
     if archive is not None and kind == "categorical" and args.feature_width is None:
         # The width the archive's own model takes: the one-hot's columns are the rest.
-        width = archive.shapes["tensor_input"][-1] if archive.shapes else None
-        if width is None:
-            scripted = torch.jit.load(args.weights, map_location="cpu")
-            width = state["linear.weight"].shape[1] - _one_hot_width(scripted)
+        if archive.shapes:
+            width = archive.shapes["tensor_input"][-1]
+        else:
+            width = state["linear.weight"].shape[1] - _one_hot_width(archive.code)
     sizes = sizes_from_state(kind, state, width)
     if archive is None:
         build_model(kind, sizes).load_state_dict(state)  # refuses missing or unexpected tensors
     return state, weights_format, sizes, kind, archive
 
 
-def _one_hot_width(scripted):
-    """The num_classes a scripted categorical model's forward passes to one_hot."""
-    import re
-    found = re.search(r"torch\.one_hot\(category_index, (\d+)\)", scripted.code)
+def _one_hot_width(code):
+    """The num_classes a scripted categorical model's forward (`code`) passes to one_hot."""
+    found = re.search(r"torch\.one_hot\(category_index, (\d+)\)", code)
     if not found:
         sys.exit("parity.py: the archive's forward does not call one_hot(category_index, N): pass --feature-width")
     return int(found.group(1))

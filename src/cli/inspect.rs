@@ -4,7 +4,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::bail;
-use scriptless::{ArchiveCode, ExportedProgram, ModelKind, Weights, WeightsFormat, META_MODEL};
+use scriptless::{ArchiveCode, ExportedProgram, ModelKind, Weights, WeightsFormat};
 use serde_json::{json, Value};
 
 use super::InspectArgs;
@@ -67,10 +67,10 @@ fn describe_model(weights: &Weights, forced: Option<ModelKind>) -> Value {
         (_, Err(e)) => return json!({"kind": null, "error": e.to_string()}),
         (Some(kind), _) if not_seed => (kind, "--model, ignoring the archive's code"),
         (Some(kind), _) => (kind, "--model"),
+        // A kind comes from the metadata `model` or from the archive's code.
         (None, Ok(Some(kind))) => match weights.code() {
             Some(_) => (kind, "archive's code"),
-            None if weights.metadata().contains_key(META_MODEL) => (kind, "metadata"),
-            None => (kind, "file"),
+            None => (kind, "metadata"),
         },
         (None, Ok(None)) if not_seed => return json!({"kind": null, "candidates": []}),
         (None, Ok(None)) => match candidates(weights)[..] {

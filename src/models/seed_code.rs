@@ -58,14 +58,7 @@ fn templates(text: &str) -> Result<HashMap<String, Unit>, String> {
         let file = File::parse(lines);
         let unit = match (file.functions.first(), file.classes.first()) {
             (Some(f), _) => f.clone(),
-            (None, Some(c)) => {
-                let mut lines = vec![c.header.clone()];
-                lines.extend(c.attributes.iter().cloned());
-                Unit {
-                    name: c.name.clone(),
-                    lines,
-                }
-            }
+            (None, Some(c)) => c.declaration(),
             (None, None) => return Err(format!("template {key} is empty")),
         };
         out.insert(key.trim().to_string(), unit);
@@ -116,13 +109,15 @@ pub(crate) fn script(code: &ScriptCode, weights: &Weights) -> Recognised {
         Ok(t) => t,
         Err(e) => return Recognised::not_seed(format!("scriptless's own {e}")),
     };
-    let (forward, arguments) = match code.forward_arguments() {
-        Ok(found) => found,
+    let root = match code.root() {
+        Ok(root) => root,
         Err(e) => return Recognised::not_seed(e),
     };
+    let arguments = root.arguments();
     let Some(kind) = kind_taking(&arguments) else {
         return Recognised::not_seed(format!(
-            "{forward} takes {}, which are not the arguments of one of the seed's models ({})",
+            "{} takes {}, which are not the arguments of one of the seed's models ({})",
+            root.place(),
             signature(&arguments),
             seed_signatures()
         ));
@@ -131,7 +126,7 @@ pub(crate) fn script(code: &ScriptCode, weights: &Weights) -> Recognised {
         return Recognised::not_seed(format!("scriptless has no template for {kind}"));
     };
     let rnn_training = code.training.get("rnn").copied();
-    match code
+    match root
         .check(template, templates, kind.seed_class())
         .and_then(|bindings| verify(kind, &bindings, weights, rnn_training))
     {

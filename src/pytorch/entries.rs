@@ -1,7 +1,8 @@
 //! The entries of a PyTorch zip archive, read with the checks every PyTorch file gets: the
 //! archive opened as [`crate::archive`] opens every zip (from its first byte, each name once,
 //! no shared data); stored (uncompressed) entries only, as PyTorch writes them, so no entry can
-//! inflate past the file; each entry exactly its declared size, with its CRC checked; each
+//! inflate past the file (but a TorchScript archive's code, which PyTorch deflates, read within
+//! a bound of its own); each entry exactly its declared size, with its CRC checked; each
 //! storage read once.
 
 use std::collections::HashMap;
@@ -84,15 +85,13 @@ impl<'b> Entries<'b> {
             }
         }
         let size = entry.size();
-        if size > file_len as u64 && !deflated {
-            return Err(format!(
-                "{name}: declares {size} bytes, more than the whole file ({file_len} bytes)"
-            ));
-        }
         if size > max {
-            return Err(format!(
-                "{name}: declares {size} bytes, more than the {max} read"
-            ));
+            return Err(match deflated {
+                false => format!(
+                    "{name}: declares {size} bytes, more than the whole file ({file_len} bytes)"
+                ),
+                true => format!("{name}: declares {size} bytes, more than the {max} read"),
+            });
         }
         let mut out = Vec::with_capacity(size as usize);
         // Read to the end (the CRC is checked there), but never past one byte more than declared.

@@ -622,10 +622,7 @@ fn program(name: &str, bytes: &[u8]) -> Result<ExportedProgram, String> {
             ProgramInput { name, shape }
         })
         .collect::<Vec<_>>();
-    let names: Vec<String> = inputs
-        .iter()
-        .map(|i: &ProgramInput| i.name.clone())
-        .collect();
+    let names: Vec<String> = inputs.iter().map(|i| i.name.clone()).collect();
     let mut seen = HashSet::new();
     let operators = graph
         .nodes

@@ -7,7 +7,8 @@
 //! with the seed's.
 //!
 //! Every archive gets the same checks ([`entries`], [`view`]): entries stored uncompressed, as
-//! PyTorch writes them, each exactly its declared size with its CRC checked; every tensor a
+//! PyTorch writes them (but for a TorchScript archive's deflated code), each exactly its
+//! declared size with its CRC checked; every tensor a
 //! view checked to lie inside its storage; all tensors together within `max_weights_bytes`
 //! and at most twice the file, all before anything is allocated.
 

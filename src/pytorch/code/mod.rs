@@ -15,6 +15,8 @@ pub(crate) use compare::{compare, Bindings};
 pub(crate) use lexer::{lex, Token};
 pub(crate) use units::{File, Unit};
 
+use units::Class;
+
 use compare::{demangle, Mismatch, ROOT};
 use units::qualified_name;
 
@@ -76,49 +78,65 @@ impl ScriptCode {
         })
     }
 
-    /// Where the root module's `forward` is (`code/__torch__.py: Model.forward`), and the
-    /// names of its arguments after `self`.
-    pub(crate) fn forward_arguments(&self) -> Result<(String, Vec<String>), String> {
-        let (path, unit) = self.root_forward(&Files::new(self))?;
-        let arguments = unit.params().into_iter().skip(1).collect();
-        let class = short(&self.root_class);
-        Ok((format!("{path}: {class}.forward"), arguments))
-    }
-
-    /// The root module's `forward` and the file it is in; refused when the code was not read.
-    fn root_forward(&self, files: &Files) -> Result<(String, Unit), String> {
+    /// The root module's `forward`, its file parsed (and every other file as it is needed);
+    /// refused when the code was not read or has no such method.
+    pub(crate) fn root(&self) -> Result<Root<'_>, String> {
         if let Some(unread) = &self.unread {
             return Err(unread.clone());
         }
-        let (module, class_name) = split(&self.root_class);
-        let path = module_path(module);
-        let root = files.class(module, class_name)?.ok_or_else(|| {
-            format!("{path} does not define the root module's class {class_name}")
-        })?;
-        let unit = root
-            .method("forward")
-            .ok_or_else(|| format!("{path}: {class_name} has no forward method"))?;
-        Ok((path, unit.clone()))
+        let files = Files::new(self);
+        let path = module_path(split(&self.root_class).0);
+        let forward = files.class(&self.root_class, |c| c.method("forward").cloned())?;
+        let class = short(&self.root_class);
+        let forward = forward
+            .ok_or_else(|| format!("{path} does not define the root module's class {class}"))?
+            .ok_or_else(|| format!("{path}: {class} has no forward method"))?;
+        Ok(Root {
+            code: self,
+            files,
+            path,
+            forward,
+        })
+    }
+}
+
+/// The root module's `forward`, found in its archive's code.
+pub(crate) struct Root<'c> {
+    code: &'c ScriptCode,
+    files: Files<'c>,
+    path: String,
+    forward: Unit,
+}
+
+impl Root<'_> {
+    /// Where it is: `code/__torch__.py: Model.forward`.
+    pub(crate) fn place(&self) -> String {
+        format!("{}: {}.forward", self.path, short(&self.code.root_class))
     }
 
-    /// Whether the root module's `forward` is `forward` and all it reaches is in `templates`
-    /// (keyed by demangled qualified name: `__torch__.torch.nn.modules.linear.Linear.forward`,
+    /// The names of its arguments after `self`.
+    pub(crate) fn arguments(&self) -> Vec<String> {
+        self.forward.params().into_iter().skip(1).collect()
+    }
+
+    /// Whether it is `template` and all it reaches is in `templates` (keyed by demangled
+    /// qualified name: `__torch__.torch.nn.modules.linear.Linear.forward`,
     /// `__torch__.torch.nn.utils.rnn.pack_padded_sequence`); the holes' bindings, or what
     /// differs first, as a message that names the file and line.
     pub(crate) fn check(
-        &self,
-        forward: &Unit,
+        self,
+        template: &Unit,
         templates: &HashMap<String, Unit>,
         seed_class: &str,
     ) -> Result<Bindings, String> {
-        let files = Files::new(self);
-        let (path, unit) = self.root_forward(&files)?;
+        let root_class = self.code.root_class.as_str();
+        let root_key = format!("{ROOT}.forward");
         let mut bindings = Bindings::new();
         let mut queue = vec![Reached {
-            path,
-            class: Some(self.root_class.clone()),
-            unit,
-            key: format!("{ROOT}.forward"),
+            path: self.path,
+            class: Some(root_class.to_string()),
+            unit: self.forward,
+            key: root_key.clone(),
         }];
         let mut seen = HashSet::new();
         while let Some(reached) = queue.pop() {
@@ -130,9 +148,9 @@ impl ScriptCode {
             if !seen.insert(identity) {
                 continue;
             }
-            let is_root = reached.key == format!("{ROOT}.forward");
-            let template = if is_root {
-                forward
+            let is_root = reached.key == root_key;
+            let expected = if is_root {
+                template
             } else {
                 templates.get(&reached.key).ok_or_else(|| {
                     format!(
@@ -143,10 +161,10 @@ impl ScriptCode {
                 })?
             };
             if let Some(class) = &reached.class {
-                files.refuse_hooks(&reached.path, class)?;
+                self.files.refuse_hooks(&reached.path, class)?;
             }
-            let root = is_root.then_some(self.root_class.as_str());
-            let found = compare(&reached.unit, template, root).map_err(|m| {
+            let root = is_root.then_some(root_class);
+            let found = compare(&reached.unit, expected, root).map_err(|m| {
                 let seed = match is_root {
                     true => format!("the seed's {seed_class}.forward"),
                     false => "the seed's".to_string(),
@@ -167,10 +185,37 @@ impl ScriptCode {
                     }
                 }
             }
-            queue.extend(files.references(&reached)?);
+            queue.extend(self.files.references(&reached)?);
         }
         Ok(bindings)
     }
+}
+
+/// Refuses `class` when it has forward hooks or pre-hooks, which PyTorch runs around every
+/// call of its `forward` (a TorchScript archive keeps them: `__forward_hooks__ = [...]`).
+fn hooks(path: &str, class: &Class) -> Result<(), String> {
+    for line in &class.attributes {
+        if let [Token::Ident(list), eq, open, rest @ ..] = &line.tokens[..] {
+            let hooks = matches!(list.as_str(), "__forward_hooks__" | "__forward_pre_hooks__");
+            if hooks
+                && eq.is_op("=")
+                && open.is_op("[")
+                && !rest.first().is_some_and(|t| t.is_op("]"))
+            {
+                return Err(format!(
+                    "{path}: {} has {} ({}), which PyTorch runs around its forward",
+                    class.name,
+                    if list == "__forward_hooks__" {
+                        "forward hooks"
+                    } else {
+                        "forward pre-hooks"
+                    },
+                    line.text
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The message for a unit that departs from its template.
@@ -265,39 +310,16 @@ impl<'c> Files<'c> {
         Ok(Some(file))
     }
 
-    fn class(&self, module: &str, name: &str) -> Result<Option<units::Class>, String> {
-        Ok(self.file(module)?.and_then(|f| f.class(name).cloned()))
+    /// `f` of the class `qualified` names, `None` if the archive does not define it.
+    fn class<T>(&self, qualified: &str, f: impl FnOnce(&Class) -> T) -> Result<Option<T>, String> {
+        let (module, name) = split(qualified);
+        Ok(self.file(module)?.and_then(|file| file.class(name).map(f)))
     }
 
-    /// Refuses a module class with forward hooks or pre-hooks, which PyTorch runs around every
-    /// call of its `forward` (a TorchScript archive keeps them: `__forward_hooks__ = [...]`).
+    /// Refuses the class `class` names when it has forward hooks ([`hooks`]).
     fn refuse_hooks(&self, path: &str, class: &str) -> Result<(), String> {
-        let (module, name) = split(class);
-        let Some(class) = self.class(module, name)? else {
-            return Ok(());
-        };
-        for line in &class.attributes {
-            if let [Token::Ident(list), eq, open, rest @ ..] = &line.tokens[..] {
-                let hooks = matches!(list.as_str(), "__forward_hooks__" | "__forward_pre_hooks__");
-                if hooks
-                    && eq.is_op("=")
-                    && open.is_op("[")
-                    && !rest.first().is_some_and(|t| t.is_op("]"))
-                {
-                    return Err(format!(
-                        "{path}: {} has {} ({}), which PyTorch runs around its forward",
-                        class.name,
-                        if list == "__forward_hooks__" {
-                            "forward hooks"
-                        } else {
-                            "forward pre-hooks"
-                        },
-                        line.text
-                    ));
-                }
-            }
-        }
-        Ok(())
+        self.class(class, |class| hooks(path, class))?
+            .unwrap_or(Ok(()))
     }
 
     /// The functions, methods and `NamedTuple`s `from` refers to.
@@ -334,15 +356,10 @@ impl<'c> Files<'c> {
                         });
                     } else if let Some(class) = file.as_ref().and_then(|f| f.class(item)) {
                         if class.is_named_tuple() {
-                            let mut lines = vec![class.header.clone()];
-                            lines.extend(class.attributes.iter().cloned());
                             out.push(Reached {
                                 path: module_path(module),
                                 class: None,
-                                unit: Unit {
-                                    name: class.name.clone(),
-                                    lines,
-                                },
+                                unit: class.declaration(),
                                 key: demangle(&name),
                             });
                         }
@@ -373,19 +390,17 @@ impl<'c> Files<'c> {
                                 "calls ({receiver}).{method}, on a value scriptless cannot follow"
                             ))
                         })?;
-                        let (module, name) = split(class);
-                        self.class(module, name)?
-                            .and_then(|c| c.attribute_types.get(*attr).cloned())
+                        self.class(class, |c| c.attribute_types.get(*attr).cloned())?
+                            .flatten()
                             .ok_or_else(|| {
                                 cant(format!(
                                     "calls self.{attr}.{method}, whose class is not declared"
                                 ))
                             })?
                     };
-                    let (module, name) = split(&class);
                     let unit = self
-                        .class(module, name)?
-                        .and_then(|c| c.method(method).cloned())
+                        .class(&class, |c| c.method(method).cloned())?
+                        .flatten()
                         .ok_or_else(|| {
                             cant(format!(
                                 "calls {}.{method}, whose code is not in the archive",
@@ -393,7 +408,7 @@ impl<'c> Files<'c> {
                             ))
                         })?;
                     out.push(Reached {
-                        path: module_path(module),
+                        path: module_path(split(&class).0),
                         key: format!("{}.{method}", demangle(&class)),
                         class: Some(class),
                         unit,

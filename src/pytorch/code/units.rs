@@ -66,6 +66,17 @@ impl Class {
             .any(|w| w[0].is_op("(") && w[1].ident() == Some("NamedTuple") && w[2].is_op(")"))
     }
 
+    /// Its declaration without its methods, as a unit: the header and the attribute lines (a
+    /// `NamedTuple`'s fields).
+    pub(crate) fn declaration(&self) -> Unit {
+        let mut lines = vec![self.header.clone()];
+        lines.extend(self.attributes.iter().cloned());
+        Unit {
+            name: self.name.clone(),
+            lines,
+        }
+    }
+
     pub(crate) fn method(&self, name: &str) -> Option<&Unit> {
         self.methods.iter().find(|m| m.name == name)
     }
