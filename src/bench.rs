@@ -18,9 +18,10 @@ use candle_core::{DType, Device, Tensor};
 use crate::cpu::tier::{self, CpuTier};
 use crate::error::Result;
 use crate::inputs::ModelInputs;
+use crate::kind::ModelKind;
 use crate::limits::Limits;
 use crate::lstm::StepKernel;
-use crate::models::{Model, ModelKind, Pooling};
+use crate::models::{Model, Pooling};
 use crate::weights::Weights;
 
 /// Output width of every benchmark model's final Linear, as in the seed.

@@ -7,8 +7,8 @@
 use candle_core::{DType, Device, Tensor, D};
 
 use crate::error::{Error, Result};
+use crate::kind::ModelKind;
 use crate::limits::Limits;
-use crate::models::ModelKind;
 
 /// The tensors one forward call takes, keyed as the seed's `forward` arguments.
 #[derive(Debug, Clone)]

@@ -68,6 +68,7 @@ mod cpu;
 mod device;
 mod error;
 mod inputs;
+mod kind;
 mod limits;
 mod linear;
 mod lstm;
@@ -86,12 +87,13 @@ pub use inputs::{
     broadcast_shape, check_lengths, integer_values, lengths_from_tensor, one_hot, pad_sequences,
     ModelInputs,
 };
+pub use kind::ModelKind;
 pub use limits::{available_memory, Limits, MAX_ELEMENTS};
 pub use linear::Linear;
-pub use lstm::{LstmConfig, LstmOutput, MaskedLstm, PackedLstmOutput, StepKernel};
+pub use lstm::{LstmOutput, MaskedLstm, PackedLstmOutput, StepKernel};
 pub use models::{
-    ArchiveCode, CategoricalConfig, CategoricalInputModule, Model, ModelKind, Pooling,
-    SequenceConfig, SequenceInputModule, TwoInputConfig, TwoInputModule, SEED_FEATURE_WIDTH,
+    CategoricalConfig, CategoricalInputModule, Model, Pooling, SequenceConfig, SequenceInputModule,
+    TwoInputConfig, TwoInputModule, SEED_FEATURE_WIDTH,
 };
 pub use npy::npy_bytes;
 pub use pytorch::export::{ExportedProgram, ProgramInput};
@@ -99,4 +101,6 @@ pub use request::{
     check_request_names, check_request_tensor, read_request, request_from_json, request_from_npz,
     request_from_safetensors, JsonLines, RequestFormat, SEQUENCES_KEY,
 };
-pub use weights::{Weights, WeightsFormat, META_FEATURE_WIDTH, META_MODEL};
+pub use weights::{
+    ArchiveCode, LstmConfig, Weights, WeightsFormat, META_FEATURE_WIDTH, META_MODEL,
+};

@@ -32,9 +32,9 @@ use crate::cpu::tier::{self, CpuTier};
 use crate::error::{Error, Result};
 use crate::limits::Limits;
 use crate::linear::Linear;
+use crate::weights::{direction_suffixes, LstmConfig};
 
 mod composed;
-mod config;
 mod fused;
 mod packing;
 /// The integration tests' f64 reference LSTM, which the kernels' unit tests check against too.
@@ -43,8 +43,6 @@ mod packing;
 mod reference;
 mod tiled;
 
-use config::direction_suffixes;
-pub use config::LstmConfig;
 use packing::{index_tensor, PackPlan};
 
 /// How [`MaskedLstm`] runs its time loop. Both give the same results (to rounding; the

@@ -406,7 +406,7 @@ mod tests {
     use crate::cpu::team::fault::{bounded, Faults};
     use crate::cpu::tier::tested_tiers;
     use crate::lstm::reference;
-    use crate::LstmConfig;
+    use crate::weights::LstmConfig;
 
     /// A layer's weights in PyTorch's layout, and an input batch.
     struct Case {

@@ -6,60 +6,26 @@
 
 mod batch;
 mod categorical;
-pub(crate) mod seed_code;
 mod sequence;
 mod two_input;
 
 pub use categorical::{CategoricalConfig, CategoricalInputModule, SEED_FEATURE_WIDTH};
-pub use seed_code::ArchiveCode;
 pub use sequence::{Pooling, SequenceConfig, SequenceInputModule};
 pub use two_input::{TwoInputConfig, TwoInputModule};
-
-use std::fmt;
-use std::str::FromStr;
 
 use candle_core::{DType, Device, Tensor};
 
 use crate::cpu::tier::CpuTier;
 use crate::error::{Error, Result};
 use crate::inputs::ModelInputs;
+pub use crate::kind::ModelKind;
 use crate::limits::Limits;
 use crate::lstm::StepKernel;
-use crate::weights::{Weights, WeightsFormat, META_FEATURE_WIDTH};
+use crate::weights::{ArchiveCode, Weights, WeightsFormat, META_FEATURE_WIDTH};
 
-/// Which of the seed's models a weights file holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ModelKind {
-    /// [`TwoInputModule`]: `linear(tensor1 + tensor2)`.
-    TwoInput,
-    /// [`CategoricalInputModule`]: `linear(cat(tensor_input, one_hot(category_index)))`.
-    Categorical,
-    /// [`SequenceInputModule`]: packed LSTM, then `linear` on one time step.
-    Sequence,
-}
-
+/// What a kind means for a weights file: the kind to build, and the config it holds. The kind
+/// itself, its names and its inputs' names are in `kind.rs`, below every layer that uses them.
 impl ModelKind {
-    /// All kinds, in the seed's order.
-    pub const ALL: [ModelKind; 3] = [Self::TwoInput, Self::Categorical, Self::Sequence];
-
-    /// The kind's name on the command line and in weights metadata.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::TwoInput => "two-input",
-            Self::Categorical => "categorical",
-            Self::Sequence => "sequence",
-        }
-    }
-
-    /// The seed's class name for this kind (`TwoInputModule`, ...).
-    pub fn seed_class(self) -> &'static str {
-        match self {
-            Self::TwoInput => "TwoInputModule",
-            Self::Categorical => "CategoricalInputModule",
-            Self::Sequence => "SequenceInputModule",
-        }
-    }
-
     /// The kind to build from `weights`: `asked`, or else the kind the weights name (metadata
     /// `model`, or the seed model whose code an archive holds). Without `asked`, an archive
     /// whose code is not one of the seed's models is refused, naming where it departs; with it,
@@ -132,44 +98,6 @@ impl ModelKind {
                 })
             }
         })
-    }
-
-    /// Whether the input `name` of this model holds floats: every input but the categorical
-    /// model's indices and the sequence model's lengths (the second argument of each), and the
-    /// sequence model's `sequences[i]`.
-    pub fn takes_floats(self, name: &str) -> bool {
-        let [_, second] = self.input_names();
-        self == Self::TwoInput || name != second
-    }
-
-    /// The names of `forward`'s arguments, as in the seed.
-    pub fn input_names(self) -> [&'static str; 2] {
-        match self {
-            Self::TwoInput => ["tensor1", "tensor2"],
-            Self::Categorical => ["tensor_input", "category_index"],
-            Self::Sequence => ["padded_seq", "seq_lengths"],
-        }
-    }
-}
-
-impl fmt::Display for ModelKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.name())
-    }
-}
-
-impl FromStr for ModelKind {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|k| k.name() == s)
-            .ok_or_else(|| {
-                Error::Unsupported(format!(
-                    "unknown model `{s}`; expected two-input, categorical or sequence"
-                ))
-            })
     }
 }
 

@@ -9,7 +9,8 @@ use crate::error::Result;
 use crate::inputs::{check_lengths, check_lengths_count, check_lengths_shape, lengths_from_tensor};
 use crate::limits::Limits;
 use crate::linear::Linear;
-use crate::lstm::{LstmConfig, MaskedLstm, StepKernel};
+use crate::lstm::{MaskedLstm, StepKernel};
+use crate::weights::LstmConfig;
 use crate::weights::Weights;
 
 /// Which time step of the unpacked LSTM output feeds the final Linear.

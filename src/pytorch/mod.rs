@@ -3,7 +3,7 @@
 //! storages), and a `torch.export.save` archive (`.pt2`, [`export`]: a JSON program and raw
 //! storages). Which one an archive is follows from its entries, whatever the file is called.
 //! A TorchScript archive's code ([`code`]) and a `.pt2`'s graph ([`graph`], written out as the
-//! same kind of code) are read as text, never run, for `crate::models::seed_code` to compare
+//! same kind of code) are read as text, never run, for `crate::weights`'s `seed_code` to compare
 //! with the seed's.
 //!
 //! Every archive gets the same checks ([`entries`], [`view`]): entries stored uncompressed, as

@@ -31,8 +31,8 @@ use serde_json::value::RawValue;
 
 use crate::error::{quoted, Error, Result};
 use crate::inputs::ModelInputs;
+use crate::kind::ModelKind;
 use crate::limits::Limits;
-use crate::models::ModelKind;
 use crate::safetensors_stream;
 use crate::source::Source;
 pub use lines::JsonLines;

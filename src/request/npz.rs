@@ -21,8 +21,8 @@ use super::{assemble_named, check_request_names, check_request_tensor};
 use crate::archive::{self, Archive, Refusal};
 use crate::error::{quoted, Error, Result};
 use crate::inputs::ModelInputs;
+use crate::kind::ModelKind;
 use crate::limits::Limits;
-use crate::models::ModelKind;
 use crate::npy::{describe_descr, Descr, Header, NpyDtype, Version, MAGIC_AND_VERSION};
 
 /// One entry of the archive: an array named for an input.

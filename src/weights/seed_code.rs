@@ -8,10 +8,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::OnceLock;
 
-use super::{ModelKind, SequenceConfig};
+use super::{LstmConfig, Weights};
+use crate::kind::ModelKind;
 use crate::pytorch::code::{compare, lex, Bindings, File, ScriptCode, Token, Unit};
 use crate::pytorch::export::ExportedProgram;
-use crate::weights::Weights;
 
 /// What the code inside a TorchScript (`.pt`) or `torch.export` (`.pt2`) archive is. scriptless
 /// runs an archive without being told the model only when its code is one of the seed's;
@@ -244,8 +244,8 @@ fn no_sequence_graph(
 }
 
 /// Checks the literals the seed's code was found with against the tensors; the categorical
-/// model's feature width. When the tensors do not make a `kind` model at all, nothing is
-/// checked: loading the model reports what is wrong with them.
+/// model's feature width. When the tensors do not make the model's Linear (or LSTM) at all,
+/// nothing is checked: loading the model reports what is wrong with them.
 fn verify(
     kind: ModelKind,
     bindings: &Bindings,
@@ -283,10 +283,9 @@ fn verify(
             }
         }
         ModelKind::Sequence => {
-            let Ok(config) = SequenceConfig::from_weights(weights) else {
+            let Ok(l) = LstmConfig::from_weights(weights, "rnn") else {
                 return Ok(None);
             };
-            let l = config.lstm;
             let directions = if l.bidirectional { 2 } else { 1 };
             let h_size = if l.proj_size > 0 {
                 l.proj_size

@@ -16,11 +16,18 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 
 use crate::error::{quoted, Error, Result};
+use crate::kind::ModelKind;
 use crate::limits::Limits;
-use crate::models::{seed_code, ArchiveCode, ModelKind};
 use crate::pytorch::{self, export::ExportedProgram};
 use crate::safetensors_stream::{self, NOT_SAFETENSORS};
 use crate::source::Source;
+
+mod lstm_config;
+mod seed_code;
+
+pub(crate) use lstm_config::direction_suffixes;
+pub use lstm_config::LstmConfig;
+pub use seed_code::ArchiveCode;
 
 /// The [`Limits`] field that bounds a weights file, as errors name it.
 const MAX_WEIGHTS_BYTES: &str = "max_weights_bytes";

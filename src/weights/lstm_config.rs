@@ -1,7 +1,7 @@
 //! [`LstmConfig`]: an `nn.LSTM`'s hyperparameters, inferred from its `state_dict`.
 
+use super::Weights;
 use crate::error::{quoted, Error, Result};
-use crate::weights::Weights;
 
 /// Hyperparameters of an `nn.LSTM`, as read from its `state_dict`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
