@@ -2,7 +2,7 @@
 """Run `scriptless bench` and `python/bench_torch.py` side by side and compare.
 
     python python/compare_bench.py [--device cpu] [--rounds 3] [--seconds 1] [--only PREFIX]
-                                   [--out docs/bench] [--cpu avx512|avx2|generic] [--binary PATH]
+                                   [--out DIR] [--cpu avx512|avx2|generic] [--binary PATH]
 
 From the repository root, with torch installed (python/requirements.txt). Builds the release
 binary (for a GPU device, build it with that feature first; with --binary, that binary is used
@@ -22,9 +22,11 @@ removed from the children's environment, so a stray one in the shell cannot cap 
 binary has it, the tier's 1-thread and all-thread peaks and the achieved GFLOP/s of the largest
 CPU sequence configuration go into the report. When it fails, a warning and the report without.
 
-Prints a Markdown table and writes, under --out: <device>.json (every measurement, the machine
-and date), <device>.md (the table) and <device>.svg (ratio per configuration, the chart the
-README shows); with --cpu TIER, <device>-<tier>.json, .md and .svg instead.
+Prints a Markdown table and writes, under --out (default target/bench, which git ignores):
+<device>.json (every measurement, the machine and date), <device>.md (the table) and
+<device>.svg (ratio per configuration); with --cpu TIER, <device>-<tier>.json, .md and .svg
+instead. `--out docs/bench` replaces the published tables and charts that docs/performance.md
+shows: do that on purpose, with the run you mean to publish.
 """
 
 import argparse
@@ -253,7 +255,8 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=1.0)
     parser.add_argument("--only", default=None, metavar="PREFIX")
-    parser.add_argument("--out", default="docs/bench")
+    parser.add_argument("--out", default="target/bench",
+                        help="where the report goes (default: target/bench; docs/bench publishes it)")
     parser.add_argument("--cpu", choices=TIERS, default=None, metavar="TIER",
                         help=f"cap both sides to one SIMD tier ({', '.join(TIERS)}); CPU only. "
                              "Default: each side's best")

@@ -119,7 +119,8 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub weights: PathBuf,
     /// Categorical model only: the width of `tensor_input` (the rest of `linear.in_features`
-    /// is categories), when the weights do not record it as metadata `feature_width`.
+    /// is categories), when the weights do not record it (metadata `feature_width`, or the
+    /// `one_hot` of an archive's code).
     #[arg(long, value_name = "N")]
     pub feature_width: Option<usize>,
     /// Inputs: `.json`, `.safetensors` or `.npz` (NumPy's `np.savez`, stored or compressed),
