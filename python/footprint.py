@@ -141,7 +141,7 @@ out["versions"] = {norm(n): d.version for n, d in dists.items()}
 print(json.dumps(out))
 """
 
-MB = 1e6  # file sizes in MB (10^6 bytes), as the README gives them; RSS in MiB (ru_maxrss / 1024)
+MB = 1e6  # file sizes in MB (10^6 bytes), as docs/python.md gives them; RSS in MiB (ru_maxrss / 1024)
 
 
 def fail(message):

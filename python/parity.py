@@ -39,7 +39,7 @@ itself:
 Weights mode checks f32 and f64 unless --dtypes says otherwise: the f16/bf16 tolerances were
 validated at default init scale only.
 
-Reference and tolerance per dtype (the parity policy of README.md, `|got - want| <= atol +
+Reference and tolerance per dtype (the parity policy of docs/parity.md, `|got - want| <= atol +
 rtol*|want|` element by element, and the output shape must be PyTorch's):
   f32       PyTorch's f32 model                                  atol 2e-5,    rtol 1e-4
   f64       PyTorch's model.double() on double inputs            atol 1e-10,   rtol 1e-9

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the scriptless CLI for every platform we ship to, packs each build with the weights,
-# examples, README and licences, and runs every packed binary on them, comparing what it writes
+# examples, README, guide and licences, and runs every packed binary on them, comparing what it writes
 # with the native build's output; exits non-zero on any difference.
 #
 #   scripts/dist.sh                                   # the four targets we ship
@@ -18,7 +18,7 @@
 # Writes dist/scriptless-<version>-<target>.tar.gz (.zip for Windows) and dist/SHA256SUMS for
 # the archives there. Each archive holds one folder, scriptless-<version>-<target>/, with the
 # binary (scriptless, scriptless.exe, or scriptless.wasm and scriptless.mjs), weights/,
-# examples/, README.md and the licences. Builds go to target/dist (profile `dist`: release,
+# examples/, README.md, the guide (docs/) and the licences. Builds go to target/dist (profile `dist`: release,
 # symbols stripped), apart from the normal build.
 #
 # The check: in a fresh folder the archive is unpacked into, the packed binary and the native
@@ -98,7 +98,7 @@ for target in "${targets[@]}"; do
         wasm32-*) cp "$built/scriptless.wasm" scripts/dist/scriptless.mjs "$stage/" ;;
         *) cp "$built/scriptless" "$stage/" ;;
     esac
-    cp -r README.md LICENSE-MIT LICENSE-APACHE weights examples "$stage/"
+    cp -r README.md docs LICENSE-MIT LICENSE-APACHE weights examples "$stage/"
     # Archive metadata independent of the checkout and the clock: owners, order, times.
     stamp=$(git log -1 --format=%ct 2>/dev/null || echo 0)
     find "$stage" -exec touch -h -d "@$stamp" {} +

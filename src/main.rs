@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 /// mimalloc keeps freed pages for reuse: with the system allocator every large output tensor
 /// came back as fresh pages, and page faults were 17% of a batch-4096 forward call. Linux only
-/// (README, "Platforms"): it is C compiled for the target, which needs Apple's SDK on macOS
+/// (docs/platforms-and-devices.md, "The allocator"): it is C compiled for the target, which needs Apple's SDK on macOS
 /// and a WASI C toolchain for WebAssembly, and on Windows its gain was never measured.
 /// `RUSTFLAGS="--cfg scriptless_system_allocator"` builds without it, to measure what it gains.
 #[cfg(all(target_os = "linux", not(scriptless_system_allocator)))]

@@ -344,7 +344,7 @@ mod tests {
         }
     }
 
-    // A timing test, meaningful in an optimised build (the README's `cargo test --release`);
+    // A timing test, meaningful in an optimised build (`cargo test --release`, as CONTRIBUTING.md says);
     // unoptimised and sanitizer builds skip it.
     #[test]
     #[cfg_attr(debug_assertions, ignore = "timing: run with --release")]

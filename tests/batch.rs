@@ -121,7 +121,7 @@ fn forward_many_gives_every_request_its_own_result_or_error() {
                 match (got, &alone) {
                     (Ok(got), Ok(want)) => {
                         // Stacking changes only the matrix sizes the kernels see (on the
-                        // machine of the README's figures the results are the same bits).
+                        // machine of the guide's figures the results are the same bits).
                         compare(got, want, 1e-6, 1e-6)
                             .unwrap_or_else(|e| panic!("{name} request {i}: {e}"));
                         checked.0 += 1;

@@ -78,8 +78,8 @@ fn assert_fails(out: &Output, parts: &[&str]) {
 }
 
 #[test]
-fn readme_command_runs_the_seed_sequence_example() {
-    // The README's first command, on the shipped weights and example.
+fn the_seed_sequence_example_runs() {
+    // The seed's sequence model on the shipped weights and example, as the guide's first runs.
     let out = run(
         "weights/sequence.safetensors",
         "examples/sequence.json",

@@ -3,7 +3,7 @@
  * on the seed's inputs, checked against PyTorch's outputs for them (seed_data.h, generated
  * from the golden fixtures python/export.py wrote). Exits non-zero on any error or mismatch.
  *
- * From the repository root (README, "From C and C++"):
+ * From the repository root (docs/c-and-cpp.md):
  *   cargo build --release -p scriptless-capi
  *   cc -std=c11 -Icapi/include -Icapi/examples capi/examples/seed.c \
  *      -Ltarget/release -lscriptless -Wl,-rpath,$PWD/target/release -lm -o seed

@@ -3,7 +3,7 @@
 // libtorch. The RAII wrapper below belongs to this example, not to the library: 70 lines over
 // scriptless.h. Checks the output against PyTorch's (seed_data.h); exits non-zero on a mismatch.
 //
-/* From the repository root (README, "From C and C++"):
+/* From the repository root (docs/c-and-cpp.md):
  *   cargo build --release -p scriptless-capi
  *   c++ -std=c++17 -Icapi/include -Icapi/examples capi/examples/seed.cpp \
  *       -Ltarget/release -lscriptless -Wl,-rpath,$PWD/target/release -o seed_cpp

@@ -17,7 +17,7 @@ use serde_json::Value;
 pub const ATOL: f64 = 2e-5;
 pub const RTOL: f64 = 1e-4;
 
-/// The documented tolerances (README, "Precision") of a model computing in f16 or bf16
+/// The documented tolerances (docs/parity.md, "Precision") of a model computing in f16 or bf16
 /// against PyTorch's f32 outputs, `(atol, rtol)` as in `torch.allclose`: 16 units of roundoff
 /// of the format (2^-11 for f16, 2^-8 for bf16), for both.
 pub const F16_TOLERANCE: (f64, f64) = (16.0 / 2048.0, 16.0 / 2048.0);
