@@ -1050,15 +1050,16 @@ fn bare_invocation_prints_the_full_help_and_exits_2() {
 }
 
 #[test]
-fn readme_batch_example_gives_one_result_per_request() {
-    // The README's batch command, on the shipped requests; the output goes to a temporary
-    // directory instead of the repository root.
+fn the_guides_batch_example_gives_one_result_per_request() {
+    // The batch command of docs/requests-and-outputs.md, on the shipped requests; the output
+    // goes to a temporary directory instead of the repository root. (scripts/check-docs.py
+    // runs the page's block itself; this checks what each result is.)
     let command = "scriptless run --weights weights/sequence.pt --input examples/requests.jsonl \
                    --output results.jsonl";
-    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let page = std::fs::read_to_string(root().join("docs/requests-and-outputs.md")).unwrap();
     assert!(
-        readme.contains(command),
-        "README no longer shows `{command}`"
+        page.contains(command),
+        "docs/requests-and-outputs.md no longer shows `{command}`"
     );
     let requests = std::fs::read_to_string(root().join("examples/requests.jsonl")).unwrap();
     let requests: Vec<Value> = requests

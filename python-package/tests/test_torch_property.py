@@ -24,7 +24,7 @@ import scriptless  # noqa: E402
 sys.path.insert(0, str(ROOT / "python"))
 from export import GeneralCategorical, GeneralSequence, GeneralTwoInput, lstm_outputs  # noqa: E402
 
-TOLERANCES = {"f32": (2e-5, 1e-4), "f64": (1e-10, 1e-9)}  # README's parity policy
+TOLERANCES = {"f32": (2e-5, 1e-4), "f64": (1e-10, 1e-9)}  # the parity policy of docs/parity.md
 TORCH_DTYPES = {"f32": torch.float32, "f64": torch.float64}
 
 
