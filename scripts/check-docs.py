@@ -36,6 +36,7 @@ from collections import namedtuple
 from pathlib import Path
 from urllib.parse import unquote
 
+README_MAX_LINES = 250
 FENCE = re.compile(r"^([ \t]*)(`{3,}|~{3,})(.*)$")
 ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
 SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
@@ -240,9 +241,6 @@ def indent(text):
     return "\n".join("    " + line for line in text.split("\n"))
 
 
-README_MAX_LINES = 250
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("files", nargs="*", help="Markdown files to check (default: all)")
@@ -269,7 +267,7 @@ def main():
     blocks = []
     for doc in docs:
         if doc.path == root / "README.md":
-            lines = doc.path.read_text(encoding="utf-8").count("\n")
+            lines = len(doc.lines) - (doc.lines[-1] == "")
             if lines > README_MAX_LINES:
                 checker.report(doc, lines, "the README has %d lines, over %d: move details to "
                                "the guide in docs/" % (lines, README_MAX_LINES))

@@ -79,7 +79,8 @@ fn module_of(path: &Path) -> Option<(String, usize)> {
 }
 
 /// The top-level modules a line of code names: `crate::x`, `crate::{x, y::z}`, and `super::`
-/// chains that reach the crate root. Comments are dropped first.
+/// chains that reach the crate root, counted from the file (an inline `mod` within it needs one
+/// `super::` more, which this does not see). Comments are dropped first.
 fn named_modules(line: &str, depth: usize) -> Vec<String> {
     let code = line.split("//").next().unwrap_or("");
     let mut out = Vec::new();
