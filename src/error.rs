@@ -51,6 +51,12 @@ pub enum Error {
     #[error("{0}")]
     Unsupported(String),
 
+    /// A model's own code failed or cannot run: an operator's error (with the operator), an
+    /// exception the model raised (`ValueError: ...`), code outside the supported language,
+    /// each with its place in the code where it is known (`code/__torch__/m.py:12: ...`).
+    #[error("{0}")]
+    Script(String),
+
     /// An error inside candle. With validated inputs this means a bug or an exhausted device.
     #[error(transparent)]
     Candle(candle_core::Error),

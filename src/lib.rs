@@ -74,9 +74,11 @@ mod linear;
 mod lstm;
 mod models;
 mod npy;
+pub mod ops;
 mod pytorch;
 mod request;
 mod safetensors_stream;
+pub mod script;
 mod source;
 mod weights;
 

@@ -40,6 +40,19 @@ pub(crate) struct ScriptCode {
 }
 
 impl ScriptCode {
+    /// The text of every `code/**.py` entry, by its path under the archive's folder
+    /// (`code/__torch__/m.py`); empty where the code was not read (see [`unread`]).
+    ///
+    /// [`unread`]: Self::unread
+    pub(crate) fn files(&self) -> &BTreeMap<String, String> {
+        &self.files
+    }
+
+    /// Why the code was not read, when it was not.
+    pub(crate) fn unread(&self) -> Option<&str> {
+        self.unread.as_deref()
+    }
+
     /// Reads the code entries under `prefix` (the archive's folder).
     pub(crate) fn read(
         entries: &mut Entries,
