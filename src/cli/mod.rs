@@ -4,6 +4,7 @@ mod bench;
 mod inspect;
 mod jsonl;
 mod output;
+mod program;
 mod progress;
 mod run;
 
@@ -162,6 +163,16 @@ pub(crate) struct RunArgs {
     /// the memory this process may use / 128 bytes, at most 134217728 (2^27)].
     #[arg(long, value_name = "N")]
     pub max_elements: Option<usize>,
+    /// Run a TorchScript archive by its own code through the interpreter even when its code is
+    /// one of the seed's models (which otherwise run on their dedicated implementations).
+    #[arg(long)]
+    pub interpret: bool,
+    /// Interpreted models: the most statements and loop turns one call may run.
+    #[arg(long, value_name = "N", default_value_t = scriptless::script::DEFAULT_MAX_STEPS)]
+    pub max_steps: u64,
+    /// Interpreted models: the deepest calls may nest.
+    #[arg(long, value_name = "N", default_value_t = scriptless::script::DEFAULT_MAX_DEPTH)]
+    pub max_depth: usize,
 }
 
 impl RunArgs {

@@ -4,11 +4,12 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use scriptless::{
-    parse_device, read_request, Model, ModelKind, Pooling, RequestFormat, Weights,
-    META_FEATURE_WIDTH,
+    parse_device, read_request, ArchiveCode, Model, ModelKind, Pooling, RequestFormat, Weights,
+    WeightsFormat, META_FEATURE_WIDTH,
 };
 
 use super::jsonl::{self, Batching};
+use super::program;
 use super::output::{write_output, OutputTarget};
 use super::RunArgs;
 
@@ -20,7 +21,26 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let target = OutputTarget::from_arg(args.output.as_deref())?;
     let device = parse_device(&args.device)?;
     let limits = args.limits();
-    let mut weights = Weights::read_within(&args.weights, &limits)?;
+    if args.interpret {
+        if args.model.is_some() {
+            bail!("--interpret runs the archive by its own code, and --model by the seed's: give one");
+        }
+        let program = program::load(args)?;
+        return program::run(args, &program);
+    }
+    // A file that is not one of the seed's models runs by its own code, when it has code.
+    let mut weights = match Weights::read_within(&args.weights, &limits) {
+        Ok(w) => w,
+        Err(e) if args.model.is_none() => return by_own_code(args, e),
+        Err(e) => return Err(e.into()),
+    };
+    if args.model.is_none() && matches!(weights.code(), Some(ArchiveCode::NotSeed { .. })) {
+        if is_torchscript(&weights) {
+            drop(weights);
+            let program = program::load(args)?;
+            return program::run(args, &program);
+        }
+    }
     let kind = ModelKind::resolve(args.model.map(ModelKind::from), &weights, "--model")?;
     if let Some(width) = args.feature_width {
         if kind != ModelKind::Categorical {
@@ -61,4 +81,19 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let output = model.forward(&inputs, pooling)?;
     write_output(&output, &target)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Whether the weights came from a TorchScript archive.
+fn is_torchscript(weights: &Weights) -> bool {
+    matches!(weights.format(), WeightsFormat::TorchScript { .. })
+}
+
+/// A file the weights reader refused (`error`), run by its own code if it is a TorchScript
+/// archive: its buffers may be of types weights cannot be (a BatchNorm's int64 counter).
+fn by_own_code(args: &RunArgs, error: scriptless::Error) -> anyhow::Result<ExitCode> {
+    match program::load(args) {
+        Ok(program) => program::run(args, &program),
+        Err(e) if e.to_string().contains("not a TorchScript archive") => Err(error.into()),
+        Err(e) => Err(e),
+    }
 }

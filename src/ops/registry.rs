@@ -32,6 +32,23 @@ impl Ctx<'_> {
     }
 }
 
+impl Ctx<'_> {
+    /// Refuses a list or string of `n` items over a sixty-fourth of `max_elements` (each list
+    /// item is a whole value, dozens of bytes), before it is built. `what` names it.
+    pub fn check_items(&self, what: &str, n: usize) -> Result<()> {
+        let max = self.limits.max_elements / 64;
+        if n > max {
+            return Err(Error::Limit {
+                what: what.to_string(),
+                message: format!(
+                    "would hold {n} items, more than the limit of {max} (max_elements / 64)"
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
 /// An operator's implementation: the bound arguments in schema order, defaults filled in.
 pub type OpFn = fn(&Ctx, &Args) -> Result<Value>;
 

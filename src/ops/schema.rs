@@ -110,7 +110,23 @@ impl Schema {
     /// are parsed, so an error is a bug in an entry).
     pub fn parse(text: &str) -> Result<Self, String> {
         let open = text.find('(').ok_or("no `(`")?;
-        let close = text.rfind(')').ok_or("no `)`")?;
+        // The `)` that closes the arguments (the return type may hold parentheses too).
+        let mut depth = 0usize;
+        let mut close = None;
+        for (i, c) in text.char_indices().skip_while(|&(i, _)| i < open) {
+            match c {
+                '(' => depth += 1,
+                ')' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        close = Some(i);
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let close = close.ok_or("no `)`")?;
         let head = text[..open].trim();
         let (name, overload) = match head.split_once('.') {
             Some((n, o)) => (n.to_string(), o.to_string()),
@@ -215,7 +231,8 @@ fn parse_ty(s: &str) -> Result<Ty, String> {
         "str" => Ty::Str,
         "ScalarType" | "Layout" | "MemoryFormat" => Ty::Code,
         "Device" => Ty::Device,
-        "Any" | "Generator" | "t" => Ty::Any,
+        "Any" | "Generator" | "Dict" | "AnyClassType" => Ty::Any,
+        t if t.starts_with('t') && t[1..].chars().all(|c| c.is_ascii_digit()) => Ty::Any,
         other => return Err(format!("unknown type `{other}`")),
     })
 }

@@ -18,6 +18,7 @@ pub(crate) mod export;
 mod graph;
 mod pickle;
 mod pickled;
+pub(crate) mod script_archive;
 mod view;
 
 use std::collections::BTreeMap;

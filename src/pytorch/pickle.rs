@@ -31,8 +31,8 @@ pub(crate) enum Value {
     /// A bool (a module's `training` flag).
     Bool(bool),
     Int(i64),
-    /// A float: checked for type only, never needed for its value.
-    Float,
+    /// A float (a module's `eps`, a TorchScript constant).
+    Float(f64),
     Str(Rc<str>),
     Tuple(Rc<[Value]>),
     List(List),
@@ -50,7 +50,7 @@ impl Value {
             Value::None => "None",
             Value::Bool(_) => "bool",
             Value::Int(_) => "int",
-            Value::Float => "float",
+            Value::Float(_) => "float",
             Value::Str(_) => "str",
             Value::Tuple(_) => "tuple",
             Value::List(_) => "list",
@@ -276,8 +276,8 @@ impl Machine<'_> {
                 self.stack.push(Value::Int(i64::from_le_bytes(buf)));
             }
             b'G' => {
-                self.take(8)?;
-                self.stack.push(Value::Float);
+                let x = f64::from_be_bytes(self.array::<8>()?);
+                self.stack.push(Value::Float(x));
             }
             b'X' => {
                 let n = u32::from_le_bytes(self.array::<4>()?) as usize;

@@ -2,13 +2,13 @@
 //! builds and the interpreter runs. The printer writes a small, regular subset of Python
 //! (`torch/csrc/jit/serialization/python_print.cpp`); this tree holds that subset and no more.
 
-use std::rc::Rc;
+use std::sync::Arc;
 
 /// One code file: `code/__torch__/torch/nn/modules/rnn.py`.
 #[derive(Debug, Clone)]
 pub struct Module {
     /// The file's path in the archive, under `code/` (`__torch__/torch/nn/modules/rnn.py`).
-    pub path: Rc<str>,
+    pub path: Arc<str>,
     /// The module's qualified name (`__torch__.torch.nn.modules.rnn`).
     pub name: String,
     /// Its classes and functions, in order.
@@ -42,7 +42,9 @@ pub struct Class {
 pub struct Attribute {
     /// Its name.
     pub name: String,
-    /// Its type as written (`Final[int]`, `List[Tensor]`, `__torch__.foo.Bar`).
+    /// Its type as written (`Final[int]`, `List[Tensor]`, `__torch__.foo.Bar`); a class-level
+    /// assignment without one (an enum's `RED = 1`, `__forward_hooks__ = ["hook", ]`) has the
+    /// type named `""`.
     pub ty: Type,
     /// The constant value of a `Final` attribute (`= 20`), or a class-level assignment's
     /// value.
@@ -160,6 +162,21 @@ pub enum StmtKind {
     },
     /// `del target`.
     Del(Vec<Target>),
+    /// `with item: body` or `with item as target: body`: the printer writes it for a context
+    /// manager (`with torch.no_grad():` is `_5 = ...no_grad.__new__(...)`, `with _5:`), whose
+    /// `__enter__` runs before the body and `__exit__` after it.
+    With {
+        /// The context manager.
+        item: Expr,
+        /// Where `__enter__`'s result goes (`as x`), if anywhere.
+        target: Option<Target>,
+        /// The block's statements.
+        body: Vec<Stmt>,
+    },
+    /// A function defined in a function body: the printer writes `def __forked_function():`
+    /// (no parameters; it reads the enclosing function's variables) before
+    /// `fut = fork(__forked_function)` for `torch.jit.fork`.
+    Def(Box<Function>),
 }
 
 /// What an assignment writes to.
@@ -180,9 +197,9 @@ pub enum Target {
 pub enum Expr {
     /// A name (`x`, `torch`, `ops`, `CONSTANTS`, `__torch__`, `self`).
     Name(String),
-    /// An int literal.
+    /// An int literal; a minus right before one is part of it (`-1`, `-9223372036854775808`).
     Int(i64),
-    /// A float literal (`0.`, `1e-05`, `inf` is `Name("inf")`).
+    /// A float literal (`0.`, `1e-05`, `-1.5`; `inf` is `Name("inf")`).
     Float(f64),
     /// `True` or `False`.
     Bool(bool),

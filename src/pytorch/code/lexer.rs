@@ -227,6 +227,10 @@ fn identifier_end(bytes: &[u8], mut i: usize) -> usize {
     i
 }
 
+/// The magnitude of `i64::MIN`, which the printer writes as `-9223372036854775808`: the lexer
+/// gives it as `Token::Int(i64::MIN)`, the only negative `Int` it makes.
+pub(crate) const I64_MIN_MAGNITUDE: &str = "9223372036854775808";
+
 /// The number starting at `start`: an `Int` unless it has a point or an exponent.
 fn number(source: &str, start: usize) -> Result<(Token, usize), String> {
     let bytes = source.as_bytes();
@@ -260,6 +264,9 @@ fn number(source: &str, start: usize) -> Result<(Token, usize), String> {
             text.parse()
                 .map_err(|_| format!("`{text}` is not a number"))?,
         )
+    } else if text.trim_start_matches('0') == I64_MIN_MAGNITUDE {
+        // Only a unary minus makes it an `i64`; the parser checks that one precedes it.
+        Token::Int(i64::MIN)
     } else {
         Token::Int(
             text.parse()
@@ -339,6 +346,13 @@ mod tests {
                 "z"
             ]]
         );
+    }
+
+    #[test]
+    fn the_magnitude_of_i64_min_lexes_as_i64_min() {
+        let lines = lex("k = -9223372036854775808\n", false).unwrap();
+        assert_eq!(lines[0].tokens[3], Token::Int(i64::MIN));
+        assert!(lex("k = 9223372036854775809\n", false).is_err());
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::rc::Rc;
 
 pub(crate) use compare::{compare, Bindings};
-pub(crate) use lexer::{lex, Token};
+pub(crate) use lexer::{lex, Line, Token, I64_MIN_MAGNITUDE};
 pub(crate) use units::{File, Unit};
 
 use units::Class;
@@ -22,9 +22,9 @@ use units::qualified_name;
 
 use super::entries::Entries;
 
-/// The most code read from an archive, inflated: the seed's is about 15 KB, so an archive with
-/// more cannot be one of its models, and is not read further.
-const MAX_CODE_BYTES: u64 = 1 << 20;
+/// The most code read from an archive, inflated: 16 MiB. The seed's is about 15 KB and an
+/// `nn.TransformerEncoderLayer`'s about 100 KB; more is not read.
+const MAX_CODE_BYTES: u64 = 16 << 20;
 
 /// The code of a TorchScript archive, and the module flags it reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,7 +73,7 @@ impl ScriptCode {
             let size = entries.declared_size(&name)?;
             if size > left {
                 unread = Some(format!(
-                    "its code is over {MAX_CODE_BYTES} bytes, far more than the seed's models'"
+                    "its code is over {MAX_CODE_BYTES} bytes, which is not read"
                 ));
                 files.clear();
                 break;

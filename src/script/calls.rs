@@ -1,0 +1,202 @@
+//! Where a call goes: an operator of the registry (`torch.add` is `aten::add`, `ops.prim.min`
+//! is `prim::min`), a function, method or class of the archive's code, or one of the language's
+//! builtins (`builtins`). An operator that writes to an argument (`relu_`, schema
+//! `Tensor(a!) self`) leaves its result in the caller's variable or attribute.
+
+use std::sync::Arc;
+
+use super::ast::Expr;
+use super::builtins;
+use super::interp::{dotted, is_local, object, script_err, Frame, Interp};
+use crate::error::Result;
+use crate::ops::{with_op, Value};
+
+/// The operator a dotted name calls: `torch.add` → `aten::add`, `ops.prim.min` → `prim::min`.
+pub(crate) fn operator_name(path: &str) -> Option<String> {
+    for (prefix, ns) in [
+        ("torch._C._nn.", "aten"),
+        ("torch._C._fft.", "aten"),
+        ("torch._C._linalg.", "aten"),
+        ("torch._C._special.", "aten"),
+        ("torch.nn.functional.", "aten"),
+        ("torch.linalg.", "aten"),
+        ("torch.", "aten"),
+        ("ops.aten.", "aten"),
+        ("ops.prim.", "prim"),
+    ] {
+        if let Some(name) = path.strip_prefix(prefix) {
+            if !name.contains('.') {
+                return Some(format!("{ns}::{name}"));
+            }
+        }
+    }
+    None
+}
+
+/// Calls `func` (as written: `arg_exprs` are the positional arguments' expressions, for the
+/// operators that write to them) with evaluated `args` and `kwargs`.
+pub(crate) fn call(
+    interp: &mut Interp,
+    func: &Expr,
+    arg_exprs: &[Expr],
+    args: Vec<Value>,
+    kwargs: Vec<(String, Value)>,
+    frame: &mut Frame,
+) -> Result<Value> {
+    // `isinstance(x, List[int])` and `annotate(T, v)` take a type, which is not a value.
+    if let Expr::Name(n) = func {
+        if !is_local(n, frame) {
+            match n.as_str() {
+                "annotate" | "unchecked_cast" => {
+                    return args
+                        .into_iter()
+                        .nth(1)
+                        .ok_or_else(|| script_err(format!("{n}() takes a type and a value")))
+                }
+                "uninitialized" => return Ok(Value::None),
+                "isinstance" => {
+                    let ty = arg_exprs
+                        .get(1)
+                        .ok_or_else(|| script_err("isinstance() takes a value and a type"))?;
+                    let v = args.first().cloned().unwrap_or(Value::None);
+                    return Ok(Value::Bool(builtins::isinstance(interp, &v, ty)));
+                }
+                _ => {}
+            }
+        }
+    }
+    if let Some(path) = dotted(func) {
+        if !is_local(&path, frame) {
+            return call_path(interp, &path, arg_exprs, args, kwargs, frame);
+        }
+    }
+    // A method of a value: `(rnn).forward__1(x)`, `s.format(...)`, `d.keys()`.
+    if let Expr::Attr(base, method) = func {
+        let receiver = interp.eval(base, frame)?;
+        return call_method(interp, receiver, method, args, kwargs);
+    }
+    let f = interp.eval(func, frame)?;
+    call_value(interp, f, args, kwargs)
+}
+
+/// Calls a function value (`_0 = __torch__.f` ... `_0(x)`).
+pub(crate) fn call_value(
+    interp: &mut Interp,
+    f: Value,
+    args: Vec<Value>,
+    kwargs: Vec<(String, Value)>,
+) -> Result<Value> {
+    match f {
+        Value::Function(name, Some(obj)) => {
+            call_method(interp, Value::Object(obj), &name, args, kwargs)
+        }
+        Value::Function(name, None) => {
+            let mut frame = Frame::empty(Arc::from(""));
+            call_path(interp, &name, &[], args, kwargs, &mut frame)
+        }
+        other => Err(script_err(format!("a {} is not callable", other.type_name()))),
+    }
+}
+
+/// Calls `receiver.method(args)`.
+pub(crate) fn call_method(
+    interp: &mut Interp,
+    receiver: Value,
+    method: &str,
+    mut args: Vec<Value>,
+    kwargs: Vec<(String, Value)>,
+) -> Result<Value> {
+    if let Value::Object(o) = &receiver {
+        let class = o.borrow().class.clone();
+        if let Some((f, file)) = interp.code.method(&class, method) {
+            args.insert(0, receiver.clone());
+            return interp.call_function(f, file, args, kwargs);
+        }
+        let attr = interp.attribute(&receiver, method)?;
+        return call_value(interp, attr, args, kwargs);
+    }
+    if let Some(v) = builtins::method(interp, &receiver, method, &args, &kwargs)? {
+        return Ok(v);
+    }
+    args.insert(0, receiver);
+    interp
+        .registry
+        .call(&interp.cx, &format!("aten::{method}"), &args, &kwargs)
+}
+
+/// Calls a dotted name: a builtin, an operator, or the code's function or class.
+fn call_path(
+    interp: &mut Interp,
+    path: &str,
+    arg_exprs: &[Expr],
+    args: Vec<Value>,
+    kwargs: Vec<(String, Value)>,
+    frame: &mut Frame,
+) -> Result<Value> {
+    if let Some(v) = builtins::call(interp, path, &args, &kwargs)? {
+        return Ok(v);
+    }
+    if let Some(f) = interp.code.functions.get(path) {
+        return interp.call_function(&f.item, &f.file.clone(), args, kwargs);
+    }
+    if interp.code.classes.contains_key(path) {
+        return construct(interp, path, args, kwargs);
+    }
+    let Some(name) = operator_name(path) else {
+        return Err(script_err(format!("`{path}` is not defined")));
+    };
+    let (op, bound) = interp.registry.resolve(&name, &args, &kwargs)?;
+    let result = (op.f)(&interp.cx, &bound).map_err(|e| with_op(&op.schema, e))?;
+    // In-place operators: the variable or attribute passed holds the result.
+    for (i, arg) in op.schema.args.iter().enumerate() {
+        if arg.mutated && matches!(result, Value::Tensor(_)) {
+            if let Some(target) = arg_exprs.get(i).and_then(target_of) {
+                interp.assign(&target, result.clone(), frame)?;
+            }
+        }
+    }
+    Ok(result)
+}
+
+/// The assignment target an argument expression names, if it names one.
+fn target_of(e: &Expr) -> Option<super::ast::Target> {
+    match e {
+        Expr::Name(n) => Some(super::ast::Target::Name(n.clone())),
+        Expr::Attr(o, n) => Some(super::ast::Target::Attr((**o).clone(), n.clone())),
+        _ => None,
+    }
+}
+
+/// `Class(args)`: a `NamedTuple` from its fields, or a TorchScript class through `__init__`.
+fn construct(
+    interp: &mut Interp,
+    class: &str,
+    args: Vec<Value>,
+    kwargs: Vec<(String, Value)>,
+) -> Result<Value> {
+    let Some(c) = interp.code.classes.get(class) else {
+        return Err(script_err(format!("`{class}` is not defined")));
+    };
+    if c.item.base == "NamedTuple" {
+        let mut fields = Vec::with_capacity(c.item.attributes.len());
+        let mut args = args.into_iter();
+        for a in &c.item.attributes {
+            let v = match args.next() {
+                Some(v) => v,
+                None => match kwargs.iter().find(|(k, _)| *k == a.name) {
+                    Some((_, v)) => v.clone(),
+                    None => Value::None,
+                },
+            };
+            fields.push((a.name.as_str().into(), v));
+        }
+        return Ok(object(class, fields));
+    }
+    let obj = object(class, Vec::new());
+    if let Some((init, file)) = interp.code.method(class, "__init__") {
+        let mut all = vec![obj.clone()];
+        all.extend(args);
+        interp.call_function(init, file, all, kwargs)?;
+    }
+    Ok(obj)
+}

@@ -1,0 +1,505 @@
+//! Requests and outputs of a [`Program`](super::Program) as files: a JSON request typed by
+//! `forward`'s signature (tensors by `torch.tensor`'s rule), a safetensors request of tensors
+//! by argument name (list items `name.0`, `name.1`), and the output as JSON (`{"output": ...}`
+//! mirroring what `forward` returns) or as named tensors (`output`, `output.0`, `output.key`).
+
+use candle_core::{DType, Device};
+use serde::ser::{Error as _, Serialize, SerializeMap, SerializeSeq, Serializer};
+use serde_json::Value as Json;
+
+use super::ast::Type;
+use super::program::Signature;
+use super::value::Value;
+use crate::error::{Error, Result};
+use crate::limits::Limits;
+use crate::ops::{ScalarType, Tensor};
+
+/// The arguments of a JSON request: an object keyed by `forward`'s argument names, each typed
+/// by its declared type (a `Tensor` is nested arrays typed as `torch.tensor` types them: all
+/// integers int64, any float literal float32, booleans bool).
+pub fn args_from_json(
+    signature: &Signature,
+    text: &str,
+    limits: &Limits,
+) -> Result<Vec<(String, Value)>> {
+    let doc: Json = serde_json::from_str(text).map_err(|e| Error::format("request", e))?;
+    let Json::Object(map) = doc else {
+        return Err(Error::format(
+            "request",
+            "expected a JSON object keyed by forward's argument names",
+        ));
+    };
+    let mut out = Vec::with_capacity(map.len());
+    for (name, v) in map {
+        let ty = signature
+            .params
+            .iter()
+            .find(|p| p.name == name)
+            .map(|p| p.ty.clone())
+            .ok_or_else(|| {
+                let names: Vec<&str> = signature.params.iter().map(|p| p.name.as_str()).collect();
+                Error::input(
+                    &name,
+                    format!(
+                        "forward takes no such argument (it takes {})",
+                        crate::error::quoted(&names)
+                    ),
+                )
+            })?;
+        let value = typed(&name, &ty, v, limits)?;
+        out.push((name, value));
+    }
+    Ok(out)
+}
+
+/// A JSON value as type `ty`.
+fn typed(name: &str, ty: &Type, v: Json, limits: &Limits) -> Result<Value> {
+    let wrong = |what: &str| {
+        Error::input(
+            name,
+            format!("forward takes it as {}, not {what}", ty.display()),
+        )
+    };
+    Ok(match (ty.name.as_str(), v) {
+        (_, Json::Null) => Value::None,
+        ("Optional", v) => match ty.args.first() {
+            Some(inner) => typed(name, inner, v, limits)?,
+            None => return Err(wrong("this")),
+        },
+        ("Union", v) => {
+            let mut last = wrong("this");
+            for t in &ty.args {
+                match typed(name, t, v.clone(), limits) {
+                    Ok(ok) => return Ok(ok),
+                    Err(e) => last = e,
+                }
+            }
+            return Err(last);
+        }
+        ("Tensor", v) => Value::Tensor(tensor_from_json(name, &v, limits)?),
+        ("int", Json::Number(n)) => Value::Int(n.as_i64().ok_or_else(|| wrong("a non-integer"))?),
+        ("float", Json::Number(n)) => Value::Float(n.as_f64().ok_or_else(|| wrong("a number"))?),
+        ("bool", Json::Bool(b)) => Value::Bool(b),
+        ("str", Json::String(s)) => Value::Str(s),
+        ("List", Json::Array(items)) => {
+            let inner = ty.args.first().ok_or_else(|| wrong("a list"))?;
+            let mut out = Vec::with_capacity(items.len());
+            for (i, item) in items.into_iter().enumerate() {
+                out.push(typed(&format!("{name}[{i}]"), inner, item, limits)?);
+            }
+            Value::List(out)
+        }
+        ("Tuple", Json::Array(items)) => {
+            if items.len() != ty.args.len() {
+                return Err(wrong(&format!("an array of {}", items.len())));
+            }
+            let mut out = Vec::with_capacity(items.len());
+            for (i, (item, t)) in items.into_iter().zip(&ty.args).enumerate() {
+                out.push(typed(&format!("{name}[{i}]"), t, item, limits)?);
+            }
+            Value::Tuple(out)
+        }
+        ("Dict", Json::Object(map)) => {
+            let inner = ty.args.get(1).ok_or_else(|| wrong("an object"))?;
+            let mut out = Vec::with_capacity(map.len());
+            for (k, item) in map {
+                let item = typed(&format!("{name}[{k:?}]"), inner, item, limits)?;
+                out.push((k, item));
+            }
+            Value::Dict(out)
+        }
+        (_, Json::Array(_)) => return Err(wrong("an array")),
+        (_, Json::Object(_)) => return Err(wrong("an object")),
+        (_, Json::String(_)) => return Err(wrong("a string")),
+        (_, Json::Bool(_)) => return Err(wrong("a bool")),
+        (_, Json::Number(_)) => return Err(wrong("a number")),
+    })
+}
+
+/// The leaves of nested arrays, and their shape.
+fn leaves<'j>(name: &str, v: &'j Json, shape: &mut Vec<usize>, out: &mut Vec<&'j Json>, depth: usize) -> Result<()> {
+    match v {
+        Json::Array(items) => {
+            if shape.len() == depth {
+                shape.push(items.len());
+            } else if shape.get(depth) != Some(&items.len()) {
+                return Err(Error::input(
+                    name,
+                    "is ragged: its nested arrays differ in length at one depth",
+                ));
+            }
+            for item in items {
+                leaves(name, item, shape, out, depth + 1)?;
+            }
+            if items.is_empty() && shape.len() > depth + 1 {
+                return Err(Error::input(name, "is ragged"));
+            }
+        }
+        leaf => {
+            if shape.len() != depth {
+                return Err(Error::input(
+                    name,
+                    "is ragged: numbers and arrays at one depth",
+                ));
+            }
+            out.push(leaf);
+        }
+    }
+    Ok(())
+}
+
+/// A tensor from nested arrays, typed as `torch.tensor` types them.
+pub(crate) fn tensor_from_json(name: &str, v: &Json, limits: &Limits) -> Result<Tensor> {
+    let mut shape = Vec::new();
+    let mut flat = Vec::new();
+    leaves(name, v, &mut shape, &mut flat, 0)?;
+    limits.check_elements(format!("input `{name}`"), &shape)?;
+    let device = Device::Cpu;
+    let all_bool = !flat.is_empty() && flat.iter().all(|x| x.is_boolean());
+    if all_bool {
+        let data: Vec<u8> = flat.iter().map(|x| x.as_bool() == Some(true)).map(u8::from).collect();
+        return Tensor::from_mask(candle_core::Tensor::from_vec(data, shape, &device)?);
+    }
+    let mut any_float = false;
+    for x in &flat {
+        match x {
+            Json::Number(n) => any_float |= n.is_f64(),
+            Json::Bool(_) => {
+                return Err(Error::input(name, "mixes booleans and numbers"));
+            }
+            _ => return Err(Error::input(name, "holds something other than numbers")),
+        }
+    }
+    if any_float {
+        let data: Vec<f32> = flat
+            .iter()
+            .map(|x| x.as_f64().map(|f| f as f32).unwrap_or(f32::NAN))
+            .collect();
+        if let Some(i) = data.iter().position(|x| !x.is_finite()) {
+            return Err(Error::input(
+                name,
+                format!("element {i} is out of float32's range"),
+            ));
+        }
+        Tensor::new(candle_core::Tensor::from_vec(data, shape, &device)?)
+    } else {
+        let mut data = Vec::with_capacity(flat.len());
+        for x in &flat {
+            data.push(x.as_i64().ok_or_else(|| {
+                Error::input(name, format!("{x} is out of int64's range"))
+            })?);
+        }
+        Tensor::new(candle_core::Tensor::from_vec(data, shape, &device)?)
+    }
+}
+
+/// The arguments of a request of named tensors (safetensors, `.npz`): each tensor argument by
+/// its name, a `List[Tensor]`'s items as `name.0`, `name.1`, ... An argument of another type
+/// cannot be given this way: refused unless it has a default or is optional.
+pub fn args_from_tensors(
+    signature: &Signature,
+    mut tensors: Vec<(String, Tensor)>,
+) -> Result<Vec<(String, Value)>> {
+    let mut out = Vec::new();
+    for p in &signature.params {
+        let base = strip_optional(&p.ty);
+        match base.name.as_str() {
+            "Tensor" => {
+                if let Some(i) = tensors.iter().position(|(n, _)| *n == p.name) {
+                    let (_, t) = tensors.swap_remove(i);
+                    out.push((p.name.clone(), Value::Tensor(t)));
+                }
+            }
+            "List" | "Tuple" if base.args.iter().all(|a| a.name == "Tensor") => {
+                let mut items = Vec::new();
+                while let Some(i) = tensors
+                    .iter()
+                    .position(|(n, _)| *n == format!("{}.{}", p.name, items.len()))
+                {
+                    items.push(Value::Tensor(tensors.swap_remove(i).1));
+                }
+                if !items.is_empty() {
+                    out.push((
+                        p.name.clone(),
+                        if base.name == "List" {
+                            Value::List(items)
+                        } else {
+                            Value::Tuple(items)
+                        },
+                    ));
+                }
+            }
+            _ if p.has_default || p.ty.name == "Optional" => {}
+            _ => {
+                return Err(Error::input(
+                    &p.name,
+                    format!(
+                        "is a {}, which a request of tensors cannot hold: give it in a JSON \
+                         request",
+                        p.ty.display()
+                    ),
+                ))
+            }
+        }
+    }
+    if let Some((name, _)) = tensors.first() {
+        return Err(Error::input(name, "forward takes no such argument"));
+    }
+    Ok(out)
+}
+
+fn strip_optional(ty: &Type) -> &Type {
+    match (ty.name.as_str(), ty.args.first()) {
+        ("Optional", Some(inner)) => inner,
+        _ => ty,
+    }
+}
+
+/// The output as named tensors: `output` for a lone tensor, `output.0`, `output.1` for a
+/// tuple's or list's items, `output.key` for a dict's entries, joined by `.` when nested;
+/// numbers become 0-dim tensors (int64, float64, bool). Strings and `None` have no tensor:
+/// refused, naming where they are.
+pub fn output_tensors(v: &Value) -> Result<Vec<(String, Tensor)>> {
+    let mut out = Vec::new();
+    named(v, "output".into(), &mut out)?;
+    Ok(out)
+}
+
+fn named(v: &Value, name: String, out: &mut Vec<(String, Tensor)>) -> Result<()> {
+    let cpu = Device::Cpu;
+    match v {
+        Value::Tensor(t) => out.push((name, t.to_device(&cpu)?)),
+        Value::Int(n) => out.push((name, Tensor::new(candle_core::Tensor::new(*n, &cpu)?)?)),
+        Value::Float(x) => out.push((name, Tensor::new(candle_core::Tensor::new(*x, &cpu)?)?)),
+        Value::Bool(b) => out.push((
+            name,
+            Tensor::from_mask(candle_core::Tensor::new(u8::from(*b), &cpu)?)?,
+        )),
+        Value::List(items) | Value::Tuple(items) => {
+            for (i, item) in items.iter().enumerate() {
+                named(item, format!("{name}.{i}"), out)?;
+            }
+        }
+        Value::Dict(items) => {
+            for (k, item) in items {
+                named(item, format!("{name}.{k}"), out)?;
+            }
+        }
+        Value::Str(_) | Value::None => {
+            return Err(Error::Unsupported(format!(
+                "`{name}` is a {}, which only a JSON output can hold",
+                v.type_name()
+            )))
+        }
+    }
+    Ok(())
+}
+
+/// The output as one line of JSON: `{"output": ...}` mirroring the value (a tensor as nested
+/// arrays; a lone tensor also gets `"shape"`). Refused for a NaN or infinity, which JSON
+/// cannot hold, naming the element.
+pub fn output_json(v: &Value) -> Result<String> {
+    check_finite(v, "output")?;
+    let doc = Doc(v);
+    serde_json::to_string(&doc).map_err(|e| Error::Script(e.to_string()))
+}
+
+fn check_finite(v: &Value, name: &str) -> Result<()> {
+    match v {
+        Value::Float(x) if !x.is_finite() => Err(Error::Unsupported(format!(
+            "`{name}` is {x}, which JSON cannot represent; write the output as safetensors"
+        ))),
+        Value::Tensor(t) if t.dtype().is_float() => {
+            let flat = t.inner().flatten_all()?.to_dtype(DType::F64)?.to_vec1::<f64>()?;
+            match flat.iter().position(|x| !x.is_finite()) {
+                Some(i) => Err(Error::Unsupported(format!(
+                    "element {i} of `{name}` (flattened) is {}, which JSON cannot represent; \
+                     write the output as safetensors: --output FILE.safetensors",
+                    flat[i]
+                ))),
+                None => Ok(()),
+            }
+        }
+        Value::List(items) | Value::Tuple(items) => items
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, item)| check_finite(item, &format!("{name}.{i}"))),
+        Value::Dict(items) => items
+            .iter()
+            .try_for_each(|(k, item)| check_finite(item, &format!("{name}.{k}"))),
+        _ => Ok(()),
+    }
+}
+
+struct Doc<'a>(&'a Value);
+
+impl Serialize for Doc<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("output", &Out(self.0))?;
+        if let Value::Tensor(t) = self.0 {
+            map.serialize_entry("shape", t.dims())?;
+        }
+        map.end()
+    }
+}
+
+struct Out<'a>(&'a Value);
+
+impl Serialize for Out<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self.0 {
+            Value::None => s.serialize_none(),
+            Value::Bool(b) => s.serialize_bool(*b),
+            Value::Int(n) => s.serialize_i64(*n),
+            Value::Float(x) => s.serialize_f64(*x),
+            Value::Str(x) => s.serialize_str(x),
+            Value::List(items) | Value::Tuple(items) => {
+                let mut seq = s.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(&Out(item))?;
+                }
+                seq.end()
+            }
+            Value::Dict(items) => {
+                let mut map = s.serialize_map(Some(items.len()))?;
+                for (k, item) in items {
+                    map.serialize_entry(k, &Out(item))?;
+                }
+                map.end()
+            }
+            Value::Tensor(t) => {
+                let data = TensorData::of(t).map_err(S::Error::custom)?;
+                Nested {
+                    data: &data,
+                    shape: t.dims(),
+                    offset: 0,
+                }
+                .serialize(s)
+            }
+        }
+    }
+}
+
+/// A tensor's elements on the CPU, in the JSON type that holds them.
+enum TensorData {
+    F32(Vec<f32>),
+    F64(Vec<f64>),
+    I64(Vec<i64>),
+    Bool(Vec<u8>),
+}
+
+impl TensorData {
+    fn of(t: &Tensor) -> Result<Self> {
+        let flat = t.inner().flatten_all()?;
+        Ok(match t.dtype() {
+            ScalarType::Float64 => Self::F64(flat.to_vec1()?),
+            ScalarType::Float32 | ScalarType::Float16 | ScalarType::BFloat16 => {
+                Self::F32(flat.to_dtype(DType::F32)?.to_vec1()?)
+            }
+            ScalarType::Bool => Self::Bool(flat.to_vec1()?),
+            _ => Self::I64(flat.to_dtype(DType::I64)?.to_vec1()?),
+        })
+    }
+}
+
+struct Nested<'a> {
+    data: &'a TensorData,
+    shape: &'a [usize],
+    offset: usize,
+}
+
+impl Serialize for Nested<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let Some((&len, rest)) = self.shape.split_first() else {
+            let i = self.offset;
+            return match self.data {
+                TensorData::F32(v) => s.serialize_f32(v[i]),
+                TensorData::F64(v) => s.serialize_f64(v[i]),
+                TensorData::I64(v) => s.serialize_i64(v[i]),
+                TensorData::Bool(v) => s.serialize_bool(v[i] != 0),
+            };
+        };
+        let stride: usize = rest.iter().product();
+        let mut seq = s.serialize_seq(Some(len))?;
+        for i in 0..len {
+            seq.serialize_element(&Nested {
+                data: self.data,
+                shape: rest,
+                offset: self.offset + i * stride,
+            })?;
+        }
+        seq.end()
+    }
+}
+
+/// The tensors of a safetensors request, by name, in the file's order.
+pub fn tensors_from_safetensors(bytes: &[u8], what: &str) -> Result<Vec<(String, Tensor)>> {
+    use safetensors::Dtype;
+    let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| Error::format(what, e))?;
+    let mut out = Vec::new();
+    for (name, view) in st.tensors() {
+        let (dtype, bool) = match view.dtype() {
+            Dtype::F32 => (DType::F32, false),
+            Dtype::F64 => (DType::F64, false),
+            Dtype::F16 => (DType::F16, false),
+            Dtype::BF16 => (DType::BF16, false),
+            Dtype::I64 => (DType::I64, false),
+            Dtype::I32 => (DType::I32, false),
+            Dtype::I16 => (DType::I16, false),
+            Dtype::U8 => (DType::U8, false),
+            Dtype::BOOL => (DType::U8, true),
+            other => {
+                return Err(Error::input(
+                    &name,
+                    format!("is {other:?}, a type scriptless does not hold"),
+                ))
+            }
+        };
+        let t = candle_core::Tensor::from_raw_buffer(view.data(), dtype, view.shape(), &Device::Cpu)?;
+        let t = if bool { Tensor::from_mask(t)? } else { Tensor::new(t)? };
+        out.push((name, t));
+    }
+    Ok(out)
+}
+
+/// The output's tensors ([`output_tensors`]) as a safetensors file.
+pub fn output_safetensors(v: &Value) -> Result<Vec<u8>> {
+    use safetensors::Dtype;
+    let tensors = output_tensors(v)?;
+    let mut owned = Vec::with_capacity(tensors.len());
+    for (name, t) in &tensors {
+        let dtype = match t.dtype() {
+            ScalarType::Float32 => Dtype::F32,
+            ScalarType::Float64 => Dtype::F64,
+            ScalarType::Float16 => Dtype::F16,
+            ScalarType::BFloat16 => Dtype::BF16,
+            ScalarType::Int64 => Dtype::I64,
+            ScalarType::Int32 => Dtype::I32,
+            ScalarType::Int16 => Dtype::I16,
+            ScalarType::UInt8 => Dtype::U8,
+            ScalarType::Bool => Dtype::BOOL,
+        };
+        let flat = t.inner().flatten_all()?;
+        let bytes: Vec<u8> = match t.dtype() {
+            ScalarType::Float32 => bytemuck::cast_slice(&flat.to_vec1::<f32>()?).to_vec(),
+            ScalarType::Float64 => bytemuck::cast_slice(&flat.to_vec1::<f64>()?).to_vec(),
+            ScalarType::Float16 => bytemuck::cast_slice(&flat.to_vec1::<half::f16>()?).to_vec(),
+            ScalarType::BFloat16 => bytemuck::cast_slice(&flat.to_vec1::<half::bf16>()?).to_vec(),
+            ScalarType::Int64 => bytemuck::cast_slice(&flat.to_vec1::<i64>()?).to_vec(),
+            ScalarType::Int32 => bytemuck::cast_slice(&flat.to_vec1::<i32>()?).to_vec(),
+            ScalarType::Int16 => bytemuck::cast_slice(&flat.to_vec1::<i16>()?).to_vec(),
+            ScalarType::UInt8 | ScalarType::Bool => flat.to_vec1::<u8>()?,
+        };
+        owned.push((name.clone(), dtype, t.dims().to_vec(), bytes));
+    }
+    let views = owned
+        .iter()
+        .map(|(n, d, s, b)| {
+            safetensors::tensor::TensorView::new(*d, s.clone(), b)
+                .map(|v| (n.clone(), v))
+                .map_err(|e| Error::Script(e.to_string()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    safetensors::serialize(views, None).map_err(|e| Error::Script(e.to_string()))
+}

@@ -1,0 +1,182 @@
+//! A `.pt` file is a program: hostile code (endless loops, recursion, deep nesting, huge ranges,
+//! string and list blow-ups, names of things that do not exist) gets a clear error within the
+//! step budget, the depth limit and the memory limits, never a hang, a crash or a panic. Each
+//! archive is a real one (`not_seed/two_input_product`) with its `forward` rewritten.
+
+use std::io::{Read, Write};
+use std::path::Path;
+
+use scriptless::script::{Options, Program, Value};
+
+const FORWARD: &str = "weights/code/__torch__/___torch_mangle_42.py";
+
+const HEADER: &str = "class TwoInputModule(Module):
+  __parameters__ = []
+  __buffers__ = []
+  training : bool
+  _is_full_backward_hook : Optional[bool]
+  linear : __torch__.torch.nn.modules.linear.Linear
+  def forward(self: __torch__.___torch_mangle_42.TwoInputModule,
+    tensor1: Tensor,
+    tensor2: Tensor) -> Tensor:
+";
+
+/// The archive with its root module's code replaced by `code`.
+fn archive_with(code: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/not_seed/two_input_product/weights.pt");
+    let bytes = std::fs::read(path).unwrap();
+    let mut input = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let stored = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Stored);
+    for i in 0..input.len() {
+        let mut entry = input.by_index(i).unwrap();
+        let name = entry.name().unwrap().to_string();
+        let mut data = Vec::new();
+        entry.read_to_end(&mut data).unwrap();
+        if name == FORWARD {
+            data = code.as_bytes().to_vec();
+        }
+        out.start_file(name, stored).unwrap();
+        out.write_all(&data).unwrap();
+    }
+    out.finish().unwrap().into_inner()
+}
+
+fn options() -> Options {
+    Options {
+        max_steps: 200_000,
+        ..Options::default()
+    }
+}
+
+fn tensor(v: f32) -> Value {
+    let t = candle_core::Tensor::new(&[v, v], &candle_core::Device::Cpu).unwrap();
+    Value::Tensor(scriptless::ops::Tensor::new(t).unwrap())
+}
+
+/// Loads the archive whose `forward` has `body` and runs it; the error's message.
+fn run_body(body: &str) -> String {
+    let code = format!("{HEADER}{body}");
+    run_code(&code)
+}
+
+fn run_code(code: &str) -> String {
+    let bytes = archive_with(code);
+    let program = match Program::from_bytes(&bytes, "hostile.pt", &options()) {
+        Ok(p) => p,
+        Err(e) => return e.to_string(),
+    };
+    match program.forward(vec![("tensor1".into(), tensor(1.0)), ("tensor2".into(), tensor(2.0))]) {
+        Ok(v) => panic!("the hostile program returned {v:?}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn an_endless_loop_runs_out_of_steps() {
+    let e = run_body("    while True:\n      pass\n    return tensor1\n");
+    assert!(e.contains("over 200000 steps"), "{e}");
+    assert!(e.contains("--max-steps"), "{e}");
+}
+
+#[test]
+fn a_huge_range_runs_out_of_steps() {
+    let e = run_body("    for i in range(4611686018427387904):\n      pass\n    return tensor1\n");
+    assert!(e.contains("steps"), "{e}");
+}
+
+#[test]
+fn recursion_stops_at_the_depth_limit() {
+    let e = run_body("    return (self).forward(tensor1, tensor2, )\n");
+    assert!(e.contains("calls nest deeper than"), "{e}");
+}
+
+#[test]
+fn deep_nesting_is_refused_by_the_parser() {
+    let deep = format!("    return {}tensor1{}\n", "(".repeat(100_000), ")".repeat(100_000));
+    let e = run_body(&deep);
+    assert!(e.contains("code/__torch__/___torch_mangle_42.py"), "{e}");
+    let mut blocks = String::new();
+    for i in 0..600 {
+        blocks.push_str(&" ".repeat(4 + 2 * i));
+        blocks.push_str("if True:\n");
+    }
+    blocks.push_str(&" ".repeat(4 + 2 * 600));
+    blocks.push_str("pass\n    return tensor1\n");
+    let e = run_body(&blocks);
+    assert!(e.contains("code/__torch__/___torch_mangle_42.py"), "{e}");
+}
+
+#[test]
+fn string_and_list_blow_ups_hit_the_limits() {
+    let e = run_body("    s = \"ab\"\n    while True:\n      s = s + s\n    return tensor1\n");
+    assert!(e.contains("max_elements / 64"), "{e}");
+    let e = run_body("    l = [1, 2]\n    while True:\n      l = l + l\n    return tensor1\n");
+    assert!(e.contains("max_elements / 64"), "{e}");
+}
+
+#[test]
+fn names_of_things_that_do_not_exist_are_errors() {
+    let e = run_body("    return self.no_such_tensor\n");
+    assert!(e.contains("no attribute `no_such_tensor`"), "{e}");
+    let e = run_body("    return no_such_name\n");
+    assert!(e.contains("`no_such_name` is not defined"), "{e}");
+    let e = run_body("    return __torch__.nowhere.f(tensor1)\n");
+    assert!(e.contains("not defined"), "{e}");
+    let e = run_body("    return CONSTANTS.c99\n");
+    assert!(e.contains("constants.pkl has"), "{e}");
+}
+
+#[test]
+fn classes_that_name_each_other_load_and_fail_cleanly() {
+    let code = format!(
+        "{HEADER}    a = __torch__.___torch_mangle_42.A()\n    return a.b.a.b\n\
+         class A(object):\n  b : __torch__.___torch_mangle_42.B\n\
+         class B(object):\n  a : __torch__.___torch_mangle_42.A\n"
+    );
+    let e = run_code(&code);
+    assert!(e.contains("has no attribute `b`"), "{e}");
+}
+
+#[test]
+fn a_models_own_exception_carries_its_class_and_message() {
+    let e = run_body(
+        "    ops.prim.RaiseException(\"lengths must be positive\", \"builtins.ValueError\")\n    return tensor1\n",
+    );
+    assert!(e.contains("ValueError: lengths must be positive"), "{e}");
+    assert!(e.contains("code/__torch__/___torch_mangle_42.py:10"), "{e}");
+}
+
+#[test]
+fn malformed_code_is_refused_at_load_with_its_line() {
+    let e = run_body("    return (tensor1\n");
+    assert!(e.contains("code/__torch__/___torch_mangle_42.py"), "{e}");
+    let e = run_body("    return tensor1 +* tensor2\n");
+    assert!(e.contains("code/__torch__/___torch_mangle_42.py:10"), "{e}");
+}
+
+#[test]
+fn arbitrary_bytes_as_code_never_panic() {
+    // A fixed pseudo-random stream (xorshift), cut into code-like pieces.
+    let pieces = [
+        "(", ")", "[", "]", ":", ",", "if ", "else", "while ", "for ", " in ", "return ", "x", "1",
+        "\n", "  ", "def ", "class ", "=", "+", ".", "torch", "\"s\"", "None", "not ", "lambda",
+    ];
+    let mut state = 0x2545F4914F6CDD1Du64;
+    for _ in 0..200 {
+        let mut body = String::new();
+        for _ in 0..40 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            body.push_str(pieces[(state % pieces.len() as u64) as usize]);
+        }
+        let code = format!("{HEADER}    {body}\n    return tensor1\n");
+        let bytes = archive_with(&code);
+        if let Ok(p) = Program::from_bytes(&bytes, "hostile.pt", &options()) {
+            let _ = p.forward(vec![("tensor1".into(), tensor(1.0)), ("tensor2".into(), tensor(2.0))]);
+        }
+    }
+}
