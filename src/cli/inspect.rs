@@ -15,7 +15,17 @@ pub(crate) fn run(args: &InspectArgs) -> anyhow::Result<ExitCode> {
         max_weights_bytes: args.max_weights_bytes.unwrap_or(default.max_weights_bytes),
         ..default
     };
-    let weights = Weights::read_within(&args.file, &limits)?;
+    let weights = match Weights::read_within(&args.file, &limits) {
+        Ok(w) => w,
+        // An archive whose buffers weights cannot hold (a BatchNorm's int64 counter) still
+        // runs by its own code.
+        Err(e) => match script_json(args, limits) {
+            Some(script) if script.get("error").is_none() => {
+                return report_script_only(args, script);
+            }
+            _ => return Err(e.into()),
+        },
+    };
     // --feature-width informs the model's config; the report shows the file's own metadata.
     let mut configured = weights.clone();
     if let Some(width) = args.feature_width {
@@ -44,6 +54,10 @@ pub(crate) fn run(args: &InspectArgs) -> anyhow::Result<ExitCode> {
             Some(json!({"name": name, "dtype": format!("{:?}", t.dtype()), "shape": t.dims()}))
         }).collect::<Vec<_>>(),
         "model": model,
+        "script": match weights.format() {
+            WeightsFormat::TorchScript { .. } => script_json(args, limits).unwrap_or(Value::Null),
+            _ => Value::Null,
+        },
     });
     let mut stdout = std::io::stdout().lock();
     if args.json {
@@ -155,7 +169,7 @@ fn text(report: &Value) -> String {
                 .map(|c| c.iter().filter_map(Value::as_str).collect())
                 .unwrap_or_default();
             let guess = match &names[..] {
-                [] if not_seed => "none: scriptless cannot run this archive's own code yet \
+                [] if not_seed => "none of the seed's: the archive runs by its own code \
                                    (--model KIND loads its tensors into the seed's KIND model \
                                    and ignores its code)"
                     .to_string(),
@@ -186,7 +200,11 @@ fn text(report: &Value) -> String {
     if let Some(error) = model["error"].as_str() {
         line("error", error.into());
     }
+    if report["script"].is_object() {
+        out.push_str(&script_text(&report["script"]));
+    }
     let tensors = report["tensors"].as_array().cloned().unwrap_or_default();
+    let mut line = |k: &str, v: String| out.push_str(&format!("{k:<10} {v}\n"));
     line("tensors", tensors.len().to_string());
     let width = tensors
         .iter()
@@ -248,4 +266,102 @@ fn program_text(program: &serde_json::Map<String, Value>) -> String {
         if operators.len() == 1 { "" } else { "s" },
         operators.join(", ")
     )
+}
+
+/// What the archive's own code says: `forward`'s signature, the module tree, every operator
+/// it names with whether it is supported and reached; `None` for a file that is not a
+/// TorchScript archive.
+fn script_json(args: &InspectArgs, limits: scriptless::Limits) -> Option<Value> {
+    use scriptless::script::{Options, Program};
+    let options = Options {
+        limits,
+        ..Options::default()
+    };
+    let program = match Program::inspect(&args.file, &options) {
+        Ok(p) => p,
+        Err(e) if e.to_string().contains("not a TorchScript archive") => return None,
+        Err(e) => return Some(json!({"error": e.to_string()})),
+    };
+    let sig = program.signature();
+    Some(json!({
+        "class": program.class(),
+        "signature": {
+            "params": sig.params.iter().map(|p| json!({
+                "name": p.name, "type": p.ty.display(), "default": p.has_default,
+            })).collect::<Vec<_>>(),
+            "returns": sig.returns.as_ref().map(|t| t.display()),
+        },
+        "modules": program.modules().into_iter().map(|(path, class)| json!({"path": path, "class": class})).collect::<Vec<_>>(),
+        "operators": program.operators().iter().map(|o| json!({
+            "name": o.name, "supported": o.supported, "reached": o.reached,
+        })).collect::<Vec<_>>(),
+        "notice": program.notice(),
+        "refusal": program.refusal(),
+    }))
+}
+
+/// The report of an archive only its own code can run.
+fn report_script_only(args: &InspectArgs, script: Value) -> anyhow::Result<ExitCode> {
+    let report = json!({
+        "file": args.file.display().to_string(),
+        "format": "torchscript",
+        "script": script,
+    });
+    let mut stdout = std::io::stdout().lock();
+    if args.json {
+        writeln!(stdout, "{}", serde_json::to_string_pretty(&report)?)?;
+    } else {
+        writeln!(stdout, "{:<10} {}", "file", args.file.display())?;
+        writeln!(stdout, "{:<10} torchscript", "format")?;
+        write!(stdout, "{}", script_text(&report["script"]))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The script section as text: `forward(x: Tensor, k: int=...) -> Tensor`, the modules, the
+/// operators with their status.
+fn script_text(script: &Value) -> String {
+    let mut out = String::new();
+    if let Some(e) = script["error"].as_str() {
+        out.push_str(&format!("{:<10} {e}\n", "script"));
+        return out;
+    }
+    let params: Vec<String> = script["signature"]["params"]
+        .as_array()
+        .map(|ps| {
+            ps.iter()
+                .map(|p| {
+                    let default = if p["default"] == true { "=..." } else { "" };
+                    format!("{}: {}{default}", p["name"].as_str().unwrap_or_default(), p["type"].as_str().unwrap_or_default())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let returns = script["signature"]["returns"].as_str().unwrap_or("?");
+    out.push_str(&format!("{:<10} forward({}) -> {returns}\n", "signature", params.join(", ")));
+    let modules = script["modules"].as_array().cloned().unwrap_or_default();
+    out.push_str(&format!("{:<10} {}\n", "modules", modules.len()));
+    for m in &modules {
+        let path = m["path"].as_str().unwrap_or_default();
+        let path = if path.is_empty() { "(root)" } else { path };
+        out.push_str(&format!("  {path}  {}\n", m["class"].as_str().unwrap_or_default()));
+    }
+    let ops = script["operators"].as_array().cloned().unwrap_or_default();
+    out.push_str(&format!("{:<10} {}\n", "operators", ops.len()));
+    for o in &ops {
+        let status = match (o["supported"] == true, o["reached"] == true) {
+            (true, true) => "supported",
+            (true, false) => "supported, not reached",
+            (false, true) => "NOT SUPPORTED",
+            (false, false) => "not supported, not reached (the constants rule it out)",
+        };
+        out.push_str(&format!("  {}  {status}\n", o["name"].as_str().unwrap_or_default()));
+    }
+    if let Some(r) = script["refusal"].as_str() {
+        out.push_str(&format!("{:<10} cannot run: {r}\n", "script"));
+    }
+    if let Some(n) = script["notice"].as_str() {
+        out.push_str(&format!("{:<10} {n}\n", "notice"));
+    }
+    out
 }

@@ -321,6 +321,18 @@ impl<'c> Walker<'c> {
         }
     }
 
+    /// Records a call of `path` at `file:line` when it is an operator.
+    fn record(&mut self, path: &str, file: &str, line: usize) {
+        if !is_builtin(path) {
+            if let Some(op) = operator_name(path) {
+                self.reach.reached.entry(op).or_default().push(Site {
+                    file: file.to_string(),
+                    line,
+                });
+            }
+        }
+    }
+
     fn global<'o>(&self, path: &str) -> Abs<'o> {
         if self.code.functions.contains_key(path) || self.code.classes.contains_key(path) {
             Abs::Function(path.to_string())
@@ -375,6 +387,10 @@ impl<'c> Walker<'c> {
             !env.contains_key(first)
         });
         if let Some(path) = path {
+            let is_code = self.code.functions.contains_key(&path) || self.code.classes.contains_key(&path);
+            if !is_code {
+                self.record(&path, file, line);
+            }
             match path.as_str() {
                 "torch.is_grad_enabled" | "torch.is_autocast_enabled" | "torch.jit.is_tracing" => {
                     return Abs::Bool(false)
@@ -420,14 +436,6 @@ impl<'c> Walker<'c> {
                     self.function(init, f, all);
                 }
                 return Abs::Unknown;
-            }
-            if !is_builtin(&path) {
-                if let Some(op) = operator_name(&path) {
-                    self.reach.reached.entry(op).or_default().push(Site {
-                        file: file.to_string(),
-                        line,
-                    });
-                }
             }
             return Abs::Unknown;
         }

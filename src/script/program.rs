@@ -88,6 +88,7 @@ pub struct Program {
     options: Options,
     notice: Option<String>,
     operators: Vec<Operator>,
+    refusal: Option<String>,
 }
 
 /// An operator the code names, for `inspect`.
@@ -122,8 +123,40 @@ impl Program {
         Self::from_bytes(&bytes, &what, options)
     }
 
-    /// Loads a TorchScript archive from its bytes; `what` names it in errors.
+    /// Loads a TorchScript archive from its bytes; `what` names it in errors. An archive whose
+    /// code can reach an operator scriptless does not support is refused, naming the operator
+    /// and the line.
     pub fn from_bytes(bytes: &[u8], what: &str, options: &Options) -> Result<Self> {
+        let program = Self::inspect_bytes(bytes, what, options)?;
+        match &program.refusal {
+            Some(refusal) => Err(Error::Script(refusal.clone())),
+            None => Ok(program),
+        }
+    }
+
+    /// Loads a TorchScript archive to list what it holds and needs ([`signature`],
+    /// [`modules`], [`operators`]) even when it cannot run; [`refusal`] says why not, and
+    /// [`forward`] refuses it.
+    ///
+    /// [`signature`]: Self::signature
+    /// [`modules`]: Self::modules
+    /// [`operators`]: Self::operators
+    /// [`refusal`]: Self::refusal
+    /// [`forward`]: Self::forward
+    pub fn inspect(path: impl AsRef<Path>, options: &Options) -> Result<Self> {
+        let path = path.as_ref();
+        let what = format!("weights file {}", path.display());
+        let mut source = crate::source::Source::open(
+            path,
+            what.clone(),
+            options.limits.max_weights_bytes,
+            "max_weights_bytes",
+        )?;
+        let bytes = source.read_to_end()?;
+        Self::inspect_bytes(&bytes, &what, options)
+    }
+
+    fn inspect_bytes(bytes: &[u8], what: &str, options: &Options) -> Result<Self> {
         let archive = script_archive::read(bytes, &options.limits)
             .map_err(|m| Error::format(what, m))?;
         if let Some(unread) = archive.code.unread() {
@@ -153,9 +186,7 @@ impl Program {
             )
         });
         let reach = super::check::reach(&code, &root, &root_class);
-        if let Some(refusal) = super::check::unsupported(&reach) {
-            return Err(Error::Script(refusal));
-        }
+        let refusal = super::check::unsupported(&reach);
         let operators = operators_of(&code, &reach);
         Ok(Self {
             code,
@@ -166,6 +197,7 @@ impl Program {
             options: options.clone(),
             notice,
             operators,
+            refusal,
         })
     }
 
@@ -198,6 +230,12 @@ impl Program {
         out
     }
 
+    /// Why it cannot run, for a program loaded by [`inspect`](Self::inspect): the first
+    /// unsupported operator its code can reach, and where.
+    pub fn refusal(&self) -> Option<&str> {
+        self.refusal.as_deref()
+    }
+
     /// The options it was loaded with.
     pub fn options(&self) -> &Options {
         &self.options
@@ -207,6 +245,9 @@ impl Program {
     /// left out). Each argument is checked against its type; the result mirrors what `forward`
     /// returns.
     pub fn forward(&self, args: Vec<(String, Value)>) -> Result<Value> {
+        if let Some(refusal) = &self.refusal {
+            return Err(Error::Script(refusal.clone()));
+        }
         let args = super::value::check_args(&self.signature, args, &self.options)?;
         // Deeply nested code recurses deeply: run on a stack sized for the limits. Where no
         // thread can be made (WebAssembly), run here.
