@@ -5,6 +5,7 @@
                             [--formats safetensors,pth,torchscript,pt2] [--dtypes f32,f64,f16,bf16]
     python python/parity.py --weights FILE [--model KIND] [-n 20] [--feature-width F]
                             [--seed S] [--bin PATH] [--keep DIR] [--case I] [--dtypes ...]
+    python python/parity.py --corpus [NAME ...] [--variants N] [--seed S] [--bin PATH] [--keep DIR] [--case I]
 
 Random mode (the default) draws N configurations of the three models (sequence most often):
 sizes, broadcasting shapes, N-d categorical inputs, LSTM layers, directions, projections, bias,
@@ -39,6 +40,22 @@ itself:
 Weights mode checks f32 and f64 unless --dtypes says otherwise: the f16/bf16 tolerances were
 validated at default init scale only.
 
+Corpus mode (`--corpus [NAME ...]`, every model of python/corpus.py when no NAME is given) draws
+--variants random variants of each corpus model (random sizes, layers, weights and requests, from
+the model's `draw_sizes`, `build` and `requests` in corpus.py), saves each with torch.jit.script
+and, where a trace made on its request 0 is valid on every request, torch.jit.trace (as corpus.py
+does), writes each request as corpus.py's request JSON and runs
+`scriptless run --weights <scripted.pt|traced.pt> --input request_<i>.json` through the CLI (always:
+the module takes NumPy arrays, not these arguments). Its stdout, {"output": ...} mirroring what
+forward returns (a lone tensor as nested arrays with a "shape" beside "output", a tuple or list as
+an array, a dict as an object, scalars as JSON values), is compared, element by element and
+structure by structure, with `torch.jit.load(<the same file>)`'s output on the same request under
+the model's tolerance from corpus.py (the f32 policy below; integer and bool tensors exactly). One
+line per variant and file (scripted.pt, traced.pt) with the worst element over its requests; a
+refusal by scriptless is a FAIL with its message. Variants are seeded from (--seed, name, index):
+`--case I` reruns variant I of each NAME, --keep DIR keeps DIR/<name>-<I>/ (the .pt files,
+requests, PyTorch's outputs as expected_<i>.json, scriptless's stdout, command.txt).
+
 Reference and tolerance per dtype (the parity policy of docs/parity.md, `|got - want| <= atol +
 rtol*|want|` element by element, and the output shape must be PyTorch's):
   f32       PyTorch's f32 model                                  atol 2e-5,    rtol 1e-4
@@ -56,9 +73,11 @@ Exit status 1 if any configuration fails or scriptless errors, else 0.
 
 import argparse
 import json
+import math
 import random
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -398,12 +417,12 @@ def json_output(text):
 # Comparison and report
 # ---------------------------------------------------------------------------------------------
 
-def compare(got, want, dtype):
+def compare(got, want, dtype=None, tolerance=None):
     """(passed, worst |diff| / tolerance, worst-element text) under the dtype's allclose
-    tolerance."""
+    tolerance (or `tolerance`, (atol, rtol))."""
     if got.shape != want.shape:
         return False, float("inf"), f"shape {list(got.shape)}, PyTorch's {list(want.shape)}"
-    atol, rtol = TOLERANCES[dtype]
+    atol, rtol = tolerance or TOLERANCES[dtype]
     want = want.double()
     diff = (got - want).abs()
     tol = atol + rtol * want.abs()
@@ -584,6 +603,212 @@ def weights_case(index, rng, loaded, args):
 
 
 # ---------------------------------------------------------------------------------------------
+# Corpus mode: random variants of python/corpus.py's models, through `scriptless run`
+# ---------------------------------------------------------------------------------------------
+
+class Mismatch(Exception):
+    """scriptless's output does not have the structure, shape or types of PyTorch's."""
+
+
+def nested_shape(value, path):
+    """(shape, flat values) of a JSON tensor: a number or rectangular nested arrays."""
+    if not isinstance(value, list):
+        return [], [value]
+    if not value:
+        return [0], []
+    parts = [nested_shape(v, f"{path}[{i}]") for i, v in enumerate(value)]
+    inner = parts[0][0]
+    for i, (shape, _) in enumerate(parts):
+        if shape != inner:
+            raise Mismatch(f"{path}: ragged nested arrays ({path}[0] has shape {inner}, {path}[{i}] {shape})")
+    return [len(value)] + inner, [x for _, flat in parts for x in flat]
+
+
+def json_kind_ok(x, dtype):
+    if dtype == torch.bool:
+        return isinstance(x, bool)
+    if dtype.is_floating_point:
+        return isinstance(x, (int, float)) and not isinstance(x, bool)
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def compare_structured(got, want, atol, rtol, path="output"):
+    """Walk PyTorch's output `want` (tensors, tuples, lists, dicts, scalars) and scriptless's JSON
+    `got` together. Returns (worst |diff| / tolerance, text) over every float element (0.0 when
+    there is none); raises Mismatch on another structure, shape or type, or on an integer or bool
+    element that differs."""
+    if isinstance(want, torch.Tensor):
+        shape, flat = nested_shape(got, path)
+        if want.numel() == 0 and not flat:
+            return 0.0, f"{path}: empty"
+        if shape != list(want.shape):
+            raise Mismatch(f"{path}: shape {shape}, PyTorch's {list(want.shape)}")
+        bad = next((x for x in flat if not json_kind_ok(x, want.dtype)), None)
+        if bad is not None:
+            raise Mismatch(f"{path}: holds {json.dumps(bad)}, not a {str(want.dtype).removeprefix('torch.')} value")
+        if not want.is_floating_point():
+            expected = want.reshape(-1).tolist()
+            for i, (g, w) in enumerate(zip(flat, expected)):
+                if g != w:
+                    at = [int(j) for j in np.unravel_index(i, tuple(want.shape))]
+                    raise Mismatch(f"{path} at {at}: got {json.dumps(g)}, want {json.dumps(w)} (exact)")
+            return 0.0, f"{path}: exact"
+        passed, ratio, text = compare(torch.tensor(flat, dtype=torch.float64).reshape(want.shape), want,
+                                      tolerance=(atol, rtol))
+        return ratio, f"{path}: {text}"
+    if isinstance(want, (tuple, list)):
+        if not isinstance(got, list) or len(got) != len(want):
+            raise Mismatch(f"{path}: {describe_json(got)}, PyTorch's a {type(want).__name__} of {len(want)}")
+        results = [compare_structured(g, w, atol, rtol, f"{path}[{i}]") for i, (g, w) in enumerate(zip(got, want))]
+        return max(results, key=lambda r: r[0], default=(0.0, f"{path}: empty"))
+    if isinstance(want, dict):
+        if not isinstance(got, dict) or sorted(got) != sorted(want):
+            raise Mismatch(f"{path}: {describe_json(got)}, PyTorch's a dict with keys {list(want)}")
+        results = [compare_structured(got[k], w, atol, rtol, f"{path}[{k!r}]") for k, w in want.items()]
+        return max(results, key=lambda r: r[0], default=(0.0, f"{path}: empty"))
+    if isinstance(want, bool) or want is None or isinstance(want, str):
+        if got != want or type(got) is not type(want):
+            raise Mismatch(f"{path}: got {json.dumps(got)}, want {json.dumps(want)}")
+        return 0.0, f"{path}: exact"
+    if isinstance(want, int):
+        if not json_kind_ok(got, torch.int64) or got != want:
+            raise Mismatch(f"{path}: got {json.dumps(got)}, want {want}")
+        return 0.0, f"{path}: exact"
+    if isinstance(want, float):
+        if not json_kind_ok(got, torch.float64):
+            raise Mismatch(f"{path}: got {json.dumps(got)}, want the float {want}")
+        d, t = abs(got - want), atol + rtol * abs(want)
+        return d / t, f"{path}: got {got!r} want {want!r} |d|={d:.3g} tol {t:.3g}"
+    raise Mismatch(f"{path}: PyTorch returns a {type(want).__name__}, which the harness cannot compare")
+
+
+def describe_json(value):
+    if isinstance(value, list):
+        return f"an array of {len(value)}"
+    if isinstance(value, dict):
+        return f"an object with keys {list(value)}"
+    return json.dumps(value)
+
+
+def corpus_output(stdout, want):
+    """scriptless's `output` from its stdout; a lone tensor's `shape` must be PyTorch's."""
+    try:
+        obj = json.loads(stdout)
+    except ValueError as e:
+        raise Mismatch(f"stdout is not JSON: {e}") from None
+    if not isinstance(obj, dict) or "output" not in obj:
+        raise Mismatch(f"stdout is not an object with an `output`: {stdout[:200]!r}")
+    if isinstance(want, torch.Tensor):
+        if "shape" not in obj:
+            raise Mismatch("no `shape` beside the lone tensor's `output`")
+        if obj["shape"] != list(want.shape):
+            raise Mismatch(f"`shape` says {obj['shape']}, PyTorch's {list(want.shape)}")
+    return obj["output"]
+
+
+def run_corpus_request(binary, weights, request_path, want, atol, rtol, out_dir, stem):
+    """(worst ratio, text) of one scriptless run; raises CliError or Mismatch."""
+    cmd = [str(binary), "run", "--weights", str(weights), "--input", str(request_path)]
+    (out_dir / f"{stem}.command.txt").write_text(shlex.join(cmd) + "\n")
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=CLI_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise CliError(f"scriptless ran past {CLI_TIMEOUT_S} s") from None
+    if done.returncode != 0:
+        message = done.stderr.strip().splitlines()[-1:] or ["(no message)"]
+        raise CliError(f"scriptless exited {done.returncode}: {message[0]}")
+    (out_dir / f"{stem}.stdout.json").write_text(done.stdout)
+    return compare_structured(corpus_output(done.stdout, want), want, atol, rtol)
+
+
+def corpus_variant(corpus, name, index, binary, args, tmp):
+    """One variant of corpus model `name`: [(file, passed, worst ratio, text)], one per file."""
+    spec = corpus.SPECS[name]
+    rng = random.Random(f"{args.seed}:{name}:{index}")
+    torch.manual_seed(rng.getrandbits(63))
+    sizes = spec.draw_sizes(rng)
+    label = f"{name}#{index} {' '.join(f'{k}={v}' for k, v in sizes.items())}"
+    directory = (args.keep or Path(tmp)) / f"{name}-{index}"
+    if directory.exists():
+        shutil.rmtree(directory)
+    try:
+        model = spec.build(sizes)
+        requests = spec.requests(model, sizes, rng)
+        _, types, traced_reason = corpus.script_and_trace(spec, model, requests, directory)
+        paths = []
+        for i, request in enumerate(requests):
+            paths.append(directory / f"request_{i}.json")
+            corpus.write_json(paths[-1], corpus.request_json(request, types))
+    except Exception as e:  # noqa: BLE001: a variant PyTorch cannot save is the harness's failure
+        return label, [("-", False, float("inf"), f"harness: {corpus.first_line(e)}")]
+    files = ["scripted.pt"] + (["traced.pt"] if traced_reason is None else [])
+    results = []
+    for file in files:
+        try:
+            loaded = torch.jit.load(directory / file, map_location="cpu")
+            wants = [corpus.run(loaded, request) for request in requests]
+        except Exception as e:  # noqa: BLE001
+            results.append((file, False, float("inf"), f"harness: torch.jit.load({file}) fails: {e}"))
+            continue
+        worst, text, passed = 0.0, "", True
+        for i, (path, want) in enumerate(zip(paths, wants)):
+            stem = f"{file.removesuffix('.pt')}_{i}"
+            corpus.write_json(directory / f"{stem}.expected.json", {"output": corpus.typed(want)})
+            try:
+                ratio, found = run_corpus_request(binary, directory / file, path, want, spec.atol, spec.rtol,
+                                                  directory, stem)
+            except (CliError, Mismatch) as e:
+                passed, worst, text = False, float("inf"), f"request {i}: {e}"
+                break
+            if ratio > 1 or not math.isfinite(ratio):
+                passed = False
+            if ratio >= worst:
+                worst, text = ratio, f"request {i}: {found}"
+            if not passed:
+                break
+        if traced_reason is not None and file == "scripted.pt":
+            text += f" | not traced: {traced_reason}"
+        results.append((file, passed, worst, text))
+    return label, results
+
+
+def corpus_mode(args):
+    """python/parity.py --corpus: exit status 1 if any variant fails."""
+    import corpus  # python/corpus.py, beside this file
+    names = args.corpus or list(corpus.SPECS)
+    unknown = [n for n in names if n not in corpus.SPECS]
+    if unknown:
+        sys.exit(f"parity.py: no corpus model {', '.join(unknown)} (corpus.py has {', '.join(corpus.SPECS)})")
+    binary = (args.bin or ROOT / "target" / "release" / "scriptless").resolve()
+    if not binary.is_file():
+        sys.exit(f"parity.py: no scriptless binary at {binary} (cargo build --release, or --bin PATH)")
+    version = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout.strip()
+    print(f"torch {torch.__version__}, {version} ({binary}), seed {args.seed}, corpus {', '.join(names)}",
+          flush=True)
+    indices = [args.case] if args.case is not None else range(args.variants)
+    rows, start = [], time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in names:
+            for index in indices:
+                label, results = corpus_variant(corpus, name, index, binary, args, tmp)
+                for file, passed, ratio, text in results:
+                    rows.append((name, index, passed, ratio))
+                    print(f"{'PASS' if passed else 'FAIL'} {label} {file} | {text}", flush=True)
+    failed = [r for r in rows if not r[2]]
+    print(f"{len(rows)} variant files in {time.perf_counter() - start:.1f} s: {len(rows) - len(failed)} passed, "
+          f"{len(failed)} failed")
+    worst = {}
+    for name, _, _, ratio in rows:
+        worst[name] = max(worst.get(name, 0.0), ratio)
+    print("  worst |diff| / tolerance: " + ", ".join(f"{n} {r:.3g}" for n, r in worst.items()))
+    if failed:
+        again = sorted({(n, i) for n, i, _, _ in failed}, key=lambda f: (names.index(f[0]), f[1]))
+        print(f"FAILED: {', '.join(f'{n}#{i}' for n, i in again)}; rerun one with: python python/parity.py "
+              f"--corpus NAME --case I --seed {args.seed} --keep DIR" + (f" --bin {args.bin}" if args.bin else ""))
+    return 1 if failed else 0
+
+
+# ---------------------------------------------------------------------------------------------
 # Main
 # ---------------------------------------------------------------------------------------------
 
@@ -618,7 +843,13 @@ def parse_args():
                         help="weights mode: the seed model to load FILE into (needed for a file without code)")
     parser.add_argument("--feature-width", type=int, default=None, metavar="F",
                         help="weights mode, categorical: the width of tensor_input")
+    parser.add_argument("--corpus", nargs="*", default=None, metavar="NAME",
+                        help="corpus mode: random variants of python/corpus.py's models (all without NAME)")
+    parser.add_argument("--variants", type=int, default=5, metavar="N",
+                        help="corpus mode: variants of each model (default 5)")
     args = parser.parse_args()
+    if args.corpus is not None and (args.weights is not None or args.via == "module"):
+        parser.error("--corpus runs the CLI on its own archives: not with --weights or --via module")
     if args.model is not None and args.weights is None:
         parser.error("--model goes with --weights")
     if args.feature_width is not None and args.model != "categorical":
@@ -694,6 +925,8 @@ def _one_hot_width(code):
 
 def main():
     args = parse_args()
+    if args.corpus is not None:
+        sys.exit(corpus_mode(args))
     if args.via == "module" and scriptless is None:
         sys.exit("parity.py: --via module, but the module is not installed (pip install ./python-package)")
     if args.bin is not None and args.via == "auto":

@@ -514,3 +514,34 @@ impl Args {
         }
     }
 }
+
+impl Registry {
+    /// The supported-operator list of the guide (`docs/operators.md`): every overload's schema,
+    /// sorted by name, as markdown.
+    pub fn markdown(&self) -> String {
+        let mut schemas: Vec<&Schema> = self.ops.iter().map(|o| &o.schema).collect();
+        // Stable: within a name, the order calls try the overloads in.
+        schemas.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut names: Vec<&str> = schemas.iter().map(|s| s.name.as_str()).collect();
+        names.dedup();
+        let mut out = String::new();
+        out.push_str("# Supported operators\n\n");
+        out.push_str(
+            "Generated from the operator registry (`src/ops/`) by `cargo test --release --test \
+             operators_doc` with `SCRIPTLESS_BLESS=1`; the same test, without it, fails when this \
+             page and the registry differ. Each schema is PyTorch's own \
+             (`native_functions.yaml`); a call by name is bound to the first overload, in the \
+             order below within a name, that its arguments fit.\n\n",
+        );
+        out.push_str(&format!(
+            "{} operators, {} overloads.\n\n| operator | schema |\n|---|---|\n",
+            names.len(),
+            schemas.len()
+        ));
+        for s in &schemas {
+            let text = s.text.replace('|', "\\|");
+            out.push_str(&format!("| `{}` | `{}` |\n", s.full_name(), text));
+        }
+        out
+    }
+}

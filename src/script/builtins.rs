@@ -652,6 +652,10 @@ pub(crate) fn call(
         "ops.prim.requires_grad" | "ops.prim.is_nested" | "ops.prim.is_sparse"
         | "ops.prim.is_quantized" | "ops.prim.is_mkldnn" => Value::Bool(false),
         "ops.prim.layout" => Value::Int(0),
+        "ops.prim.type" => match arg(args, 0, "type")? {
+            Value::Device(d) => Value::str(device_type(d)),
+            other => return Err(script_err(format!("type of a {}", other.type_name()))),
+        },
         "ops.prim.data" => arg(args, 0, "data")?.clone(),
         "ops.prim.unchecked_unwrap_optional" | "ops.prim.unchecked_cast" => {
             arg(args, 0, "unwrap")?.clone()

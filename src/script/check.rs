@@ -421,6 +421,12 @@ impl<'c> Walker<'c> {
                     }
                     return Abs::Unknown;
                 }
+                "getattr" => {
+                    return match (values.first(), values.get(1)) {
+                        (Some(m @ Abs::Module(_)), Some(Abs::Str(name))) => self.attribute(m, name),
+                        _ => Abs::Unknown,
+                    }
+                }
                 "annotate" | "unchecked_cast" => {
                     return values.get(1).cloned().unwrap_or(Abs::Unknown)
                 }

@@ -21,6 +21,7 @@ const BUILTINS: &[&str] = &[
     "ops.prim.requires_grad",
     "ops.prim.is_nested",
     "ops.prim.layout",
+    "ops.prim.type",
     "ops.prim.data",
     "ops.prim.unchecked_unwrap_optional",
     "ops.prim.unchecked_cast",

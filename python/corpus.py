@@ -1,0 +1,1126 @@
+#!/usr/bin/env python3
+"""A corpus of users' own models, with golden fixtures written by real PyTorch.
+
+    /work/venv/bin/python python/corpus.py                 # every model; from anywhere
+    /work/venv/bin/python python/corpus.py --only mlp attention --out /tmp/corpus
+
+Layout (a contract: the Rust tests read it):
+
+  tests/fixtures/corpus/manifest.json
+      {"script": "python/corpus.py", "torch": "<torch.__version__>", "seed": <int>,
+       "models": {"<name>": {"description": "<one line>",
+                             "traced": true|false, "traced_reason": "<why not, or null>",
+                             "requests": <count>,
+                             "atol": 2e-5, "rtol": 1e-4, "tolerance_reason": null,
+                             "safetensors_requests": true|false}}}
+  tests/fixtures/corpus/<name>/scripted.pt               torch.jit.save(torch.jit.script(model))
+  tests/fixtures/corpus/<name>/traced.pt                 torch.jit.save(torch.jit.trace(model, request 0)),
+                                                         only when "traced" is true
+  tests/fixtures/corpus/<name>/request_<i>.json          forward's arguments (self excluded) by name
+  tests/fixtures/corpus/<name>/request_<i>.safetensors   the same tensors, only when every argument is a
+                                                         Tensor or List[Tensor] (a list's items are named
+                                                         <name>.0, <name>.1, ...)
+  tests/fixtures/corpus/<name>/expected_<i>.json         {"output": TYPED}: the eager model's output
+
+request_<i>.json: a tensor is nested arrays typed as `torch.tensor` types them (all-integer
+literals: int64, any float literal: float32, booleans: bool; a 0-dim tensor is a bare number); a
+List[Tensor] is an array of those; int, float, bool and str arguments are plain JSON values (a
+float argument always as a float literal). Float values are float32 values written exactly.
+expected_<i>.json: TYPED is {"dtype": "float32"|"int64"|"bool"|..., "shape": [...], "data": [flat,
+row-major]} for a tensor, an array of TYPED for a tuple or list, {"dict": {key: TYPED, ...}} for a
+dict (insertion order kept), a plain JSON value for int/float/bool/str, null for None.
+
+Goldens come from the eager module after eval(), under torch.no_grad(). Every scripted and traced
+file is loaded back with torch.jit.load and must reproduce every golden (allclose atol 1e-6, rtol
+1e-5 for floats, exactly for integers and bools), or the run fails. A trace is made on request 0
+and kept only when it reproduces the eager output on every request (the others have another batch
+size, other lengths or another list length); otherwise the manifest says why not. The parity
+policy's tolerance (atol 2e-5, rtol 1e-4 in f32) is each model's "atol"/"rtol"; a model that needs
+a looser one says why in "tolerance_reason" (none does today).
+
+transformer and mha: in eval without grad, nn.TransformerEncoderLayer and nn.MultiheadAttention
+take PyTorch's fused fast path (torch._transformer_encoder_layer_fwd,
+torch._native_multi_head_attention; their scripted forwards choose it by torch.is_grad_enabled(),
+requires_grad, is_nested, autocast and device checks). The goldens come from it; each is checked
+against the ordinary path's (grad enabled) within the parity policy (they differ by < 1e-6). The
+layer alone (no nn.TransformerEncoder) keeps padded positions' outputs: no nested-tensor zeros.
+
+Seeding: SEED is recorded in the manifest. Each model draws everything (weights, running stats,
+requests) from random.Random(f"{SEED}:{name}") and torch.manual_seed(a number drawn from it), so a
+model's files do not depend on which other models are written. Each model is scripted in one
+fresh process and traced in another (`--worker`, with PYTHONHASHSEED=0), so that TorchScript's
+class names (`__torch__.MLP`, and `___torch_mangle_N` suffixes only where one process compiles
+two variants of a class, as a user's would) do not depend on what else was compiled: the same
+torch on the same CPU rewrites the same bytes, `--only` included. PyTorch's results vary by CPU
+by about 1e-6, within every tolerance. Editing this file changes the .pt files' bytes (their
+.debug_pkl records the source and its line numbers), not their code or the JSON files. A full run takes one to a few minutes on two cores.
+
+`--ops` writes nothing: it prints every call the written archives' code makes (`torch.X(`,
+`ops.A.B(`, builtins; taken or not) and the aten operators they actually run on the requests
+(torch.profiler, outermost calls only), replaying each request_<i>.json as `torch.tensor` types
+it against expected_<i>.json.
+
+For python/parity.py's live variants (`--corpus`), every model is a `Spec` in SPECS with:
+  spec.build(sizes)                 the eval()ed model, weights from torch's global RNG
+  spec.draw_sizes(rng)              random small sizes for a variant (spec.sizes: the corpus's own)
+  spec.requests(model, sizes, rng)  its requests, each {forward argument name: value}
+and script_and_trace(spec, model, requests, directory) saves scripted.pt and, where valid,
+traced.pt in this process as the workers do; request_json(request, types) and typed(output) are
+the JSON forms above.
+"""
+
+import argparse
+import concurrent.futures
+import json
+import math
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+SEED = 20261205
+SCRIPT = "python/corpus.py"
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "tests" / "fixtures" / "corpus"
+ATOL, RTOL = 2e-5, 1e-4          # the parity policy, f32
+CHECK_ATOL, CHECK_RTOL = 1e-6, 1e-5  # torch.jit.load's outputs against the eager goldens
+
+# TorchScript is deprecated in 2.15 and says so on every call; we use it on purpose.
+warnings.filterwarnings("ignore", category=FutureWarning, message=".*torch.jit.*")
+warnings.filterwarnings("ignore", category=DeprecationWarning, message=".*torch.jit.*")
+warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+warnings.filterwarnings("ignore", message="LSTM with projections is not supported with oneDNN")
+
+
+# ---------------------------------------------------------------------------------------------
+# The models: one class each, written as users write them.
+# ---------------------------------------------------------------------------------------------
+
+class MLP(nn.Module):
+    def __init__(self, input_size: int, hidden: int, classes: int, dropout: float = 0.1):
+        super().__init__()
+        self.fc1 = nn.Linear(input_size, hidden)
+        self.fc2 = nn.Linear(hidden, hidden)
+        self.fc3 = nn.Linear(hidden, classes)
+        self.act = nn.GELU()
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.dropout(self.act(self.fc1(x)))
+        x = self.dropout(self.act(self.fc2(x)))
+        return F.softmax(self.fc3(x), dim=-1)
+
+
+class TextLSTM(nn.Module):
+    def __init__(self, vocab: int, embed: int, hidden: int, layers: int, classes: int):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab, embed, padding_idx=0)
+        self.lstm = nn.LSTM(embed, hidden, num_layers=layers, batch_first=True, bidirectional=True,
+                            dropout=0.2 if layers > 1 else 0.0)
+        self.dropout = nn.Dropout(0.3)
+        self.fc = nn.Linear(2 * hidden, classes)
+
+    def forward(self, tokens: Tensor, lengths: Tensor) -> Tensor:
+        embedded = self.embedding(tokens)
+        packed = pack_padded_sequence(embedded, lengths, batch_first=True, enforce_sorted=False)
+        output, (h_n, c_n) = self.lstm(packed)
+        # The last layer's forward and backward final states.
+        hidden = torch.cat((h_n[-2], h_n[-1]), dim=-1)
+        return self.fc(self.dropout(hidden))
+
+
+class GRUTagger(nn.Module):
+    def __init__(self, vocab: int, embed: int, hidden: int, tags: int):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab, embed)
+        self.gru = nn.GRU(embed, hidden, batch_first=True)
+        self.tagger = nn.Linear(hidden, tags)
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        output, _ = self.gru(self.embedding(tokens))
+        return self.tagger(output)
+
+
+class PackedGRU(nn.Module):
+    def __init__(self, input_size: int, hidden: int, layers: int):
+        super().__init__()
+        self.gru = nn.GRU(input_size, hidden, num_layers=layers, batch_first=True)
+
+    def forward(self, x: Tensor, lengths: Tensor) -> Tensor:
+        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        output, _ = self.gru(packed)
+        padded, _ = pad_packed_sequence(output, batch_first=True)
+        return padded
+
+
+class CNN1d(nn.Module):
+    def __init__(self, channels: int, hidden: int, classes: int):
+        super().__init__()
+        self.conv1 = nn.Conv1d(channels, hidden, kernel_size=3, padding=1)
+        self.pool = nn.MaxPool1d(2)
+        self.conv2 = nn.Conv1d(hidden, 2 * hidden, kernel_size=3)
+        self.gap = nn.AdaptiveAvgPool1d(1)
+        self.fc = nn.Linear(2 * hidden, classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.pool(F.relu(self.conv1(x)))
+        x = F.relu(self.conv2(x))
+        x = self.gap(x).squeeze(-1)
+        return self.fc(x)
+
+
+class CNN2dBN(nn.Module):
+    def __init__(self, channels: int, hidden: int, size: int, classes: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, hidden, 3, padding=1)
+        self.bn1 = nn.BatchNorm2d(hidden)
+        self.conv2 = nn.Conv2d(hidden, 2 * hidden, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(2 * hidden)
+        self.pool = nn.MaxPool2d(2)
+        self.fc = nn.Linear(2 * hidden * (size // 4) * (size // 4), classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.pool(F.relu(self.bn1(self.conv1(x))))
+        x = self.pool(F.relu(self.bn2(self.conv2(x))))
+        x = torch.flatten(x, 1)
+        return self.fc(x)
+
+
+class AttentionBlock(nn.Module):
+    def __init__(self, dim: int, heads: int, ff: int):
+        super().__init__()
+        self.heads = heads
+        self.scale = (dim // heads) ** -0.5
+        self.norm1 = nn.LayerNorm(dim)
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, ff), nn.GELU(), nn.Linear(ff, dim))
+
+    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+        B, T, D = x.shape
+        q, k, v = self.qkv(self.norm1(x)).chunk(3, -1)
+        q = q.view(B, T, self.heads, -1).transpose(1, 2)
+        k = k.view(B, T, self.heads, -1).transpose(1, 2)
+        v = v.view(B, T, self.heads, -1).transpose(1, 2)
+        scores = torch.matmul(q, k.transpose(-2, -1)) * self.scale
+        scores = scores.masked_fill(mask[:, None, None, :], float("-inf"))
+        attn = torch.softmax(scores, dim=-1)
+        out = torch.matmul(attn, v).transpose(1, 2).reshape(B, T, D)
+        x = x + self.proj(out)
+        return x + self.mlp(self.norm2(x))
+
+
+class Transformer(nn.Module):
+    def __init__(self, d_model: int, nhead: int, dim_feedforward: int):
+        super().__init__()
+        self.layer = nn.TransformerEncoderLayer(d_model=d_model, nhead=nhead, dim_feedforward=dim_feedforward,
+                                                batch_first=True, dropout=0.1)
+
+    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+        return self.layer(x, src_key_padding_mask=mask)
+
+
+class ScalarArgs(nn.Module):
+    def __init__(self, input_size: int, output_size: int):
+        super().__init__()
+        self.linear = nn.Linear(input_size, output_size)
+
+    def forward(self, x: Tensor, scale: float, k: int) -> Tuple[Tensor, Tensor]:
+        values, indices = torch.topk(self.linear(x) * scale, k)
+        return values, indices
+
+
+class DictOutput(nn.Module):
+    def __init__(self, input_size: int, hidden: int, classes: int):
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(input_size, hidden), nn.ReLU(), nn.Linear(hidden, classes))
+
+    def forward(self, x: Tensor) -> Dict[str, Tensor]:
+        logits = self.body(x)
+        return {"logits": logits, "label": logits.argmax(dim=-1)}
+
+
+class ControlFlow(nn.Module):
+    def __init__(self, dim: int, layers: int):
+        super().__init__()
+        self.layers = nn.ModuleList([nn.Linear(dim, dim) for _ in range(layers)])
+        self.positive = nn.Linear(dim, dim)
+        self.negative = nn.Linear(dim, dim)
+
+    def forward(self, x: Tensor, steps: int) -> Tensor:
+        for layer in self.layers:
+            x = torch.tanh(layer(x))
+        i = 0
+        while i < steps:
+            x = 0.5 * x + torch.sin(x)
+            i += 1
+        if bool(x.sum() > 0):
+            x = torch.relu(self.positive(x))
+        else:
+            x = self.negative(x) * 2.0
+        return x
+
+
+class ListInput(nn.Module):
+    def __init__(self, dim: int, hidden: int, classes: int):
+        super().__init__()
+        self.encode = nn.Linear(dim, hidden)
+        self.head = nn.Linear(2 * hidden, classes)
+
+    def forward(self, xs: List[Tensor]) -> Tensor:
+        h = torch.relu(self.encode(torch.stack(xs, dim=1)))      # (B, N, hidden)
+        pooled = torch.cat([h.sum(dim=1) / len(xs), h.amax(dim=1)], dim=-1)
+        return self.head(pooled)
+
+
+class EmbeddingBagClassifier(nn.Module):
+    def __init__(self, vocab: int, dim: int, classes: int):
+        super().__init__()
+        self.bag = nn.EmbeddingBag(vocab, dim, mode="mean")
+        self.fc = nn.Linear(dim, classes)
+
+    def forward(self, input: Tensor, offsets: Tensor) -> Tensor:
+        return self.fc(self.bag(input, offsets))
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, dim: int, ff: int):
+        super().__init__()
+        self.norm = nn.LayerNorm(dim)
+        self.up = nn.Linear(dim, ff)
+        self.down = nn.Linear(ff, dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.down(F.silu(self.up(self.norm(x))))
+
+
+class ResidualMLP(nn.Module):
+    def __init__(self, dim: int, ff: int, blocks: int, classes: int, clip: float):
+        super().__init__()
+        self.clip = clip
+        self.blocks = nn.ModuleList([ResidualBlock(dim, ff) for _ in range(blocks)])
+        self.norm = nn.LayerNorm(dim)
+        self.head = nn.Linear(dim, classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        for block in self.blocks:
+            x = torch.clamp(x + block(x), min=-self.clip, max=self.clip)
+        return self.head(self.norm(x))
+
+
+class LSTMProjState(nn.Module):
+    def __init__(self, input_size: int, hidden: int, proj: int, layers: int):
+        super().__init__()
+        self.lstm = nn.LSTM(input_size, hidden, num_layers=layers, batch_first=True, proj_size=proj)
+
+    def forward(self, x: Tensor, h0: Tensor, c0: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        output, (h, c) = self.lstm(x, (h0, c0))
+        return output, h, c
+
+
+class UpsampleDecoder(nn.Module):
+    def __init__(self, channels: int, hidden: int, out_channels: int):
+        super().__init__()
+        self.deconv = nn.ConvTranspose2d(channels, hidden, kernel_size=4, stride=2, padding=1)
+        self.up = nn.Upsample(scale_factor=2.0, mode="bilinear", align_corners=False)
+        self.conv = nn.Conv2d(hidden, out_channels, 3, padding=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = F.relu(self.deconv(x))
+        x = self.up(x)
+        return torch.sigmoid(self.conv(x))
+
+
+class RNNTanh(nn.Module):
+    def __init__(self, input_size: int, hidden: int, layers: int, classes: int):
+        super().__init__()
+        self.rnn = nn.RNN(input_size, hidden, num_layers=layers, nonlinearity="tanh", batch_first=True,
+                          bidirectional=True)
+        self.fc = nn.Linear(2 * hidden, classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        output, _ = self.rnn(x)
+        return self.fc(output[:, -1, :])
+
+
+def sequential_cnn(channels: int, hidden: int, size: int, classes: int) -> nn.Sequential:
+    """An nn.Sequential scripted as it is: its forward's argument is `input`."""
+    return nn.Sequential(
+        nn.Conv2d(channels, hidden, 3, padding=1), nn.ReLU(), nn.AvgPool2d(2),
+        nn.Conv2d(hidden, 2 * hidden, 3, padding=1), nn.ReLU(), nn.AvgPool2d(2),
+        nn.Flatten(), nn.Linear(2 * hidden * (size // 4) * (size // 4), classes))
+
+
+class MHA(nn.Module):
+    def __init__(self, dim: int, heads: int):
+        super().__init__()
+        self.attn = nn.MultiheadAttention(dim, heads, batch_first=True)
+        self.norm = nn.LayerNorm(dim)
+
+    def forward(self, x: Tensor, mask: Tensor) -> Tuple[Tensor, Tensor]:
+        out, weights = self.attn(x, x, x, key_padding_mask=mask)
+        assert weights is not None  # need_weights=True (the default) returns them
+        return self.norm(x + out), weights
+
+
+# ---------------------------------------------------------------------------------------------
+# Requests: random but valid inputs.
+# ---------------------------------------------------------------------------------------------
+
+def batch_sizes(rng, n=3, low=1, high=6):
+    """n batch sizes, the second other than the first, the first > 1."""
+    first = rng.randint(max(2, low), high)
+    second = rng.choice([b for b in range(low, high + 1) if b != first])
+    return [first, second] + [rng.randint(low, high) for _ in range(n - 2)]
+
+
+def draw_lengths(rng, batch, steps, first):
+    """Lengths in [1, steps], the longest `steps`. For the first request (batch > 2) not sorted,
+    not all equal and some shorter than `steps`, so that sorting and padding matter."""
+    while True:
+        lengths = [rng.randint(1, steps) for _ in range(batch)]
+        lengths[rng.randrange(batch)] = steps
+        if not first or batch <= 2:
+            return lengths
+        if lengths != sorted(lengths, reverse=True) and min(lengths) < steps:
+            return lengths
+
+
+def padding_mask(lengths, steps):
+    """True at padding: some True (when a length is short), never a whole row."""
+    return torch.arange(steps)[None, :] >= torch.tensor(lengths)[:, None]
+
+
+def tokens_for(lengths, steps, vocab):
+    tokens = torch.randint(1, vocab, (len(lengths), steps))
+    for b, n in enumerate(lengths):
+        tokens[b, n:] = 0
+    return tokens
+
+
+def req_mlp(model, s, rng):
+    return [{"x": torch.randn(b, s["input_size"])} for b in batch_sizes(rng)]
+
+
+def req_text_lstm(model, s, rng):
+    out = []
+    for i, b in enumerate(batch_sizes(rng, low=2)):
+        steps = rng.randint(3, 9)
+        lengths = draw_lengths(rng, b, steps, first=i == 0)
+        if i == 2:  # a time axis longer than the longest sequence
+            steps += 2
+        out.append({"tokens": tokens_for(lengths, steps, s["vocab"]), "lengths": torch.tensor(lengths)})
+    return out
+
+
+def req_gru_tagger(model, s, rng):
+    return [{"tokens": torch.randint(0, s["vocab"], (b, rng.randint(2, 9)))} for b in batch_sizes(rng)]
+
+
+def req_packed_gru(model, s, rng):
+    out = []
+    for i, b in enumerate(batch_sizes(rng, low=2)):
+        steps = rng.randint(3, 9)
+        lengths = draw_lengths(rng, b, steps, first=i == 0)
+        x = torch.randn(b, steps + (2 if i == 2 else 0), s["input_size"])  # garbage in the padding
+        out.append({"x": x, "lengths": torch.tensor(lengths)})
+    return out
+
+
+def req_cnn1d(model, s, rng):
+    return [{"x": torch.randn(b, s["channels"], rng.randint(6, 24))} for b in batch_sizes(rng)]
+
+
+def req_image(model, s, rng, name="x"):
+    return [{name: torch.randn(b, s["channels"], s["size"], s["size"])} for b in batch_sizes(rng)]
+
+
+def req_masked(model, s, rng):
+    out = []
+    for i, b in enumerate(batch_sizes(rng, low=2)):
+        steps = rng.randint(3, 9)
+        lengths = draw_lengths(rng, b, steps, first=True)
+        out.append({"x": torch.randn(b, steps, s["dim"]), "mask": padding_mask(lengths, steps)})
+    return out
+
+
+def req_transformer(model, s, rng):
+    return req_masked(model, {"dim": s["d_model"]}, rng)
+
+
+def req_scalar_args(model, s, rng):
+    n = s["output_size"]
+    scales = [0.5, -1.25, 2.0, 0.75, -3.0]
+    return [{"x": torch.randn(b, s["input_size"]), "scale": scales[i % len(scales)],
+             "k": [min(3, n), 1, n][i % 3]} for i, b in enumerate(batch_sizes(rng))]
+
+
+def req_dict_output(model, s, rng):
+    return [{"x": torch.randn(b, s["input_size"])} for b in batch_sizes(rng)]
+
+
+def req_control_flow(model, s, rng):
+    """Both branches of the `if`, each taken by a clear margin, and 0 and several loop steps."""
+    out = []
+    for b, steps, positive in zip(batch_sizes(rng), [2, 0, rng.randint(3, 6)], [True, False, rng.random() < 0.5]):
+        for _ in range(1000):
+            x = torch.randn(b, s["dim"]) * 2
+            h = x
+            with torch.no_grad():
+                for layer in model.layers:
+                    h = torch.tanh(layer(h))
+                for _ in range(steps):
+                    h = 0.5 * h + torch.sin(h)
+            total = float(h.sum())
+            if (total > 0) == positive and abs(total) > 0.05:
+                break
+        else:
+            raise RuntimeError("control_flow: no input takes the wanted branch")
+        out.append({"x": x, "steps": steps})
+    return out
+
+
+def req_list_input(model, s, rng):
+    return [{"xs": [torch.randn(b, s["dim"]) for _ in range(n)]}
+            for b, n in zip(batch_sizes(rng), [3, 2, rng.randint(1, 5)])]
+
+
+def req_embedding_bag(model, s, rng):
+    out = []
+    for i, b in enumerate(batch_sizes(rng, low=2)):
+        bags = [rng.randint(1, 5) for _ in range(b)]
+        if i == 2:  # an empty bag: mean mode gives zeros
+            bags[rng.randrange(b)] = 0
+        offsets = [sum(bags[:j]) for j in range(b)]
+        ids = torch.randint(0, s["vocab"], (sum(bags),))
+        out.append({"input": ids, "offsets": torch.tensor(offsets, dtype=torch.int64)})
+    return out
+
+
+def req_residual_mlp(model, s, rng):
+    # Inputs beyond the clip, so that the clamp acts.
+    return [{"x": torch.randn(b, rng.randint(1, 5), s["dim"]) * 2.5} for b in batch_sizes(rng)]
+
+
+def req_lstm_proj_state(model, s, rng):
+    out = []
+    for b in batch_sizes(rng):
+        out.append({"x": torch.randn(b, rng.randint(2, 8), s["input_size"]),
+                    "h0": torch.randn(s["layers"], b, s["proj"]) * 0.5,
+                    "c0": torch.randn(s["layers"], b, s["hidden"]) * 0.5})
+    return out
+
+
+def req_upsample(model, s, rng):
+    return [{"x": torch.randn(b, s["channels"], rng.randint(2, 5), rng.randint(2, 5))} for b in batch_sizes(rng)]
+
+
+def req_rnn_tanh(model, s, rng):
+    return [{"x": torch.randn(b, rng.randint(2, 8), s["input_size"])} for b in batch_sizes(rng)]
+
+
+def req_sequential_cnn(model, s, rng):
+    return req_image(model, s, rng, name="input")
+
+
+# ---------------------------------------------------------------------------------------------
+# Sizes for live variants (python/parity.py --corpus): small, random.
+# ---------------------------------------------------------------------------------------------
+
+def r(rng, low, high):
+    return rng.randint(low, high)
+
+
+def heads_dim(rng):
+    heads = rng.choice([1, 2, 4])
+    return heads, heads * rng.randint(2, 8)
+
+
+def sizes_attention(rng):
+    heads, dim = heads_dim(rng)
+    return {"dim": dim, "heads": heads, "ff": r(rng, 4, 32)}
+
+
+def sizes_transformer(rng):
+    heads, dim = heads_dim(rng)
+    return {"d_model": dim, "nhead": heads, "dim_feedforward": r(rng, 4, 32)}
+
+
+def sizes_mha(rng):
+    heads, dim = heads_dim(rng)
+    return {"dim": dim, "heads": heads}
+
+
+def sizes_lstm_proj(rng):
+    hidden = r(rng, 2, 24)
+    return {"input_size": r(rng, 1, 12), "hidden": hidden, "proj": r(rng, 1, hidden - 1), "layers": r(rng, 1, 3)}
+
+
+def init_batchnorm(model):
+    """Non-trivial running statistics and affine parameters, as a trained network has."""
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            with torch.no_grad():
+                m.running_mean.copy_(torch.randn_like(m.running_mean) * 0.5)
+                m.running_var.copy_(torch.rand_like(m.running_var) * 1.5 + 0.25)
+                m.weight.copy_(torch.rand_like(m.weight) + 0.5)
+                m.bias.copy_(torch.randn_like(m.bias) * 0.2)
+                m.num_batches_tracked.fill_(100)
+
+
+# ---------------------------------------------------------------------------------------------
+# The specs
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class Spec:
+    name: str
+    description: str
+    make: Callable[..., nn.Module]           # make(**sizes)
+    sizes: dict                              # the corpus's own sizes
+    draw_sizes: Callable[[random.Random], dict]
+    requests_fn: Callable[[nn.Module, dict, random.Random], list]
+    # None: trace it (kept only if valid on every request); else why torch.jit.trace cannot.
+    untraceable: Optional[str] = None
+    # What goes wrong when a trace made on request 0 fails on another request (the observed
+    # failure is appended to it in the manifest).
+    trace_failure: Optional[str] = None
+    trace_strict: bool = True
+    init: Optional[Callable[[nn.Module], None]] = None
+    atol: float = ATOL
+    rtol: float = RTOL
+    tolerance_reason: Optional[str] = None
+
+    def build(self, sizes=None):
+        """The model, eval()ed, its weights drawn from torch's global RNG."""
+        model = self.make(**(sizes if sizes is not None else self.sizes))
+        if self.init is not None:
+            self.init(model)
+        return model.eval()
+
+    def requests(self, model, sizes, rng):
+        return self.requests_fn(model, sizes, rng)
+
+
+NON_TENSOR = "torch.jit.trace takes tensors only, and forward takes {}"
+
+SPECS = {s.name: s for s in [
+    Spec("mlp", "MLP: Linear, GELU, Dropout (eval), softmax over classes",
+         MLP, {"input_size": 12, "hidden": 24, "classes": 5},
+         lambda g: {"input_size": r(g, 1, 16), "hidden": r(g, 4, 32), "classes": r(g, 2, 8)}, req_mlp),
+    Spec("text_lstm", "Embedding + packed (enforce_sorted=False) bidirectional 2-layer LSTM; Linear on the "
+         "last layer's h_n, both directions", TextLSTM,
+         {"vocab": 30, "embed": 8, "hidden": 12, "layers": 2, "classes": 4},
+         lambda g: {"vocab": r(g, 2, 50), "embed": r(g, 2, 16), "hidden": r(g, 2, 24), "layers": r(g, 1, 3),
+                    "classes": r(g, 2, 6)}, req_text_lstm,
+         trace_failure="the trace fixes the batch size (nn.LSTM reads batch_sizes[0] of the packed sequence "
+                       "as a Python int for its zero initial state)"),
+    Spec("gru_tagger", "Embedding + GRU (batch_first) + Linear at every step: a tagger", GRUTagger,
+         {"vocab": 25, "embed": 8, "hidden": 16, "tags": 6},
+         lambda g: {"vocab": r(g, 2, 40), "embed": r(g, 2, 16), "hidden": r(g, 2, 24), "tags": r(g, 2, 8)},
+         req_gru_tagger),
+    Spec("packed_gru", "packed 2-layer GRU (pack_padded_sequence enforce_sorted=False, pad_packed_sequence "
+         "back): the padded output", PackedGRU, {"input_size": 6, "hidden": 10, "layers": 2},
+         lambda g: {"input_size": r(g, 1, 12), "hidden": r(g, 2, 24), "layers": r(g, 1, 3)}, req_packed_gru,
+         trace_failure="the trace fixes the batch size (nn.GRU reads batch_sizes[0] of the packed sequence "
+                       "as a Python int for its zero initial state)"),
+    Spec("cnn1d", "1-D CNN over time series: Conv1d, ReLU, MaxPool1d, AdaptiveAvgPool1d, Linear",
+         CNN1d, {"channels": 3, "hidden": 8, "classes": 4},
+         lambda g: {"channels": r(g, 1, 6), "hidden": r(g, 2, 12), "classes": r(g, 2, 6)}, req_cnn1d),
+    Spec("cnn2d_bn", "2-D CNN: Conv2d, BatchNorm2d (eval, random running stats), ReLU, MaxPool2d, flatten, "
+         "Linear", CNN2dBN, {"channels": 3, "hidden": 8, "size": 8, "classes": 5},
+         lambda g: {"channels": r(g, 1, 4), "hidden": r(g, 2, 8), "size": g.choice([4, 8, 12]),
+                    "classes": r(g, 2, 6)}, lambda m, s, g: req_image(m, s, g), init=init_batchnorm),
+    Spec("attention", "hand-written attention block: LayerNorm, qkv Linear + chunk, heads by view/transpose, "
+         "masked_fill with a bool padding mask, softmax, residuals, MLP", AttentionBlock,
+         {"dim": 16, "heads": 4, "ff": 32}, sizes_attention, req_masked),
+    Spec("transformer", "nn.TransformerEncoderLayer(d_model=16, nhead=2, dim_feedforward=32, batch_first=True, "
+         "dropout=0.1), eval, with src_key_padding_mask; no grad: the fused fast path "
+         "(torch._transformer_encoder_layer_fwd)", Transformer,
+         {"d_model": 16, "nhead": 2, "dim_feedforward": 32}, sizes_transformer, req_transformer),
+    Spec("scalar_args", "float and int arguments: topk(Linear(x) * scale, k), values and indices",
+         ScalarArgs, {"input_size": 8, "output_size": 10},
+         lambda g: {"input_size": r(g, 1, 16), "output_size": r(g, 1, 16)}, req_scalar_args,
+         untraceable=NON_TENSOR.format("a float `scale` and an int `k`")),
+    Spec("dict_output", "Dict[str, Tensor] output: float logits and an int64 argmax label", DictOutput,
+         {"input_size": 10, "hidden": 16, "classes": 4},
+         lambda g: {"input_size": r(g, 1, 16), "hidden": r(g, 4, 32), "classes": r(g, 2, 8)}, req_dict_output,
+         trace_strict=False),
+    Spec("control_flow", "ModuleList loop, a while loop on an int argument, an if on a tensor's value",
+         ControlFlow, {"dim": 8, "layers": 3},
+         lambda g: {"dim": r(g, 1, 16), "layers": r(g, 0, 4)}, req_control_flow,
+         untraceable=NON_TENSOR.format("an int `steps` (a trace would also freeze the while loop and the "
+                                       "if on a tensor's value)")),
+    Spec("list_input", "List[Tensor] input: stack, Linear, ReLU, mean (sum / len) and max over the list, Linear",
+         ListInput, {"dim": 6, "hidden": 12, "classes": 3},
+         lambda g: {"dim": r(g, 1, 12), "hidden": r(g, 2, 16), "classes": r(g, 1, 6)}, req_list_input,
+         trace_failure="the trace fixes the list's length"),
+    Spec("embedding_bag", "EmbeddingBag(mode='mean') with input and offsets (one empty bag), Linear",
+         EmbeddingBagClassifier, {"vocab": 40, "dim": 8, "classes": 3},
+         lambda g: {"vocab": r(g, 2, 60), "dim": r(g, 1, 16), "classes": r(g, 1, 6)}, req_embedding_bag),
+    Spec("residual_mlp", "residual blocks of LayerNorm, Linear, SiLU, Linear with clamp, LayerNorm, Linear",
+         ResidualMLP, {"dim": 12, "ff": 24, "blocks": 2, "classes": 5, "clip": 2.5},
+         lambda g: {"dim": r(g, 1, 16), "ff": r(g, 4, 32), "blocks": r(g, 1, 3), "classes": r(g, 1, 6),
+                    "clip": g.choice([1.0, 2.5, 3.0])}, req_residual_mlp),
+    Spec("lstm_proj_state", "2-layer nn.LSTM with proj_size, h0 and c0 as arguments; returns (output, h, c)",
+         LSTMProjState, {"input_size": 5, "hidden": 12, "proj": 4, "layers": 2}, sizes_lstm_proj,
+         req_lstm_proj_state),
+    Spec("upsample_decoder", "ConvTranspose2d (stride 2), ReLU, Upsample(scale 2, bilinear), Conv2d, sigmoid",
+         UpsampleDecoder, {"channels": 6, "hidden": 8, "out_channels": 3},
+         lambda g: {"channels": r(g, 1, 8), "hidden": r(g, 1, 8), "out_channels": r(g, 1, 4)}, req_upsample),
+    Spec("rnn_tanh", "bidirectional 2-layer nn.RNN (tanh), Linear on the last padded step", RNNTanh,
+         {"input_size": 5, "hidden": 10, "layers": 2, "classes": 4},
+         lambda g: {"input_size": r(g, 1, 12), "hidden": r(g, 1, 24), "layers": r(g, 1, 3), "classes": r(g, 1, 6)},
+         req_rnn_tanh),
+    Spec("sequential_cnn", "nn.Sequential scripted as is (argument `input`): Conv2d, ReLU, AvgPool2d, "
+         "Flatten, Linear", sequential_cnn, {"channels": 1, "hidden": 4, "size": 8, "classes": 4},
+         lambda g: {"channels": r(g, 1, 4), "hidden": r(g, 1, 8), "size": g.choice([4, 8, 12]),
+                    "classes": r(g, 1, 6)}, req_sequential_cnn),
+    Spec("mha", "nn.MultiheadAttention(batch_first=True) self-attention with key_padding_mask, residual, "
+         "LayerNorm; returns (output, averaged attention weights); no grad: the fused fast path "
+         "(torch._native_multi_head_attention)", MHA, {"dim": 16, "heads": 4},
+         sizes_mha, req_masked),
+]}
+
+
+# ---------------------------------------------------------------------------------------------
+# Running, comparing, tracing
+# ---------------------------------------------------------------------------------------------
+
+def as_args(request):
+    return tuple(request.values())
+
+
+def run(module, request):
+    with torch.no_grad():
+        out = module(*as_args(request))
+    return plain(out)
+
+
+def plain(out):
+    """torch.return_types (named tuples) as plain tuples, recursively."""
+    if isinstance(out, tuple):
+        return tuple(plain(x) for x in out)
+    if isinstance(out, list):
+        return [plain(x) for x in out]
+    if isinstance(out, dict):
+        return {k: plain(v) for k, v in out.items()}
+    return out
+
+
+def mismatch(got, want, atol=CHECK_ATOL, rtol=CHECK_RTOL, path="output"):
+    """None when `got` equals `want` (floats: allclose; integers and bools: exactly), else a
+    sentence saying where and how they differ."""
+    if isinstance(want, Tensor):
+        if not isinstance(got, Tensor):
+            return f"{path}: {type(got).__name__}, not a tensor"
+        if got.dtype != want.dtype or got.shape != want.shape:
+            return f"{path}: {got.dtype} {list(got.shape)}, not {want.dtype} {list(want.shape)}"
+        if want.is_floating_point():
+            if torch.allclose(got, want, atol=atol, rtol=rtol):
+                return None
+            diff = (got - want).abs().nan_to_num(nan=float("inf"))
+            return f"{path}: differs by up to {diff.max().item():.3g}"
+        if torch.equal(got, want):
+            return None
+        return f"{path}: {int((got != want).sum())} of {want.numel()} elements differ"
+    if isinstance(want, (tuple, list)):
+        if not isinstance(got, (tuple, list)) or len(got) != len(want):
+            return f"{path}: {type(got).__name__} of {len(got) if hasattr(got, '__len__') else '?'}, " \
+                   f"not {type(want).__name__} of {len(want)}"
+        for i, (g, w) in enumerate(zip(got, want)):
+            found = mismatch(g, w, atol, rtol, f"{path}[{i}]")
+            if found:
+                return found
+        return None
+    if isinstance(want, dict):
+        if not isinstance(got, dict) or list(got) != list(want):
+            return f"{path}: keys {list(got) if isinstance(got, dict) else type(got).__name__}, not {list(want)}"
+        for k in want:
+            found = mismatch(got[k], want[k], atol, rtol, f"{path}[{k!r}]")
+            if found:
+                return found
+        return None
+    if isinstance(want, float) and isinstance(got, float):
+        return None if math.isclose(got, want, rel_tol=rtol, abs_tol=atol) else f"{path}: {got} != {want}"
+    return None if got == want and type(got) is type(want) else f"{path}: {got!r} != {want!r}"
+
+
+class CorpusError(Exception):
+    """A scripted or traced model that does not reproduce the eager goldens."""
+
+
+def first_line(e):
+    """An exception's message, one line: TorchScript's start with a traceback header."""
+    lines = [ln.strip() for ln in str(e).strip().splitlines() if ln.strip()]
+    line = lines[-1] if lines else ""
+    return (line if line.startswith(type(e).__name__) else f"{type(e).__name__}: {line}")[:200]
+
+
+def try_trace(spec, model, requests, goldens):
+    """(traced module, None) when a trace made on request 0 reproduces every golden, else
+    (None, why not)."""
+    if spec.untraceable:
+        return None, spec.untraceable
+    try:
+        with torch.no_grad():
+            traced = torch.jit.trace(model, as_args(requests[0]), strict=spec.trace_strict, check_trace=False)
+    except Exception as e:  # noqa: BLE001: any failure to trace is a reason
+        return None, f"torch.jit.trace fails: {first_line(e)}"
+    for i, (request, golden) in enumerate(zip(requests, goldens)):
+        try:
+            found = mismatch(run(traced, request), golden)
+        except Exception as e:  # noqa: BLE001
+            found = f"it raises {first_line(e)}"
+        if found:
+            lead = spec.trace_failure or "the trace made on request 0 does not generalise"
+            return None, f"{lead}; on request {i}: {found}"
+    return traced, None
+
+
+def check_loaded(path, requests, goldens, what):
+    """torch.jit.load(path) must reproduce every golden."""
+    loaded = torch.jit.load(path, map_location="cpu")
+    for i, (request, golden) in enumerate(zip(requests, goldens)):
+        found = mismatch(run(loaded, request), golden)
+        if found:
+            raise CorpusError(f"{path}: torch.jit.load's {what} output on request {i} is not the golden: {found}")
+    return loaded
+
+
+def save_scripted(spec, model, requests, goldens, path):
+    """torch.jit.save(torch.jit.script(model), path), checked against the goldens before and
+    after loading; returns forward's (argument name, TorchScript type) pairs, self excluded."""
+    scripted = torch.jit.script(model)
+    for i, (request, golden) in enumerate(zip(requests, goldens)):
+        found = mismatch(run(scripted, request), golden)
+        if found:
+            raise CorpusError(f"{spec.name}: torch.jit.script's output on request {i} is not eager's: {found}")
+    torch.jit.save(scripted, path)
+    check_loaded(path, requests, goldens, "scripted")
+    return [(a.name, str(a.type)) for a in scripted.forward.schema.arguments][1:]
+
+
+def save_traced(spec, model, requests, goldens, path):
+    """torch.jit.save(torch.jit.trace(model, request 0), path) when the trace reproduces every
+    golden (checked again after loading); returns None then, else why not (and writes nothing)."""
+    traced, reason = try_trace(spec, model, requests, goldens)
+    if traced is not None:
+        torch.jit.save(traced, path)
+        check_loaded(path, requests, goldens, "traced")
+    return reason
+
+
+def script_and_trace(spec, model, requests, directory, goldens=None):
+    """directory/scripted.pt and, where a trace made on request 0 is valid on every request,
+    directory/traced.pt, in this process (python/parity.py's variants). Each, loaded back, must
+    reproduce `goldens` (default: the eager outputs), or CorpusError. Returns (goldens, argument
+    types, traced reason or None)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    if goldens is None:
+        goldens = [run(model, request) for request in requests]
+    types = save_scripted(spec, model, requests, goldens, directory / "scripted.pt")
+    reason = save_traced(spec, model, requests, goldens, directory / "traced.pt")
+    return goldens, types, reason
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing requests and goldens
+# ---------------------------------------------------------------------------------------------
+
+JSON_DTYPES = {torch.float32, torch.int64, torch.bool}
+
+
+def json_tensor(t, where):
+    """A tensor as `torch.tensor` would type it back: float32, int64 or bool only."""
+    if t.dtype not in JSON_DTYPES:
+        raise ValueError(f"{where}: {t.dtype} cannot be written as a JSON tensor")
+    if t.is_floating_point() and not torch.isfinite(t).all():
+        raise ValueError(f"{where}: not finite")
+    return t.tolist()  # float32 values as the Python floats they are: exact
+
+
+def request_json(request, types):
+    """The request as a JSON object keyed by forward's argument names."""
+    obj = {}
+    for (name, typ), (key, value) in zip(types, request.items()):
+        assert name == key, f"request keys {list(request)} are not forward's arguments {types}"
+        if isinstance(value, Tensor):
+            obj[name] = json_tensor(value, name)
+        elif isinstance(value, list) and all(isinstance(v, Tensor) for v in value):
+            obj[name] = [json_tensor(v, f"{name}[{i}]") for i, v in enumerate(value)]
+        elif typ == "float":
+            v = float(value)
+            assert float(torch.tensor(v, dtype=torch.float32)) == v, f"{name}={v} is not a float32 value"
+            obj[name] = v  # json writes a float literal: 0.5, 2.0
+        elif isinstance(value, (bool, int, str)) or value is None:
+            obj[name] = value
+        else:
+            raise TypeError(f"{name}: cannot write {type(value).__name__}")
+    return obj
+
+
+def request_tensors(request):
+    """The request's tensors for safetensors, or None when an argument is not a tensor or a list
+    of them."""
+    tensors = {}
+    for name, value in request.items():
+        if isinstance(value, Tensor):
+            tensors[name] = value.contiguous()
+        elif isinstance(value, list) and value and all(isinstance(v, Tensor) for v in value):
+            tensors.update({f"{name}.{i}": v.contiguous() for i, v in enumerate(value)})
+        else:
+            return None
+    return tensors
+
+
+def typed(out, where="output"):
+    """expected_<i>.json's TYPED."""
+    if isinstance(out, Tensor):
+        if out.is_floating_point() and not torch.isfinite(out).all():
+            raise ValueError(f"{where}: not finite")
+        data = out.detach().reshape(-1).tolist()
+        if out.is_floating_point():
+            data = [float(x) for x in data]
+        return {"dtype": str(out.dtype).removeprefix("torch."), "shape": list(out.shape), "data": data}
+    if isinstance(out, (tuple, list)):
+        return [typed(x, f"{where}[{i}]") for i, x in enumerate(out)]
+    if isinstance(out, dict):
+        return {"dict": {k: typed(v, f"{where}[{k!r}]") for k, v in out.items()}}
+    if out is None or isinstance(out, (bool, int, float, str)):
+        return out
+    raise TypeError(f"{where}: cannot write {type(out).__name__}")
+
+
+def write_json(path, obj, indent=None):
+    Path(path).write_text(json.dumps(obj, indent=indent, allow_nan=False) + "\n")
+
+
+def seed_model(name, seed=SEED):
+    """The model's own random streams: a random.Random, and torch's global RNG seeded from it."""
+    rng = random.Random(f"{seed}:{name}")
+    torch.manual_seed(rng.getrandbits(63))
+    return rng
+
+
+def corpus_model(name):
+    """The corpus's model `name`, its requests and eager goldens, drawn from its own seed."""
+    spec = SPECS[name]
+    rng = seed_model(name)
+    model = spec.build()
+    requests = spec.requests(model, spec.sizes, rng)
+    goldens = [run(model, request) for request in requests]
+    return spec, model, requests, goldens
+
+
+def worker(job, name, directory):
+    """One job in a fresh process, so that TorchScript's class names (and their
+    `___torch_mangle_N` suffixes) do not depend on which other models were compiled before:
+      script: scripted.pt, the requests and the goldens; prints the manifest entry (no trace fields)
+      trace:  traced.pt where valid; prints {"traced_reason": ...}
+    """
+    spec, model, requests, goldens = corpus_model(name)
+    if job == "trace":
+        print(json.dumps({"traced_reason": save_traced(spec, model, requests, goldens, directory / "traced.pt")}))
+        return
+    types = save_scripted(spec, model, requests, goldens, directory / "scripted.pt")
+    safetensors_ok = all(request_tensors(req) is not None for req in requests)
+    if safetensors_ok:
+        from safetensors.torch import save_file
+    for i, (request, golden) in enumerate(zip(requests, goldens)):
+        write_json(directory / f"request_{i}.json", request_json(request, types))
+        if safetensors_ok:
+            # One metadata key: the writer orders several differently from run to run.
+            save_file(request_tensors(request), directory / f"request_{i}.safetensors", {"script": SCRIPT})
+        write_json(directory / f"expected_{i}.json", {"output": typed(golden)})
+    if name in FAST_PATHS:
+        fast_path_agrees(name, model, requests, goldens)
+    print(json.dumps({"description": spec.description, "requests": len(requests), "atol": spec.atol,
+                      "rtol": spec.rtol, "tolerance_reason": spec.tolerance_reason,
+                      "safetensors_requests": safetensors_ok}))
+
+
+# Models whose PyTorch modules take a fused "fast path" in eval without grad (their forward checks
+# torch.is_grad_enabled() and friends): nn.TransformerEncoderLayer runs
+# torch._transformer_encoder_layer_fwd, nn.MultiheadAttention torch._native_multi_head_attention.
+FAST_PATHS = {"transformer", "mha"}
+
+
+def fast_path_agrees(name, model, requests, goldens):
+    """The goldens (no_grad: the fast path) must equal the ordinary path's outputs (grad enabled,
+    parameters requiring grad) within the parity policy."""
+    for i, (request, golden) in enumerate(zip(requests, goldens)):
+        with torch.enable_grad():
+            slow = plain(model(*as_args(request)))
+        slow = tuple(t.detach() for t in slow) if isinstance(slow, tuple) else slow.detach()
+        found = mismatch(slow, golden, ATOL, RTOL)
+        if found:
+            raise CorpusError(f"{name} request {i}: the fast path and the ordinary path differ: {found}")
+
+
+def run_worker(job, name, directory):
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", job, name, "--out", str(directory.parent)]
+    # A fixed hash seed: TorchScript writes a class's Final constants in set order.
+    done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"})
+    if done.returncode != 0:
+        raise CorpusError(f"{name} ({job}) failed:\n{done.stderr.strip()}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def manifest_entry(script, trace):
+    """A model's manifest entry from its two workers' reports."""
+    reason = trace["traced_reason"]
+    return {"description": script["description"], "traced": reason is None, "traced_reason": reason,
+            **{k: script[k] for k in ("requests", "atol", "rtol", "tolerance_reason", "safetensors_requests")}}
+
+
+CALL_PATTERNS = {
+    "torch": re.compile(r"(?<![\w.])(torch\.(?:\w+\.)*\w+)\("),     # torch.cat(, torch._C._nn.gelu(
+    "ops": re.compile(r"(?<![\w.])(ops\.\w+\.\w+)\("),             # ops.prim.NumToTensor(
+    "builtin": re.compile(r"(?<![\w.])([A-Za-z_]\w*)\("),            # int(, annotate(, uninitialized(
+}
+NOT_CALLS = {"if", "elif", "while", "for", "return", "and", "or", "not", "in", "is", "def", "assert", "else",
+             "lambda", "with", "Tensor", "Optional", "List", "Dict", "Tuple", "Final"}
+
+
+def archive_calls(path):
+    """{"torch": {...}, "ops": {...}, "builtin": {...}}: every call in the code/**/*.py of a
+    TorchScript archive (the names of functions the archive itself defines excluded)."""
+    import zipfile
+    found = {kind: set() for kind in CALL_PATTERNS}
+    with zipfile.ZipFile(path) as zf:
+        sources = [zf.read(n).decode() for n in zf.namelist() if "/code/" in n and n.endswith(".py")]
+    defined = {name for src in sources for name in re.findall(r"^\s*def (\w+)\(", src, re.M)}
+    for src in sources:
+        src = re.sub(r'"(?:[^"\\]|\\.)*"', '""', src)  # no calls inside string literals
+        src = re.sub(r"^class \w+\(", "", src, flags=re.M)  # class headers
+        src = re.sub(r"(?<![\w.])_\d+\(", "(", src)  # calls of locals: `_3 = __torch__...relu` then `_3(x)`
+        for kind, pattern in CALL_PATTERNS.items():
+            names = set(pattern.findall(src))
+            if kind == "builtin":
+                names -= NOT_CALLS | defined
+            found[kind] |= names
+    return found
+
+
+def load_request(path, module):
+    """request_<i>.json read back as `torch.tensor` types it, in forward's argument order."""
+    obj = json.loads(Path(path).read_text())
+    args = []
+    for a in module.forward.schema.arguments[1:]:
+        if a.name not in obj:
+            continue
+        value, typ = obj[a.name], str(a.type)
+        if typ in ("Tensor", "Optional[Tensor]"):
+            value = torch.tensor(value)
+        elif typ == "List[Tensor]":
+            value = [torch.tensor(v) for v in value]
+        args.append(value)
+    return tuple(args)
+
+
+def executed_ops(path, directory):
+    """The aten operators a TorchScript archive runs on the model's requests, outermost only (what
+    its interpreter dispatches, not what those operators call inside), from torch.profiler. Each
+    run on the JSON request read back must also reproduce expected_<i>.json."""
+    from torch.profiler import ProfilerActivity, profile
+    module = torch.jit.load(path, map_location="cpu")
+    names = set()
+    for request in sorted(directory.glob("request_*.json")):
+        args = load_request(request, module)
+        with torch.no_grad(), profile(activities=[ProfilerActivity.CPU]) as prof:
+            out = plain(module(*args))
+        expected = json.loads((directory / request.name.replace("request_", "expected_")).read_text())
+        if json.loads(json.dumps({"output": typed(out)})) != expected:
+            raise CorpusError(f"{path} on {request.name} read back does not give {request.name}'s expected output")
+        names |= {e.name for e in prof.events() if e.name.startswith(("aten::", "prim::"))
+                  and (e.cpu_parent is None or not e.cpu_parent.name.startswith(("aten::", "prim::")))}
+    return names
+
+
+def operator_report(out_dir):
+    """Print every call the corpus's scripted.pt and traced.pt files make (in their code, taken
+    or not), and the aten operators they run on the requests (torch.profiler), per kind of file."""
+    import logging
+    logging.disable(logging.WARNING)
+    for which in ("scripted.pt", "traced.pt"):
+        union = {kind: set() for kind in CALL_PATTERNS}
+        ran, per_model = set(), {}
+        for path in sorted(out_dir.glob(f"*/{which}")):
+            for kind, names in archive_calls(path).items():
+                union[kind] |= names
+            per_model[path.parent.name] = executed_ops(path, path.parent)
+            ran |= per_model[path.parent.name]
+        for kind, names in union.items():
+            print(f"{which} code calls, {kind} ({len(names)}): {' '.join(sorted(names))}")
+        print(f"{which} runs ({len(ran)}): {' '.join(sorted(ran))}")
+        for name, names in per_model.items():
+            print(f"  {name}: {' '.join(sorted(n.removeprefix('aten::') for n in names))}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", type=Path, default=OUT, help=f"default {OUT.relative_to(ROOT)}")
+    parser.add_argument("--only", nargs="+", choices=list(SPECS), metavar="NAME",
+                        help="only these models (the manifest keeps the others' entries)")
+    parser.add_argument("--ops", action="store_true",
+                        help="print the calls the written corpus's archives make (writes nothing)")
+    parser.add_argument("--worker", nargs=2, metavar=("JOB", "NAME"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    # (Not torch.use_deterministic_algorithms: CPU forward kernels are deterministic already, and
+    # it imports torch._inductor, seconds per worker.)
+    torch.set_num_threads(1)  # the same reduction order whatever the machine's cores
+    out_dir = args.out.resolve()
+    if args.ops:
+        operator_report(out_dir)
+        return
+    try:
+        if args.worker:
+            worker(args.worker[0], args.worker[1], out_dir / args.worker[1])
+            return
+        out_dir.mkdir(parents=True, exist_ok=True)
+        manifest_path = out_dir / "manifest.json"
+        entries = {}
+        if args.only and manifest_path.exists():
+            entries = json.loads(manifest_path.read_text()).get("models", {})
+        names = args.only or list(SPECS)
+        if not args.only:  # a full run: no directory of a model that is no longer here
+            for stale in out_dir.iterdir():
+                if stale.is_dir() and stale.name not in SPECS:
+                    shutil.rmtree(stale)
+        for name in names:
+            directory = out_dir / name
+            if directory.exists():
+                shutil.rmtree(directory)
+            directory.mkdir(parents=True)
+        jobs = [(job, name) for name in names for job in ("script", "trace")]
+        with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 2) as pool:
+            reports = dict(zip(jobs, pool.map(lambda j: run_worker(j[0], j[1], out_dir / j[1]), jobs)))
+        for name in names:
+            entry = entries[name] = manifest_entry(reports["script", name], reports["trace", name])
+            print(f"{name:<17} {entry['requests']} requests, traced: "
+                  f"{'yes' if entry['traced'] else 'no (' + entry['traced_reason'] + ')'}", flush=True)
+    except CorpusError as e:
+        sys.exit(f"corpus.py: {e}")
+    models = {name: entries[name] for name in SPECS if name in entries}
+    write_json(manifest_path, {"script": SCRIPT, "torch": torch.__version__, "seed": SEED, "models": models},
+               indent=1)
+    print(f"wrote {len(names)} models to {out_dir} with torch {torch.__version__}, seed {SEED}")
+
+
+if __name__ == "__main__":
+    main()
