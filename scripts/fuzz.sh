@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
 targets=("$@")
-[[ ${#targets[@]} -gt 0 ]] || targets=(weights weights_stream pytorch_weights pt2_weights archive_code request_json request_safetensors request_npz lstm_differential)
+[[ ${#targets[@]} -gt 0 ]] || targets=(weights weights_stream pytorch_weights pt2_weights archive_code script_parse request_json request_safetensors request_npz lstm_differential)
 [[ $seconds =~ ^[0-9]+$ ]] || { echo "usage: scripts/fuzz.sh [SECONDS] [TARGET...]" >&2; exit 2; }
 
 rustup run nightly rustc --version >/dev/null 2>&1 || {
@@ -43,6 +43,17 @@ seed request_json examples/*.json
 seed request_safetensors tests/fixtures/*/input.safetensors
 seed request_npz tests/fixtures/*/input*.npz
 mkdir -p fuzz/corpus/lstm_differential fuzz/corpus/archive_code
+# The parser's corpus: the code files of the fixtures' archives.
+code_seed=$(mktemp -d)
+for f in weights/*.pt tests/fixtures/*/weights.pt tests/fixtures/not_seed/*/weights.pt; do
+    [[ -f $f ]] || continue
+    dir=$code_seed/$(echo "$f" | tr / _)
+    mkdir -p "$dir"
+    unzip -qo "$f" '*/code/*.py' -d "$dir" 2>/dev/null || true
+done
+mapfile -t code_files < <(find "$code_seed" -name '*.py')
+seed script_parse "${code_files[@]}"
+rm -rf "$code_seed"
 
 # The committed fuzz/Cargo.lock is used as it is: fetching with --locked fails if it would change.
 (cd fuzz && cargo +nightly fetch --locked && cargo +nightly fuzz build --debug-assertions)

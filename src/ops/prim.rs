@@ -239,6 +239,10 @@ pub(super) fn register(b: &mut Builder) {
         })
     });
 
+    b.add("aten::cpu(Tensor(a) self) -> Tensor(a|b)", |_, a| {
+        Ok(Value::Tensor(a.tensor(0)?.to_device(&candle_core::Device::Cpu)?))
+    });
+
     // Lists, strings and dicts.
     b.add("aten::len.t(t[] a) -> int", |_, a| Ok(Value::Int(int_list(a, 0)?.len() as i64)));
     b.add("aten::len.str(str s) -> int", |_, a| Ok(Value::Int(a.str(0)?.chars().count() as i64)));

@@ -192,6 +192,9 @@ pub fn bind(schema: &Schema, args: &[Value], kwargs: &[(String, Value)]) -> std:
     let mut values = Vec::with_capacity(schema.args.len());
     for (i, arg) in schema.args.iter().enumerate() {
         let given = if i < args.len() {
+            if arg.keyword_only {
+                return Err(format!("`{}` is keyword-only", arg.name));
+            }
             if kwargs.iter().any(|(k, _)| k == &arg.name) {
                 return Err(format!("`{}` given twice", arg.name));
             }

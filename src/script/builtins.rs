@@ -494,7 +494,10 @@ pub(crate) fn tensor_attribute(interp: &mut Interp, t: &Tensor, name: &str) -> R
         "requires_grad" | "is_sparse" | "is_quantized" | "is_nested" | "is_mkldnn" => {
             Value::Bool(false)
         }
-        "T" | "mT" => interp.op("aten::numpy_T", vec![Value::Tensor(t.clone())])?,
+        "T" => {
+            let dims = (0..t.rank() as i64).rev().map(Value::Int).collect();
+            interp.op("aten::permute", vec![Value::Tensor(t.clone()), Value::list(dims)])?
+        }
         "data" => Value::Tensor(t.clone()),
         other => return Err(script_err(format!("a Tensor has no attribute `{other}`"))),
     })

@@ -150,12 +150,41 @@ fn call_path(
     // In-place operators: the variable or attribute passed holds the result.
     for (i, arg) in op.schema.args.iter().enumerate() {
         if arg.mutated && matches!(result, Value::Tensor(_)) {
-            if let Some(target) = arg_exprs.get(i).and_then(target_of) {
-                interp.assign(&target, result.clone(), frame)?;
+            if let Some(e) = arg_exprs.get(i) {
+                write_back(interp, e, result.clone(), frame)?;
             }
         }
     }
     Ok(result)
+}
+
+/// Leaves `value` where `e` reads from: a variable or attribute is rebound; a `select` or
+/// `slice` of one (what `x[1:, i] = v` compiles to: `copy_(select(slice(x, ...), ...), v)`)
+/// has `value` scattered back into its base, which is written back in turn.
+fn write_back(interp: &mut Interp, e: &Expr, value: Value, frame: &mut Frame) -> Result<()> {
+    if let Some(target) = target_of(e) {
+        return interp.assign(&target, value, frame);
+    }
+    let Expr::Call { func, args, kwargs } = e else {
+        return Ok(());
+    };
+    let scatter = match dotted(func).as_deref() {
+        Some("torch.select") => "aten::select_scatter",
+        Some("torch.slice") => "aten::slice_scatter",
+        _ => return Ok(()),
+    };
+    if !kwargs.is_empty() {
+        return Ok(());
+    }
+    let Some((base, rest)) = args.split_first() else {
+        return Ok(());
+    };
+    let mut values = vec![interp.eval(base, frame)?, value];
+    for a in rest {
+        values.push(interp.eval(a, frame)?);
+    }
+    let new_base = interp.op(scatter, values)?;
+    write_back(interp, base, new_base, frame)
 }
 
 /// The assignment target an argument expression names, if it names one.

@@ -30,7 +30,7 @@ use std::collections::HashSet;
 use super::ast::{Attribute, Class, Function, Module, Param, Type};
 use crate::error::Result;
 use crate::pytorch::code::{lex, Line, Token};
-use cursor::{error, Cursor, MAX_DEPTH};
+use cursor::{error, too_deep, Cursor, MAX_DEPTH};
 use string::decode;
 
 /// Parses the code file at `path` (its path under the archive's folder,
@@ -132,11 +132,7 @@ impl<'a> Parser<'a> {
         mut item: impl FnMut(&mut Self) -> Result<()>,
     ) -> Result<()> {
         if self.depth >= MAX_DEPTH {
-            return Err(error(
-                self.path,
-                header.number,
-                &format!("the code is nested too deeply (over {MAX_DEPTH} levels of blocks)"),
-            ));
+            return Err(error(self.path, header.number, &too_deep()));
         }
         let Some(inner) = self
             .lines

@@ -157,6 +157,8 @@ pub(crate) fn lex(source: &str, holes: bool) -> Result<Vec<Line>, String> {
                     let (token, end) =
                         string(source, i).map_err(|e| format!("line {number}: {e}"))?;
                     tokens.push(token);
+                    // A backslash-newline continues a string on the next line.
+                    number += bytes[i..end].iter().filter(|&&b| b == b'\n').count();
                     i = end;
                 }
                 b'0'..=b'9' => {

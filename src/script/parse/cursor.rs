@@ -23,6 +23,13 @@ pub(super) fn is_keyword(name: &str) -> bool {
     KEYWORDS.contains(&name)
 }
 
+/// The message of an error for code nested deeper than [`MAX_DEPTH`].
+pub(super) fn too_deep() -> String {
+    format!(
+        "the code is nested too deeply (over {MAX_DEPTH} levels of blocks, brackets and operators)"
+    )
+}
+
 /// The error `{path}:{line}: {what}`.
 pub(super) fn error(path: &str, line: usize, what: &str) -> Error {
     Error::Script(format!("{path}:{line}: {what}"))
@@ -110,7 +117,10 @@ impl<'a> Cursor<'a> {
         if self.eat_op(op) {
             return Ok(());
         }
-        Err(self.error(&format!("expected `{op}` {context}, found {}", self.found())))
+        Err(self.error(&format!(
+            "expected `{op}` {context}, found {}",
+            self.found()
+        )))
     }
 
     /// Consumes the keyword `word`, or fails saying it was expected `context`.
@@ -118,7 +128,10 @@ impl<'a> Cursor<'a> {
         if self.eat_word(word) {
             return Ok(());
         }
-        Err(self.error(&format!("expected `{word}` {context}, found {}", self.found())))
+        Err(self.error(&format!(
+            "expected `{word}` {context}, found {}",
+            self.found()
+        )))
     }
 
     /// Consumes a name that is not a keyword: `what` says which (`a parameter name`).
@@ -170,10 +183,7 @@ impl<'a> Cursor<'a> {
     /// is over [`MAX_DEPTH`]. The caller restores [`depth`](Self::depth) when the chain ends.
     pub(super) fn deeper(&mut self) -> Result<()> {
         if self.depth >= MAX_DEPTH {
-            return Err(self.error(&format!(
-                "the code is nested too deeply (over {MAX_DEPTH} levels of blocks, brackets \
-                 and operators)"
-            )));
+            return Err(self.error(&too_deep()));
         }
         self.depth += 1;
         Ok(())

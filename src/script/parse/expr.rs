@@ -116,30 +116,38 @@ impl Cursor<'_> {
             self.skip(len);
             links.push((op, self.binary(0)?));
         }
-        let Some(((op, right), rest)) = links.split_first() else {
+        if links.is_empty() {
             return Ok(first);
-        };
-        if rest.is_empty() {
-            return Ok(Expr::Compare(*op, Box::new(first), Box::new(right.clone())));
         }
-        if !links[..links.len() - 1].iter().all(|(_, e)| is_simple(e)) {
-            return Err(self.error(
-                "a comparison chain (`a < b < c`) whose middle operand is not a name or a \
-                 literal is not supported",
-            ));
-        }
+        let count = links.len();
         let depth = self.depth();
-        let mut chain = Expr::Compare(*op, Box::new(first), Box::new(right.clone()));
-        for pair in links.windows(2) {
-            let [(_, left), (op, right)] = pair else {
-                continue;
-            };
-            self.deeper()?;
-            let link = Expr::Compare(*op, Box::new(left.clone()), Box::new(right.clone()));
-            chain = Expr::BoolOp(BoolOp::And, Box::new(chain), Box::new(link));
+        let mut left = first;
+        let mut chain: Option<Expr> = None;
+        for (i, (op, right)) in links.into_iter().enumerate() {
+            let last = i + 1 == count;
+            if !last && !is_simple(&right) {
+                return Err(self.error(
+                    "a comparison chain (`a < b < c`) whose middle operand is not a name or a \
+                     literal is not supported",
+                ));
+            }
+            // A middle operand is also the next link's left: a name or literal, cheap to copy.
+            let next_left = (!last).then(|| right.clone());
+            let link = Expr::Compare(op, Box::new(left), Box::new(right));
+            chain = Some(match chain {
+                None => link,
+                Some(chain) => {
+                    self.deeper()?;
+                    Expr::BoolOp(BoolOp::And, Box::new(chain), Box::new(link))
+                }
+            });
+            match next_left {
+                Some(next) => left = next,
+                None => break,
+            }
         }
         self.set_depth(depth);
-        Ok(chain)
+        chain.ok_or_else(|| self.error("a comparison without operands"))
     }
 
     /// The comparison operator at the cursor and how many tokens it takes.
@@ -167,7 +175,11 @@ impl Cursor<'_> {
         };
         let mut left = self.binary(level + 1)?;
         let depth = self.depth();
-        while let Some(op) = ops.iter().find(|(text, _)| self.at_op(text)).map(|(_, op)| *op) {
+        while let Some(op) = ops
+            .iter()
+            .find(|(text, _)| self.at_op(text))
+            .map(|(_, op)| *op)
+        {
             self.skip(1);
             self.deeper()?;
             let right = self.binary(level + 1)?;
@@ -202,7 +214,7 @@ impl Cursor<'_> {
         let bound = self
             .peek_at(1)
             .is_some_and(|t| ["**", ".", "(", "["].iter().any(|op| t.is_op(op)));
-        if bound {
+        if bound || self.imaginary() {
             return None;
         }
         let literal = match self.peek()? {
@@ -358,6 +370,9 @@ impl Cursor<'_> {
                      64-bit integer)"
                 )));
             }
+            Token::Int(_) | Token::Float(_) if self.imaginary() => {
+                return Err(self.error("complex numbers (`2.j`) are not supported"));
+            }
             &Token::Int(n) => Expr::Int(n),
             &Token::Float(x) => Expr::Float(x),
             &Token::Bool(b) => Expr::Bool(b),
@@ -375,12 +390,15 @@ impl Cursor<'_> {
                 self.skip(1);
                 return self.dict();
             }
-            _ => {
-                return Err(self.error(&format!("expected an expression, found {}", self.found())))
-            }
+            _ => return Err(self.error(&format!("expected an expression, found {}", self.found()))),
         };
         self.skip(1);
         Ok(expr)
+    }
+
+    /// Whether the number at the cursor is followed by `j`: an imaginary literal (`2.j`).
+    fn imaginary(&self) -> bool {
+        matches!(self.peek_at(1).and_then(Token::ident), Some("j" | "J"))
     }
 
     /// Adjacent string literals, decoded and joined (`"ab" "cd"` is `"abcd"`).
@@ -528,12 +546,7 @@ impl Cursor<'_> {
 fn is_simple(expr: &Expr) -> bool {
     matches!(
         expr,
-        Expr::Name(_)
-            | Expr::Int(_)
-            | Expr::Float(_)
-            | Expr::Bool(_)
-            | Expr::Str(_)
-            | Expr::None
+        Expr::Name(_) | Expr::Int(_) | Expr::Float(_) | Expr::Bool(_) | Expr::Str(_) | Expr::None
     )
 }
 

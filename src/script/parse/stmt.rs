@@ -91,8 +91,8 @@ impl<'a> Parser<'a> {
                 return Err(c.error(&format!("`{word}` without a matching `if`")));
             }
             Some(
-                word @ ("class" | "try" | "except" | "finally" | "global" | "nonlocal"
-                | "import" | "from" | "async" | "await" | "yield"),
+                word @ ("class" | "try" | "except" | "finally" | "global" | "nonlocal" | "import"
+                | "from" | "async" | "await" | "yield"),
             ) => {
                 return Err(c.error(&format!("`{word}` is not supported in a function")));
             }
@@ -153,11 +153,17 @@ impl<'a> Parser<'a> {
 }
 
 /// The statements that start with a keyword of their own.
-const SIMPLE: &[&str] = &["pass", "break", "continue", "return", "raise", "assert", "del"];
+const SIMPLE: &[&str] = &[
+    "pass", "break", "continue", "return", "raise", "assert", "del",
+];
 
 /// A simple statement: an assignment, `return`, `pass`, ... or an expression.
 fn simple(c: &mut Cursor<'_>) -> Result<StmtKind> {
-    let Some(keyword) = c.peek().and_then(Token::ident).filter(|w| SIMPLE.contains(w)) else {
+    let Some(keyword) = c
+        .peek()
+        .and_then(Token::ident)
+        .filter(|w| SIMPLE.contains(w))
+    else {
         return assignment(c);
     };
     c.skip(1);

@@ -64,9 +64,10 @@ fn octal(first: char, chars: &mut std::str::Chars<'_>) -> char {
 fn hex(chars: &mut std::str::Chars<'_>, digits: usize, letter: char) -> Result<char, String> {
     let mut value = 0u32;
     for _ in 0..digits {
-        let digit = chars.next().and_then(|c| c.to_digit(16)).ok_or_else(|| {
-            format!("a `\\{letter}` escape needs {digits} hexadecimal digits")
-        })?;
+        let digit = chars
+            .next()
+            .and_then(|c| c.to_digit(16))
+            .ok_or_else(|| format!("a `\\{letter}` escape needs {digits} hexadecimal digits"))?;
         value = value * 16 + digit;
     }
     char::from_u32(value).ok_or_else(|| format!("`\\{letter}{value:x}` is not a Unicode character"))
