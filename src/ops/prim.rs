@@ -244,6 +244,18 @@ pub(super) fn register(b: &mut Builder) {
     });
 
     // Lists, strings and dicts.
+    b.add("aten::any.bool(bool[] self) -> bool", |_, a| {
+        Ok(Value::Bool(int_list(a, 0)?.iter().any(|v| matches!(v, Value::Bool(true)))))
+    });
+    b.add("aten::any.int(int[] self) -> bool", |_, a| {
+        Ok(Value::Bool(a.ints(0)?.iter().any(|&n| n != 0)))
+    });
+    b.add("aten::all.int(int[] self) -> bool", |_, a| {
+        Ok(Value::Bool(a.ints(0)?.iter().all(|&n| n != 0)))
+    });
+    b.add("aten::all.bool(bool[] self) -> bool", |_, a| {
+        Ok(Value::Bool(int_list(a, 0)?.iter().all(|v| matches!(v, Value::Bool(true)))))
+    });
     b.add("aten::len.t(t[] a) -> int", |_, a| Ok(Value::Int(int_list(a, 0)?.len() as i64)));
     b.add("aten::len.str(str s) -> int", |_, a| Ok(Value::Int(a.str(0)?.chars().count() as i64)));
     b.add("aten::len.Dict_str(Dict(str, t) self) -> int", |_, a| match a.value(0) {

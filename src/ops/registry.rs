@@ -236,6 +236,25 @@ fn coerce(ty: &Ty, value: Value) -> std::result::Result<Value, String> {
         (Ty::Str, Value::Str(_)) => true,
         (Ty::Code, Value::Int(_)) => true,
         (Ty::Device, Value::Device(_) | Value::Str(_)) => true,
+        // A generic list (`t[]`) is the caller's own: `append` writes to it.
+        (Ty::List(item, None), Value::List(_)) if **item == Ty::Any => true,
+        // A 0-dim tensor where a number is taken converts, as TorchScript's implicit
+        // conversion does (traced code passes `arange(0, size)` a tensor).
+        (Ty::Scalar | Ty::Int | Ty::Float, Value::Tensor(t)) if t.rank() == 0 => {
+            let number = if t.dtype().is_float() {
+                if matches!(ty, Ty::Int) {
+                    return Err(value.type_name());
+                }
+                t.scalar_f64().map(Value::Float)
+            } else if matches!(ty, Ty::Float) {
+                t.scalar_f64().map(Value::Float)
+            } else if t.dtype() == super::ScalarType::Bool {
+                t.scalar_f64().map(|x| Value::Bool(x != 0.0))
+            } else {
+                t.scalar_i64().map(Value::Int)
+            };
+            return number.map_err(|_| value.type_name());
+        }
         (Ty::List(item, len), Value::List(_) | Value::Tuple(_)) => {
             let items = value.items().unwrap_or_default();
             let mut out = Vec::with_capacity(items.len());

@@ -43,28 +43,6 @@ pub(crate) fn call(
     kwargs: Vec<(String, Value)>,
     frame: &mut Frame,
 ) -> Result<Value> {
-    // `isinstance(x, List[int])` and `annotate(T, v)` take a type, which is not a value.
-    if let Expr::Name(n) = func {
-        if !is_local(n, frame) {
-            match n.as_str() {
-                "annotate" | "unchecked_cast" => {
-                    return args
-                        .into_iter()
-                        .nth(1)
-                        .ok_or_else(|| script_err(format!("{n}() takes a type and a value")))
-                }
-                "uninitialized" => return Ok(Value::None),
-                "isinstance" => {
-                    let ty = arg_exprs
-                        .get(1)
-                        .ok_or_else(|| script_err("isinstance() takes a value and a type"))?;
-                    let v = args.first().cloned().unwrap_or(Value::None);
-                    return Ok(Value::Bool(builtins::isinstance(interp, &v, ty)));
-                }
-                _ => {}
-            }
-        }
-    }
     if let Some(path) = dotted(func) {
         if !is_local(&path, frame) {
             return call_path(interp, &path, arg_exprs, args, kwargs, frame);

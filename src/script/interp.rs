@@ -391,6 +391,33 @@ impl<'a> Interp<'a> {
                 self.attribute(&v, name)?
             }
             Expr::Call { func, args, kwargs } => {
+                // The builtins that take a type, which is not a value.
+                if let Expr::Name(n) = &**func {
+                    if !frame.vars.contains_key(n) {
+                        match (n.as_str(), &args[..]) {
+                            ("annotate" | "unchecked_cast", [ty, value]) => {
+                                let v = self.eval(value, frame)?;
+                                // `annotate(int, t)` of a tensor is its value (TorchScript's
+                                // implicit conversion in `[1, annotate(int, n), 20]`).
+                                return match (ty, v) {
+                                    (Expr::Name(t), Value::Tensor(x)) if t == "int" => {
+                                        Ok(Value::Int(x.scalar_i64()?))
+                                    }
+                                    (Expr::Name(t), Value::Tensor(x)) if t == "float" => {
+                                        Ok(Value::Float(x.scalar_f64()?))
+                                    }
+                                    (_, v) => Ok(v),
+                                };
+                            }
+                            ("uninitialized", [_]) => return Ok(Value::None),
+                            ("isinstance", [value, ty]) => {
+                                let v = self.eval(value, frame)?;
+                                return Ok(Value::Bool(super::builtins::isinstance(self, &v, ty)));
+                            }
+                            _ => {}
+                        }
+                    }
+                }
                 let mut values = Vec::with_capacity(args.len());
                 for a in args {
                     values.push(self.eval(a, frame)?);

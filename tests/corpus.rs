@@ -1,0 +1,319 @@
+//! Users' own models, run by their own code: every model of the corpus `python/corpus.py`
+//! writes (`tests/fixtures/corpus/`), scripted and traced, on every request of its fixture,
+//! through the library, the command line with a JSON request and the command line with a
+//! safetensors request and output, against the outputs PyTorch gave (the manifest's tolerance;
+//! integer and bool outputs exactly).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use scriptless::script::{self, Program, Value};
+use serde_json::Value as Json;
+
+fn corpus() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus")
+}
+
+fn manifest() -> Json {
+    let text = std::fs::read_to_string(corpus().join("manifest.json")).expect("corpus manifest");
+    serde_json::from_str(&text).expect("manifest is JSON")
+}
+
+/// One golden tensor (or number), flattened, by its output name (`output`, `output.0`).
+#[derive(Debug)]
+struct Golden {
+    dtype: String,
+    shape: Vec<usize>,
+    data: Vec<f64>,
+}
+
+/// The golden `expected_<i>.json` output as named tensors, named as scriptless names its
+/// outputs' tensors; numbers as 0-dim tensors of int64, float64 or bool.
+fn golden_tensors(typed: &Json, name: &str, out: &mut Vec<(String, Golden)>) {
+    match typed {
+        Json::Object(map) if map.contains_key("dtype") => {
+            let data = map["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(number)
+                .collect();
+            let shape = map["shape"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d.as_u64().unwrap() as usize)
+                .collect();
+            out.push((
+                name.to_string(),
+                Golden {
+                    dtype: map["dtype"].as_str().unwrap().to_string(),
+                    shape,
+                    data,
+                },
+            ));
+        }
+        Json::Object(map) if map.contains_key("dict") => {
+            for (k, v) in map["dict"].as_object().unwrap() {
+                golden_tensors(v, &format!("{name}.{k}"), out);
+            }
+        }
+        Json::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                golden_tensors(v, &format!("{name}.{i}"), out);
+            }
+        }
+        Json::Bool(b) => out.push((name.into(), scalar("bool", *b as i64 as f64))),
+        Json::Number(n) if n.is_f64() => out.push((name.into(), scalar("float64", n.as_f64().unwrap()))),
+        Json::Number(n) => out.push((name.into(), scalar("int64", n.as_f64().unwrap()))),
+        other => panic!("{name}: a golden output of {other} has no tensor"),
+    }
+}
+
+fn scalar(dtype: &str, x: f64) -> Golden {
+    Golden {
+        dtype: dtype.into(),
+        shape: Vec::new(),
+        data: vec![x],
+    }
+}
+
+fn number(v: &Json) -> f64 {
+    match v {
+        Json::Bool(b) => *b as i64 as f64,
+        Json::Number(n) => n.as_f64().unwrap(),
+        other => panic!("{other} is not a number"),
+    }
+}
+
+/// Compares `got` (dtype, shape, data) with `want` under the tolerance, as `torch.allclose`
+/// does, naming the worst element.
+fn compare(what: &str, dtype: &str, shape: &[usize], data: &[f64], want: &Golden, atol: f64, rtol: f64) -> Result<(), String> {
+    if dtype != want.dtype {
+        return Err(format!("{what}: dtype {dtype}, PyTorch's is {}", want.dtype));
+    }
+    if shape != want.shape.as_slice() {
+        return Err(format!("{what}: shape {shape:?}, PyTorch's is {:?}", want.shape));
+    }
+    let exact = !dtype.starts_with("float") && !dtype.starts_with("bfloat");
+    let mut worst: Option<(usize, f64)> = None;
+    for (i, (&g, &w)) in data.iter().zip(&want.data).enumerate() {
+        let excess = if exact {
+            if g == w { 0.0 } else { 1.0 }
+        } else {
+            (g - w).abs() - (atol + rtol * w.abs())
+        };
+        if excess > 0.0 && worst.is_none_or(|(_, e)| excess > e) {
+            worst = Some((i, excess));
+        }
+    }
+    match worst {
+        None => Ok(()),
+        Some((i, _)) => Err(format!(
+            "{what}: element {i} is {}, PyTorch's is {} (atol {atol}, rtol {rtol})",
+            data[i], want.data[i]
+        )),
+    }
+}
+
+/// Our output's tensors, flattened, by name.
+fn ours(v: &Value) -> Vec<(String, String, Vec<usize>, Vec<f64>)> {
+    script::output_tensors(v)
+        .expect("output tensors")
+        .into_iter()
+        .map(|(name, t)| {
+            let data = t
+                .inner()
+                .flatten_all()
+                .unwrap()
+                .to_dtype(candle_core::DType::F64)
+                .unwrap()
+                .to_vec1::<f64>()
+                .unwrap();
+            (name, t.dtype().name().to_string(), t.dims().to_vec(), data)
+        })
+        .collect()
+}
+
+fn check_tensors(
+    what: &str,
+    got: Vec<(String, String, Vec<usize>, Vec<f64>)>,
+    want: &[(String, Golden)],
+    atol: f64,
+    rtol: f64,
+) -> Result<(), String> {
+    let names: Vec<&String> = got.iter().map(|g| &g.0).collect();
+    let want_names: Vec<&String> = want.iter().map(|w| &w.0).collect();
+    if names != want_names {
+        return Err(format!("{what}: outputs {names:?}, PyTorch's are {want_names:?}"));
+    }
+    for ((name, dtype, shape, data), (_, w)) in got.iter().zip(want) {
+        compare(&format!("{what} {name}"), dtype, shape, data, w, atol, rtol)?;
+    }
+    Ok(())
+}
+
+/// The models, their variants (`scripted`, `traced`), requests and tolerances.
+fn cases() -> Vec<(String, String, usize, f64, f64)> {
+    let m = manifest();
+    let mut out = Vec::new();
+    for (name, model) in m["models"].as_object().unwrap() {
+        let requests = model["requests"].as_u64().unwrap() as usize;
+        let atol = model["atol"].as_f64().unwrap();
+        let rtol = model["rtol"].as_f64().unwrap();
+        let mut variants = vec!["scripted".to_string()];
+        if model["traced"].as_bool() == Some(true) {
+            variants.push("traced".into());
+        }
+        for v in variants {
+            out.push((name.clone(), v, requests, atol, rtol));
+        }
+    }
+    out
+}
+
+fn expected(name: &str, i: usize) -> Vec<(String, Golden)> {
+    let text = std::fs::read_to_string(corpus().join(name).join(format!("expected_{i}.json"))).unwrap();
+    let doc: Json = serde_json::from_str(&text).unwrap();
+    let mut out = Vec::new();
+    golden_tensors(&doc["output"], "output", &mut out);
+    out
+}
+
+#[test]
+fn every_corpus_model_matches_pytorch_through_the_library() {
+    let mut failures = Vec::new();
+    let limits = scriptless::Limits::default();
+    for (name, variant, requests, atol, rtol) in cases() {
+        let path = corpus().join(&name).join(format!("{variant}.pt"));
+        let program = match Program::load(&path) {
+            Ok(p) => p,
+            Err(e) => {
+                failures.push(format!("{name}/{variant}: load: {e}"));
+                continue;
+            }
+        };
+        for i in 0..requests {
+            let what = format!("{name}/{variant} request {i}");
+            let text = std::fs::read_to_string(corpus().join(&name).join(format!("request_{i}.json"))).unwrap();
+            let result = script::args_from_json(program.signature(), &text, &limits)
+                .and_then(|args| program.forward(args));
+            match result {
+                Ok(out) => {
+                    if let Err(e) = check_tensors(&what, ours(&out), &expected(&name, i), atol, rtol) {
+                        failures.push(e);
+                    }
+                }
+                Err(e) => failures.push(format!("{what}: {e}")),
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+}
+
+fn scriptless_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_scriptless")
+}
+
+#[test]
+fn every_corpus_model_matches_pytorch_through_the_command_line() {
+    let mut failures = Vec::new();
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = manifest();
+    for (name, variant, requests, atol, rtol) in cases() {
+        let weights = corpus().join(&name).join(format!("{variant}.pt"));
+        let safetensors_requests = manifest["models"][&name]["safetensors_requests"].as_bool() == Some(true);
+        for i in 0..requests {
+            let what = format!("{name}/{variant} request {i}");
+            let want = expected(&name, i);
+            // A JSON request, the output on stdout.
+            let request = corpus().join(&name).join(format!("request_{i}.json"));
+            let out = Command::new(scriptless_bin())
+                .args(["run", "--weights"])
+                .arg(&weights)
+                .arg("--input")
+                .arg(&request)
+                .output()
+                .unwrap();
+            if !out.status.success() {
+                failures.push(format!("{what} (json): {}", String::from_utf8_lossy(&out.stderr).trim()));
+                continue;
+            }
+            let doc: Json = serde_json::from_slice(&out.stdout).unwrap();
+            if let Err(e) = check_json(&what, &doc["output"], &want, atol, rtol) {
+                failures.push(e);
+            }
+            // A safetensors request, the output as safetensors.
+            if !safetensors_requests {
+                continue;
+            }
+            let request = corpus().join(&name).join(format!("request_{i}.safetensors"));
+            let output = dir.path().join(format!("{name}_{variant}_{i}.safetensors"));
+            let out = Command::new(scriptless_bin())
+                .args(["run", "--weights"])
+                .arg(&weights)
+                .arg("--input")
+                .arg(&request)
+                .arg("--output")
+                .arg(&output)
+                .output()
+                .unwrap();
+            if !out.status.success() {
+                failures.push(format!("{what} (safetensors): {}", String::from_utf8_lossy(&out.stderr).trim()));
+                continue;
+            }
+            let bytes = std::fs::read(&output).unwrap();
+            let got: Vec<_> = script::tensors_from_safetensors(&bytes, "output")
+                .unwrap()
+                .into_iter()
+                .map(|(n, t)| {
+                    let data = t.inner().flatten_all().unwrap().to_dtype(candle_core::DType::F64).unwrap().to_vec1::<f64>().unwrap();
+                    (n, t.dtype().name().to_string(), t.dims().to_vec(), data)
+                })
+                .collect();
+            let mut got = got;
+            let order: Vec<&String> = want.iter().map(|w| &w.0).collect();
+            got.sort_by_key(|g| order.iter().position(|n| **n == g.0));
+            if let Err(e) = check_tensors(&format!("{what} (safetensors)"), got, &want, atol, rtol) {
+                failures.push(e);
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+}
+
+/// Compares the command line's JSON output (untyped) with the golden tensors: the same
+/// structure, every number within the tolerance.
+fn check_json(what: &str, got: &Json, want: &[(String, Golden)], atol: f64, rtol: f64) -> Result<(), String> {
+    for (name, w) in want {
+        let mut node = got;
+        for part in name.split('.').skip(1) {
+            node = match node {
+                Json::Array(items) => part.parse::<usize>().ok().and_then(|i| items.get(i)),
+                Json::Object(map) => map.get(part),
+                _ => None,
+            }
+            .ok_or_else(|| format!("{what}: the JSON output has no {name}"))?;
+        }
+        let mut shape = Vec::new();
+        let mut data = Vec::new();
+        flatten_json(node, &mut shape, &mut data, 0);
+        let dtype = w.dtype.clone(); // JSON carries no dtype: the values are compared
+        compare(&format!("{what} {name}"), &dtype, &shape, &data, w, atol, rtol)?;
+    }
+    Ok(())
+}
+
+fn flatten_json(v: &Json, shape: &mut Vec<usize>, data: &mut Vec<f64>, depth: usize) {
+    match v {
+        Json::Array(items) => {
+            if shape.len() == depth {
+                shape.push(items.len());
+            }
+            for item in items {
+                flatten_json(item, shape, data, depth + 1);
+            }
+        }
+        other => data.push(number(other)),
+    }
+}
