@@ -1090,22 +1090,14 @@ fn the_guides_batch_example_gives_one_result_per_request() {
 }
 
 #[test]
-fn archives_whose_code_is_not_the_seeds_run_only_when_a_model_is_asked_for() {
+fn archives_whose_code_is_not_the_seeds_run_by_it_or_as_the_model_asked_for() {
     let dir = fixtures().join("not_seed/sequence_relu");
     let (weights, input) = (dir.join("weights.pt"), dir.join("input.safetensors"));
-    let tmp = tempfile::tempdir().unwrap();
-    let output = tmp.path().join("out.json");
-    let out = run(path(&weights), path(&input), &["--output", path(&output)]);
-    assert_fails(
-        &out,
-        &[
-            "sequence_relu/weights.pt: code/",
-            "SequenceInputModule.forward is not the seed's SequenceInputModule.forward: line 20",
-            "torch.relu",
-            "(--model KIND loads the archive's tensors into the seed's KIND model",
-        ],
-    );
-    assert!(!output.exists());
+    // Not the seed's code: it runs by its own code, with PyTorch's output for the archive.
+    let out = run(path(&weights), path(&input), &[]);
+    let got = json_output(&succeeded(&out));
+    let own = load(&dir.join("expected.safetensors"))["output"].clone();
+    assert_close("its own code", &got, &own);
     // Asked for, the seed's model runs on the archive's tensors, ignoring its code.
     let out = run(path(&weights), path(&input), &["--model", "sequence"]);
     let got = json_output(&succeeded(&out));
@@ -1118,9 +1110,11 @@ fn archives_whose_code_is_not_the_seeds_run_only_when_a_model_is_asked_for() {
         "{text}"
     );
     assert!(
-        text.contains("\nmodel      none: scriptless cannot run this archive's own code yet"),
+        text.contains("\nmodel      none of the seed's: the archive runs by its own code"),
         "{text}"
     );
+    assert!(text.contains("\nsignature  forward(padded_seq: Tensor, seq_lengths: Tensor) -> Tensor"), "{text}");
+    assert!(text.contains("\n  aten::relu  supported\n"), "{text}");
     let doc: Value = serde_json::from_str(&succeeded(&scriptless(&[
         "inspect",
         "--json",

@@ -169,7 +169,12 @@ fn text(report: &Value) -> String {
                 .map(|c| c.iter().filter_map(Value::as_str).collect())
                 .unwrap_or_default();
             let guess = match &names[..] {
-                [] if not_seed => "none of the seed's: the archive runs by its own code \
+                [] if not_seed && format == "torchscript" => {
+                    "none of the seed's: the archive runs by its own code (--model KIND loads \
+                     its tensors into the seed's KIND model and ignores its code)"
+                        .to_string()
+                }
+                [] if not_seed => "none: scriptless cannot run this archive's own code yet \
                                    (--model KIND loads its tensors into the seed's KIND model \
                                    and ignores its code)"
                     .to_string(),

@@ -91,6 +91,14 @@ fn is_torchscript(weights: &Weights) -> bool {
 /// A file the weights reader refused (`error`), run by its own code if it is a TorchScript
 /// archive: its buffers may be of types weights cannot be (a BatchNorm's int64 counter).
 fn by_own_code(args: &RunArgs, error: scriptless::Error) -> anyhow::Result<ExitCode> {
+    let mut magic = [0u8; 4];
+    let is_zip = std::fs::File::open(&args.weights)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
+        .is_ok()
+        && &magic == b"PK\x03\x04";
+    if !is_zip {
+        return Err(error.into());
+    }
     match program::load(args) {
         Ok(program) => program::run(args, &program),
         Err(e) if e.to_string().contains("not a TorchScript archive") => Err(error.into()),

@@ -1,0 +1,21 @@
+//! The guide's list of supported operators (`docs/operators.md`) is the registry's: generated
+//! from it (`SCRIPTLESS_BLESS=1 cargo test --release --test operators_doc` rewrites it), and
+//! this test fails when the two differ, so the page cannot go stale.
+
+use std::path::Path;
+
+#[test]
+fn the_operator_page_is_the_registry() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/operators.md");
+    let generated = scriptless::ops::Registry::get().markdown();
+    if std::env::var_os("SCRIPTLESS_BLESS").is_some() {
+        std::fs::write(&path, &generated).unwrap();
+        return;
+    }
+    let page = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        page == generated,
+        "docs/operators.md differs from the registry: run \
+         `SCRIPTLESS_BLESS=1 cargo test --release --test operators_doc` and commit it"
+    );
+}
