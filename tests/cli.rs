@@ -1113,7 +1113,10 @@ fn archives_whose_code_is_not_the_seeds_run_by_it_or_as_the_model_asked_for() {
         text.contains("\nmodel      none of the seed's: the archive runs by its own code"),
         "{text}"
     );
-    assert!(text.contains("\nsignature  forward(padded_seq: Tensor, seq_lengths: Tensor) -> Tensor"), "{text}");
+    assert!(
+        text.contains("\nsignature  forward(padded_seq: Tensor, seq_lengths: Tensor) -> Tensor"),
+        "{text}"
+    );
     assert!(text.contains("\n  aten::relu  supported\n"), "{text}");
     let doc: Value = serde_json::from_str(&succeeded(&scriptless(&[
         "inspect",

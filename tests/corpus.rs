@@ -32,12 +32,7 @@ struct Golden {
 fn golden_tensors(typed: &Json, name: &str, out: &mut Vec<(String, Golden)>) {
     match typed {
         Json::Object(map) if map.contains_key("dtype") => {
-            let data = map["data"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(number)
-                .collect();
+            let data = map["data"].as_array().unwrap().iter().map(number).collect();
             let shape = map["shape"]
                 .as_array()
                 .unwrap()
@@ -64,7 +59,9 @@ fn golden_tensors(typed: &Json, name: &str, out: &mut Vec<(String, Golden)>) {
             }
         }
         Json::Bool(b) => out.push((name.into(), scalar("bool", *b as i64 as f64))),
-        Json::Number(n) if n.is_f64() => out.push((name.into(), scalar("float64", n.as_f64().unwrap()))),
+        Json::Number(n) if n.is_f64() => {
+            out.push((name.into(), scalar("float64", n.as_f64().unwrap())))
+        }
         Json::Number(n) => out.push((name.into(), scalar("int64", n.as_f64().unwrap()))),
         other => panic!("{name}: a golden output of {other} has no tensor"),
     }
@@ -88,18 +85,36 @@ fn number(v: &Json) -> f64 {
 
 /// Compares `got` (dtype, shape, data) with `want` under the tolerance, as `torch.allclose`
 /// does, naming the worst element.
-fn compare(what: &str, dtype: &str, shape: &[usize], data: &[f64], want: &Golden, atol: f64, rtol: f64) -> Result<(), String> {
+fn compare(
+    what: &str,
+    dtype: &str,
+    shape: &[usize],
+    data: &[f64],
+    want: &Golden,
+    atol: f64,
+    rtol: f64,
+) -> Result<(), String> {
     if dtype != want.dtype {
-        return Err(format!("{what}: dtype {dtype}, PyTorch's is {}", want.dtype));
+        return Err(format!(
+            "{what}: dtype {dtype}, PyTorch's is {}",
+            want.dtype
+        ));
     }
     if shape != want.shape.as_slice() {
-        return Err(format!("{what}: shape {shape:?}, PyTorch's is {:?}", want.shape));
+        return Err(format!(
+            "{what}: shape {shape:?}, PyTorch's is {:?}",
+            want.shape
+        ));
     }
     let exact = !dtype.starts_with("float") && !dtype.starts_with("bfloat");
     let mut worst: Option<(usize, f64)> = None;
     for (i, (&g, &w)) in data.iter().zip(&want.data).enumerate() {
         let excess = if exact {
-            if g == w { 0.0 } else { 1.0 }
+            if g == w {
+                0.0
+            } else {
+                1.0
+            }
         } else {
             (g - w).abs() - (atol + rtol * w.abs())
         };
@@ -145,7 +160,9 @@ fn check_tensors(
     let names: Vec<&String> = got.iter().map(|g| &g.0).collect();
     let want_names: Vec<&String> = want.iter().map(|w| &w.0).collect();
     if names != want_names {
-        return Err(format!("{what}: outputs {names:?}, PyTorch's are {want_names:?}"));
+        return Err(format!(
+            "{what}: outputs {names:?}, PyTorch's are {want_names:?}"
+        ));
     }
     for ((name, dtype, shape, data), (_, w)) in got.iter().zip(want) {
         compare(&format!("{what} {name}"), dtype, shape, data, w, atol, rtol)?;
@@ -173,7 +190,8 @@ fn cases() -> Vec<(String, String, usize, f64, f64)> {
 }
 
 fn expected(name: &str, i: usize) -> Vec<(String, Golden)> {
-    let text = std::fs::read_to_string(corpus().join(name).join(format!("expected_{i}.json"))).unwrap();
+    let text =
+        std::fs::read_to_string(corpus().join(name).join(format!("expected_{i}.json"))).unwrap();
     let doc: Json = serde_json::from_str(&text).unwrap();
     let mut out = Vec::new();
     golden_tensors(&doc["output"], "output", &mut out);
@@ -195,12 +213,16 @@ fn every_corpus_model_matches_pytorch_through_the_library() {
         };
         for i in 0..requests {
             let what = format!("{name}/{variant} request {i}");
-            let text = std::fs::read_to_string(corpus().join(&name).join(format!("request_{i}.json"))).unwrap();
+            let text =
+                std::fs::read_to_string(corpus().join(&name).join(format!("request_{i}.json")))
+                    .unwrap();
             let result = script::args_from_json(program.signature(), &text, &limits)
                 .and_then(|args| program.forward(args));
             match result {
                 Ok(out) => {
-                    if let Err(e) = check_tensors(&what, ours(&out), &expected(&name, i), atol, rtol) {
+                    if let Err(e) =
+                        check_tensors(&what, ours(&out), &expected(&name, i), atol, rtol)
+                    {
                         failures.push(e);
                     }
                 }
@@ -208,7 +230,12 @@ fn every_corpus_model_matches_pytorch_through_the_library() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 fn scriptless_bin() -> &'static str {
@@ -222,7 +249,8 @@ fn every_corpus_model_matches_pytorch_through_the_command_line() {
     let manifest = manifest();
     for (name, variant, requests, atol, rtol) in cases() {
         let weights = corpus().join(&name).join(format!("{variant}.pt"));
-        let safetensors_requests = manifest["models"][&name]["safetensors_requests"].as_bool() == Some(true);
+        let safetensors_requests =
+            manifest["models"][&name]["safetensors_requests"].as_bool() == Some(true);
         for i in 0..requests {
             let what = format!("{name}/{variant} request {i}");
             let want = expected(&name, i);
@@ -236,7 +264,10 @@ fn every_corpus_model_matches_pytorch_through_the_command_line() {
                 .output()
                 .unwrap();
             if !out.status.success() {
-                failures.push(format!("{what} (json): {}", String::from_utf8_lossy(&out.stderr).trim()));
+                failures.push(format!(
+                    "{what} (json): {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ));
                 continue;
             }
             let doc: Json = serde_json::from_slice(&out.stdout).unwrap();
@@ -247,7 +278,9 @@ fn every_corpus_model_matches_pytorch_through_the_command_line() {
             if !safetensors_requests {
                 continue;
             }
-            let request = corpus().join(&name).join(format!("request_{i}.safetensors"));
+            let request = corpus()
+                .join(&name)
+                .join(format!("request_{i}.safetensors"));
             let output = dir.path().join(format!("{name}_{variant}_{i}.safetensors"));
             let out = Command::new(scriptless_bin())
                 .args(["run", "--weights"])
@@ -259,7 +292,10 @@ fn every_corpus_model_matches_pytorch_through_the_command_line() {
                 .output()
                 .unwrap();
             if !out.status.success() {
-                failures.push(format!("{what} (safetensors): {}", String::from_utf8_lossy(&out.stderr).trim()));
+                failures.push(format!(
+                    "{what} (safetensors): {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ));
                 continue;
             }
             let bytes = std::fs::read(&output).unwrap();
@@ -267,24 +303,43 @@ fn every_corpus_model_matches_pytorch_through_the_command_line() {
                 .unwrap()
                 .into_iter()
                 .map(|(n, t)| {
-                    let data = t.inner().flatten_all().unwrap().to_dtype(candle_core::DType::F64).unwrap().to_vec1::<f64>().unwrap();
+                    let data = t
+                        .inner()
+                        .flatten_all()
+                        .unwrap()
+                        .to_dtype(candle_core::DType::F64)
+                        .unwrap()
+                        .to_vec1::<f64>()
+                        .unwrap();
                     (n, t.dtype().name().to_string(), t.dims().to_vec(), data)
                 })
                 .collect();
             let mut got = got;
             let order: Vec<&String> = want.iter().map(|w| &w.0).collect();
             got.sort_by_key(|g| order.iter().position(|n| **n == g.0));
-            if let Err(e) = check_tensors(&format!("{what} (safetensors)"), got, &want, atol, rtol) {
+            if let Err(e) = check_tensors(&format!("{what} (safetensors)"), got, &want, atol, rtol)
+            {
                 failures.push(e);
             }
         }
     }
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 /// Compares the command line's JSON output (untyped) with the golden tensors: the same
 /// structure, every number within the tolerance.
-fn check_json(what: &str, got: &Json, want: &[(String, Golden)], atol: f64, rtol: f64) -> Result<(), String> {
+fn check_json(
+    what: &str,
+    got: &Json,
+    want: &[(String, Golden)],
+    atol: f64,
+    rtol: f64,
+) -> Result<(), String> {
     for (name, w) in want {
         let mut node = got;
         for part in name.split('.').skip(1) {
@@ -299,7 +354,15 @@ fn check_json(what: &str, got: &Json, want: &[(String, Golden)], atol: f64, rtol
         let mut data = Vec::new();
         flatten_json(node, &mut shape, &mut data, 0);
         let dtype = w.dtype.clone(); // JSON carries no dtype: the values are compared
-        compare(&format!("{what} {name}"), &dtype, &shape, &data, w, atol, rtol)?;
+        compare(
+            &format!("{what} {name}"),
+            &dtype,
+            &shape,
+            &data,
+            w,
+            atol,
+            rtol,
+        )?;
     }
     Ok(())
 }

@@ -28,8 +28,8 @@ fn archive_with(code: &str) -> Vec<u8> {
     let bytes = std::fs::read(path).unwrap();
     let mut input = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
     let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let stored = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Stored);
+    let stored =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
     for i in 0..input.len() {
         let mut entry = input.by_index(i).unwrap();
         let name = entry.name().unwrap().to_string();
@@ -68,7 +68,10 @@ fn run_code(code: &str) -> String {
         Ok(p) => p,
         Err(e) => return e.to_string(),
     };
-    match program.forward(vec![("tensor1".into(), tensor(1.0)), ("tensor2".into(), tensor(2.0))]) {
+    match program.forward(vec![
+        ("tensor1".into(), tensor(1.0)),
+        ("tensor2".into(), tensor(2.0)),
+    ]) {
         Ok(v) => panic!("the hostile program returned {v:?}"),
         Err(e) => e.to_string(),
     }
@@ -95,7 +98,11 @@ fn recursion_stops_at_the_depth_limit() {
 
 #[test]
 fn deep_nesting_is_refused_by_the_parser() {
-    let deep = format!("    return {}tensor1{}\n", "(".repeat(100_000), ")".repeat(100_000));
+    let deep = format!(
+        "    return {}tensor1{}\n",
+        "(".repeat(100_000),
+        ")".repeat(100_000)
+    );
     let e = run_body(&deep);
     assert!(e.contains("code/__torch__/___torch_mangle_42.py"), "{e}");
     let mut blocks = String::new();
@@ -176,7 +183,10 @@ fn arbitrary_bytes_as_code_never_panic() {
         let code = format!("{HEADER}    {body}\n    return tensor1\n");
         let bytes = archive_with(&code);
         if let Ok(p) = Program::from_bytes(&bytes, "hostile.pt", &options()) {
-            let _ = p.forward(vec![("tensor1".into(), tensor(1.0)), ("tensor2".into(), tensor(2.0))]);
+            let _ = p.forward(vec![
+                ("tensor1".into(), tensor(1.0)),
+                ("tensor2".into(), tensor(2.0)),
+            ]);
         }
     }
 }

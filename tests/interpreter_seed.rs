@@ -12,13 +12,21 @@ use scriptless::{read_request, Model, ModelKind, Pooling, Weights};
 
 /// The program's output on the fixture's `input.safetensors`, as a tensor.
 fn interpreted(dir: &std::path::Path) -> candle_core::Tensor {
-    let program = Program::load(dir.join("weights.pt")).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let program =
+        Program::load(dir.join("weights.pt")).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
     let bytes = std::fs::read(dir.join("input.safetensors")).unwrap();
     let tensors = script::tensors_from_safetensors(&bytes, "input").unwrap();
     let args = script::args_from_tensors(program.signature(), tensors).unwrap();
-    match program.forward(args).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+    match program
+        .forward(args)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+    {
         Value::Tensor(t) => t.into_inner(),
-        other => panic!("{}: forward returned a {}", dir.display(), other.type_name()),
+        other => panic!(
+            "{}: forward returned a {}",
+            dir.display(),
+            other.type_name()
+        ),
     }
 }
 
@@ -29,8 +37,20 @@ fn the_seeds_archives_run_by_their_code_as_the_dedicated_models_do() {
         let dir = fixtures().join(&name);
         let kind: ModelKind = kind.parse().unwrap();
         let weights = Weights::read(dir.join("weights.pt")).unwrap();
-        let model = Model::from_weights(&weights, kind, candle_core::DType::F32, &candle_core::Device::Cpu).unwrap();
-        let inputs = read_request(&dir.join("input.safetensors"), kind, candle_core::DType::F32, &Default::default()).unwrap();
+        let model = Model::from_weights(
+            &weights,
+            kind,
+            candle_core::DType::F32,
+            &candle_core::Device::Cpu,
+        )
+        .unwrap();
+        let inputs = read_request(
+            &dir.join("input.safetensors"),
+            kind,
+            candle_core::DType::F32,
+            &Default::default(),
+        )
+        .unwrap();
         let dedicated = model.forward(&inputs, Pooling::PaddedLast).unwrap();
         let ours = interpreted(&dir);
         assert_eq!(ours.dims(), dedicated.dims(), "{name}");
@@ -40,10 +60,16 @@ fn the_seeds_archives_run_by_their_code_as_the_dedicated_models_do() {
             // the one-hot vector (which `torch.cat` + `aten::linear` do): the same sum in
             // another order, so within the parity tolerance rather than bit for bit.
             for (i, (a, b)) in ours.iter().zip(&dedicated).enumerate() {
-                assert!((a - b).abs() <= 2e-5 + 1e-4 * b.abs(), "{name}: element {i}: {a} vs {b}");
+                assert!(
+                    (a - b).abs() <= 2e-5 + 1e-4 * b.abs(),
+                    "{name}: element {i}: {a} vs {b}"
+                );
             }
         } else {
-            assert_eq!(ours, dedicated, "{name}: the interpreter differs from the dedicated model");
+            assert_eq!(
+                ours, dedicated,
+                "{name}: the interpreter differs from the dedicated model"
+            );
         }
         checked += 1;
     }
@@ -57,11 +83,19 @@ fn archives_that_are_not_the_seeds_run_by_their_own_code() {
     for entry in std::fs::read_dir(&dir).unwrap() {
         let case = entry.unwrap().path();
         let ours = flat_f64(&interpreted(&case));
-        let expected = candle_core::safetensors::load(case.join("expected.safetensors"), &candle_core::Device::Cpu).unwrap();
+        let expected = candle_core::safetensors::load(
+            case.join("expected.safetensors"),
+            &candle_core::Device::Cpu,
+        )
+        .unwrap();
         let want = flat_f64(&expected["output"]);
         assert_eq!(ours.len(), want.len(), "{}", case.display());
         for (i, (a, b)) in ours.iter().zip(&want).enumerate() {
-            assert!((a - b).abs() <= 2e-5 + 1e-4 * b.abs(), "{}: element {i} is {a}, PyTorch's is {b}", case.display());
+            assert!(
+                (a - b).abs() <= 2e-5 + 1e-4 * b.abs(),
+                "{}: element {i} is {a}, PyTorch's is {b}",
+                case.display()
+            );
         }
         checked += 1;
     }

@@ -73,7 +73,9 @@ impl From<Error> for Failure {
             Error::Weights(_) => SCRIPTLESS_ERROR_WEIGHTS,
             Error::Input { .. } => SCRIPTLESS_ERROR_INPUT,
             Error::Limit { .. } => SCRIPTLESS_ERROR_LIMIT,
-            Error::Unsupported(_) => SCRIPTLESS_ERROR_UNSUPPORTED,
+            // A model's own code failing or out of reach: the C API runs the seed's models only,
+            // so no call reaches the interpreter yet.
+            Error::Unsupported(_) | Error::Script(_) => SCRIPTLESS_ERROR_UNSUPPORTED,
             Error::Candle(_) => SCRIPTLESS_ERROR_INTERNAL,
         };
         Self::new(status, err.to_string())

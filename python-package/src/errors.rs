@@ -76,7 +76,8 @@ fn to_py_in(err: Error, context: Option<&str>) -> PyErr {
         Error::Weights(_) => Class::Weights,
         Error::Input { .. } => Class::Input,
         Error::Limit { .. } => Class::Limit,
-        Error::Unsupported(_) => Class::Unsupported,
+        // The module runs the seed's models only, so no call reaches the interpreter yet.
+        Error::Unsupported(_) | Error::Script(_) => Class::Unsupported,
         Error::Candle(_) => Class::Internal,
     };
     let errno = match &err {

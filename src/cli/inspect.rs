@@ -337,19 +337,30 @@ fn script_text(script: &Value) -> String {
             ps.iter()
                 .map(|p| {
                     let default = if p["default"] == true { "=..." } else { "" };
-                    format!("{}: {}{default}", p["name"].as_str().unwrap_or_default(), p["type"].as_str().unwrap_or_default())
+                    format!(
+                        "{}: {}{default}",
+                        p["name"].as_str().unwrap_or_default(),
+                        p["type"].as_str().unwrap_or_default()
+                    )
                 })
                 .collect()
         })
         .unwrap_or_default();
     let returns = script["signature"]["returns"].as_str().unwrap_or("?");
-    out.push_str(&format!("{:<10} forward({}) -> {returns}\n", "signature", params.join(", ")));
+    out.push_str(&format!(
+        "{:<10} forward({}) -> {returns}\n",
+        "signature",
+        params.join(", ")
+    ));
     let modules = script["modules"].as_array().cloned().unwrap_or_default();
     out.push_str(&format!("{:<10} {}\n", "modules", modules.len()));
     for m in &modules {
         let path = m["path"].as_str().unwrap_or_default();
         let path = if path.is_empty() { "(root)" } else { path };
-        out.push_str(&format!("  {path}  {}\n", m["class"].as_str().unwrap_or_default()));
+        out.push_str(&format!(
+            "  {path}  {}\n",
+            m["class"].as_str().unwrap_or_default()
+        ));
     }
     let ops = script["operators"].as_array().cloned().unwrap_or_default();
     out.push_str(&format!("{:<10} {}\n", "operators", ops.len()));
@@ -360,7 +371,10 @@ fn script_text(script: &Value) -> String {
             (false, true) => "NOT SUPPORTED",
             (false, false) => "not supported, not reached (the constants rule it out)",
         };
-        out.push_str(&format!("  {}  {status}\n", o["name"].as_str().unwrap_or_default()));
+        out.push_str(&format!(
+            "  {}  {status}\n",
+            o["name"].as_str().unwrap_or_default()
+        ));
     }
     if let Some(r) = script["refusal"].as_str() {
         out.push_str(&format!("{:<10} cannot run: {r}\n", "script"));

@@ -54,7 +54,9 @@ pub(crate) fn run(args: &RunArgs, program: &Program) -> anyhow::Result<ExitCode>
             let tensors = script::tensors_from_safetensors(&bytes, &what)?;
             script::args_from_tensors(program.signature(), tensors)?
         }
-        _ => bail!("{what}: expected a .json, .safetensors or .jsonl file for a model run by its own code"),
+        _ => bail!(
+            "{what}: expected a .json, .safetensors or .jsonl file for a model run by its own code"
+        ),
     };
     let output = program.forward(request)?;
     write(&output, &target)?;
@@ -68,7 +70,10 @@ fn read_limited(path: &std::path::Path, what: &str, max: u64) -> anyhow::Result<
         bail!("{what}: is a directory");
     }
     if meta.len() > max {
-        bail!("{what}: is {} bytes, over the limit of {max} bytes (max_input_bytes)", meta.len());
+        bail!(
+            "{what}: is {} bytes, over the limit of {max} bytes (max_input_bytes)",
+            meta.len()
+        );
     }
     std::fs::read(path).with_context(|| what.to_string())
 }
@@ -125,7 +130,11 @@ fn run_lines(args: &RunArgs, program: &Program, target: &OutputTarget) -> anyhow
             continue;
         }
         if line.len() as u64 > limits.max_input_bytes {
-            bail!("{what}: line {} is over the limit of {} bytes (max_input_bytes)", i + 1, limits.max_input_bytes);
+            bail!(
+                "{what}: line {} is over the limit of {} bytes (max_input_bytes)",
+                i + 1,
+                limits.max_input_bytes
+            );
         }
         let result = script::args_from_json(program.signature(), &line, &limits)
             .and_then(|request| program.forward(request))
@@ -134,7 +143,8 @@ fn run_lines(args: &RunArgs, program: &Program, target: &OutputTarget) -> anyhow
             Ok(json) => lines_out.push(json),
             Err(e) if args.keep_going => {
                 failed = true;
-                lines_out.push(serde_json::json!({"error": e.to_string(), "line": i + 1}).to_string());
+                lines_out
+                    .push(serde_json::json!({"error": e.to_string(), "line": i + 1}).to_string());
             }
             Err(e) => bail!("{what}: line {}: {e}", i + 1),
         }
@@ -151,5 +161,9 @@ fn run_lines(args: &RunArgs, program: &Program, target: &OutputTarget) -> anyhow
         }
         _ => bail!("a .jsonl input writes .jsonl output (or stdout)"),
     }
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }

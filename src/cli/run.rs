@@ -9,8 +9,8 @@ use scriptless::{
 };
 
 use super::jsonl::{self, Batching};
-use super::program;
 use super::output::{write_output, OutputTarget};
+use super::program;
 use super::RunArgs;
 
 /// Requests per model call for a `.jsonl` input, unless `--batch-size` says otherwise.
@@ -23,7 +23,9 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let limits = args.limits();
     if args.interpret {
         if args.model.is_some() {
-            bail!("--interpret runs the archive by its own code, and --model by the seed's: give one");
+            bail!(
+                "--interpret runs the archive by its own code, and --model by the seed's: give one"
+            );
         }
         let program = program::load(args)?;
         return program::run(args, &program);
@@ -34,12 +36,13 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         Err(e) if args.model.is_none() => return by_own_code(args, e),
         Err(e) => return Err(e.into()),
     };
-    if args.model.is_none() && matches!(weights.code(), Some(ArchiveCode::NotSeed { .. })) {
-        if is_torchscript(&weights) {
-            drop(weights);
-            let program = program::load(args)?;
-            return program::run(args, &program);
-        }
+    if args.model.is_none()
+        && matches!(weights.code(), Some(ArchiveCode::NotSeed { .. }))
+        && is_torchscript(&weights)
+    {
+        drop(weights);
+        let program = program::load(args)?;
+        return program::run(args, &program);
     }
     let kind = ModelKind::resolve(args.model.map(ModelKind::from), &weights, "--model")?;
     if let Some(width) = args.feature_width {

@@ -31,12 +31,28 @@ pub(super) fn register(b: &mut Builder) {
     add("aten::empty.memory_format(SymInt[] size", LIKE, zeros);
     add("aten::zeros_like(Tensor self", LIKE, zeros_like);
     add("aten::ones_like(Tensor self", LIKE, ones_like);
-    add("aten::full_like(Tensor self, Scalar fill_value", LIKE, full_like);
+    add(
+        "aten::full_like(Tensor self, Scalar fill_value",
+        LIKE,
+        full_like,
+    );
     add("aten::empty_like(Tensor self", LIKE, zeros_like);
-    add("aten::new_zeros(Tensor self, SymInt[] size", OPTS, new_zeros);
+    add(
+        "aten::new_zeros(Tensor self, SymInt[] size",
+        OPTS,
+        new_zeros,
+    );
     add("aten::new_ones(Tensor self, SymInt[] size", OPTS, new_ones);
-    add("aten::new_full(Tensor self, SymInt[] size, Scalar fill_value", OPTS, new_full);
-    add("aten::new_empty(Tensor self, SymInt[] size", OPTS, new_zeros);
+    add(
+        "aten::new_full(Tensor self, SymInt[] size, Scalar fill_value",
+        OPTS,
+        new_full,
+    );
+    add(
+        "aten::new_empty(Tensor self, SymInt[] size",
+        OPTS,
+        new_zeros,
+    );
     add("aten::scalar_tensor(Scalar s", OPTS, scalar_tensor);
     range::register(b);
     register_from_values(b);
@@ -53,10 +69,16 @@ fn register_from_values(b: &mut Builder) {
     b.add(&format!("aten::tensor.int(int t, {T}"), tensor_scalar);
     b.add(&format!("aten::tensor.float(float t, {T}"), tensor_scalar);
     b.add(&format!("aten::tensor(t[] data, {T}"), tensor_list);
-    b.add(&format!("aten::as_tensor(Tensor(a) data, {AS}").replace("-> Tensor", "-> Tensor(b|a)"), as_tensor);
+    b.add(
+        &format!("aten::as_tensor(Tensor(a) data, {AS}").replace("-> Tensor", "-> Tensor(b|a)"),
+        as_tensor,
+    );
     b.add(&format!("aten::as_tensor.bool(bool t, {AS}"), tensor_scalar);
     b.add(&format!("aten::as_tensor.int(int t, {AS}"), tensor_scalar);
-    b.add(&format!("aten::as_tensor.float(float t, {AS}"), tensor_scalar);
+    b.add(
+        &format!("aten::as_tensor.float(float t, {AS}"),
+        tensor_scalar,
+    );
     b.add(&format!("aten::as_tensor.list(t[] data, {AS}"), tensor_list);
 }
 
@@ -106,7 +128,9 @@ pub(in crate::ops) fn new_dims(cx: &Ctx, op: &str, size: &[i64]) -> Result<Vec<u
     let mut dims = Vec::with_capacity(size.len());
     for &d in size {
         let d = usize::try_from(d).map_err(|_| {
-            err(format!("Trying to create tensor with negative dimension {d}: {size:?}"))
+            err(format!(
+                "Trying to create tensor with negative dimension {d}: {size:?}"
+            ))
         })?;
         dims.push(d);
     }
@@ -180,7 +204,13 @@ fn host<V: Copy, T: candle_core::WithDType>(
 
 /// A tensor of `dtype` and shape `dims` from `values`, converted by `c` (integers wrapped
 /// into narrower integer types; float16 and bfloat16 through float32).
-fn build<V: Copy>(values: &[V], c: Convert<V>, dims: &[usize], dtype: ScalarType, device: &Device) -> Result<Tensor> {
+fn build<V: Copy>(
+    values: &[V],
+    c: Convert<V>,
+    dims: &[usize],
+    dtype: ScalarType,
+    device: &Device,
+) -> Result<Tensor> {
     let t = match dtype {
         ScalarType::Bool => host(values, |v| u8::from((c.to_bool)(v)), dims, device)?,
         ScalarType::UInt8 => host(values, |v| (c.to_int)(v) as u8, dims, device)?,
@@ -198,7 +228,12 @@ fn build<V: Copy>(values: &[V], c: Convert<V>, dims: &[usize], dtype: ScalarType
 /// A tensor of `dtype` holding `values` (in row-major order, one per element of `dims`):
 /// integers wrap into narrower integer types, and go to float16 and bfloat16 through float32,
 /// as C++'s conversions in PyTorch do.
-pub(in crate::ops) fn from_i64s(values: Vec<i64>, dims: &[usize], dtype: ScalarType, device: &Device) -> Result<Tensor> {
+pub(in crate::ops) fn from_i64s(
+    values: Vec<i64>,
+    dims: &[usize],
+    dtype: ScalarType,
+    device: &Device,
+) -> Result<Tensor> {
     let c = Convert {
         to_bool: |v| v != 0,
         to_int: |v| v,
@@ -212,7 +247,12 @@ pub(in crate::ops) fn from_i64s(values: Vec<i64>, dims: &[usize], dtype: ScalarT
 /// floats truncate toward zero into integer types, and go to float16 and bfloat16 through
 /// float32, as C++'s conversions in PyTorch do. The values must fit the type (see
 /// [`check_fill`]).
-pub(in crate::ops) fn from_f64s(values: Vec<f64>, dims: &[usize], dtype: ScalarType, device: &Device) -> Result<Tensor> {
+pub(in crate::ops) fn from_f64s(
+    values: Vec<f64>,
+    dims: &[usize],
+    dtype: ScalarType,
+    device: &Device,
+) -> Result<Tensor> {
     let c = Convert {
         to_bool: |v| v != 0.0,
         to_int: |v| v as i64,
@@ -241,8 +281,15 @@ pub(in crate::ops) fn filled(
 }
 
 /// A tensor of zeros.
-pub(in crate::ops) fn zeros_of(dims: &[usize], dtype: ScalarType, device: &Device) -> Result<Tensor> {
-    Tensor::with_type(candle_core::Tensor::zeros(dims, dtype.candle(), device)?, dtype)
+pub(in crate::ops) fn zeros_of(
+    dims: &[usize],
+    dtype: ScalarType,
+    device: &Device,
+) -> Result<Tensor> {
+    Tensor::with_type(
+        candle_core::Tensor::zeros(dims, dtype.candle(), device)?,
+        dtype,
+    )
 }
 
 /// The type PyTorch gives a tensor filled with `value` when the call names none.
@@ -260,11 +307,20 @@ fn options(cx: &Ctx, args: &Args, i: usize) -> Result<(Option<ScalarType>, Devic
 /// to `like`'s.
 fn like_options(args: &Args, i: usize, like: &Tensor) -> Result<(ScalarType, Device)> {
     let dtype = args.opt_dtype(i)?.unwrap_or(like.dtype());
-    let device = args.opt_device(i + 2)?.unwrap_or_else(|| like.device().clone());
+    let device = args
+        .opt_device(i + 2)?
+        .unwrap_or_else(|| like.device().clone());
     Ok((dtype, device))
 }
 
-fn make(cx: &Ctx, op: &str, size: &[i64], value: Scalar, dtype: ScalarType, device: &Device) -> Result<Value> {
+fn make(
+    cx: &Ctx,
+    op: &str,
+    size: &[i64],
+    value: Scalar,
+    dtype: ScalarType,
+    device: &Device,
+) -> Result<Value> {
     let dims = new_dims(cx, op, size)?;
     Ok(Value::Tensor(filled(value, &dims, dtype, device)?))
 }
@@ -272,18 +328,36 @@ fn make(cx: &Ctx, op: &str, size: &[i64], value: Scalar, dtype: ScalarType, devi
 fn zeros(cx: &Ctx, args: &Args) -> Result<Value> {
     let (dtype, device) = options(cx, args, 1)?;
     let dims = new_dims(cx, "aten::zeros", &args.ints(0)?)?;
-    Ok(Value::Tensor(zeros_of(&dims, dtype.unwrap_or(ScalarType::Float32), &device)?))
+    Ok(Value::Tensor(zeros_of(
+        &dims,
+        dtype.unwrap_or(ScalarType::Float32),
+        &device,
+    )?))
 }
 
 fn ones(cx: &Ctx, args: &Args) -> Result<Value> {
     let (dtype, device) = options(cx, args, 1)?;
-    make(cx, "aten::ones", &args.ints(0)?, Scalar::Int(1), dtype.unwrap_or(ScalarType::Float32), &device)
+    make(
+        cx,
+        "aten::ones",
+        &args.ints(0)?,
+        Scalar::Int(1),
+        dtype.unwrap_or(ScalarType::Float32),
+        &device,
+    )
 }
 
 fn full(cx: &Ctx, args: &Args) -> Result<Value> {
     let value = args.scalar(1)?;
     let (dtype, device) = options(cx, args, 2)?;
-    make(cx, "aten::full", &args.ints(0)?, value, dtype.unwrap_or(fill_dtype(value)), &device)
+    make(
+        cx,
+        "aten::full",
+        &args.ints(0)?,
+        value,
+        dtype.unwrap_or(fill_dtype(value)),
+        &device,
+    )
 }
 
 fn sizes_of(t: &Tensor) -> Vec<i64> {
@@ -300,13 +374,27 @@ fn zeros_like(cx: &Ctx, args: &Args) -> Result<Value> {
 fn ones_like(cx: &Ctx, args: &Args) -> Result<Value> {
     let like = args.tensor(0)?;
     let (dtype, device) = like_options(args, 1, like)?;
-    make(cx, "aten::ones_like", &sizes_of(like), Scalar::Int(1), dtype, &device)
+    make(
+        cx,
+        "aten::ones_like",
+        &sizes_of(like),
+        Scalar::Int(1),
+        dtype,
+        &device,
+    )
 }
 
 fn full_like(cx: &Ctx, args: &Args) -> Result<Value> {
     let like = args.tensor(0)?;
     let (dtype, device) = like_options(args, 2, like)?;
-    make(cx, "aten::full_like", &sizes_of(like), args.scalar(1)?, dtype, &device)
+    make(
+        cx,
+        "aten::full_like",
+        &sizes_of(like),
+        args.scalar(1)?,
+        dtype,
+        &device,
+    )
 }
 
 fn new_zeros(cx: &Ctx, args: &Args) -> Result<Value> {
@@ -319,20 +407,41 @@ fn new_zeros(cx: &Ctx, args: &Args) -> Result<Value> {
 fn new_ones(cx: &Ctx, args: &Args) -> Result<Value> {
     let like = args.tensor(0)?;
     let (dtype, device) = like_options(args, 2, like)?;
-    make(cx, "aten::new_ones", &args.ints(1)?, Scalar::Int(1), dtype, &device)
+    make(
+        cx,
+        "aten::new_ones",
+        &args.ints(1)?,
+        Scalar::Int(1),
+        dtype,
+        &device,
+    )
 }
 
 fn new_full(cx: &Ctx, args: &Args) -> Result<Value> {
     let like = args.tensor(0)?;
     let (dtype, device) = like_options(args, 3, like)?;
-    make(cx, "aten::new_full", &args.ints(1)?, args.scalar(2)?, dtype, &device)
+    make(
+        cx,
+        "aten::new_full",
+        &args.ints(1)?,
+        args.scalar(2)?,
+        dtype,
+        &device,
+    )
 }
 
 fn scalar_tensor(cx: &Ctx, args: &Args) -> Result<Value> {
     let value = args.scalar(0)?;
     let (dtype, device) = options(cx, args, 1)?;
     // `scalar_tensor` makes the default float type unless told otherwise, whatever the value.
-    make(cx, "aten::scalar_tensor", &[], value, dtype.unwrap_or(ScalarType::Float32), &device)
+    make(
+        cx,
+        "aten::scalar_tensor",
+        &[],
+        value,
+        dtype.unwrap_or(ScalarType::Float32),
+        &device,
+    )
 }
 
 /// `tensor.int(5)` and the like: PyTorch makes the number's own tensor (a float as float32, the
@@ -380,7 +489,10 @@ fn tensor_list(cx: &Ctx, args: &Args) -> Result<Value> {
         }
     }
     if dims.len() > MAX_NESTING {
-        return Err(err(format!("a list nested {} deep has too many dimensions for a tensor", dims.len())));
+        return Err(err(format!(
+            "a list nested {} deep has too many dimensions for a tensor",
+            dims.len()
+        )));
     }
     cx.check("aten::tensor", &dims)?;
     let mut numbers = Vec::new();
@@ -391,7 +503,12 @@ fn tensor_list(cx: &Ctx, args: &Args) -> Result<Value> {
 
 /// Appends the numbers of `value`, a list at depth `depth` of a nested list of shape `dims`,
 /// refusing ragged lists with PyTorch's message.
-fn collect_numbers(value: &Value, dims: &[usize], depth: usize, out: &mut Vec<Scalar>) -> Result<()> {
+fn collect_numbers(
+    value: &Value,
+    dims: &[usize],
+    depth: usize,
+    out: &mut Vec<Scalar>,
+) -> Result<()> {
     let Some(&len) = dims.get(depth) else {
         out.push(match value {
             Value::Int(n) => Scalar::Int(*n),
@@ -407,7 +524,10 @@ fn collect_numbers(value: &Value, dims: &[usize], depth: usize, out: &mut Vec<Sc
         return Ok(());
     };
     let items = value.items().ok_or_else(|| {
-        err(format!("Expected sequence of length {len} at dim {depth} (got {})", value.type_name()))
+        err(format!(
+            "Expected sequence of length {len} at dim {depth} (got {})",
+            value.type_name()
+        ))
     })?;
     if items.len() != len {
         return Err(err(format!(
@@ -415,15 +535,24 @@ fn collect_numbers(value: &Value, dims: &[usize], depth: usize, out: &mut Vec<Sc
             items.len()
         )));
     }
-    items.iter().try_for_each(|item| collect_numbers(item, dims, depth + 1, out))
+    items
+        .iter()
+        .try_for_each(|item| collect_numbers(item, dims, depth + 1, out))
 }
 
 /// A tensor of the numbers' own type (see [`tensor_list`]).
 fn tensor_of_numbers(numbers: Vec<Scalar>, dims: &[usize], device: &Device) -> Result<Tensor> {
     let all_bool = !numbers.is_empty() && numbers.iter().all(|s| matches!(s, Scalar::Bool(_)));
-    let all_int = !numbers.is_empty() && numbers.iter().all(|s| matches!(s, Scalar::Int(_) | Scalar::Bool(_)));
+    let all_int = !numbers.is_empty()
+        && numbers
+            .iter()
+            .all(|s| matches!(s, Scalar::Int(_) | Scalar::Bool(_)));
     if all_bool || all_int {
-        let dtype = if all_bool { ScalarType::Bool } else { ScalarType::Int64 };
+        let dtype = if all_bool {
+            ScalarType::Bool
+        } else {
+            ScalarType::Int64
+        };
         let values = numbers.iter().map(|s| match s {
             Scalar::Int(n) => *n,
             Scalar::Bool(b) => i64::from(*b),
@@ -441,9 +570,9 @@ fn tensor_of_numbers(numbers: Vec<Scalar>, dims: &[usize], device: &Device) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::DType;
     use crate::ops::Registry;
     use crate::Limits;
+    use candle_core::DType;
 
     pub(super) fn call(name: &str, args: &[Value], kwargs: &[(&str, Value)]) -> Result<Value> {
         let limits = Limits {
@@ -454,7 +583,10 @@ mod tests {
             limits: &limits,
             device: &Device::Cpu,
         };
-        let kwargs: Vec<(String, Value)> = kwargs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        let kwargs: Vec<(String, Value)> = kwargs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
         Registry::get().call(&cx, name, args, &kwargs)
     }
 
@@ -467,7 +599,13 @@ mod tests {
     }
 
     pub(super) fn f64s(t: &Tensor) -> Vec<f64> {
-        t.inner().flatten_all().unwrap().to_dtype(DType::F64).unwrap().to_vec1::<f64>().unwrap()
+        t.inner()
+            .flatten_all()
+            .unwrap()
+            .to_dtype(DType::F64)
+            .unwrap()
+            .to_vec1::<f64>()
+            .unwrap()
     }
 
     pub(super) fn err_of(r: Result<Value>) -> String {
@@ -495,12 +633,33 @@ mod tests {
         let t = tensor(call("aten::full", &[ints(&[1]), Value::Bool(true)], &[]).unwrap());
         assert_eq!(t.dtype(), ScalarType::Bool);
         // torch.full([2], -3.7, dtype=torch.int64) -> [-3, -3]; -129 as uint8 -> 127.
-        let t = tensor(call("aten::full", &[ints(&[2]), Value::Float(-3.7)], &[dtype_kw(ScalarType::Int64)]).unwrap());
+        let t = tensor(
+            call(
+                "aten::full",
+                &[ints(&[2]), Value::Float(-3.7)],
+                &[dtype_kw(ScalarType::Int64)],
+            )
+            .unwrap(),
+        );
         assert_eq!(f64s(&t), vec![-3.0, -3.0]);
-        let t = tensor(call("aten::full", &[ints(&[1]), Value::Int(-129)], &[dtype_kw(ScalarType::UInt8)]).unwrap());
+        let t = tensor(
+            call(
+                "aten::full",
+                &[ints(&[1]), Value::Int(-129)],
+                &[dtype_kw(ScalarType::UInt8)],
+            )
+            .unwrap(),
+        );
         assert_eq!(f64s(&t), vec![127.0]);
         // float16 takes 70000.0 as inf.
-        let t = tensor(call("aten::full", &[ints(&[1]), Value::Float(7e4)], &[dtype_kw(ScalarType::Float16)]).unwrap());
+        let t = tensor(
+            call(
+                "aten::full",
+                &[ints(&[1]), Value::Float(7e4)],
+                &[dtype_kw(ScalarType::Float16)],
+            )
+            .unwrap(),
+        );
         assert_eq!(f64s(&t), vec![f64::INFINITY]);
         let t = tensor(call("aten::empty", &[ints(&[0, 4])], &[]).unwrap());
         assert_eq!(t.dims(), &[0, 4]);
@@ -519,14 +678,22 @@ mod tests {
             (Value::Float(-1.0), ScalarType::UInt8, "uint8_t"),
         ] {
             let e = err_of(call("aten::full", &[ints(&[1]), value], &[dtype_kw(dtype)]));
-            assert!(e.ends_with(&format!("value cannot be converted to type {name} without overflow")), "{e}");
+            assert!(
+                e.ends_with(&format!(
+                    "value cannot be converted to type {name} without overflow"
+                )),
+                "{e}"
+            );
         }
     }
 
     #[test]
     fn sizes_are_checked_before_allocation() {
         let e = err_of(call("aten::zeros", &[ints(&[2, -1])], &[]));
-        assert!(e.contains("Trying to create tensor with negative dimension -1: [2, -1]"), "{e}");
+        assert!(
+            e.contains("Trying to create tensor with negative dimension -1: [2, -1]"),
+            "{e}"
+        );
         let e = err_of(call("aten::ones", &[ints(&[1 << 40, 1 << 40])], &[]));
         assert!(e.contains("max_elements"), "{e}");
         let e = err_of(call("aten::full", &[ints(&[1001]), Value::Int(1)], &[]));
@@ -535,16 +702,37 @@ mod tests {
 
     #[test]
     fn like_and_new_keep_the_source_type_unless_told() {
-        let x = tensor(call("aten::full", &[ints(&[2, 2]), Value::Int(7)], &[dtype_kw(ScalarType::Int32)]).unwrap());
+        let x = tensor(
+            call(
+                "aten::full",
+                &[ints(&[2, 2]), Value::Int(7)],
+                &[dtype_kw(ScalarType::Int32)],
+            )
+            .unwrap(),
+        );
         let x = Value::Tensor(x);
         let t = tensor(call("aten::zeros_like", std::slice::from_ref(&x), &[]).unwrap());
         assert_eq!((t.dims(), t.dtype()), (&[2, 2][..], ScalarType::Int32));
-        let t = tensor(call("aten::ones_like", std::slice::from_ref(&x), &[dtype_kw(ScalarType::Float64)]).unwrap());
+        let t = tensor(
+            call(
+                "aten::ones_like",
+                std::slice::from_ref(&x),
+                &[dtype_kw(ScalarType::Float64)],
+            )
+            .unwrap(),
+        );
         assert_eq!((f64s(&t), t.dtype()), (vec![1.0; 4], ScalarType::Float64));
         // full_like(int tensor, 2.7) -> 2 (truncated to the tensor's type).
         let t = tensor(call("aten::full_like", &[x.clone(), Value::Float(2.7)], &[]).unwrap());
         assert_eq!(f64s(&t), vec![2.0; 4]);
-        let t = tensor(call("aten::new_full", &[x.clone(), ints(&[3]), Value::Int(5)], &[]).unwrap());
+        let t = tensor(
+            call(
+                "aten::new_full",
+                &[x.clone(), ints(&[3]), Value::Int(5)],
+                &[],
+            )
+            .unwrap(),
+        );
         assert_eq!((f64s(&t), t.dtype()), (vec![5.0; 3], ScalarType::Int32));
         let t = tensor(call("aten::new_zeros", &[x.clone(), ints(&[1, 2])], &[]).unwrap());
         assert_eq!((t.dims(), t.dtype()), (&[1, 2][..], ScalarType::Int32));
@@ -562,27 +750,67 @@ mod tests {
         assert_eq!(t.dtype(), ScalarType::Bool);
         // In TorchScript, torch.tensor(0.1, dtype=torch.float64).item() is
         // 0.10000000149011612: the float32 value converted (torch 2.15.0).
-        let t = tensor(call("aten::tensor", &[Value::Float(0.1)], &[dtype_kw(ScalarType::Float64)]).unwrap());
+        let t = tensor(
+            call(
+                "aten::tensor",
+                &[Value::Float(0.1)],
+                &[dtype_kw(ScalarType::Float64)],
+            )
+            .unwrap(),
+        );
         assert_eq!(f64s(&t), vec![0.10000000149011612]);
         let nested = Value::list(vec![ints(&[1, 2]), ints(&[3, 4])]);
         let t = tensor(call("aten::tensor", &[nested], &[]).unwrap());
-        assert_eq!((t.dims(), t.dtype(), f64s(&t)), (&[2, 2][..], ScalarType::Int64, vec![1.0, 2.0, 3.0, 4.0]));
+        assert_eq!(
+            (t.dims(), t.dtype(), f64s(&t)),
+            (&[2, 2][..], ScalarType::Int64, vec![1.0, 2.0, 3.0, 4.0])
+        );
         let floats = Value::list(vec![Value::Float(1.5), Value::Float(-2.0)]);
         let t = tensor(call("aten::tensor", &[floats], &[]).unwrap());
-        assert_eq!((t.dtype(), f64s(&t)), (ScalarType::Float32, vec![1.5, -2.0]));
+        assert_eq!(
+            (t.dtype(), f64s(&t)),
+            (ScalarType::Float32, vec![1.5, -2.0])
+        );
         let bools = Value::list(vec![Value::Bool(true), Value::Bool(false)]);
-        assert_eq!(tensor(call("aten::tensor", &[bools], &[]).unwrap()).dtype(), ScalarType::Bool);
+        assert_eq!(
+            tensor(call("aten::tensor", &[bools], &[]).unwrap()).dtype(),
+            ScalarType::Bool
+        );
         // [300, -1] with dtype=torch.uint8 in TorchScript: [44, 255] (converted, wrapping).
-        let t = tensor(call("aten::tensor", &[ints(&[300, -1])], &[dtype_kw(ScalarType::UInt8)]).unwrap());
+        let t = tensor(
+            call(
+                "aten::tensor",
+                &[ints(&[300, -1])],
+                &[dtype_kw(ScalarType::UInt8)],
+            )
+            .unwrap(),
+        );
         assert_eq!(f64s(&t), vec![44.0, 255.0]);
         let t = tensor(call("aten::tensor", &[ints(&[])], &[]).unwrap());
         assert_eq!((t.dims(), t.dtype()), (&[0][..], ScalarType::Float32));
         let ragged = Value::list(vec![ints(&[1, 2]), ints(&[3])]);
         let e = err_of(call("aten::tensor", &[ragged], &[]));
-        assert!(e.ends_with("Expected sequence of length 2 at dim 1 (got 1)"), "{e}");
-        let t = tensor(call("aten::as_tensor", &[ints(&[1, 2])], &[dtype_kw(ScalarType::Float32)]).unwrap());
+        assert!(
+            e.ends_with("Expected sequence of length 2 at dim 1 (got 1)"),
+            "{e}"
+        );
+        let t = tensor(
+            call(
+                "aten::as_tensor",
+                &[ints(&[1, 2])],
+                &[dtype_kw(ScalarType::Float32)],
+            )
+            .unwrap(),
+        );
         assert_eq!((t.dtype(), f64s(&t)), (ScalarType::Float32, vec![1.0, 2.0]));
-        let t = tensor(call("aten::as_tensor", &[Value::Tensor(t)], &[dtype_kw(ScalarType::Int64)]).unwrap());
+        let t = tensor(
+            call(
+                "aten::as_tensor",
+                &[Value::Tensor(t)],
+                &[dtype_kw(ScalarType::Int64)],
+            )
+            .unwrap(),
+        );
         assert_eq!(t.dtype(), ScalarType::Int64);
         let t = tensor(call("aten::scalar_tensor", &[Value::Int(4)], &[]).unwrap());
         assert_eq!((t.dims(), t.dtype()), (&[][..], ScalarType::Float32));
@@ -594,10 +822,17 @@ mod tests {
             ("aten::rand", vec![ints(&[2])]),
             ("aten::randn", vec![ints(&[2])]),
             ("aten::randint", vec![Value::Int(5), ints(&[2])]),
-            ("aten::randint", vec![Value::Int(1), Value::Int(5), ints(&[2])]),
+            (
+                "aten::randint",
+                vec![Value::Int(1), Value::Int(5), ints(&[2])],
+            ),
         ] {
             let e = err_of(call(name, &args, &[]));
-            assert!(e.starts_with(name) && e.ends_with("randomness is not reproducible outside PyTorch"), "{e}");
+            assert!(
+                e.starts_with(name)
+                    && e.ends_with("randomness is not reproducible outside PyTorch"),
+                "{e}"
+            );
         }
     }
 }

@@ -29,4 +29,3 @@ pub(super) fn register(b: &mut Builder) {
     compare::register(b);
     activation::register(b);
 }
-

@@ -14,13 +14,13 @@ mod schema;
 mod tensor;
 mod value;
 
+mod attention;
 mod creation;
 mod elementwise;
 mod nn;
 mod prim;
 mod reduce;
 mod rnn;
-mod attention;
 mod shape;
 
 pub use dtype::ScalarType;

@@ -39,7 +39,9 @@ fn reduce_dims(dims: Option<&[i64]>, rank: usize) -> Result<Vec<usize>> {
     for &d in dims {
         let w = wrap_dim(d, rank)?;
         if seen[w] {
-            return Err(Error::Script(format!("dim {w} appears multiple times in the list of dims")));
+            return Err(Error::Script(format!(
+                "dim {w} appears multiple times in the list of dims"
+            )));
         }
         seen[w] = true;
     }
@@ -80,7 +82,11 @@ impl<T: WithDType> Rows<T> {
         let mut perm = kept;
         perm.extend_from_slice(dims);
         let x = t.to_dtype(T::DTYPE)?;
-        let x = if sizes.is_empty() { x } else { x.permute(perm)? };
+        let x = if sizes.is_empty() {
+            x
+        } else {
+            x.permute(perm)?
+        };
         let values = x.flatten_all()?.to_vec1::<T>()?;
         Ok(Self { values, len, count })
     }
@@ -112,13 +118,23 @@ impl Data {
 
 /// f64 values (elements of a float tensor, or results computed in f64) as a tensor of type
 /// `dtype` on `device`, converted on the CPU (not every device holds f64).
-fn float_tensor(values: Vec<f64>, shape: &[usize], dtype: ScalarType, device: &Device) -> Result<Tensor> {
+fn float_tensor(
+    values: Vec<f64>,
+    shape: &[usize],
+    dtype: ScalarType,
+    device: &Device,
+) -> Result<Tensor> {
     let t = CT::from_vec(values, shape, &Device::Cpu)?.to_dtype(dtype.candle())?;
     Tensor::with_type(t.to_device(device)?, dtype)
 }
 
 /// i64 values as a tensor of integer or bool type `dtype` on `device`.
-fn int_tensor(values: Vec<i64>, shape: &[usize], dtype: ScalarType, device: &Device) -> Result<Tensor> {
+fn int_tensor(
+    values: Vec<i64>,
+    shape: &[usize],
+    dtype: ScalarType,
+    device: &Device,
+) -> Result<Tensor> {
     super::elementwise::kernel::from_i64(values, shape, dtype, device)
 }
 
@@ -146,7 +162,12 @@ fn unmove(values: CT, dim: usize) -> Result<CT> {
 
 /// The shape of `shape` with `dim` moved last.
 fn moved_shape(shape: &[usize], dim: usize) -> Vec<usize> {
-    let mut out: Vec<usize> = shape.iter().enumerate().filter(|&(i, _)| i != dim).map(|(_, &s)| s).collect();
+    let mut out: Vec<usize> = shape
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| i != dim)
+        .map(|(_, &s)| s)
+        .collect();
     if !shape.is_empty() {
         out.push(shape[dim]);
     }

@@ -28,7 +28,8 @@ impl Ctx<'_> {
     /// Refuses an output of shape `dims` over `max_elements`, before it is allocated. `op`
     /// names the operator.
     pub fn check(&self, op: &str, dims: &[usize]) -> Result<()> {
-        self.limits.check_elements(format!("the output of {op}"), dims)
+        self.limits
+            .check_elements(format!("the output of {op}"), dims)
     }
 }
 
@@ -180,9 +181,17 @@ pub fn with_op(schema: &Schema, e: Error) -> Error {
 }
 
 /// Binds positional and keyword arguments to `schema`'s, filling defaults and checking types.
-pub fn bind(schema: &Schema, args: &[Value], kwargs: &[(String, Value)]) -> std::result::Result<Args, String> {
+pub fn bind(
+    schema: &Schema,
+    args: &[Value],
+    kwargs: &[(String, Value)],
+) -> std::result::Result<Args, String> {
     if args.len() > schema.args.len() {
-        return Err(format!("{} arguments given, at most {} taken", args.len(), schema.args.len()));
+        return Err(format!(
+            "{} arguments given, at most {} taken",
+            args.len(),
+            schema.args.len()
+        ));
     }
     for (k, _) in kwargs {
         if !schema.args.iter().any(|a| &a.name == k) {
@@ -200,7 +209,10 @@ pub fn bind(schema: &Schema, args: &[Value], kwargs: &[(String, Value)]) -> std:
             }
             Some(args[i].clone())
         } else {
-            kwargs.iter().find(|(k, _)| k == &arg.name).map(|(_, v)| v.clone())
+            kwargs
+                .iter()
+                .find(|(k, _)| k == &arg.name)
+                .map(|(_, v)| v.clone())
         };
         let value = match given {
             Some(v) => v,
@@ -209,9 +221,8 @@ pub fn bind(schema: &Schema, args: &[Value], kwargs: &[(String, Value)]) -> std:
                 None => return Err(format!("`{}` is missing", arg.name)),
             },
         };
-        let value = coerce(&arg.ty, value).map_err(|got| {
-            format!("`{}` takes {}, not {got}", arg.name, ty_name(&arg.ty))
-        })?;
+        let value = coerce(&arg.ty, value)
+            .map_err(|got| format!("`{}` takes {}, not {got}", arg.name, ty_name(&arg.ty)))?;
         values.push(value);
     }
     Ok(Args {
@@ -345,7 +356,10 @@ impl Args {
 
     fn err(&self, i: usize, what: &str) -> Error {
         let name = self.names.get(i).map_or("?", String::as_str);
-        let got = self.values.get(i).map_or("nothing".into(), Value::type_name);
+        let got = self
+            .values
+            .get(i)
+            .map_or("nothing".into(), Value::type_name);
         Error::Script(format!("argument `{name}` must be {what}, not {got}"))
     }
 
@@ -459,7 +473,10 @@ impl Args {
 
     /// An `int[]` argument.
     pub fn ints(&self, i: usize) -> Result<Vec<i64>> {
-        let items = self.value(i).items().ok_or_else(|| self.err(i, "a list of ints"))?;
+        let items = self
+            .value(i)
+            .items()
+            .ok_or_else(|| self.err(i, "a list of ints"))?;
         items
             .iter()
             .map(|v| match v {
@@ -479,7 +496,10 @@ impl Args {
 
     /// A `float[]` argument.
     pub fn floats(&self, i: usize) -> Result<Vec<f64>> {
-        let items = self.value(i).items().ok_or_else(|| self.err(i, "a list of floats"))?;
+        let items = self
+            .value(i)
+            .items()
+            .ok_or_else(|| self.err(i, "a list of floats"))?;
         items
             .iter()
             .map(|v| match v {
@@ -492,7 +512,10 @@ impl Args {
 
     /// A `Tensor[]` argument.
     pub fn tensors(&self, i: usize) -> Result<Vec<Tensor>> {
-        let items = self.value(i).items().ok_or_else(|| self.err(i, "a list of tensors"))?;
+        let items = self
+            .value(i)
+            .items()
+            .ok_or_else(|| self.err(i, "a list of tensors"))?;
         items
             .into_iter()
             .map(|v| match v {
@@ -504,7 +527,10 @@ impl Args {
 
     /// A `Tensor?[]` argument (`index`'s indices).
     pub fn opt_tensors(&self, i: usize) -> Result<Vec<Option<Tensor>>> {
-        let items = self.value(i).items().ok_or_else(|| self.err(i, "a list of tensors"))?;
+        let items = self
+            .value(i)
+            .items()
+            .ok_or_else(|| self.err(i, "a list of tensors"))?;
         items
             .into_iter()
             .map(|v| match v {

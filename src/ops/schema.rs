@@ -250,7 +250,9 @@ fn parse_default(s: &str, ty: &Ty) -> Result<Default, String> {
         "contiguous_format" => Default::Int(0),
         "long" => Default::Int(4),
         "Mean" => Default::Int(1),
-        _ if s.starts_with('"') || s.starts_with('\'') => Default::Str(s[1..s.len() - 1].to_string()),
+        _ if s.starts_with('"') || s.starts_with('\'') => {
+            Default::Str(s[1..s.len() - 1].to_string())
+        }
         _ if s.starts_with('[') => Default::Ints(
             s[1..s.len() - 1]
                 .split(',')
@@ -273,8 +275,10 @@ mod tests {
 
     #[test]
     fn schemas_parse_with_overloads_defaults_and_keywords() {
-        let s = Schema::parse("aten::add.Tensor(Tensor self, Tensor other, *, Scalar alpha=1) -> Tensor")
-            .unwrap();
+        let s = Schema::parse(
+            "aten::add.Tensor(Tensor self, Tensor other, *, Scalar alpha=1) -> Tensor",
+        )
+        .unwrap();
         assert_eq!(s.full_name(), "aten::add.Tensor");
         assert_eq!(s.args.len(), 3);
         assert!(s.args[2].keyword_only);

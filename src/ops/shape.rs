@@ -66,7 +66,13 @@ fn strides(dims: &[usize]) -> Vec<usize> {
 /// The shape two shapes broadcast to, if they do.
 pub(in crate::ops) fn broadcast_shapes(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
     let n = a.len().max(b.len());
-    let at = |s: &[usize], i: usize| if i + s.len() >= n { s[i + s.len() - n] } else { 1 };
+    let at = |s: &[usize], i: usize| {
+        if i + s.len() >= n {
+            s[i + s.len() - n]
+        } else {
+            1
+        }
+    };
     (0..n)
         .map(|i| match (at(a, i), at(b, i)) {
             (x, y) if x == y || y == 1 => Some(x),
@@ -79,7 +85,13 @@ pub(in crate::ops) fn broadcast_shapes(a: &[usize], b: &[usize]) -> Option<Vec<u
 /// PyTorch's error for shapes `a` and `b` that do not broadcast together.
 fn broadcast_error(a: &[usize], b: &[usize]) -> Error {
     let n = a.len().max(b.len());
-    let at = |s: &[usize], i: usize| if i + s.len() >= n { s[i + s.len() - n] } else { 1 };
+    let at = |s: &[usize], i: usize| {
+        if i + s.len() >= n {
+            s[i + s.len() - n]
+        } else {
+            1
+        }
+    };
     let i = (0..n)
         .rev()
         .find(|&i| at(a, i) != at(b, i) && at(a, i) != 1 && at(b, i) != 1)
@@ -98,9 +110,18 @@ fn broadcast_source(src: &[usize], out: &[usize]) -> Vec<usize> {
     let src_strides = strides(src);
     // The stride in `src` of each dim of `out`: 0 where it is broadcast.
     let step: Vec<usize> = (0..out.len())
-        .map(|i| if i < lead || src[i - lead] == 1 { 0 } else { src_strides[i - lead] })
+        .map(|i| {
+            if i < lead || src[i - lead] == 1 {
+                0
+            } else {
+                src_strides[i - lead]
+            }
+        })
         .collect();
-    offsets(out, &step).into_iter().map(|o| o as usize).collect()
+    offsets(out, &step)
+        .into_iter()
+        .map(|o| o as usize)
+        .collect()
 }
 
 /// `Σ coord[i] * step[i]` for every coordinate of `dims`, in row-major order.
@@ -124,14 +145,23 @@ fn take(t: &Tensor, flat: Vec<i64>, dims: &[usize]) -> Result<Tensor> {
     } else {
         let n = flat.len();
         let ids = candle_core::Tensor::from_vec(flat, n, t.device())?;
-        t.inner().flatten_all()?.contiguous()?.index_select(&ids, 0)?.reshape(dims)?
+        t.inner()
+            .flatten_all()?
+            .contiguous()?
+            .index_select(&ids, 0)?
+            .reshape(dims)?
     };
     Tensor::with_type(out, t.dtype())
 }
 
 /// `t` with the elements at the row-major positions `flat` replaced by `values` (a 1-D tensor
 /// of `t`'s candle type and of `flat`'s length), or increased by them when `accumulate`.
-fn put(t: &Tensor, flat: Vec<i64>, values: &candle_core::Tensor, accumulate: bool) -> Result<Tensor> {
+fn put(
+    t: &Tensor,
+    flat: Vec<i64>,
+    values: &candle_core::Tensor,
+    accumulate: bool,
+) -> Result<Tensor> {
     if flat.is_empty() {
         return Ok(t.clone());
     }
@@ -149,14 +179,21 @@ fn put(t: &Tensor, flat: Vec<i64>, values: &candle_core::Tensor, accumulate: boo
 
 /// The values of an integer tensor, as i64, in row-major order.
 fn int_values(t: &Tensor) -> Result<Vec<i64>> {
-    Ok(t.inner().flatten_all()?.to_dtype(DType::I64)?.to_vec1::<i64>()?)
+    Ok(t.inner()
+        .flatten_all()?
+        .to_dtype(DType::I64)?
+        .to_vec1::<i64>()?)
 }
 
 /// `index` as a position in a dim of `size`, a negative index counting from the end; `None`
 /// when it is out of range.
 fn wrap_index(index: i64, size: usize) -> Option<usize> {
     let size = i64::try_from(size).ok()?;
-    let i = if index < 0 { index.checked_add(size)? } else { index };
+    let i = if index < 0 {
+        index.checked_add(size)?
+    } else {
+        index
+    };
     (0..size).contains(&i).then_some(i as usize)
 }
 
@@ -198,7 +235,10 @@ mod tests {
             limits: &limits,
             device: &Device::Cpu,
         };
-        let kwargs: Vec<(String, Value)> = kwargs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        let kwargs: Vec<(String, Value)> = kwargs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
         Registry::get().call(&cx, name, args, &kwargs)
     }
 
@@ -251,7 +291,13 @@ mod tests {
 
     /// A tensor's values as f64, row-major.
     pub(super) fn values(t: &Tensor) -> Vec<f64> {
-        t.inner().flatten_all().unwrap().to_dtype(DType::F64).unwrap().to_vec1::<f64>().unwrap()
+        t.inner()
+            .flatten_all()
+            .unwrap()
+            .to_dtype(DType::F64)
+            .unwrap()
+            .to_vec1::<f64>()
+            .unwrap()
     }
 
     /// A tensor's shape and values.
@@ -272,7 +318,10 @@ mod tests {
         assert_eq!(super::wrap_dim(-1, 3).unwrap(), 2);
         assert_eq!(super::wrap_dim(0, 0).unwrap(), 0);
         let e = super::wrap_dim(3, 2).unwrap_err().to_string();
-        assert_eq!(e, "Dimension out of range (expected to be in range of [-2, 1], but got 3)");
+        assert_eq!(
+            e,
+            "Dimension out of range (expected to be in range of [-2, 1], but got 3)"
+        );
         assert_eq!(super::wrap_index(-1, 3), Some(2));
         assert_eq!(super::wrap_index(3, 3), None);
         assert_eq!(super::wrap_index(i64::MIN, 3), None);

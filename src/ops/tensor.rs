@@ -17,7 +17,10 @@ impl Tensor {
     /// Wraps a candle tensor of a type PyTorch has (`u8` is `uint8`; see [`Tensor::from_mask`]).
     pub fn new(inner: candle_core::Tensor) -> Result<Self> {
         let dtype = ScalarType::from_candle(inner.dtype()).ok_or_else(|| {
-            Error::Script(format!("candle type {:?} has no PyTorch type", inner.dtype()))
+            Error::Script(format!(
+                "candle type {:?} has no PyTorch type",
+                inner.dtype()
+            ))
         })?;
         Ok(Self { inner, dtype })
     }

@@ -59,7 +59,10 @@ pub struct Object {
 impl Object {
     /// The attribute `name`.
     pub fn get(&self, name: &str) -> Option<&Value> {
-        self.fields.iter().find(|(n, _)| &**n == name).map(|(_, v)| v)
+        self.fields
+            .iter()
+            .find(|(n, _)| &**n == name)
+            .map(|(_, v)| v)
     }
 
     /// Sets the attribute `name`, adding it if it is new.

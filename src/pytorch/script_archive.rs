@@ -100,7 +100,12 @@ pub(crate) fn read(bytes: &[u8], limits: &Limits) -> Result<ScriptArchive, Strin
     let constants = if entries.contains(&constants_pkl) {
         let pkl = entries.read(&constants_pkl)?;
         let unpickled = unpickle(&pkl).map_err(|e| format!("{constants_pkl}: {e}"))?;
-        match reader.obj(&mut entries, &format!("{prefix}constants/"), &unpickled.root, 0)? {
+        match reader.obj(
+            &mut entries,
+            &format!("{prefix}constants/"),
+            &unpickled.root,
+            0,
+        )? {
             Obj::Tuple(items) | Obj::List(items) => items,
             _ => return Err(format!("{constants_pkl} does not hold a tuple")),
         }

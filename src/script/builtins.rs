@@ -182,9 +182,7 @@ pub(crate) fn equal(a: &Value, b: &Value) -> bool {
         (Value::Str(x), Value::Str(y)) => x == y,
         (Value::Device(x), Value::Device(y)) => x.same_device(y),
         (a, b) => match (a.items(), b.items()) {
-            (Some(x), Some(y)) => {
-                x.len() == y.len() && x.iter().zip(&y).all(|(p, q)| equal(p, q))
-            }
+            (Some(x), Some(y)) => x.len() == y.len() && x.iter().zip(&y).all(|(p, q)| equal(p, q)),
             _ => is(a, b),
         },
     }
@@ -220,7 +218,10 @@ pub(crate) fn contains(interp: &mut Interp, container: &Value, item: &Value) -> 
 /// Inserts or replaces `k` in a dict's items.
 pub(crate) fn dict_insert(items: &mut Vec<(Value, Value)>, k: Value, v: Value) -> Result<()> {
     if matches!(k, Value::Tensor(_) | Value::List(_) | Value::Dict(_)) {
-        return Err(script_err(format!("a {} cannot be a dict key", k.type_name())));
+        return Err(script_err(format!(
+            "a {} cannot be a dict key",
+            k.type_name()
+        )));
     }
     match items.iter_mut().find(|(x, _)| equal(x, &k)) {
         Some((_, old)) => *old = v,
@@ -234,7 +235,10 @@ pub(crate) fn unpack(v: &Value, n: usize) -> Result<Vec<Value>> {
     let items = match v {
         Value::Object(o) => o.borrow().fields.iter().map(|(_, v)| v.clone()).collect(),
         other => other.items().ok_or_else(|| {
-            script_err(format!("cannot unpack a {} into {n} values", other.type_name()))
+            script_err(format!(
+                "cannot unpack a {} into {n} values",
+                other.type_name()
+            ))
         })?,
     };
     if items.len() != n {
@@ -328,16 +332,18 @@ pub(crate) fn subscript(interp: &mut Interp, v: Value, index: Index) -> Result<V
             .ok_or_else(|| script_err(format!("KeyError: {}", repr(&k)))),
         (Value::Str(s), Item::Value(Value::Int(i))) => {
             let chars: Vec<char> = s.chars().collect();
-            Ok(Value::Str(chars[position(i, chars.len())?].to_string().into()))
+            Ok(Value::Str(
+                chars[position(i, chars.len())?].to_string().into(),
+            ))
         }
         (Value::Object(o), Item::Value(Value::Int(i))) => {
             let o = o.borrow();
             Ok(o.fields[position(i, o.fields.len())?].1.clone())
         }
         (_, Item::Value(Value::Int(i))) => {
-            let items = v.items().ok_or_else(|| {
-                script_err(format!("a {} cannot be indexed", v.type_name()))
-            })?;
+            let items = v
+                .items()
+                .ok_or_else(|| script_err(format!("a {} cannot be indexed", v.type_name())))?;
             Ok(items[position(i, items.len())?].clone())
         }
         (_, Item::Slice(a, b, c)) => {
@@ -350,12 +356,17 @@ pub(crate) fn subscript(interp: &mut Interp, v: Value, index: Index) -> Result<V
                 }
                 Value::List(l) => {
                     let l = l.borrow();
-                    Ok(Value::list(picks(l.len())?.into_iter().map(|i| l[i].clone()).collect()))
+                    Ok(Value::list(
+                        picks(l.len())?.into_iter().map(|i| l[i].clone()).collect(),
+                    ))
                 }
                 Value::Tuple(t) => Ok(Value::tuple(
                     picks(t.len())?.into_iter().map(|i| t[i].clone()).collect(),
                 )),
-                other => Err(script_err(format!("a {} cannot be sliced", other.type_name()))),
+                other => Err(script_err(format!(
+                    "a {} cannot be sliced",
+                    other.type_name()
+                ))),
             }
         }
         (other, _) => Err(script_err(format!(
@@ -386,7 +397,13 @@ fn tensor_subscript(interp: &mut Interp, t: Tensor, items: Vec<Item>) -> Result<
                 if !b {
                     v = interp.op(
                         "aten::slice",
-                        vec![v, Value::Int(dim), Value::Int(0), Value::Int(0), Value::Int(1)],
+                        vec![
+                            v,
+                            Value::Int(dim),
+                            Value::Int(0),
+                            Value::Int(0),
+                            Value::Int(1),
+                        ],
                     )?;
                 }
                 dim += 1;
@@ -433,7 +450,12 @@ fn tensor_subscript(interp: &mut Interp, t: Tensor, items: Vec<Item>) -> Result<
 }
 
 /// `container[index] = v`.
-pub(crate) fn set_item(interp: &mut Interp, container: &Value, index: Value, v: Value) -> Result<()> {
+pub(crate) fn set_item(
+    interp: &mut Interp,
+    container: &Value,
+    index: Value,
+    v: Value,
+) -> Result<()> {
     match container {
         Value::List(l) => {
             let Value::Int(i) = index else {
@@ -496,7 +518,10 @@ pub(crate) fn tensor_attribute(interp: &mut Interp, t: &Tensor, name: &str) -> R
         }
         "T" => {
             let dims = (0..t.rank() as i64).rev().map(Value::Int).collect();
-            interp.op("aten::permute", vec![Value::Tensor(t.clone()), Value::list(dims)])?
+            interp.op(
+                "aten::permute",
+                vec![Value::Tensor(t.clone()), Value::list(dims)],
+            )?
         }
         "data" => Value::Tensor(t.clone()),
         other => return Err(script_err(format!("a Tensor has no attribute `{other}`"))),
@@ -504,21 +529,23 @@ pub(crate) fn tensor_attribute(interp: &mut Interp, t: &Tensor, name: &str) -> R
 }
 
 /// Whether `v` is of the type written as `ty`.
-pub(crate) fn isinstance(interp: &Interp, v: &Value, ty: &Expr) -> bool {
+pub(crate) fn isinstance(v: &Value, ty: &Expr) -> bool {
     match ty {
-        Expr::Tuple(types) => types.iter().any(|t| isinstance(interp, v, t)),
+        Expr::Tuple(types) => types.iter().any(|t| isinstance(v, t)),
         Expr::Subscript(base, inner) => {
             let Some(name) = super::interp::dotted(base) else {
                 return false;
             };
             match name.as_str() {
-                "List" => matches!(v, Value::List(_)) && {
-                    let items = v.items().unwrap_or_default();
-                    items.iter().all(|i| isinstance(interp, i, inner))
-                },
+                "List" => {
+                    matches!(v, Value::List(_)) && {
+                        let items = v.items().unwrap_or_default();
+                        items.iter().all(|i| isinstance(i, inner))
+                    }
+                }
                 "Tuple" => matches!(v, Value::Tuple(_)),
                 "Dict" => matches!(v, Value::Dict(_)),
-                "Optional" => matches!(v, Value::None) || isinstance(interp, v, inner),
+                "Optional" => matches!(v, Value::None) || isinstance(v, inner),
                 _ => false,
             }
         }
@@ -652,8 +679,11 @@ pub(crate) fn call(
             Value::Tensor(t) => Value::Bool(t.device().is_cuda()),
             _ => Value::Bool(false),
         },
-        "ops.prim.requires_grad" | "ops.prim.is_nested" | "ops.prim.is_sparse"
-        | "ops.prim.is_quantized" | "ops.prim.is_mkldnn" => Value::Bool(false),
+        "ops.prim.requires_grad"
+        | "ops.prim.is_nested"
+        | "ops.prim.is_sparse"
+        | "ops.prim.is_quantized"
+        | "ops.prim.is_mkldnn" => Value::Bool(false),
         "ops.prim.layout" => Value::Int(0),
         "ops.prim.type" => match arg(args, 0, "type")? {
             Value::Device(d) => Value::str(device_type(d)),
@@ -753,7 +783,8 @@ pub(crate) fn call(
             )
         }
         "zip" => {
-            let lists: Vec<Vec<Value>> = args.iter().map(|a| a.items().unwrap_or_default()).collect();
+            let lists: Vec<Vec<Value>> =
+                args.iter().map(|a| a.items().unwrap_or_default()).collect();
             let n = lists.iter().map(Vec::len).min().unwrap_or(0);
             Value::list(
                 (0..n)
@@ -792,7 +823,10 @@ fn convert(interp: &mut Interp, to: &str, v: Value) -> Result<Value> {
         ("int", Value::Bool(b)) => Value::Int(b as i64),
         ("int", Value::Float(x)) => {
             if !x.is_finite() {
-                return Err(script_err(format!("cannot convert float {} to integer", float(x))));
+                return Err(script_err(format!(
+                    "cannot convert float {} to integer",
+                    float(x)
+                )));
             }
             Value::Int(x.trunc() as i64)
         }
@@ -896,7 +930,9 @@ pub(crate) fn method(
             let x = arg(args, 0, "count")?;
             Value::Int(l.borrow().iter().filter(|v| equal(v, x)).count() as i64)
         }
-        (Value::Dict(d), "keys") => Value::list(d.borrow().iter().map(|(k, _)| k.clone()).collect()),
+        (Value::Dict(d), "keys") => {
+            Value::list(d.borrow().iter().map(|(k, _)| k.clone()).collect())
+        }
         (Value::Dict(d), "values") => {
             Value::list(d.borrow().iter().map(|(_, v)| v.clone()).collect())
         }
@@ -908,7 +944,11 @@ pub(crate) fn method(
         ),
         (Value::Dict(d), "get") => {
             let k = arg(args, 0, "get")?;
-            let found = d.borrow().iter().find(|(x, _)| equal(x, k)).map(|(_, v)| v.clone());
+            let found = d
+                .borrow()
+                .iter()
+                .find(|(x, _)| equal(x, k))
+                .map(|(_, v)| v.clone());
             found.unwrap_or_else(|| args.get(1).cloned().unwrap_or(Value::None))
         }
         (Value::Dict(d), "pop") => {
@@ -948,4 +988,3 @@ pub(crate) fn method(
         _ => return Ok(None),
     }))
 }
-

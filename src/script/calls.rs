@@ -72,7 +72,10 @@ pub(crate) fn call_value(
             let mut frame = Frame::empty(Arc::from(""));
             call_path(interp, &name, &[], args, kwargs, &mut frame)
         }
-        other => Err(script_err(format!("a {} is not callable", other.type_name()))),
+        other => Err(script_err(format!(
+            "a {} is not callable",
+            other.type_name()
+        ))),
     }
 }
 

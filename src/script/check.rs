@@ -98,7 +98,10 @@ pub(crate) fn unsupported(reach: &Reach) -> Option<String> {
     for (op, sites) in &reach.reached {
         if !registry.has(op) {
             if let Some(site) = sites.first() {
-                return Some(format!("{}:{}: {op} is not supported", site.file, site.line));
+                return Some(format!(
+                    "{}:{}: {op} is not supported",
+                    site.file, site.line
+                ));
             }
         }
     }
@@ -134,11 +137,7 @@ impl<'c> Walker<'c> {
         for (i, p) in f.params.iter().enumerate() {
             let v = match args.get(i) {
                 Some(v) => v.clone(),
-                None => p
-                    .default
-                    .as_ref()
-                    .map(|d| literal(d))
-                    .unwrap_or(Abs::Unknown),
+                None => p.default.as_ref().map(literal).unwrap_or(Abs::Unknown),
             };
             env.insert(p.name.clone(), v);
         }
@@ -387,7 +386,8 @@ impl<'c> Walker<'c> {
             !env.contains_key(first)
         });
         if let Some(path) = path {
-            let is_code = self.code.functions.contains_key(&path) || self.code.classes.contains_key(&path);
+            let is_code =
+                self.code.functions.contains_key(&path) || self.code.classes.contains_key(&path);
             if !is_code {
                 self.record(&path, file, line);
             }
@@ -415,7 +415,11 @@ impl<'c> Walker<'c> {
                     };
                 }
                 "torch.eq" | "torch.ne" => {
-                    let op = if path == "torch.eq" { CmpOp::Eq } else { CmpOp::Ne };
+                    let op = if path == "torch.eq" {
+                        CmpOp::Eq
+                    } else {
+                        CmpOp::Ne
+                    };
                     if let (Some(a), Some(b)) = (values.first(), values.get(1)) {
                         return compare(op, a, b);
                     }

@@ -270,8 +270,16 @@ impl<'a> Interp<'a> {
                 // inference; a class of the code gets its `__enter__` and `__exit__` called.
                 let manager = self.eval(item, frame)?;
                 let entered = match &manager {
-                    Value::Object(o) if self.code.method(&o.borrow().class, "__enter__").is_some() => {
-                        super::calls::call_method(self, manager.clone(), "__enter__", Vec::new(), Vec::new())?
+                    Value::Object(o)
+                        if self.code.method(&o.borrow().class, "__enter__").is_some() =>
+                    {
+                        super::calls::call_method(
+                            self,
+                            manager.clone(),
+                            "__enter__",
+                            Vec::new(),
+                            Vec::new(),
+                        )?
                     }
                     _ => manager.clone(),
                 };
@@ -282,7 +290,13 @@ impl<'a> Interp<'a> {
                 if let Value::Object(o) = &manager {
                     if self.code.method(&o.borrow().class, "__exit__").is_some() {
                         let none = vec![Value::None, Value::None, Value::None];
-                        super::calls::call_method(self, manager.clone(), "__exit__", none, Vec::new())?;
+                        super::calls::call_method(
+                            self,
+                            manager.clone(),
+                            "__exit__",
+                            none,
+                            Vec::new(),
+                        )?;
                     }
                 }
                 return Ok(flow);
@@ -412,7 +426,7 @@ impl<'a> Interp<'a> {
                             ("uninitialized", [_]) => return Ok(Value::None),
                             ("isinstance", [value, ty]) => {
                                 let v = self.eval(value, frame)?;
-                                return Ok(Value::Bool(super::builtins::isinstance(self, &v, ty)));
+                                return Ok(Value::Bool(super::builtins::isinstance(&v, ty)));
                             }
                             _ => {}
                         }
@@ -532,11 +546,12 @@ impl<'a> Interp<'a> {
             let i: usize = c
                 .parse()
                 .map_err(|_| script_err(format!("`{path}` is not a constant")))?;
-            return self
-                .constants
-                .get(i)
-                .cloned()
-                .ok_or_else(|| script_err(format!("`{path}`: constants.pkl has {} values", self.constants.len())));
+            return self.constants.get(i).cloned().ok_or_else(|| {
+                script_err(format!(
+                    "`{path}`: constants.pkl has {} values",
+                    self.constants.len()
+                ))
+            });
         }
         match path {
             "inf" => return Ok(Value::Float(f64::INFINITY)),
@@ -699,7 +714,7 @@ impl<'a> Interp<'a> {
     fn iterate(&mut self, v: Value) -> Result<Iter> {
         Ok(match v {
             Value::List(l) => Iter::Items(l.borrow().clone().into_iter()),
-            Value::Tuple(t) => Iter::Items(t.to_vec().into_iter()),
+            Value::Tuple(t) => Iter::Items(t.iter().cloned().collect::<Vec<_>>().into_iter()),
             Value::Dict(d) => Iter::Items(
                 d.borrow()
                     .iter()
@@ -753,7 +768,11 @@ impl Iter {
         Ok(match self {
             Iter::Items(it) => it.next(),
             Iter::Range { next, stop, step } => {
-                let more = if *step > 0 { *next < *stop } else { *next > *stop };
+                let more = if *step > 0 {
+                    *next < *stop
+                } else {
+                    *next > *stop
+                };
                 if !more {
                     return Ok(None);
                 }
@@ -770,7 +789,11 @@ impl Iter {
                 }
                 let v = interp.op(
                     "aten::select",
-                    vec![Value::Tensor(t.clone()), Value::Int(0), Value::Int(*i as i64)],
+                    vec![
+                        Value::Tensor(t.clone()),
+                        Value::Int(0),
+                        Value::Int(*i as i64),
+                    ],
                 )?;
                 *i += 1;
                 Some(v)

@@ -117,7 +117,13 @@ fn typed(name: &str, ty: &Type, v: Json, limits: &Limits) -> Result<Value> {
 }
 
 /// The leaves of nested arrays, and their shape.
-fn leaves<'j>(name: &str, v: &'j Json, shape: &mut Vec<usize>, out: &mut Vec<&'j Json>, depth: usize) -> Result<()> {
+fn leaves<'j>(
+    name: &str,
+    v: &'j Json,
+    shape: &mut Vec<usize>,
+    out: &mut Vec<&'j Json>,
+    depth: usize,
+) -> Result<()> {
     match v {
         Json::Array(items) => {
             if shape.len() == depth {
@@ -157,7 +163,11 @@ pub(crate) fn tensor_from_json(name: &str, v: &Json, limits: &Limits) -> Result<
     let device = Device::Cpu;
     let all_bool = !flat.is_empty() && flat.iter().all(|x| x.is_boolean());
     if all_bool {
-        let data: Vec<u8> = flat.iter().map(|x| x.as_bool() == Some(true)).map(u8::from).collect();
+        let data: Vec<u8> = flat
+            .iter()
+            .map(|x| x.as_bool() == Some(true))
+            .map(u8::from)
+            .collect();
         return Tensor::from_mask(candle_core::Tensor::from_vec(data, shape, &device)?);
     }
     let mut any_float = false;
@@ -185,9 +195,10 @@ pub(crate) fn tensor_from_json(name: &str, v: &Json, limits: &Limits) -> Result<
     } else {
         let mut data = Vec::with_capacity(flat.len());
         for x in &flat {
-            data.push(x.as_i64().ok_or_else(|| {
-                Error::input(name, format!("{x} is out of int64's range"))
-            })?);
+            data.push(
+                x.as_i64()
+                    .ok_or_else(|| Error::input(name, format!("{x} is out of int64's range")))?,
+            );
         }
         Tensor::new(candle_core::Tensor::from_vec(data, shape, &device)?)
     }
@@ -310,7 +321,11 @@ fn check_finite(v: &Value, name: &str) -> Result<()> {
             "`{name}` is {x}, which JSON cannot represent; write the output as safetensors"
         ))),
         Value::Tensor(t) if t.dtype().is_float() => {
-            let flat = t.inner().flatten_all()?.to_dtype(DType::F64)?.to_vec1::<f64>()?;
+            let flat = t
+                .inner()
+                .flatten_all()?
+                .to_dtype(DType::F64)?
+                .to_vec1::<f64>()?;
             match flat.iter().position(|x| !x.is_finite()) {
                 Some(i) => Err(Error::Unsupported(format!(
                     "element {i} of `{name}` (flattened) is {}, which JSON cannot represent; \
@@ -456,8 +471,13 @@ pub fn tensors_from_safetensors(bytes: &[u8], what: &str) -> Result<Vec<(String,
                 ))
             }
         };
-        let t = candle_core::Tensor::from_raw_buffer(view.data(), dtype, view.shape(), &Device::Cpu)?;
-        let t = if bool { Tensor::from_mask(t)? } else { Tensor::new(t)? };
+        let t =
+            candle_core::Tensor::from_raw_buffer(view.data(), dtype, view.shape(), &Device::Cpu)?;
+        let t = if bool {
+            Tensor::from_mask(t)?
+        } else {
+            Tensor::new(t)?
+        };
         out.push((name, t));
     }
     Ok(out)

@@ -30,5 +30,7 @@ pub use io::{
     tensors_from_safetensors,
 };
 pub use parse::parse;
-pub use program::{Operator, Options, Param, Program, Signature, DEFAULT_MAX_DEPTH, DEFAULT_MAX_STEPS};
+pub use program::{
+    Operator, Options, Param, Program, Signature, DEFAULT_MAX_DEPTH, DEFAULT_MAX_STEPS,
+};
 pub use value::Value;

@@ -157,8 +157,8 @@ impl Program {
     }
 
     fn inspect_bytes(bytes: &[u8], what: &str, options: &Options) -> Result<Self> {
-        let archive = script_archive::read(bytes, &options.limits)
-            .map_err(|m| Error::format(what, m))?;
+        let archive =
+            script_archive::read(bytes, &options.limits).map_err(|m| Error::format(what, m))?;
         if let Some(unread) = archive.code.unread() {
             return Err(Error::format(what, unread));
         }
@@ -168,7 +168,9 @@ impl Program {
         };
         let root_class = class.clone();
         let (forward, _) = code.method(&root_class, "forward").ok_or_else(|| {
-            Error::Script(format!("{root_class} has no forward method in the archive's code"))
+            Error::Script(format!(
+                "{root_class} has no forward method in the archive's code"
+            ))
         })?;
         let signature = signature_of(forward);
         let mut trained = Vec::new();
@@ -286,7 +288,10 @@ impl Program {
             .code
             .method(&self.root_class, "forward")
             .ok_or_else(|| Error::Script("the root module has no forward".into()))?;
-        let named = args.iter().map(|(n, v)| (n.clone(), to_runtime(v))).collect();
+        let named = args
+            .iter()
+            .map(|(n, v)| (n.clone(), to_runtime(v)))
+            .collect();
         let out = interp.call_function(forward, file, vec![root], named)?;
         from_obj_runtime(out)
     }

@@ -160,7 +160,8 @@ pub(crate) fn from_obj(v: ops::Value) -> Result<Value> {
         }
         ops::Value::Object(o) => {
             // A NamedTuple is returned as the tuple of its fields.
-            let fields: Vec<ops::Value> = o.borrow().fields.iter().map(|(_, v)| v.clone()).collect();
+            let fields: Vec<ops::Value> =
+                o.borrow().fields.iter().map(|(_, v)| v.clone()).collect();
             Value::Tuple(fields.into_iter().map(from_obj).collect::<Result<_>>()?)
         }
         other => {
@@ -185,7 +186,10 @@ pub(crate) fn check_args(
             let names: Vec<&str> = signature.params.iter().map(|p| p.name.as_str()).collect();
             return Err(Error::input(
                 name,
-                format!("forward takes no such argument (it takes {})", quoted(&names)),
+                format!(
+                    "forward takes no such argument (it takes {})",
+                    quoted(&names)
+                ),
             ));
         }
     }
@@ -226,7 +230,11 @@ fn check(name: &str, ty: &Type, v: Value, options: &Options) -> Result<Value> {
     let wrong = |v: &Value| {
         Error::input(
             name,
-            format!("forward takes it as {}, not a {}", ty.display(), v.type_name()),
+            format!(
+                "forward takes it as {}, not a {}",
+                ty.display(),
+                v.type_name()
+            ),
         )
     };
     Ok(match (ty.name.as_str(), v) {
@@ -247,7 +255,8 @@ fn check(name: &str, ty: &Type, v: Value, options: &Options) -> Result<Value> {
         ("Tensor", Value::Tensor(t)) => {
             let t = match options.dtype {
                 Some(dtype) if t.dtype().is_float() => {
-                    let st = ScalarType::from_candle(dtype).ok_or_else(|| wrong(&Value::Tensor(t.clone())))?;
+                    let st = ScalarType::from_candle(dtype)
+                        .ok_or_else(|| wrong(&Value::Tensor(t.clone())))?;
                     t.to_dtype(st)?
                 }
                 _ => t,

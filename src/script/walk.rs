@@ -99,7 +99,10 @@ fn expr_calls(e: &Expr, f: &mut dyn FnMut(&str)) {
             kwargs.iter().for_each(|(_, a)| expr_calls(a, f));
         }
         Expr::Attr(b, _) => expr_calls(b, f),
-        Expr::Subscript(a, b) | Expr::Binary(_, a, b) | Expr::Compare(_, a, b) | Expr::BoolOp(_, a, b) => {
+        Expr::Subscript(a, b)
+        | Expr::Binary(_, a, b)
+        | Expr::Compare(_, a, b)
+        | Expr::BoolOp(_, a, b) => {
             expr_calls(a, f);
             expr_calls(b, f);
         }

@@ -18,13 +18,28 @@ pub(super) fn register(b: &mut Builder) {
     const OPTS: &str = "*, ScalarType? dtype=None, Layout? layout=None, Device? device=None, \
                         bool? pin_memory=None) -> Tensor";
     let mut add = |head: &str, f| b.add(&format!("{head}, {OPTS}"), f);
-    add("aten::arange.start_step(Scalar start, Scalar end, Scalar step=1", arange_start_step);
+    add(
+        "aten::arange.start_step(Scalar start, Scalar end, Scalar step=1",
+        arange_start_step,
+    );
     add("aten::arange.start(Scalar start, Scalar end", arange_start);
     add("aten::arange(Scalar end", arange_end);
-    add("aten::linspace(Scalar start, Scalar end, int steps", linspace);
-    add("aten::linspace.Tensor_Tensor(Tensor start, Tensor end, int steps", linspace);
-    add("aten::linspace.Tensor_Scalar(Tensor start, Scalar end, int steps", linspace);
-    add("aten::linspace.Scalar_Tensor(Scalar start, Tensor end, int steps", linspace);
+    add(
+        "aten::linspace(Scalar start, Scalar end, int steps",
+        linspace,
+    );
+    add(
+        "aten::linspace.Tensor_Tensor(Tensor start, Tensor end, int steps",
+        linspace,
+    );
+    add(
+        "aten::linspace.Tensor_Scalar(Tensor start, Scalar end, int steps",
+        linspace,
+    );
+    add(
+        "aten::linspace.Scalar_Tensor(Scalar start, Tensor end, int steps",
+        linspace,
+    );
     add("aten::eye.m(SymInt n, SymInt m", eye_m);
     add("aten::eye(SymInt n", eye);
 }
@@ -34,11 +49,25 @@ fn arange_end(cx: &Ctx, args: &Args) -> Result<Value> {
 }
 
 fn arange_start(cx: &Ctx, args: &Args) -> Result<Value> {
-    arange(cx, args, args.scalar(0)?, args.scalar(1)?, Scalar::Int(1), 2)
+    arange(
+        cx,
+        args,
+        args.scalar(0)?,
+        args.scalar(1)?,
+        Scalar::Int(1),
+        2,
+    )
 }
 
 fn arange_start_step(cx: &Ctx, args: &Args) -> Result<Value> {
-    arange(cx, args, args.scalar(0)?, args.scalar(1)?, args.scalar(2)?, 3)
+    arange(
+        cx,
+        args,
+        args.scalar(0)?,
+        args.scalar(1)?,
+        args.scalar(2)?,
+        3,
+    )
 }
 
 /// A double as C++'s streams print it in PyTorch's messages (`nan`, `inf`).
@@ -46,7 +75,11 @@ fn c_double(x: f64) -> String {
     if x.is_nan() {
         "nan".into()
     } else if x.is_infinite() {
-        if x > 0.0 { "inf".into() } else { "-inf".into() }
+        if x > 0.0 {
+            "inf".into()
+        } else {
+            "-inf".into()
+        }
     } else {
         format!("{x}")
     }
@@ -60,10 +93,16 @@ fn arange_len(start: Scalar, end: Scalar, step: Scalar, dtype: ScalarType) -> Re
         return Err(err("step must be nonzero"));
     }
     if !(s.is_finite() && e.is_finite()) {
-        return Err(err(format!("unsupported range: {} -> {}", c_double(s), c_double(e))));
+        return Err(err(format!(
+            "unsupported range: {} -> {}",
+            c_double(s),
+            c_double(e)
+        )));
     }
     if !((st > 0.0 && e >= s) || (st < 0.0 && e <= s)) {
-        return Err(err("upper bound and lower bound inconsistent with step sign"));
+        return Err(err(
+            "upper bound and lower bound inconsistent with step sign",
+        ));
     }
     let len = match (start, end, step) {
         (Scalar::Int(s), Scalar::Int(e), Scalar::Int(st)) if dtype == ScalarType::Int64 => {
@@ -78,17 +117,35 @@ fn arange_len(start: Scalar, end: Scalar, step: Scalar, dtype: ScalarType) -> Re
     usize::try_from(len as i64).map_err(|_| err("invalid size, possible overflow?"))
 }
 
-fn arange(cx: &Ctx, args: &Args, start: Scalar, end: Scalar, step: Scalar, opts: usize) -> Result<Value> {
+fn arange(
+    cx: &Ctx,
+    args: &Args,
+    start: Scalar,
+    end: Scalar,
+    step: Scalar,
+    opts: usize,
+) -> Result<Value> {
     let (dtype, device) = options(cx, args, opts)?;
-    let any_float = [start, end, step].iter().any(|s| matches!(s, Scalar::Float(_)));
-    let dtype = dtype.unwrap_or(if any_float { ScalarType::Float32 } else { ScalarType::Int64 });
+    let any_float = [start, end, step]
+        .iter()
+        .any(|s| matches!(s, Scalar::Float(_)));
+    let dtype = dtype.unwrap_or(if any_float {
+        ScalarType::Float32
+    } else {
+        ScalarType::Int64
+    });
     if dtype == ScalarType::Bool {
         return Err(err("\"arange_cpu\" not implemented for 'Bool'"));
     }
     let n = arange_len(start, end, step, dtype)?;
     cx.check("aten::arange", &[n])?;
     let t = if dtype.is_float() {
-        from_f64s(arange_floats(start.f64(), step.f64(), n, dtype), &[n], dtype, &device)?
+        from_f64s(
+            arange_floats(start.f64(), step.f64(), n, dtype),
+            &[n],
+            dtype,
+            &device,
+        )?
     } else {
         // The start and step are converted to int64 (refusing what it cannot hold); the
         // values wrap into narrower types.
@@ -138,7 +195,11 @@ fn arange_floats(start: f64, step: f64, n: usize, dtype: ScalarType) -> Vec<f64>
             a.mul_add(b, c)
         }
     };
-    let (start, step) = if half { (start as f32 as f64, step as f32 as f64) } else { (start, step) };
+    let (start, step) = if half {
+        (start as f32 as f64, step as f32 as f64)
+    } else {
+        (start, step)
+    };
     let mut out = Vec::with_capacity(n);
     let mut i = 0;
     while i + 2 * lanes <= n {
@@ -170,9 +231,19 @@ fn linspace(cx: &Ctx, args: &Args) -> Result<Value> {
         check_fill(end, dtype)?;
     }
     let t = if dtype.is_float() {
-        from_f64s(linspace_floats(start.f64(), end.f64(), n, dtype), &[n], dtype, &device)?
+        from_f64s(
+            linspace_floats(start.f64(), end.f64(), n, dtype),
+            &[n],
+            dtype,
+            &device,
+        )?
     } else {
-        from_f64s(linspace_ints(int_of(start), int_of(end), n), &[n], dtype, &device)?
+        from_f64s(
+            linspace_ints(int_of(start), int_of(end), n),
+            &[n],
+            dtype,
+            &device,
+        )?
     };
     Ok(Value::Tensor(t))
 }
@@ -204,10 +275,14 @@ fn linspace_ints(start: i64, end: i64, n: usize) -> Vec<f64> {
         return vec![start as f64];
     }
     let step = (end as f64 - start as f64) / (n - 1) as f64;
-    linspace_values(n, |i| step.mul_add(i as f64, start as f64), |k| (-step).mul_add(k as f64, end as f64))
-        .into_iter()
-        .map(f64::trunc)
-        .collect()
+    linspace_values(
+        n,
+        |i| step.mul_add(i as f64, start as f64),
+        |k| (-step).mul_add(k as f64, end as f64),
+    )
+    .into_iter()
+    .map(f64::trunc)
+    .collect()
 }
 
 /// `linspace` over a float type: in the type itself (fused for float32 and float64; rounded
@@ -221,7 +296,11 @@ fn linspace_floats(start: f64, end: f64, n: usize, dtype: ScalarType) -> Vec<f64
     match dtype {
         ScalarType::Float16 | ScalarType::BFloat16 => {
             let step = r(r(e - s) / r((n - 1) as f64));
-            linspace_values(n, |i| r(s + r(step * r(i as f64))), |k| r(e - r(step * r(k as f64))))
+            linspace_values(
+                n,
+                |i| r(s + r(step * r(i as f64))),
+                |k| r(e - r(step * r(k as f64))),
+            )
         }
         ScalarType::Float32 => {
             let (s, e) = (s as f32, e as f32);
@@ -234,17 +313,31 @@ fn linspace_floats(start: f64, end: f64, n: usize, dtype: ScalarType) -> Vec<f64
         }
         _ => {
             let step = (e - s) / (n - 1) as f64;
-            linspace_values(n, |i| step.mul_add(i as f64, s), |k| (-step).mul_add(k as f64, e))
+            linspace_values(
+                n,
+                |i| step.mul_add(i as f64, s),
+                |k| (-step).mul_add(k as f64, e),
+            )
         }
     }
 }
 
 /// The first half of the values from the start (`from_start(i)`), the rest from the end
 /// (`from_end(k)`, `k` steps before it).
-fn linspace_values(n: usize, from_start: impl Fn(usize) -> f64, from_end: impl Fn(usize) -> f64) -> Vec<f64> {
+fn linspace_values(
+    n: usize,
+    from_start: impl Fn(usize) -> f64,
+    from_end: impl Fn(usize) -> f64,
+) -> Vec<f64> {
     let halfway = n / 2;
     (0..n)
-        .map(|i| if i < halfway { from_start(i) } else { from_end(n - i - 1) })
+        .map(|i| {
+            if i < halfway {
+                from_start(i)
+            } else {
+                from_end(n - i - 1)
+            }
+        })
         .collect()
 }
 
@@ -260,13 +353,17 @@ fn eye_m(cx: &Ctx, args: &Args) -> Result<Value> {
 fn make_eye(cx: &Ctx, args: &Args, n: i64, m: i64, opts: usize) -> Result<Value> {
     for (name, v) in [("n", n), ("m", m)] {
         if v < 0 {
-            return Err(err(format!("{name} must be greater or equal to 0, got {v}")));
+            return Err(err(format!(
+                "{name} must be greater or equal to 0, got {v}"
+            )));
         }
     }
     let (dtype, device) = options(cx, args, opts)?;
     let dims = new_dims(cx, "aten::eye", &[n, m])?;
     let (rows, cols) = (dims[0], dims[1]);
-    let values = (0..rows * cols).map(|k| i64::from(k / cols == k % cols)).collect();
+    let values = (0..rows * cols)
+        .map(|k| i64::from(k / cols == k % cols))
+        .collect();
     let t = from_i64s(values, &dims, dtype.unwrap_or(ScalarType::Float32), &device)?;
     Ok(Value::Tensor(t))
 }
@@ -284,27 +381,64 @@ mod tests {
     #[test]
     fn arange_infers_int64_or_float32_and_follows_the_length_rule() {
         let t = tensor(call("aten::arange", &[Value::Int(5)], &[]).unwrap());
-        assert_eq!((t.dtype(), f64s(&t)), (ScalarType::Int64, vec![0.0, 1.0, 2.0, 3.0, 4.0]));
-        let t = tensor(call("aten::arange", &[Value::Int(10), Value::Int(0), Value::Int(-3)], &[]).unwrap());
+        assert_eq!(
+            (t.dtype(), f64s(&t)),
+            (ScalarType::Int64, vec![0.0, 1.0, 2.0, 3.0, 4.0])
+        );
+        let t = tensor(
+            call(
+                "aten::arange",
+                &[Value::Int(10), Value::Int(0), Value::Int(-3)],
+                &[],
+            )
+            .unwrap(),
+        );
         assert_eq!(f64s(&t), vec![10.0, 7.0, 4.0, 1.0]);
         let t = tensor(call("aten::arange", &[Value::Float(0.5), Value::Int(3)], &[]).unwrap());
-        assert_eq!((t.dtype(), f64s(&t)), (ScalarType::Float32, vec![0.5, 1.5, 2.5]));
+        assert_eq!(
+            (t.dtype(), f64s(&t)),
+            (ScalarType::Float32, vec![0.5, 1.5, 2.5])
+        );
         // torch.arange(-1.5, 2.3, 0.7, dtype=torch.int64): six values, start -1, step 0.
         let args = [Value::Float(-1.5), Value::Float(2.3), Value::Float(0.7)];
         let t = tensor(call("aten::arange", &args, &[dtype_kw(ScalarType::Int64)]).unwrap());
         assert_eq!(f64s(&t), vec![-1.0; 6]);
         // torch.arange(300, dtype=torch.uint8)[-3:] is [41, 42, 43]: the values wrap.
-        let t = tensor(call("aten::arange", &[Value::Int(300)], &[dtype_kw(ScalarType::UInt8)]).unwrap());
+        let t = tensor(
+            call(
+                "aten::arange",
+                &[Value::Int(300)],
+                &[dtype_kw(ScalarType::UInt8)],
+            )
+            .unwrap(),
+        );
         assert_eq!(f64s(&t)[297..], [41.0, 42.0, 43.0]);
-        let t = tensor(call("aten::arange", &[Value::Int(5)], &[dtype_kw(ScalarType::Float16)]).unwrap());
-        assert_eq!((t.dtype(), f64s(&t)), (ScalarType::Float16, vec![0.0, 1.0, 2.0, 3.0, 4.0]));
+        let t = tensor(
+            call(
+                "aten::arange",
+                &[Value::Int(5)],
+                &[dtype_kw(ScalarType::Float16)],
+            )
+            .unwrap(),
+        );
+        assert_eq!(
+            (t.dtype(), f64s(&t)),
+            (ScalarType::Float16, vec![0.0, 1.0, 2.0, 3.0, 4.0])
+        );
     }
 
     #[test]
     fn arange_floats_match_pytorchs_cpu_kernel() {
         // torch.arange(0, 1, 0.01) and torch.arange(0, 1, 0.1, dtype=torch.float64), from
         // torch 2.15.0 (float32 values printed as float64).
-        let t = tensor(call("aten::arange", &[Value::Int(0), Value::Int(1), Value::Float(0.01)], &[]).unwrap());
+        let t = tensor(
+            call(
+                "aten::arange",
+                &[Value::Int(0), Value::Int(1), Value::Float(0.01)],
+                &[],
+            )
+            .unwrap(),
+        );
         let v = f64s(&t);
         assert_eq!(v.len(), 100);
         let expected = [
@@ -325,7 +459,10 @@ mod tests {
         let t = tensor(call("aten::arange", &args, &[dtype_kw(ScalarType::Float64)]).unwrap());
         let v = f64s(&t);
         assert_eq!(v.len(), 770);
-        assert_eq!(v[100..104], [-3.7, -3.6870000000000003, -3.6740000000000004, -3.661]);
+        assert_eq!(
+            v[100..104],
+            [-3.7, -3.6870000000000003, -3.6740000000000004, -3.661]
+        );
         // torch.arange(0.1, 30, 0.37, dtype=torch.float16).tolist(): 81 values.
         let args = [Value::Float(0.1), Value::Int(30), Value::Float(0.37)];
         let t = tensor(call("aten::arange", &args, &[dtype_kw(ScalarType::Float16)]).unwrap());
@@ -350,11 +487,23 @@ mod tests {
     fn arange_refuses_what_pytorch_refuses() {
         // Messages from torch 2.15.0.
         let cases = [
-            (vec![Value::Int(0), Value::Int(10), Value::Int(0)], "step must be nonzero"),
-            (vec![Value::Int(10), Value::Int(0), Value::Int(1)], "upper bound and lower bound inconsistent with step sign"),
-            (vec![Value::Int(0), Value::Int(10), Value::Int(-1)], "upper bound and lower bound inconsistent with step sign"),
+            (
+                vec![Value::Int(0), Value::Int(10), Value::Int(0)],
+                "step must be nonzero",
+            ),
+            (
+                vec![Value::Int(10), Value::Int(0), Value::Int(1)],
+                "upper bound and lower bound inconsistent with step sign",
+            ),
+            (
+                vec![Value::Int(0), Value::Int(10), Value::Int(-1)],
+                "upper bound and lower bound inconsistent with step sign",
+            ),
             (vec![Value::Float(f64::NAN)], "unsupported range: 0 -> nan"),
-            (vec![Value::Float(f64::INFINITY)], "unsupported range: 0 -> inf"),
+            (
+                vec![Value::Float(f64::INFINITY)],
+                "unsupported range: 0 -> inf",
+            ),
         ];
         for (args, message) in cases {
             let e = err_of(call("aten::arange", &args, &[]));
@@ -362,52 +511,120 @@ mod tests {
         }
         let e = err_of(call("aten::arange", &[Value::Int(1 << 40)], &[]));
         assert!(e.contains("max_elements"), "{e}");
-        let e = err_of(call("aten::arange", &[Value::Int(3)], &[dtype_kw(ScalarType::Bool)]));
-        assert!(e.ends_with("\"arange_cpu\" not implemented for 'Bool'"), "{e}");
+        let e = err_of(call(
+            "aten::arange",
+            &[Value::Int(3)],
+            &[dtype_kw(ScalarType::Bool)],
+        ));
+        assert!(
+            e.ends_with("\"arange_cpu\" not implemented for 'Bool'"),
+            "{e}"
+        );
     }
 
     #[test]
     fn linspace_matches_pytorch() {
         // torch.linspace(-3, 7, 7).tolist() (torch 2.15.0).
-        let t = tensor(call("aten::linspace", &[Value::Int(-3), Value::Int(7), Value::Int(7)], &[]).unwrap());
+        let t = tensor(
+            call(
+                "aten::linspace",
+                &[Value::Int(-3), Value::Int(7), Value::Int(7)],
+                &[],
+            )
+            .unwrap(),
+        );
         assert_eq!(
             f64s(&t),
-            vec![-3.0, -1.3333333730697632, 0.33333325386047363, 2.0, 3.6666667461395264, 5.333333492279053, 7.0]
+            vec![
+                -3.0,
+                -1.3333333730697632,
+                0.33333325386047363,
+                2.0,
+                3.6666667461395264,
+                5.333333492279053,
+                7.0
+            ]
         );
         // torch.linspace(0, 10, 5, dtype=torch.int64) -> [0, 2, 5, 7, 10].
-        let t = tensor(call("aten::linspace", &[Value::Int(0), Value::Int(10), Value::Int(5)], &[dtype_kw(ScalarType::Int64)]).unwrap());
+        let t = tensor(
+            call(
+                "aten::linspace",
+                &[Value::Int(0), Value::Int(10), Value::Int(5)],
+                &[dtype_kw(ScalarType::Int64)],
+            )
+            .unwrap(),
+        );
         assert_eq!(f64s(&t), vec![0.0, 2.0, 5.0, 7.0, 10.0]);
         // torch.linspace(-3, 7, 1000, dtype=torch.float64).tolist()[200:203].
         let args = [Value::Int(-3), Value::Int(7), Value::Int(1000)];
         let t = tensor(call("aten::linspace", &args, &[dtype_kw(ScalarType::Float64)]).unwrap());
-        assert_eq!(f64s(&t)[200..203], [-0.997997997997998, -0.987987987987988, -0.977977977977978]);
+        assert_eq!(
+            f64s(&t)[200..203],
+            [-0.997997997997998, -0.987987987987988, -0.977977977977978]
+        );
         // The same over 100 steps in float16 ([10:14]) and bfloat16 ([60:64]).
         let args = [Value::Int(-3), Value::Int(7), Value::Int(100)];
         let t = tensor(call("aten::linspace", &args, &[dtype_kw(ScalarType::Float16)]).unwrap());
-        assert_eq!(f64s(&t)[10..14], [-1.990234375, -1.888671875, -1.7880859375, -1.6865234375]);
+        assert_eq!(
+            f64s(&t)[10..14],
+            [-1.990234375, -1.888671875, -1.7880859375, -1.6865234375]
+        );
         let t = tensor(call("aten::linspace", &args, &[dtype_kw(ScalarType::BFloat16)]).unwrap());
         assert_eq!(f64s(&t)[60..64], [3.0625, 3.15625, 3.265625, 3.359375]);
         // torch.linspace(-3, 7, 9, dtype=torch.int32).
         let args = [Value::Int(-3), Value::Int(7), Value::Int(9)];
         let t = tensor(call("aten::linspace", &args, &[dtype_kw(ScalarType::Int32)]).unwrap());
-        assert_eq!(f64s(&t), vec![-3.0, -1.0, 0.0, 0.0, 2.0, 3.0, 4.0, 5.0, 7.0]);
-        let t = tensor(call("aten::linspace", &[Value::Int(0), Value::Int(1), Value::Int(1)], &[]).unwrap());
+        assert_eq!(
+            f64s(&t),
+            vec![-3.0, -1.0, 0.0, 0.0, 2.0, 3.0, 4.0, 5.0, 7.0]
+        );
+        let t = tensor(
+            call(
+                "aten::linspace",
+                &[Value::Int(0), Value::Int(1), Value::Int(1)],
+                &[],
+            )
+            .unwrap(),
+        );
         assert_eq!(f64s(&t), vec![0.0]);
-        let t = tensor(call("aten::linspace", &[Value::Int(0), Value::Int(1), Value::Int(0)], &[]).unwrap());
+        let t = tensor(
+            call(
+                "aten::linspace",
+                &[Value::Int(0), Value::Int(1), Value::Int(0)],
+                &[],
+            )
+            .unwrap(),
+        );
         assert_eq!(t.dims(), &[0]);
-        let e = err_of(call("aten::linspace", &[Value::Int(0), Value::Int(1), Value::Int(-1)], &[]));
+        let e = err_of(call(
+            "aten::linspace",
+            &[Value::Int(0), Value::Int(1), Value::Int(-1)],
+            &[],
+        ));
         assert!(e.ends_with("number of steps must be non-negative"), "{e}");
     }
 
     #[test]
     fn eye_is_square_or_rectangular() {
         let t = tensor(call("aten::eye", &[Value::Int(2), Value::Int(3)], &[]).unwrap());
-        assert_eq!((t.dims(), f64s(&t)), (&[2, 3][..], vec![1.0, 0.0, 0.0, 0.0, 1.0, 0.0]));
+        assert_eq!(
+            (t.dims(), f64s(&t)),
+            (&[2, 3][..], vec![1.0, 0.0, 0.0, 0.0, 1.0, 0.0])
+        );
         let t = tensor(call("aten::eye", &[Value::Int(2)], &[dtype_kw(ScalarType::Bool)]).unwrap());
-        assert_eq!((t.dtype(), f64s(&t)), (ScalarType::Bool, vec![1.0, 0.0, 0.0, 1.0]));
+        assert_eq!(
+            (t.dtype(), f64s(&t)),
+            (ScalarType::Bool, vec![1.0, 0.0, 0.0, 1.0])
+        );
         let e = err_of(call("aten::eye", &[Value::Int(-1)], &[]));
-        assert!(e.ends_with("n must be greater or equal to 0, got -1"), "{e}");
+        assert!(
+            e.ends_with("n must be greater or equal to 0, got -1"),
+            "{e}"
+        );
         let e = err_of(call("aten::eye", &[Value::Int(2), Value::Int(-1)], &[]));
-        assert!(e.ends_with("m must be greater or equal to 0, got -1"), "{e}");
+        assert!(
+            e.ends_with("m must be greater or equal to 0, got -1"),
+            "{e}"
+        );
     }
 }

@@ -43,7 +43,9 @@ fn log1p_of(y: &CT) -> candle_core::Result<CT> {
 
 fn relu(cx: &Ctx, t: &Tensor) -> Result<Tensor> {
     match t.dtype() {
-        ScalarType::Bool => Err(Error::Script("Boolean inputs not supported for relu".into())),
+        ScalarType::Bool => Err(Error::Script(
+            "Boolean inputs not supported for relu".into(),
+        )),
         d if d.is_float() => {
             let x = t.inner();
             Tensor::with_type(x.le(0.0)?.where_cond(&x.zeros_like()?, x)?, d)
@@ -56,7 +58,9 @@ fn relu(cx: &Ctx, t: &Tensor) -> Result<Tensor> {
 fn hardtanh(cx: &Ctx, t: &Tensor, min: Scalar, max: Scalar) -> Result<Tensor> {
     let d = t.dtype();
     if d == ScalarType::Bool {
-        return Err(Error::Script("Bool inputs not supported for hardtanh".into()));
+        return Err(Error::Script(
+            "Bool inputs not supported for hardtanh".into(),
+        ));
     }
     let bound = |s: Scalar| {
         if d.is_float() {
@@ -70,13 +74,19 @@ fn hardtanh(cx: &Ctx, t: &Tensor, min: Scalar, max: Scalar) -> Result<Tensor> {
 }
 
 fn leaky_relu(t: &Tensor, slope: f64) -> Result<Tensor> {
-    float_only(t, "leaky_relu_cpu", |x| x.gt(0.0)?.where_cond(x, &x.affine(slope, 0.0)?))
+    float_only(t, "leaky_relu_cpu", |x| {
+        x.gt(0.0)?.where_cond(x, &x.affine(slope, 0.0)?)
+    })
 }
 
 /// `x <= 0 ? (exp(x * input_scale) - 1) * alpha * scale : x * scale`.
 fn elu(t: &Tensor, alpha: f64, scale: f64, input_scale: f64) -> Result<Tensor> {
     float_only(t, "elu_cpu", |x| {
-        let neg = x.affine(input_scale, 0.0)?.exp()?.affine(1.0, -1.0)?.affine(alpha * scale, 0.0)?;
+        let neg = x
+            .affine(input_scale, 0.0)?
+            .exp()?
+            .affine(1.0, -1.0)?
+            .affine(alpha * scale, 0.0)?;
         x.le(0.0)?.where_cond(&neg, &x.affine(scale, 0.0)?)
     })
 }
@@ -86,7 +96,9 @@ const SELU_SCALE: f64 = 1.050_700_987_355_480_5;
 
 fn celu(t: &Tensor, alpha: f64) -> Result<Tensor> {
     if alpha == 0.0 {
-        return Err(Error::Script("ZeroDivisionError: alpha cannot be 0 for CELU".into()));
+        return Err(Error::Script(
+            "ZeroDivisionError: alpha cannot be 0 for CELU".into(),
+        ));
     }
     elu(t, alpha, 1.0, 1.0 / alpha)
 }
@@ -101,7 +113,13 @@ fn gelu(t: &Tensor, approximate: &str) -> Result<Tensor> {
             ))
         }
     };
-    float_only(t, "GeluKernelImpl", |x| if tanh { x.gelu() } else { x.gelu_erf() })
+    float_only(t, "GeluKernelImpl", |x| {
+        if tanh {
+            x.gelu()
+        } else {
+            x.gelu_erf()
+        }
+    })
 }
 
 fn silu(t: &Tensor) -> Result<Tensor> {
@@ -121,7 +139,9 @@ fn relu6_shifted(x: &CT) -> candle_core::Result<CT> {
 }
 
 fn hardsigmoid(t: &Tensor) -> Result<Tensor> {
-    float_only(t, "hardsigmoid_cpu", |x| relu6_shifted(x)?.affine(1.0 / 6.0, 0.0))
+    float_only(t, "hardsigmoid_cpu", |x| {
+        relu6_shifted(x)?.affine(1.0 / 6.0, 0.0)
+    })
 }
 
 fn hardswish(t: &Tensor) -> Result<Tensor> {
@@ -212,7 +232,10 @@ fn prelu(t: &Tensor, w: &Tensor) -> Result<Tensor> {
     if n != 1 {
         wshape[1] = n;
     }
-    let wt = w.inner().to_dtype(compute_dtype(t.dtype()))?.reshape(wshape)?;
+    let wt = w
+        .inner()
+        .to_dtype(compute_dtype(t.dtype()))?
+        .reshape(wshape)?;
     float_only(t, "prelu_cpu", |x| {
         let scaled = x.broadcast_mul(&wt)?;
         x.gt(0.0)?.where_cond(x, &scaled)
@@ -288,7 +311,6 @@ fn softmax_internal(t: &Tensor, dim: i64, half_to_float: bool, log: bool) -> Res
     softmax(t, dim, None, log)
 }
 
-
 /// An activation of one tensor and its arguments, registered out of place and in place.
 struct Activation {
     schema: &'static str,
@@ -306,11 +328,13 @@ macro_rules! both {
                 let $t = $a.tensor(0)?;
                 out($e)
             },
-            Some((|$cx: &Ctx, $a: &Args| {
-                let _ = $cx;
-                let $t = $a.tensor(0)?;
-                in_place($t, $e?)
-            }) as OpFn),
+            Some(
+                (|$cx: &Ctx, $a: &Args| {
+                    let _ = $cx;
+                    let $t = $a.tensor(0)?;
+                    in_place($t, $e?)
+                }) as OpFn,
+            ),
         )
     };
 }
@@ -318,18 +342,35 @@ macro_rules! both {
 fn activations() -> Vec<Activation> {
     let list: Vec<(&'static str, (OpFn, Option<OpFn>))> = vec![
         ("relu(Tensor self)", both!(|cx, t, a| relu(cx, t))),
-        ("relu6(Tensor self)", both!(|cx, t, a| hardtanh(cx, t, Scalar::Int(0), Scalar::Int(6)))),
+        (
+            "relu6(Tensor self)",
+            both!(|cx, t, a| hardtanh(cx, t, Scalar::Int(0), Scalar::Int(6))),
+        ),
         (
             "leaky_relu(Tensor self, Scalar negative_slope=0.01)",
             both!(|cx, t, a| leaky_relu(t, a.scalar(1)?.f64())),
         ),
         (
             "elu(Tensor self, Scalar alpha=1, Scalar scale=1, Scalar input_scale=1)",
-            both!(|cx, t, a| elu(t, a.scalar(1)?.f64(), a.scalar(2)?.f64(), a.scalar(3)?.f64())),
+            both!(|cx, t, a| elu(
+                t,
+                a.scalar(1)?.f64(),
+                a.scalar(2)?.f64(),
+                a.scalar(3)?.f64()
+            )),
         ),
-        ("selu(Tensor self)", both!(|cx, t, a| elu(t, SELU_ALPHA, SELU_SCALE, 1.0))),
-        ("celu(Tensor self, Scalar alpha=1.)", both!(|cx, t, a| celu(t, a.scalar(1)?.f64()))),
-        ("gelu(Tensor self, *, str approximate=\"none\")", both!(|cx, t, a| gelu(t, a.str(1)?))),
+        (
+            "selu(Tensor self)",
+            both!(|cx, t, a| elu(t, SELU_ALPHA, SELU_SCALE, 1.0)),
+        ),
+        (
+            "celu(Tensor self, Scalar alpha=1.)",
+            both!(|cx, t, a| celu(t, a.scalar(1)?.f64())),
+        ),
+        (
+            "gelu(Tensor self, *, str approximate=\"none\")",
+            both!(|cx, t, a| gelu(t, a.str(1)?)),
+        ),
         ("silu(Tensor self)", both!(|cx, t, a| silu(t))),
         ("mish(Tensor self)", both!(|cx, t, a| mish(t))),
         (
@@ -342,7 +383,10 @@ fn activations() -> Vec<Activation> {
             "threshold(Tensor self, Scalar threshold, Scalar value)",
             both!(|cx, t, a| threshold(t, a.scalar(1)?, a.scalar(2)?)),
         ),
-        ("dropout(Tensor input, float p, bool train)", both!(|cx, t, a| dropout(cx, t, a.float(1)?, a.bool(2)?))),
+        (
+            "dropout(Tensor input, float p, bool train)",
+            both!(|cx, t, a| dropout(cx, t, a.float(1)?, a.bool(2)?)),
+        ),
         (
             "feature_dropout(Tensor input, float p, bool train)",
             both!(|cx, t, a| dropout(cx, t, a.float(1)?, a.bool(2)?)),
@@ -363,13 +407,29 @@ fn activations() -> Vec<Activation> {
     let plain: [(&'static str, OpFn); 4] = [
         (
             "softplus(Tensor self, Scalar beta=1, Scalar threshold=20)",
-            |_, a| out(softplus(a.tensor(0)?, a.scalar(1)?.f64(), a.scalar(2)?.f64())),
+            |_, a| {
+                out(softplus(
+                    a.tensor(0)?,
+                    a.scalar(1)?.f64(),
+                    a.scalar(2)?.f64(),
+                ))
+            },
         ),
-        ("log_sigmoid(Tensor self)", |_, a| out(log_sigmoid(a.tensor(0)?))),
-        ("glu(Tensor self, int dim=-1)", |_, a| out(glu(a.tensor(0)?, a.int(1)?))),
-        ("prelu(Tensor self, Tensor weight)", |_, a| out(prelu(a.tensor(0)?, a.tensor(1)?))),
+        ("log_sigmoid(Tensor self)", |_, a| {
+            out(log_sigmoid(a.tensor(0)?))
+        }),
+        ("glu(Tensor self, int dim=-1)", |_, a| {
+            out(glu(a.tensor(0)?, a.int(1)?))
+        }),
+        ("prelu(Tensor self, Tensor weight)", |_, a| {
+            out(prelu(a.tensor(0)?, a.tensor(1)?))
+        }),
     ];
-    acts.extend(plain.into_iter().map(|(schema, f)| Activation { schema, f, inplace: None }));
+    acts.extend(plain.into_iter().map(|(schema, f)| Activation {
+        schema,
+        f,
+        inplace: None,
+    }));
     acts
 }
 
@@ -378,8 +438,15 @@ fn activations() -> Vec<Activation> {
 fn schemas(decl: &str) -> (String, String) {
     let open = decl.find('(').unwrap_or(decl.len());
     let (name, rest) = decl.split_at(open);
-    let rest = rest.replacen("Tensor self", "Tensor(a!) self", 1).replacen("Tensor input", "Tensor(a!) self", 1);
-    (format!("aten::{decl} -> Tensor"), format!("aten::{name}_{rest} -> Tensor(a!)"))
+    let rest = rest.replacen("Tensor self", "Tensor(a!) self", 1).replacen(
+        "Tensor input",
+        "Tensor(a!) self",
+        1,
+    );
+    (
+        format!("aten::{decl} -> Tensor"),
+        format!("aten::{name}_{rest} -> Tensor(a!)"),
+    )
 }
 
 /// Registers the activations, softmaxes and dropouts.
@@ -391,18 +458,22 @@ pub(super) fn register(b: &mut Builder) {
             b.add(&inplace, f);
         }
     }
-    b.add("aten::softmax.int(Tensor self, int dim, ScalarType? dtype=None) -> Tensor", |_, a| {
-        out(softmax(a.tensor(0)?, a.int(1)?, a.opt_dtype(2)?, false))
-    });
-    b.add("aten::log_softmax.int(Tensor self, int dim, ScalarType? dtype=None) -> Tensor", |_, a| {
-        out(softmax(a.tensor(0)?, a.int(1)?, a.opt_dtype(2)?, true))
-    });
-    b.add("aten::_softmax(Tensor self, int dim, bool half_to_float) -> Tensor", |_, a| {
-        out(softmax_internal(a.tensor(0)?, a.int(1)?, a.bool(2)?, false))
-    });
-    b.add("aten::_log_softmax(Tensor self, int dim, bool half_to_float) -> Tensor", |_, a| {
-        out(softmax_internal(a.tensor(0)?, a.int(1)?, a.bool(2)?, true))
-    });
+    b.add(
+        "aten::softmax.int(Tensor self, int dim, ScalarType? dtype=None) -> Tensor",
+        |_, a| out(softmax(a.tensor(0)?, a.int(1)?, a.opt_dtype(2)?, false)),
+    );
+    b.add(
+        "aten::log_softmax.int(Tensor self, int dim, ScalarType? dtype=None) -> Tensor",
+        |_, a| out(softmax(a.tensor(0)?, a.int(1)?, a.opt_dtype(2)?, true)),
+    );
+    b.add(
+        "aten::_softmax(Tensor self, int dim, bool half_to_float) -> Tensor",
+        |_, a| out(softmax_internal(a.tensor(0)?, a.int(1)?, a.bool(2)?, false)),
+    );
+    b.add(
+        "aten::_log_softmax(Tensor self, int dim, bool half_to_float) -> Tensor",
+        |_, a| out(softmax_internal(a.tensor(0)?, a.int(1)?, a.bool(2)?, true)),
+    );
 }
 
 #[cfg(test)]
@@ -418,20 +489,56 @@ mod tests {
     #[test]
     fn relu_family_keeps_nan_and_integers() {
         let x = f32s(&[6], &[-2.0, -0.5, 0.0, 0.5, 2.0, NAN]);
-        check(&call("aten::relu", std::slice::from_ref(&x)).unwrap(), Float32, &[6], &[0.0, 0.0, 0.0, 0.5, 2.0, NAN]);
-        check(&call("aten::relu", &[i64s(&[3], &[-2.0, 0.0, 3.0])]).unwrap(), Int64, &[3], &[0.0, 0.0, 3.0]);
-        assert!(error("aten::relu", &[bools(&[1], &[true])]).contains("Boolean inputs not supported for relu"));
+        check(
+            &call("aten::relu", std::slice::from_ref(&x)).unwrap(),
+            Float32,
+            &[6],
+            &[0.0, 0.0, 0.0, 0.5, 2.0, NAN],
+        );
+        check(
+            &call("aten::relu", &[i64s(&[3], &[-2.0, 0.0, 3.0])]).unwrap(),
+            Int64,
+            &[3],
+            &[0.0, 0.0, 3.0],
+        );
+        assert!(error("aten::relu", &[bools(&[1], &[true])])
+            .contains("Boolean inputs not supported for relu"));
         let r = call("aten::relu6", &[f32s(&[4], &[-1.0, 3.0, 7.0, NAN])]).unwrap();
         check(&r, Float32, &[4], &[0.0, 3.0, 6.0, NAN]);
-        let r = call("aten::hardtanh", &[i64s(&[3], &[-2.0, 0.0, 3.0]), Value::Float(-1.5), Value::Float(1.5)]).unwrap();
+        let r = call(
+            "aten::hardtanh",
+            &[
+                i64s(&[3], &[-2.0, 0.0, 3.0]),
+                Value::Float(-1.5),
+                Value::Float(1.5),
+            ],
+        )
+        .unwrap();
         check(&r, Int64, &[3], &[-1.0, 0.0, 1.0]);
-        let r = call("aten::leaky_relu", &[f32s(&[4], &[-4.0, 0.0, 2.0, NAN]), Value::Float(0.2)]).unwrap();
+        let r = call(
+            "aten::leaky_relu",
+            &[f32s(&[4], &[-4.0, 0.0, 2.0, NAN]), Value::Float(0.2)],
+        )
+        .unwrap();
         check(&r, Float32, &[4], &[-0.800000011920929, 0.0, 2.0, NAN]);
-        assert!(error("aten::leaky_relu", &[i64s(&[1], &[1.0])]).contains("\"leaky_relu_cpu\" not implemented for 'Long'"));
-        let r = call("aten::threshold", &[i64s(&[3], &[-2.0, 0.0, 3.0]), Value::Float(1.5), Value::Int(7)]).unwrap();
+        assert!(error("aten::leaky_relu", &[i64s(&[1], &[1.0])])
+            .contains("\"leaky_relu_cpu\" not implemented for 'Long'"));
+        let r = call(
+            "aten::threshold",
+            &[
+                i64s(&[3], &[-2.0, 0.0, 3.0]),
+                Value::Float(1.5),
+                Value::Int(7),
+            ],
+        )
+        .unwrap();
         check(&r, Int64, &[3], &[7.0, 7.0, 3.0]);
         let h = tensor(Float16, &[2], &[0.1, 0.2]);
-        let r = call("aten::threshold", &[h, Value::Float(0.1), Value::Float(5.0)]).unwrap();
+        let r = call(
+            "aten::threshold",
+            &[h, Value::Float(0.1), Value::Float(5.0)],
+        )
+        .unwrap();
         check(&r, Float16, &[2], &[5.0, 0.199951171875]);
     }
 
@@ -439,49 +546,196 @@ mod tests {
     fn smooth_activations_follow_pytorch() {
         let x = f32s(&[5], &[-3.0, -0.5, 0.0, 0.5, 3.0]);
         let r = call("aten::gelu", std::slice::from_ref(&x)).unwrap();
-        check(&r, Float32, &[5], &[-0.004050225019454956, -0.1542687714099884, 0.0, 0.3457312285900116, 2.9959497451782227]);
-        let r = call_kw("aten::gelu", std::slice::from_ref(&x), &[("approximate", Value::str("tanh"))]).unwrap();
-        check(&r, Float32, &[5], &[-0.0036374330520629883, -0.1542859971523285, 0.0, 0.3457140028476715, 2.9963626861572266]);
-        let e = call_kw("aten::gelu", std::slice::from_ref(&x), &[("approximate", Value::str("x"))]).unwrap_err();
-        assert!(e.to_string().contains("approximate argument must be either none or tanh."));
+        check(
+            &r,
+            Float32,
+            &[5],
+            &[
+                -0.004050225019454956,
+                -0.1542687714099884,
+                0.0,
+                0.3457312285900116,
+                2.9959497451782227,
+            ],
+        );
+        let r = call_kw(
+            "aten::gelu",
+            std::slice::from_ref(&x),
+            &[("approximate", Value::str("tanh"))],
+        )
+        .unwrap();
+        check(
+            &r,
+            Float32,
+            &[5],
+            &[
+                -0.0036374330520629883,
+                -0.1542859971523285,
+                0.0,
+                0.3457140028476715,
+                2.9963626861572266,
+            ],
+        );
+        let e = call_kw(
+            "aten::gelu",
+            std::slice::from_ref(&x),
+            &[("approximate", Value::str("x"))],
+        )
+        .unwrap_err();
+        assert!(e
+            .to_string()
+            .contains("approximate argument must be either none or tanh."));
         let r = call("aten::silu", &[x]).unwrap();
-        check(&r, Float32, &[5], &[-0.14227761328220367, -0.1887703388929367, 0.0, 0.3112296760082245, 2.857722520828247]);
+        check(
+            &r,
+            Float32,
+            &[5],
+            &[
+                -0.14227761328220367,
+                -0.1887703388929367,
+                0.0,
+                0.3112296760082245,
+                2.857722520828247,
+            ],
+        );
         let x = f32s(&[5], &[-100.0, -1.0, 0.0, 1.0, 100.0]);
         let r = call("aten::log_sigmoid", &[x]).unwrap();
-        check(&r, Float32, &[5], &[-100.0, -1.3132617473602295, -0.6931471824645996, -0.3132616877555847, -3.923635700109488e-44]);
-        let r = call("aten::softplus", &[f32s(&[3], &[1.0, 30.0, -30.0]), Value::Float(0.5), Value::Int(10)]).unwrap();
-        check(&r, Float32, &[3], &[1.9481539726257324, 30.0, 6.118045234870806e-07]);
+        check(
+            &r,
+            Float32,
+            &[5],
+            &[
+                -100.0,
+                -1.3132617473602295,
+                -0.6931471824645996,
+                -0.3132616877555847,
+                -3.923635700109488e-44,
+            ],
+        );
+        let r = call(
+            "aten::softplus",
+            &[
+                f32s(&[3], &[1.0, 30.0, -30.0]),
+                Value::Float(0.5),
+                Value::Int(10),
+            ],
+        )
+        .unwrap();
+        check(
+            &r,
+            Float32,
+            &[3],
+            &[1.9481539726257324, 30.0, 6.118045234870806e-07],
+        );
         let r = call("aten::mish", &[f32s(&[5], &[-1.0, 0.0, 1.0, 15.0, NAN])]).unwrap();
-        check(&r, Float32, &[5], &[-0.3034014403820038, 0.0, 0.8650983572006226, 15.0, NAN]);
+        check(
+            &r,
+            Float32,
+            &[5],
+            &[-0.3034014403820038, 0.0, 0.8650983572006226, 15.0, NAN],
+        );
         let x = f32s(&[6], &[-4.0, -1.5, 0.0, 1.5, 4.0, NAN]);
-        check(&call("aten::hardsigmoid", std::slice::from_ref(&x)).unwrap(), Float32, &[6], &[0.0, 0.25, 0.5, 0.75, 1.0, NAN]);
-        check(&call("aten::hardswish", &[x]).unwrap(), Float32, &[6], &[-0.0, -0.375, 0.0, 1.125, 4.0, NAN]);
+        check(
+            &call("aten::hardsigmoid", std::slice::from_ref(&x)).unwrap(),
+            Float32,
+            &[6],
+            &[0.0, 0.25, 0.5, 0.75, 1.0, NAN],
+        );
+        check(
+            &call("aten::hardswish", &[x]).unwrap(),
+            Float32,
+            &[6],
+            &[-0.0, -0.375, 0.0, 1.125, 4.0, NAN],
+        );
     }
 
     #[test]
     fn exponential_units_follow_pytorch() {
         let x = f32s(&[6], &[-2.0, -0.5, 0.0, 0.5, 2.0, NAN]);
-        let r = call("aten::elu", &[x.clone(), Value::Float(2.0), Value::Float(1.5), Value::Float(0.5)]).unwrap();
-        check(&r, Float32, &[6], &[-1.8963615894317627, -0.6635976433753967, 0.0, 0.75, 3.0, NAN]);
+        let r = call(
+            "aten::elu",
+            &[
+                x.clone(),
+                Value::Float(2.0),
+                Value::Float(1.5),
+                Value::Float(0.5),
+            ],
+        )
+        .unwrap();
+        check(
+            &r,
+            Float32,
+            &[6],
+            &[
+                -1.8963615894317627,
+                -0.6635976433753967,
+                0.0,
+                0.75,
+                3.0,
+                NAN,
+            ],
+        );
         let r = call("aten::selu", std::slice::from_ref(&x)).unwrap();
-        check(&r, Float32, &[6], &[-1.5201665163040161, -0.6917581558227539, 0.0, 0.5253505110740662, 2.1014020442962646, NAN]);
+        check(
+            &r,
+            Float32,
+            &[6],
+            &[
+                -1.5201665163040161,
+                -0.6917581558227539,
+                0.0,
+                0.5253505110740662,
+                2.1014020442962646,
+                NAN,
+            ],
+        );
         let r = call("aten::celu", &[x.clone(), Value::Float(2.0)]).unwrap();
-        check(&r, Float32, &[6], &[-1.264241099357605, -0.44239842891693115, 0.0, 0.5, 2.0, NAN]);
+        check(
+            &r,
+            Float32,
+            &[6],
+            &[-1.264241099357605, -0.44239842891693115, 0.0, 0.5, 2.0, NAN],
+        );
         assert!(error("aten::celu", &[x, Value::Float(0.0)]).contains("alpha cannot be 0 for CELU"));
     }
 
     #[test]
     fn glu_and_prelu_check_their_shapes() {
-        let r = call("aten::glu", &[f32s(&[1, 4], &[1.0, 2.0, -3.0, 4.0]), Value::Int(-1)]).unwrap();
-        check(&r, Float32, &[1, 2], &[0.04742587357759476, 1.9640275239944458]);
+        let r = call(
+            "aten::glu",
+            &[f32s(&[1, 4], &[1.0, 2.0, -3.0, 4.0]), Value::Int(-1)],
+        )
+        .unwrap();
+        check(
+            &r,
+            Float32,
+            &[1, 2],
+            &[0.04742587357759476, 1.9640275239944458],
+        );
         let e = error("aten::glu", &[f32s(&[2, 3], &[1.0; 6])]);
         assert!(e.contains("Halving dimension must be even, but dimension 1 is size 3"));
         let x = f32s(&[2, 2], &[-1.0, 2.0, -3.0, -4.0]);
         let r = call("aten::prelu", &[x.clone(), f32s(&[2], &[0.1, 0.2])]).unwrap();
-        check(&r, Float32, &[2, 2], &[-0.10000000149011612, 2.0, -0.30000001192092896, -0.800000011920929]);
-        let e = error("aten::prelu", &[f32s(&[2, 3], &[1.0; 6]), f32s(&[2], &[0.1, 0.2])]);
+        check(
+            &r,
+            Float32,
+            &[2, 2],
+            &[
+                -0.10000000149011612,
+                2.0,
+                -0.30000001192092896,
+                -0.800000011920929,
+            ],
+        );
+        let e = error(
+            "aten::prelu",
+            &[f32s(&[2, 3], &[1.0; 6]), f32s(&[2], &[0.1, 0.2])],
+        );
         assert!(e.contains("Found parameter numbers = 2 and channel size = 3."));
-        let e = error("aten::prelu", &[tensor(Float64, &[2], &[1.0, 2.0]), f32s(&[1], &[0.1])]);
+        let e = error(
+            "aten::prelu",
+            &[tensor(Float64, &[2], &[1.0, 2.0]), f32s(&[1], &[0.1])],
+        );
         assert!(e.contains("prelu: Type promoting not supported. Got Double and Float"));
     }
 
@@ -489,30 +743,103 @@ mod tests {
     fn softmax_subtracts_the_maximum() {
         let x = f32s(&[2, 3], &[1.0, 2.0, 3.0, 0.0, -1.0, 5.0]);
         let r = call("aten::softmax", &[x.clone(), Value::Int(1)]).unwrap();
-        let want = [0.09003057330846786, 0.2447284758090973, 0.6652409434318542, 0.006676412653177977, 0.0024561150930821896, 0.9908674955368042];
+        let want = [
+            0.09003057330846786,
+            0.2447284758090973,
+            0.6652409434318542,
+            0.006676412653177977,
+            0.0024561150930821896,
+            0.9908674955368042,
+        ];
         check(&r, Float32, &[2, 3], &want);
         let r = call("aten::log_softmax", &[x, Value::Int(0)]).unwrap();
-        let want = [-0.31326165795326233, -0.04858732968568802, -2.1269280910491943, -1.31326162815094, -3.0485873222351074, -0.12692804634571075];
+        let want = [
+            -0.31326165795326233,
+            -0.04858732968568802,
+            -2.1269280910491943,
+            -1.31326162815094,
+            -3.0485873222351074,
+            -0.12692804634571075,
+        ];
         check(&r, Float32, &[2, 3], &want);
         let rows = f32s(&[3, 2], &[-INF, -INF, INF, 1.0, -INF, 0.0]);
-        check(&call("aten::softmax", &[rows.clone(), Value::Int(1)]).unwrap(), Float32, &[3, 2], &[NAN, NAN, NAN, NAN, 0.0, 1.0]);
-        check(&call("aten::log_softmax", &[rows, Value::Int(1)]).unwrap(), Float32, &[3, 2], &[NAN, NAN, NAN, NAN, -INF, 0.0]);
+        check(
+            &call("aten::softmax", &[rows.clone(), Value::Int(1)]).unwrap(),
+            Float32,
+            &[3, 2],
+            &[NAN, NAN, NAN, NAN, 0.0, 1.0],
+        );
+        check(
+            &call("aten::log_softmax", &[rows, Value::Int(1)]).unwrap(),
+            Float32,
+            &[3, 2],
+            &[NAN, NAN, NAN, NAN, -INF, 0.0],
+        );
         let ints = i64s(&[3], &[-2.0, 0.0, 3.0]);
-        assert!(error("aten::softmax", &[ints.clone(), Value::Int(0)]).contains("\"softmax_lastdim_kernel_impl\" not implemented for 'Long'"));
+        assert!(error("aten::softmax", &[ints.clone(), Value::Int(0)])
+            .contains("\"softmax_lastdim_kernel_impl\" not implemented for 'Long'"));
         let r = call("aten::softmax", &[ints, Value::Int(0), Value::Int(7)]).unwrap();
-        check(&r, Float64, &[3], &[0.006377460922442297, 0.04712341652466415, 0.9464991225528936]);
-        let e = error("aten::_softmax", &[f32s(&[2], &[1.0, 2.0]), Value::Int(0), Value::Bool(true)]);
+        check(
+            &r,
+            Float64,
+            &[3],
+            &[
+                0.006377460922442297,
+                0.04712341652466415,
+                0.9464991225528936,
+            ],
+        );
+        let e = error(
+            "aten::_softmax",
+            &[f32s(&[2], &[1.0, 2.0]), Value::Int(0), Value::Bool(true)],
+        );
         assert!(e.contains("softmax with half to float conversion is not supported on CPU"));
-        check(&call("aten::softmax", &[f32s(&[], &[2.0]), Value::Int(0)]).unwrap(), Float32, &[], &[1.0]);
+        check(
+            &call("aten::softmax", &[f32s(&[], &[2.0]), Value::Int(0)]).unwrap(),
+            Float32,
+            &[],
+            &[1.0],
+        );
     }
 
     #[test]
     fn dropout_is_the_identity_at_inference() {
         let x = f32s(&[2], &[1.0, NAN]);
-        check(&call("aten::dropout", &[x.clone(), Value::Float(0.5), Value::Bool(false)]).unwrap(), Float32, &[2], &[1.0, NAN]);
-        check(&call("aten::feature_dropout_", &[x.clone(), Value::Float(0.0), Value::Bool(true)]).unwrap(), Float32, &[2], &[1.0, NAN]);
-        check(&call("aten::alpha_dropout", &[x.clone(), Value::Float(1.0), Value::Bool(true)]).unwrap(), Float32, &[2], &[0.0, NAN]);
-        assert!(error("aten::dropout", &[x.clone(), Value::Float(0.5), Value::Bool(true)]).contains("train=True"));
+        check(
+            &call(
+                "aten::dropout",
+                &[x.clone(), Value::Float(0.5), Value::Bool(false)],
+            )
+            .unwrap(),
+            Float32,
+            &[2],
+            &[1.0, NAN],
+        );
+        check(
+            &call(
+                "aten::feature_dropout_",
+                &[x.clone(), Value::Float(0.0), Value::Bool(true)],
+            )
+            .unwrap(),
+            Float32,
+            &[2],
+            &[1.0, NAN],
+        );
+        check(
+            &call(
+                "aten::alpha_dropout",
+                &[x.clone(), Value::Float(1.0), Value::Bool(true)],
+            )
+            .unwrap(),
+            Float32,
+            &[2],
+            &[0.0, NAN],
+        );
+        assert!(error(
+            "aten::dropout",
+            &[x.clone(), Value::Float(0.5), Value::Bool(true)]
+        )
+        .contains("train=True"));
         let e = error("aten::dropout", &[x, Value::Float(1.5), Value::Bool(false)]);
         assert!(e.contains("dropout probability has to be between 0 and 1, but got 1.5"));
     }

@@ -11,8 +11,7 @@
 use candle_core::{DType, Device};
 
 use super::kernel::{
-    checked, device_of, float_binary, in_place, int_map2, operand_as, real_map2, Real, RealFn2,
-    CT,
+    checked, device_of, float_binary, in_place, int_map2, operand_as, real_map2, Real, RealFn2, CT,
 };
 use super::promote::{broadcast_all, c10_name, compute_dtype, result_type, Operand};
 use crate::error::{Error, Result};
@@ -70,14 +69,28 @@ impl<'a> Binary<'a> {
         }
         let a = Rounded::new(self.a, self.rt)?;
         let b = Rounded::new(self.b, self.rt)?;
-        real_map2(&a.operand(), &b.operand(), &self.shape, self.rt, &self.device, f)
+        real_map2(
+            &a.operand(),
+            &b.operand(),
+            &self.shape,
+            self.rt,
+            &self.device,
+            f,
+        )
     }
 
     /// `f` on the i64 values of the operands converted to the (integer or bool) result type.
     pub(in crate::ops) fn ints(&self, f: impl Fn(i64, i64) -> Result<i64>) -> Result<Tensor> {
         let a = Converted::new(self.a, self.rt)?;
         let b = Converted::new(self.b, self.rt)?;
-        int_map2(&a.operand(), &b.operand(), &self.shape, self.rt, &self.device, f)
+        int_map2(
+            &a.operand(),
+            &b.operand(),
+            &self.shape,
+            self.rt,
+            &self.device,
+            f,
+        )
     }
 
     /// Both operands as candle tensors broadcast to the output shape, rounded to a float result
@@ -110,7 +123,10 @@ impl<'a> Binary<'a> {
 
 /// PyTorch's message for a kernel without a version for `dtype`.
 pub(in crate::ops) fn not_implemented(kernel: &str, dtype: ScalarType) -> Error {
-    Error::Script(format!("\"{kernel}\" not implemented for '{}'", c10_name(dtype)))
+    Error::Script(format!(
+        "\"{kernel}\" not implemented for '{}'",
+        c10_name(dtype)
+    ))
 }
 
 /// An operand rounded to a float16 or bfloat16 result type.
@@ -198,7 +214,9 @@ fn zero_division() -> Error {
 /// PyTorch's `alpha_check`.
 fn check_alpha(rt: ScalarType, alpha: Scalar) -> Result<()> {
     if matches!(alpha, Scalar::Bool(_)) && rt != ScalarType::Bool {
-        return Err(Error::Script("Boolean alpha only supported for Boolean results.".into()));
+        return Err(Error::Script(
+            "Boolean alpha only supported for Boolean results.".into(),
+        ));
     }
     if !rt.is_float() && matches!(alpha, Scalar::Float(_)) {
         return Err(Error::Script(
@@ -224,7 +242,13 @@ pub(in crate::ops) fn add(cx: &Ctx, a: Operand, b: Operand, alpha: Scalar) -> Re
     check_alpha(p.rt, alpha)?;
     if p.rt.is_float() {
         let al = alpha.f64();
-        p.candle(|x, y| if al == 1.0 { x.add(y) } else { x.add(&y.affine(al, 0.0)?) })
+        p.candle(|x, y| {
+            if al == 1.0 {
+                x.add(y)
+            } else {
+                x.add(&y.affine(al, 0.0)?)
+            }
+        })
     } else {
         let al = scalar_int(alpha);
         p.ints(|x, y| Ok(x.wrapping_add(y.wrapping_mul(al))))
@@ -259,7 +283,13 @@ pub(in crate::ops) fn sub(cx: &Ctx, a: Operand, b: Operand, alpha: Scalar) -> Re
     check_alpha(p.rt, alpha)?;
     if p.rt.is_float() {
         let al = alpha.f64();
-        p.candle(|x, y| if al == 1.0 { x.sub(y) } else { x.sub(&y.affine(al, 0.0)?) })
+        p.candle(|x, y| {
+            if al == 1.0 {
+                x.sub(y)
+            } else {
+                x.sub(&y.affine(al, 0.0)?)
+            }
+        })
     } else {
         let al = scalar_int(alpha);
         p.ints(|x, y| Ok(x.wrapping_sub(y.wrapping_mul(al))))
@@ -282,7 +312,11 @@ pub(in crate::ops) fn div(cx: &Ctx, a: Operand, b: Operand, mode: Option<&str>) 
     let p = Binary::new(cx, "aten::div", a, b)?;
     match mode {
         None => {
-            let rt = if p.rt.is_float() { p.rt } else { ScalarType::Float32 };
+            let rt = if p.rt.is_float() {
+                p.rt
+            } else {
+                ScalarType::Float32
+            };
             p.with_type(rt).candle(|x, y| x.div(y))
         }
         Some("trunc") => {
@@ -290,7 +324,13 @@ pub(in crate::ops) fn div(cx: &Ctx, a: Operand, b: Operand, mode: Option<&str>) 
             if p.rt.is_float() {
                 p.real(&DivTrunc)
             } else {
-                p.ints(|x, y| if y == 0 { Err(zero_division()) } else { Ok(x.wrapping_div(y)) })
+                p.ints(|x, y| {
+                    if y == 0 {
+                        Err(zero_division())
+                    } else {
+                        Ok(x.wrapping_div(y))
+                    }
+                })
             }
         }
         Some("floor") => floor_divide(p),
@@ -343,7 +383,11 @@ fn floor_divide(p: Binary) -> Result<Tensor> {
                 return Err(zero_division());
             }
             let q = x.wrapping_div(y);
-            Ok(if (x < 0) != (y < 0) && x.wrapping_rem(y) != 0 { q - 1 } else { q })
+            Ok(if (x < 0) != (y < 0) && x.wrapping_rem(y) != 0 {
+                q - 1
+            } else {
+                q
+            })
         })
     }
 }
@@ -381,7 +425,11 @@ fn remainder(cx: &Ctx, a: Operand, b: Operand) -> Result<Tensor> {
                 return Err(zero_division());
             }
             let r = x.wrapping_rem(y);
-            Ok(if r != 0 && (r < 0) != (y < 0) { r + y } else { r })
+            Ok(if r != 0 && (r < 0) != (y < 0) {
+                r + y
+            } else {
+                r
+            })
         })
     }
 }
@@ -392,7 +440,13 @@ fn fmod(cx: &Ctx, a: Operand, b: Operand) -> Result<Tensor> {
     if p.rt.is_float() {
         p.real_rounded(&Fmod)
     } else {
-        p.ints(|x, y| if y == 0 { Err(zero_division()) } else { Ok(x.wrapping_rem(y)) })
+        p.ints(|x, y| {
+            if y == 0 {
+                Err(zero_division())
+            } else {
+                Ok(x.wrapping_rem(y))
+            }
+        })
     }
 }
 
@@ -426,117 +480,160 @@ pub(super) fn register(b: &mut Builder) {
 }
 
 fn register_add_sub(b: &mut Builder) {
-    b.add("aten::add.Tensor(Tensor self, Tensor other, *, Scalar alpha=1) -> Tensor", |cx, a| {
-        out(add(cx, ten(a, 0)?, ten(a, 1)?, a.scalar(2)?))
-    });
-    b.add("aten::add.Scalar(Tensor self, Scalar other, Scalar alpha=1) -> Tensor", |cx, a| {
-        out(add(cx, ten(a, 0)?, num(a, 1)?, a.scalar(2)?))
-    });
-    b.add("aten::add_.Tensor(Tensor(a!) self, Tensor other, *, Scalar alpha=1) -> Tensor(a!)", |cx, a| {
-        in_place(a.tensor(0)?, add(cx, ten(a, 0)?, ten(a, 1)?, a.scalar(2)?)?)
-    });
-    b.add("aten::add_.Scalar(Tensor(a!) self, Scalar other, Scalar alpha=1) -> Tensor(a!)", |cx, a| {
-        in_place(a.tensor(0)?, add(cx, ten(a, 0)?, num(a, 1)?, a.scalar(2)?)?)
-    });
-    b.add("aten::sub.Tensor(Tensor self, Tensor other, *, Scalar alpha=1) -> Tensor", |cx, a| {
-        out(sub(cx, ten(a, 0)?, ten(a, 1)?, a.scalar(2)?))
-    });
-    b.add("aten::sub.Scalar(Tensor self, Scalar other, Scalar alpha=1) -> Tensor", |cx, a| {
-        out(sub(cx, ten(a, 0)?, num(a, 1)?, a.scalar(2)?))
-    });
-    b.add("aten::sub_.Tensor(Tensor(a!) self, Tensor other, *, Scalar alpha=1) -> Tensor(a!)", |cx, a| {
-        in_place(a.tensor(0)?, sub(cx, ten(a, 0)?, ten(a, 1)?, a.scalar(2)?)?)
-    });
-    b.add("aten::sub_.Scalar(Tensor(a!) self, Scalar other, Scalar alpha=1) -> Tensor(a!)", |cx, a| {
-        in_place(a.tensor(0)?, sub(cx, ten(a, 0)?, num(a, 1)?, a.scalar(2)?)?)
-    });
-    b.add("aten::rsub.Tensor(Tensor self, Tensor other, *, Scalar alpha=1) -> Tensor", |cx, a| {
-        out(sub(cx, ten(a, 1)?, ten(a, 0)?, a.scalar(2)?))
-    });
-    b.add("aten::rsub.Scalar(Tensor self, Scalar other, Scalar alpha=1) -> Tensor", |cx, a| {
-        out(sub(cx, num(a, 1)?, ten(a, 0)?, a.scalar(2)?))
-    });
+    b.add(
+        "aten::add.Tensor(Tensor self, Tensor other, *, Scalar alpha=1) -> Tensor",
+        |cx, a| out(add(cx, ten(a, 0)?, ten(a, 1)?, a.scalar(2)?)),
+    );
+    b.add(
+        "aten::add.Scalar(Tensor self, Scalar other, Scalar alpha=1) -> Tensor",
+        |cx, a| out(add(cx, ten(a, 0)?, num(a, 1)?, a.scalar(2)?)),
+    );
+    b.add(
+        "aten::add_.Tensor(Tensor(a!) self, Tensor other, *, Scalar alpha=1) -> Tensor(a!)",
+        |cx, a| in_place(a.tensor(0)?, add(cx, ten(a, 0)?, ten(a, 1)?, a.scalar(2)?)?),
+    );
+    b.add(
+        "aten::add_.Scalar(Tensor(a!) self, Scalar other, Scalar alpha=1) -> Tensor(a!)",
+        |cx, a| in_place(a.tensor(0)?, add(cx, ten(a, 0)?, num(a, 1)?, a.scalar(2)?)?),
+    );
+    b.add(
+        "aten::sub.Tensor(Tensor self, Tensor other, *, Scalar alpha=1) -> Tensor",
+        |cx, a| out(sub(cx, ten(a, 0)?, ten(a, 1)?, a.scalar(2)?)),
+    );
+    b.add(
+        "aten::sub.Scalar(Tensor self, Scalar other, Scalar alpha=1) -> Tensor",
+        |cx, a| out(sub(cx, ten(a, 0)?, num(a, 1)?, a.scalar(2)?)),
+    );
+    b.add(
+        "aten::sub_.Tensor(Tensor(a!) self, Tensor other, *, Scalar alpha=1) -> Tensor(a!)",
+        |cx, a| in_place(a.tensor(0)?, sub(cx, ten(a, 0)?, ten(a, 1)?, a.scalar(2)?)?),
+    );
+    b.add(
+        "aten::sub_.Scalar(Tensor(a!) self, Scalar other, Scalar alpha=1) -> Tensor(a!)",
+        |cx, a| in_place(a.tensor(0)?, sub(cx, ten(a, 0)?, num(a, 1)?, a.scalar(2)?)?),
+    );
+    b.add(
+        "aten::rsub.Tensor(Tensor self, Tensor other, *, Scalar alpha=1) -> Tensor",
+        |cx, a| out(sub(cx, ten(a, 1)?, ten(a, 0)?, a.scalar(2)?)),
+    );
+    b.add(
+        "aten::rsub.Scalar(Tensor self, Scalar other, Scalar alpha=1) -> Tensor",
+        |cx, a| out(sub(cx, num(a, 1)?, ten(a, 0)?, a.scalar(2)?)),
+    );
 }
 
 fn register_mul_div(b: &mut Builder) {
-    b.add("aten::mul.Tensor(Tensor self, Tensor other) -> Tensor", |cx, a| {
-        out(mul(cx, ten(a, 0)?, ten(a, 1)?))
-    });
-    b.add("aten::mul.Scalar(Tensor self, Scalar other) -> Tensor", |cx, a| {
-        out(mul(cx, ten(a, 0)?, num(a, 1)?))
-    });
-    b.add("aten::mul_.Tensor(Tensor(a!) self, Tensor other) -> Tensor(a!)", |cx, a| {
-        in_place(a.tensor(0)?, mul(cx, ten(a, 0)?, ten(a, 1)?)?)
-    });
-    b.add("aten::mul_.Scalar(Tensor(a!) self, Scalar other) -> Tensor(a!)", |cx, a| {
-        in_place(a.tensor(0)?, mul(cx, ten(a, 0)?, num(a, 1)?)?)
-    });
-    b.add("aten::div.Tensor(Tensor self, Tensor other) -> Tensor", |cx, a| {
-        out(div(cx, ten(a, 0)?, ten(a, 1)?, None))
-    });
-    b.add("aten::div.Tensor_mode(Tensor self, Tensor other, *, str? rounding_mode) -> Tensor", |cx, a| {
-        out(div(cx, ten(a, 0)?, ten(a, 1)?, mode(a, 2)?))
-    });
-    b.add("aten::div.Scalar(Tensor self, Scalar other) -> Tensor", |cx, a| {
-        out(div(cx, ten(a, 0)?, num(a, 1)?, None))
-    });
-    b.add("aten::div.Scalar_mode(Tensor self, Scalar other, *, str? rounding_mode) -> Tensor", |cx, a| {
-        out(div(cx, ten(a, 0)?, num(a, 1)?, mode(a, 2)?))
-    });
-    b.add("aten::div_.Tensor(Tensor(a!) self, Tensor other) -> Tensor(a!)", |cx, a| {
-        in_place(a.tensor(0)?, div(cx, ten(a, 0)?, ten(a, 1)?, None)?)
-    });
+    b.add(
+        "aten::mul.Tensor(Tensor self, Tensor other) -> Tensor",
+        |cx, a| out(mul(cx, ten(a, 0)?, ten(a, 1)?)),
+    );
+    b.add(
+        "aten::mul.Scalar(Tensor self, Scalar other) -> Tensor",
+        |cx, a| out(mul(cx, ten(a, 0)?, num(a, 1)?)),
+    );
+    b.add(
+        "aten::mul_.Tensor(Tensor(a!) self, Tensor other) -> Tensor(a!)",
+        |cx, a| in_place(a.tensor(0)?, mul(cx, ten(a, 0)?, ten(a, 1)?)?),
+    );
+    b.add(
+        "aten::mul_.Scalar(Tensor(a!) self, Scalar other) -> Tensor(a!)",
+        |cx, a| in_place(a.tensor(0)?, mul(cx, ten(a, 0)?, num(a, 1)?)?),
+    );
+    b.add(
+        "aten::div.Tensor(Tensor self, Tensor other) -> Tensor",
+        |cx, a| out(div(cx, ten(a, 0)?, ten(a, 1)?, None)),
+    );
+    b.add(
+        "aten::div.Tensor_mode(Tensor self, Tensor other, *, str? rounding_mode) -> Tensor",
+        |cx, a| out(div(cx, ten(a, 0)?, ten(a, 1)?, mode(a, 2)?)),
+    );
+    b.add(
+        "aten::div.Scalar(Tensor self, Scalar other) -> Tensor",
+        |cx, a| out(div(cx, ten(a, 0)?, num(a, 1)?, None)),
+    );
+    b.add(
+        "aten::div.Scalar_mode(Tensor self, Scalar other, *, str? rounding_mode) -> Tensor",
+        |cx, a| out(div(cx, ten(a, 0)?, num(a, 1)?, mode(a, 2)?)),
+    );
+    b.add(
+        "aten::div_.Tensor(Tensor(a!) self, Tensor other) -> Tensor(a!)",
+        |cx, a| in_place(a.tensor(0)?, div(cx, ten(a, 0)?, ten(a, 1)?, None)?),
+    );
     b.add("aten::div_.Tensor_mode(Tensor(a!) self, Tensor other, *, str? rounding_mode) -> Tensor(a!)", |cx, a| {
         in_place(a.tensor(0)?, div(cx, ten(a, 0)?, ten(a, 1)?, mode(a, 2)?)?)
     });
-    b.add("aten::div_.Scalar(Tensor(a!) self, Scalar other) -> Tensor(a!)", |cx, a| {
-        in_place(a.tensor(0)?, div(cx, ten(a, 0)?, num(a, 1)?, None)?)
-    });
+    b.add(
+        "aten::div_.Scalar(Tensor(a!) self, Scalar other) -> Tensor(a!)",
+        |cx, a| in_place(a.tensor(0)?, div(cx, ten(a, 0)?, num(a, 1)?, None)?),
+    );
     b.add("aten::div_.Scalar_mode(Tensor(a!) self, Scalar other, *, str? rounding_mode) -> Tensor(a!)", |cx, a| {
         in_place(a.tensor(0)?, div(cx, ten(a, 0)?, num(a, 1)?, mode(a, 2)?)?)
     });
-    b.add("aten::floor_divide(Tensor self, Tensor other) -> Tensor", |cx, a| {
-        out(div(cx, ten(a, 0)?, ten(a, 1)?, Some("floor")))
-    });
-    b.add("aten::floor_divide.Scalar(Tensor self, Scalar other) -> Tensor", |cx, a| {
-        out(div(cx, ten(a, 0)?, num(a, 1)?, Some("floor")))
-    });
-    b.add("aten::floor_divide_.Tensor(Tensor(a!) self, Tensor other) -> Tensor(a!)", |cx, a| {
-        in_place(a.tensor(0)?, div(cx, ten(a, 0)?, ten(a, 1)?, Some("floor"))?)
-    });
-    b.add("aten::floor_divide_.Scalar(Tensor(a!) self, Scalar other) -> Tensor(a!)", |cx, a| {
-        in_place(a.tensor(0)?, div(cx, ten(a, 0)?, num(a, 1)?, Some("floor"))?)
-    });
+    b.add(
+        "aten::floor_divide(Tensor self, Tensor other) -> Tensor",
+        |cx, a| out(div(cx, ten(a, 0)?, ten(a, 1)?, Some("floor"))),
+    );
+    b.add(
+        "aten::floor_divide.Scalar(Tensor self, Scalar other) -> Tensor",
+        |cx, a| out(div(cx, ten(a, 0)?, num(a, 1)?, Some("floor"))),
+    );
+    b.add(
+        "aten::floor_divide_.Tensor(Tensor(a!) self, Tensor other) -> Tensor(a!)",
+        |cx, a| {
+            in_place(
+                a.tensor(0)?,
+                div(cx, ten(a, 0)?, ten(a, 1)?, Some("floor"))?,
+            )
+        },
+    );
+    b.add(
+        "aten::floor_divide_.Scalar(Tensor(a!) self, Scalar other) -> Tensor(a!)",
+        |cx, a| {
+            in_place(
+                a.tensor(0)?,
+                div(cx, ten(a, 0)?, num(a, 1)?, Some("floor"))?,
+            )
+        },
+    );
 }
 
 fn register_remainders(b: &mut Builder) {
-    b.add("aten::remainder.Tensor(Tensor self, Tensor other) -> Tensor", |cx, a| {
-        out(remainder(cx, ten(a, 0)?, ten(a, 1)?))
-    });
-    b.add("aten::remainder.Scalar(Tensor self, Scalar other) -> Tensor", |cx, a| {
-        out(remainder(cx, ten(a, 0)?, num(a, 1)?))
-    });
-    b.add("aten::remainder.Scalar_Tensor(Scalar self, Tensor other) -> Tensor", |cx, a| {
-        out(remainder(cx, num(a, 0)?, ten(a, 1)?))
-    });
-    b.add("aten::fmod.Tensor(Tensor self, Tensor other) -> Tensor", |cx, a| {
-        out(fmod(cx, ten(a, 0)?, ten(a, 1)?))
-    });
-    b.add("aten::fmod.Scalar(Tensor self, Scalar other) -> Tensor", |cx, a| {
-        out(fmod(cx, ten(a, 0)?, num(a, 1)?))
-    });
-    b.add("aten::remainder_.Tensor(Tensor(a!) self, Tensor other) -> Tensor(a!)", |cx, a| {
-        in_place(a.tensor(0)?, remainder(cx, ten(a, 0)?, ten(a, 1)?)?)
-    });
-    b.add("aten::remainder_.Scalar(Tensor(a!) self, Scalar other) -> Tensor(a!)", |cx, a| {
-        in_place(a.tensor(0)?, remainder(cx, ten(a, 0)?, num(a, 1)?)?)
-    });
-    b.add("aten::fmod_.Tensor(Tensor(a!) self, Tensor other) -> Tensor(a!)", |cx, a| {
-        in_place(a.tensor(0)?, fmod(cx, ten(a, 0)?, ten(a, 1)?)?)
-    });
-    b.add("aten::fmod_.Scalar(Tensor(a!) self, Scalar other) -> Tensor(a!)", |cx, a| {
-        in_place(a.tensor(0)?, fmod(cx, ten(a, 0)?, num(a, 1)?)?)
-    });
+    b.add(
+        "aten::remainder.Tensor(Tensor self, Tensor other) -> Tensor",
+        |cx, a| out(remainder(cx, ten(a, 0)?, ten(a, 1)?)),
+    );
+    b.add(
+        "aten::remainder.Scalar(Tensor self, Scalar other) -> Tensor",
+        |cx, a| out(remainder(cx, ten(a, 0)?, num(a, 1)?)),
+    );
+    b.add(
+        "aten::remainder.Scalar_Tensor(Scalar self, Tensor other) -> Tensor",
+        |cx, a| out(remainder(cx, num(a, 0)?, ten(a, 1)?)),
+    );
+    b.add(
+        "aten::fmod.Tensor(Tensor self, Tensor other) -> Tensor",
+        |cx, a| out(fmod(cx, ten(a, 0)?, ten(a, 1)?)),
+    );
+    b.add(
+        "aten::fmod.Scalar(Tensor self, Scalar other) -> Tensor",
+        |cx, a| out(fmod(cx, ten(a, 0)?, num(a, 1)?)),
+    );
+    b.add(
+        "aten::remainder_.Tensor(Tensor(a!) self, Tensor other) -> Tensor(a!)",
+        |cx, a| in_place(a.tensor(0)?, remainder(cx, ten(a, 0)?, ten(a, 1)?)?),
+    );
+    b.add(
+        "aten::remainder_.Scalar(Tensor(a!) self, Scalar other) -> Tensor(a!)",
+        |cx, a| in_place(a.tensor(0)?, remainder(cx, ten(a, 0)?, num(a, 1)?)?),
+    );
+    b.add(
+        "aten::fmod_.Tensor(Tensor(a!) self, Tensor other) -> Tensor(a!)",
+        |cx, a| in_place(a.tensor(0)?, fmod(cx, ten(a, 0)?, ten(a, 1)?)?),
+    );
+    b.add(
+        "aten::fmod_.Scalar(Tensor(a!) self, Scalar other) -> Tensor(a!)",
+        |cx, a| in_place(a.tensor(0)?, fmod(cx, ten(a, 0)?, num(a, 1)?)?),
+    );
 }
 
 #[cfg(test)]
@@ -552,91 +649,208 @@ mod tests {
     #[test]
     fn numbers_and_0_dim_tensors_promote_as_pytorch() {
         let x = i64s(&[3], &[1.0, 2.0, 3.0]);
-        check(&call("aten::add", &[x.clone(), Value::Float(2.5)]).unwrap(), Float32, &[3], &[3.5, 4.5, 5.5]);
+        check(
+            &call("aten::add", &[x.clone(), Value::Float(2.5)]).unwrap(),
+            Float32,
+            &[3],
+            &[3.5, 4.5, 5.5],
+        );
         let f64_0 = tensor(Float64, &[], &[1.5]);
-        check(&call("aten::add", &[x.clone(), f64_0]).unwrap(), Float64, &[3], &[2.5, 3.5, 4.5]);
+        check(
+            &call("aten::add", &[x.clone(), f64_0]).unwrap(),
+            Float64,
+            &[3],
+            &[2.5, 3.5, 4.5],
+        );
         let u8s = tensor(UInt8, &[2], &[1.0, 2.0]);
-        check(&call("aten::add", &[u8s.clone(), Value::Int(300)]).unwrap(), UInt8, &[2], &[45.0, 46.0]);
-        check(&call("aten::sub", &[u8s, Value::Int(5)]).unwrap(), UInt8, &[2], &[252.0, 253.0]);
+        check(
+            &call("aten::add", &[u8s.clone(), Value::Int(300)]).unwrap(),
+            UInt8,
+            &[2],
+            &[45.0, 46.0],
+        );
+        check(
+            &call("aten::sub", &[u8s, Value::Int(5)]).unwrap(),
+            UInt8,
+            &[2],
+            &[252.0, 253.0],
+        );
         let h = tensor(Float16, &[1], &[1.0]);
-        check(&call("aten::add", &[h, Value::Float(0.1)]).unwrap(), Float16, &[1], &[1.099609375]);
-        check(&call("aten::div", &[x, Value::Int(2)]).unwrap(), Float32, &[3], &[0.5, 1.0, 1.5]);
+        check(
+            &call("aten::add", &[h, Value::Float(0.1)]).unwrap(),
+            Float16,
+            &[1],
+            &[1.099609375],
+        );
+        check(
+            &call("aten::div", &[x, Value::Int(2)]).unwrap(),
+            Float32,
+            &[3],
+            &[0.5, 1.0, 1.5],
+        );
     }
-
 
     #[test]
     fn bool_arithmetic_and_alpha_follow_pytorch() {
         let b = bools(&[3], &[true, false, true]);
-        check(&call("aten::add", &[b.clone(), b.clone()]).unwrap(), Bool, &[3], &[1.0, 0.0, 1.0]);
-        check(&call("aten::add", &[b.clone(), Value::Int(1)]).unwrap(), Int64, &[3], &[2.0, 1.0, 2.0]);
+        check(
+            &call("aten::add", &[b.clone(), b.clone()]).unwrap(),
+            Bool,
+            &[3],
+            &[1.0, 0.0, 1.0],
+        );
+        check(
+            &call("aten::add", &[b.clone(), Value::Int(1)]).unwrap(),
+            Int64,
+            &[3],
+            &[2.0, 1.0, 2.0],
+        );
         assert!(error("aten::sub", &[b.clone(), b.clone()]).contains("with two bool tensors"));
         assert!(error("aten::sub", &[f32s(&[3], &[1.0; 3]), b]).contains("with a bool tensor"));
         let x = i64s(&[3], &[1.0, 2.0, 3.0]);
-        let e = call_kw("aten::add", &[x.clone(), x.clone()], &[("alpha", Value::Float(1.5))]).unwrap_err();
-        assert!(e.to_string().contains("alpha must not be a floating point number"));
-        let r = call_kw("aten::sub", &[f32s(&[2], &[1.0, 2.0]), f32s(&[2], &[1.0, 2.0])], &[("alpha", Value::Float(0.5))]);
+        let e = call_kw(
+            "aten::add",
+            &[x.clone(), x.clone()],
+            &[("alpha", Value::Float(1.5))],
+        )
+        .unwrap_err();
+        assert!(e
+            .to_string()
+            .contains("alpha must not be a floating point number"));
+        let r = call_kw(
+            "aten::sub",
+            &[f32s(&[2], &[1.0, 2.0]), f32s(&[2], &[1.0, 2.0])],
+            &[("alpha", Value::Float(0.5))],
+        );
         check(&r.unwrap(), Float32, &[2], &[0.5, 1.0]);
-        check(&call("aten::rsub", &[x, Value::Int(10), Value::Int(2)]).unwrap(), Int64, &[3], &[8.0, 6.0, 4.0]);
+        check(
+            &call("aten::rsub", &[x, Value::Int(10), Value::Int(2)]).unwrap(),
+            Int64,
+            &[3],
+            &[8.0, 6.0, 4.0],
+        );
     }
-
 
     #[test]
     fn integer_division_keeps_python_signs_and_refuses_zero() {
         let a = i64s(&[4], &[-7.0, 7.0, -7.0, 7.0]);
         let b = i64s(&[4], &[2.0, -2.0, -2.0, 2.0]);
-        check(&call("aten::floor_divide", &[a.clone(), b.clone()]).unwrap(), Int64, &[4], &[-4.0, -4.0, 3.0, 3.0]);
-        check(&call("aten::remainder", &[a.clone(), b.clone()]).unwrap(), Int64, &[4], &[1.0, -1.0, -1.0, 1.0]);
-        check(&call("aten::fmod", &[a.clone(), b]).unwrap(), Int64, &[4], &[-1.0, 1.0, -1.0, 1.0]);
-        assert!(error("aten::floor_divide", &[a.clone(), Value::Int(0)]).ends_with("ZeroDivisionError"));
+        check(
+            &call("aten::floor_divide", &[a.clone(), b.clone()]).unwrap(),
+            Int64,
+            &[4],
+            &[-4.0, -4.0, 3.0, 3.0],
+        );
+        check(
+            &call("aten::remainder", &[a.clone(), b.clone()]).unwrap(),
+            Int64,
+            &[4],
+            &[1.0, -1.0, -1.0, 1.0],
+        );
+        check(
+            &call("aten::fmod", &[a.clone(), b]).unwrap(),
+            Int64,
+            &[4],
+            &[-1.0, 1.0, -1.0, 1.0],
+        );
+        assert!(
+            error("aten::floor_divide", &[a.clone(), Value::Int(0)]).ends_with("ZeroDivisionError")
+        );
         assert!(error("aten::remainder", &[a, Value::Int(0)]).ends_with("ZeroDivisionError"));
         let u8s = tensor(UInt8, &[2], &[44.0, 200.0]);
-        check(&call("aten::remainder", &[u8s, Value::Int(-1)]).unwrap(), UInt8, &[2], &[44.0, 200.0]);
+        check(
+            &call("aten::remainder", &[u8s, Value::Int(-1)]).unwrap(),
+            UInt8,
+            &[2],
+            &[44.0, 200.0],
+        );
         let bb = bools(&[1], &[true]);
-        assert!(error("aten::floor_divide", &[bb.clone(), bb]).contains("\"div_floor_cpu\" not implemented for 'Bool'"));
+        assert!(error("aten::floor_divide", &[bb.clone(), bb])
+            .contains("\"div_floor_cpu\" not implemented for 'Bool'"));
     }
-
 
     #[test]
     fn float_division_modes_follow_pytorch() {
         let a = f32s(&[7], &[-7.5, 7.5, -7.5, 7.5, 1.0, -1.0, 0.0]);
         let b = f32s(&[7], &[2.0, -2.0, -2.0, 2.0, 0.0, 0.0, 0.0]);
-        check(&call("aten::floor_divide", &[a.clone(), b.clone()]).unwrap(), Float32, &[7], &[-4.0, -4.0, 3.0, 3.0, INF, -INF, NAN]);
+        check(
+            &call("aten::floor_divide", &[a.clone(), b.clone()]).unwrap(),
+            Float32,
+            &[7],
+            &[-4.0, -4.0, 3.0, 3.0, INF, -INF, NAN],
+        );
         let r = call("aten::remainder", &[a.clone(), b.clone()]).unwrap();
         check(&r, Float32, &[7], &[0.5, -0.5, -1.5, 1.5, NAN, NAN, NAN]);
-        let r = call_kw("aten::div", &[a.clone(), b.clone()], &[("rounding_mode", Value::str("trunc"))]).unwrap();
+        let r = call_kw(
+            "aten::div",
+            &[a.clone(), b.clone()],
+            &[("rounding_mode", Value::str("trunc"))],
+        )
+        .unwrap();
         check(&r, Float32, &[7], &[-3.0, -3.0, 3.0, 3.0, INF, -INF, NAN]);
-        let e = call_kw("aten::div", &[a, b], &[("rounding_mode", Value::str("bad"))]).unwrap_err();
+        let e = call_kw(
+            "aten::div",
+            &[a, b],
+            &[("rounding_mode", Value::str("bad"))],
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("but found 'bad'"));
         let x = f32s(&[1], &[0.3]);
-        check(&call("aten::floor_divide", &[x, Value::Float(0.1)]).unwrap(), Float32, &[1], &[3.0]);
+        check(
+            &call("aten::floor_divide", &[x, Value::Float(0.1)]).unwrap(),
+            Float32,
+            &[1],
+            &[3.0],
+        );
     }
-
 
     #[test]
     fn shapes_broadcast_within_the_limit() {
-        let r = call("aten::mul", &[f32s(&[2, 1], &[1.0, 2.0]), f32s(&[3], &[1.0, 2.0, 3.0])]).unwrap();
+        let r = call(
+            "aten::mul",
+            &[f32s(&[2, 1], &[1.0, 2.0]), f32s(&[3], &[1.0, 2.0, 3.0])],
+        )
+        .unwrap();
         check(&r, Float32, &[2, 3], &[1.0, 2.0, 3.0, 2.0, 4.0, 6.0]);
-        let e = error("aten::add", &[f32s(&[2, 3], &[0.0; 6]), f32s(&[4], &[0.0; 4])]);
+        let e = error(
+            "aten::add",
+            &[f32s(&[2, 3], &[0.0; 6]), f32s(&[4], &[0.0; 4])],
+        );
         assert!(e.contains("The size of tensor a (3) must match the size of tensor b (4) at non-singleton dimension 1"));
-        let limits = crate::limits::Limits { max_elements: 4, ..Default::default() };
-        let cx = crate::ops::Ctx { limits: &limits, device: &candle_core::Device::Cpu };
+        let limits = crate::limits::Limits {
+            max_elements: 4,
+            ..Default::default()
+        };
+        let cx = crate::ops::Ctx {
+            limits: &limits,
+            device: &candle_core::Device::Cpu,
+        };
         let args = [f32s(&[3, 1], &[0.0; 3]), f32s(&[3], &[0.0; 3])];
-        let e = crate::ops::Registry::get().call(&cx, "aten::add", &args, &[]).unwrap_err();
+        let e = crate::ops::Registry::get()
+            .call(&cx, "aten::add", &args, &[])
+            .unwrap_err();
         assert!(e.to_string().contains("max_elements"), "{e}");
     }
-
 
     #[test]
     fn in_place_forms_keep_the_tensor_type_and_shape() {
         let x = i64s(&[2], &[1.0, 2.0]);
         assert!(error("aten::add_", &[x.clone(), Value::Float(1.5)])
             .contains("result type Float can't be cast to the desired output type Long"));
-        let e = error("aten::add_", &[f32s(&[2], &[1.0, 2.0]), f32s(&[2, 2], &[1.0; 4])]);
+        let e = error(
+            "aten::add_",
+            &[f32s(&[2], &[1.0, 2.0]), f32s(&[2, 2], &[1.0; 4])],
+        );
         assert!(e.contains("output with shape [2] doesn't match the broadcast shape [2, 2]"));
         let h = tensor(Float16, &[2], &[1.0, 2.0]);
         let r = call("aten::add_", &[h, f32s(&[2], &[0.1, 0.1])]).unwrap();
         check(&r, Float16, &[2], &[1.099609375, 2.099609375]);
-        let r = call_kw("aten::div_", &[x, Value::Int(2)], &[("rounding_mode", Value::str("floor"))]).unwrap();
+        let r = call_kw(
+            "aten::div_",
+            &[x, Value::Int(2)],
+            &[("rounding_mode", Value::str("floor"))],
+        )
+        .unwrap();
         check(&r, Int64, &[2], &[0.0, 1.0]);
     }
 }

@@ -52,7 +52,11 @@ fn lshift(cx: &Ctx, a: Operand, b: Operand) -> Result<Tensor> {
     let (n, signed) = (bits(p.rt), p.rt != ScalarType::UInt8);
     p.ints(|x, y| {
         let negative = signed && y < 0 || !signed && y >= 128;
-        Ok(if negative || y >= n { 0 } else { ((x as u64) << y) as i64 })
+        Ok(if negative || y >= n {
+            0
+        } else {
+            ((x as u64) << y) as i64
+        })
     })
 }
 
@@ -66,7 +70,11 @@ fn rshift(cx: &Ctx, a: Operand, b: Operand) -> Result<Tensor> {
     let max_shift = bits(p.rt) - i64::from(signed);
     p.ints(|x, y| {
         let negative = signed && y < 0 || !signed && y >= 128;
-        Ok(if negative || y >= max_shift { x >> max_shift.min(63) } else { x >> y })
+        Ok(if negative || y >= max_shift {
+            x >> max_shift.min(63)
+        } else {
+            x >> y
+        })
     })
 }
 
@@ -95,24 +103,43 @@ pub(super) fn register(b: &mut Builder) {
             ],
         };
         let dunder = format!("__{}__", &name[8..]);
-        b.add(&format!("aten::{name}.Tensor(Tensor self, Tensor other) -> Tensor"), fns[0]);
-        b.add(&format!("aten::{name}.Scalar(Tensor self, Scalar other) -> Tensor"), fns[1]);
-        b.add(&format!("aten::{name}.Scalar_Tensor(Scalar self, Tensor other) -> Tensor"), fns[2]);
-        b.add(&format!("aten::{dunder}.Tensor(Tensor self, Tensor other) -> Tensor"), fns[0]);
-        b.add(&format!("aten::{dunder}.Scalar(Tensor self, Scalar other) -> Tensor"), fns[1]);
+        b.add(
+            &format!("aten::{name}.Tensor(Tensor self, Tensor other) -> Tensor"),
+            fns[0],
+        );
+        b.add(
+            &format!("aten::{name}.Scalar(Tensor self, Scalar other) -> Tensor"),
+            fns[1],
+        );
+        b.add(
+            &format!("aten::{name}.Scalar_Tensor(Scalar self, Tensor other) -> Tensor"),
+            fns[2],
+        );
+        b.add(
+            &format!("aten::{dunder}.Tensor(Tensor self, Tensor other) -> Tensor"),
+            fns[0],
+        );
+        b.add(
+            &format!("aten::{dunder}.Scalar(Tensor self, Scalar other) -> Tensor"),
+            fns[1],
+        );
     }
-    b.add("aten::__lshift__.Tensor(Tensor self, Tensor other) -> Tensor", |cx, a| {
-        out(lshift(cx, ten(a, 0)?, ten(a, 1)?))
-    });
-    b.add("aten::__lshift__.Scalar(Tensor self, Scalar other) -> Tensor", |cx, a| {
-        out(lshift(cx, ten(a, 0)?, num(a, 1)?))
-    });
-    b.add("aten::__rshift__.Tensor(Tensor self, Tensor other) -> Tensor", |cx, a| {
-        out(rshift(cx, ten(a, 0)?, ten(a, 1)?))
-    });
-    b.add("aten::__rshift__.Scalar(Tensor self, Scalar other) -> Tensor", |cx, a| {
-        out(rshift(cx, ten(a, 0)?, num(a, 1)?))
-    });
+    b.add(
+        "aten::__lshift__.Tensor(Tensor self, Tensor other) -> Tensor",
+        |cx, a| out(lshift(cx, ten(a, 0)?, ten(a, 1)?)),
+    );
+    b.add(
+        "aten::__lshift__.Scalar(Tensor self, Scalar other) -> Tensor",
+        |cx, a| out(lshift(cx, ten(a, 0)?, num(a, 1)?)),
+    );
+    b.add(
+        "aten::__rshift__.Tensor(Tensor self, Tensor other) -> Tensor",
+        |cx, a| out(rshift(cx, ten(a, 0)?, ten(a, 1)?)),
+    );
+    b.add(
+        "aten::__rshift__.Scalar(Tensor self, Scalar other) -> Tensor",
+        |cx, a| out(rshift(cx, ten(a, 0)?, num(a, 1)?)),
+    );
 }
 
 #[cfg(test)]
@@ -127,17 +154,43 @@ mod tests {
         let b = bools(&[3], &[true, false, true]);
         let r = call("aten::__and__", &[b.clone(), i64s(&[3], &[3.0, 2.0, 1.0])]).unwrap();
         check(&r, Int64, &[3], &[1.0, 0.0, 1.0]);
-        check(&call("aten::bitwise_xor", &[b.clone(), Value::Bool(true)]).unwrap(), Bool, &[3], &[0.0, 1.0, 0.0]);
+        check(
+            &call("aten::bitwise_xor", &[b.clone(), Value::Bool(true)]).unwrap(),
+            Bool,
+            &[3],
+            &[0.0, 1.0, 0.0],
+        );
         let x = i64s(&[3], &[1.0, 2.0, 3.0]);
-        check(&call("aten::__lshift__", &[x.clone(), Value::Int(64)]).unwrap(), Int64, &[3], &[0.0; 3]);
-        check(&call("aten::__rshift__", &[i64s(&[1], &[-8.0]), Value::Int(1)]).unwrap(), Int64, &[1], &[-4.0]);
+        check(
+            &call("aten::__lshift__", &[x.clone(), Value::Int(64)]).unwrap(),
+            Int64,
+            &[3],
+            &[0.0; 3],
+        );
+        check(
+            &call("aten::__rshift__", &[i64s(&[1], &[-8.0]), Value::Int(1)]).unwrap(),
+            Int64,
+            &[1],
+            &[-4.0],
+        );
         let a = tensor(Int16, &[2], &[-128.0, 64.0]);
         let r = call("aten::__rshift__", &[a, tensor(Int16, &[2], &[20.0, 3.0])]).unwrap();
         check(&r, Int16, &[2], &[-1.0, 8.0]);
         let i = tensor(Int32, &[1], &[3.0]);
-        check(&call("aten::__lshift__", &[i, Value::Int(31)]).unwrap(), Int32, &[1], &[-2147483648.0]);
-        assert!(error("aten::__lshift__", &[f32s(&[1], &[1.0]), Value::Int(1)]).contains("\"lshift_cpu\" not implemented for 'Float'"));
-        assert!(error("aten::bitwise_and", &[f32s(&[1], &[1.0]), f32s(&[1], &[1.0])]).contains("'Float'"));
+        check(
+            &call("aten::__lshift__", &[i, Value::Int(31)]).unwrap(),
+            Int32,
+            &[1],
+            &[-2147483648.0],
+        );
+        assert!(
+            error("aten::__lshift__", &[f32s(&[1], &[1.0]), Value::Int(1)])
+                .contains("\"lshift_cpu\" not implemented for 'Float'")
+        );
+        assert!(error(
+            "aten::bitwise_and",
+            &[f32s(&[1], &[1.0]), f32s(&[1], &[1.0])]
+        )
+        .contains("'Float'"));
     }
-
 }

@@ -49,7 +49,9 @@ fn clamp(cx: &Ctx, t: &Tensor, min: Option<Scalar>, max: Option<Scalar>) -> Resu
     let rt = result_type(&operands);
     let bound = |s: Option<Scalar>, which: &str| -> Result<Option<Scalar>> {
         let Some(s) = s else { return Ok(None) };
-        let Some((lo, hi)) = int_range(rt) else { return Ok(Some(s)) };
+        let Some((lo, hi)) = int_range(rt) else {
+            return Ok(Some(s));
+        };
         let v = s.f64();
         if (which == "min" && v > hi as f64) || (which == "max" && v < lo as f64) {
             return Err(Error::Script(format!(
@@ -83,7 +85,12 @@ fn int_range(dtype: ScalarType) -> Option<(i64, i64)> {
 }
 
 /// `clamp(t, min, max)` with tensor bounds, broadcast together.
-fn clamp_tensor(cx: &Ctx, t: &Tensor, min: Option<&Tensor>, max: Option<&Tensor>) -> Result<Tensor> {
+fn clamp_tensor(
+    cx: &Ctx,
+    t: &Tensor,
+    min: Option<&Tensor>,
+    max: Option<&Tensor>,
+) -> Result<Tensor> {
     if min.is_none() && max.is_none() {
         return Err(Error::Script(
             "torch.clamp: At least one of 'min' or 'max' must not be None".into(),
@@ -106,39 +113,69 @@ fn clamp_tensor(cx: &Ctx, t: &Tensor, min: Option<&Tensor>, max: Option<&Tensor>
 
 /// Registers `maximum`, `minimum`, `clamp`, `clip`, `clamp_min`, `clamp_max`.
 pub(super) fn register(b: &mut Builder) {
-    b.add("aten::maximum(Tensor self, Tensor other) -> Tensor", |cx, a| {
-        out(maximum(cx, ten(a, 0)?, ten(a, 1)?))
-    });
-    b.add("aten::minimum(Tensor self, Tensor other) -> Tensor", |cx, a| {
-        out(minimum(cx, ten(a, 0)?, ten(a, 1)?))
-    });
+    b.add(
+        "aten::maximum(Tensor self, Tensor other) -> Tensor",
+        |cx, a| out(maximum(cx, ten(a, 0)?, ten(a, 1)?)),
+    );
+    b.add(
+        "aten::minimum(Tensor self, Tensor other) -> Tensor",
+        |cx, a| out(minimum(cx, ten(a, 0)?, ten(a, 1)?)),
+    );
     for name in ["clamp", "clip"] {
         register_clamp(b, name);
     }
-    b.add("aten::clamp_min.Tensor(Tensor self, Tensor min) -> Tensor", |cx, a| {
-        out(clamp_tensor(cx, a.tensor(0)?, Some(a.tensor(1)?), None))
-    });
-    b.add("aten::clamp_min(Tensor self, Scalar min) -> Tensor", |cx, a| {
-        out(clamp(cx, a.tensor(0)?, Some(a.scalar(1)?), None))
-    });
-    b.add("aten::clamp_max.Tensor(Tensor self, Tensor max) -> Tensor", |cx, a| {
-        out(clamp_tensor(cx, a.tensor(0)?, None, Some(a.tensor(1)?)))
-    });
-    b.add("aten::clamp_max(Tensor self, Scalar max) -> Tensor", |cx, a| {
-        out(clamp(cx, a.tensor(0)?, None, Some(a.scalar(1)?)))
-    });
-    b.add("aten::clamp_min_.Tensor(Tensor(a!) self, Tensor min) -> Tensor(a!)", |cx, a| {
-        in_place(a.tensor(0)?, clamp_tensor(cx, a.tensor(0)?, Some(a.tensor(1)?), None)?)
-    });
-    b.add("aten::clamp_min_(Tensor(a!) self, Scalar min) -> Tensor(a!)", |cx, a| {
-        in_place(a.tensor(0)?, clamp(cx, a.tensor(0)?, Some(a.scalar(1)?), None)?)
-    });
-    b.add("aten::clamp_max_.Tensor(Tensor(a!) self, Tensor max) -> Tensor(a!)", |cx, a| {
-        in_place(a.tensor(0)?, clamp_tensor(cx, a.tensor(0)?, None, Some(a.tensor(1)?))?)
-    });
-    b.add("aten::clamp_max_(Tensor(a!) self, Scalar max) -> Tensor(a!)", |cx, a| {
-        in_place(a.tensor(0)?, clamp(cx, a.tensor(0)?, None, Some(a.scalar(1)?))?)
-    });
+    b.add(
+        "aten::clamp_min.Tensor(Tensor self, Tensor min) -> Tensor",
+        |cx, a| out(clamp_tensor(cx, a.tensor(0)?, Some(a.tensor(1)?), None)),
+    );
+    b.add(
+        "aten::clamp_min(Tensor self, Scalar min) -> Tensor",
+        |cx, a| out(clamp(cx, a.tensor(0)?, Some(a.scalar(1)?), None)),
+    );
+    b.add(
+        "aten::clamp_max.Tensor(Tensor self, Tensor max) -> Tensor",
+        |cx, a| out(clamp_tensor(cx, a.tensor(0)?, None, Some(a.tensor(1)?))),
+    );
+    b.add(
+        "aten::clamp_max(Tensor self, Scalar max) -> Tensor",
+        |cx, a| out(clamp(cx, a.tensor(0)?, None, Some(a.scalar(1)?))),
+    );
+    b.add(
+        "aten::clamp_min_.Tensor(Tensor(a!) self, Tensor min) -> Tensor(a!)",
+        |cx, a| {
+            in_place(
+                a.tensor(0)?,
+                clamp_tensor(cx, a.tensor(0)?, Some(a.tensor(1)?), None)?,
+            )
+        },
+    );
+    b.add(
+        "aten::clamp_min_(Tensor(a!) self, Scalar min) -> Tensor(a!)",
+        |cx, a| {
+            in_place(
+                a.tensor(0)?,
+                clamp(cx, a.tensor(0)?, Some(a.scalar(1)?), None)?,
+            )
+        },
+    );
+    b.add(
+        "aten::clamp_max_.Tensor(Tensor(a!) self, Tensor max) -> Tensor(a!)",
+        |cx, a| {
+            in_place(
+                a.tensor(0)?,
+                clamp_tensor(cx, a.tensor(0)?, None, Some(a.tensor(1)?))?,
+            )
+        },
+    );
+    b.add(
+        "aten::clamp_max_(Tensor(a!) self, Scalar max) -> Tensor(a!)",
+        |cx, a| {
+            in_place(
+                a.tensor(0)?,
+                clamp(cx, a.tensor(0)?, None, Some(a.scalar(1)?))?,
+            )
+        },
+    );
 }
 
 /// `clamp` and its alias `clip`, out of place and in place, tensor bounds first (a call with
@@ -151,7 +188,14 @@ fn register_clamp(b: &mut Builder, name: &str) {
         format!("aten::{name}_(Tensor(a!) self, Scalar? min=None, Scalar? max=None) -> Tensor(a!)"),
     ];
     let fns: [OpFn; 4] = [
-        |cx, a| out(clamp_tensor(cx, a.tensor(0)?, a.opt_tensor(1)?, a.opt_tensor(2)?)),
+        |cx, a| {
+            out(clamp_tensor(
+                cx,
+                a.tensor(0)?,
+                a.opt_tensor(1)?,
+                a.opt_tensor(2)?,
+            ))
+        },
         |cx, a| out(clamp(cx, a.tensor(0)?, a.opt_scalar(1)?, a.opt_scalar(2)?)),
         |cx, a| {
             let t = a.tensor(0)?;
@@ -180,23 +224,61 @@ mod tests {
     fn maximum_minimum_and_clamp_propagate_nan() {
         let a = f32s(&[2], &[NAN, 1.0]);
         let b = f32s(&[2], &[0.0, NAN]);
-        check(&call("aten::maximum", &[a.clone(), b.clone()]).unwrap(), Float32, &[2], &[NAN, NAN]);
-        check(&call("aten::minimum", &[a, b]).unwrap(), Float32, &[2], &[NAN, NAN]);
+        check(
+            &call("aten::maximum", &[a.clone(), b.clone()]).unwrap(),
+            Float32,
+            &[2],
+            &[NAN, NAN],
+        );
+        check(
+            &call("aten::minimum", &[a, b]).unwrap(),
+            Float32,
+            &[2],
+            &[NAN, NAN],
+        );
         let x = i64s(&[3], &[1.0, 2.0, 3.0]);
-        let r = call("aten::clamp", &[x.clone(), Value::Float(1.5), Value::Float(2.5)]).unwrap();
+        let r = call(
+            "aten::clamp",
+            &[x.clone(), Value::Float(1.5), Value::Float(2.5)],
+        )
+        .unwrap();
         check(&r, Float32, &[3], &[1.5, 2.0, 2.5]);
-        check(&call("aten::clamp", &[x.clone(), Value::Int(3), Value::Int(1)]).unwrap(), Int64, &[3], &[1.0, 1.0, 1.0]);
-        let r = call("aten::clamp", &[f32s(&[2], &[NAN, 1.0]), Value::Float(0.0), Value::Float(0.5)]).unwrap();
+        check(
+            &call("aten::clamp", &[x.clone(), Value::Int(3), Value::Int(1)]).unwrap(),
+            Int64,
+            &[3],
+            &[1.0, 1.0, 1.0],
+        );
+        let r = call(
+            "aten::clamp",
+            &[
+                f32s(&[2], &[NAN, 1.0]),
+                Value::Float(0.0),
+                Value::Float(0.5),
+            ],
+        )
+        .unwrap();
         check(&r, Float32, &[2], &[NAN, 0.5]);
-        assert!(error("aten::clamp", &[x.clone(), Value::None, Value::None]).contains("At least one of 'min' or 'max'"));
+        assert!(error("aten::clamp", &[x.clone(), Value::None, Value::None])
+            .contains("At least one of 'min' or 'max'"));
         let u8s = tensor(UInt8, &[2], &[1.0, 2.0]);
-        assert!(error("aten::clamp", &[u8s.clone(), Value::None, Value::Int(-1)])
-            .contains("Clamp max value -1 is outside the representable range of Byte"));
-        check(&call("aten::clamp", &[u8s, Value::Int(-1), Value::Int(5)]).unwrap(), UInt8, &[2], &[1.0, 2.0]);
+        assert!(
+            error("aten::clamp", &[u8s.clone(), Value::None, Value::Int(-1)])
+                .contains("Clamp max value -1 is outside the representable range of Byte")
+        );
+        check(
+            &call("aten::clamp", &[u8s, Value::Int(-1), Value::Int(5)]).unwrap(),
+            UInt8,
+            &[2],
+            &[1.0, 2.0],
+        );
         let r = call("aten::clamp", &[x, Value::None, f32s(&[1], &[6.5])]).unwrap();
         check(&r, Float32, &[3], &[1.0, 2.0, 3.0]);
-        let r = call("aten::clamp", &[f32s(&[2], &[1.0, 5.0]), f32s(&[2, 1], &[2.0, 3.0])]).unwrap();
+        let r = call(
+            "aten::clamp",
+            &[f32s(&[2], &[1.0, 5.0]), f32s(&[2, 1], &[2.0, 3.0])],
+        )
+        .unwrap();
         check(&r, Float32, &[2, 2], &[2.0, 5.0, 3.0, 5.0]);
     }
-
 }

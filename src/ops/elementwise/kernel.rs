@@ -147,9 +147,21 @@ pub(in crate::ops) fn from_i64(
             let v: Vec<u8> = values.iter().map(|&x| u8::from(x != 0)).collect();
             return Tensor::from_mask(CT::from_vec(v, shape, device)?);
         }
-        ScalarType::UInt8 => CT::from_vec(values.iter().map(|&x| x as u8).collect::<Vec<_>>(), shape, device)?,
-        ScalarType::Int16 => CT::from_vec(values.iter().map(|&x| x as i16).collect::<Vec<_>>(), shape, device)?,
-        ScalarType::Int32 => CT::from_vec(values.iter().map(|&x| x as i32).collect::<Vec<_>>(), shape, device)?,
+        ScalarType::UInt8 => CT::from_vec(
+            values.iter().map(|&x| x as u8).collect::<Vec<_>>(),
+            shape,
+            device,
+        )?,
+        ScalarType::Int16 => CT::from_vec(
+            values.iter().map(|&x| x as i16).collect::<Vec<_>>(),
+            shape,
+            device,
+        )?,
+        ScalarType::Int32 => CT::from_vec(
+            values.iter().map(|&x| x as i32).collect::<Vec<_>>(),
+            shape,
+            device,
+        )?,
         ScalarType::Int64 => CT::from_vec(values, shape, device)?,
         float => CT::from_vec(values, shape, device)?.to_dtype(float.candle())?,
     };
@@ -168,7 +180,11 @@ pub(in crate::ops) fn int_map2(
 ) -> Result<Tensor> {
     let x = int_values(a, shape)?;
     let y = int_values(b, shape)?;
-    let out = x.iter().zip(&y).map(|(&p, &q)| f(p, q)).collect::<Result<Vec<_>>>()?;
+    let out = x
+        .iter()
+        .zip(&y)
+        .map(|(&p, &q)| f(p, q))
+        .collect::<Result<Vec<_>>>()?;
     from_i64(out, shape, rt, device)
 }
 

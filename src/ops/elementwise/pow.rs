@@ -54,7 +54,9 @@ fn pow(cx: &Ctx, a: Operand, b: Operand) -> Result<Tensor> {
 fn pow_scalar(cx: &Ctx, t: &Tensor, e: Scalar) -> Result<Tensor> {
     let rt = result_type(&[Operand::Tensor(t), Operand::Scalar(e)]);
     if !rt.is_float() && !matches!(e, Scalar::Float(_)) && scalar_int(e) < 0 {
-        return Err(Error::Script("Integers to negative integer powers are not allowed.".into()));
+        return Err(Error::Script(
+            "Integers to negative integer powers are not allowed.".into(),
+        ));
     }
     let x = e.f64();
     if x == 0.0 {
@@ -84,7 +86,14 @@ fn pow_scalar(cx: &Ctx, t: &Tensor, e: Scalar) -> Result<Tensor> {
         return p.candle(|a, _| a.recip());
     }
     // bfloat16 rounds the exponent before the remaining special cases.
-    let x = round_to(x, if rt == ScalarType::BFloat16 { rt } else { ScalarType::Float64 });
+    let x = round_to(
+        x,
+        if rt == ScalarType::BFloat16 {
+            rt
+        } else {
+            ScalarType::Float64
+        },
+    );
     if x == 2.0 {
         p.candle(|a, _| a.mul(a))
     } else if x == 3.0 {
@@ -110,7 +119,9 @@ fn check_fits(e: Scalar, dtype: ScalarType) -> Result<()> {
     if fits {
         Ok(())
     } else {
-        Err(Error::Script(format!("value cannot be converted to type {cpp} without overflow")))
+        Err(Error::Script(format!(
+            "value cannot be converted to type {cpp} without overflow"
+        )))
     }
 }
 
@@ -125,21 +136,26 @@ fn pow_base(cx: &Ctx, base: Scalar, e: &Tensor) -> Result<Tensor> {
 
 /// Registers `pow` and `pow_`.
 pub(super) fn register(b: &mut Builder) {
-    b.add("aten::pow.Tensor_Tensor(Tensor self, Tensor exponent) -> Tensor", |cx, a| {
-        out(pow(cx, ten(a, 0)?, ten(a, 1)?))
-    });
-    b.add("aten::pow.Tensor_Scalar(Tensor self, Scalar exponent) -> Tensor", |cx, a| {
-        out(pow_scalar(cx, a.tensor(0)?, a.scalar(1)?))
-    });
-    b.add("aten::pow.Scalar(Scalar self, Tensor exponent) -> Tensor", |cx, a| {
-        out(pow_base(cx, a.scalar(0)?, a.tensor(1)?))
-    });
-    b.add("aten::pow_.Tensor(Tensor(a!) self, Tensor exponent) -> Tensor(a!)", |cx, a| {
-        in_place(a.tensor(0)?, pow(cx, ten(a, 0)?, ten(a, 1)?)?)
-    });
-    b.add("aten::pow_.Scalar(Tensor(a!) self, Scalar exponent) -> Tensor(a!)", |cx, a| {
-        in_place(a.tensor(0)?, pow_scalar(cx, a.tensor(0)?, a.scalar(1)?)?)
-    });
+    b.add(
+        "aten::pow.Tensor_Tensor(Tensor self, Tensor exponent) -> Tensor",
+        |cx, a| out(pow(cx, ten(a, 0)?, ten(a, 1)?)),
+    );
+    b.add(
+        "aten::pow.Tensor_Scalar(Tensor self, Scalar exponent) -> Tensor",
+        |cx, a| out(pow_scalar(cx, a.tensor(0)?, a.scalar(1)?)),
+    );
+    b.add(
+        "aten::pow.Scalar(Scalar self, Tensor exponent) -> Tensor",
+        |cx, a| out(pow_base(cx, a.scalar(0)?, a.tensor(1)?)),
+    );
+    b.add(
+        "aten::pow_.Tensor(Tensor(a!) self, Tensor exponent) -> Tensor(a!)",
+        |cx, a| in_place(a.tensor(0)?, pow(cx, ten(a, 0)?, ten(a, 1)?)?),
+    );
+    b.add(
+        "aten::pow_.Scalar(Tensor(a!) self, Scalar exponent) -> Tensor(a!)",
+        |cx, a| in_place(a.tensor(0)?, pow_scalar(cx, a.tensor(0)?, a.scalar(1)?)?),
+    );
 }
 
 #[cfg(test)]
@@ -155,21 +171,56 @@ mod tests {
     #[test]
     fn powers_follow_pytorch() {
         let x = i64s(&[3], &[1.0, 2.0, 3.0]);
-        assert!(error("aten::pow", &[x.clone(), Value::Int(-1)]).contains("negative integer powers"));
+        assert!(
+            error("aten::pow", &[x.clone(), Value::Int(-1)]).contains("negative integer powers")
+        );
         let base = i64s(&[4], &[1.0, -1.0, 2.0, 0.0]);
         let r = call("aten::pow", &[base, i64s(&[4], &[-1.0; 4])]).unwrap();
         check(&r, Int64, &[4], &[1.0, -1.0, 0.0, 0.0]);
-        check(&call("aten::pow", &[tensor(UInt8, &[1], &[3.0]), Value::Int(7)]).unwrap(), UInt8, &[1], &[139.0]);
-        check(&call("aten::pow", &[Value::Int(2), x.clone()]).unwrap(), Int64, &[3], &[2.0, 4.0, 8.0]);
-        check(&call("aten::pow", &[x, Value::Float(2.5)]).unwrap(), Float32, &[3], &[1.0, 5.656854152679443, 15.588457107543945]);
+        check(
+            &call("aten::pow", &[tensor(UInt8, &[1], &[3.0]), Value::Int(7)]).unwrap(),
+            UInt8,
+            &[1],
+            &[139.0],
+        );
+        check(
+            &call("aten::pow", &[Value::Int(2), x.clone()]).unwrap(),
+            Int64,
+            &[3],
+            &[2.0, 4.0, 8.0],
+        );
+        check(
+            &call("aten::pow", &[x, Value::Float(2.5)]).unwrap(),
+            Float32,
+            &[3],
+            &[1.0, 5.656854152679443, 15.588457107543945],
+        );
         let r = call("aten::pow", &[f32s(&[2], &[-0.0, -INF]), Value::Float(0.5)]).unwrap();
         check(&r, Float32, &[2], &[-0.0, NAN]);
-        let r = call("aten::pow", &[f32s(&[2], &[-2.0, -8.0]), f32s(&[2], &[2.0, 1.0 / 3.0])]).unwrap();
+        let r = call(
+            "aten::pow",
+            &[f32s(&[2], &[-2.0, -8.0]), f32s(&[2], &[2.0, 1.0 / 3.0])],
+        )
+        .unwrap();
         check(&r, Float32, &[2], &[4.0, NAN]);
-        check(&call("aten::pow", &[Value::Int(1), f32s(&[1], &[NAN])]).unwrap(), Float32, &[1], &[1.0]);
-        check(&call("aten::pow", &[f32s(&[1], &[NAN]), Value::Int(0)]).unwrap(), Float32, &[1], &[1.0]);
+        check(
+            &call("aten::pow", &[Value::Int(1), f32s(&[1], &[NAN])]).unwrap(),
+            Float32,
+            &[1],
+            &[1.0],
+        );
+        check(
+            &call("aten::pow", &[f32s(&[1], &[NAN]), Value::Int(0)]).unwrap(),
+            Float32,
+            &[1],
+            &[1.0],
+        );
         let h = tensor(Float16, &[1], &[3.3]);
-        check(&call("aten::pow", &[h, Value::Float(2.7)]).unwrap(), Float16, &[1], &[25.109375]);
+        check(
+            &call("aten::pow", &[h, Value::Float(2.7)]).unwrap(),
+            Float16,
+            &[1],
+            &[25.109375],
+        );
     }
-
 }

@@ -83,8 +83,16 @@ pub(in crate::ops) fn broadcast_shapes(a: &[usize], b: &[usize]) -> Result<Vec<u
     let mut out = vec![0; rank];
     for i in (0..rank).rev() {
         let offset = rank - 1 - i;
-        let size_a = if offset < a.len() { a[a.len() - 1 - offset] } else { 1 };
-        let size_b = if offset < b.len() { b[b.len() - 1 - offset] } else { 1 };
+        let size_a = if offset < a.len() {
+            a[a.len() - 1 - offset]
+        } else {
+            1
+        };
+        let size_b = if offset < b.len() {
+            b[b.len() - 1 - offset]
+        } else {
+            1
+        };
         if size_a != size_b && size_a != 1 && size_b != 1 {
             return Err(Error::Script(format!(
                 "The size of tensor a ({size_a}) must match the size of tensor b ({size_b}) at \
@@ -107,7 +115,11 @@ pub(in crate::ops) fn broadcast_all(operands: &[Operand]) -> Result<Vec<usize>> 
 /// takes 0 and -1, as PyTorch's `maybe_wrap_dim`.
 pub(in crate::ops) fn wrap_dim(dim: i64, rank: usize) -> Result<usize> {
     let n = i64::try_from(rank.max(1)).unwrap_or(i64::MAX);
-    let wrapped = if dim < 0 { dim.checked_add(n) } else { Some(dim) };
+    let wrapped = if dim < 0 {
+        dim.checked_add(n)
+    } else {
+        Some(dim)
+    };
     match wrapped {
         Some(d) if (0..n).contains(&d) => Ok(d as usize),
         _ => Err(Error::Script(format!(
@@ -143,7 +155,13 @@ pub(in crate::ops) fn c10_name(dtype: ScalarType) -> &'static str {
 /// PyTorch's messages show numbers: `-1`, `0.5`, `1.09951e+12`.
 pub(in crate::ops) fn fmt_g(x: f64) -> String {
     if !x.is_finite() {
-        return if x.is_nan() { "nan".into() } else if x > 0.0 { "inf".into() } else { "-inf".into() };
+        return if x.is_nan() {
+            "nan".into()
+        } else if x > 0.0 {
+            "inf".into()
+        } else {
+            "-inf".into()
+        };
     }
     if x == 0.0 {
         return "0".into();
@@ -202,7 +220,10 @@ mod tests {
         assert_eq!(result_type(&[t(&f32z), t(&i64v)]), Float32);
         assert_eq!(result_type(&[t(&boolv), s(Scalar::Int(1))]), Int64);
         assert_eq!(result_type(&[t(&boolv), s(Scalar::Bool(true))]), Bool);
-        assert_eq!(result_type(&[s(Scalar::Int(1)), s(Scalar::Float(0.5))]), Float32);
+        assert_eq!(
+            result_type(&[s(Scalar::Int(1)), s(Scalar::Float(0.5))]),
+            Float32
+        );
         assert_eq!(result_type(&[t(&f16v), s(Scalar::Float(0.1))]), Float16);
     }
 

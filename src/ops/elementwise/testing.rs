@@ -15,7 +15,11 @@ pub(in crate::ops) fn tensor(dtype: ScalarType, dims: &[usize], values: &[f64]) 
     } else if dtype.is_float() {
         Tensor::with_type(t.to_dtype(dtype.candle()).unwrap(), dtype).unwrap()
     } else {
-        let t = t.to_dtype(DType::I64).unwrap().to_dtype(dtype.candle()).unwrap();
+        let t = t
+            .to_dtype(DType::I64)
+            .unwrap()
+            .to_dtype(dtype.candle())
+            .unwrap();
         Tensor::with_type(t, dtype).unwrap()
     };
     Value::Tensor(t)
@@ -38,13 +42,20 @@ pub(in crate::ops) fn bools(dims: &[usize], values: &[bool]) -> Value {
 }
 
 /// Calls `name` with `args` and keyword arguments, with generous limits on the CPU.
-pub(in crate::ops) fn call_kw(name: &str, args: &[Value], kwargs: &[(&str, Value)]) -> Result<Value> {
+pub(in crate::ops) fn call_kw(
+    name: &str,
+    args: &[Value],
+    kwargs: &[(&str, Value)],
+) -> Result<Value> {
     let limits = Limits::default();
     let cx = Ctx {
         limits: &limits,
         device: &Device::Cpu,
     };
-    let kwargs: Vec<(String, Value)> = kwargs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+    let kwargs: Vec<(String, Value)> = kwargs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
     Registry::get().call(&cx, name, args, &kwargs)
 }
 
@@ -63,7 +74,8 @@ pub(in crate::ops) fn error(name: &str, args: &[Value]) -> String {
 
 /// The tensor a value holds.
 pub(in crate::ops) fn as_tensor(v: &Value) -> &Tensor {
-    v.as_tensor().unwrap_or_else(|| panic!("not a tensor: {}", v.type_name()))
+    v.as_tensor()
+        .unwrap_or_else(|| panic!("not a tensor: {}", v.type_name()))
 }
 
 /// A tensor value's type, shape and values as f64.
@@ -100,5 +112,6 @@ pub(in crate::ops) fn check(v: &Value, dtype: ScalarType, dims: &[usize], want: 
 
 /// The items of a tuple or list value.
 pub(in crate::ops) fn items(v: &Value) -> Vec<Value> {
-    v.items().unwrap_or_else(|| panic!("not a tuple: {}", v.type_name()))
+    v.items()
+        .unwrap_or_else(|| panic!("not a tuple: {}", v.type_name()))
 }

@@ -208,7 +208,12 @@ fn float_constant(value: f64, dtype: ScalarType, like: &CT) -> Result<CT> {
     Ok(c.broadcast_as(like.dims())?)
 }
 
-fn nan_to_num(t: &Tensor, nan: Option<f64>, posinf: Option<f64>, neginf: Option<f64>) -> Result<Tensor> {
+fn nan_to_num(
+    t: &Tensor,
+    nan: Option<f64>,
+    posinf: Option<f64>,
+    neginf: Option<f64>,
+) -> Result<Tensor> {
     let d = t.dtype();
     if !d.is_float() {
         return Ok(t.clone());
@@ -233,11 +238,22 @@ fn bitwise_not(t: &Tensor) -> Result<Tensor> {
     }
 }
 
-
 /// The floating functions registered, each with its in-place form.
 const FLOATING: [&str; 14] = [
-    "exp", "log", "log1p", "log2", "expm1", "sqrt", "rsqrt", "reciprocal", "sin", "cos", "tan",
-    "tanh", "sigmoid", "erf",
+    "exp",
+    "log",
+    "log1p",
+    "log2",
+    "expm1",
+    "sqrt",
+    "rsqrt",
+    "reciprocal",
+    "sin",
+    "cos",
+    "tan",
+    "tanh",
+    "sigmoid",
+    "erf",
 ];
 
 /// The op function of floating function `name`, out of place or in place.
@@ -257,36 +273,66 @@ fn floating_op(name: &str, inplace: bool) -> OpFn {
         };
     }
     ops!(
-        "exp", "log", "log1p", "log2", "expm1", "sqrt", "rsqrt", "reciprocal", "sin", "cos",
-        "tan", "tanh", "sigmoid", "erf"
+        "exp",
+        "log",
+        "log1p",
+        "log2",
+        "expm1",
+        "sqrt",
+        "rsqrt",
+        "reciprocal",
+        "sin",
+        "cos",
+        "tan",
+        "tanh",
+        "sigmoid",
+        "erf"
     )
 }
 
 /// Registers the operators of one tensor.
 pub(super) fn register(b: &mut Builder) {
-    b.add("aten::neg(Tensor self) -> Tensor", |_, a| out(neg(a.tensor(0)?)));
+    b.add("aten::neg(Tensor self) -> Tensor", |_, a| {
+        out(neg(a.tensor(0)?))
+    });
     b.add("aten::neg_(Tensor(a!) self) -> Tensor(a!)", |_, a| {
         let t = a.tensor(0)?;
         in_place(t, neg(t)?)
     });
-    b.add("aten::abs(Tensor self) -> Tensor", |_, a| out(abs(a.tensor(0)?)));
+    b.add("aten::abs(Tensor self) -> Tensor", |_, a| {
+        out(abs(a.tensor(0)?))
+    });
     b.add("aten::abs_(Tensor(a!) self) -> Tensor(a!)", |_, a| {
         let t = a.tensor(0)?;
         in_place(t, abs(t)?)
     });
-    b.add("aten::sign(Tensor self) -> Tensor", |_, a| out(sign(a.tensor(0)?)));
+    b.add("aten::sign(Tensor self) -> Tensor", |_, a| {
+        out(sign(a.tensor(0)?))
+    });
     b.add("aten::sign_(Tensor(a!) self) -> Tensor(a!)", |_, a| {
         let t = a.tensor(0)?;
         in_place(t, sign(t)?)
     });
     for name in FLOATING {
-        b.add(&format!("aten::{name}(Tensor self) -> Tensor"), floating_op(name, false));
-        b.add(&format!("aten::{name}_(Tensor(a!) self) -> Tensor(a!)"), floating_op(name, true));
+        b.add(
+            &format!("aten::{name}(Tensor self) -> Tensor"),
+            floating_op(name, false),
+        );
+        b.add(
+            &format!("aten::{name}_(Tensor(a!) self) -> Tensor(a!)"),
+            floating_op(name, true),
+        );
     }
     register_rounding(b);
-    b.add("aten::isnan(Tensor self) -> Tensor", |_, a| out(isnan(a.tensor(0)?)));
-    b.add("aten::isinf(Tensor self) -> Tensor", |_, a| out(isinf(a.tensor(0)?)));
-    b.add("aten::isfinite(Tensor self) -> Tensor", |_, a| out(isfinite(a.tensor(0)?)));
+    b.add("aten::isnan(Tensor self) -> Tensor", |_, a| {
+        out(isnan(a.tensor(0)?))
+    });
+    b.add("aten::isinf(Tensor self) -> Tensor", |_, a| {
+        out(isinf(a.tensor(0)?))
+    });
+    b.add("aten::isfinite(Tensor self) -> Tensor", |_, a| {
+        out(isfinite(a.tensor(0)?))
+    });
     b.add(
         "aten::nan_to_num(Tensor self, float? nan=None, float? posinf=None, float? neginf=None) -> Tensor",
         |_, a| out(nan_to_num(a.tensor(0)?, a.opt_float(1)?, a.opt_float(2)?, a.opt_float(3)?)),
@@ -298,11 +344,16 @@ pub(super) fn register(b: &mut Builder) {
             in_place(t, nan_to_num(t, a.opt_float(1)?, a.opt_float(2)?, a.opt_float(3)?)?)
         },
     );
-    b.add("aten::bitwise_not(Tensor self) -> Tensor", |_, a| out(bitwise_not(a.tensor(0)?)));
-    b.add("aten::bitwise_not_(Tensor(a!) self) -> Tensor(a!)", |_, a| {
-        let t = a.tensor(0)?;
-        in_place(t, bitwise_not(t)?)
+    b.add("aten::bitwise_not(Tensor self) -> Tensor", |_, a| {
+        out(bitwise_not(a.tensor(0)?))
     });
+    b.add(
+        "aten::bitwise_not_(Tensor(a!) self) -> Tensor(a!)",
+        |_, a| {
+            let t = a.tensor(0)?;
+            in_place(t, bitwise_not(t)?)
+        },
+    );
 }
 
 fn register_rounding(b: &mut Builder) {
@@ -318,13 +369,17 @@ fn register_rounding(b: &mut Builder) {
         )*};
     }
     rounding_ops!("floor", "ceil", "trunc", "round");
-    b.add("aten::round.decimals(Tensor self, *, int decimals) -> Tensor", |_, a| {
-        out(round_decimals(a.tensor(0)?, a.int(1)?))
-    });
-    b.add("aten::round_.decimals(Tensor(a!) self, *, int decimals) -> Tensor(a!)", |_, a| {
-        let t = a.tensor(0)?;
-        in_place(t, round_decimals(t, a.int(1)?)?)
-    });
+    b.add(
+        "aten::round.decimals(Tensor self, *, int decimals) -> Tensor",
+        |_, a| out(round_decimals(a.tensor(0)?, a.int(1)?)),
+    );
+    b.add(
+        "aten::round_.decimals(Tensor(a!) self, *, int decimals) -> Tensor(a!)",
+        |_, a| {
+            let t = a.tensor(0)?;
+            in_place(t, round_decimals(t, a.int(1)?)?)
+        },
+    );
 }
 
 #[cfg(test)]
@@ -340,66 +395,182 @@ mod tests {
     #[test]
     fn signs_follow_pytorch() {
         let b = bools(&[2], &[true, false]);
-        assert!(error("aten::neg", std::slice::from_ref(&b)).contains("Negation, the `-` operator, on a bool tensor"));
-        assert!(error("aten::abs", std::slice::from_ref(&b)).contains("\"abs_cpu\" not implemented for 'Bool'"));
+        assert!(error("aten::neg", std::slice::from_ref(&b))
+            .contains("Negation, the `-` operator, on a bool tensor"));
+        assert!(error("aten::abs", std::slice::from_ref(&b))
+            .contains("\"abs_cpu\" not implemented for 'Bool'"));
         check(&call("aten::sign", &[b]).unwrap(), Bool, &[2], &[1.0, 0.0]);
         let s = tensor(Int16, &[2], &[-32768.0, -3.0]);
-        check(&call("aten::abs", &[s]).unwrap(), Int16, &[2], &[-32768.0, 3.0]);
-        check(&call("aten::neg", &[tensor(UInt8, &[2], &[1.0, 0.0])]).unwrap(), UInt8, &[2], &[255.0, 0.0]);
-        check(&call("aten::sign", &[f32s(&[3], &[NAN, -0.0, 2.0])]).unwrap(), Float32, &[3], &[0.0, 0.0, 1.0]);
+        check(
+            &call("aten::abs", &[s]).unwrap(),
+            Int16,
+            &[2],
+            &[-32768.0, 3.0],
+        );
+        check(
+            &call("aten::neg", &[tensor(UInt8, &[2], &[1.0, 0.0])]).unwrap(),
+            UInt8,
+            &[2],
+            &[255.0, 0.0],
+        );
+        check(
+            &call("aten::sign", &[f32s(&[3], &[NAN, -0.0, 2.0])]).unwrap(),
+            Float32,
+            &[3],
+            &[0.0, 0.0, 1.0],
+        );
     }
 
     #[test]
     fn floating_functions_make_integers_float32() {
         let x = i64s(&[3], &[1.0, 2.0, 3.0]);
-        check(&call("aten::exp", std::slice::from_ref(&x)).unwrap(), Float32, &[3], &[2.7182817459106445, 7.389056205749512, 20.08553695678711]);
-        check(&call("aten::sigmoid", &[x]).unwrap(), Float32, &[3], &[0.7310585975646973, 0.8807970285415649, 0.9525741338729858]);
+        check(
+            &call("aten::exp", std::slice::from_ref(&x)).unwrap(),
+            Float32,
+            &[3],
+            &[2.7182817459106445, 7.389056205749512, 20.08553695678711],
+        );
+        check(
+            &call("aten::sigmoid", &[x]).unwrap(),
+            Float32,
+            &[3],
+            &[0.7310585975646973, 0.8807970285415649, 0.9525741338729858],
+        );
         let r = call("aten::log2", &[f32s(&[5], &[8.0, 0.5, 0.0, -1.0, 10.0])]).unwrap();
-        check(&r, Float32, &[5], &[3.0, -1.0, -INF, NAN, 3.321928024291992]);
+        check(
+            &r,
+            Float32,
+            &[5],
+            &[3.0, -1.0, -INF, NAN, 3.321928024291992],
+        );
         let b = bools(&[2], &[true, false]);
-        check(&call("aten::log1p", std::slice::from_ref(&b)).unwrap(), Float32, &[2], &[0.6931471824645996, 0.0]);
-        check(&call("aten::rsqrt", &[b]).unwrap(), Float32, &[2], &[1.0, INF]);
+        check(
+            &call("aten::log1p", std::slice::from_ref(&b)).unwrap(),
+            Float32,
+            &[2],
+            &[0.6931471824645996, 0.0],
+        );
+        check(
+            &call("aten::rsqrt", &[b]).unwrap(),
+            Float32,
+            &[2],
+            &[1.0, INF],
+        );
         let h = tensor(Float16, &[1], &[3.0]);
-        check(&call("aten::reciprocal", &[h]).unwrap(), Float16, &[1], &[0.333251953125]);
-        assert!(error("aten::tanh_", &[i64s(&[1], &[1.0])]).contains("can't be cast to the desired output type Long"));
+        check(
+            &call("aten::reciprocal", &[h]).unwrap(),
+            Float16,
+            &[1],
+            &[0.333251953125],
+        );
+        assert!(error("aten::tanh_", &[i64s(&[1], &[1.0])])
+            .contains("can't be cast to the desired output type Long"));
     }
 
     #[test]
     fn rounding_ties_to_even_and_keeps_integers() {
         let x = f32s(&[6], &[0.5, 1.5, 2.5, -0.5, -1.5, 2.4999]);
-        check(&call("aten::round", &[x]).unwrap(), Float32, &[6], &[0.0, 2.0, 2.0, -0.0, -2.0, 2.0]);
+        check(
+            &call("aten::round", &[x]).unwrap(),
+            Float32,
+            &[6],
+            &[0.0, 2.0, 2.0, -0.0, -2.0, 2.0],
+        );
         let x = f32s(&[3], &[1.2345, 2.5, 125.0]);
         let r = call_kw("aten::round", &[x], &[("decimals", Value::Int(2))]).unwrap();
         check(&r, Float32, &[3], &[1.2300000190734863, 2.5, 125.0]);
         let x = f32s(&[3], &[1.2345, 25.0, 135.0]);
         let r = call_kw("aten::round", &[x], &[("decimals", Value::Int(-1))]).unwrap();
         check(&r, Float32, &[3], &[0.0, 20.0, 140.0]);
-        check(&call("aten::trunc", &[f32s(&[3], &[-0.5, 2.7, -2.7])]).unwrap(), Float32, &[3], &[-0.0, 2.0, -2.0]);
-        check(&call("aten::floor", &[i64s(&[2], &[1.0, 2.0])]).unwrap(), Int64, &[2], &[1.0, 2.0]);
-        assert!(error("aten::ceil", &[bools(&[1], &[true])]).contains("\"ceil_vml_cpu\" not implemented for 'Bool'"));
-        let e = call_kw("aten::round", &[i64s(&[1], &[1.0])], &[("decimals", Value::Int(1))]).unwrap_err();
-        assert!(e.to_string().contains("\"round_cpu\" not implemented for 'Long'"));
+        check(
+            &call("aten::trunc", &[f32s(&[3], &[-0.5, 2.7, -2.7])]).unwrap(),
+            Float32,
+            &[3],
+            &[-0.0, 2.0, -2.0],
+        );
+        check(
+            &call("aten::floor", &[i64s(&[2], &[1.0, 2.0])]).unwrap(),
+            Int64,
+            &[2],
+            &[1.0, 2.0],
+        );
+        assert!(error("aten::ceil", &[bools(&[1], &[true])])
+            .contains("\"ceil_vml_cpu\" not implemented for 'Bool'"));
+        let e = call_kw(
+            "aten::round",
+            &[i64s(&[1], &[1.0])],
+            &[("decimals", Value::Int(1))],
+        )
+        .unwrap_err();
+        assert!(e
+            .to_string()
+            .contains("\"round_cpu\" not implemented for 'Long'"));
     }
 
     #[test]
     fn special_values_are_found_and_replaced() {
         let x = f32s(&[4], &[INF, -INF, NAN, 1.0]);
-        check(&call("aten::isinf", std::slice::from_ref(&x)).unwrap(), Bool, &[4], &[1.0, 1.0, 0.0, 0.0]);
-        check(&call("aten::isfinite", std::slice::from_ref(&x)).unwrap(), Bool, &[4], &[0.0, 0.0, 0.0, 1.0]);
-        check(&call("aten::isnan", std::slice::from_ref(&x)).unwrap(), Bool, &[4], &[0.0, 0.0, 1.0, 0.0]);
+        check(
+            &call("aten::isinf", std::slice::from_ref(&x)).unwrap(),
+            Bool,
+            &[4],
+            &[1.0, 1.0, 0.0, 0.0],
+        );
+        check(
+            &call("aten::isfinite", std::slice::from_ref(&x)).unwrap(),
+            Bool,
+            &[4],
+            &[0.0, 0.0, 0.0, 1.0],
+        );
+        check(
+            &call("aten::isnan", std::slice::from_ref(&x)).unwrap(),
+            Bool,
+            &[4],
+            &[0.0, 0.0, 1.0, 0.0],
+        );
         let max = f64::from(f32::MAX);
-        check(&call("aten::nan_to_num", std::slice::from_ref(&x)).unwrap(), Float32, &[4], &[max, -max, 0.0, 1.0]);
+        check(
+            &call("aten::nan_to_num", std::slice::from_ref(&x)).unwrap(),
+            Float32,
+            &[4],
+            &[max, -max, 0.0, 1.0],
+        );
         let h = tensor(Float16, &[4], &[INF, -INF, NAN, 1.0]);
-        check(&call("aten::nan_to_num", std::slice::from_ref(&h)).unwrap(), Float16, &[4], &[65504.0, -65504.0, 0.0, 1.0]);
+        check(
+            &call("aten::nan_to_num", std::slice::from_ref(&h)).unwrap(),
+            Float16,
+            &[4],
+            &[65504.0, -65504.0, 0.0, 1.0],
+        );
         let args = [h, Value::Float(1.5), Value::Float(1e10), Value::Int(-3)];
-        check(&call("aten::nan_to_num", &args).unwrap(), Float16, &[4], &[INF, -3.0, 1.5, 1.0]);
-        check(&call("aten::isnan", &[i64s(&[1], &[1.0])]).unwrap(), Bool, &[1], &[0.0]);
+        check(
+            &call("aten::nan_to_num", &args).unwrap(),
+            Float16,
+            &[4],
+            &[INF, -3.0, 1.5, 1.0],
+        );
+        check(
+            &call("aten::isnan", &[i64s(&[1], &[1.0])]).unwrap(),
+            Bool,
+            &[1],
+            &[0.0],
+        );
     }
 
     #[test]
     fn bitwise_not_is_logical_for_bool() {
-        check(&call("aten::bitwise_not", &[bools(&[2], &[true, false])]).unwrap(), Bool, &[2], &[0.0, 1.0]);
-        check(&call("aten::bitwise_not", &[tensor(Int16, &[1], &[5.0])]).unwrap(), Int16, &[1], &[-6.0]);
+        check(
+            &call("aten::bitwise_not", &[bools(&[2], &[true, false])]).unwrap(),
+            Bool,
+            &[2],
+            &[0.0, 1.0],
+        );
+        check(
+            &call("aten::bitwise_not", &[tensor(Int16, &[1], &[5.0])]).unwrap(),
+            Int16,
+            &[1],
+            &[-6.0],
+        );
         assert!(error("aten::bitwise_not", &[f32s(&[1], &[1.0])]).contains("'Float'"));
     }
 }

@@ -102,7 +102,10 @@ fn extreme_dim(t: &Tensor, dim: i64, keepdim: bool, max: bool) -> Result<Value> 
     let shape = reduced_shape(t.dims(), &dims, keepdim);
     let (idx, values) = extremes(t, &dims, &shape, max)?;
     let indices = index_tensor(idx, &shape, t.device())?;
-    Ok(Value::tuple(vec![Value::Tensor(values), Value::Tensor(indices)]))
+    Ok(Value::tuple(vec![
+        Value::Tensor(values),
+        Value::Tensor(indices),
+    ]))
 }
 
 /// `amax(t, dims, keepdim)` or `amin`.
@@ -121,7 +124,9 @@ fn amax(t: &Tensor, dims: &[i64], keepdim: bool, max: bool) -> Result<Tensor> {
 fn argmax(t: &Tensor, dim: Option<i64>, keepdim: bool, max: bool) -> Result<Tensor> {
     let name = if max { "argmax" } else { "argmin" };
     if t.dtype() == ScalarType::Bool {
-        return Err(Error::Script(format!("{name}(): does not support bool input")));
+        return Err(Error::Script(format!(
+            "{name}(): does not support bool input"
+        )));
     }
     let Some(dim) = dim else {
         if t.elem_count() == 0 {
@@ -149,7 +154,13 @@ fn out(t: Result<Tensor>) -> Result<Value> {
 fn register_one(b: &mut Builder, max: bool) {
     let fns: [crate::ops::OpFn; 5] = if max {
         [
-            |cx, a| out(maximum(cx, Operand::Tensor(a.tensor(0)?), Operand::Tensor(a.tensor(1)?))),
+            |cx, a| {
+                out(maximum(
+                    cx,
+                    Operand::Tensor(a.tensor(0)?),
+                    Operand::Tensor(a.tensor(1)?),
+                ))
+            },
             |_, a| out(extreme_all(a.tensor(0)?, true)),
             |_, a| extreme_dim(a.tensor(0)?, a.int(1)?, a.bool(2)?, true),
             |_, a| out(amax(a.tensor(0)?, &a.ints(1)?, a.bool(2)?, true)),
@@ -157,21 +168,37 @@ fn register_one(b: &mut Builder, max: bool) {
         ]
     } else {
         [
-            |cx, a| out(minimum(cx, Operand::Tensor(a.tensor(0)?), Operand::Tensor(a.tensor(1)?))),
+            |cx, a| {
+                out(minimum(
+                    cx,
+                    Operand::Tensor(a.tensor(0)?),
+                    Operand::Tensor(a.tensor(1)?),
+                ))
+            },
             |_, a| out(extreme_all(a.tensor(0)?, false)),
             |_, a| extreme_dim(a.tensor(0)?, a.int(1)?, a.bool(2)?, false),
             |_, a| out(amax(a.tensor(0)?, &a.ints(1)?, a.bool(2)?, false)),
             |_, a| out(argmax(a.tensor(0)?, a.opt_int(1)?, a.bool(2)?, false)),
         ]
     };
-    let (n, an) = if max { ("max", "amax") } else { ("min", "amin") };
-    b.add(&format!("aten::{n}.other(Tensor self, Tensor other) -> Tensor"), fns[0]);
+    let (n, an) = if max {
+        ("max", "amax")
+    } else {
+        ("min", "amin")
+    };
+    b.add(
+        &format!("aten::{n}.other(Tensor self, Tensor other) -> Tensor"),
+        fns[0],
+    );
     b.add(&format!("aten::{n}(Tensor self) -> Tensor"), fns[1]);
     b.add(
         &format!("aten::{n}.dim(Tensor self, int dim, bool keepdim=False) -> (Tensor values, Tensor indices)"),
         fns[2],
     );
-    b.add(&format!("aten::{an}(Tensor self, int[1] dim=[], bool keepdim=False) -> Tensor"), fns[3]);
+    b.add(
+        &format!("aten::{an}(Tensor self, int[1] dim=[], bool keepdim=False) -> Tensor"),
+        fns[3],
+    );
     b.add(
         &format!("aten::arg{n}(Tensor self, int? dim=None, bool keepdim=False) -> Tensor"),
         fns[4],
@@ -203,25 +230,74 @@ mod tests {
         let r = items(&call("aten::min", &[x, Value::Int(1), Value::Bool(true)]).unwrap());
         check(&r[0], Float32, &[2, 1], &[1.0, 2.0]);
         check(&r[1], Int64, &[2, 1], &[1.0, 0.0]);
-        let r = items(&call("aten::max", &[bools(&[3], &[true, false, true]), Value::Int(0)]).unwrap());
+        let r = items(
+            &call(
+                "aten::max",
+                &[bools(&[3], &[true, false, true]), Value::Int(0)],
+            )
+            .unwrap(),
+        );
         check(&r[0], Bool, &[], &[1.0]);
         check(&r[1], Int64, &[], &[0.0]);
-        assert!(error("aten::max", &[f32s(&[2, 0], &[]), Value::Int(1)]).contains("max(): Expected reduction dim 1 to have non-zero size."));
+        assert!(error("aten::max", &[f32s(&[2, 0], &[]), Value::Int(1)])
+            .contains("max(): Expected reduction dim 1 to have non-zero size."));
     }
 
     #[test]
     fn extremes_of_everything_and_arg_extremes() {
         let x = f32s(&[2, 3], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
-        check(&call("aten::max", std::slice::from_ref(&x)).unwrap(), Float32, &[], &[6.0]);
-        assert!(error("aten::min", &[f32s(&[0], &[])]).contains("Specify the reduction dim with the 'dim' argument."));
-        check(&call("aten::argmax", &[x.clone(), Value::None, Value::Bool(true)]).unwrap(), Int64, &[1, 1], &[5.0]);
-        check(&call("aten::argmax", &[f32s(&[4], &[1.0, NAN, 3.0, NAN])]).unwrap(), Int64, &[], &[1.0]);
-        check(&call("aten::argmin", &[f32s(&[3], &[3.0, 1.0, 1.0])]).unwrap(), Int64, &[], &[1.0]);
-        assert!(error("aten::argmax", &[bools(&[2], &[true, false])]).contains("argmax(): does not support bool input"));
-        let r = call("aten::amax", &[f32s(&[2, 2], &[1.0, NAN, 2.0, 3.0]), Value::list(vec![Value::Int(1)])]).unwrap();
+        check(
+            &call("aten::max", std::slice::from_ref(&x)).unwrap(),
+            Float32,
+            &[],
+            &[6.0],
+        );
+        assert!(error("aten::min", &[f32s(&[0], &[])])
+            .contains("Specify the reduction dim with the 'dim' argument."));
+        check(
+            &call("aten::argmax", &[x.clone(), Value::None, Value::Bool(true)]).unwrap(),
+            Int64,
+            &[1, 1],
+            &[5.0],
+        );
+        check(
+            &call("aten::argmax", &[f32s(&[4], &[1.0, NAN, 3.0, NAN])]).unwrap(),
+            Int64,
+            &[],
+            &[1.0],
+        );
+        check(
+            &call("aten::argmin", &[f32s(&[3], &[3.0, 1.0, 1.0])]).unwrap(),
+            Int64,
+            &[],
+            &[1.0],
+        );
+        assert!(error("aten::argmax", &[bools(&[2], &[true, false])])
+            .contains("argmax(): does not support bool input"));
+        let r = call(
+            "aten::amax",
+            &[
+                f32s(&[2, 2], &[1.0, NAN, 2.0, 3.0]),
+                Value::list(vec![Value::Int(1)]),
+            ],
+        )
+        .unwrap();
         check(&r, Float32, &[2], &[NAN, 3.0]);
-        check(&call("aten::amax", &[f32s(&[0, 2], &[]), Value::list(vec![Value::Int(1)])]).unwrap(), Float32, &[0], &[]);
-        let r = call("aten::max", &[f32s(&[2], &[1.0, NAN]), f32s(&[2], &[2.0, 0.0])]).unwrap();
+        check(
+            &call(
+                "aten::amax",
+                &[f32s(&[0, 2], &[]), Value::list(vec![Value::Int(1)])],
+            )
+            .unwrap(),
+            Float32,
+            &[0],
+            &[],
+        );
+        let r = call(
+            "aten::max",
+            &[f32s(&[2], &[1.0, NAN]), f32s(&[2], &[2.0, 0.0])],
+        )
+        .unwrap();
         check(&r, Float32, &[2], &[2.0, NAN]);
     }
 }

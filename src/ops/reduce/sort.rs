@@ -92,7 +92,12 @@ fn sort(t: &Tensor, dim: i64, descending: bool) -> Result<(Tensor, Tensor)> {
 
 /// PyTorch's `topk_impl_loop` on one row: the `k` largest (or smallest) values with their
 /// indices, NaN the largest.
-fn topk_row<T: Copy + PartialOrd>(row: &[T], k: usize, largest: bool, sorted: bool) -> Vec<(T, usize)> {
+fn topk_row<T: Copy + PartialOrd>(
+    row: &[T],
+    k: usize,
+    largest: bool,
+    sorted: bool,
+) -> Vec<(T, usize)> {
     if k == 0 {
         return Vec::new();
     }
@@ -117,7 +122,12 @@ fn topk_row<T: Copy + PartialOrd>(row: &[T], k: usize, largest: bool, sorted: bo
 }
 
 /// The picks of `topk` for every row.
-fn topk_picks<T: Copy + PartialOrd>(rows: &Rows<T>, k: usize, largest: bool, sorted: bool) -> Vec<usize> {
+fn topk_picks<T: Copy + PartialOrd>(
+    rows: &Rows<T>,
+    k: usize,
+    largest: bool,
+    sorted: bool,
+) -> Vec<usize> {
     rows.iter()
         .flat_map(|r| topk_row(r, k, largest, sorted).into_iter().map(|(_, i)| i))
         .collect()
@@ -132,7 +142,9 @@ fn topk(t: &Tensor, k: i64, dim: i64, largest: bool, sorted: bool) -> Result<(Te
         _ => return Err(Error::Script("selected index k out of range".into())),
     };
     if t.dtype() == ScalarType::Bool {
-        return Err(Error::Script("topk does not support bool dtypes on CPU".into()));
+        return Err(Error::Script(
+            "topk does not support bool dtypes on CPU".into(),
+        ));
     }
     if t.rank() == 0 {
         // PyTorch copies a 0-dim tensor whatever `k` (0 or 1).
@@ -171,9 +183,10 @@ pub(super) fn register(b: &mut Builder) {
         "aten::sort.stable(Tensor self, *, bool? stable, int dim=-1, bool descending=False) -> (Tensor values, Tensor indices)",
         |_, a| pair(sort(a.tensor(0)?, a.int(2)?, a.bool(3)?)),
     );
-    b.add("aten::argsort(Tensor self, int dim=-1, bool descending=False) -> Tensor", |_, a| {
-        Ok(Value::Tensor(sort(a.tensor(0)?, a.int(1)?, a.bool(2)?)?.1))
-    });
+    b.add(
+        "aten::argsort(Tensor self, int dim=-1, bool descending=False) -> Tensor",
+        |_, a| Ok(Value::Tensor(sort(a.tensor(0)?, a.int(1)?, a.bool(2)?)?.1)),
+    );
     b.add(
         "aten::argsort.stable(Tensor self, *, bool stable, int dim=-1, bool descending=False) -> Tensor",
         |_, a| Ok(Value::Tensor(sort(a.tensor(0)?, a.int(2)?, a.bool(3)?)?.1)),
@@ -187,7 +200,9 @@ pub(super) fn register(b: &mut Builder) {
 #[cfg(test)]
 mod tests {
     //! Expected values are torch 2.15's for the same calls.
-    use crate::ops::elementwise::testing::{bools, call, call_kw, check, error, f32s, i64s, items, tensor};
+    use crate::ops::elementwise::testing::{
+        bools, call, call_kw, check, error, f32s, i64s, items, tensor,
+    };
     use crate::ops::ScalarType::*;
     use crate::ops::Value;
 
@@ -200,11 +215,25 @@ mod tests {
         let r = items(&call("aten::topk", &[x.clone(), Value::Int(3)]).unwrap());
         check(&r[0], Float32, &[3], &[NAN, 3.0, 3.0]);
         check(&r[1], Int64, &[3], &[3.0, 5.0, 1.0]);
-        let r = items(&call_kw("aten::topk", &[x, Value::Int(3)], &[("largest", Value::Bool(false))]).unwrap());
+        let r = items(
+            &call_kw(
+                "aten::topk",
+                &[x, Value::Int(3)],
+                &[("largest", Value::Bool(false))],
+            )
+            .unwrap(),
+        );
         check(&r[0], Float32, &[3], &[1.0, 2.0, 3.0]);
         check(&r[1], Int64, &[3], &[0.0, 4.0, 5.0]);
         let x = f32s(&[8], &[5.0, 1.0, 3.0, 4.0, 2.0, 6.0, 0.0, 9.0]);
-        let r = items(&call_kw("aten::topk", &[x, Value::Int(4)], &[("sorted", Value::Bool(false))]).unwrap());
+        let r = items(
+            &call_kw(
+                "aten::topk",
+                &[x, Value::Int(4)],
+                &[("sorted", Value::Bool(false))],
+            )
+            .unwrap(),
+        );
         check(&r[0], Float32, &[4], &[6.0, 9.0, 5.0, 4.0]);
         check(&r[1], Int64, &[4], &[5.0, 7.0, 0.0, 3.0]);
         let x = f32s(&[2, 3], &[1.0, 5.0, 3.0, 4.0, 2.0, 6.0]);
@@ -215,8 +244,14 @@ mod tests {
 
     #[test]
     fn topk_refuses_what_pytorch_refuses() {
-        assert!(error("aten::topk", &[f32s(&[2], &[1.0, 3.0]), Value::Int(3)]).contains("selected index k out of range"));
-        assert!(error("aten::topk", &[bools(&[2], &[true, false]), Value::Int(1)]).contains("topk does not support bool dtypes on CPU"));
+        assert!(
+            error("aten::topk", &[f32s(&[2], &[1.0, 3.0]), Value::Int(3)])
+                .contains("selected index k out of range")
+        );
+        assert!(
+            error("aten::topk", &[bools(&[2], &[true, false]), Value::Int(1)])
+                .contains("topk does not support bool dtypes on CPU")
+        );
         let r = items(&call("aten::topk", &[f32s(&[], &[3.0]), Value::Int(1)]).unwrap());
         check(&r[0], Float32, &[], &[3.0]);
         check(&r[1], Int64, &[], &[0.0]);
@@ -231,7 +266,17 @@ mod tests {
         let r = items(&call("aten::sort", std::slice::from_ref(&x)).unwrap());
         check(&r[0], Float32, &[6], &[-INF, 1.0, 1.0, 3.0, 3.0, NAN]);
         check(&r[1], Int64, &[6], &[4.0, 2.0, 5.0, 0.0, 3.0, 1.0]);
-        let r = items(&call_kw("aten::sort", &[x], &[("stable", Value::Bool(true)), ("descending", Value::Bool(true))]).unwrap());
+        let r = items(
+            &call_kw(
+                "aten::sort",
+                &[x],
+                &[
+                    ("stable", Value::Bool(true)),
+                    ("descending", Value::Bool(true)),
+                ],
+            )
+            .unwrap(),
+        );
         check(&r[0], Float32, &[6], &[NAN, 3.0, 3.0, 1.0, 1.0, -INF]);
         check(&r[1], Int64, &[6], &[1.0, 0.0, 3.0, 2.0, 5.0, 4.0]);
         let x = i64s(&[2, 3], &[3.0, 1.0, 2.0, 1.0, 1.0, 0.0]);

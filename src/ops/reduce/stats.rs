@@ -43,7 +43,15 @@ fn var_std(
     with_mean: bool,
 ) -> Result<Value> {
     if !t.dtype().is_float() {
-        let name = if with_mean { if sqrt { "std_mean" } else { "var_mean" } } else { "std and var" };
+        let name = if with_mean {
+            if sqrt {
+                "std_mean"
+            } else {
+                "var_mean"
+            }
+        } else {
+            "std and var"
+        };
         return Err(Error::Script(format!(
             "{name} only support floating point and complex dtypes"
         )));
@@ -51,7 +59,11 @@ fn var_std(
     let rd = reduce_dims(dims, t.rank())?;
     let shape = reduced_shape(t.dims(), &rd, keepdim);
     let (vars, means) = moments(&Rows::new(t.inner(), &rd)?, correction);
-    let vars = if sqrt { vars.into_iter().map(f64::sqrt).collect() } else { vars };
+    let vars = if sqrt {
+        vars.into_iter().map(f64::sqrt).collect()
+    } else {
+        vars
+    };
     let v = Value::Tensor(float_tensor(vars, &shape, t.dtype(), t.device())?);
     if !with_mean {
         return Ok(v);
@@ -72,7 +84,9 @@ fn row_norms<T: Real>(rows: &Rows<T>, ord: f64) -> Vec<T> {
             if ord.is_infinite() {
                 abs.fold(None, |acc: Option<T>, x| match acc {
                     Some(a) if is_nan(a) => Some(a),
-                    Some(a) if !is_nan(x) && ((ord > 0.0 && a >= x) || (ord < 0.0 && a <= x)) => Some(a),
+                    Some(a) if !is_nan(x) && ((ord > 0.0 && a >= x) || (ord < 0.0 && a <= x)) => {
+                        Some(a)
+                    }
                     _ => Some(x),
                 })
                 .unwrap_or(zero)
@@ -83,7 +97,8 @@ fn row_norms<T: Real>(rows: &Rows<T>, ord: f64) -> Vec<T> {
             } else if ord == 2.0 {
                 r.iter().fold(zero, |a, &x| a + x * x).sqrt()
             } else {
-                abs.fold(zero, |a, x| a + x.powf(p)).powf(T::from_f64(1.0) / p)
+                abs.fold(zero, |a, x| a + x.powf(p))
+                    .powf(T::from_f64(1.0) / p)
             }
         })
         .collect()
@@ -129,8 +144,16 @@ fn vector_norm(
     let shape = reduced_shape(t.dims(), &rd, keepdim);
     let x = t.inner();
     let r = match compute_dtype(t.dtype()) {
-        candle_core::DType::F64 => CT::from_vec(row_norms(&Rows::<f64>::new(x, &rd)?, ord), shape, &Device::Cpu)?,
-        _ => CT::from_vec(row_norms(&Rows::<f32>::new(x, &rd)?, ord), shape, &Device::Cpu)?,
+        candle_core::DType::F64 => CT::from_vec(
+            row_norms(&Rows::<f64>::new(x, &rd)?, ord),
+            shape,
+            &Device::Cpu,
+        )?,
+        _ => CT::from_vec(
+            row_norms(&Rows::<f32>::new(x, &rd)?, ord),
+            shape,
+            &Device::Cpu,
+        )?,
     };
     finish(r, t.dtype())?.to_device(t.device())
 }
@@ -179,14 +202,34 @@ fn unbiased(b: bool) -> f64 {
 
 /// Registers `var`, `std`, `var_mean`, `std_mean` (each plain, with dims, with a correction).
 fn register_moments(b: &mut Builder, name: &str, sqrt: bool, with_mean: bool) {
-    let ret = if with_mean { "(Tensor, Tensor)" } else { "Tensor" };
+    let ret = if with_mean {
+        "(Tensor, Tensor)"
+    } else {
+        "Tensor"
+    };
     macro_rules! fns {
         ($sqrt:literal, $mean:literal) => {
             [
-                |_, a| var_std(a.tensor(0)?, None, unbiased(a.bool(1)?), false, $sqrt, $mean),
+                |_, a| {
+                    var_std(
+                        a.tensor(0)?,
+                        None,
+                        unbiased(a.bool(1)?),
+                        false,
+                        $sqrt,
+                        $mean,
+                    )
+                },
                 |_, a| {
                     let dims = a.opt_ints(1)?;
-                    var_std(a.tensor(0)?, dims.as_deref(), unbiased(a.bool(2)?), a.bool(3)?, $sqrt, $mean)
+                    var_std(
+                        a.tensor(0)?,
+                        dims.as_deref(),
+                        unbiased(a.bool(2)?),
+                        a.bool(3)?,
+                        $sqrt,
+                        $mean,
+                    )
                 },
                 |_, a| {
                     let dims = a.opt_ints(1)?;
@@ -202,7 +245,10 @@ fn register_moments(b: &mut Builder, name: &str, sqrt: bool, with_mean: bool) {
         (false, true) => fns!(false, true),
         (true, true) => fns!(true, true),
     };
-    b.add(&format!("aten::{name}(Tensor self, bool unbiased=True) -> {ret}"), fns[0]);
+    b.add(
+        &format!("aten::{name}(Tensor self, bool unbiased=True) -> {ret}"),
+        fns[0],
+    );
     b.add(
         &format!("aten::{name}.dim(Tensor self, int[1]? dim, bool unbiased=True, bool keepdim=False) -> {ret}"),
         fns[1],
@@ -229,12 +275,23 @@ pub(super) fn register(b: &mut Builder) {
         "aten::norm.ScalarOpt_dim_dtype(Tensor self, Scalar? p, int[1] dim, bool keepdim, *, ScalarType dtype) -> Tensor",
         |_, a| out(vector_norm(a.tensor(0)?, p(a, 1)?, Some(&a.ints(2)?), a.bool(3)?, a.opt_dtype(4)?, false)),
     );
-    b.add("aten::norm.Scalar(Tensor self, Scalar p=2) -> Tensor", |_, a| {
-        out(vector_norm(a.tensor(0)?, p(a, 1)?, None, false, None, true))
-    });
-    b.add("aten::norm.ScalarOpt_dtype(Tensor self, Scalar? p, *, ScalarType dtype) -> Tensor", |_, a| {
-        out(vector_norm(a.tensor(0)?, p(a, 1)?, None, false, a.opt_dtype(2)?, false))
-    });
+    b.add(
+        "aten::norm.Scalar(Tensor self, Scalar p=2) -> Tensor",
+        |_, a| out(vector_norm(a.tensor(0)?, p(a, 1)?, None, false, None, true)),
+    );
+    b.add(
+        "aten::norm.ScalarOpt_dtype(Tensor self, Scalar? p, *, ScalarType dtype) -> Tensor",
+        |_, a| {
+            out(vector_norm(
+                a.tensor(0)?,
+                p(a, 1)?,
+                None,
+                false,
+                a.opt_dtype(2)?,
+                false,
+            ))
+        },
+    );
     b.add(
         "aten::linalg_vector_norm(Tensor self, Scalar ord=2, int[1]? dim=None, bool keepdim=False, *, ScalarType? dtype=None) -> Tensor",
         |_, a| {
@@ -247,7 +304,9 @@ pub(super) fn register(b: &mut Builder) {
 #[cfg(test)]
 mod tests {
     //! Expected values are torch 2.15's for the same calls.
-    use crate::ops::elementwise::testing::{call, call_kw, check, error, f32s, i64s, items, tensor};
+    use crate::ops::elementwise::testing::{
+        call, call_kw, check, error, f32s, i64s, items, tensor,
+    };
     use crate::ops::ScalarType::*;
     use crate::ops::Value;
 
@@ -264,36 +323,127 @@ mod tests {
 
     #[test]
     fn variances_follow_the_correction() {
-        check(&call("aten::std", &[x()]).unwrap(), Float32, &[], &[1.8708287477493286]);
-        let r = call("aten::var", &[x(), Value::Int(1), Value::Bool(false), Value::Bool(true)]).unwrap();
-        check(&r, Float32, &[2, 1], &[0.6666666865348816, 0.6666666865348816]);
-        let r = call_kw("aten::var", &[x(), Value::Int(1)], &[("correction", Value::Float(2.5))]).unwrap();
+        check(
+            &call("aten::std", &[x()]).unwrap(),
+            Float32,
+            &[],
+            &[1.8708287477493286],
+        );
+        let r = call(
+            "aten::var",
+            &[x(), Value::Int(1), Value::Bool(false), Value::Bool(true)],
+        )
+        .unwrap();
+        check(
+            &r,
+            Float32,
+            &[2, 1],
+            &[0.6666666865348816, 0.6666666865348816],
+        );
+        let r = call_kw(
+            "aten::var",
+            &[x(), Value::Int(1)],
+            &[("correction", Value::Float(2.5))],
+        )
+        .unwrap();
         check(&r, Float32, &[2], &[4.0, 4.0]);
-        check(&call("aten::var", &[f32s(&[1], &[1.0])]).unwrap(), Float32, &[], &[NAN]);
-        let r = call_kw("aten::var", &[f32s(&[2], &[1.0, 2.0])], &[("correction", Value::Int(3))]).unwrap();
+        check(
+            &call("aten::var", &[f32s(&[1], &[1.0])]).unwrap(),
+            Float32,
+            &[],
+            &[NAN],
+        );
+        let r = call_kw(
+            "aten::var",
+            &[f32s(&[2], &[1.0, 2.0])],
+            &[("correction", Value::Int(3))],
+        )
+        .unwrap();
         check(&r, Float32, &[], &[INF]);
         let r = items(&call("aten::std_mean", &[x(), Value::Int(1)]).unwrap());
         check(&r[0], Float32, &[2], &[1.0, 1.0]);
         check(&r[1], Float32, &[2], &[2.0, 5.0]);
-        assert!(error("aten::std", &[i64s(&[2], &[1.0, 2.0])]).contains("std and var only support floating point"));
+        assert!(error("aten::std", &[i64s(&[2], &[1.0, 2.0])])
+            .contains("std and var only support floating point"));
     }
 
     #[test]
     fn norms_follow_pytorch() {
-        check(&call("aten::norm", &[x()]).unwrap(), Float32, &[], &[9.539392471313477]);
-        check(&call("aten::norm", &[x(), Value::Int(1), dims(&[1])]).unwrap(), Float32, &[2], &[6.0, 15.0]);
-        check(&call("aten::norm", &[x(), Value::Float(INF), dims(&[1])]).unwrap(), Float32, &[2], &[3.0, 6.0]);
-        check(&call("aten::norm", &[f32s(&[3], &[0.0, 1.0, 2.0]), Value::Int(0)]).unwrap(), Float32, &[], &[2.0]);
-        check(&call("aten::norm", &[x(), Value::Int(3)]).unwrap(), Float32, &[], &[7.611662864685059]);
-        check(&call("aten::linalg_vector_norm", &[x(), Value::Int(-1)]).unwrap(), Float32, &[], &[0.4081632196903229]);
-        check(&call("aten::norm", &[x(), Value::None, dims(&[1])]).unwrap(), Float32, &[2], &[3.7416574954986572, 8.774964332580566]);
+        check(
+            &call("aten::norm", &[x()]).unwrap(),
+            Float32,
+            &[],
+            &[9.539392471313477],
+        );
+        check(
+            &call("aten::norm", &[x(), Value::Int(1), dims(&[1])]).unwrap(),
+            Float32,
+            &[2],
+            &[6.0, 15.0],
+        );
+        check(
+            &call("aten::norm", &[x(), Value::Float(INF), dims(&[1])]).unwrap(),
+            Float32,
+            &[2],
+            &[3.0, 6.0],
+        );
+        check(
+            &call("aten::norm", &[f32s(&[3], &[0.0, 1.0, 2.0]), Value::Int(0)]).unwrap(),
+            Float32,
+            &[],
+            &[2.0],
+        );
+        check(
+            &call("aten::norm", &[x(), Value::Int(3)]).unwrap(),
+            Float32,
+            &[],
+            &[7.611662864685059],
+        );
+        check(
+            &call("aten::linalg_vector_norm", &[x(), Value::Int(-1)]).unwrap(),
+            Float32,
+            &[],
+            &[0.4081632196903229],
+        );
+        check(
+            &call("aten::norm", &[x(), Value::None, dims(&[1])]).unwrap(),
+            Float32,
+            &[2],
+            &[3.7416574954986572, 8.774964332580566],
+        );
         let h = tensor(Float16, &[2], &[300.0, 400.0]);
-        check(&call("aten::linalg_vector_norm", &[h]).unwrap(), Float16, &[], &[500.0]);
-        check(&call("aten::linalg_vector_norm", &[f32s(&[2], &[1.0, NAN]), Value::Float(INF)]).unwrap(), Float32, &[], &[NAN]);
-        let e = call_kw("aten::linalg_vector_norm", &[x()], &[("dtype", Value::Int(5))]).unwrap_err();
-        assert!(e.to_string().contains("should be convertible without narrowing to the specified dtype (Half)"));
-        let e = error("aten::linalg_vector_norm", &[f32s(&[0], &[]), Value::Int(-1)]);
+        check(
+            &call("aten::linalg_vector_norm", &[h]).unwrap(),
+            Float16,
+            &[],
+            &[500.0],
+        );
+        check(
+            &call(
+                "aten::linalg_vector_norm",
+                &[f32s(&[2], &[1.0, NAN]), Value::Float(INF)],
+            )
+            .unwrap(),
+            Float32,
+            &[],
+            &[NAN],
+        );
+        let e = call_kw(
+            "aten::linalg_vector_norm",
+            &[x()],
+            &[("dtype", Value::Int(5))],
+        )
+        .unwrap_err();
+        assert!(e
+            .to_string()
+            .contains("should be convertible without narrowing to the specified dtype (Half)"));
+        let e = error(
+            "aten::linalg_vector_norm",
+            &[f32s(&[0], &[]), Value::Int(-1)],
+        );
         assert!(e.contains("cannot compute the -1 norm on an empty tensor"));
-        assert!(error("aten::norm", &[i64s(&[1], &[1.0])]).contains("norm(): input dtype should be either floating point or complex. Got Long instead."));
+        assert!(error("aten::norm", &[i64s(&[1], &[1.0])]).contains(
+            "norm(): input dtype should be either floating point or complex. Got Long instead."
+        ));
     }
 }

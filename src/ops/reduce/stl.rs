@@ -46,7 +46,12 @@ fn insertion_sort<E: Copy>(v: &mut [E], first: usize, last: usize, comp: &impl F
 }
 
 /// `std::__final_insertion_sort`.
-fn final_insertion_sort<E: Copy>(v: &mut [E], first: usize, last: usize, comp: &impl Fn(&E, &E) -> bool) {
+fn final_insertion_sort<E: Copy>(
+    v: &mut [E],
+    first: usize,
+    last: usize,
+    comp: &impl Fn(&E, &E) -> bool,
+) {
     if last - first > THRESHOLD {
         insertion_sort(v, first, first + THRESHOLD, comp);
         for i in first + THRESHOLD..last {
@@ -58,7 +63,14 @@ fn final_insertion_sort<E: Copy>(v: &mut [E], first: usize, last: usize, comp: &
 }
 
 /// `std::__push_heap` on the heap at `first`: `hole` and `top` are offsets from it.
-fn push_heap<E: Copy>(v: &mut [E], first: usize, mut hole: isize, top: isize, val: E, comp: &impl Fn(&E, &E) -> bool) {
+fn push_heap<E: Copy>(
+    v: &mut [E],
+    first: usize,
+    mut hole: isize,
+    top: isize,
+    val: E,
+    comp: &impl Fn(&E, &E) -> bool,
+) {
     let at = |i: isize| first + i as usize;
     let mut parent = (hole - 1) / 2;
     while hole > top && comp(&v[at(parent)], &val) {
@@ -70,7 +82,14 @@ fn push_heap<E: Copy>(v: &mut [E], first: usize, mut hole: isize, top: isize, va
 }
 
 /// `std::__adjust_heap`.
-fn adjust_heap<E: Copy>(v: &mut [E], first: usize, mut hole: isize, len: isize, val: E, comp: &impl Fn(&E, &E) -> bool) {
+fn adjust_heap<E: Copy>(
+    v: &mut [E],
+    first: usize,
+    mut hole: isize,
+    len: isize,
+    val: E,
+    comp: &impl Fn(&E, &E) -> bool,
+) {
     let at = |i: isize| first + i as usize;
     let top = hole;
     let mut second = hole;
@@ -91,7 +110,13 @@ fn adjust_heap<E: Copy>(v: &mut [E], first: usize, mut hole: isize, len: isize, 
 }
 
 /// `std::__pop_heap(first, last, result)`.
-fn pop_heap<E: Copy>(v: &mut [E], first: usize, last: usize, result: usize, comp: &impl Fn(&E, &E) -> bool) {
+fn pop_heap<E: Copy>(
+    v: &mut [E],
+    first: usize,
+    last: usize,
+    result: usize,
+    comp: &impl Fn(&E, &E) -> bool,
+) {
     let val = v[result];
     v[result] = v[first];
     adjust_heap(v, first, 0, (last - first) as isize, val, comp);
@@ -115,7 +140,13 @@ fn make_heap<E: Copy>(v: &mut [E], first: usize, last: usize, comp: &impl Fn(&E,
 }
 
 /// `std::__heap_select`.
-fn heap_select<E: Copy>(v: &mut [E], first: usize, middle: usize, last: usize, comp: &impl Fn(&E, &E) -> bool) {
+fn heap_select<E: Copy>(
+    v: &mut [E],
+    first: usize,
+    middle: usize,
+    last: usize,
+    comp: &impl Fn(&E, &E) -> bool,
+) {
     make_heap(v, first, middle, comp);
     for i in middle..last {
         if comp(&v[i], &v[first]) {
@@ -133,13 +164,26 @@ fn sort_heap<E: Copy>(v: &mut [E], first: usize, mut last: usize, comp: &impl Fn
 }
 
 /// `std::__partial_sort(first, middle, last)`.
-fn partial_sort_range<E: Copy>(v: &mut [E], first: usize, middle: usize, last: usize, comp: &impl Fn(&E, &E) -> bool) {
+fn partial_sort_range<E: Copy>(
+    v: &mut [E],
+    first: usize,
+    middle: usize,
+    last: usize,
+    comp: &impl Fn(&E, &E) -> bool,
+) {
     heap_select(v, first, middle, last, comp);
     sort_heap(v, first, middle, comp);
 }
 
 /// `std::__move_median_to_first`.
-fn move_median_to_first<E: Copy>(v: &mut [E], result: usize, a: usize, b: usize, c: usize, comp: &impl Fn(&E, &E) -> bool) {
+fn move_median_to_first<E: Copy>(
+    v: &mut [E],
+    result: usize,
+    a: usize,
+    b: usize,
+    c: usize,
+    comp: &impl Fn(&E, &E) -> bool,
+) {
     let swap_with = if comp(&v[a], &v[b]) {
         if comp(&v[b], &v[c]) {
             b
@@ -159,7 +203,13 @@ fn move_median_to_first<E: Copy>(v: &mut [E], result: usize, a: usize, b: usize,
 }
 
 /// `std::__unguarded_partition` of `v[first..last]` around `v[pivot]`.
-fn unguarded_partition<E: Copy>(v: &mut [E], mut first: usize, mut last: usize, pivot: usize, comp: &impl Fn(&E, &E) -> bool) -> usize {
+fn unguarded_partition<E: Copy>(
+    v: &mut [E],
+    mut first: usize,
+    mut last: usize,
+    pivot: usize,
+    comp: &impl Fn(&E, &E) -> bool,
+) -> usize {
     loop {
         while first + 1 < v.len() && comp(&v[first], &v[pivot]) {
             first += 1;
@@ -177,14 +227,25 @@ fn unguarded_partition<E: Copy>(v: &mut [E], mut first: usize, mut last: usize, 
 }
 
 /// `std::__unguarded_partition_pivot`.
-fn partition_pivot<E: Copy>(v: &mut [E], first: usize, last: usize, comp: &impl Fn(&E, &E) -> bool) -> usize {
+fn partition_pivot<E: Copy>(
+    v: &mut [E],
+    first: usize,
+    last: usize,
+    comp: &impl Fn(&E, &E) -> bool,
+) -> usize {
     let mid = first + (last - first) / 2;
     move_median_to_first(v, first, first + 1, mid, last - 1, comp);
     unguarded_partition(v, first + 1, last, first, comp)
 }
 
 /// `std::__introsort_loop`.
-fn introsort_loop<E: Copy>(v: &mut [E], first: usize, mut last: usize, mut depth: usize, comp: &impl Fn(&E, &E) -> bool) {
+fn introsort_loop<E: Copy>(
+    v: &mut [E],
+    first: usize,
+    mut last: usize,
+    mut depth: usize,
+    comp: &impl Fn(&E, &E) -> bool,
+) {
     while last - first > THRESHOLD {
         if depth == 0 {
             partial_sort_range(v, first, last, last, comp);
@@ -255,6 +316,9 @@ mod tests {
         assert!(v[..50].iter().all(|x| x.0 <= v[50].0) && v[51..].iter().all(|x| x.0 >= v[50].0));
         let mut v = values;
         partial_sort(&mut v, 3, &less);
-        assert_eq!(v[..3].iter().map(|x| x.0).collect::<Vec<_>>(), vec![0, 0, 0]);
+        assert_eq!(
+            v[..3].iter().map(|x| x.0).collect::<Vec<_>>(),
+            vec![0, 0, 0]
+        );
     }
 }

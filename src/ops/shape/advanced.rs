@@ -4,7 +4,10 @@
 //! Positions are computed on the host; elements move with candle's `index_select` and
 //! `scatter`.
 
-use super::{broadcast_error, broadcast_shapes, broadcast_source, err, int_values, offsets, put, strides, take, type_name, wrap_index};
+use super::{
+    broadcast_error, broadcast_shapes, broadcast_source, err, int_values, offsets, put, strides,
+    take, type_name, wrap_index,
+};
 use crate::error::Result;
 use crate::ops::creation::filled;
 use crate::ops::dtype::ScalarType;
@@ -15,14 +18,35 @@ use crate::ops::value::Value;
 /// Registers `index`, `index_put_`, `index_put` (each with its `Tensor[]` twin) and
 /// `masked_select`.
 pub(super) fn register(b: &mut Builder) {
-    b.add("aten::index.Tensor(Tensor self, Tensor?[] indices) -> Tensor", index);
-    b.add("aten::index.Tensor_hacked_twin(Tensor self, Tensor[] indices) -> Tensor", index);
+    b.add(
+        "aten::index.Tensor(Tensor self, Tensor?[] indices) -> Tensor",
+        index,
+    );
+    b.add(
+        "aten::index.Tensor_hacked_twin(Tensor self, Tensor[] indices) -> Tensor",
+        index,
+    );
     const PUT: &str = "Tensor values, bool accumulate=False) -> Tensor";
-    b.add(&format!("aten::index_put_(Tensor(a!) self, Tensor?[] indices, {PUT}(a!)"), index_put);
-    b.add(&format!("aten::index_put_.hacked_twin(Tensor(a!) self, Tensor[] indices, {PUT}(a!)"), index_put);
-    b.add(&format!("aten::index_put(Tensor self, Tensor?[] indices, {PUT}"), index_put);
-    b.add(&format!("aten::index_put.hacked_twin(Tensor self, Tensor[] indices, {PUT}"), index_put);
-    b.add("aten::masked_select(Tensor self, Tensor mask) -> Tensor", masked_select);
+    b.add(
+        &format!("aten::index_put_(Tensor(a!) self, Tensor?[] indices, {PUT}(a!)"),
+        index_put,
+    );
+    b.add(
+        &format!("aten::index_put_.hacked_twin(Tensor(a!) self, Tensor[] indices, {PUT}(a!)"),
+        index_put,
+    );
+    b.add(
+        &format!("aten::index_put(Tensor self, Tensor?[] indices, {PUT}"),
+        index_put,
+    );
+    b.add(
+        &format!("aten::index_put.hacked_twin(Tensor self, Tensor[] indices, {PUT}"),
+        index_put,
+    );
+    b.add(
+        "aten::masked_select(Tensor self, Tensor mask) -> Tensor",
+        masked_select,
+    );
 }
 
 /// One entry of an index list after masks are expanded: a whole dim, or index values (of
@@ -54,7 +78,10 @@ fn slots(t: &Tensor, indices: &[Option<Tensor>]) -> Result<Vec<Slot>> {
     if indices.is_empty() {
         return Err(err("at least one index must be provided"));
     }
-    let consumed: usize = indices.iter().map(|i| i.as_ref().filter(|t| is_mask(t)).map_or(1, Tensor::rank)).sum();
+    let consumed: usize = indices
+        .iter()
+        .map(|i| i.as_ref().filter(|t| is_mask(t)).map_or(1, Tensor::rank))
+        .sum();
     if consumed > t.rank() {
         return Err(err(format!(
             "too many indices for tensor of dimension {} (got {consumed})",
@@ -68,7 +95,9 @@ fn slots(t: &Tensor, indices: &[Option<Tensor>]) -> Result<Vec<Slot>> {
             continue;
         };
         match ix.dtype() {
-            ScalarType::Int64 | ScalarType::Int32 => out.push(Slot::Index(int_values(ix)?, ix.dims().to_vec())),
+            ScalarType::Int64 | ScalarType::Int32 => {
+                out.push(Slot::Index(int_values(ix)?, ix.dims().to_vec()))
+            }
             ScalarType::Bool | ScalarType::UInt8 => {
                 if ix.rank() == 0 {
                     return Err(err("indexing with a 0-dim bool tensor is not supported"));
@@ -87,7 +116,11 @@ fn slots(t: &Tensor, indices: &[Option<Tensor>]) -> Result<Vec<Slot>> {
                 }
                 out.extend(nonzero(ix)?);
             }
-            _ => return Err(err("tensors used as indices must be long, int, byte or bool tensors")),
+            _ => {
+                return Err(err(
+                    "tensors used as indices must be long, int, byte or bool tensors",
+                ))
+            }
         }
     }
     while out.len() < t.rank() {
@@ -100,10 +133,18 @@ fn slots(t: &Tensor, indices: &[Option<Tensor>]) -> Result<Vec<Slot>> {
 fn nonzero(mask: &Tensor) -> Result<Vec<Slot>> {
     let dims = mask.dims();
     let st = strides(dims);
-    let hits: Vec<usize> = int_values(mask)?.iter().enumerate().filter(|(_, &v)| v != 0).map(|(i, _)| i).collect();
+    let hits: Vec<usize> = int_values(mask)?
+        .iter()
+        .enumerate()
+        .filter(|(_, &v)| v != 0)
+        .map(|(i, _)| i)
+        .collect();
     Ok((0..dims.len())
         .map(|d| {
-            let coords = hits.iter().map(|&h| ((h / st[d]) % dims[d]) as i64).collect();
+            let coords = hits
+                .iter()
+                .map(|&h| ((h / st[d]) % dims[d]) as i64)
+                .collect();
             Slot::Index(coords, vec![hits.len()])
         })
         .collect())
@@ -113,9 +154,23 @@ fn nonzero(mask: &Tensor) -> Result<Vec<Slot>> {
 /// dims replace them where they are adjacent, and go first otherwise.
 fn plan(cx: &Ctx, op: &str, t: &Tensor, indices: &[Option<Tensor>]) -> Result<Plan> {
     let slots = slots(t, indices)?;
-    let shapes: Vec<&Vec<usize>> = slots.iter().filter_map(|s| if let Slot::Index(_, d) = s { Some(d) } else { None }).collect();
-    let indexed: Vec<usize> = (0..slots.len()).filter(|&d| matches!(slots[d], Slot::Index(..))).collect();
-    let Some(b) = shapes.iter().try_fold(Vec::new(), |acc, s| broadcast_shapes(&acc, s)) else {
+    let shapes: Vec<&Vec<usize>> = slots
+        .iter()
+        .filter_map(|s| {
+            if let Slot::Index(_, d) = s {
+                Some(d)
+            } else {
+                None
+            }
+        })
+        .collect();
+    let indexed: Vec<usize> = (0..slots.len())
+        .filter(|&d| matches!(slots[d], Slot::Index(..)))
+        .collect();
+    let Some(b) = shapes
+        .iter()
+        .try_fold(Vec::new(), |acc, s| broadcast_shapes(&acc, s))
+    else {
         let listed: Vec<String> = shapes.iter().map(|s| format!("{s:?}")).collect();
         return Err(err(format!(
             "shape mismatch: indexing tensors could not be broadcast together with shapes {}",
@@ -131,18 +186,27 @@ fn plan(cx: &Ctx, op: &str, t: &Tensor, indices: &[Option<Tensor>]) -> Result<Pl
         (Vec::new(), full)
     };
     let size_of = |ds: &[usize]| ds.iter().map(|&d| t.dims()[d]).collect::<Vec<_>>();
-    let dims: Vec<usize> = size_of(&pre).into_iter().chain(b.iter().copied()).chain(size_of(&post)).collect();
+    let dims: Vec<usize> = size_of(&pre)
+        .into_iter()
+        .chain(b.iter().copied())
+        .chain(size_of(&post))
+        .collect();
     cx.check(op, &dims)?;
     let st = strides(t.dims());
     let b_count: usize = b.iter().product();
     let mut at_b = vec![0i64; b_count];
     for &d in &indexed {
-        let Slot::Index(values, shape) = &slots[d] else { continue };
+        let Slot::Index(values, shape) = &slots[d] else {
+            continue;
+        };
         let size = t.dims()[d];
         for (slot, src) in at_b.iter_mut().zip(broadcast_source(shape, &b)) {
             let v = values[src];
-            let w = wrap_index(v, size)
-                .ok_or_else(|| err(format!("index {v} is out of bounds for dimension {d} with size {size}")))?;
+            let w = wrap_index(v, size).ok_or_else(|| {
+                err(format!(
+                    "index {v} is out of bounds for dimension {d} with size {size}"
+                ))
+            })?;
             *slot += (w * st[d]) as i64;
         }
     }
@@ -175,24 +239,45 @@ fn scalar_of(t: &Tensor) -> Result<Scalar> {
 
 /// PyTorch's shortcut for `x[mask] = v`: one mask (after `None`s), a one-element value on the
 /// CPU, no accumulation: a masked fill, which converts the value to `self`'s type.
-fn masked_fill_put(cx: &Ctx, t: &Tensor, indices: &[Option<Tensor>], value: &Tensor) -> Result<Option<Value>> {
+fn masked_fill_put(
+    cx: &Ctx,
+    t: &Tensor,
+    indices: &[Option<Tensor>],
+    value: &Tensor,
+) -> Result<Option<Value>> {
     let given: Vec<&Tensor> = indices.iter().flatten().collect();
     let [mask] = given[..] else { return Ok(None) };
-    if !is_mask(mask) || value.elem_count() != 1 || !value.device().is_cpu() || !mask.device().same_device(t.device()) {
+    if !is_mask(mask)
+        || value.elem_count() != 1
+        || !value.device().is_cpu()
+        || !mask.device().same_device(t.device())
+    {
         return Ok(None);
     }
     let fill = scalar_of(value)?;
     if mask.rank() == 0 {
         let leading = indices.iter().take_while(|i| i.is_none()).count();
         if leading > t.rank() {
-            return Err(err(format!("too many indices for tensor of dimension {} (got {leading})", t.rank())));
+            return Err(err(format!(
+                "too many indices for tensor of dimension {} (got {leading})",
+                t.rank()
+            )));
         }
-        let out = if mask.scalar_i64()? != 0 { filled(fill, t.dims(), t.dtype(), t.device())? } else { t.clone() };
+        let out = if mask.scalar_i64()? != 0 {
+            filled(fill, t.dims(), t.dtype(), t.device())?
+        } else {
+            t.clone()
+        };
         return Ok(Some(Value::Tensor(out)));
     }
     let p = plan(cx, "aten::index_put_", t, indices)?;
     let values = filled(fill, &[p.positions.len()], t.dtype(), t.device())?;
-    Ok(Some(Value::Tensor(put(t, p.positions, values.inner(), false)?)))
+    Ok(Some(Value::Tensor(put(
+        t,
+        p.positions,
+        values.inner(),
+        false,
+    )?)))
 }
 
 fn index_put(cx: &Ctx, args: &Args) -> Result<Value> {
@@ -221,7 +306,11 @@ fn index_put(cx: &Ctx, args: &Args) -> Result<Value> {
             p.dims
         )));
     }
-    let flat = values.to_device(t.device())?.inner().broadcast_as(p.dims.as_slice())?.flatten_all()?;
+    let flat = values
+        .to_device(t.device())?
+        .inner()
+        .broadcast_as(p.dims.as_slice())?
+        .flatten_all()?;
     let out = put(t, p.positions, &flat, accumulate)?;
     if accumulate && t.dtype() == ScalarType::Bool {
         // Sums of bools are true where they are not zero.
@@ -237,7 +326,8 @@ fn masked_select(cx: &Ctx, args: &Args) -> Result<Value> {
     if mask.dtype() != ScalarType::Bool {
         return Err(err("masked_select: expected BoolTensor for mask"));
     }
-    let b = broadcast_shapes(mask.dims(), t.dims()).ok_or_else(|| broadcast_error(mask.dims(), t.dims()))?;
+    let b = broadcast_shapes(mask.dims(), t.dims())
+        .ok_or_else(|| broadcast_error(mask.dims(), t.dims()))?;
     cx.check("aten::masked_select", &b)?;
     let keep = int_values(mask)?;
     let positions: Vec<i64> = broadcast_source(mask.dims(), &b)
@@ -272,22 +362,51 @@ mod tests {
     fn advanced_indexing_follows_pytorch() {
         let x = arange(&[2, 3]);
         let index = |x: &Value, ix: &[Value]| out("aten::index", &[x.clone(), list(ix)]);
-        assert_eq!(shaped(&index(&x, &[bools(&[1.0, 0.0], &[2])])), (vec![1, 3], vec![0.0, 1.0, 2.0]));
+        assert_eq!(
+            shaped(&index(&x, &[bools(&[1.0, 0.0], &[2])])),
+            (vec![1, 3], vec![0.0, 1.0, 2.0])
+        );
         let y = index(&x, &[Value::None, bools(&[1.0, 0.0, 1.0], &[3])]);
         assert_eq!(shaped(&y), (vec![2, 2], vec![0.0, 2.0, 3.0, 5.0]));
         let y = index(&x, &[longs(&[1.0, 0.0], &[2]), longs(&[2.0, 2.0], &[2])]);
         assert_eq!(shaped(&y), (vec![2], vec![5.0, 2.0]));
         let y = index(&x, &[longs(&[1.0, 0.0], &[2, 1]), longs(&[2.0, 1.0], &[2])]);
         assert_eq!(shaped(&y), (vec![2, 2], vec![5.0, 4.0, 2.0, 1.0]));
-        assert_eq!(shaped(&index(&x, &[longs(&[-2.0], &[1])])), (vec![1, 3], vec![0.0, 1.0, 2.0]));
+        assert_eq!(
+            shaped(&index(&x, &[longs(&[-2.0], &[1])])),
+            (vec![1, 3], vec![0.0, 1.0, 2.0])
+        );
         let mask2 = bools(&[1.0, 0.0, 1.0, 0.0, 1.0, 1.0], &[2, 3]);
-        assert_eq!(shaped(&index(&x, &[mask2])), (vec![4], vec![0.0, 2.0, 4.0, 5.0]));
-        assert_eq!(shaped(&index(&x, &[longs(&[1.0], &[])])), (vec![3], vec![3.0, 4.0, 5.0]));
+        assert_eq!(
+            shaped(&index(&x, &[mask2])),
+            (vec![4], vec![0.0, 2.0, 4.0, 5.0])
+        );
+        assert_eq!(
+            shaped(&index(&x, &[longs(&[1.0], &[])])),
+            (vec![3], vec![3.0, 4.0, 5.0])
+        );
         // torch.arange(24).view(2, 3, 4)[[0, 1], :, [1, 2]]: the indexed dims are apart, so
         // their result goes first: [[1, 5, 9], [14, 18, 22]].
-        let y = index(&arange(&[2, 3, 4]), &[longs(&[0.0, 1.0], &[2]), Value::None, longs(&[1.0, 2.0], &[2])]);
-        assert_eq!(shaped(&y), (vec![2, 3], vec![1.0, 5.0, 9.0, 14.0, 18.0, 22.0]));
-        let y = index(&arange(&[2, 3, 4]), &[Value::None, longs(&[0.0, 1.0], &[2]), longs(&[1.0, 2.0], &[2])]);
+        let y = index(
+            &arange(&[2, 3, 4]),
+            &[
+                longs(&[0.0, 1.0], &[2]),
+                Value::None,
+                longs(&[1.0, 2.0], &[2]),
+            ],
+        );
+        assert_eq!(
+            shaped(&y),
+            (vec![2, 3], vec![1.0, 5.0, 9.0, 14.0, 18.0, 22.0])
+        );
+        let y = index(
+            &arange(&[2, 3, 4]),
+            &[
+                Value::None,
+                longs(&[0.0, 1.0], &[2]),
+                longs(&[1.0, 2.0], &[2]),
+            ],
+        );
         assert_eq!(shaped(&y), (vec![2, 2], vec![1.0, 6.0, 13.0, 18.0]));
         let y = index(&x, &[t(&[1.0], &[1], ScalarType::Int32)]);
         assert_eq!(y.dims(), &[1, 3]);
@@ -298,10 +417,12 @@ mod tests {
         ));
         assert!(fails_with(&[longs(&[1.0, 0.0], &[2]), longs(&[2.0, 2.0, 1.0], &[3])])
             .ends_with("shape mismatch: indexing tensors could not be broadcast together with shapes [2], [3]"));
-        assert!(fails_with(&[longs(&[3.0], &[1])]).ends_with("index 3 is out of bounds for dimension 0 with size 2"));
+        assert!(fails_with(&[longs(&[3.0], &[1])])
+            .ends_with("index 3 is out of bounds for dimension 0 with size 2"));
         assert!(fails_with(&[t(&[1.0], &[1], ScalarType::Float32)])
             .ends_with("tensors used as indices must be long, int, byte or bool tensors"));
-        assert!(fails_with(&[Value::None, Value::None, Value::None]).ends_with("too many indices for tensor of dimension 2 (got 3)"));
+        assert!(fails_with(&[Value::None, Value::None, Value::None])
+            .ends_with("too many indices for tensor of dimension 2 (got 3)"));
         assert!(fails_with(&[]).ends_with("at least one index must be provided"));
         let big = longs(&[0.0; 400], &[400]);
         assert!(fails_with(&[big]).contains("max_elements"));
@@ -310,43 +431,102 @@ mod tests {
     #[test]
     fn index_put_writes_accumulates_and_masks() {
         let x = arange(&[2, 3]);
-        let put = |ix: &[Value], v: Value, acc: bool| call("aten::index_put_", &[x.clone(), list(ix), v, Value::Bool(acc)], &[]);
+        let put = |ix: &[Value], v: Value, acc: bool| {
+            call(
+                "aten::index_put_",
+                &[x.clone(), list(ix), v, Value::Bool(acc)],
+                &[],
+            )
+        };
         let get = |r: crate::error::Result<Value>| values(r.unwrap().as_tensor().unwrap());
         let ix = [longs(&[0.0, 0.0], &[2]), longs(&[1.0, 2.0], &[2])];
-        assert_eq!(get(put(&ix, t(&[7.0, 8.0], &[2], ScalarType::Float32), false)), vec![0.0, 7.0, 8.0, 3.0, 4.0, 5.0]);
+        assert_eq!(
+            get(put(&ix, t(&[7.0, 8.0], &[2], ScalarType::Float32), false)),
+            vec![0.0, 7.0, 8.0, 3.0, 4.0, 5.0]
+        );
         // Accumulated duplicates add up: [[0, 16, 2], [3, 4, 5]] in torch 2.15.0.
         let dup = [longs(&[0.0, 0.0], &[2]), longs(&[1.0, 1.0], &[2])];
-        assert_eq!(get(put(&dup, t(&[7.0, 8.0], &[2], ScalarType::Float32), true)), vec![0.0, 16.0, 2.0, 3.0, 4.0, 5.0]);
+        assert_eq!(
+            get(put(&dup, t(&[7.0, 8.0], &[2], ScalarType::Float32), true)),
+            vec![0.0, 16.0, 2.0, 3.0, 4.0, 5.0]
+        );
         let row = [longs(&[0.0], &[1])];
-        assert_eq!(get(put(&row, t(&[7.0, 8.0, 9.0], &[3], ScalarType::Float32), false))[..3], [7.0, 8.0, 9.0]);
+        assert_eq!(
+            get(put(
+                &row,
+                t(&[7.0, 8.0, 9.0], &[3], ScalarType::Float32),
+                false
+            ))[..3],
+            [7.0, 8.0, 9.0]
+        );
         // A mask and a one-element value is a masked fill, which converts the value.
         let mask = [bools(&[1.0, 0.0], &[2])];
-        assert_eq!(get(put(&mask, longs(&[1.0], &[]), false)), vec![1.0, 1.0, 1.0, 3.0, 4.0, 5.0]);
+        assert_eq!(
+            get(put(&mask, longs(&[1.0], &[]), false)),
+            vec![1.0, 1.0, 1.0, 3.0, 4.0, 5.0]
+        );
         let mask = [bools(&[1.0, 0.0, 1.0, 0.0, 0.0, 0.0], &[2, 3])];
-        assert_eq!(get(put(&mask, t(&[5.0, 6.0], &[2], ScalarType::Float32), false))[..3], [5.0, 1.0, 6.0]);
-        assert_eq!(get(put(&[bools(&[1.0], &[])], t(&[5.0], &[], ScalarType::Float32), false)), vec![5.0; 6]);
-        let y = put(&[Value::None, longs(&[1.0], &[1])], t(&[5.0, 6.0], &[2, 1], ScalarType::Float32), false);
+        assert_eq!(
+            get(put(&mask, t(&[5.0, 6.0], &[2], ScalarType::Float32), false))[..3],
+            [5.0, 1.0, 6.0]
+        );
+        assert_eq!(
+            get(put(
+                &[bools(&[1.0], &[])],
+                t(&[5.0], &[], ScalarType::Float32),
+                false
+            )),
+            vec![5.0; 6]
+        );
+        let y = put(
+            &[Value::None, longs(&[1.0], &[1])],
+            t(&[5.0, 6.0], &[2, 1], ScalarType::Float32),
+            false,
+        );
         assert_eq!(get(y), vec![0.0, 5.0, 2.0, 3.0, 6.0, 5.0]);
         // Messages from torch 2.15.0.
-        let e = match put(&row, longs(&[1.0, 2.0, 3.0], &[3]), false) { Err(e) => e.to_string(), Ok(_) => panic!() };
+        let e = match put(&row, longs(&[1.0, 2.0, 3.0], &[3]), false) {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!(),
+        };
         assert!(e.ends_with("Index put requires the source and destination dtypes match, got Float for the destination and Long for the source."), "{e}");
-        let e = match put(&row, t(&[7.0, 8.0], &[2], ScalarType::Float32), false) { Err(e) => e.to_string(), Ok(_) => panic!() };
+        let e = match put(&row, t(&[7.0, 8.0], &[2], ScalarType::Float32), false) {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!(),
+        };
         assert!(e.ends_with("shape mismatch: value tensor of shape [2] cannot be broadcast to indexing result of shape [1, 3]"), "{e}");
         let flags = t(&[0.0, 1.0, 1.0, 1.0, 1.0, 1.0], &[2, 3], ScalarType::Bool);
-        let args = [flags, list(&dup), bools(&[1.0, 1.0], &[2]), Value::Bool(true)];
+        let args = [
+            flags,
+            list(&dup),
+            bools(&[1.0, 1.0], &[2]),
+            Value::Bool(true),
+        ];
         let y = out("aten::index_put", &args);
-        assert_eq!((y.dtype(), values(&y)[..3].to_vec()), (ScalarType::Bool, vec![0.0, 1.0, 1.0]));
+        assert_eq!(
+            (y.dtype(), values(&y)[..3].to_vec()),
+            (ScalarType::Bool, vec![0.0, 1.0, 1.0])
+        );
     }
 
     #[test]
     fn masked_select_broadcasts() {
         let x = arange(&[2, 3]);
-        let y = out("aten::masked_select", &[x.clone(), bools(&[1.0, 0.0, 1.0], &[3])]);
+        let y = out(
+            "aten::masked_select",
+            &[x.clone(), bools(&[1.0, 0.0, 1.0], &[3])],
+        );
         assert_eq!(shaped(&y), (vec![4], vec![0.0, 2.0, 3.0, 5.0]));
-        let y = out("aten::masked_select", &[x.clone(), bools(&[1.0, 0.0], &[2, 1])]);
+        let y = out(
+            "aten::masked_select",
+            &[x.clone(), bools(&[1.0, 0.0], &[2, 1])],
+        );
         assert_eq!(shaped(&y), (vec![3], vec![0.0, 1.0, 2.0]));
-        assert!(fails("aten::masked_select", &[x.clone(), longs(&[1.0, 0.0, 1.0], &[3])])
-            .ends_with("masked_select: expected BoolTensor for mask"));
+        assert!(fails(
+            "aten::masked_select",
+            &[x.clone(), longs(&[1.0, 0.0, 1.0], &[3])]
+        )
+        .ends_with("masked_select: expected BoolTensor for mask"));
         assert!(fails("aten::masked_select", &[x, bools(&[1.0, 0.0], &[2])])
             .ends_with("The size of tensor a (2) must match the size of tensor b (3) at non-singleton dimension 1"));
     }

@@ -20,19 +20,49 @@ pub(super) fn register(b: &mut Builder) {
     b.add("aten::size(Tensor self) -> int[]", size);
     b.add("aten::numel(Tensor self) -> int", numel);
     b.add("aten::len.Tensor(Tensor t) -> int", len);
-    b.add("aten::is_floating_point(Tensor self) -> bool", is_floating_point);
+    b.add(
+        "aten::is_floating_point(Tensor self) -> bool",
+        is_floating_point,
+    );
     b.add("aten::item(Tensor self) -> Scalar", item);
-    b.add("aten::contiguous(Tensor(a) self, *, MemoryFormat memory_format=0) -> Tensor(a)", identity);
+    b.add(
+        "aten::contiguous(Tensor(a) self, *, MemoryFormat memory_format=0) -> Tensor(a)",
+        identity,
+    );
     b.add("aten::detach(Tensor(a) self) -> Tensor(a)", identity);
-    b.add("aten::clone(Tensor self, *, MemoryFormat? memory_format=None) -> Tensor", identity);
+    b.add(
+        "aten::clone(Tensor self, *, MemoryFormat? memory_format=None) -> Tensor",
+        identity,
+    );
     register_to(b);
-    b.add("aten::type_as(Tensor self, Tensor other) -> Tensor", to_other);
-    b.add("aten::copy_(Tensor(a!) self, Tensor src, bool non_blocking=False) -> Tensor(a!)", copy);
-    b.add("aten::copy_.Tensor(Tensor(a!) self, Tensor other) -> Tensor(a!)", copy);
-    b.add("aten::copy_.int(Tensor(a!) self, int other) -> Tensor(a!)", fill_scalar);
-    b.add("aten::copy_.float(Tensor(a!) self, float other) -> Tensor(a!)", fill_scalar);
-    b.add("aten::fill_.Tensor(Tensor(a!) self, Tensor value) -> Tensor(a!)", fill_tensor);
-    b.add("aten::fill_.Scalar(Tensor(a!) self, Scalar value) -> Tensor(a!)", fill_scalar);
+    b.add(
+        "aten::type_as(Tensor self, Tensor other) -> Tensor",
+        to_other,
+    );
+    b.add(
+        "aten::copy_(Tensor(a!) self, Tensor src, bool non_blocking=False) -> Tensor(a!)",
+        copy,
+    );
+    b.add(
+        "aten::copy_.Tensor(Tensor(a!) self, Tensor other) -> Tensor(a!)",
+        copy,
+    );
+    b.add(
+        "aten::copy_.int(Tensor(a!) self, int other) -> Tensor(a!)",
+        fill_scalar,
+    );
+    b.add(
+        "aten::copy_.float(Tensor(a!) self, float other) -> Tensor(a!)",
+        fill_scalar,
+    );
+    b.add(
+        "aten::fill_.Tensor(Tensor(a!) self, Tensor value) -> Tensor(a!)",
+        fill_tensor,
+    );
+    b.add(
+        "aten::fill_.Scalar(Tensor(a!) self, Scalar value) -> Tensor(a!)",
+        fill_scalar,
+    );
     b.add("aten::zero_(Tensor(a!) self) -> Tensor(a!)", zero);
 }
 
@@ -40,12 +70,20 @@ pub(super) fn register(b: &mut Builder) {
 /// another tensor, keywords only, then TorchScript's own (optional device, optional dtype).
 fn register_to(b: &mut Builder) {
     const TAIL: &str = "bool non_blocking=False, bool copy=False, MemoryFormat? memory_format=None";
-    b.add(&format!("aten::to.dtype(Tensor(a) self, ScalarType dtype, {TAIL}) -> Tensor(a)"), to_dtype);
     b.add(
-        &format!("aten::to.device(Tensor(a) self, Device device, ScalarType dtype, {TAIL}) -> Tensor(a)"),
+        &format!("aten::to.dtype(Tensor(a) self, ScalarType dtype, {TAIL}) -> Tensor(a)"),
+        to_dtype,
+    );
+    b.add(
+        &format!(
+            "aten::to.device(Tensor(a) self, Device device, ScalarType dtype, {TAIL}) -> Tensor(a)"
+        ),
         to_device,
     );
-    b.add(&format!("aten::to.other(Tensor(a) self, Tensor other, {TAIL}) -> Tensor(a)"), to_other);
+    b.add(
+        &format!("aten::to.other(Tensor(a) self, Tensor other, {TAIL}) -> Tensor(a)"),
+        to_other,
+    );
     b.add(
         &format!(
             "aten::to.dtype_layout(Tensor(a) self, *, ScalarType? dtype=None, Layout? layout=None, \
@@ -77,14 +115,18 @@ fn size_int(_: &Ctx, args: &Args) -> Result<Value> {
     let t = args.tensor(0)?;
     let d = args.int(1)?;
     if t.rank() == 0 {
-        return Err(err(format!("Dimension specified as {d} but tensor has no dimensions")));
+        return Err(err(format!(
+            "Dimension specified as {d} but tensor has no dimensions"
+        )));
     }
     Ok(Value::Int(t.dims()[wrap_dim(d, t.rank())?] as i64))
 }
 
 fn size(_: &Ctx, args: &Args) -> Result<Value> {
     let dims = args.tensor(0)?.dims();
-    Ok(Value::list(dims.iter().map(|&d| Value::Int(d as i64)).collect()))
+    Ok(Value::list(
+        dims.iter().map(|&d| Value::Int(d as i64)).collect(),
+    ))
 }
 
 fn numel(_: &Ctx, args: &Args) -> Result<Value> {
@@ -180,14 +222,22 @@ fn broadcast_to(src: &Tensor, shape: &[usize]) -> Result<candle_core::Tensor> {
 /// `self.copy_(src)`: `src` broadcast to `self`'s shape, converted to its type, on its device.
 fn copy(_: &Ctx, args: &Args) -> Result<Value> {
     let dst = args.tensor(0)?;
-    let src = args.tensor(1)?.to_dtype(dst.dtype())?.to_device(dst.device())?;
+    let src = args
+        .tensor(1)?
+        .to_dtype(dst.dtype())?
+        .to_device(dst.device())?;
     let inner = broadcast_to(&src, dst.dims())?.contiguous()?;
     Ok(Value::Tensor(Tensor::with_type(inner, dst.dtype())?))
 }
 
 fn fill_scalar(_: &Ctx, args: &Args) -> Result<Value> {
     let t = args.tensor(0)?;
-    Ok(Value::Tensor(filled(args.scalar(1)?, t.dims(), t.dtype(), t.device())?))
+    Ok(Value::Tensor(filled(
+        args.scalar(1)?,
+        t.dims(),
+        t.dtype(),
+        t.device(),
+    )?))
 }
 
 /// `fill_` with a 0-dim tensor: its value converted to `self`'s type.
@@ -227,29 +277,47 @@ mod tests {
         assert_eq!(int("aten::size", &[x.clone(), Value::Int(-1)]), 3);
         assert_eq!(int("aten::numel", std::slice::from_ref(&x)), 6);
         assert_eq!(int("aten::len", std::slice::from_ref(&x)), 2);
-        let sizes = call("aten::size", std::slice::from_ref(&x), &[]).unwrap().items().unwrap();
+        let sizes = call("aten::size", std::slice::from_ref(&x), &[])
+            .unwrap()
+            .items()
+            .unwrap();
         assert!(matches!(sizes[..], [Value::Int(2), Value::Int(3)]));
-        assert!(matches!(call("aten::is_floating_point", std::slice::from_ref(&x), &[]).unwrap(), Value::Bool(true)));
+        assert!(matches!(
+            call("aten::is_floating_point", std::slice::from_ref(&x), &[]).unwrap(),
+            Value::Bool(true)
+        ));
         // Messages from torch 2.15.0.
         let scalar = t(&[2.5], &[], ScalarType::Float16);
         assert!(fails("aten::size", &[scalar.clone(), Value::Int(0)])
             .ends_with("Dimension specified as 0 but tensor has no dimensions"));
         assert!(fails("aten::size", &[x.clone(), Value::Int(2)])
             .ends_with("Dimension out of range (expected to be in range of [-2, 1], but got 2)"));
-        assert!(fails("aten::len", std::slice::from_ref(&scalar)).ends_with("len() of a 0-d tensor"));
+        assert!(
+            fails("aten::len", std::slice::from_ref(&scalar)).ends_with("len() of a 0-d tensor")
+        );
         assert!(matches!(call("aten::item", &[scalar], &[]).unwrap(), Value::Float(x) if x == 2.5));
         let int16 = t(&[3.0], &[1], ScalarType::Int16);
-        assert!(matches!(call("aten::item", &[int16], &[]).unwrap(), Value::Int(3)));
+        assert!(matches!(
+            call("aten::item", &[int16], &[]).unwrap(),
+            Value::Int(3)
+        ));
         let flag = t(&[1.0], &[], ScalarType::Bool);
-        assert!(matches!(call("aten::item", &[flag], &[]).unwrap(), Value::Bool(true)));
-        assert!(fails("aten::item", &[x]).ends_with("a Tensor with 6 elements cannot be converted to Scalar"));
+        assert!(matches!(
+            call("aten::item", &[flag], &[]).unwrap(),
+            Value::Bool(true)
+        ));
+        assert!(fails("aten::item", &[x])
+            .ends_with("a Tensor with 6 elements cannot be converted to Scalar"));
     }
 
     #[test]
     fn to_takes_a_dtype_a_device_or_another_tensor() {
         let x = t(&[1.7, -2.7], &[2], ScalarType::Float32);
         let y = out("aten::to", &[x.clone(), Value::Int(4)]);
-        assert_eq!((y.dtype(), values(&y)), (ScalarType::Int64, vec![1.0, -2.0]));
+        assert_eq!(
+            (y.dtype(), values(&y)),
+            (ScalarType::Int64, vec![1.0, -2.0])
+        );
         let cpu = Value::Device(candle_core::Device::Cpu);
         let y = out("aten::to", &[x.clone(), cpu.clone(), Value::Int(7)]);
         assert_eq!(y.dtype(), ScalarType::Float64);
@@ -260,10 +328,15 @@ mod tests {
         let other = t(&[0.0], &[1], ScalarType::Bool);
         let y = out("aten::to", &[x.clone(), other.clone()]);
         assert_eq!((y.dtype(), values(&y)), (ScalarType::Bool, vec![1.0, 1.0]));
-        let y = out("aten::type_as", &[x.clone(), t(&[0.0], &[1], ScalarType::Float16)]);
+        let y = out(
+            "aten::type_as",
+            &[x.clone(), t(&[0.0], &[1], ScalarType::Float16)],
+        );
         assert_eq!(y.dtype(), ScalarType::Float16);
         let kw = [("dtype", Value::Int(5)), ("copy", Value::Bool(true))];
-        let Value::Tensor(y) = call("aten::to", &[x], &kw).unwrap() else { panic!() };
+        let Value::Tensor(y) = call("aten::to", &[x], &kw).unwrap() else {
+            panic!()
+        };
         assert_eq!(y.dtype(), ScalarType::Float16);
     }
 
@@ -271,18 +344,35 @@ mod tests {
     fn in_place_fills_and_copies_return_the_result() {
         let x = t(&[0.0; 6], &[2, 3], ScalarType::Int64);
         // torch: x.copy_(torch.tensor([1.7, -2.7, 3.])) on int64 [2, 3] -> [[1, -2, 3], [1, -2, 3]].
-        let y = out("aten::copy_", &[x.clone(), t(&[1.7, -2.7, 3.0], &[3], ScalarType::Float32)]);
-        assert_eq!((y.dims(), values(&y)), (&[2, 3][..], vec![1.0, -2.0, 3.0, 1.0, -2.0, 3.0]));
+        let y = out(
+            "aten::copy_",
+            &[x.clone(), t(&[1.7, -2.7, 3.0], &[3], ScalarType::Float32)],
+        );
+        assert_eq!(
+            (y.dims(), values(&y)),
+            (&[2, 3][..], vec![1.0, -2.0, 3.0, 1.0, -2.0, 3.0])
+        );
         assert!(fails("aten::copy_", &[x.clone(), t(&[1.0, 2.0], &[2], ScalarType::Int64)])
             .ends_with("The size of tensor a (3) must match the size of tensor b (2) at non-singleton dimension 1"));
-        assert!(fails("aten::copy_", &[x.clone(), t(&[0.0; 6], &[2, 1, 3], ScalarType::Int64)])
-            .ends_with("output with shape [2, 3] doesn't match the broadcast shape [2, 2, 3]"));
+        assert!(fails(
+            "aten::copy_",
+            &[x.clone(), t(&[0.0; 6], &[2, 1, 3], ScalarType::Int64)]
+        )
+        .ends_with("output with shape [2, 3] doesn't match the broadcast shape [2, 2, 3]"));
         let y = out("aten::fill_", &[x.clone(), Value::Float(2.7)]);
         assert_eq!(values(&y), vec![2.0; 6]);
-        let y = out("aten::fill_", &[x.clone(), t(&[5.0], &[], ScalarType::Float32)]);
+        let y = out(
+            "aten::fill_",
+            &[x.clone(), t(&[5.0], &[], ScalarType::Float32)],
+        );
         assert_eq!((y.dtype(), values(&y)), (ScalarType::Int64, vec![5.0; 6]));
-        assert!(fails("aten::fill_", &[x.clone(), t(&[5.0], &[1], ScalarType::Float32)])
-            .ends_with("fill_ only supports 0-dimension value tensor but got tensor with 1 dimensions."));
+        assert!(fails(
+            "aten::fill_",
+            &[x.clone(), t(&[5.0], &[1], ScalarType::Float32)]
+        )
+        .ends_with(
+            "fill_ only supports 0-dimension value tensor but got tensor with 1 dimensions."
+        ));
         let y = out("aten::zero_", &[t(&[3.0, 4.0], &[2], ScalarType::Float32)]);
         assert_eq!(values(&y), vec![0.0, 0.0]);
         let y = out("aten::copy_", &[x, Value::Int(7)]);

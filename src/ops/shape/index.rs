@@ -19,26 +19,61 @@ pub(super) fn register(b: &mut Builder) {
          -> Tensor(a)",
         slice,
     );
-    b.add("aten::select.int(Tensor(a) self, int dim, SymInt index) -> Tensor(a)", select);
-    b.add("aten::narrow(Tensor(a) self, int dim, SymInt start, SymInt length) -> Tensor(a)", narrow);
-    b.add("aten::narrow.Tensor(Tensor(a) self, int dim, Tensor start, SymInt length) -> Tensor(a)", narrow);
+    b.add(
+        "aten::select.int(Tensor(a) self, int dim, SymInt index) -> Tensor(a)",
+        select,
+    );
+    b.add(
+        "aten::narrow(Tensor(a) self, int dim, SymInt start, SymInt length) -> Tensor(a)",
+        narrow,
+    );
+    b.add(
+        "aten::narrow.Tensor(Tensor(a) self, int dim, Tensor start, SymInt length) -> Tensor(a)",
+        narrow,
+    );
     b.add(
         "aten::slice_scatter(Tensor self, Tensor src, int dim=0, SymInt? start=None, SymInt? end=None, \
          SymInt step=1) -> Tensor",
         slice_scatter,
     );
-    b.add("aten::select_scatter(Tensor self, Tensor src, int dim, SymInt index) -> Tensor", select_scatter);
-    b.add("aten::index_select(Tensor self, int dim, Tensor index) -> Tensor", index_select);
-    b.add("aten::gather(Tensor self, int dim, Tensor index, *, bool sparse_grad=False) -> Tensor", gather);
-    b.add("aten::scatter.src(Tensor self, int dim, Tensor index, Tensor src) -> Tensor", scatter);
-    b.add("aten::scatter.value(Tensor self, int dim, Tensor index, Scalar value) -> Tensor", scatter);
-    b.add("aten::scatter_.src(Tensor(a!) self, int dim, Tensor index, Tensor src) -> Tensor(a!)", scatter);
-    b.add("aten::scatter_.value(Tensor(a!) self, int dim, Tensor index, Scalar value) -> Tensor(a!)", scatter);
+    b.add(
+        "aten::select_scatter(Tensor self, Tensor src, int dim, SymInt index) -> Tensor",
+        select_scatter,
+    );
+    b.add(
+        "aten::index_select(Tensor self, int dim, Tensor index) -> Tensor",
+        index_select,
+    );
+    b.add(
+        "aten::gather(Tensor self, int dim, Tensor index, *, bool sparse_grad=False) -> Tensor",
+        gather,
+    );
+    b.add(
+        "aten::scatter.src(Tensor self, int dim, Tensor index, Tensor src) -> Tensor",
+        scatter,
+    );
+    b.add(
+        "aten::scatter.value(Tensor self, int dim, Tensor index, Scalar value) -> Tensor",
+        scatter,
+    );
+    b.add(
+        "aten::scatter_.src(Tensor(a!) self, int dim, Tensor index, Tensor src) -> Tensor(a!)",
+        scatter,
+    );
+    b.add(
+        "aten::scatter_.value(Tensor(a!) self, int dim, Tensor index, Scalar value) -> Tensor(a!)",
+        scatter,
+    );
 }
 
 /// `slice`'s range along a dim of `size` as `(start, length)` in steps of `step`, clamped as
 /// Python clamps (`end` is `i64::MAX` for `:`).
-fn slice_range(size: usize, start: Option<i64>, end: Option<i64>, step: i64) -> Result<(usize, usize)> {
+fn slice_range(
+    size: usize,
+    start: Option<i64>,
+    end: Option<i64>,
+    step: i64,
+) -> Result<(usize, usize)> {
     if step <= 0 {
         return Err(err("slice step must be positive"));
     }
@@ -73,7 +108,12 @@ fn slice_args(t: &Tensor, args: &Args, i: usize) -> Result<(usize, usize, usize,
     }
     let d = wrap_dim(args.int(i)?, t.rank())?;
     let step = args.int(i + 3)?;
-    let (start, len) = slice_range(t.dims()[d], args.opt_int(i + 1)?, args.opt_int(i + 2)?, step)?;
+    let (start, len) = slice_range(
+        t.dims()[d],
+        args.opt_int(i + 1)?,
+        args.opt_int(i + 2)?,
+        step,
+    )?;
     Ok((d, start, len, step as usize))
 }
 
@@ -101,7 +141,10 @@ fn select_args(t: &Tensor, dim: i64, index: i64) -> Result<(usize, usize)> {
 fn select(_: &Ctx, args: &Args) -> Result<Value> {
     let t = args.tensor(0)?;
     let (d, i) = select_args(t, args.int(1)?, args.int(2)?)?;
-    Ok(Value::Tensor(Tensor::with_type(t.inner().narrow(d, i, 1)?.squeeze(d)?, t.dtype())?))
+    Ok(Value::Tensor(Tensor::with_type(
+        t.inner().narrow(d, i, 1)?.squeeze(d)?,
+        t.dtype(),
+    )?))
 }
 
 fn narrow(_: &Ctx, args: &Args) -> Result<Value> {
@@ -146,7 +189,12 @@ fn write_view(t: &Tensor, positions: Vec<i64>, dims: &[usize], src: &Tensor) -> 
         )));
     }
     let values = src.to_dtype(t.dtype())?.to_device(t.device())?;
-    Ok(Value::Tensor(put(t, positions, &values.inner().flatten_all()?, false)?))
+    Ok(Value::Tensor(put(
+        t,
+        positions,
+        &values.inner().flatten_all()?,
+        false,
+    )?))
 }
 
 fn slice_scatter(_: &Ctx, args: &Args) -> Result<Value> {
@@ -157,7 +205,10 @@ fn slice_scatter(_: &Ctx, args: &Args) -> Result<Value> {
     let mut step_of = strides(t.dims());
     let base = (start * step_of[d]) as i64;
     step_of[d] *= step;
-    let positions = offsets(&dims, &step_of).into_iter().map(|o| o + base).collect();
+    let positions = offsets(&dims, &step_of)
+        .into_iter()
+        .map(|o| o + base)
+        .collect();
     write_view(t, positions, &dims, args.tensor(1)?)
 }
 
@@ -169,7 +220,10 @@ fn select_scatter(_: &Ctx, args: &Args) -> Result<Value> {
     let base = (i * step[d]) as i64;
     dims.remove(d);
     step.remove(d);
-    let positions = offsets(&dims, &step).into_iter().map(|o| o + base).collect();
+    let positions = offsets(&dims, &step)
+        .into_iter()
+        .map(|o| o + base)
+        .collect();
     write_view(t, positions, &dims, args.tensor(1)?)
 }
 
@@ -177,7 +231,9 @@ fn index_select(cx: &Ctx, args: &Args) -> Result<Value> {
     let t = args.tensor(0)?;
     let index = args.tensor(2)?;
     if !matches!(index.dtype(), ScalarType::Int64 | ScalarType::Int32) {
-        return Err(err("index_select(): Expected dtype int32 or int64 for index"));
+        return Err(err(
+            "index_select(): Expected dtype int32 or int64 for index",
+        ));
     }
     if index.rank() > 1 {
         return Err(err("index_select(): Index is supposed to be a vector"));
@@ -186,7 +242,9 @@ fn index_select(cx: &Ctx, args: &Args) -> Result<Value> {
     let size = t.dims().get(d).copied().unwrap_or(1);
     let ids = int_values(index)?;
     if let Some(&v) = ids.iter().find(|&&v| v < 0 || v >= size as i64) {
-        return Err(err(format!("INDICES element is out of DATA bounds, id={v} axis_dim={size}")));
+        return Err(err(format!(
+            "INDICES element is out of DATA bounds, id={v} axis_dim={size}"
+        )));
     }
     if t.rank() == 0 {
         if ids.len() != 1 {
@@ -212,7 +270,11 @@ fn index_select(cx: &Ctx, args: &Args) -> Result<Value> {
 
 /// A tensor's dims, a 0-dim tensor's as `[1]` (as `gather` and `scatter` see them).
 fn dims_1d(t: &Tensor) -> Vec<usize> {
-    if t.rank() == 0 { vec![1] } else { t.dims().to_vec() }
+    if t.rank() == 0 {
+        vec![1]
+    } else {
+        t.dims().to_vec()
+    }
 }
 
 /// For `gather` and `scatter`: the position in `t` of each element of `index` (row-major),
@@ -220,7 +282,9 @@ fn dims_1d(t: &Tensor) -> Vec<usize> {
 fn positions_along(t: &Tensor, dim: usize, index: &Tensor) -> Result<Vec<i64>> {
     let (td, id) = (dims_1d(t), dims_1d(index));
     let st = strides(&td);
-    let step: Vec<usize> = (0..id.len()).map(|k| if k == dim { 0 } else { st[k] }).collect();
+    let step: Vec<usize> = (0..id.len())
+        .map(|k| if k == dim { 0 } else { st[k] })
+        .collect();
     let base = offsets(&id, &step);
     let size = td[dim];
     int_values(index)?
@@ -228,7 +292,9 @@ fn positions_along(t: &Tensor, dim: usize, index: &Tensor) -> Result<Vec<i64>> {
         .zip(base)
         .map(|(v, b)| match v {
             v if v >= 0 && v < size as i64 => Ok(b + v * st[dim] as i64),
-            v => Err(err(format!("index {v} is out of bounds for dimension {dim} with size {size}"))),
+            v => Err(err(format!(
+                "index {v} is out of bounds for dimension {dim} with size {size}"
+            ))),
         })
         .collect()
 }
@@ -240,7 +306,9 @@ fn gather(_: &Ctx, args: &Args) -> Result<Value> {
         return Err(err("gather(): Expected dtype int32/int64 for index"));
     }
     if index.rank() != t.rank() {
-        return Err(err("Index tensor must have the same number of dimensions as input tensor"));
+        return Err(err(
+            "Index tensor must have the same number of dimensions as input tensor",
+        ));
     }
     let d = wrap_dim(args.int(1)?, t.rank())?;
     let (td, id) = (dims_1d(t), dims_1d(index));
@@ -264,17 +332,23 @@ fn scatter(_: &Ctx, args: &Args) -> Result<Value> {
         return Err(err("scatter(): Expected dtype int32/int64 for index"));
     }
     if index.rank() != t.rank() {
-        return Err(err("Index tensor must have the same number of dimensions as self tensor"));
+        return Err(err(
+            "Index tensor must have the same number of dimensions as self tensor",
+        ));
     }
     let d = wrap_dim(args.int(1)?, t.rank())?;
     let (td, id) = (dims_1d(t), dims_1d(index));
     let too_big_for_self = (0..id.len()).any(|k| k != d && id[k] > td[k]);
     if let Some(src) = src {
         if src.rank() != t.rank() {
-            return Err(err("Index tensor must have the same number of dimensions as src tensor"));
+            return Err(err(
+                "Index tensor must have the same number of dimensions as src tensor",
+            ));
         }
         if src.dtype() != t.dtype() {
-            return Err(err("scatter(): Expected self.dtype to be equal to src.dtype"));
+            return Err(err(
+                "scatter(): Expected self.dtype to be equal to src.dtype",
+            ));
         }
         let sd = dims_1d(src);
         if too_big_for_self || id.iter().zip(&sd).any(|(i, s)| i > s) {
@@ -318,43 +392,106 @@ mod tests {
     #[test]
     fn slice_select_narrow_clamp_like_python() {
         let x = arange(&[2, 3]);
-        let all = [x.clone(), Value::Int(1), Value::Int(-100), Value::Int(100), Value::Int(2)];
-        assert_eq!(shaped(&out("aten::slice", &all)), (vec![2, 2], vec![0.0, 2.0, 3.0, 5.0]));
+        let all = [
+            x.clone(),
+            Value::Int(1),
+            Value::Int(-100),
+            Value::Int(100),
+            Value::Int(2),
+        ];
+        assert_eq!(
+            shaped(&out("aten::slice", &all)),
+            (vec![2, 2], vec![0.0, 2.0, 3.0, 5.0])
+        );
         let colon = [x.clone(), Value::Int(0), Value::None, Value::Int(i64::MAX)];
         assert_eq!(out("aten::slice", &colon).dims(), &[2, 3]);
         let empty = [x.clone(), Value::Int(1), Value::Int(2), Value::Int(1)];
         assert_eq!(out("aten::slice", &empty).dims(), &[2, 0]);
         let last = [x.clone(), Value::Int(-1), Value::Int(-1)];
-        assert_eq!(shaped(&out("aten::slice", &last)), (vec![2, 1], vec![2.0, 5.0]));
+        assert_eq!(
+            shaped(&out("aten::slice", &last)),
+            (vec![2, 1], vec![2.0, 5.0])
+        );
         // Messages from torch 2.15.0.
-        let back = [x.clone(), Value::Int(1), Value::Int(0), Value::Int(3), Value::Int(-1)];
+        let back = [
+            x.clone(),
+            Value::Int(1),
+            Value::Int(0),
+            Value::Int(3),
+            Value::Int(-1),
+        ];
         assert!(fails("aten::slice", &back).ends_with("slice step must be positive"));
-        assert!(fails("aten::slice", &[arange(&[])]).ends_with("slice() cannot be applied to a 0-dim tensor."));
-        assert_eq!(shaped(&out("aten::select", &[x.clone(), Value::Int(1), Value::Int(-3)])), (vec![2], vec![0.0, 3.0]));
-        assert!(fails("aten::select", &[x.clone(), Value::Int(1), Value::Int(3)])
-            .ends_with("select(): index 3 out of range for tensor of size [2, 3] at dimension 1"));
-        assert!(fails("aten::select", &[arange(&[]), Value::Int(0), Value::Int(0)])
-            .ends_with("select() cannot be applied to a 0-dim tensor."));
-        let y = out("aten::narrow", &[x.clone(), Value::Int(1), Value::Int(-1), Value::Int(1)]);
+        assert!(fails("aten::slice", &[arange(&[])])
+            .ends_with("slice() cannot be applied to a 0-dim tensor."));
+        assert_eq!(
+            shaped(&out(
+                "aten::select",
+                &[x.clone(), Value::Int(1), Value::Int(-3)]
+            )),
+            (vec![2], vec![0.0, 3.0])
+        );
+        assert!(
+            fails("aten::select", &[x.clone(), Value::Int(1), Value::Int(3)]).ends_with(
+                "select(): index 3 out of range for tensor of size [2, 3] at dimension 1"
+            )
+        );
+        assert!(
+            fails("aten::select", &[arange(&[]), Value::Int(0), Value::Int(0)])
+                .ends_with("select() cannot be applied to a 0-dim tensor.")
+        );
+        let y = out(
+            "aten::narrow",
+            &[x.clone(), Value::Int(1), Value::Int(-1), Value::Int(1)],
+        );
         assert_eq!(shaped(&y), (vec![2, 1], vec![2.0, 5.0]));
-        let y = out("aten::narrow", &[x.clone(), Value::Int(0), longs(&[1.0], &[]), Value::Int(1)]);
+        let y = out(
+            "aten::narrow",
+            &[x.clone(), Value::Int(0), longs(&[1.0], &[]), Value::Int(1)],
+        );
         assert_eq!(shaped(&y), (vec![1, 3], vec![3.0, 4.0, 5.0]));
-        assert!(fails("aten::narrow", &[x.clone(), Value::Int(1), Value::Int(2), Value::Int(2)])
-            .ends_with("start (2) + length (2) exceeds dimension size (3)."));
-        assert!(fails("aten::narrow", &[x.clone(), Value::Int(1), Value::Int(-4), Value::Int(1)])
-            .ends_with("start out of range (expected to be in range of [-3, 3], but got -4)"));
-        assert!(fails("aten::narrow", &[x, Value::Int(1), Value::Int(1), Value::Int(-1)])
-            .ends_with("narrow(): length must be non-negative."));
+        assert!(fails(
+            "aten::narrow",
+            &[x.clone(), Value::Int(1), Value::Int(2), Value::Int(2)]
+        )
+        .ends_with("start (2) + length (2) exceeds dimension size (3)."));
+        assert!(fails(
+            "aten::narrow",
+            &[x.clone(), Value::Int(1), Value::Int(-4), Value::Int(1)]
+        )
+        .ends_with("start out of range (expected to be in range of [-3, 3], but got -4)"));
+        assert!(fails(
+            "aten::narrow",
+            &[x, Value::Int(1), Value::Int(1), Value::Int(-1)]
+        )
+        .ends_with("narrow(): length must be non-negative."));
     }
 
     #[test]
     fn slice_and_select_scatter_write_views_back() {
         let x = arange(&[2, 3]);
         // torch.slice_scatter(x, torch.ones(2, 2), 1, 0, 3, 2) -> [[1, 1, 1], [1, 4, 1]].
-        let args = [x.clone(), t(&[1.0; 4], &[2, 2], ScalarType::Int64), Value::Int(1), Value::Int(0), Value::Int(3), Value::Int(2)];
+        let args = [
+            x.clone(),
+            t(&[1.0; 4], &[2, 2], ScalarType::Int64),
+            Value::Int(1),
+            Value::Int(0),
+            Value::Int(3),
+            Value::Int(2),
+        ];
         let y = out("aten::slice_scatter", &args);
-        assert_eq!((y.dtype(), values(&y)), (ScalarType::Float32, vec![1.0, 1.0, 1.0, 1.0, 4.0, 1.0]));
-        let y = out("aten::select_scatter", &[x.clone(), t(&[1.0; 3], &[3], ScalarType::Float32), Value::Int(0), Value::Int(-1)]);
+        assert_eq!(
+            (y.dtype(), values(&y)),
+            (ScalarType::Float32, vec![1.0, 1.0, 1.0, 1.0, 4.0, 1.0])
+        );
+        let y = out(
+            "aten::select_scatter",
+            &[
+                x.clone(),
+                t(&[1.0; 3], &[3], ScalarType::Float32),
+                Value::Int(0),
+                Value::Int(-1),
+            ],
+        );
         assert_eq!(values(&y), vec![0.0, 1.0, 2.0, 1.0, 1.0, 1.0]);
         assert!(fails("aten::select_scatter", &[x, t(&[1.0; 2], &[2], ScalarType::Float32), Value::Int(0), Value::Int(-1)])
             .ends_with("expected src to have a size equal to the slice of self. src size = [2], slice size = [3]"));
@@ -363,42 +500,96 @@ mod tests {
     #[test]
     fn index_select_gather_scatter() {
         let x = arange(&[2, 3]);
-        let y = out("aten::index_select", &[x.clone(), Value::Int(1), longs(&[2.0, 0.0], &[2])]);
+        let y = out(
+            "aten::index_select",
+            &[x.clone(), Value::Int(1), longs(&[2.0, 0.0], &[2])],
+        );
         assert_eq!(shaped(&y), (vec![2, 2], vec![2.0, 0.0, 5.0, 3.0]));
-        let y = out("aten::index_select", &[x.clone(), Value::Int(1), t(&[1.0], &[], ScalarType::Int32)]);
+        let y = out(
+            "aten::index_select",
+            &[x.clone(), Value::Int(1), t(&[1.0], &[], ScalarType::Int32)],
+        );
         assert_eq!(shaped(&y), (vec![2, 1], vec![1.0, 4.0]));
         // Messages from torch 2.15.0.
-        assert!(fails("aten::index_select", &[x.clone(), Value::Int(1), longs(&[-1.0], &[1])])
-            .ends_with("INDICES element is out of DATA bounds, id=-1 axis_dim=3"));
-        assert!(fails("aten::index_select", &[x.clone(), Value::Int(1), t(&[1.0], &[1], ScalarType::Float32)])
-            .ends_with("index_select(): Expected dtype int32 or int64 for index"));
-        let y = out("aten::gather", &[x.clone(), Value::Int(1), longs(&[2.0, 0.0, 1.0, 1.0], &[2, 2])]);
+        assert!(fails(
+            "aten::index_select",
+            &[x.clone(), Value::Int(1), longs(&[-1.0], &[1])]
+        )
+        .ends_with("INDICES element is out of DATA bounds, id=-1 axis_dim=3"));
+        assert!(fails(
+            "aten::index_select",
+            &[
+                x.clone(),
+                Value::Int(1),
+                t(&[1.0], &[1], ScalarType::Float32)
+            ]
+        )
+        .ends_with("index_select(): Expected dtype int32 or int64 for index"));
+        let y = out(
+            "aten::gather",
+            &[
+                x.clone(),
+                Value::Int(1),
+                longs(&[2.0, 0.0, 1.0, 1.0], &[2, 2]),
+            ],
+        );
         assert_eq!(shaped(&y), (vec![2, 2], vec![2.0, 0.0, 4.0, 4.0]));
-        assert!(fails("aten::gather", &[x.clone(), Value::Int(1), longs(&[3.0], &[1, 1])])
-            .ends_with("index 3 is out of bounds for dimension 1 with size 3"));
+        assert!(fails(
+            "aten::gather",
+            &[x.clone(), Value::Int(1), longs(&[3.0], &[1, 1])]
+        )
+        .ends_with("index 3 is out of bounds for dimension 1 with size 3"));
         assert!(fails("aten::gather", &[x.clone(), Value::Int(0), longs(&[1.0; 4], &[1, 4])]).ends_with(
             "Size does not match at dimension 1 expected index [1, 4] to be no larger than self [2, 3] apart from dimension 0"
         ));
-        assert!(fails("aten::gather", &[x.clone(), Value::Int(1), longs(&[1.0], &[1])])
-            .ends_with("Index tensor must have the same number of dimensions as input tensor"));
+        assert!(fails(
+            "aten::gather",
+            &[x.clone(), Value::Int(1), longs(&[1.0], &[1])]
+        )
+        .ends_with("Index tensor must have the same number of dimensions as input tensor"));
         // x.scatter(1, [[2, 0]], ones(1, 2) * 9) -> [[9, 1, 9], [3, 4, 5]].
         let src = t(&[9.0, 9.0], &[1, 2], ScalarType::Float32);
-        let y = out("aten::scatter", &[x.clone(), Value::Int(1), longs(&[2.0, 0.0], &[1, 2]), src]);
+        let y = out(
+            "aten::scatter",
+            &[x.clone(), Value::Int(1), longs(&[2.0, 0.0], &[1, 2]), src],
+        );
         assert_eq!(values(&y), vec![9.0, 1.0, 9.0, 3.0, 4.0, 5.0]);
         // x.long().scatter(1, [[2, 0]], 7.5) -> [[7, 1, 7], [3, 4, 5]].
         let xl = t(&[0.0, 1.0, 2.0, 3.0, 4.0, 5.0], &[2, 3], ScalarType::Int64);
-        let y = out("aten::scatter", &[xl, Value::Int(1), longs(&[2.0, 0.0], &[1, 2]), Value::Float(7.5)]);
-        assert_eq!((y.dtype(), values(&y)), (ScalarType::Int64, vec![7.0, 1.0, 7.0, 3.0, 4.0, 5.0]));
+        let y = out(
+            "aten::scatter",
+            &[
+                xl,
+                Value::Int(1),
+                longs(&[2.0, 0.0], &[1, 2]),
+                Value::Float(7.5),
+            ],
+        );
+        assert_eq!(
+            (y.dtype(), values(&y)),
+            (ScalarType::Int64, vec![7.0, 1.0, 7.0, 3.0, 4.0, 5.0])
+        );
         let wide = longs(&[0.0, 1.0, 2.0, 0.0], &[1, 4]);
-        assert_eq!(values(&out("aten::scatter", &[x.clone(), Value::Int(1), wide.clone(), Value::Float(1.0)]))[..3], [1.0; 3]);
+        assert_eq!(
+            values(&out(
+                "aten::scatter",
+                &[x.clone(), Value::Int(1), wide.clone(), Value::Float(1.0)]
+            ))[..3],
+            [1.0; 3]
+        );
         assert!(fails("aten::scatter", &[x.clone(), Value::Int(1), wide, t(&[1.0; 3], &[1, 3], ScalarType::Float32)]).ends_with(
             "Expected index [1, 4] to be no larger than self [2, 3] apart from dimension 1 and to be no larger size than src [1, 3]"
         ));
         let ints = t(&[1.0, 1.0], &[1, 2], ScalarType::Int64);
-        assert!(fails("aten::scatter", &[x.clone(), Value::Int(1), longs(&[2.0, 0.0], &[1, 2]), ints])
-            .ends_with("scatter(): Expected self.dtype to be equal to src.dtype"));
-        assert!(fails("aten::scatter", &[x, Value::Int(1), longs(&[5.0], &[1, 1]), Value::Float(1.0)])
-            .ends_with("index 5 is out of bounds for dimension 1 with size 3"));
+        assert!(fails(
+            "aten::scatter",
+            &[x.clone(), Value::Int(1), longs(&[2.0, 0.0], &[1, 2]), ints]
+        )
+        .ends_with("scatter(): Expected self.dtype to be equal to src.dtype"));
+        assert!(fails(
+            "aten::scatter",
+            &[x, Value::Int(1), longs(&[5.0], &[1, 1]), Value::Float(1.0)]
+        )
+        .ends_with("index 5 is out of bounds for dimension 1 with size 3"));
     }
-
 }

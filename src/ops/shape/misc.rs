@@ -14,12 +14,24 @@ use crate::ops::value::Value;
 /// Registers the operators of this module.
 pub(super) fn register(b: &mut Builder) {
     b.add("aten::flip(Tensor self, int[] dims) -> Tensor", flip);
-    b.add("aten::roll(Tensor self, SymInt[1] shifts, int[1] dims=[]) -> Tensor", roll);
+    b.add(
+        "aten::roll(Tensor self, SymInt[1] shifts, int[1] dims=[]) -> Tensor",
+        roll,
+    );
     b.add("aten::tril(Tensor self, SymInt diagonal=0) -> Tensor", tril);
     b.add("aten::triu(Tensor self, SymInt diagonal=0) -> Tensor", triu);
-    b.add("aten::one_hot(Tensor self, int num_classes=-1) -> Tensor", one_hot);
-    b.add("aten::constant_pad_nd(Tensor self, SymInt[] pad, Scalar value=0) -> Tensor", constant_pad_nd);
-    b.add("aten::pad(Tensor self, SymInt[] pad, str mode=\"constant\", float? value=None) -> Tensor", pad);
+    b.add(
+        "aten::one_hot(Tensor self, int num_classes=-1) -> Tensor",
+        one_hot,
+    );
+    b.add(
+        "aten::constant_pad_nd(Tensor self, SymInt[] pad, Scalar value=0) -> Tensor",
+        constant_pad_nd,
+    );
+    b.add(
+        "aten::pad(Tensor self, SymInt[] pad, str mode=\"constant\", float? value=None) -> Tensor",
+        pad,
+    );
     b.add("aten::diag(Tensor self, int diagonal=0) -> Tensor", diag);
 }
 
@@ -33,7 +45,9 @@ fn flip(_: &Ctx, args: &Args) -> Result<Value> {
     for d in args.ints(1)? {
         let w = wrap_dim(d, t.rank())?;
         if dims.contains(&w) {
-            return Err(err(format!("dim {w} appears multiple times in the list of dims")));
+            return Err(err(format!(
+                "dim {w} appears multiple times in the list of dims"
+            )));
         }
         dims.push(w);
     }
@@ -97,7 +111,9 @@ fn roll(_: &Ctx, args: &Args) -> Result<Value> {
 fn triangle(t: &Tensor, name: &str, keep: impl Fn(i64) -> bool) -> Result<Value> {
     let r = t.rank();
     if r < 2 {
-        return Err(err(format!("{name}: input tensor must have at least 2 dimensions")));
+        return Err(err(format!(
+            "{name}: input tensor must have at least 2 dimensions"
+        )));
     }
     let (rows, cols) = (t.dims()[r - 2], t.dims()[r - 1]);
     let mask: Vec<i64> = (0..rows * cols)
@@ -106,7 +122,10 @@ fn triangle(t: &Tensor, name: &str, keep: impl Fn(i64) -> bool) -> Result<Value>
     let mask = from_i64s(mask, &[rows, cols], ScalarType::Bool, t.device())?;
     let mask = mask.inner().broadcast_as(t.dims())?;
     let zeros = t.inner().zeros_like()?;
-    Ok(Value::Tensor(with_type(mask.where_cond(t.inner(), &zeros)?, t)?))
+    Ok(Value::Tensor(with_type(
+        mask.where_cond(t.inner(), &zeros)?,
+        t,
+    )?))
 }
 
 fn tril(_: &Ctx, args: &Args) -> Result<Value> {
@@ -123,18 +142,34 @@ fn one_hot(cx: &Ctx, args: &Args) -> Result<Value> {
     let t = args.tensor(0)?;
     let mut classes = args.int(1)?;
     if t.dtype() != ScalarType::Int64 {
-        return Err(err("one_hot is only applicable to index tensor of type LongTensor."));
+        return Err(err(
+            "one_hot is only applicable to index tensor of type LongTensor.",
+        ));
     }
     let values = int_values(t)?;
-    let shape = |c: i64| t.dims().iter().map(|&d| d as i64).chain([c]).collect::<Vec<_>>();
+    let shape = |c: i64| {
+        t.dims()
+            .iter()
+            .map(|&d| d as i64)
+            .chain([c])
+            .collect::<Vec<_>>()
+    };
     if values.is_empty() {
         if classes == -1 {
-            return Err(err("Can not infer total number of classes from empty tensor."));
+            return Err(err(
+                "Can not infer total number of classes from empty tensor.",
+            ));
         }
         let dims = new_dims(cx, "aten::one_hot", &shape(classes))?;
-        return Ok(Value::Tensor(zeros_of(&dims, ScalarType::Int64, t.device())?));
+        return Ok(Value::Tensor(zeros_of(
+            &dims,
+            ScalarType::Int64,
+            t.device(),
+        )?));
     }
-    let (min, max) = values.iter().fold((i64::MAX, i64::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    let (min, max) = values
+        .iter()
+        .fold((i64::MAX, i64::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
     if min < 0 {
         return Err(err("Class values must be non-negative."));
     }
@@ -146,7 +181,11 @@ fn one_hot(cx: &Ctx, args: &Args) -> Result<Value> {
     let dims = new_dims(cx, "aten::one_hot", &shape(classes))?;
     let c = dims[dims.len() - 1];
     let range = from_i64s((0..c as i64).collect(), &[c], ScalarType::Int64, t.device())?;
-    let hot = t.inner().unsqueeze(t.rank())?.broadcast_eq(range.inner())?.to_dtype(DType::I64)?;
+    let hot = t
+        .inner()
+        .unsqueeze(t.rank())?
+        .broadcast_eq(range.inner())?
+        .to_dtype(DType::I64)?;
     Ok(Value::Tensor(Tensor::with_type(hot, ScalarType::Int64)?))
 }
 
@@ -154,7 +193,10 @@ fn one_hot(cx: &Ctx, args: &Args) -> Result<Value> {
 /// `value`, converted to `t`'s type as a fill is.
 fn padded(cx: &Ctx, t: &Tensor, pad: &[i64], value: Scalar) -> Result<Tensor> {
     if !pad.len().is_multiple_of(2) {
-        return Err(err(format!("Length of pad must be even but instead it equals {}", pad.len())));
+        return Err(err(format!(
+            "Length of pad must be even but instead it equals {}",
+            pad.len()
+        )));
     }
     if pad.len() / 2 > t.rank() {
         return Err(err(format!(
@@ -177,7 +219,13 @@ fn padded(cx: &Ctx, t: &Tensor, pad: &[i64], value: Scalar) -> Result<Tensor> {
         }
         let size = |n: i128| usize::try_from(n).map_err(|_| err("pad: size overflow"));
         dims[d] = size(kept + l.max(0) + r.max(0))?;
-        crops.push((d, size((-l).max(0))?, size(kept)?, size(l.max(0))?, size(r.max(0))?));
+        crops.push((
+            d,
+            size((-l).max(0))?,
+            size(kept)?,
+            size(l.max(0))?,
+            size(r.max(0))?,
+        ));
     }
     cx.check("aten::constant_pad_nd", &dims)?;
     let mut x = t.clone();
@@ -201,14 +249,24 @@ fn padded(cx: &Ctx, t: &Tensor, pad: &[i64], value: Scalar) -> Result<Tensor> {
 }
 
 fn constant_pad_nd(cx: &Ctx, args: &Args) -> Result<Value> {
-    Ok(Value::Tensor(padded(cx, args.tensor(0)?, &args.ints(1)?, args.scalar(2)?)?))
+    Ok(Value::Tensor(padded(
+        cx,
+        args.tensor(0)?,
+        &args.ints(1)?,
+        args.scalar(2)?,
+    )?))
 }
 
 fn pad(cx: &Ctx, args: &Args) -> Result<Value> {
     match args.str(2)? {
         "constant" => {
             let value = Scalar::Float(args.opt_float(3)?.unwrap_or(0.0));
-            Ok(Value::Tensor(padded(cx, args.tensor(0)?, &args.ints(1)?, value)?))
+            Ok(Value::Tensor(padded(
+                cx,
+                args.tensor(0)?,
+                &args.ints(1)?,
+                value,
+            )?))
         }
         mode @ ("reflect" | "replicate" | "circular") => Err(err(format!(
             "padding mode '{mode}' is not supported (only 'constant' is)"
@@ -220,20 +278,32 @@ fn pad(cx: &Ctx, args: &Args) -> Result<Value> {
 fn diag(cx: &Ctx, args: &Args) -> Result<Value> {
     let t = args.tensor(0)?;
     let k = args.int(1)?;
-    let (up, down) = (k.max(0).unsigned_abs() as usize, k.min(0).unsigned_abs() as usize);
+    let (up, down) = (
+        k.max(0).unsigned_abs() as usize,
+        k.min(0).unsigned_abs() as usize,
+    );
     match t.rank() {
         1 => {
             let n = t.dims()[0];
-            let m = n.checked_add(up.max(down)).ok_or_else(|| err("diag: size overflow"))?;
+            let m = n
+                .checked_add(up.max(down))
+                .ok_or_else(|| err("diag: size overflow"))?;
             cx.check("aten::diag", &[m, m])?;
             let positions: Vec<i64> = (0..n).map(|i| ((i + down) * m + i + up) as i64).collect();
             let out = zeros_of(&[m, m], t.dtype(), t.device())?;
-            Ok(Value::Tensor(put(&out, positions, &t.inner().contiguous()?, false)?))
+            Ok(Value::Tensor(put(
+                &out,
+                positions,
+                &t.inner().contiguous()?,
+                false,
+            )?))
         }
         2 => {
             let (rows, cols) = (t.dims()[0], t.dims()[1]);
             let n = rows.saturating_sub(down).min(cols.saturating_sub(up));
-            let positions: Vec<i64> = (0..n).map(|i| ((i + down) * cols + i + up) as i64).collect();
+            let positions: Vec<i64> = (0..n)
+                .map(|i| ((i + down) * cols + i + up) as i64)
+                .collect();
             Ok(Value::Tensor(take(t, positions, &[n])?))
         }
         r => Err(err(format!("diag(): Supports 1D or 2D tensors. Got {r}D"))),
@@ -249,91 +319,233 @@ mod tests {
     #[test]
     fn flip_and_roll() {
         let x = arange(&[2, 3]);
-        assert_eq!(values(&out("aten::flip", &[x.clone(), ints(&[0, 1])])), vec![5.0, 4.0, 3.0, 2.0, 1.0, 0.0]);
-        assert!(fails("aten::flip", &[x.clone(), ints(&[1, -1])]).ends_with("dim 1 appears multiple times in the list of dims"));
+        assert_eq!(
+            values(&out("aten::flip", &[x.clone(), ints(&[0, 1])])),
+            vec![5.0, 4.0, 3.0, 2.0, 1.0, 0.0]
+        );
+        assert!(fails("aten::flip", &[x.clone(), ints(&[1, -1])])
+            .ends_with("dim 1 appears multiple times in the list of dims"));
         // Values from torch 2.15.0.
-        assert_eq!(values(&out("aten::roll", &[x.clone(), Value::Int(1)])), vec![5.0, 0.0, 1.0, 2.0, 3.0, 4.0]);
-        assert_eq!(values(&out("aten::roll", &[x.clone(), Value::Int(-1), Value::Int(1)])), vec![1.0, 2.0, 0.0, 4.0, 5.0, 3.0]);
-        assert_eq!(values(&out("aten::roll", &[x.clone(), ints(&[1, 1]), ints(&[0, 1])])), vec![5.0, 3.0, 4.0, 2.0, 0.0, 1.0]);
-        assert_eq!(values(&out("aten::roll", &[x.clone(), Value::Int(7), Value::Int(1)])), vec![2.0, 0.0, 1.0, 5.0, 3.0, 4.0]);
-        assert!(fails("aten::roll", &[x.clone(), ints(&[1, 1]), ints(&[0])]).ends_with("shifts and dimensions must align. shifts: 2, dims:1"));
-        assert_eq!(out("aten::roll", &[arange(&[0, 3]), Value::Int(1), Value::Int(0)]).dims(), &[0, 3]);
+        assert_eq!(
+            values(&out("aten::roll", &[x.clone(), Value::Int(1)])),
+            vec![5.0, 0.0, 1.0, 2.0, 3.0, 4.0]
+        );
+        assert_eq!(
+            values(&out(
+                "aten::roll",
+                &[x.clone(), Value::Int(-1), Value::Int(1)]
+            )),
+            vec![1.0, 2.0, 0.0, 4.0, 5.0, 3.0]
+        );
+        assert_eq!(
+            values(&out(
+                "aten::roll",
+                &[x.clone(), ints(&[1, 1]), ints(&[0, 1])]
+            )),
+            vec![5.0, 3.0, 4.0, 2.0, 0.0, 1.0]
+        );
+        assert_eq!(
+            values(&out(
+                "aten::roll",
+                &[x.clone(), Value::Int(7), Value::Int(1)]
+            )),
+            vec![2.0, 0.0, 1.0, 5.0, 3.0, 4.0]
+        );
+        assert!(fails("aten::roll", &[x.clone(), ints(&[1, 1]), ints(&[0])])
+            .ends_with("shifts and dimensions must align. shifts: 2, dims:1"));
+        assert_eq!(
+            out(
+                "aten::roll",
+                &[arange(&[0, 3]), Value::Int(1), Value::Int(0)]
+            )
+            .dims(),
+            &[0, 3]
+        );
     }
 
     #[test]
     fn tril_and_triu() {
         let x = arange(&[2, 3]);
-        assert_eq!(values(&out("aten::tril", std::slice::from_ref(&x))), vec![0.0, 0.0, 0.0, 3.0, 4.0, 0.0]);
-        assert_eq!(values(&out("aten::triu", &[x.clone(), Value::Int(1)])), vec![0.0, 1.0, 2.0, 0.0, 0.0, 5.0]);
-        assert_eq!(values(&out("aten::tril", &[x, Value::Int(-1)])), vec![0.0, 0.0, 0.0, 3.0, 0.0, 0.0]);
+        assert_eq!(
+            values(&out("aten::tril", std::slice::from_ref(&x))),
+            vec![0.0, 0.0, 0.0, 3.0, 4.0, 0.0]
+        );
+        assert_eq!(
+            values(&out("aten::triu", &[x.clone(), Value::Int(1)])),
+            vec![0.0, 1.0, 2.0, 0.0, 0.0, 5.0]
+        );
+        assert_eq!(
+            values(&out("aten::tril", &[x, Value::Int(-1)])),
+            vec![0.0, 0.0, 0.0, 3.0, 0.0, 0.0]
+        );
         let y = out("aten::triu", &[arange(&[2, 2, 3]), Value::Int(-1)]);
         assert_eq!(values(&y), (0..12).map(f64::from).collect::<Vec<_>>());
         let flags = t(&[1.0; 4], &[2, 2], ScalarType::Bool);
         let y = out("aten::tril", &[flags]);
-        assert_eq!((y.dtype(), values(&y)), (ScalarType::Bool, vec![1.0, 0.0, 1.0, 1.0]));
-        assert!(fails("aten::tril", &[arange(&[3])]).ends_with("tril: input tensor must have at least 2 dimensions"));
+        assert_eq!(
+            (y.dtype(), values(&y)),
+            (ScalarType::Bool, vec![1.0, 0.0, 1.0, 1.0])
+        );
+        assert!(fails("aten::tril", &[arange(&[3])])
+            .ends_with("tril: input tensor must have at least 2 dimensions"));
     }
 
     #[test]
     fn one_hot_infers_or_checks_the_classes() {
         let idx = t(&[0.0, 2.0], &[2], ScalarType::Int64);
         let y = out("aten::one_hot", std::slice::from_ref(&idx));
-        assert_eq!((y.dtype(), shaped(&y)), (ScalarType::Int64, (vec![2, 3], vec![1.0, 0.0, 0.0, 0.0, 0.0, 1.0])));
-        assert_eq!(out("aten::one_hot", &[idx.clone(), Value::Int(4)]).dims(), &[2, 4]);
-        assert_eq!(shaped(&out("aten::one_hot", &[t(&[1.0], &[], ScalarType::Int64), Value::Int(3)])), (vec![3], vec![0.0, 1.0, 0.0]));
+        assert_eq!(
+            (y.dtype(), shaped(&y)),
+            (
+                ScalarType::Int64,
+                (vec![2, 3], vec![1.0, 0.0, 0.0, 0.0, 0.0, 1.0])
+            )
+        );
+        assert_eq!(
+            out("aten::one_hot", &[idx.clone(), Value::Int(4)]).dims(),
+            &[2, 4]
+        );
+        assert_eq!(
+            shaped(&out(
+                "aten::one_hot",
+                &[t(&[1.0], &[], ScalarType::Int64), Value::Int(3)]
+            )),
+            (vec![3], vec![0.0, 1.0, 0.0])
+        );
         let empty = t(&[], &[0], ScalarType::Int64);
-        assert_eq!(out("aten::one_hot", &[empty.clone(), Value::Int(3)]).dims(), &[0, 3]);
+        assert_eq!(
+            out("aten::one_hot", &[empty.clone(), Value::Int(3)]).dims(),
+            &[0, 3]
+        );
         // Messages from torch 2.15.0.
-        assert!(fails("aten::one_hot", &[empty]).ends_with("Can not infer total number of classes from empty tensor."));
-        assert!(fails("aten::one_hot", &[t(&[0.0, -1.0], &[2], ScalarType::Int64)]).ends_with("Class values must be non-negative."));
-        assert!(fails("aten::one_hot", &[idx.clone(), Value::Int(2)]).ends_with("Class values must be smaller than num_classes."));
-        assert!(fails("aten::one_hot", &[idx.clone(), Value::Int(-2)]).ends_with("Class values must be smaller than num_classes."));
-        assert!(fails("aten::one_hot", &[t(&[1.0], &[1], ScalarType::Int32)])
-            .ends_with("one_hot is only applicable to index tensor of type LongTensor."));
-        assert!(fails("aten::one_hot", &[t(&[1e6], &[1], ScalarType::Int64)]).contains("max_elements"));
+        assert!(fails("aten::one_hot", &[empty])
+            .ends_with("Can not infer total number of classes from empty tensor."));
+        assert!(
+            fails("aten::one_hot", &[t(&[0.0, -1.0], &[2], ScalarType::Int64)])
+                .ends_with("Class values must be non-negative.")
+        );
+        assert!(fails("aten::one_hot", &[idx.clone(), Value::Int(2)])
+            .ends_with("Class values must be smaller than num_classes."));
+        assert!(fails("aten::one_hot", &[idx.clone(), Value::Int(-2)])
+            .ends_with("Class values must be smaller than num_classes."));
+        assert!(
+            fails("aten::one_hot", &[t(&[1.0], &[1], ScalarType::Int32)])
+                .ends_with("one_hot is only applicable to index tensor of type LongTensor.")
+        );
+        assert!(
+            fails("aten::one_hot", &[t(&[1e6], &[1], ScalarType::Int64)]).contains("max_elements")
+        );
     }
 
     #[test]
     fn constant_padding_grows_and_crops() {
         let x = arange(&[2, 3]);
         let y = out("aten::constant_pad_nd", &[x.clone(), ints(&[1, 2])]);
-        assert_eq!(shaped(&y), (vec![2, 6], vec![0.0, 0.0, 1.0, 2.0, 0.0, 0.0, 0.0, 3.0, 4.0, 5.0, 0.0, 0.0]));
-        let y = out("aten::constant_pad_nd", &[x.clone(), ints(&[1, 2, 1, 0]), Value::Int(9)]);
+        assert_eq!(
+            shaped(&y),
+            (
+                vec![2, 6],
+                vec![0.0, 0.0, 1.0, 2.0, 0.0, 0.0, 0.0, 3.0, 4.0, 5.0, 0.0, 0.0]
+            )
+        );
+        let y = out(
+            "aten::constant_pad_nd",
+            &[x.clone(), ints(&[1, 2, 1, 0]), Value::Int(9)],
+        );
         assert_eq!(y.dims(), &[3, 6]);
         assert_eq!(values(&y)[6..12], [9.0, 0.0, 1.0, 2.0, 9.0, 9.0]);
-        assert_eq!(shaped(&out("aten::constant_pad_nd", &[x.clone(), ints(&[-1, 0])])), (vec![2, 2], vec![1.0, 2.0, 4.0, 5.0]));
+        assert_eq!(
+            shaped(&out("aten::constant_pad_nd", &[x.clone(), ints(&[-1, 0])])),
+            (vec![2, 2], vec![1.0, 2.0, 4.0, 5.0])
+        );
         // An int64 tensor padded with 2.5 takes 2 (torch 2.15.0).
         let xl = t(&[0.0, 1.0, 2.0, 3.0, 4.0, 5.0], &[2, 3], ScalarType::Int64);
-        let y = out("aten::constant_pad_nd", &[xl.clone(), ints(&[1, 1]), Value::Float(2.5)]);
+        let y = out(
+            "aten::constant_pad_nd",
+            &[xl.clone(), ints(&[1, 1]), Value::Float(2.5)],
+        );
         assert_eq!(values(&y)[..5], [2.0, 0.0, 1.0, 2.0, 2.0]);
-        assert!(fails("aten::constant_pad_nd", &[xl, ints(&[1, 1]), Value::Float(1e30)])
-            .ends_with("value cannot be converted to type int64_t without overflow"));
-        assert!(fails("aten::constant_pad_nd", &[x.clone(), ints(&[1])]).ends_with("Length of pad must be even but instead it equals 1"));
+        assert!(fails(
+            "aten::constant_pad_nd",
+            &[xl, ints(&[1, 1]), Value::Float(1e30)]
+        )
+        .ends_with("value cannot be converted to type int64_t without overflow"));
+        assert!(fails("aten::constant_pad_nd", &[x.clone(), ints(&[1])])
+            .ends_with("Length of pad must be even but instead it equals 1"));
         assert!(fails("aten::constant_pad_nd", &[x.clone(), ints(&[1; 6])]).ends_with(
             "Length of pad should be no more than twice the number of dimensions of the input. Pad length is 6while the input has 2dimensions."
         ));
-        assert!(fails("aten::constant_pad_nd", &[x.clone(), ints(&[-2, -2])]).ends_with("narrow(): length must be non-negative."));
-        assert!(fails("aten::constant_pad_nd", &[x.clone(), ints(&[1 << 40, 0])]).contains("max_elements"));
-        assert!(fails("aten::constant_pad_nd", &[x.clone(), ints(&[i64::MIN, i64::MIN])]).contains("narrow()"));
-        assert!(fails("aten::constant_pad_nd", &[x.clone(), ints(&[i64::MAX, i64::MAX])]).contains("overflow"));
-        let y = out("aten::pad", &[x.clone(), ints(&[1, 1]), Value::str("constant"), Value::Float(3.0)]);
+        assert!(
+            fails("aten::constant_pad_nd", &[x.clone(), ints(&[-2, -2])])
+                .ends_with("narrow(): length must be non-negative.")
+        );
+        assert!(
+            fails("aten::constant_pad_nd", &[x.clone(), ints(&[1 << 40, 0])])
+                .contains("max_elements")
+        );
+        assert!(fails(
+            "aten::constant_pad_nd",
+            &[x.clone(), ints(&[i64::MIN, i64::MIN])]
+        )
+        .contains("narrow()"));
+        assert!(fails(
+            "aten::constant_pad_nd",
+            &[x.clone(), ints(&[i64::MAX, i64::MAX])]
+        )
+        .contains("overflow"));
+        let y = out(
+            "aten::pad",
+            &[
+                x.clone(),
+                ints(&[1, 1]),
+                Value::str("constant"),
+                Value::Float(3.0),
+            ],
+        );
         assert_eq!(values(&y)[..5], [3.0, 0.0, 1.0, 2.0, 3.0]);
-        assert_eq!(values(&out("aten::pad", &[x.clone(), ints(&[1, 1])]))[0], 0.0);
-        assert!(fails("aten::pad", &[x.clone(), ints(&[1, 1]), Value::str("reflect")]).contains("'reflect' is not supported"));
-        assert!(fails("aten::pad", &[x, ints(&[1, 1]), Value::str("bogus")]).ends_with("Unrecognised padding mode bogus"));
+        assert_eq!(
+            values(&out("aten::pad", &[x.clone(), ints(&[1, 1])]))[0],
+            0.0
+        );
+        assert!(fails(
+            "aten::pad",
+            &[x.clone(), ints(&[1, 1]), Value::str("reflect")]
+        )
+        .contains("'reflect' is not supported"));
+        assert!(fails("aten::pad", &[x, ints(&[1, 1]), Value::str("bogus")])
+            .ends_with("Unrecognised padding mode bogus"));
     }
 
     #[test]
     fn diag_builds_or_reads_a_diagonal() {
         let x = arange(&[2, 3]);
-        assert_eq!(shaped(&out("aten::diag", std::slice::from_ref(&x))), (vec![2], vec![0.0, 4.0]));
-        assert_eq!(shaped(&out("aten::diag", &[x.clone(), Value::Int(1)])), (vec![2], vec![1.0, 5.0]));
-        assert_eq!(shaped(&out("aten::diag", &[x.clone(), Value::Int(-1)])), (vec![1], vec![3.0]));
+        assert_eq!(
+            shaped(&out("aten::diag", std::slice::from_ref(&x))),
+            (vec![2], vec![0.0, 4.0])
+        );
+        assert_eq!(
+            shaped(&out("aten::diag", &[x.clone(), Value::Int(1)])),
+            (vec![2], vec![1.0, 5.0])
+        );
+        assert_eq!(
+            shaped(&out("aten::diag", &[x.clone(), Value::Int(-1)])),
+            (vec![1], vec![3.0])
+        );
         assert_eq!(out("aten::diag", &[x, Value::Int(5)]).dims(), &[0]);
         let v = t(&[1.0, 2.0], &[2], ScalarType::Float32);
-        assert_eq!(shaped(&out("aten::diag", std::slice::from_ref(&v))), (vec![2, 2], vec![1.0, 0.0, 0.0, 2.0]));
+        assert_eq!(
+            shaped(&out("aten::diag", std::slice::from_ref(&v))),
+            (vec![2, 2], vec![1.0, 0.0, 0.0, 2.0])
+        );
         let y = out("aten::diag", &[v, Value::Int(-1)]);
-        assert_eq!(shaped(&y), (vec![3, 3], vec![0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 2.0, 0.0]));
-        assert!(fails("aten::diag", &[arange(&[2, 2, 2])]).ends_with("diag(): Supports 1D or 2D tensors. Got 3D"));
+        assert_eq!(
+            shaped(&y),
+            (
+                vec![3, 3],
+                vec![0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 2.0, 0.0]
+            )
+        );
+        assert!(fails("aten::diag", &[arange(&[2, 2, 2])])
+            .ends_with("diag(): Supports 1D or 2D tensors. Got 3D"));
     }
 }

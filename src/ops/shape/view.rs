@@ -12,25 +12,76 @@ use crate::ops::value::Value;
 
 /// Registers the views.
 pub(super) fn register(b: &mut Builder) {
-    b.add("aten::view(Tensor(a) self, SymInt[] size) -> Tensor(a)", view);
-    b.add("aten::reshape(Tensor(a) self, SymInt[] shape) -> Tensor(a)", view);
-    b.add("aten::view_as(Tensor(a) self, Tensor other) -> Tensor(a)", view_as);
-    b.add("aten::reshape_as(Tensor(a) self, Tensor other) -> Tensor(a)", view_as);
-    b.add("aten::flatten.using_ints(Tensor(a) self, int start_dim=0, int end_dim=-1) -> Tensor(a)", flatten);
-    b.add("aten::unflatten.int(Tensor(a) self, int dim, SymInt[] sizes) -> Tensor(a)", unflatten);
-    b.add("aten::transpose.int(Tensor(a) self, int dim0, int dim1) -> Tensor(a)", transpose);
-    b.add("aten::swapaxes(Tensor(a) self, int axis0, int axis1) -> Tensor(a)", transpose);
-    b.add("aten::swapdims(Tensor(a) self, int dim0, int dim1) -> Tensor(a)", transpose);
+    b.add(
+        "aten::view(Tensor(a) self, SymInt[] size) -> Tensor(a)",
+        view,
+    );
+    b.add(
+        "aten::reshape(Tensor(a) self, SymInt[] shape) -> Tensor(a)",
+        view,
+    );
+    b.add(
+        "aten::view_as(Tensor(a) self, Tensor other) -> Tensor(a)",
+        view_as,
+    );
+    b.add(
+        "aten::reshape_as(Tensor(a) self, Tensor other) -> Tensor(a)",
+        view_as,
+    );
+    b.add(
+        "aten::flatten.using_ints(Tensor(a) self, int start_dim=0, int end_dim=-1) -> Tensor(a)",
+        flatten,
+    );
+    b.add(
+        "aten::unflatten.int(Tensor(a) self, int dim, SymInt[] sizes) -> Tensor(a)",
+        unflatten,
+    );
+    b.add(
+        "aten::transpose.int(Tensor(a) self, int dim0, int dim1) -> Tensor(a)",
+        transpose,
+    );
+    b.add(
+        "aten::swapaxes(Tensor(a) self, int axis0, int axis1) -> Tensor(a)",
+        transpose,
+    );
+    b.add(
+        "aten::swapdims(Tensor(a) self, int dim0, int dim1) -> Tensor(a)",
+        transpose,
+    );
     b.add("aten::t(Tensor(a) self) -> Tensor(a)", t);
-    b.add("aten::permute(Tensor(a) self, int[] dims) -> Tensor(a)", permute);
-    b.add("aten::movedim.intlist(Tensor(a) self, int[] source, int[] destination) -> Tensor(a)", movedim);
-    b.add("aten::movedim.int(Tensor(a) self, int source, int destination) -> Tensor(a)", movedim);
-    b.add("aten::unsqueeze(Tensor(a) self, int dim) -> Tensor(a)", unsqueeze);
+    b.add(
+        "aten::permute(Tensor(a) self, int[] dims) -> Tensor(a)",
+        permute,
+    );
+    b.add(
+        "aten::movedim.intlist(Tensor(a) self, int[] source, int[] destination) -> Tensor(a)",
+        movedim,
+    );
+    b.add(
+        "aten::movedim.int(Tensor(a) self, int source, int destination) -> Tensor(a)",
+        movedim,
+    );
+    b.add(
+        "aten::unsqueeze(Tensor(a) self, int dim) -> Tensor(a)",
+        unsqueeze,
+    );
     b.add("aten::squeeze(Tensor(a) self) -> Tensor(a)", squeeze_all);
-    b.add("aten::squeeze.dim(Tensor(a) self, int dim) -> Tensor(a)", squeeze_dims);
-    b.add("aten::squeeze.dims(Tensor(a) self, int[] dim) -> Tensor(a)", squeeze_dims);
-    b.add("aten::expand(Tensor(a) self, SymInt[] size, *, bool implicit=False) -> Tensor(a)", expand);
-    b.add("aten::expand_as(Tensor(a) self, Tensor other) -> Tensor(a)", expand_as);
+    b.add(
+        "aten::squeeze.dim(Tensor(a) self, int dim) -> Tensor(a)",
+        squeeze_dims,
+    );
+    b.add(
+        "aten::squeeze.dims(Tensor(a) self, int[] dim) -> Tensor(a)",
+        squeeze_dims,
+    );
+    b.add(
+        "aten::expand(Tensor(a) self, SymInt[] size, *, bool implicit=False) -> Tensor(a)",
+        expand,
+    );
+    b.add(
+        "aten::expand_as(Tensor(a) self, Tensor other) -> Tensor(a)",
+        expand_as,
+    );
 }
 
 /// `t` reshaped to `dims` (of its element count).
@@ -40,7 +91,11 @@ pub(in crate::ops) fn reshaped(t: &Tensor, dims: &[usize]) -> Result<Tensor> {
 
 /// The dims `shape` gives `numel` elements, its one `-1` inferred, with PyTorch's messages.
 pub(in crate::ops) fn infer_size(shape: &[i64], numel: usize) -> Result<Vec<usize>> {
-    let invalid = || err(format!("shape '{shape:?}' is invalid for input of size {numel}"));
+    let invalid = || {
+        err(format!(
+            "shape '{shape:?}' is invalid for input of size {numel}"
+        ))
+    };
     let mut inferred = None;
     let mut product = 1usize;
     let mut dims = Vec::with_capacity(shape.len());
@@ -52,7 +107,9 @@ pub(in crate::ops) fn infer_size(shape: &[i64], numel: usize) -> Result<Vec<usiz
             inferred = Some(i);
             dims.push(0);
         } else if d < 0 {
-            return Err(err(format!("invalid shape dimension {d} at index {i} of shape {shape:?}")));
+            return Err(err(format!(
+                "invalid shape dimension {d} at index {i} of shape {shape:?}"
+            )));
         } else {
             let d = usize::try_from(d).map_err(|_| invalid())?;
             product = product.checked_mul(d).ok_or_else(invalid)?;
@@ -99,14 +156,21 @@ fn flatten(_: &Ctx, args: &Args) -> Result<Value> {
     let start = wrap_dim(args.int(1)?, t.rank())?;
     let end = wrap_dim(args.int(2)?, t.rank())?;
     if start > end {
-        return Err(err("flatten() has invalid args: start_dim cannot come after end_dim"));
+        return Err(err(
+            "flatten() has invalid args: start_dim cannot come after end_dim",
+        ));
     }
     if t.rank() == 0 {
         return Ok(Value::Tensor(reshaped(t, &[1])?));
     }
     let d = t.dims();
     let middle: usize = d[start..=end].iter().product();
-    let dims: Vec<usize> = d[..start].iter().copied().chain([middle]).chain(d[end + 1..].iter().copied()).collect();
+    let dims: Vec<usize> = d[..start]
+        .iter()
+        .copied()
+        .chain([middle])
+        .chain(d[end + 1..].iter().copied())
+        .collect();
     Ok(Value::Tensor(reshaped(t, &dims)?))
 }
 
@@ -126,7 +190,12 @@ fn unflatten(_: &Ctx, args: &Args) -> Result<Value> {
         )),
     })?;
     let d = t.dims();
-    let dims: Vec<usize> = d[..dim].iter().chain(&inner).chain(d.get(dim + 1..).unwrap_or(&[])).copied().collect();
+    let dims: Vec<usize> = d[..dim]
+        .iter()
+        .chain(&inner)
+        .chain(d.get(dim + 1..).unwrap_or(&[]))
+        .copied()
+        .collect();
     Ok(Value::Tensor(reshaped(t, &dims)?))
 }
 
@@ -137,7 +206,10 @@ fn transpose(_: &Ctx, args: &Args) -> Result<Value> {
     if t.rank() < 2 || a == b {
         return Ok(Value::Tensor(t.clone()));
     }
-    Ok(Value::Tensor(Tensor::with_type(t.inner().transpose(a, b)?, t.dtype())?))
+    Ok(Value::Tensor(Tensor::with_type(
+        t.inner().transpose(a, b)?,
+        t.dtype(),
+    )?))
 }
 
 fn t(_: &Ctx, args: &Args) -> Result<Value> {
@@ -145,7 +217,9 @@ fn t(_: &Ctx, args: &Args) -> Result<Value> {
     match x.rank() {
         0 | 1 => Ok(Value::Tensor(x.clone())),
         2 => Ok(Value::Tensor(Tensor::with_type(x.inner().t()?, x.dtype())?)),
-        r => Err(err(format!("t() expects a tensor with <= 2 dimensions, but self is {r}D"))),
+        r => Err(err(format!(
+            "t() expects a tensor with <= 2 dimensions, but self is {r}D"
+        ))),
     }
 }
 
@@ -168,7 +242,10 @@ fn permute(_: &Ctx, args: &Args) -> Result<Value> {
             dims.len()
         )));
     }
-    let order = dims.iter().map(|&d| wrap_dim(d, t.rank())).collect::<Result<Vec<_>>>()?;
+    let order = dims
+        .iter()
+        .map(|&d| wrap_dim(d, t.rank()))
+        .collect::<Result<Vec<_>>>()?;
     if has_duplicates(&order) {
         return Err(err("permute(): duplicate dims are not allowed."));
     }
@@ -197,11 +274,22 @@ fn movedim(_: &Ctx, args: &Args) -> Result<Value> {
         )));
     }
     let rank = t.rank();
-    let src = source.iter().map(|&d| wrap_dim(d, rank)).collect::<Result<Vec<_>>>()?;
-    let dst = destination.iter().map(|&d| wrap_dim(d, rank)).collect::<Result<Vec<_>>>()?;
-    for (name, dims, given) in [("source", &src, &source), ("destination", &dst, &destination)] {
+    let src = source
+        .iter()
+        .map(|&d| wrap_dim(d, rank))
+        .collect::<Result<Vec<_>>>()?;
+    let dst = destination
+        .iter()
+        .map(|&d| wrap_dim(d, rank))
+        .collect::<Result<Vec<_>>>()?;
+    for (name, dims, given) in [
+        ("source", &src, &source),
+        ("destination", &dst, &destination),
+    ] {
         if has_duplicates(dims) {
-            return Err(err(format!("movedim: repeated dim in `{name}` ({given:?})")));
+            return Err(err(format!(
+                "movedim: repeated dim in `{name}` ({given:?})"
+            )));
         }
     }
     if rank == 0 {
@@ -222,7 +310,10 @@ fn movedim(_: &Ctx, args: &Args) -> Result<Value> {
 fn unsqueeze(_: &Ctx, args: &Args) -> Result<Value> {
     let t = args.tensor(0)?;
     let dim = wrap_dim(args.int(1)?, t.rank() + 1)?;
-    Ok(Value::Tensor(Tensor::with_type(t.inner().unsqueeze(dim)?, t.dtype())?))
+    Ok(Value::Tensor(Tensor::with_type(
+        t.inner().unsqueeze(dim)?,
+        t.dtype(),
+    )?))
 }
 
 /// `t` without the dims `drop` of size 1 (other dims named are kept, as PyTorch keeps them).
@@ -246,7 +337,10 @@ fn squeeze_all(_: &Ctx, args: &Args) -> Result<Value> {
 fn squeeze_dims(_: &Ctx, args: &Args) -> Result<Value> {
     let t = args.tensor(0)?;
     let dims = int_or_ints(args, 1)?;
-    let dims = dims.iter().map(|&d| wrap_dim(d, t.rank())).collect::<Result<Vec<_>>>()?;
+    let dims = dims
+        .iter()
+        .map(|&d| wrap_dim(d, t.rank()))
+        .collect::<Result<Vec<_>>>()?;
     Ok(Value::Tensor(squeezed(t, &dims)?))
 }
 
@@ -302,7 +396,9 @@ pub(in crate::ops) fn expanded_dims(t: &Tensor, size: &[i64]) -> Result<Vec<usiz
             }
         };
         let d = usize::try_from(d).map_err(|_| {
-            err(format!("Trying to create tensor with negative dimension {d}: {size:?}"))
+            err(format!(
+                "Trying to create tensor with negative dimension {d}: {size:?}"
+            ))
         })?;
         dims.push(d);
     }
@@ -315,7 +411,10 @@ fn expand_to(cx: &Ctx, t: &Tensor, dims: &[usize]) -> Result<Value> {
     if dims == t.dims() {
         return Ok(Value::Tensor(t.clone()));
     }
-    Ok(Value::Tensor(Tensor::with_type(t.inner().broadcast_as(dims)?, t.dtype())?))
+    Ok(Value::Tensor(Tensor::with_type(
+        t.inner().broadcast_as(dims)?,
+        t.dtype(),
+    )?))
 }
 
 fn expand(cx: &Ctx, args: &Args) -> Result<Value> {
@@ -339,70 +438,149 @@ mod tests {
     #[test]
     fn view_and_reshape_infer_one_dim() {
         let x = arange(&[2, 3]);
-        assert_eq!(out("aten::view", &[x.clone(), ints(&[3, -1])]).dims(), &[3, 2]);
+        assert_eq!(
+            out("aten::view", &[x.clone(), ints(&[3, -1])]).dims(),
+            &[3, 2]
+        );
         assert_eq!(out("aten::reshape", &[x.clone(), ints(&[-1])]).dims(), &[6]);
-        assert_eq!(out("aten::reshape", &[x.clone(), ints(&[1, 6, 1])]).dims(), &[1, 6, 1]);
+        assert_eq!(
+            out("aten::reshape", &[x.clone(), ints(&[1, 6, 1])]).dims(),
+            &[1, 6, 1]
+        );
         // Messages from torch 2.15.0.
-        assert!(fails("aten::view", &[x.clone(), ints(&[-1, -1])]).ends_with("only one dimension can be inferred"));
-        assert!(fails("aten::view", &[x.clone(), ints(&[4, -1])]).ends_with("shape '[4, -1]' is invalid for input of size 6"));
-        assert!(fails("aten::view", &[x.clone(), ints(&[-2, 3])]).ends_with("invalid shape dimension -2 at index 0 of shape [-2, 3]"));
-        assert!(fails("aten::view", &[x.clone(), ints(&[0, -1])]).ends_with("shape '[0, -1]' is invalid for input of size 6"));
+        assert!(fails("aten::view", &[x.clone(), ints(&[-1, -1])])
+            .ends_with("only one dimension can be inferred"));
+        assert!(fails("aten::view", &[x.clone(), ints(&[4, -1])])
+            .ends_with("shape '[4, -1]' is invalid for input of size 6"));
+        assert!(fails("aten::view", &[x.clone(), ints(&[-2, 3])])
+            .ends_with("invalid shape dimension -2 at index 0 of shape [-2, 3]"));
+        assert!(fails("aten::view", &[x.clone(), ints(&[0, -1])])
+            .ends_with("shape '[0, -1]' is invalid for input of size 6"));
         assert!(fails("aten::reshape", &[arange(&[0, 3]), ints(&[-1, 0])]).ends_with(
             "cannot reshape tensor of 0 elements into shape [-1, 0] because the unspecified dimension size -1 can be any value and is ambiguous"
         ));
-        assert!(fails("aten::view", &[x.clone(), ints(&[1 << 62, 1 << 62])]).contains("is invalid for input of size 6"));
-        assert_eq!(out("aten::view_as", &[x.clone(), arange(&[3, 2])]).dims(), &[3, 2]);
+        assert!(fails("aten::view", &[x.clone(), ints(&[1 << 62, 1 << 62])])
+            .contains("is invalid for input of size 6"));
+        assert_eq!(
+            out("aten::view_as", &[x.clone(), arange(&[3, 2])]).dims(),
+            &[3, 2]
+        );
     }
 
     #[test]
     fn flatten_and_unflatten() {
         let x = arange(&[2, 3, 4]);
         assert_eq!(out("aten::flatten", std::slice::from_ref(&x)).dims(), &[24]);
-        assert_eq!(out("aten::flatten", &[x.clone(), Value::Int(1)]).dims(), &[2, 12]);
-        assert_eq!(out("aten::flatten", &[x.clone(), Value::Int(0), Value::Int(-2)]).dims(), &[6, 4]);
+        assert_eq!(
+            out("aten::flatten", &[x.clone(), Value::Int(1)]).dims(),
+            &[2, 12]
+        );
+        assert_eq!(
+            out("aten::flatten", &[x.clone(), Value::Int(0), Value::Int(-2)]).dims(),
+            &[6, 4]
+        );
         assert_eq!(out("aten::flatten", &[arange(&[])]).dims(), &[1]);
-        assert!(fails("aten::flatten", &[x.clone(), Value::Int(2), Value::Int(1)])
-            .ends_with("flatten() has invalid args: start_dim cannot come after end_dim"));
-        assert_eq!(out("aten::unflatten", &[x.clone(), Value::Int(-1), ints(&[2, -1])]).dims(), &[2, 3, 2, 2]);
+        assert!(
+            fails("aten::flatten", &[x.clone(), Value::Int(2), Value::Int(1)])
+                .ends_with("flatten() has invalid args: start_dim cannot come after end_dim")
+        );
+        assert_eq!(
+            out(
+                "aten::unflatten",
+                &[x.clone(), Value::Int(-1), ints(&[2, -1])]
+            )
+            .dims(),
+            &[2, 3, 2, 2]
+        );
         assert!(fails("aten::unflatten", &[x.clone(), Value::Int(1), ints(&[2, -1])]).ends_with(
             "unflatten: Provided sizes [2, -1] don't multiply up to the size of dim 1 (3) in the input tensor"
         ));
-        assert!(fails("aten::unflatten", &[x, Value::Int(1), ints(&[])]).ends_with("unflatten: sizes must be non-empty"));
+        assert!(fails("aten::unflatten", &[x, Value::Int(1), ints(&[])])
+            .ends_with("unflatten: sizes must be non-empty"));
     }
 
     #[test]
     fn transpose_permute_movedim() {
         let x = arange(&[2, 3]);
-        let y = out("aten::transpose", &[x.clone(), Value::Int(0), Value::Int(-1)]);
+        let y = out(
+            "aten::transpose",
+            &[x.clone(), Value::Int(0), Value::Int(-1)],
+        );
         assert_eq!(shaped(&y), (vec![3, 2], vec![0.0, 3.0, 1.0, 4.0, 2.0, 5.0]));
-        assert_eq!(shaped(&out("aten::t", std::slice::from_ref(&x))), shaped(&y));
-        assert!(fails("aten::t", &[arange(&[1, 1, 1])]).ends_with("t() expects a tensor with <= 2 dimensions, but self is 3D"));
-        assert!(fails("aten::transpose", &[x.clone(), Value::Int(0), Value::Int(5)])
-            .ends_with("Dimension out of range (expected to be in range of [-2, 1], but got 5)"));
+        assert_eq!(
+            shaped(&out("aten::t", std::slice::from_ref(&x))),
+            shaped(&y)
+        );
+        assert!(fails("aten::t", &[arange(&[1, 1, 1])])
+            .ends_with("t() expects a tensor with <= 2 dimensions, but self is 3D"));
+        assert!(fails(
+            "aten::transpose",
+            &[x.clone(), Value::Int(0), Value::Int(5)]
+        )
+        .ends_with("Dimension out of range (expected to be in range of [-2, 1], but got 5)"));
         let y = out("aten::permute", &[arange(&[2, 3, 4]), ints(&[2, 0, 1])]);
         assert_eq!(y.dims(), &[4, 2, 3]);
         assert_eq!(values(&y)[..4], [0.0, 4.0, 8.0, 12.0]);
-        assert!(fails("aten::permute", &[x.clone(), ints(&[0, 0])]).ends_with("permute(): duplicate dims are not allowed."));
-        assert!(fails("aten::permute", &[x.clone(), ints(&[0])]).contains("input.dim() = 2 is not equal to len(dims) = 1"));
+        assert!(fails("aten::permute", &[x.clone(), ints(&[0, 0])])
+            .ends_with("permute(): duplicate dims are not allowed."));
+        assert!(fails("aten::permute", &[x.clone(), ints(&[0])])
+            .contains("input.dim() = 2 is not equal to len(dims) = 1"));
         // torch.ones(2, 3, 4).movedim([0, 1], [2, 0]).shape == [3, 4, 2].
-        let y = out("aten::movedim", &[arange(&[2, 3, 4]), ints(&[0, 1]), ints(&[2, 0])]);
+        let y = out(
+            "aten::movedim",
+            &[arange(&[2, 3, 4]), ints(&[0, 1]), ints(&[2, 0])],
+        );
         assert_eq!(y.dims(), &[3, 4, 2]);
-        assert_eq!(out("aten::movedim", &[arange(&[2, 3, 4]), Value::Int(0), Value::Int(-1)]).dims(), &[3, 4, 2]);
-        assert!(fails("aten::movedim", &[x.clone(), ints(&[0, 0]), ints(&[1, 0])]).ends_with("movedim: repeated dim in `source` ([0, 0])"));
-        assert_eq!(out("aten::swapaxes", &[x, Value::Int(0), Value::Int(1)]).dims(), &[3, 2]);
+        assert_eq!(
+            out(
+                "aten::movedim",
+                &[arange(&[2, 3, 4]), Value::Int(0), Value::Int(-1)]
+            )
+            .dims(),
+            &[3, 4, 2]
+        );
+        assert!(
+            fails("aten::movedim", &[x.clone(), ints(&[0, 0]), ints(&[1, 0])])
+                .ends_with("movedim: repeated dim in `source` ([0, 0])")
+        );
+        assert_eq!(
+            out("aten::swapaxes", &[x, Value::Int(0), Value::Int(1)]).dims(),
+            &[3, 2]
+        );
     }
 
     #[test]
     fn squeeze_and_unsqueeze() {
         let x = arange(&[2, 1, 3, 1]);
-        assert_eq!(out("aten::squeeze", std::slice::from_ref(&x)).dims(), &[2, 3]);
-        assert_eq!(out("aten::squeeze", &[x.clone(), Value::Int(-1)]).dims(), &[2, 1, 3]);
-        assert_eq!(out("aten::squeeze", &[x.clone(), Value::Int(0)]).dims(), &[2, 1, 3, 1]);
-        assert_eq!(out("aten::squeeze", &[x.clone(), ints(&[1, 3])]).dims(), &[2, 3]);
-        assert_eq!(out("aten::squeeze", &[arange(&[]), Value::Int(-1)]).dims(), &[] as &[usize]);
+        assert_eq!(
+            out("aten::squeeze", std::slice::from_ref(&x)).dims(),
+            &[2, 3]
+        );
+        assert_eq!(
+            out("aten::squeeze", &[x.clone(), Value::Int(-1)]).dims(),
+            &[2, 1, 3]
+        );
+        assert_eq!(
+            out("aten::squeeze", &[x.clone(), Value::Int(0)]).dims(),
+            &[2, 1, 3, 1]
+        );
+        assert_eq!(
+            out("aten::squeeze", &[x.clone(), ints(&[1, 3])]).dims(),
+            &[2, 3]
+        );
+        assert_eq!(
+            out("aten::squeeze", &[arange(&[]), Value::Int(-1)]).dims(),
+            &[] as &[usize]
+        );
         assert!(fails("aten::squeeze", &[x.clone(), Value::Int(4)]).contains("[-4, 3], but got 4"));
-        assert_eq!(out("aten::unsqueeze", &[arange(&[2, 3]), Value::Int(-1)]).dims(), &[2, 3, 1]);
-        assert_eq!(out("aten::unsqueeze", &[arange(&[]), Value::Int(0)]).dims(), &[1]);
+        assert_eq!(
+            out("aten::unsqueeze", &[arange(&[2, 3]), Value::Int(-1)]).dims(),
+            &[2, 3, 1]
+        );
+        assert_eq!(
+            out("aten::unsqueeze", &[arange(&[]), Value::Int(0)]).dims(),
+            &[1]
+        );
         assert!(fails("aten::unsqueeze", &[arange(&[2, 3]), Value::Int(3)])
             .ends_with("Dimension out of range (expected to be in range of [-3, 2], but got 3)"));
     }
@@ -413,7 +591,10 @@ mod tests {
         let y = out("aten::expand", &[x.clone(), ints(&[3, -1, 4])]);
         assert_eq!(shaped(&y).0, vec![3, 2, 4]);
         assert_eq!(values(&y)[..8], [0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0]);
-        assert_eq!(out("aten::expand", &[x.clone(), ints(&[2, 0])]).dims(), &[2, 0]);
+        assert_eq!(
+            out("aten::expand", &[x.clone(), ints(&[2, 0])]).dims(),
+            &[2, 0]
+        );
         // Messages from torch 2.15.0.
         assert!(fails("aten::expand", &[arange(&[2, 3]), ints(&[3, 3])]).ends_with(
             "The expanded size of the tensor (3) must match the existing size (2) at non-singleton dimension 0.  Target sizes: [3, 3].  Tensor sizes: [2, 3]"
@@ -424,7 +605,12 @@ mod tests {
         assert!(fails("aten::expand", &[x.clone(), ints(&[-1, 2, 4])])
             .ends_with("The expanded size of the tensor (-1) isn't allowed in a leading, non-existing dimension 0"));
         assert!(fails("aten::expand", &[x.clone(), ints(&[2, 1001])]).contains("max_elements"));
-        assert!(fails("aten::expand", &[x.clone(), ints(&[2, -3])]).contains("negative dimension -3"));
-        assert_eq!(out("aten::expand_as", &[x, arange(&[5, 2, 3])]).dims(), &[5, 2, 3]);
+        assert!(
+            fails("aten::expand", &[x.clone(), ints(&[2, -3])]).contains("negative dimension -3")
+        );
+        assert_eq!(
+            out("aten::expand_as", &[x, arange(&[5, 2, 3])]).dims(),
+            &[5, 2, 3]
+        );
     }
 }
