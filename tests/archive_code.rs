@@ -98,12 +98,17 @@ fn archives_whose_code_is_not_the_seeds_are_refused_where_it_departs() {
         assert!(matches!(e, Error::Unsupported(_)), "{e:?}");
         let e = e.to_string();
         assert!(e.starts_with(reason), "{e}");
+        let own = if file.ends_with(".pt2") {
+            "scriptless cannot run a .pt2's own graph yet, only the seed's three models"
+        } else {
+            "the seed's models cannot run it; it runs by its own code \
+             (scriptless::script::Program, or `scriptless run` without --model)"
+        };
         assert!(
-            e.ends_with(
-                "scriptless cannot run a model's own code yet, only the seed's three models \
-                 (--model KIND loads the archive's tensors into the seed's KIND model and ignores \
-                 its code)"
-            ),
+            e.ends_with(&format!(
+                "{own} (--model KIND loads the archive's tensors into the seed's KIND model and \
+                 ignores its code)"
+            )),
             "{e}"
         );
     }

@@ -35,10 +35,16 @@ impl ModelKind {
     /// `asked` comes from (`--model`, `options.model`).
     pub fn resolve(asked: Option<Self>, weights: &Weights, asked_by: &str) -> Result<Self> {
         if let (None, Some(ArchiveCode::NotSeed { reason })) = (asked, weights.code()) {
+            let own = match weights.format() {
+                WeightsFormat::TorchScript { .. } => {
+                    "the seed's models cannot run it; it runs by its own code \
+                     (scriptless::script::Program, or `scriptless run` without --model)"
+                }
+                _ => "scriptless cannot run a .pt2's own graph yet, only the seed's three models",
+            };
             return Err(Error::Unsupported(format!(
-                "{reason}; scriptless cannot run a model's own code yet, only the seed's three \
-                 models ({asked_by} KIND loads the archive's tensors into the seed's KIND model \
-                 and ignores its code)"
+                "{reason}; {own} ({asked_by} KIND loads the archive's tensors into the seed's \
+                 KIND model and ignores its code)"
             )));
         }
         match (asked, weights.model_kind()?) {
