@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use scriptless::script::{self, Program, Value};
+use scriptless::script::{self, Options, Program, Value};
 use serde_json::Value as Json;
 
 fn corpus() -> PathBuf {
@@ -198,13 +198,13 @@ fn expected(name: &str, i: usize) -> Vec<(String, Golden)> {
     out
 }
 
-#[test]
-fn every_corpus_model_matches_pytorch_through_the_library() {
+/// Every model on every request through the library, on the device `options` names; the
+/// failures.
+fn library_failures(options: &Options) -> Vec<String> {
     let mut failures = Vec::new();
-    let limits = scriptless::Limits::default();
     for (name, variant, requests, atol, rtol) in cases() {
         let path = corpus().join(&name).join(format!("{variant}.pt"));
-        let program = match Program::load(&path) {
+        let program = match Program::load_with(&path, options) {
             Ok(p) => p,
             Err(e) => {
                 failures.push(format!("{name}/{variant}: load: {e}"));
@@ -216,7 +216,7 @@ fn every_corpus_model_matches_pytorch_through_the_library() {
             let text =
                 std::fs::read_to_string(corpus().join(&name).join(format!("request_{i}.json")))
                     .unwrap();
-            let result = script::args_from_json(program.signature(), &text, &limits)
+            let result = script::args_from_json(program.signature(), &text, &options.limits)
                 .and_then(|args| program.forward(args));
             match result {
                 Ok(out) => {
@@ -230,12 +230,47 @@ fn every_corpus_model_matches_pytorch_through_the_library() {
             }
         }
     }
+    failures
+}
+
+#[test]
+fn every_corpus_model_matches_pytorch_through_the_library() {
+    let failures = library_failures(&Options::default());
     assert!(
         failures.is_empty(),
         "{} failures:\n{}",
         failures.len(),
         failures.join("\n")
     );
+}
+
+#[test]
+fn every_corpus_model_matches_pytorch_on_each_gpu() {
+    let mut ran = false;
+    for name in ["cuda", "metal"] {
+        let device = match scriptless::parse_device(name) {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("corpus on {name}: skipped, no such device here ({e})");
+                continue;
+            }
+        };
+        ran = true;
+        let options = Options {
+            device,
+            ..Options::default()
+        };
+        let failures = library_failures(&options);
+        assert!(
+            failures.is_empty(),
+            "{name}: {} failures:\n{}",
+            failures.len(),
+            failures.join("\n")
+        );
+    }
+    if !ran {
+        eprintln!("corpus on a GPU: skipped, this build or machine has none");
+    }
 }
 
 fn scriptless_bin() -> &'static str {
