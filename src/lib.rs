@@ -101,7 +101,7 @@ pub use npy::npy_bytes;
 pub use pytorch::export::{ExportedProgram, ProgramInput};
 pub use request::{
     check_request_names, check_request_tensor, read_request, request_from_json, request_from_npz,
-    request_from_safetensors, JsonLines, RequestFormat, SEQUENCES_KEY,
+    request_from_safetensors, tensors_from_npz, JsonLines, RequestFormat, SEQUENCES_KEY,
 };
 pub use weights::{
     ArchiveCode, LstmConfig, Weights, WeightsFormat, META_FEATURE_WIDTH, META_MODEL,

@@ -415,3 +415,77 @@ fn flatten_json(v: &Json, shape: &mut Vec<usize>, data: &mut Vec<f64>, depth: us
         other => data.push(number(other)),
     }
 }
+
+/// The safetensors request of `name` as an `.npz` (what `np.savez` writes), or `None` when an
+/// array is bool (`.npz` requests hold numbers).
+fn npz_request(name: &str, i: usize) -> Option<Vec<u8>> {
+    use std::io::Write;
+    let bytes = std::fs::read(corpus().join(name).join(format!("request_{i}.safetensors"))).ok()?;
+    let tensors = script::tensors_from_safetensors(&bytes, "request").unwrap();
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let stored =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    for (n, t) in tensors {
+        if t.dtype() == scriptless::ops::ScalarType::Bool {
+            return None;
+        }
+        zip.start_file(format!("{n}.npy"), stored).unwrap();
+        zip.write_all(&scriptless::npy_bytes(t.inner()).unwrap())
+            .unwrap();
+    }
+    Some(zip.finish().unwrap().into_inner())
+}
+
+#[test]
+fn corpus_models_take_and_write_npz() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut checked = 0;
+    for (name, variant, requests, atol, rtol) in cases() {
+        for i in 0..requests {
+            let Some(bytes) = npz_request(&name, i) else {
+                continue;
+            };
+            let what = format!("{name}/{variant} request {i} (npz)");
+            let request = dir.path().join(format!("{name}_{i}.npz"));
+            std::fs::write(&request, bytes).unwrap();
+            let output = dir.path().join(format!("{name}_{variant}_{i}_out.npz"));
+            let out = Command::new(scriptless_bin())
+                .args(["run", "--weights"])
+                .arg(corpus().join(&name).join(format!("{variant}.pt")))
+                .arg("--input")
+                .arg(&request)
+                .arg("--output")
+                .arg(&output)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{what}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let got = scriptless::tensors_from_npz(
+                &std::fs::read(&output).unwrap(),
+                "output",
+                &Default::default(),
+            )
+            .unwrap()
+            .into_iter()
+            .map(|(n, t)| {
+                let t = scriptless::ops::Tensor::new(t).unwrap();
+                let data = t
+                    .inner()
+                    .flatten_all()
+                    .unwrap()
+                    .to_dtype(candle_core::DType::F64)
+                    .unwrap()
+                    .to_vec1::<f64>()
+                    .unwrap();
+                (n, t.dtype().name().to_string(), t.dims().to_vec(), data)
+            })
+            .collect();
+            check_tensors(&what, got, &expected(&name, i), atol, rtol).unwrap();
+            checked += 1;
+        }
+    }
+    assert!(checked > 30, "{checked}");
+}

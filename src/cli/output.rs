@@ -20,6 +20,8 @@ pub(crate) enum OutputTarget {
     Npy(PathBuf),
     /// One result per line, for a `.jsonl` input.
     Jsonl(PathBuf),
+    /// NumPy's `.npz` (`np.savez`): one `.npy` per output tensor, `output.npy` for a lone one.
+    Npz(PathBuf),
 }
 
 impl OutputTarget {
@@ -46,8 +48,9 @@ impl OutputTarget {
             Some("safetensors") => Ok(Self::Safetensors(path.to_path_buf())),
             Some("npy") => Ok(Self::Npy(path.to_path_buf())),
             Some("jsonl") => Ok(Self::Jsonl(path.to_path_buf())),
+            Some("npz") => Ok(Self::Npz(path.to_path_buf())),
             _ => bail!(
-                "--output {}: expected a file ending in .json, .safetensors, .npy or .jsonl",
+                "--output {}: expected a file ending in .json, .safetensors, .npy, .npz or .jsonl",
                 path.display()
             ),
         }
@@ -80,6 +83,11 @@ pub(crate) fn write_output(output: &Tensor, target: &OutputTarget) -> anyhow::Re
         }
         OutputTarget::Npy(path) => {
             let bytes = npy_bytes(&output)?;
+            write_atomically(path, |file| Ok(file.write_all(&bytes)?))?;
+        }
+        OutputTarget::Npz(path) => {
+            let value = scriptless::script::Value::Tensor(scriptless::ops::Tensor::new(output)?);
+            let bytes = scriptless::script::output_npz(&value)?;
             write_atomically(path, |file| Ok(file.write_all(&bytes)?))?;
         }
     }

@@ -54,8 +54,16 @@ pub(crate) fn run(args: &RunArgs, program: &Program) -> anyhow::Result<ExitCode>
             let tensors = script::tensors_from_safetensors(&bytes, &what)?;
             script::args_from_tensors(program.signature(), tensors)?
         }
+        "npz" => {
+            let tensors = scriptless::tensors_from_npz(&bytes, &what, &limits)?
+                .into_iter()
+                .map(|(name, t)| Ok((name, scriptless::ops::Tensor::new(t)?)))
+                .collect::<scriptless::Result<Vec<_>>>()?;
+            script::args_from_tensors(program.signature(), tensors)?
+        }
         _ => bail!(
-            "{what}: expected a .json, .safetensors or .jsonl file for a model run by its own code"
+            "{what}: expected a .json, .safetensors, .npz or .jsonl file for a model run by its own \
+             code"
         ),
     };
     let output = program.forward(request)?;
@@ -107,6 +115,10 @@ fn write(output: &Value, target: &OutputTarget) -> anyhow::Result<()> {
                 );
             };
             let bytes = scriptless::npy_bytes(t.inner())?;
+            write_atomically(path, |f| Ok(f.write_all(&bytes)?))?;
+        }
+        OutputTarget::Npz(path) => {
+            let bytes = script::output_npz(output)?;
             write_atomically(path, |f| Ok(f.write_all(&bytes)?))?;
         }
         OutputTarget::Jsonl(path) => bail!(

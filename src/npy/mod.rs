@@ -268,7 +268,7 @@ fn le_bytes<T: WithDType + Pod>(tensor: &Tensor) -> Result<Vec<u8>> {
 
 /// The magic, version, length and header `np.save` writes for a C-order array of `descr` and
 /// `shape` (numpy's `_write_array_header` and `_wrap_header`).
-fn header_bytes(descr: &str, shape: &[usize]) -> Vec<u8> {
+pub(crate) fn header_bytes(descr: &str, shape: &[usize]) -> Vec<u8> {
     let mut dict = format!(
         "{{'descr': '{descr}', 'fortran_order': False, 'shape': {}, }}",
         tuple(shape)

@@ -295,6 +295,17 @@ pub fn request_from_npz(
     npz::decode(bytes, kind, what, limits)
 }
 
+/// The arrays of an `.npz` request by name, in the archive's order, for a model that runs by
+/// its own code (whose signature then types them): every check of [`request_from_npz`] but the
+/// names and dtypes a seed model takes.
+pub fn tensors_from_npz(
+    bytes: &[u8],
+    what: &str,
+    limits: &Limits,
+) -> Result<Vec<(String, Tensor)>> {
+    npz::arrays(bytes, None, what, limits)
+}
+
 /// A safetensors request read as a stream: names, dtypes and sizes are all checked from the
 /// header, before any tensor's bytes are read.
 fn safetensors_request<R: Read>(

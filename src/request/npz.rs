@@ -51,6 +51,21 @@ pub(super) fn decode(
     what: &str,
     limits: &Limits,
 ) -> Result<ModelInputs> {
+    let tensors: BTreeMap<String, Tensor> = arrays(bytes, Some(kind), what, limits)?
+        .into_iter()
+        .collect();
+    assemble_named(kind, &tensors)
+}
+
+/// The arrays of an `.npz` by name, in the archive's order: for a `kind` model's request,
+/// checked against its inputs; for `None` (a model run by its own code, whose signature is
+/// checked later), any names, each within the limits.
+pub(super) fn arrays(
+    bytes: &[u8],
+    kind: Option<ModelKind>,
+    what: &str,
+    limits: &Limits,
+) -> Result<Vec<(String, Tensor)>> {
     let mut zip = archive::open(bytes).map_err(|refusal| match refusal {
         Refusal::Unreadable(e) => Error::format(
             what,
@@ -80,16 +95,16 @@ pub(super) fn decode(
         .into_iter()
         .map(|entry| read_header(&mut zip, entry, kind, what, limits))
         .collect::<Result<Vec<_>>>()?;
-    let mut tensors = BTreeMap::new();
+    let mut tensors = Vec::with_capacity(arrays.len());
     for array in &arrays {
-        tensors.insert(array.entry.name.as_str(), read_data(&mut zip, array, what)?);
+        tensors.push((array.entry.name.clone(), read_data(&mut zip, array, what)?));
     }
-    assemble_named(kind, &tensors)
+    Ok(tensors)
 }
 
 /// The archive's entries, checked from its directory alone: each a stored or deflated
 /// `NAME.npy`, unencrypted, no name twice, and the names exactly the inputs of a `kind` model.
-fn entries(zip: &Archive, kind: ModelKind, what: &str) -> Result<Vec<Entry>> {
+fn entries(zip: &Archive, kind: Option<ModelKind>, what: &str) -> Result<Vec<Entry>> {
     let mut entries = Vec::with_capacity(zip.len());
     for index in 0..zip.len() {
         let file = zip
@@ -101,11 +116,17 @@ fn entries(zip: &Archive, kind: ModelKind, what: &str) -> Result<Vec<Entry>> {
         let Some(name) = entry.strip_suffix(".npy") else {
             return Err(Error::format(
                 what,
-                format!(
-                    "holds `{entry}`, which is not an .npy array: an .npz request holds one \
-                     NAME.npy per input, for {}",
-                    quoted(&kind.input_names())
-                ),
+                match kind {
+                    Some(kind) => format!(
+                        "holds `{entry}`, which is not an .npy array: an .npz request holds \
+                         one NAME.npy per input, for {}",
+                        quoted(&kind.input_names())
+                    ),
+                    None => format!(
+                        "holds `{entry}`, which is not an .npy array: an .npz request holds \
+                         one NAME.npy per tensor argument"
+                    ),
+                },
             ));
         };
         if file.encrypted() {
@@ -129,8 +150,10 @@ fn entries(zip: &Archive, kind: ModelKind, what: &str) -> Result<Vec<Entry>> {
             size: file.size(),
         });
     }
-    check_request_names(kind, entries.iter().map(|e| e.name.as_str()), what)
-        .map_err(|e| positional_hint(e, kind))?;
+    if let Some(kind) = kind {
+        check_request_names(kind, entries.iter().map(|e| e.name.as_str()), what)
+            .map_err(|e| positional_hint(e, kind))?;
+    }
     Ok(entries)
 }
 
@@ -163,7 +186,7 @@ fn is_positional(name: &str) -> bool {
 fn read_header(
     zip: &mut Archive,
     entry: Entry,
-    kind: ModelKind,
+    kind: Option<ModelKind>,
     what: &str,
     limits: &Limits,
 ) -> Result<Array> {
@@ -196,7 +219,10 @@ fn read_header(
              np.ascontiguousarray(a)",
         ));
     }
-    check_request_tensor(kind, name, dtype.dtype(), &header.shape, limits)?;
+    match kind {
+        Some(kind) => check_request_tensor(kind, name, dtype.dtype(), &header.shape, limits)?,
+        None => limits.check_elements(format!("input `{name}`"), &header.shape)?,
+    }
     // Within `max_elements` (just checked), so the product does not overflow.
     let elements = header.shape.iter().product::<usize>() as u64;
     let data = elements.saturating_mul(dtype.size() as u64);
@@ -221,7 +247,7 @@ fn read_header(
 
 /// The dtype of input `name` from its `descr`: one its role takes in an npy array, or an
 /// error that says what it is and how to convert it.
-fn request_dtype(kind: ModelKind, name: &str, descr: &Descr) -> Result<NpyDtype> {
+fn request_dtype(kind: Option<ModelKind>, name: &str, descr: &Descr) -> Result<NpyDtype> {
     let descr = match descr {
         Descr::Simple(descr) => descr,
         Descr::Structured => {
@@ -235,7 +261,7 @@ fn request_dtype(kind: ModelKind, name: &str, descr: &Descr) -> Result<NpyDtype>
     if let Some(dtype) = NpyDtype::from_descr(descr) {
         return Ok(dtype);
     }
-    let (wanted, convert) = if kind.takes_floats(name) {
+    let (wanted, convert) = if kind.is_none_or(|k| k.takes_floats(name)) {
         ("float16, float32 or float64 (<f2, <f4, <f8)", "np.float32")
     } else {
         ("int32 or int64 (<i4, <i8)", "np.int64")

@@ -523,3 +523,42 @@ pub fn output_safetensors(v: &Value) -> Result<Vec<u8>> {
         .collect::<Result<Vec<_>>>()?;
     safetensors::serialize(views, None).map_err(|e| Error::Script(e.to_string()))
 }
+
+/// The output's tensors ([`output_tensors`]) as an `.npz` archive (stored entries, as
+/// `np.savez` writes them): `output.npy`, `output.0.npy`, ...; bool as `|b1`, bfloat16 as
+/// float32 (NumPy has no bfloat16).
+pub fn output_npz(v: &Value) -> Result<Vec<u8>> {
+    use std::io::Write;
+    let tensors = output_tensors(v)?;
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let stored =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    let io = |e: std::io::Error| Error::Script(format!("writing the .npz: {e}"));
+    for (name, t) in &tensors {
+        let (descr, data): (&str, Vec<u8>) = match t.dtype() {
+            ScalarType::Bool => ("|b1", t.inner().flatten_all()?.to_vec1::<u8>()?),
+            ScalarType::UInt8 => ("|u1", t.inner().flatten_all()?.to_vec1::<u8>()?),
+            _ => {
+                let inner = match t.dtype() {
+                    ScalarType::BFloat16 => t.inner().to_dtype(DType::F32)?,
+                    ScalarType::Int16 | ScalarType::Int32 => t.inner().to_dtype(DType::I64)?,
+                    _ => t.inner().clone(),
+                };
+                let bytes = crate::npy::npy_bytes(&inner)?;
+                zip.start_file(format!("{name}.npy"), stored)
+                    .map_err(|e| Error::Script(format!("writing the .npz: {e}")))?;
+                zip.write_all(&bytes).map_err(io)?;
+                continue;
+            }
+        };
+        let mut bytes = crate::npy::header_bytes(descr, t.dims());
+        bytes.extend_from_slice(&data);
+        zip.start_file(format!("{name}.npy"), stored)
+            .map_err(|e| Error::Script(format!("writing the .npz: {e}")))?;
+        zip.write_all(&bytes).map_err(io)?;
+    }
+    let cursor = zip
+        .finish()
+        .map_err(|e| Error::Script(format!("writing the .npz: {e}")))?;
+    Ok(cursor.into_inner())
+}

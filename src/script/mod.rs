@@ -26,7 +26,7 @@ mod value;
 mod walk;
 
 pub use io::{
-    args_from_json, args_from_tensors, output_json, output_safetensors, output_tensors,
+    args_from_json, args_from_tensors, output_json, output_npz, output_safetensors, output_tensors,
     tensors_from_safetensors,
 };
 pub use parse::parse;
