@@ -571,7 +571,7 @@ fn tensor_of_numbers(numbers: Vec<Scalar>, dims: &[usize], device: &Device) -> R
 mod tests {
     use super::*;
     use crate::ops::Registry;
-    use crate::Limits;
+    use crate::limits::Limits;
     use candle_core::DType;
 
     pub(super) fn call(name: &str, args: &[Value], kwargs: &[(&str, Value)]) -> Result<Value> {

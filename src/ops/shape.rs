@@ -223,7 +223,7 @@ mod tests {
 
     use crate::error::Result;
     use crate::ops::{Ctx, Registry, ScalarType, Tensor, Value};
-    use crate::Limits;
+    use crate::limits::Limits;
 
     /// Calls `name` as TorchScript code would, on the CPU, with a limit of 1000 elements.
     pub(super) fn call(name: &str, args: &[Value], kwargs: &[(&str, Value)]) -> Result<Value> {
