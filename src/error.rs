@@ -37,7 +37,7 @@ pub enum Error {
         message: String,
     },
 
-    /// A file or tensor exceeds one of the [`Limits`](crate::limits::Limits). `what` names it
+    /// A file or tensor exceeds one of the [`Limits`](crate::Limits). `what` names it
     /// (`weights file w.safetensors`, `input `sequences``, ...).
     #[error("{what}: {message}")]
     Limit {

@@ -23,7 +23,7 @@ pub(crate) struct Source<R> {
     pending: Vec<u8>,
     /// Names the source in errors: `weights file w.safetensors`.
     what: String,
-    /// The [`Limits`](crate::limits::Limits) field that sets `max`: `max_weights_bytes`.
+    /// The [`Limits`](crate::Limits) field that sets `max`: `max_weights_bytes`.
     limit: &'static str,
     max: u64,
     /// Bytes consumed so far.

@@ -6,7 +6,7 @@
 //! Every operator checks the size of its output against [`Limits::max_elements`] before it is
 //! allocated, where the output can be larger than an input.
 //!
-//! [`Limits::max_elements`]: crate::limits::Limits::max_elements
+//! [`Limits::max_elements`]: crate::Limits::max_elements
 
 mod dtype;
 mod registry;
