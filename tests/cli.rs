@@ -366,7 +366,10 @@ fn failed_run_leaves_an_existing_output_untouched_and_no_temp_files() {
         "examples/sequence.json",
         &["--output", path(&other)],
     );
-    assert_fails(&out, &["--output", ".json, .safetensors, .npy, .npz or .jsonl"]);
+    assert_fails(
+        &out,
+        &["--output", ".json, .safetensors, .npy, .npz or .jsonl"],
+    );
     assert!(!other.exists());
     let nowhere = dir.path().join("no/such/dir/out.json");
     let out = run(

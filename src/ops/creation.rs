@@ -570,8 +570,8 @@ fn tensor_of_numbers(numbers: Vec<Scalar>, dims: &[usize], device: &Device) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::Registry;
     use crate::limits::Limits;
+    use crate::ops::Registry;
     use candle_core::DType;
 
     pub(super) fn call(name: &str, args: &[Value], kwargs: &[(&str, Value)]) -> Result<Value> {

@@ -222,8 +222,8 @@ mod tests {
     use candle_core::{DType, Device};
 
     use crate::error::Result;
-    use crate::ops::{Ctx, Registry, ScalarType, Tensor, Value};
     use crate::limits::Limits;
+    use crate::ops::{Ctx, Registry, ScalarType, Tensor, Value};
 
     /// Calls `name` as TorchScript code would, on the CPU, with a limit of 1000 elements.
     pub(super) fn call(name: &str, args: &[Value], kwargs: &[(&str, Value)]) -> Result<Value> {
