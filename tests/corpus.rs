@@ -489,3 +489,44 @@ fn corpus_models_take_and_write_npz() {
     }
     assert!(checked > 30, "{checked}");
 }
+
+#[test]
+fn one_loaded_program_serves_many_threads() {
+    let program = Program::load(corpus().join("text_lstm/scripted.pt")).unwrap();
+    let limits = scriptless::Limits::default();
+    let requests: Vec<String> = (0..3)
+        .map(|i| {
+            std::fs::read_to_string(corpus().join(format!("text_lstm/request_{i}.json"))).unwrap()
+        })
+        .collect();
+    let alone: Vec<_> = requests
+        .iter()
+        .map(|r| {
+            ours(
+                &program
+                    .forward(script::args_from_json(program.signature(), r, &limits).unwrap())
+                    .unwrap(),
+            )
+        })
+        .collect();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|t| {
+                let (program, requests, alone, limits) = (&program, &requests, &alone, &limits);
+                s.spawn(move || {
+                    for round in 0..5 {
+                        let i = (t + round) % requests.len();
+                        let args =
+                            script::args_from_json(program.signature(), &requests[i], limits)
+                                .unwrap();
+                        let got = ours(&program.forward(args).unwrap());
+                        assert_eq!(got, alone[i], "thread {t}, round {round}");
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+    });
+}

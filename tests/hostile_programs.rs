@@ -190,3 +190,38 @@ fn arbitrary_bytes_as_code_never_panic() {
         }
     }
 }
+
+#[test]
+fn an_unsupported_operator_that_can_run_refuses_the_model_at_load() {
+    let code = format!("{HEADER}    return torch.stft(tensor1, 4)\n");
+    let e = match Program::from_bytes(&archive_with(&code), "hostile.pt", &options()) {
+        Ok(_) => panic!("loaded"),
+        Err(e) => e.to_string(),
+    };
+    assert_eq!(
+        e,
+        "code/__torch__/___torch_mangle_42.py:10: aten::stft is not supported"
+    );
+    // On a branch the constants rule out, it is listed and does not refuse the model.
+    let code = format!(
+        "{HEADER}    if torch.jit.is_scripting():\n      return torch.mul(tensor1, tensor2)\n    \
+         else:\n      return torch.stft(tensor1, 4)\n"
+    );
+    let program = Program::from_bytes(&archive_with(&code), "ok.pt", &options()).unwrap();
+    let stft = program
+        .operators()
+        .iter()
+        .find(|o| o.name == "aten::stft")
+        .unwrap();
+    assert!(!stft.supported && !stft.reached, "{stft:?}");
+    let out = program
+        .forward(vec![
+            ("tensor1".into(), tensor(3.0)),
+            ("tensor2".into(), tensor(2.0)),
+        ])
+        .unwrap();
+    let Value::Tensor(t) = out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(t.inner().to_vec1::<f32>().unwrap(), vec![6.0, 6.0]);
+}
