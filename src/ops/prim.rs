@@ -15,23 +15,6 @@ fn err(m: impl Into<String>) -> Error {
     Error::Script(m.into())
 }
 
-/// Python's equality of plain values (lists item by item).
-fn equal(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::None, Value::None) => true,
-        (Value::Bool(x), Value::Bool(y)) => x == y,
-        (Value::Int(x), Value::Int(y)) => x == y,
-        (Value::Float(x), Value::Float(y)) => x == y,
-        (Value::Int(x), Value::Float(y)) | (Value::Float(y), Value::Int(x)) => *x as f64 == *y,
-        (Value::Str(x), Value::Str(y)) => x == y,
-        (Value::Device(x), Value::Device(y)) => x.same_device(y),
-        _ => match (a.items(), b.items()) {
-            (Some(x), Some(y)) => x.len() == y.len() && x.iter().zip(&y).all(|(p, q)| equal(p, q)),
-            _ => false,
-        },
-    }
-}
-
 /// Python's `//` on ints (floor), refusing a zero divisor.
 fn floordiv(a: i64, b: i64) -> Result<i64> {
     if b == 0 {
@@ -128,25 +111,25 @@ pub(super) fn register(b: &mut Builder) {
         Ok(Value::Bool(a.str(0)? != a.str(1)?))
     });
     b.add("aten::eq.int_list(int[] a, int[] b) -> bool", |_, a| {
-        Ok(Value::Bool(equal(a.value(0), a.value(1))))
+        Ok(Value::Bool(a.value(0).equals(a.value(1))))
     });
     b.add("aten::ne.int_list(int[] a, int[] b) -> bool", |_, a| {
-        Ok(Value::Bool(!equal(a.value(0), a.value(1))))
+        Ok(Value::Bool(!a.value(0).equals(a.value(1))))
     });
     b.add("aten::eq.str_list(str[] a, str[] b) -> bool", |_, a| {
-        Ok(Value::Bool(equal(a.value(0), a.value(1))))
+        Ok(Value::Bool(a.value(0).equals(a.value(1))))
     });
     b.add("aten::eq.device(Device a, Device b) -> bool", |_, a| {
-        Ok(Value::Bool(equal(a.value(0), a.value(1))))
+        Ok(Value::Bool(a.value(0).equals(a.value(1))))
     });
     b.add("aten::ne.device(Device a, Device b) -> bool", |_, a| {
-        Ok(Value::Bool(!equal(a.value(0), a.value(1))))
+        Ok(Value::Bool(!a.value(0).equals(a.value(1))))
     });
     b.add("aten::__is__(t1 self, t2 obj) -> bool", |_, a| {
-        Ok(Value::Bool(identical(a.value(0), a.value(1))))
+        Ok(Value::Bool(a.value(0).is(a.value(1))))
     });
     b.add("aten::__isnot__(t1 self, t2 obj) -> bool", |_, a| {
-        Ok(Value::Bool(!identical(a.value(0), a.value(1))))
+        Ok(Value::Bool(!a.value(0).is(a.value(1))))
     });
     b.add("aten::__not__(bool self) -> bool", |_, a| {
         Ok(Value::Bool(!a.bool(0)?))
@@ -173,21 +156,21 @@ pub(super) fn register(b: &mut Builder) {
         "aten::__contains__.int_list(int[] l, int item) -> bool",
         |_, a| {
             let item = a.value(1).clone();
-            Ok(Value::Bool(int_list(a, 0)?.iter().any(|v| equal(v, &item))))
+            Ok(Value::Bool(int_list(a, 0)?.iter().any(|v| v.equals(&item))))
         },
     );
     b.add(
         "aten::__contains__.str_list(str[] l, str item) -> bool",
         |_, a| {
             let item = a.value(1).clone();
-            Ok(Value::Bool(int_list(a, 0)?.iter().any(|v| equal(v, &item))))
+            Ok(Value::Bool(int_list(a, 0)?.iter().any(|v| v.equals(&item))))
         },
     );
     b.add(
         "aten::__contains__.float_list(float[] l, float item) -> bool",
         |_, a| {
             let item = a.value(1).clone();
-            Ok(Value::Bool(int_list(a, 0)?.iter().any(|v| equal(v, &item))))
+            Ok(Value::Bool(int_list(a, 0)?.iter().any(|v| v.equals(&item))))
         },
     );
     b.add(
@@ -195,7 +178,7 @@ pub(super) fn register(b: &mut Builder) {
         |_, a| {
             let key = a.value(1).clone();
             match a.value(0) {
-                Value::Dict(d) => Ok(Value::Bool(d.borrow().iter().any(|(k, _)| equal(k, &key)))),
+                Value::Dict(d) => Ok(Value::Bool(d.borrow().iter().any(|(k, _)| k.equals(&key)))),
                 _ => Err(err("__contains__ takes a dict")),
             }
         },
@@ -444,7 +427,7 @@ pub(super) fn register(b: &mut Builder) {
             let key = a.value(1);
             d.borrow()
                 .iter()
-                .find(|(k, _)| equal(k, key))
+                .find(|(k, _)| k.equals(key))
                 .map(|(_, v)| v.clone())
                 .ok_or_else(|| err(format!("KeyError: '{}'", a.str(1).unwrap_or(""))))
         },
@@ -507,7 +490,7 @@ pub(super) fn register(b: &mut Builder) {
             };
             let key = a.value(1).clone();
             let mut d = d.borrow_mut();
-            match d.iter_mut().find(|(k, _)| equal(k, &key)) {
+            match d.iter_mut().find(|(k, _)| k.equals(&key)) {
                 Some((_, v)) => *v = a.value(2).clone(),
                 None => d.push((key, a.value(2).clone())),
             }
@@ -536,7 +519,7 @@ pub(super) fn register(b: &mut Builder) {
             let key = a.value(1);
             Ok(d.borrow()
                 .iter()
-                .find(|(k, _)| equal(k, key))
+                .find(|(k, _)| k.equals(key))
                 .map_or_else(|| a.value(2).clone(), |(_, v)| v.clone()))
         },
     );
@@ -548,20 +531,6 @@ fn dict_part(a: &Args, f: fn(&Value, &Value) -> Value) -> Result<Value> {
             d.borrow().iter().map(|(k, v)| f(k, v)).collect(),
         )),
         _ => Err(err("takes a dict here")),
-    }
-}
-
-/// Identity as Python's `is`, equality for None, bools and ints.
-fn identical(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::None, Value::None) => true,
-        (Value::Bool(x), Value::Bool(y)) => x == y,
-        (Value::Int(x), Value::Int(y)) => x == y,
-        (Value::List(x), Value::List(y)) => Rc::ptr_eq(x, y),
-        (Value::Dict(x), Value::Dict(y)) => Rc::ptr_eq(x, y),
-        (Value::Object(x), Value::Object(y)) => Rc::ptr_eq(x, y),
-        (Value::Tensor(x), Value::Tensor(y)) => x.inner().id() == y.inner().id(),
-        _ => false,
     }
 }
 

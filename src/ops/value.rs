@@ -116,6 +116,42 @@ impl Value {
         }
     }
 
+    /// Python's `==` of two plain values: numbers by value (an int equals the same float),
+    /// strings, devices, lists and tuples item by item; anything else only when it is the
+    /// same object.
+    pub fn equals(&self, other: &Value) -> bool {
+        match (self, other) {
+            (Value::None, Value::None) => true,
+            (Value::Bool(x), Value::Bool(y)) => x == y,
+            (Value::Int(x), Value::Int(y)) => x == y,
+            (Value::Float(x), Value::Float(y)) => x == y,
+            (Value::Int(x), Value::Float(y)) | (Value::Float(y), Value::Int(x)) => *x as f64 == *y,
+            (Value::Str(x), Value::Str(y)) => x == y,
+            (Value::Device(x), Value::Device(y)) => x.same_device(y),
+            (a, b) => match (a.items(), b.items()) {
+                (Some(x), Some(y)) => {
+                    x.len() == y.len() && x.iter().zip(&y).all(|(p, q)| p.equals(q))
+                }
+                _ => a.is(b),
+            },
+        }
+    }
+
+    /// Python's `is`: the same object for shared values (lists, dicts, objects, tensors),
+    /// equality for `None`, bools and ints.
+    pub fn is(&self, other: &Value) -> bool {
+        match (self, other) {
+            (Value::None, Value::None) => true,
+            (Value::Bool(x), Value::Bool(y)) => x == y,
+            (Value::Int(x), Value::Int(y)) => x == y,
+            (Value::List(x), Value::List(y)) => Rc::ptr_eq(x, y),
+            (Value::Dict(x), Value::Dict(y)) => Rc::ptr_eq(x, y),
+            (Value::Object(x), Value::Object(y)) => Rc::ptr_eq(x, y),
+            (Value::Tensor(x), Value::Tensor(y)) => x.inner().id() == y.inner().id(),
+            _ => false,
+        }
+    }
+
     /// The items of a list or tuple, copied out.
     pub fn items(&self) -> Option<Vec<Value>> {
         match self {

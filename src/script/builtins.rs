@@ -157,37 +157,6 @@ fn format(fmt: &str, args: &[Value]) -> Result<String> {
     Ok(out)
 }
 
-/// Whether `a is b`: identity for shared values, equality for None, bools and numbers.
-pub(crate) fn is(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::None, Value::None) => true,
-        (Value::Bool(x), Value::Bool(y)) => x == y,
-        (Value::Int(x), Value::Int(y)) => x == y,
-        (Value::List(x), Value::List(y)) => Rc::ptr_eq(x, y),
-        (Value::Dict(x), Value::Dict(y)) => Rc::ptr_eq(x, y),
-        (Value::Object(x), Value::Object(y)) => Rc::ptr_eq(x, y),
-        (Value::Tensor(x), Value::Tensor(y)) => x.inner().id() == y.inner().id(),
-        _ => false,
-    }
-}
-
-/// Equality of two non-tensor values, as Python's `==`.
-pub(crate) fn equal(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::None, Value::None) => true,
-        (Value::Bool(x), Value::Bool(y)) => x == y,
-        (Value::Int(x), Value::Int(y)) => x == y,
-        (Value::Float(x), Value::Float(y)) => x == y,
-        (Value::Int(x), Value::Float(y)) | (Value::Float(y), Value::Int(x)) => *x as f64 == *y,
-        (Value::Str(x), Value::Str(y)) => x == y,
-        (Value::Device(x), Value::Device(y)) => x.same_device(y),
-        (a, b) => match (a.items(), b.items()) {
-            (Some(x), Some(y)) => x.len() == y.len() && x.iter().zip(&y).all(|(p, q)| equal(p, q)),
-            _ => is(a, b),
-        },
-    }
-}
-
 /// `item in container`.
 pub(crate) fn contains(interp: &mut Interp, container: &Value, item: &Value) -> Result<bool> {
     Ok(match container {
@@ -195,8 +164,8 @@ pub(crate) fn contains(interp: &mut Interp, container: &Value, item: &Value) -> 
             .items()
             .unwrap_or_default()
             .iter()
-            .any(|x| equal(x, item)),
-        Value::Dict(d) => d.borrow().iter().any(|(k, _)| equal(k, item)),
+            .any(|x| x.equals(item)),
+        Value::Dict(d) => d.borrow().iter().any(|(k, _)| k.equals(item)),
         Value::Str(s) => match item {
             Value::Str(sub) => s.contains(&**sub),
             _ => false,
@@ -223,7 +192,7 @@ pub(crate) fn dict_insert(items: &mut Vec<(Value, Value)>, k: Value, v: Value) -
             k.type_name()
         )));
     }
-    match items.iter_mut().find(|(x, _)| equal(x, &k)) {
+    match items.iter_mut().find(|(x, _)| x.equals(&k)) {
         Some((_, old)) => *old = v,
         None => items.push((k, v)),
     }
@@ -327,7 +296,7 @@ pub(crate) fn subscript(interp: &mut Interp, v: Value, index: Index) -> Result<V
         (Value::Dict(d), Item::Value(k)) => d
             .borrow()
             .iter()
-            .find(|(x, _)| equal(x, &k))
+            .find(|(x, _)| x.equals(&k))
             .map(|(_, v)| v.clone())
             .ok_or_else(|| script_err(format!("KeyError: {}", repr(&k)))),
         (Value::Str(s), Item::Value(Value::Int(i))) => {
@@ -492,7 +461,7 @@ pub(crate) fn delete_item(container: &Value, index: &Value) -> Result<()> {
         (Value::Dict(d), k) => {
             let mut d = d.borrow_mut();
             let before = d.len();
-            d.retain(|(x, _)| !equal(x, k));
+            d.retain(|(x, _)| !x.equals(k));
             if d.len() == before {
                 return Err(script_err(format!("KeyError: {}", repr(k))));
             }
@@ -923,12 +892,12 @@ pub(crate) fn method(
         (Value::List(l), "copy") => Value::list(l.borrow().clone()),
         (Value::List(l), "index") => {
             let x = arg(args, 0, "index")?;
-            let p = l.borrow().iter().position(|v| equal(v, x));
+            let p = l.borrow().iter().position(|v| v.equals(x));
             Value::Int(p.ok_or_else(|| script_err("list.index(x): x not in list"))? as i64)
         }
         (Value::List(l), "count") => {
             let x = arg(args, 0, "count")?;
-            Value::Int(l.borrow().iter().filter(|v| equal(v, x)).count() as i64)
+            Value::Int(l.borrow().iter().filter(|v| v.equals(x)).count() as i64)
         }
         (Value::Dict(d), "keys") => {
             Value::list(d.borrow().iter().map(|(k, _)| k.clone()).collect())
@@ -947,14 +916,14 @@ pub(crate) fn method(
             let found = d
                 .borrow()
                 .iter()
-                .find(|(x, _)| equal(x, k))
+                .find(|(x, _)| x.equals(k))
                 .map(|(_, v)| v.clone());
             found.unwrap_or_else(|| args.get(1).cloned().unwrap_or(Value::None))
         }
         (Value::Dict(d), "pop") => {
             let k = arg(args, 0, "pop")?.clone();
             let mut d = d.borrow_mut();
-            match d.iter().position(|(x, _)| equal(x, &k)) {
+            match d.iter().position(|(x, _)| x.equals(&k)) {
                 Some(p) => d.remove(p).1,
                 None => match args.get(1) {
                     Some(v) => v.clone(),
@@ -977,7 +946,7 @@ pub(crate) fn method(
             let k = arg(args, 0, "setdefault")?.clone();
             let default = args.get(1).cloned().unwrap_or(Value::None);
             let mut d = d.borrow_mut();
-            match d.iter().find(|(x, _)| equal(x, &k)) {
+            match d.iter().find(|(x, _)| x.equals(&k)) {
                 Some((_, v)) => v.clone(),
                 None => {
                     dict_insert(&mut d, k, default.clone())?;

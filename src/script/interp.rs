@@ -684,8 +684,8 @@ impl<'a> Interp<'a> {
     /// `a op b` for comparisons.
     pub(crate) fn compare(&mut self, op: CmpOp, a: Value, b: Value) -> Result<Value> {
         let name = match op {
-            CmpOp::Is => return Ok(Value::Bool(super::builtins::is(&a, &b))),
-            CmpOp::IsNot => return Ok(Value::Bool(!super::builtins::is(&a, &b))),
+            CmpOp::Is => return Ok(Value::Bool(a.is(&b))),
+            CmpOp::IsNot => return Ok(Value::Bool(!a.is(&b))),
             CmpOp::In => return super::builtins::contains(self, &b, &a).map(Value::Bool),
             CmpOp::NotIn => {
                 return super::builtins::contains(self, &b, &a).map(|c| Value::Bool(!c))
