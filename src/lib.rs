@@ -16,6 +16,10 @@
 //! longest is zero padding, so those rows output `linear.bias`. [`Pooling::PaddedLast`] (the
 //! default) reproduces that; [`Pooling::LastValid`] reads each row's own last step.
 //!
+//! Users' own TorchScript models run by their own code: [`script::Program`] parses the code
+//! inside a `.pt` archive and runs it on [`ops`], an operator library with PyTorch's semantics
+//! in one registry keyed by schema name and overload (`aten::add.Tensor`).
+//!
 //! [`Model::forward_many`] runs many requests in few calls (for batch files), each getting
 //! exactly its own result or error.
 //!
