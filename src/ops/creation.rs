@@ -110,7 +110,7 @@ fn register_random(b: &mut Builder) {
         "aten::bernoulli.Tensor(Tensor self, Tensor p, *, Generator? generator=None) -> Tensor".into(),
     ];
     for s in &schemas {
-        b.add(s, random);
+        b.refuse(s, RANDOMNESS, random);
     }
 }
 
@@ -118,8 +118,11 @@ fn err(message: impl Into<String>) -> Error {
     Error::Script(message.into())
 }
 
+/// Why random creation is refused.
+const RANDOMNESS: &str = "randomness is not reproducible outside PyTorch";
+
 fn random(_: &Ctx, _: &Args) -> Result<Value> {
-    Err(err("randomness is not reproducible outside PyTorch"))
+    Err(err(RANDOMNESS))
 }
 
 /// The dims of a new tensor of `size`, refusing negative sizes with PyTorch's message and

@@ -59,6 +59,9 @@ pub struct Op {
     pub schema: Schema,
     /// Its implementation.
     pub f: OpFn,
+    /// Why it is refused, for an operator registered only to name what is refused (random
+    /// creation): a model that can reach it is refused at load with this reason.
+    pub refusal: Option<&'static str>,
 }
 
 /// Every operator, by name.
@@ -78,8 +81,22 @@ impl Builder {
     /// does not parse is a bug in the registry, caught by its tests.
     pub fn add(&mut self, schema: &str, f: OpFn) {
         match Schema::parse(schema) {
-            Ok(schema) => self.ops.push(Op { schema, f }),
+            Ok(schema) => self.ops.push(Op {
+                schema,
+                f,
+                refusal: None,
+            }),
             Err(e) => panic!("bad schema `{schema}`: {e}"),
+        }
+    }
+
+    /// Registers an operator scriptless refuses, for `reason` (`f` returns the error a call
+    /// gets); [`Registry::has`] does not count it, so a model that can reach it is refused at
+    /// load, with the reason.
+    pub fn refuse(&mut self, schema: &str, reason: &'static str, f: OpFn) {
+        self.add(schema, f);
+        if let Some(op) = self.ops.last_mut() {
+            op.refusal = Some(reason);
         }
     }
 }
@@ -110,9 +127,21 @@ impl Registry {
         &self.ops
     }
 
-    /// Whether any overload is called `name` (`aten::add`).
+    /// Whether any overload called `name` (`aten::add`) is supported (registered, and not
+    /// only to be refused).
     pub fn has(&self, name: &str) -> bool {
-        self.by_name.contains_key(name)
+        self.overloads(name).any(|op| op.refusal.is_none())
+    }
+
+    /// Why `name` is refused, when every overload of it is registered only to be refused.
+    pub fn refusal(&self, name: &str) -> Option<&'static str> {
+        let mut overloads = self.overloads(name).peekable();
+        overloads.peek()?;
+        let mut reason = None;
+        for op in overloads {
+            reason = Some(op.refusal?);
+        }
+        reason
     }
 
     /// The overloads of `name`.
@@ -567,7 +596,12 @@ impl Registry {
     /// The supported-operator list of the guide (`docs/operators.md`): every overload's schema,
     /// sorted by name, as markdown.
     pub fn markdown(&self) -> String {
-        let mut schemas: Vec<&Schema> = self.ops.iter().map(|o| &o.schema).collect();
+        let mut schemas: Vec<&Schema> = self
+            .ops
+            .iter()
+            .filter(|o| o.refusal.is_none())
+            .map(|o| &o.schema)
+            .collect();
         // Stable: within a name, the order calls try the overloads in.
         schemas.sort_by(|a, b| a.name.cmp(&b.name));
         let mut names: Vec<&str> = schemas.iter().map(|s| s.name.as_str()).collect();
@@ -589,6 +623,20 @@ impl Registry {
         for s in &schemas {
             let text = s.text.replace('|', "\\|");
             out.push_str(&format!("| `{}` | `{}` |\n", s.full_name(), text));
+        }
+        let mut refused: Vec<(&str, &str)> = self
+            .ops
+            .iter()
+            .filter_map(|o| Some((o.schema.name.as_str(), o.refusal?)))
+            .collect();
+        refused.sort();
+        refused.dedup();
+        out.push_str(
+            "\n## Refused by name\n\nA model whose code can reach one of these is refused at load, \
+             with the reason.\n\n| operator | why |\n|---|---|\n",
+        );
+        for (name, reason) in refused {
+            out.push_str(&format!("| `{name}` | {reason} |\n"));
         }
         out
     }
