@@ -4,8 +4,9 @@
 //! safetensors request and output, against the outputs PyTorch gave (the manifest's tolerance;
 //! integer and bool outputs exactly).
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use scriptless::script::{self, Options, Program, Value};
 use serde_json::Value as Json;
@@ -273,10 +274,6 @@ fn every_corpus_model_matches_pytorch_on_each_gpu() {
     }
 }
 
-fn scriptless_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_scriptless")
-}
-
 #[test]
 fn every_corpus_model_matches_pytorch_through_the_command_line() {
     let mut failures = Vec::new();
@@ -291,7 +288,7 @@ fn every_corpus_model_matches_pytorch_through_the_command_line() {
             let want = expected(&name, i);
             // A JSON request, the output on stdout.
             let request = corpus().join(&name).join(format!("request_{i}.json"));
-            let out = Command::new(scriptless_bin())
+            let out = common::command::scriptless()
                 .args(["run", "--weights"])
                 .arg(&weights)
                 .arg("--input")
@@ -317,7 +314,7 @@ fn every_corpus_model_matches_pytorch_through_the_command_line() {
                 .join(&name)
                 .join(format!("request_{i}.safetensors"));
             let output = dir.path().join(format!("{name}_{variant}_{i}.safetensors"));
-            let out = Command::new(scriptless_bin())
+            let out = common::command::scriptless()
                 .args(["run", "--weights"])
                 .arg(&weights)
                 .arg("--input")
@@ -449,7 +446,7 @@ fn corpus_models_take_and_write_npz() {
             let request = dir.path().join(format!("{name}_{i}.npz"));
             std::fs::write(&request, bytes).unwrap();
             let output = dir.path().join(format!("{name}_{variant}_{i}_out.npz"));
-            let out = Command::new(scriptless_bin())
+            let out = common::command::scriptless()
                 .args(["run", "--weights"])
                 .arg(corpus().join(&name).join(format!("{variant}.pt")))
                 .arg("--input")
