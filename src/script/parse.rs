@@ -36,6 +36,29 @@ use string::decode;
 /// Parses the code file at `path` (its path under the archive's folder,
 /// `code/__torch__/torch/nn/modules/rnn.py`) whose text is `source`.
 pub fn parse(path: &str, source: &str) -> Result<Module> {
+    // The parser recurses once per nesting level (at most `MAX_DEPTH`): run it on a stack
+    // sized for that in any build (unoptimised and sanitised builds use far larger frames),
+    // or here where no thread can be made (WebAssembly).
+    std::thread::scope(|s| {
+        match std::thread::Builder::new()
+            .name("scriptless-parse".into())
+            .stack_size(PARSE_STACK_BYTES)
+            .spawn_scoped(s, || parse_here(path, source))
+        {
+            Ok(handle) => handle.join().unwrap_or_else(|_| {
+                Err(crate::error::Error::Script(format!(
+                    "{path}: the parser panicked"
+                )))
+            }),
+            Err(_) => parse_here(path, source),
+        }
+    })
+}
+
+/// The stack the parser runs on: 64 MiB, reserved rather than committed.
+const PARSE_STACK_BYTES: usize = 64 << 20;
+
+fn parse_here(path: &str, source: &str) -> Result<Module> {
     let lines = lex(source, false).map_err(|e| lex_error(path, &e))?;
     let mut parser = Parser {
         path,

@@ -271,8 +271,10 @@ fn bound(args: &Args, i: usize, name: &str) -> Result<Scalar> {
 
 /// `linspace` over an integer type: the step in double, each value truncated.
 fn linspace_ints(start: i64, end: i64, n: usize) -> Vec<f64> {
-    if n == 1 {
-        return vec![start as f64];
+    match n {
+        0 => return Vec::new(),
+        1 => return vec![start as f64],
+        _ => {}
     }
     let step = (end as f64 - start as f64) / (n - 1) as f64;
     linspace_values(
@@ -289,8 +291,10 @@ fn linspace_ints(start: i64, end: i64, n: usize) -> Vec<f64> {
 /// after each operation for the half types, whose arithmetic goes through float32).
 fn linspace_floats(start: f64, end: f64, n: usize, dtype: ScalarType) -> Vec<f64> {
     let (s, e) = (round_to(start, dtype), round_to(end, dtype));
-    if n == 1 {
-        return vec![s];
+    match n {
+        0 => return Vec::new(),
+        1 => return vec![s],
+        _ => {}
     }
     let r = |x: f64| round_to(x, dtype);
     match dtype {
