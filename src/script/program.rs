@@ -111,15 +111,7 @@ impl Program {
 
     /// Loads a TorchScript archive with `options`.
     pub fn load_with(path: impl AsRef<Path>, options: &Options) -> Result<Self> {
-        let path = path.as_ref();
-        let what = format!("weights file {}", path.display());
-        let mut source = crate::source::Source::open(
-            path,
-            what.clone(),
-            options.limits.max_weights_bytes,
-            "max_weights_bytes",
-        )?;
-        let bytes = source.read_to_end()?;
+        let (bytes, what) = read_archive(path.as_ref(), options)?;
         Self::from_bytes(&bytes, &what, options)
     }
 
@@ -144,15 +136,7 @@ impl Program {
     /// [`refusal`]: Self::refusal
     /// [`forward`]: Self::forward
     pub fn inspect(path: impl AsRef<Path>, options: &Options) -> Result<Self> {
-        let path = path.as_ref();
-        let what = format!("weights file {}", path.display());
-        let mut source = crate::source::Source::open(
-            path,
-            what.clone(),
-            options.limits.max_weights_bytes,
-            "max_weights_bytes",
-        )?;
-        let bytes = source.read_to_end()?;
+        let (bytes, what) = read_archive(path.as_ref(), options)?;
         Self::inspect_bytes(&bytes, &what, options)
     }
 
@@ -303,6 +287,18 @@ fn to_runtime_obj(o: &Obj) -> crate::ops::Value {
 
 fn from_obj_runtime(v: crate::ops::Value) -> Result<Value> {
     from_obj(v)
+}
+
+/// The file's bytes, within `max_weights_bytes`, and its name for errors.
+fn read_archive(path: &Path, options: &Options) -> Result<(Vec<u8>, String)> {
+    let what = format!("weights file {}", path.display());
+    let mut source = crate::source::Source::open(
+        path,
+        what.clone(),
+        options.limits.max_weights_bytes,
+        "max_weights_bytes",
+    )?;
+    Ok((source.read_to_end()?, what))
 }
 
 /// `forward`'s signature, `self` left out.
