@@ -1,8 +1,9 @@
 //! Users' own models, run by their own code: every model of the corpus `python/corpus.py`
-//! writes (`tests/fixtures/corpus/`), scripted and traced, on every request of its fixture,
-//! through the library, the command line with a JSON request and the command line with a
-//! safetensors request and output, against the outputs PyTorch gave (the manifest's tolerance;
-//! integer and bool outputs exactly).
+//! writes (`tests/fixtures/corpus/`), scripted and traced (`.pt`) and exported in both flavours
+//! (`.pt2`: the default graph and the Core ATen one), on every request of its fixture, through
+//! the library, the command line with a JSON request and the command line with a safetensors
+//! request and output, against the outputs PyTorch gave (the manifest's tolerance; integer and
+//! bool outputs exactly).
 
 mod common;
 
@@ -171,31 +172,71 @@ fn check_tensors(
     Ok(())
 }
 
-/// The models, their variants (`scripted`, `traced`), requests and tolerances.
-fn cases() -> Vec<(String, String, usize, f64, f64)> {
+/// One archive of a corpus model and the requests it runs.
+#[derive(Debug, Clone)]
+struct Case {
+    name: String,
+    /// `scripted`, `traced`, `exported`, `exported_core`.
+    variant: String,
+    /// The archive's file name.
+    file: String,
+    /// What its request and expected files start with: `` for `.pt`, `pt2_` for `.pt2`.
+    prefix: &'static str,
+    requests: usize,
+    atol: f64,
+    rtol: f64,
+}
+
+impl Case {
+    fn weights(&self) -> PathBuf {
+        corpus().join(&self.name).join(&self.file)
+    }
+
+    fn request(&self, i: usize, ext: &str) -> PathBuf {
+        corpus()
+            .join(&self.name)
+            .join(format!("{}request_{i}.{ext}", self.prefix))
+    }
+
+    fn expected(&self, i: usize) -> Vec<(String, Golden)> {
+        let path = corpus()
+            .join(&self.name)
+            .join(format!("{}expected_{i}.json", self.prefix));
+        let doc: Json = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let mut out = Vec::new();
+        golden_tensors(&doc["output"], "output", &mut out);
+        out
+    }
+}
+
+/// The models' archives (`scripted.pt`, `traced.pt`, `exported.pt2`, `exported_core.pt2`),
+/// requests and tolerances.
+fn cases() -> Vec<Case> {
     let m = manifest();
     let mut out = Vec::new();
     for (name, model) in m["models"].as_object().unwrap() {
         let requests = model["requests"].as_u64().unwrap() as usize;
         let atol = model["atol"].as_f64().unwrap();
         let rtol = model["rtol"].as_f64().unwrap();
-        let mut variants = vec!["scripted".to_string()];
+        let case = |variant: &str, ext: &str, prefix: &'static str, requests: usize| Case {
+            name: name.clone(),
+            variant: variant.into(),
+            file: format!("{variant}.{ext}"),
+            prefix,
+            requests,
+            atol,
+            rtol,
+        };
+        out.push(case("scripted", "pt", "", requests));
         if model["traced"].as_bool() == Some(true) {
-            variants.push("traced".into());
+            out.push(case("traced", "pt", "", requests));
         }
-        for v in variants {
-            out.push((name.clone(), v, requests, atol, rtol));
+        if model["exported"].as_bool() == Some(true) {
+            let requests = model["pt2_requests"].as_u64().unwrap() as usize;
+            out.push(case("exported", "pt2", "pt2_", requests));
+            out.push(case("exported_core", "pt2", "pt2_", requests));
         }
     }
-    out
-}
-
-fn expected(name: &str, i: usize) -> Vec<(String, Golden)> {
-    let text =
-        std::fs::read_to_string(corpus().join(name).join(format!("expected_{i}.json"))).unwrap();
-    let doc: Json = serde_json::from_str(&text).unwrap();
-    let mut out = Vec::new();
-    golden_tensors(&doc["output"], "output", &mut out);
     out
 }
 
@@ -203,27 +244,24 @@ fn expected(name: &str, i: usize) -> Vec<(String, Golden)> {
 /// failures.
 fn library_failures(options: &Options) -> Vec<String> {
     let mut failures = Vec::new();
-    for (name, variant, requests, atol, rtol) in cases() {
-        let path = corpus().join(&name).join(format!("{variant}.pt"));
-        let program = match Program::load_with(&path, options) {
+    for case in cases() {
+        let (name, variant) = (&case.name, &case.variant);
+        let program = match Program::load_with(case.weights(), options) {
             Ok(p) => p,
             Err(e) => {
                 failures.push(format!("{name}/{variant}: load: {e}"));
                 continue;
             }
         };
-        for i in 0..requests {
+        for i in 0..case.requests {
             let what = format!("{name}/{variant} request {i}");
-            let text =
-                std::fs::read_to_string(corpus().join(&name).join(format!("request_{i}.json")))
-                    .unwrap();
+            let text = std::fs::read_to_string(case.request(i, "json")).unwrap();
             let result = script::args_from_json(program.signature(), &text, &options.limits)
                 .and_then(|args| program.forward(args));
             match result {
                 Ok(out) => {
-                    if let Err(e) =
-                        check_tensors(&what, ours(&out), &expected(&name, i), atol, rtol)
-                    {
+                    let want = case.expected(i);
+                    if let Err(e) = check_tensors(&what, ours(&out), &want, case.atol, case.rtol) {
                         failures.push(e);
                     }
                 }
@@ -279,15 +317,16 @@ fn every_corpus_model_matches_pytorch_through_the_command_line() {
     let mut failures = Vec::new();
     let dir = tempfile::tempdir().unwrap();
     let manifest = manifest();
-    for (name, variant, requests, atol, rtol) in cases() {
-        let weights = corpus().join(&name).join(format!("{variant}.pt"));
+    for case in cases() {
+        let (name, variant, atol, rtol) = (&case.name, &case.variant, case.atol, case.rtol);
+        let weights = case.weights();
         let safetensors_requests =
-            manifest["models"][&name]["safetensors_requests"].as_bool() == Some(true);
-        for i in 0..requests {
+            manifest["models"][name]["safetensors_requests"].as_bool() == Some(true);
+        for i in 0..case.requests {
             let what = format!("{name}/{variant} request {i}");
-            let want = expected(&name, i);
+            let want = case.expected(i);
             // A JSON request, the output on stdout.
-            let request = corpus().join(&name).join(format!("request_{i}.json"));
+            let request = case.request(i, "json");
             let out = common::command::scriptless()
                 .args(["run", "--weights"])
                 .arg(&weights)
@@ -310,9 +349,7 @@ fn every_corpus_model_matches_pytorch_through_the_command_line() {
             if !safetensors_requests {
                 continue;
             }
-            let request = corpus()
-                .join(&name)
-                .join(format!("request_{i}.safetensors"));
+            let request = case.request(i, "safetensors");
             let output = dir.path().join(format!("{name}_{variant}_{i}.safetensors"));
             let out = common::command::scriptless()
                 .args(["run", "--weights"])
@@ -413,11 +450,11 @@ fn flatten_json(v: &Json, shape: &mut Vec<usize>, data: &mut Vec<f64>, depth: us
     }
 }
 
-/// The safetensors request of `name` as an `.npz` (what `np.savez` writes), or `None` when an
-/// array is bool (`.npz` requests hold numbers).
-fn npz_request(name: &str, i: usize) -> Option<Vec<u8>> {
+/// The safetensors request `i` of `case` as an `.npz` (what `np.savez` writes), or `None`
+/// when an array is bool (`.npz` requests hold numbers).
+fn npz_request(case: &Case, i: usize) -> Option<Vec<u8>> {
     use std::io::Write;
-    let bytes = std::fs::read(corpus().join(name).join(format!("request_{i}.safetensors"))).ok()?;
+    let bytes = std::fs::read(case.request(i, "safetensors")).ok()?;
     let tensors = script::tensors_from_safetensors(&bytes, "request").unwrap();
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let stored =
@@ -437,18 +474,19 @@ fn npz_request(name: &str, i: usize) -> Option<Vec<u8>> {
 fn corpus_models_take_and_write_npz() {
     let dir = tempfile::tempdir().unwrap();
     let mut checked = 0;
-    for (name, variant, requests, atol, rtol) in cases() {
-        for i in 0..requests {
-            let Some(bytes) = npz_request(&name, i) else {
+    for case in cases() {
+        let (name, variant) = (&case.name, &case.variant);
+        for i in 0..case.requests {
+            let Some(bytes) = npz_request(&case, i) else {
                 continue;
             };
             let what = format!("{name}/{variant} request {i} (npz)");
-            let request = dir.path().join(format!("{name}_{i}.npz"));
+            let request = dir.path().join(format!("{name}_{variant}_{i}.npz"));
             std::fs::write(&request, bytes).unwrap();
             let output = dir.path().join(format!("{name}_{variant}_{i}_out.npz"));
             let out = common::command::scriptless()
                 .args(["run", "--weights"])
-                .arg(corpus().join(&name).join(format!("{variant}.pt")))
+                .arg(case.weights())
                 .arg("--input")
                 .arg(&request)
                 .arg("--output")
@@ -480,7 +518,7 @@ fn corpus_models_take_and_write_npz() {
                 (n, t.dtype().name().to_string(), t.dims().to_vec(), data)
             })
             .collect();
-            check_tensors(&what, got, &expected(&name, i), atol, rtol).unwrap();
+            check_tensors(&what, got, &case.expected(i), case.atol, case.rtol).unwrap();
             checked += 1;
         }
     }

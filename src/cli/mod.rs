@@ -142,9 +142,10 @@ pub(crate) struct RunArgs {
     /// Device to run on: cpu, cuda, cuda:N or metal.
     #[arg(long, default_value = "cpu")]
     pub device: String,
-    /// Precision the model computes in.
-    #[arg(long, value_enum, default_value_t = DtypeArg::F32)]
-    pub dtype: DtypeArg,
+    /// Precision the model computes in [default: f32 for the seed's models; a model run by its
+    /// own code keeps its archive's dtypes, and a .pt2 program runs only in its own].
+    #[arg(long, value_enum)]
+    pub dtype: Option<DtypeArg>,
     /// Sequence model only: which time step feeds the final Linear. `padded-last` is the seed's
     /// `[:, -1, :]` (shorter rows output the bias); `last-valid` is each row's own last step.
     #[arg(long, value_enum)]

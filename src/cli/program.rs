@@ -1,6 +1,6 @@
-//! `scriptless run` for a model that runs by its own code (a TorchScript archive whose code
-//! is not one of the seed's, or any archive with `--interpret`): a request typed by
-//! `forward`'s signature, the output mirroring what it returns.
+//! `scriptless run` for a model that runs by its own code (a TorchScript or `torch.export`
+//! archive whose code is not one of the seed's, or any archive with `--interpret`): a request
+//! typed by `forward`'s signature, the output mirroring what it returns.
 
 use std::io::{BufRead, Write};
 use std::process::ExitCode;
@@ -15,7 +15,7 @@ use super::RunArgs;
 pub(crate) fn load(args: &RunArgs) -> anyhow::Result<Program> {
     let options = Options {
         device: scriptless::parse_device(&args.device)?,
-        dtype: Some(args.dtype.into()),
+        dtype: args.dtype.map(Into::into),
         limits: args.limits(),
         max_steps: args.max_steps,
         max_depth: args.max_depth,

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use scriptless::{
     parse_device, read_request, ArchiveCode, Model, ModelKind, Pooling, RequestFormat, Weights,
-    WeightsFormat, META_FEATURE_WIDTH,
+    META_FEATURE_WIDTH,
 };
 
 use super::jsonl::{self, Batching};
@@ -36,10 +36,7 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         Err(e) if args.model.is_none() => return by_own_code(args, e),
         Err(e) => return Err(e.into()),
     };
-    if args.model.is_none()
-        && matches!(weights.code(), Some(ArchiveCode::NotSeed { .. }))
-        && is_torchscript(&weights)
-    {
+    if args.model.is_none() && matches!(weights.code(), Some(ArchiveCode::NotSeed { .. })) {
         drop(weights);
         let program = program::load(args)?;
         return program::run(args, &program);
@@ -54,7 +51,8 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     if args.pool.is_some() && kind != ModelKind::Sequence {
         bail!("--pool applies to the sequence model only, not {kind}");
     }
-    let model = Model::from_weights(&weights, kind, args.dtype.into(), &device)
+    let dtype = args.dtype.unwrap_or(super::DtypeArg::F32).into();
+    let model = Model::from_weights(&weights, kind, dtype, &device)
         .with_context(|| format!("loading the {kind} model from {}", args.weights.display()))?
         .with_limits(limits);
     // The model holds what it needs; the file's tensors would only take memory from the run.
@@ -86,13 +84,9 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Whether the weights came from a TorchScript archive.
-fn is_torchscript(weights: &Weights) -> bool {
-    matches!(weights.format(), WeightsFormat::TorchScript { .. })
-}
-
-/// A file the weights reader refused (`error`), run by its own code if it is a TorchScript
-/// archive: its buffers may be of types weights cannot be (a BatchNorm's int64 counter).
+/// A file the weights reader refused (`error`), run by its own code if it is a TorchScript or
+/// `torch.export` archive: its buffers may be of types weights cannot be (a BatchNorm's int64
+/// counter).
 fn by_own_code(args: &RunArgs, error: scriptless::Error) -> anyhow::Result<ExitCode> {
     let mut magic = [0u8; 4];
     let is_zip = std::fs::File::open(&args.weights)

@@ -77,12 +77,64 @@ pub(crate) fn read(
     root: &str,
     limits: &Limits,
 ) -> Result<(Archive, BTreeMap<String, Tensor>), String> {
+    let (name, json, tensors) = read_parts(entries, root, limits, false)?;
+    let program_path = format!("{root}models/{name}.json");
+    let program = program(&name, &json).map_err(|e| format!("{program_path}: {e}"))?;
+    let tensors = tensors.into_iter().map(|(k, (t, _))| (k, t)).collect();
+    Ok((Archive::Export(program), tensors))
+}
+
+/// A `.pt2` archive as a program to run: its program's JSON and every tensor it holds, of any
+/// dtype, by `state_dict` or constant name.
+#[derive(Debug)]
+pub(crate) struct ProgramArchive {
+    /// The program's name (`model`).
+    pub name: String,
+    /// The bytes of `models/<name>.json`.
+    pub json: Vec<u8>,
+    /// Parameters, buffers and tensor constants, each with whether it holds bools (as `u8`).
+    pub tensors: BTreeMap<String, (Tensor, bool)>,
+}
+
+/// Reads a `.pt2` archive (`torch.export.save`) as a program to run.
+pub(crate) fn read_program(bytes: &[u8], limits: &Limits) -> Result<ProgramArchive, String> {
+    let mut entries = Entries::open(bytes)?;
+    let roots: Vec<String> = entries
+        .names()
+        .filter_map(|n| {
+            let prefix = n.strip_suffix("archive_format")?;
+            (prefix.is_empty() || (prefix.ends_with('/') && prefix.matches('/').count() == 1))
+                .then(|| prefix.to_string())
+        })
+        .collect();
+    let root = match &roots[..] {
+        [root] => root.clone(),
+        [] => return Err("not a torch.export archive (no archive_format)".into()),
+        _ => return Err("the archive holds more than one archive_format".into()),
+    };
+    let (name, json, tensors) = read_parts(&mut entries, &root, limits, true)?;
+    Ok(ProgramArchive {
+        name,
+        json,
+        tensors,
+    })
+}
+
+/// The program's name and JSON, and its tensors (each with whether it holds bools): floating
+/// point only unless `any_dtype`.
+#[allow(clippy::type_complexity)]
+fn read_parts(
+    entries: &mut Entries,
+    root: &str,
+    limits: &Limits,
+    any_dtype: bool,
+) -> Result<(String, Vec<u8>, BTreeMap<String, (Tensor, bool)>), String> {
     check_format(entries, root)?;
     let name = program_name(entries, root)?;
     let program_path = format!("{root}models/{name}.json");
-    let program = program(&name, &entries.read(&program_path)?)
-        .map_err(|e| format!("{program_path}: {e}"))?;
-    let written_by = match &program.torch_version {
+    let json = entries.read(&program_path)?;
+    let torch_version = torch_version(&json);
+    let written_by = match &torch_version {
         Some(v) => format!("torch {v}"),
         None => "a PyTorch that does not record its version".to_string(),
     };
@@ -103,6 +155,7 @@ pub(crate) fn read(
         budget: Budget::new(limits, entries.file_len()),
         entries,
         dtypes: HashMap::new(),
+        any_dtype,
     };
     let mut tensors = BTreeMap::new();
     let configs = [
@@ -131,7 +184,16 @@ pub(crate) fn read(
             }
         }
     }
-    Ok((Archive::Export(program), tensors))
+    Ok((name, json, tensors))
+}
+
+/// The `torch_version` a program records, if it does.
+fn torch_version(json: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Version {
+        torch_version: Option<String>,
+    }
+    serde_json::from_slice::<Version>(json).ok()?.torch_version
 }
 
 /// Refuses an archive whose `archive_format` is not `pt2` or whose `archive_version` is not
@@ -201,11 +263,13 @@ struct Storages<'e, 'b> {
     budget: Budget,
     /// Each storage entry read so far, with the dtype its first tensor gave it.
     dtypes: HashMap<String, DType>,
+    /// Whether tensors of any dtype are read (a program's), or floating point only (weights).
+    any_dtype: bool,
 }
 
 impl Storages<'_, '_> {
     /// The tensor `payload` describes, its storage an entry of `dir`.
-    fn tensor(&mut self, dir: &str, payload: &PayloadMeta) -> Result<Tensor, String> {
+    fn tensor(&mut self, dir: &str, payload: &PayloadMeta) -> Result<(Tensor, bool), String> {
         if payload.use_pickle {
             return Err(format!(
                 "is pickled ({}, use_pickle: a tensor subclass or a custom object), which is \
@@ -217,7 +281,11 @@ impl Storages<'_, '_> {
             .tensor_meta
             .as_ref()
             .ok_or("has no tensor_meta, so it is not a tensor")?;
-        let dtype = dtype(meta.dtype)?;
+        let (dtype, bool) = if self.any_dtype {
+            any_dtype(meta.dtype)?
+        } else {
+            (dtype(meta.dtype)?, false)
+        };
         if let Some(layout) = meta.layout.filter(|&l| l != LAYOUT_STRIDED) {
             return Err(format!(
                 "has layout {layout}, not a dense strided tensor (layout {LAYOUT_STRIDED})"
@@ -232,7 +300,7 @@ impl Storages<'_, '_> {
             size: &size,
             stride: &stride,
         };
-        view::tensor(&bytes, dtype, view, &mut self.budget)
+        Ok((view::tensor(&bytes, dtype, view, &mut self.budget)?, bool))
     }
 
     /// The bytes of storage entry `dir/path`, read as elements of `dtype`: a whole number of
@@ -293,6 +361,25 @@ fn dtype(code: i64) -> Result<DType, String> {
     Err(format!(
         "has dtype {other}; weights must be float16, bfloat16, float32 or float64"
     ))
+}
+
+/// The candle dtype of export-schema `ScalarType` `code` for a program's tensor, and whether it
+/// holds bools (as `u8`).
+fn any_dtype(code: i64) -> Result<(DType, bool), String> {
+    Ok(match code {
+        1 => (DType::U8, false),
+        3 => (DType::I16, false),
+        4 => (DType::I32, false),
+        5 => (DType::I64, false),
+        12 => (DType::U8, true),
+        _ => (
+            dtype(code).map_err(|_| match code {
+                2 => "has dtype int8, which scriptless does not hold".to_string(),
+                _ => format!("has dtype code {code}, which scriptless does not hold"),
+            })?,
+            false,
+        ),
+    })
 }
 
 /// An export-schema `SymInt`: `{"as_int": n}`, or a symbolic expression (`as_expr`), which is

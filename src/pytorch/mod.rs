@@ -47,6 +47,19 @@ pub(crate) fn is_zip(bytes: &[u8]) -> bool {
     bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06")
 }
 
+/// Whether `bytes` are a zip archive with an `archive_format` entry at its root or in one
+/// folder: a `torch.export` archive (`.pt2`).
+pub(crate) fn is_export_archive(bytes: &[u8]) -> bool {
+    is_zip(bytes)
+        && Entries::open(bytes).is_ok_and(|entries| {
+            entries.names().any(|n| {
+                n.strip_suffix("archive_format").is_some_and(|prefix| {
+                    prefix.is_empty() || (prefix.ends_with('/') && prefix.matches('/').count() == 1)
+                })
+            })
+        })
+}
+
 /// Whether `bytes` start like the pre-1.6 `torch.save` format (a bare pickle whose first value
 /// is the magic number 0x1950a86a20f9469cfc6c).
 pub(crate) fn is_legacy_torch_save(bytes: &[u8]) -> bool {

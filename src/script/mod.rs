@@ -18,6 +18,7 @@ mod builtins;
 mod calls;
 mod check;
 mod code;
+mod graph;
 mod interp;
 mod io;
 mod parse;
@@ -31,6 +32,7 @@ pub use io::{
 };
 pub use parse::parse;
 pub use program::{
-    Operator, Options, Param, Program, Signature, DEFAULT_MAX_DEPTH, DEFAULT_MAX_STEPS,
+    Dim, Operator, Options, Param, Program, ProgramKind, Signature, TensorSpec, DEFAULT_MAX_DEPTH,
+    DEFAULT_MAX_STEPS,
 };
 pub use value::Value;

@@ -1,4 +1,5 @@
-//! [`Program`]: a TorchScript archive loaded to run by its own code, and its [`Signature`].
+//! [`Program`]: a user's model loaded to run by its own code (a TorchScript archive's code or a
+//! `torch.export` archive's graph), and its [`Signature`].
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -7,11 +8,13 @@ use candle_core::{DType, Device};
 
 use super::ast::{Function, Type};
 use super::code::Code;
+use super::graph::{self, Expr, Graph, Leaf};
 use super::interp::{Budget, Interp};
 use super::value::{from_obj, to_runtime, Value};
 use crate::error::{Error, Result};
 use crate::limits::Limits;
-use crate::ops::{Ctx, Registry};
+use crate::ops::{Ctx, Registry, ScalarType};
+use crate::pytorch::export as export_archive;
 use crate::pytorch::script_archive::{self, Obj};
 
 /// The most statements and loop turns one call may run, unless [`Options::max_steps`] says
@@ -33,6 +36,8 @@ pub struct Options {
     pub device: Device,
     /// The floating-point type parameters, buffers and float inputs are converted to, as
     /// PyTorch's `model.to(dtype)`; `None` keeps the archive's. Types the code names stay.
+    /// A `.pt2` program's graph fixes its dtypes: it loads only with `None` or the dtype it
+    /// was exported in.
     pub dtype: Option<DType>,
     /// The limits on what loading reads and a call allocates.
     pub limits: Limits,
@@ -63,6 +68,50 @@ pub struct Param {
     pub ty: Type,
     /// Whether it has a default (and may be left out).
     pub has_default: bool,
+    /// A `.pt2` program's baked value of a scalar argument: `torch.export` specialises `int`,
+    /// `float` and `bool` arguments into the graph. It may be left out; given, it must equal
+    /// this.
+    pub baked: Option<Value>,
+    /// A `.pt2` program's declared tensors for this argument, in order (one for a `Tensor`, one
+    /// per item of a `List[Tensor]`); empty for a TorchScript program, which declares none.
+    pub tensors: Vec<TensorSpec>,
+}
+
+/// A tensor argument as a `.pt2` program declares it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TensorSpec {
+    /// Its dtype: a tensor of another dtype is converted where that is exact, else refused.
+    pub dtype: ScalarType,
+    /// Its sizes.
+    pub dims: Vec<Dim>,
+}
+
+/// One size of a [`TensorSpec`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Dim {
+    /// Fixed when the program was exported.
+    Static(usize),
+    /// Dynamic: any size in `min..=max` (`max` `None`: no upper bound), the same wherever the
+    /// symbol appears (`s77`; the archive keeps PyTorch's symbol, not the user's `Dim` name).
+    Dynamic {
+        /// The symbol.
+        symbol: String,
+        /// The least size.
+        min: i64,
+        /// The greatest size, if bounded.
+        max: Option<i64>,
+    },
+    /// Computed from other sizes (`2*s77`).
+    Derived(String),
+}
+
+/// Where a [`Program`] came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgramKind {
+    /// A TorchScript archive (`torch.jit.save`): its code is interpreted.
+    TorchScript,
+    /// A `torch.export` archive (`.pt2`): its graph is run.
+    Export,
 }
 
 /// What `forward` takes and returns.
@@ -80,15 +129,28 @@ pub struct Signature {
 /// own.
 #[derive(Debug)]
 pub struct Program {
-    code: Code,
-    root: Obj,
-    constants: Vec<Obj>,
-    root_class: String,
+    body: Body,
     signature: Signature,
     options: Options,
     notice: Option<String>,
     operators: Vec<Operator>,
     refusal: Option<String>,
+}
+
+/// What runs a program.
+#[derive(Debug)]
+enum Body {
+    Script(Script),
+    Graph(Graph),
+}
+
+/// A TorchScript program: its code, module tree and constants.
+#[derive(Debug)]
+struct Script {
+    code: Code,
+    root: Obj,
+    constants: Vec<Obj>,
+    root_class: String,
 }
 
 /// An operator the code names, for `inspect`.
@@ -104,20 +166,21 @@ pub struct Operator {
 }
 
 impl Program {
-    /// Loads a TorchScript archive (`torch.jit.save`) with the default [`Options`].
+    /// Loads a TorchScript (`torch.jit.save`) or `torch.export` (`.pt2`) archive with the
+    /// default [`Options`]; which one it is follows from its entries, whatever its name.
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         Self::load_with(path, &Options::default())
     }
 
-    /// Loads a TorchScript archive with `options`.
+    /// Loads a TorchScript or `torch.export` archive with `options`.
     pub fn load_with(path: impl AsRef<Path>, options: &Options) -> Result<Self> {
         let (bytes, what) = read_archive(path.as_ref(), options)?;
         Self::from_bytes(&bytes, &what, options)
     }
 
-    /// Loads a TorchScript archive from its bytes; `what` names it in errors. An archive whose
-    /// code can reach an operator scriptless does not support is refused, naming the operator
-    /// and the line.
+    /// Loads a TorchScript or `torch.export` archive from its bytes; `what` names it in errors.
+    /// An archive whose code can reach an operator scriptless does not support is refused,
+    /// naming the operator and the line (the node, in a graph).
     pub fn from_bytes(bytes: &[u8], what: &str, options: &Options) -> Result<Self> {
         let program = Self::inspect_bytes(bytes, what, options)?;
         match &program.refusal {
@@ -126,7 +189,7 @@ impl Program {
         }
     }
 
-    /// Loads a TorchScript archive to list what it holds and needs ([`signature`],
+    /// Loads an archive to list what it holds and needs ([`signature`],
     /// [`modules`], [`operators`]) even when it cannot run; [`refusal`] says why not, and
     /// [`forward`] refuses it.
     ///
@@ -141,6 +204,14 @@ impl Program {
     }
 
     fn inspect_bytes(bytes: &[u8], what: &str, options: &Options) -> Result<Self> {
+        if crate::pytorch::is_export_archive(bytes) {
+            Self::inspect_graph(bytes, what, options)
+        } else {
+            Self::inspect_script(bytes, what, options)
+        }
+    }
+
+    fn inspect_script(bytes: &[u8], what: &str, options: &Options) -> Result<Self> {
         let archive =
             script_archive::read(bytes, &options.limits).map_err(|m| Error::format(what, m))?;
         if let Some(unread) = archive.code.unread() {
@@ -175,10 +246,12 @@ impl Program {
         let refusal = super::check::unsupported(&reach);
         let operators = operators_of(&code, &reach);
         Ok(Self {
-            code,
-            root,
-            constants,
-            root_class,
+            body: Body::Script(Script {
+                code,
+                root,
+                constants,
+                root_class,
+            }),
             signature,
             options: options.clone(),
             notice,
@@ -187,14 +260,82 @@ impl Program {
         })
     }
 
+    fn inspect_graph(bytes: &[u8], what: &str, options: &Options) -> Result<Self> {
+        let archive = export_archive::read_program(bytes, &options.limits)
+            .map_err(|m| Error::format(what, m))?;
+        let program_path = format!("models/{}.json", archive.name);
+        check_graph_dtype(&archive.tensors, options)?;
+        let tensors = archive
+            .tensors
+            .into_iter()
+            .map(|(k, (t, bool))| {
+                let t = t.to_device(&options.device)?;
+                let t = if bool {
+                    crate::ops::Tensor::from_mask(t)
+                } else {
+                    crate::ops::Tensor::new(t)
+                };
+                Ok((k, t?))
+            })
+            .collect::<Result<_>>()?;
+        let graph = Graph::load(&archive.name, &archive.json, &tensors)
+            .map_err(|m| Error::format(what, format!("{program_path}: {m}")))?;
+        let signature = graph_signature(&graph);
+        if let Some(dtype) = options.dtype {
+            for p in &signature.params {
+                for t in &p.tensors {
+                    if t.dtype.is_float() && t.dtype.candle() != dtype {
+                        return Err(graph_dtype_refusal(dtype, t.dtype.candle()));
+                    }
+                }
+            }
+        }
+        let operators = graph
+            .operators
+            .iter()
+            .map(|(name, supported)| Operator {
+                name: name.clone(),
+                supported: *supported,
+                reached: true,
+            })
+            .collect();
+        Ok(Self {
+            refusal: graph.refusal.clone(),
+            body: Body::Graph(graph),
+            signature,
+            options: options.clone(),
+            notice: None,
+            operators,
+        })
+    }
+
     /// What `forward` takes and returns.
     pub fn signature(&self) -> &Signature {
         &self.signature
     }
 
-    /// The root module's class (`__torch__.Model`).
+    /// The root module's class (`__torch__.Model`); a `.pt2` program's name (`model`).
     pub fn class(&self) -> &str {
-        &self.root_class
+        match &self.body {
+            Body::Script(s) => &s.root_class,
+            Body::Graph(g) => &g.name,
+        }
+    }
+
+    /// Which kind of archive it came from.
+    pub fn kind(&self) -> ProgramKind {
+        match &self.body {
+            Body::Script(_) => ProgramKind::TorchScript,
+            Body::Graph(_) => ProgramKind::Export,
+        }
+    }
+
+    /// The PyTorch that exported a `.pt2` program, where it says (`2.15.0+cu132`).
+    pub fn torch_version(&self) -> Option<&str> {
+        match &self.body {
+            Body::Script(_) => None,
+            Body::Graph(g) => g.torch_version.as_deref(),
+        }
     }
 
     /// A one-line notice about how the archive was saved, if one is due (saved in training
@@ -209,10 +350,13 @@ impl Program {
         &self.operators
     }
 
-    /// The module tree: each module's path (`""` for the root, `rnn`, `layers.0`) and class.
+    /// The module tree: each module's path (`""` for the root, `rnn`, `layers.0`) and class;
+    /// empty for a `.pt2` program, whose graph keeps no modules.
     pub fn modules(&self) -> Vec<(String, String)> {
         let mut out = Vec::new();
-        walk_modules(&self.root, "", &mut out);
+        if let Body::Script(s) = &self.body {
+            walk_modules(&s.root, "", &mut out);
+        }
         out
     }
 
@@ -234,10 +378,26 @@ impl Program {
         if let Some(refusal) = &self.refusal {
             return Err(Error::Script(refusal.clone()));
         }
+        let script = match &self.body {
+            Body::Script(s) => s,
+            Body::Graph(g) => {
+                // The graph converts tensors to the dtypes it declares, where that is exact.
+                let options = Options {
+                    dtype: None,
+                    ..self.options.clone()
+                };
+                let args = super::value::check_args(&self.signature, args, &options)?;
+                let cx = Ctx {
+                    limits: &self.options.limits,
+                    device: &self.options.device,
+                };
+                return g.run(&cx, &args);
+            }
+        };
         let args = super::value::check_args(&self.signature, args, &self.options)?;
         // Deeply nested code recurses deeply: run on a stack sized for the limits. Where no
         // thread can be made (WebAssembly), run here.
-        let run = || self.run(&args);
+        let run = || self.run(script, &args);
         std::thread::scope(|s| {
             match std::thread::Builder::new()
                 .name("scriptless-forward".into())
@@ -247,19 +407,19 @@ impl Program {
                 Ok(handle) => handle
                     .join()
                     .unwrap_or_else(|_| Err(Error::Script("the interpreter panicked".into()))),
-                Err(_) => self.run(&args),
+                Err(_) => self.run(script, &args),
             }
         })
     }
 
-    fn run(&self, args: &[(String, Value)]) -> Result<Value> {
+    fn run(&self, script: &Script, args: &[(String, Value)]) -> Result<Value> {
         let cx = Ctx {
             limits: &self.options.limits,
             device: &self.options.device,
         };
-        let constants = self.constants.iter().map(to_runtime_obj).collect();
+        let constants = script.constants.iter().map(to_runtime_obj).collect();
         let mut interp = Interp::new(
-            &self.code,
+            &script.code,
             constants,
             cx,
             Budget {
@@ -267,10 +427,10 @@ impl Program {
                 depth: self.options.max_depth,
             },
         );
-        let root = to_runtime_obj(&self.root);
-        let (forward, file) = self
+        let root = to_runtime_obj(&script.root);
+        let (forward, file) = script
             .code
-            .method(&self.root_class, "forward")
+            .method(&script.root_class, "forward")
             .ok_or_else(|| Error::Script("the root module has no forward".into()))?;
         let named = args
             .iter()
@@ -315,9 +475,162 @@ fn signature_of(forward: &Function) -> Signature {
                     args: Vec::new(),
                 }),
                 has_default: p.default.is_some(),
+                baked: None,
+                tensors: Vec::new(),
             })
             .collect(),
         returns: forward.returns.clone(),
+    }
+}
+
+/// Refuses `options.dtype` where it differs from the floating-point tensors of a `.pt2`.
+fn check_graph_dtype(
+    tensors: &std::collections::BTreeMap<String, (candle_core::Tensor, bool)>,
+    options: &Options,
+) -> Result<()> {
+    let Some(dtype) = options.dtype else {
+        return Ok(());
+    };
+    match tensors
+        .values()
+        .map(|(t, _)| t.dtype())
+        .find(|d| d.is_float() && *d != dtype)
+    {
+        Some(have) => Err(graph_dtype_refusal(dtype, have)),
+        None => Ok(()),
+    }
+}
+
+fn graph_dtype_refusal(want: DType, have: DType) -> Error {
+    let name = |d: DType| ScalarType::from_candle(d).map_or("?", ScalarType::name);
+    Error::Unsupported(format!(
+        "a .pt2 program runs in the dtypes its graph was exported with ({}), not {}: export \
+         the model after model.to(torch.{}) to run it in {}",
+        name(have),
+        name(want),
+        name(want),
+        name(want)
+    ))
+}
+
+/// The type of a graph input's structure.
+fn tree_type(tree: &graph::Tree, leaves: &mut std::slice::Iter<Leaf>) -> Type {
+    let ty = |name: &str, args: Vec<Type>| Type {
+        name: name.into(),
+        args,
+    };
+    match tree {
+        graph::Tree::Leaf => match leaves.next() {
+            Some(Leaf::Tensor { .. }) | None => ty("Tensor", vec![]),
+            Some(Leaf::Scalar { kind, .. }) => ty(kind, vec![]),
+            Some(Leaf::Constant(c)) => ty(graph::const_type(c), vec![]),
+        },
+        graph::Tree::None => ty("Optional", vec![ty("Tensor", vec![])]),
+        graph::Tree::Tuple(items) => ty(
+            "Tuple",
+            items.iter().map(|t| tree_type(t, leaves)).collect(),
+        ),
+        graph::Tree::List(items) => {
+            let inner: Vec<Type> = items.iter().map(|t| tree_type(t, leaves)).collect();
+            ty(
+                "List",
+                vec![inner
+                    .into_iter()
+                    .next()
+                    .unwrap_or_else(|| ty("Tensor", vec![]))],
+            )
+        }
+        graph::Tree::Dict(items) => {
+            let inner: Vec<Type> = items.iter().map(|(_, t)| tree_type(t, leaves)).collect();
+            ty(
+                "Dict",
+                vec![
+                    ty("str", vec![]),
+                    inner
+                        .into_iter()
+                        .next()
+                        .unwrap_or_else(|| ty("Tensor", vec![])),
+                ],
+            )
+        }
+    }
+}
+
+/// `forward`'s signature as a `.pt2` program records it.
+fn graph_signature(graph: &Graph) -> Signature {
+    let params = graph
+        .inputs
+        .iter()
+        .map(|input| {
+            let ty = tree_type(&input.tree, &mut input.leaves.iter());
+            let all_baked = input.leaves.iter().all(|l| matches!(l, Leaf::Constant(_)));
+            let baked = match (&input.tree, &input.leaves[..]) {
+                (graph::Tree::Leaf, [Leaf::Constant(c)]) => Some(graph::const_value(c)),
+                _ => None,
+            };
+            let tensors = input
+                .leaves
+                .iter()
+                .filter_map(|l| match l {
+                    Leaf::Tensor { dtype, dims, .. } => Some(TensorSpec {
+                        dtype: *dtype,
+                        dims: dims.iter().map(|e| dim_of(e, graph)).collect(),
+                    }),
+                    _ => None,
+                })
+                .collect();
+            Param {
+                name: input.name.clone(),
+                ty,
+                has_default: all_baked,
+                baked,
+                tensors,
+            }
+        })
+        .collect();
+    Signature {
+        params,
+        returns: Some(return_type(graph.out_tree())),
+    }
+}
+
+fn return_type(tree: &graph::Tree) -> Type {
+    let ty = |name: &str, args: Vec<Type>| Type {
+        name: name.into(),
+        args,
+    };
+    match tree {
+        graph::Tree::Leaf => ty("Tensor", vec![]),
+        graph::Tree::None => ty("NoneType", vec![]),
+        graph::Tree::Tuple(items) => ty("Tuple", items.iter().map(return_type).collect()),
+        graph::Tree::List(items) => ty(
+            "List",
+            vec![items.first().map_or(ty("Tensor", vec![]), return_type)],
+        ),
+        graph::Tree::Dict(items) => ty(
+            "Dict",
+            vec![
+                ty("str", vec![]),
+                items
+                    .first()
+                    .map_or(ty("Tensor", vec![]), |(_, t)| return_type(t)),
+            ],
+        ),
+    }
+}
+
+fn dim_of(e: &Expr, graph: &Graph) -> Dim {
+    match e {
+        Expr::Int(n) => Dim::Static((*n).max(0) as usize),
+        Expr::Symbol(s) => {
+            let (min, max) = graph.ranges.get(s).copied().unwrap_or((0, None));
+            Dim::Dynamic {
+                symbol: s.clone(),
+                min,
+                max,
+            }
+        }
+        other => Dim::Derived(other.display()),
     }
 }
 

@@ -1,5 +1,5 @@
 //! Embedding lookups: `embedding` (rows gathered on the weight's device) and `embedding_bag`
-//! with its `padding_idx` overload (bags reduced on the CPU in PyTorch's order: sums and means
+//! with its `padding_idx` overload and `_embedding_bag` (bags reduced on the CPU in PyTorch's order: sums and means
 //! accumulate in the weight's type, f32 for f16/bf16, one index after another).
 //!
 //! `embedding_bag` returns PyTorch's four tensors: the bags, `offset2bag`, `bag_size` and
@@ -28,6 +28,15 @@ pub(super) fn register(b: &mut Builder) {
     b.add(
         "aten::embedding_bag.padding_idx(Tensor weight, Tensor indices, Tensor offsets, bool scale_grad_by_freq, int mode, bool sparse, Tensor? per_sample_weights, bool include_last_offset, int? padding_idx) -> (Tensor, Tensor, Tensor, Tensor)",
         |cx, a| embedding_bag(cx, a, a.opt_int(8)?),
+    );
+    // What the two above call (and what a Core ATen graph names): a negative padding_idx
+    // here means none, not a row counted from the end.
+    b.add(
+        "aten::_embedding_bag(Tensor weight, Tensor indices, Tensor offsets, bool scale_grad_by_freq=False, int mode=0, bool sparse=False, Tensor? per_sample_weights=None, bool include_last_offset=False, int padding_idx=-1) -> (Tensor, Tensor, Tensor, Tensor)",
+        |cx, a| {
+            let padding_idx = a.int(8)?;
+            embedding_bag(cx, a, (padding_idx >= 0).then_some(padding_idx))
+        },
     );
 }
 
