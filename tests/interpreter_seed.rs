@@ -1,8 +1,9 @@
-//! The seed's archives, run by their own code through the interpreter (what `run --interpret`
-//! does), give what the dedicated models give: bit for bit in f32 where `aten::linear` and
-//! `aten::lstm` run on the same kernels (the two-input and sequence models), within the parity
-//! tolerance for the categorical one; and the archives the seed-code check refuses (not the
-//! seed's code) now run by their own code, with PyTorch's outputs.
+//! The seed's archives, run by their own code (what `run --interpret` does: the TorchScript
+//! interpreter for `weights.pt`, the graph executor for `weights.pt2`), give what the dedicated
+//! models give: bit for bit in f32 where `aten::linear` and `aten::lstm` run on the same kernels
+//! (the two-input and sequence models), within the parity tolerance for the categorical one; and
+//! the archives the seed-code check refuses (not the seed's code) now run by their own code,
+//! with PyTorch's outputs.
 
 mod common;
 
@@ -11,9 +12,9 @@ use scriptless::script::{self, Program, Value};
 use scriptless::{read_request, Model, ModelKind, Pooling, Weights};
 
 /// The program's output on the fixture's `input.safetensors`, as a tensor.
-fn interpreted(dir: &std::path::Path) -> candle_core::Tensor {
+fn interpreted(dir: &std::path::Path, file: &str) -> candle_core::Tensor {
     let program =
-        Program::load(dir.join("weights.pt")).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        Program::load(dir.join(file)).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
     let bytes = std::fs::read(dir.join("input.safetensors")).unwrap();
     let tensors = script::tensors_from_safetensors(&bytes, "input").unwrap();
     let args = script::args_from_tensors(program.signature(), tensors).unwrap();
@@ -28,6 +29,27 @@ fn interpreted(dir: &std::path::Path) -> candle_core::Tensor {
             other.type_name()
         ),
     }
+}
+
+/// The fixture's sequence request with every length set to the padded length, as a temporary
+/// safetensors file.
+fn full_lengths(dir: &std::path::Path) -> tempfile::NamedTempFile {
+    let mut tensors =
+        candle_core::safetensors::load(dir.join("input.safetensors"), &candle_core::Device::Cpu)
+            .unwrap();
+    let steps = tensors["padded_seq"].dims()[1] as i64;
+    let lengths = &tensors["seq_lengths"];
+    let full = candle_core::Tensor::full(steps, lengths.dims(), &candle_core::Device::Cpu)
+        .unwrap()
+        .to_dtype(lengths.dtype())
+        .unwrap();
+    tensors.insert("seq_lengths".into(), full);
+    let file = tempfile::Builder::new()
+        .suffix(".safetensors")
+        .tempfile()
+        .unwrap();
+    candle_core::safetensors::save(&tensors, file.path()).unwrap();
+    file
 }
 
 #[test]
@@ -52,37 +74,67 @@ fn the_seeds_archives_run_by_their_code_as_the_dedicated_models_do() {
         )
         .unwrap();
         let dedicated = model.forward(&inputs, Pooling::PaddedLast).unwrap();
-        let ours = interpreted(&dir);
-        assert_eq!(ours.dims(), dedicated.dims(), "{name}");
-        let (ours, dedicated) = (flat_f64(&ours), flat_f64(&dedicated));
-        if kind == ModelKind::Categorical {
-            // The dedicated model adds the category's weight column instead of multiplying by
-            // the one-hot vector (which `torch.cat` + `aten::linear` do): the same sum in
-            // another order, so within the parity tolerance rather than bit for bit.
-            for (i, (a, b)) in ours.iter().zip(&dedicated).enumerate() {
-                assert!(
-                    (a - b).abs() <= 2e-5 + 1e-4 * b.abs(),
-                    "{name}: element {i}: {a} vs {b}"
+        for file in ["weights.pt", "weights.pt2"] {
+            if !dir.join(file).exists() {
+                continue;
+            }
+            let name = format!("{name}/{file}");
+            let ours = interpreted(&dir, file);
+            // No .pt2 is the seed's sequence model (torch.export cannot trace the packing):
+            // the exporter writes a variant that runs the LSTM over the padding, which is the
+            // seed's model on sequences that all fill the padded length.
+            let dedicated = if kind == ModelKind::Sequence && file == "weights.pt2" {
+                let full = full_lengths(&dir);
+                let inputs = read_request(
+                    full.path(),
+                    kind,
+                    candle_core::DType::F32,
+                    &Default::default(),
+                )
+                .unwrap();
+                model.forward(&inputs, Pooling::PaddedLast).unwrap()
+            } else {
+                dedicated.clone()
+            };
+            assert_eq!(ours.dims(), dedicated.dims(), "{name}");
+            let (ours, dedicated) = (flat_f64(&ours), flat_f64(&dedicated));
+            if kind == ModelKind::Categorical {
+                // The dedicated model adds the category's weight column instead of multiplying by
+                // the one-hot vector (which `torch.cat` + `aten::linear` do): the same sum in
+                // another order, so within the parity tolerance rather than bit for bit.
+                for (i, (a, b)) in ours.iter().zip(&dedicated).enumerate() {
+                    assert!(
+                        (a - b).abs() <= 2e-5 + 1e-4 * b.abs(),
+                        "{name}: element {i}: {a} vs {b}"
+                    );
+                }
+            } else {
+                assert_eq!(
+                    ours, dedicated,
+                    "{name}: the interpreter differs from the dedicated model"
                 );
             }
-        } else {
-            assert_eq!(
-                ours, dedicated,
-                "{name}: the interpreter differs from the dedicated model"
-            );
+            checked += 1;
         }
-        checked += 1;
     }
-    assert!(checked >= 20, "{checked}");
+    assert!(checked >= 40, "{checked}");
 }
 
 #[test]
 fn archives_that_are_not_the_seeds_run_by_their_own_code() {
     let dir = fixtures().join("not_seed");
     let mut checked = 0;
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let case = entry.unwrap().path();
-        let ours = flat_f64(&interpreted(&case));
+    for (entry, file) in std::fs::read_dir(&dir).unwrap().flat_map(|e| {
+        [
+            (e.as_ref().unwrap().path(), "weights.pt"),
+            (e.unwrap().path(), "weights.pt2"),
+        ]
+    }) {
+        let case = entry;
+        if !case.join(file).exists() {
+            continue;
+        }
+        let ours = flat_f64(&interpreted(&case, file));
         let expected = candle_core::safetensors::load(
             case.join("expected.safetensors"),
             &candle_core::Device::Cpu,
@@ -99,5 +151,5 @@ fn archives_that_are_not_the_seeds_run_by_their_own_code() {
         }
         checked += 1;
     }
-    assert!(checked >= 4);
+    assert!(checked >= 5, "{checked}");
 }

@@ -55,7 +55,9 @@ pub(crate) fn run(args: &InspectArgs) -> anyhow::Result<ExitCode> {
         }).collect::<Vec<_>>(),
         "model": model,
         "script": match weights.format() {
-            WeightsFormat::TorchScript { .. } => script_json(args, limits).unwrap_or(Value::Null),
+            WeightsFormat::TorchScript { .. } | WeightsFormat::TorchExport { .. } => {
+                script_json(args, limits).unwrap_or(Value::Null)
+            }
             _ => Value::Null,
         },
     });
@@ -169,12 +171,7 @@ fn text(report: &Value) -> String {
                 .map(|c| c.iter().filter_map(Value::as_str).collect())
                 .unwrap_or_default();
             let guess = match &names[..] {
-                [] if not_seed && format == "torchscript" => {
-                    "none of the seed's: the archive runs by its own code (--model KIND loads \
-                     its tensors into the seed's KIND model and ignores its code)"
-                        .to_string()
-                }
-                [] if not_seed => "none: scriptless cannot run this archive's own code yet \
+                [] if not_seed => "none of the seed's: the archive runs by its own code \
                                    (--model KIND loads its tensors into the seed's KIND model \
                                    and ignores its code)"
                     .to_string(),
@@ -277,7 +274,7 @@ fn program_text(program: &serde_json::Map<String, Value>) -> String {
 /// it names with whether it is supported and reached; `None` for a file that is not a
 /// TorchScript archive.
 fn script_json(args: &InspectArgs, limits: scriptless::Limits) -> Option<Value> {
-    use scriptless::script::{Options, Program};
+    use scriptless::script::{Options, Program, ProgramKind};
     let options = Options {
         limits,
         ..Options::default()
@@ -289,10 +286,18 @@ fn script_json(args: &InspectArgs, limits: scriptless::Limits) -> Option<Value> 
     };
     let sig = program.signature();
     Some(json!({
+        "kind": match program.kind() {
+            ProgramKind::TorchScript => "torchscript",
+            ProgramKind::Export => "torch.export",
+        },
         "class": program.class(),
         "signature": {
             "params": sig.params.iter().map(|p| json!({
                 "name": p.name, "type": p.ty.display(), "default": p.has_default,
+                "baked": p.baked.as_ref().and_then(|v| scriptless::script::output_json(v).ok())
+                    .and_then(|j| serde_json::from_str::<Value>(&j).ok())
+                    .map(|j| j["output"].clone()),
+                "tensors": p.tensors.iter().map(tensor_spec_json).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
             "returns": sig.returns.as_ref().map(|t| t.display()),
         },
@@ -305,11 +310,55 @@ fn script_json(args: &InspectArgs, limits: scriptless::Limits) -> Option<Value> 
     }))
 }
 
+/// A declared tensor argument of a `.pt2` program: its dtype and sizes (`s77` for a dynamic
+/// one, with its range).
+fn tensor_spec_json(t: &scriptless::script::TensorSpec) -> Value {
+    use scriptless::script::Dim;
+    json!({
+        "dtype": t.dtype.name(),
+        "dims": t.dims.iter().map(|d| match d {
+            Dim::Static(n) => json!(n),
+            Dim::Dynamic { symbol, min, max } => json!({"symbol": symbol, "min": min, "max": max}),
+            Dim::Derived(expr) => json!({"expr": expr}),
+        }).collect::<Vec<_>>(),
+    })
+}
+
+/// A declared tensor as text: `float32[s77 in 1..=8, 12]`.
+fn tensor_spec_text(t: &Value) -> String {
+    let dims: Vec<String> = t["dims"]
+        .as_array()
+        .map(|ds| {
+            ds.iter()
+                .map(|d| match d {
+                    Value::Number(n) => n.to_string(),
+                    Value::Object(o) if o.contains_key("symbol") => format!(
+                        "{} in {}..={}",
+                        o["symbol"].as_str().unwrap_or_default(),
+                        o["min"],
+                        o["max"].as_i64().map_or(String::new(), |m| m.to_string())
+                    ),
+                    other => other["expr"].as_str().unwrap_or_default().to_string(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    format!(
+        "{}[{}]",
+        t["dtype"].as_str().unwrap_or_default(),
+        dims.join(", ")
+    )
+}
+
 /// The report of an archive only its own code can run.
 fn report_script_only(args: &InspectArgs, script: Value) -> anyhow::Result<ExitCode> {
+    let format = match script["kind"].as_str() {
+        Some("torch.export") => "torch.export",
+        _ => "torchscript",
+    };
     let report = json!({
         "file": args.file.display().to_string(),
-        "format": "torchscript",
+        "format": format,
         "script": script,
     });
     let mut stdout = std::io::stdout().lock();
@@ -317,7 +366,7 @@ fn report_script_only(args: &InspectArgs, script: Value) -> anyhow::Result<ExitC
         writeln!(stdout, "{}", serde_json::to_string_pretty(&report)?)?;
     } else {
         writeln!(stdout, "{:<10} {}", "file", args.file.display())?;
-        writeln!(stdout, "{:<10} torchscript", "format")?;
+        writeln!(stdout, "{:<10} {format}", "format")?;
         write!(stdout, "{}", script_text(&report["script"]))?;
     }
     Ok(ExitCode::SUCCESS)
@@ -336,9 +385,22 @@ fn script_text(script: &Value) -> String {
         .map(|ps| {
             ps.iter()
                 .map(|p| {
-                    let default = if p["default"] == true { "=..." } else { "" };
+                    let default = match &p["baked"] {
+                        Value::Null if p["default"] == true => "=...".to_string(),
+                        Value::Null => String::new(),
+                        baked => format!(" = {baked} (baked in by torch.export)"),
+                    };
+                    let tensors: Vec<String> = p["tensors"]
+                        .as_array()
+                        .map(|ts| ts.iter().map(tensor_spec_text).collect())
+                        .unwrap_or_default();
+                    let declared = if tensors.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" {}", tensors.join(" "))
+                    };
                     format!(
-                        "{}: {}{default}",
+                        "{}: {}{declared}{default}",
                         p["name"].as_str().unwrap_or_default(),
                         p["type"].as_str().unwrap_or_default()
                     )
@@ -353,7 +415,10 @@ fn script_text(script: &Value) -> String {
         params.join(", ")
     ));
     let modules = script["modules"].as_array().cloned().unwrap_or_default();
-    out.push_str(&format!("{:<10} {}\n", "modules", modules.len()));
+    // A .pt2 graph keeps no module tree.
+    if script["kind"] != "torch.export" {
+        out.push_str(&format!("{:<10} {}\n", "modules", modules.len()));
+    }
     for m in &modules {
         let path = m["path"].as_str().unwrap_or_default();
         let path = if path.is_empty() { "(root)" } else { path };
