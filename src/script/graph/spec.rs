@@ -16,7 +16,7 @@ pub(crate) enum Tree {
 }
 
 /// How deeply specs may nest.
-const MAX_DEPTH: usize = 64;
+const MAX_DEPTH: usize = 32;
 
 impl Tree {
     /// Reads a spec string (`[1, {"type": ..., "context": ..., "children_spec": [...]}]`).
