@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
 targets=("$@")
-[[ ${#targets[@]} -gt 0 ]] || targets=(weights weights_stream pytorch_weights pt2_weights archive_code script_parse request_json request_safetensors request_npz lstm_differential)
+[[ ${#targets[@]} -gt 0 ]] || targets=(weights weights_stream pytorch_weights pt2_weights pt2_program archive_code script_parse request_json request_safetensors request_npz lstm_differential)
 [[ $seconds =~ ^[0-9]+$ ]] || { echo "usage: scripts/fuzz.sh [SECONDS] [TARGET...]" >&2; exit 2; }
 
 rustup run nightly rustc --version >/dev/null 2>&1 || {
@@ -54,6 +54,14 @@ done
 mapfile -t code_files < <(find "$code_seed" -name '*.py')
 seed script_parse "${code_files[@]}"
 rm -rf "$code_seed"
+# The graph executor's corpus: the programs of the corpus models' .pt2 archives.
+graph_seed=$(mktemp -d)
+for f in tests/fixtures/corpus/*/exported*.pt2 tests/fixtures/*/weights.pt2; do
+    [[ -f $f ]] || continue
+    unzip -p "$f" '*/models/model.json' > "$graph_seed/$(echo "$f" | tr / _).json" 2>/dev/null || true
+done
+seed pt2_program "$graph_seed"/*.json
+rm -rf "$graph_seed"
 
 # The committed fuzz/Cargo.lock is used as it is: fetching with --locked fails if it would change.
 (cd fuzz && cargo +nightly fetch --locked && cargo +nightly fuzz build --debug-assertions)

@@ -333,10 +333,10 @@ fn tensor_spec_text(t: &Value) -> String {
                 .map(|d| match d {
                     Value::Number(n) => n.to_string(),
                     Value::Object(o) if o.contains_key("symbol") => format!(
-                        "{} in {}..={}",
+                        "{} in {}..{}",
                         o["symbol"].as_str().unwrap_or_default(),
                         o["min"],
-                        o["max"].as_i64().map_or(String::new(), |m| m.to_string())
+                        o["max"].as_i64().map_or(String::new(), |m| format!("={m}"))
                     ),
                     other => other["expr"].as_str().unwrap_or_default().to_string(),
                 })

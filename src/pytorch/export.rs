@@ -8,9 +8,10 @@
 //! out the same way under `data/constants/`. The layout's names are PyTorch's
 //! (`torch/export/pt2_archive/constants.py`). Nothing pickled is read: a weight saved with
 //! `use_pickle` (a tensor subclass), a pickled constant, and archives whose weights are one
-//! pickle (the layouts before PyTorch 2.9) are refused by name. The program is read only for
-//! what it says about the model (its `forward` arguments, their example shapes, its
-//! operators); it is not run.
+//! pickle (the layouts before PyTorch 2.9) are refused by name. For weights, the program is
+//! read only for what it says about the model (its `forward` arguments, their example shapes,
+//! its operators); [`read_program`] hands the program and its tensors of every dtype to
+//! `crate::script`, which runs it.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::rc::Rc;
@@ -32,9 +33,8 @@ const ARCHIVE_VERSION: &str = "0";
 /// The `layout` of a dense tensor in the export schema (`Layout.Strided`).
 const LAYOUT_STRIDED: i64 = 7;
 
-/// What the exported program in a `torch.export` archive says about the model it came from.
-/// The program is not run: its graph is compared with the seed's (see
-/// [`ArchiveCode`](crate::ArchiveCode)).
+/// What the exported program in a `torch.export` archive says about the model it came from,
+/// for weights: its graph is compared with the seed's (see [`ArchiveCode`](crate::ArchiveCode)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ExportedProgram {

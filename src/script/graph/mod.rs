@@ -47,3 +47,61 @@ pub(crate) fn const_value(c: &Const) -> Value {
         Const::Strs(v) => Value::List(v.iter().map(|s| Value::Str(s.clone())).collect()),
     }
 }
+
+/// The operator page's section on `.pt2` graphs: how node targets map onto the registry, the
+/// targets the executor runs itself, what is refused, and which of `core_aten` (the Core ATen
+/// overloads a decomposed graph calls, by schema name) the registry supports.
+pub fn export_markdown(core_aten: &[&str]) -> String {
+    let registry = crate::ops::Registry::get();
+    let mut out = String::from(
+        "\n## In `torch.export` graphs (`.pt2`)\n\n\
+         A graph node's target `torch.ops.aten.NAME.OVERLOAD` runs the registry's \
+         `aten::NAME.OVERLOAD` above (`.default` is the default overload), in both flavours: \
+         the default export (`aten.linear`, `aten.lstm.input`, \
+         `aten.scaled_dot_product_attention`, ...) and Core ATen after \
+         `ep.run_decompositions()`. A Python number where the overload takes a Tensor \
+         (`aten.mul.Tensor(x, 0.5)`) runs the overload it fits, as PyTorch's wrapping does. \
+         The executor runs these targets itself: ",
+    );
+    let own: Vec<String> = node::EXECUTOR_TARGETS
+        .iter()
+        .map(|t| format!("`{t}`"))
+        .collect();
+    out.push_str(&own.join(", "));
+    out.push_str(
+        ". Refused by name at load: higher-order operators (`torch.ops.higher_order.cond`, \
+         `while_loop`, `map`, ...), operators outside `torch.ops.aten`, custom objects, and \
+         training programs (gradient and loss outputs).\n",
+    );
+    let by_executor = |name: &str| {
+        let rest = name.strip_prefix("aten::").unwrap_or(name);
+        let target = match rest.split_once('.') {
+            Some((op, overload)) => format!("torch.ops.aten.{op}.{overload}"),
+            None => format!("torch.ops.aten.{rest}.default"),
+        };
+        !matches!(
+            node::target(&target),
+            node::Target::Op(_) | node::Target::Unsupported(_)
+        )
+    };
+    let supported = core_aten
+        .iter()
+        .filter(|n| registry.op(n).is_some_and(|op| op.refusal.is_none()) || by_executor(n))
+        .count();
+    out.push_str(&format!(
+        "\n### Core ATen\n\n{supported} of the {} Core ATen overloads (`torch.Tag.core` in \
+         torch 2.15.0, backward operators left out; `tests/fixtures/core_aten.txt`, written by \
+         `python/core_aten.py`) are supported.\n\n| overload | supported |\n|---|---|\n",
+        core_aten.len()
+    ));
+    for name in core_aten {
+        let yes = match registry.op(name) {
+            Some(op) if op.refusal.is_none() => "yes",
+            Some(_) => "refused",
+            None if by_executor(name) => "yes (the executor)",
+            None => "no",
+        };
+        out.push_str(&format!("| `{name}` | {yes} |\n"));
+    }
+    out
+}

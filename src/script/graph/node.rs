@@ -142,6 +142,41 @@ pub(crate) fn aten_name(target: &str) -> Option<String> {
     })
 }
 
+/// The targets the executor runs itself rather than through the registry.
+pub(crate) const EXECUTOR_TARGETS: &[&str] = &[
+    "torch.ops.aten.sym_size.int",
+    "torch.ops.aten.sym_numel.default",
+    "torch.ops.aten._assert_tensor_metadata.default",
+    "torch.ops.aten._assert_scalar.default",
+    "torch.ops.aten.sym_constrain_range_for_size.default",
+    "torch.ops.aten.sym_constrain_range.default",
+    "_operator.getitem",
+    "_operator.add",
+    "_operator.sub",
+    "_operator.mul",
+    "_operator.floordiv",
+    "_operator.truediv",
+    "_operator.mod",
+    "_operator.pow",
+    "_operator.neg",
+    "_operator.eq",
+    "_operator.ne",
+    "_operator.lt",
+    "_operator.le",
+    "_operator.gt",
+    "_operator.ge",
+    "_operator.and_",
+    "_operator.or_",
+    "_operator.not_",
+    "torch.sym_not",
+    "torch.sym_max",
+    "torch.sym_min",
+    "torch.sym_float",
+    "torch.sym_int",
+    "math.ceil",
+    "math.floor",
+];
+
 /// What `target` runs.
 pub(crate) fn target(target: &str) -> Target {
     let python = |p| Target::Python(p);
@@ -449,4 +484,27 @@ pub(crate) fn output(json: &Json, slots: &mut Slots) -> Result<Out, String> {
             ))
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_executors_own_targets_are_the_listed_ones() {
+        for t in EXECUTOR_TARGETS {
+            assert!(
+                !matches!(target(t), Target::Op(_) | Target::Unsupported(_)),
+                "{t}"
+            );
+        }
+        assert!(matches!(
+            target("torch.ops.aten.linear.default"),
+            Target::Op(_)
+        ));
+        assert!(matches!(
+            target("torch.ops.higher_order.while_loop"),
+            Target::Unsupported(_)
+        ));
+    }
 }

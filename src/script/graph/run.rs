@@ -256,10 +256,13 @@ impl<'g> Binder<'g, '_> {
                     None => {
                         let (min, max) = self.graph.ranges.get(s).copied().unwrap_or((0, None));
                         if size < min || max.is_some_and(|m| size > m) {
-                            let max = max.map_or(String::new(), |m| m.to_string());
+                            let range = match max {
+                                Some(max) => format!("{min}..={max}"),
+                                None => format!("{min}.."),
+                            };
                             return Err(Error::input(
                                 name,
-                                format!("{at} = {size} is outside {min}..={max} ({s})"),
+                                format!("{at} = {size} is outside {range} ({s})"),
                             ));
                         }
                         self.symbols.insert(s.clone(), (size, at));
