@@ -25,7 +25,8 @@
 # one (`cargo build --release`) run the same cases: every shipped weights file (safetensors,
 # `.pth`, TorchScript `.pt`, torch.export `.pt2`) of all three models on its example, to stdout
 # and to a `.safetensors` file; f64, `--pool last-valid`, a `.json` output file, the `.jsonl`
-# batch, a compressed `.npz` request with a `.npy` output;
+# batch, a compressed `.npz` request with a `.npy` output; a user's own model
+# (examples/attention.pt by its code, examples/attention.pt2 by its graph);
 # `inspect` on every weights file; and a refused input. They must agree on exit statuses and
 # messages, and on outputs:
 #   - bit for bit on each CPU tier this machine has (SCRIPTLESS_CPU=avx512, avx2, generic) for
@@ -137,6 +138,12 @@ cases+=("categorical.f64|run --weights weights/categorical.pt --input examples/c
 cases+=("batch|run --weights weights/sequence.safetensors --input examples/requests.jsonl --output OUT/results.jsonl")
 cases+=("sequence.npz|run --model sequence --weights weights/sequence.pt2 --input examples/sequence.npz --output OUT/sequence.npy")
 cases+=("refused|run --weights weights/two_input.safetensors --input examples/sequence.json")
+# A user's own model (the corpus's attention block), by its TorchScript code and by its graph.
+for format in pt pt2; do
+    cases+=("own.$format|run --weights examples/attention.$format --input examples/attention.json")
+    cases+=("own.$format.out|run --weights examples/attention.$format --input examples/attention.json --output OUT/own.$format.safetensors")
+    cases+=("inspect.own.$format|inspect examples/attention.$format")
+done
 
 # Runs every case with `$@` as the command, in the current folder, into out/$label.
 run_cases() {

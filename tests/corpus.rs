@@ -565,3 +565,174 @@ fn one_loaded_program_serves_many_threads() {
         }
     });
 }
+
+/// A `.pt2` request's argument from its JSON request, by name.
+fn pt2_args(name: &str, i: usize) -> (Program, Vec<(String, Value)>) {
+    let program = Program::load(corpus().join(name).join("exported.pt2")).unwrap();
+    let text =
+        std::fs::read_to_string(corpus().join(name).join(format!("pt2_request_{i}.json"))).unwrap();
+    let args = script::args_from_json(program.signature(), &text, &Default::default()).unwrap();
+    (program, args)
+}
+
+fn float_tensor(dims: &[usize], value: f64) -> Value {
+    let t = candle_core::Tensor::full(value as f32, dims, &candle_core::Device::Cpu).unwrap();
+    Value::Tensor(scriptless::ops::Tensor::new(t).unwrap())
+}
+
+/// The error of a call, which must fail, holding every one of `parts`.
+fn refused(program: &Program, args: Vec<(String, Value)>, parts: &[&str]) {
+    match program.forward(args) {
+        Ok(v) => panic!(
+            "returned a {}; expected an error with {parts:?}",
+            v.type_name()
+        ),
+        Err(e) => {
+            let e = e.to_string();
+            for part in parts {
+                assert!(e.contains(part), "`{e}` does not mention `{part}`");
+            }
+        }
+    }
+}
+
+#[test]
+fn pt2_calls_outside_the_exported_program_are_refused() {
+    // A batch outside the exported range (1..=8), naming the input, dim, range and symbol.
+    let (mlp, _) = pt2_args("mlp", 0);
+    let symbol = match &mlp.signature().params[0].tensors[0].dims[0] {
+        script::Dim::Dynamic { symbol, min, max } => {
+            assert_eq!((*min, *max), (1, Some(8)));
+            symbol.clone()
+        }
+        other => panic!("mlp's batch is {other:?}"),
+    };
+    refused(
+        &mlp,
+        vec![("x".into(), float_tensor(&[9, 12], 0.5))],
+        &["input `x`", "x.shape[0] = 9 is outside 1..=8", &symbol],
+    );
+    // A static size other than the exported one.
+    refused(
+        &mlp,
+        vec![("x".into(), float_tensor(&[2, 11], 0.5))],
+        &["x.shape[1] = 11", "exported with 12"],
+    );
+    refused(
+        &mlp,
+        vec![("x".into(), float_tensor(&[2, 3, 12], 0.5))],
+        &["input `x`", "has 3 dims"],
+    );
+    // Two inputs that share a symbolic size must agree on it.
+    let (attention, args) = pt2_args("attention", 0);
+    let mut args = args;
+    let mask = args.iter().position(|(n, _)| n == "mask").unwrap();
+    let Value::Tensor(t) = &args[mask].1 else {
+        panic!()
+    };
+    let dims = t.dims().to_vec();
+    let narrower = t.inner().narrow(0, 0, dims[0] - 1).unwrap();
+    args[mask].1 = Value::Tensor(scriptless::ops::Tensor::from_mask(narrower).unwrap());
+    refused(
+        &attention,
+        args,
+        &["input `mask`", "mask.shape[0]", "x.shape[0]", "both are"],
+    );
+    // A list of another length than the exported one.
+    let (list_input, args) = pt2_args("list_input", 0);
+    let Value::List(mut xs) = args[0].1.clone() else {
+        panic!()
+    };
+    xs.pop();
+    refused(
+        &list_input,
+        vec![("xs".into(), Value::List(xs))],
+        &["input `xs`", "a list of 2", "exported with a list of 3"],
+    );
+    // Baked scalars: left out or equal, they run; another value is refused.
+    let (scalar_args, args) = pt2_args("scalar_args", 0);
+    let x = args.iter().find(|(n, _)| n == "x").unwrap().clone();
+    let baked = scalar_args.signature().params[1].baked.clone().unwrap();
+    assert!(scalar_args.forward(vec![x.clone()]).is_ok());
+    assert!(scalar_args
+        .forward(vec![x.clone(), ("scale".into(), baked)])
+        .is_ok());
+    refused(
+        &scalar_args,
+        vec![x.clone(), ("scale".into(), Value::Float(0.25))],
+        &["input `scale`", "is 0.25", "exported with scale = 0.5"],
+    );
+    refused(
+        &scalar_args,
+        vec![x, ("k".into(), Value::Int(1))],
+        &["input `k`", "is 1", "exported with k = 3"],
+    );
+}
+
+#[test]
+fn pt2_inputs_convert_to_the_declared_dtype_only_where_exact() {
+    let (mlp, args) = pt2_args("mlp", 0);
+    let Value::Tensor(x) = &args[0].1 else {
+        panic!()
+    };
+    // Small integers as int64 are exact in float32: the same output as the float request.
+    let rounded = x.inner().round().unwrap();
+    let as_float = scriptless::ops::Tensor::new(rounded.clone()).unwrap();
+    let as_int =
+        scriptless::ops::Tensor::new(rounded.to_dtype(candle_core::DType::I64).unwrap()).unwrap();
+    let a = ours(
+        &mlp.forward(vec![("x".into(), Value::Tensor(as_float))])
+            .unwrap(),
+    );
+    let b = ours(
+        &mlp.forward(vec![("x".into(), Value::Tensor(as_int))])
+            .unwrap(),
+    );
+    assert_eq!(a, b);
+    // float64 values that float32 cannot hold are refused, naming the input and the dtypes.
+    let precise = (x.inner().to_dtype(candle_core::DType::F64).unwrap() + 1e-12).unwrap();
+    refused(
+        &mlp,
+        vec![(
+            "x".into(),
+            Value::Tensor(scriptless::ops::Tensor::new(precise).unwrap()),
+        )],
+        &[
+            "input `x`",
+            "is float64",
+            "takes float32",
+            "give it as float32",
+        ],
+    );
+    // float64 values float32 holds exactly convert.
+    let exact = x.inner().to_dtype(candle_core::DType::F64).unwrap();
+    let c = ours(
+        &mlp.forward(vec![(
+            "x".into(),
+            Value::Tensor(scriptless::ops::Tensor::new(exact).unwrap()),
+        )])
+        .unwrap(),
+    );
+    let d = ours(&mlp.forward(args.clone()).unwrap());
+    assert_eq!(c, d);
+}
+
+#[test]
+fn a_pt2_program_refuses_another_dtype_and_names_the_way_out() {
+    let options = Options {
+        dtype: Some(candle_core::DType::F64),
+        ..Options::default()
+    };
+    let e = Program::load_with(corpus().join("mlp/exported.pt2"), &options).unwrap_err();
+    let e = e.to_string();
+    assert!(
+        e.contains("float32") && e.contains("not float64") && e.contains("model.to(torch.float64)"),
+        "{e}"
+    );
+    // Its own dtype is accepted.
+    let options = Options {
+        dtype: Some(candle_core::DType::F32),
+        ..Options::default()
+    };
+    assert!(Program::load_with(corpus().join("mlp/exported.pt2"), &options).is_ok());
+}
