@@ -12,7 +12,10 @@ Layout (a contract: the Rust tests read it):
                              "traced": true|false, "traced_reason": "<why not, or null>",
                              "requests": <count>,
                              "atol": 2e-5, "rtol": 1e-4, "tolerance_reason": null,
-                             "safetensors_requests": true|false}}}
+                             "safetensors_requests": true|false,
+                             "exported": true|false, "exported_reason": "<why not, or null>",
+                             "pt2_batches": [3, 1, 8] | null, "pt2_batch_range": [1, 8] | null,
+                             "pt2_requests": 3 | 0}}}
   tests/fixtures/corpus/<name>/scripted.pt               torch.jit.save(torch.jit.script(model))
   tests/fixtures/corpus/<name>/traced.pt                 torch.jit.save(torch.jit.trace(model, request 0)),
                                                          only when "traced" is true
@@ -21,6 +24,15 @@ Layout (a contract: the Rust tests read it):
                                                          Tensor or List[Tensor] (a list's items are named
                                                          <name>.0, <name>.1, ...)
   tests/fixtures/corpus/<name>/expected_<i>.json         {"output": TYPED}: the eager model's output
+  tests/fixtures/corpus/<name>/exported.pt2              torch.export.save(torch.export.export(model,
+                                                         pt2 request 0, dynamic_shapes=...)), only when
+                                                         "exported" is true (aten.linear, aten.lstm.input, ...)
+  tests/fixtures/corpus/<name>/exported_core.pt2         the same program after run_decompositions():
+                                                         Core ATen (aten.addmm, aten.convolution, ...)
+  tests/fixtures/corpus/<name>/pt2_request_<i>.json,     requests and eager goldens for both .pt2 files
+      pt2_request_<i>.safetensors, pt2_expected_<i>.json in request_<i>.*'s and expected_<i>.json's
+                                                         forms and rules; "pt2_requests" of them (0 when
+                                                         "exported" is false)
 
 request_<i>.json: a tensor is nested arrays typed as `torch.tensor` types them (all-integer
 literals: int64, any float literal: float32, booleans: bool; a 0-dim tensor is a bare number); a
@@ -38,12 +50,37 @@ size, other lengths or another list length); otherwise the manifest says why not
 policy's tolerance (atol 2e-5, rtol 1e-4 in f32) is each model's "atol"/"rtol"; a model that needs
 a looser one says why in "tolerance_reason" (none does today).
 
+torch.export (.pt2): a model exports when torch.export.export takes it and both files, loaded back
+with torch.export.load(path).module(), reproduce the eager goldens on every pt2 request (the same
+check as above); otherwise "exported" is false, "exported_reason" says why (torch.export.export's
+first line: pack_padded_sequence, the data-dependent `if`), no .pt2 or pt2_* file is written,
+"pt2_batches" and "pt2_batch_range" are null and "pt2_requests" 0. The pt2 requests are the
+model's own request function's at batch sizes PT2_BATCHES = [3, 1, 8] ("pt2_batches": request 0,
+batch > 1, is the example export traces), drawn from random.Random(f"{SEED}:{name}:pt2") (and
+torch's global RNG seeded from it) after the model and its .pt requests, which stay as they were.
+Dynamic dims (each Spec's pt2_dims): the batch, Dim("batch", min=1, max=8), shared by every
+argument that carries it (lstm_proj_state's h0/c0 in dim 1, embedding_bag's offsets; its flat
+`input` has its own Dim("ids", min=1)), and, min 1 and no max, the time axis of attention,
+transformer, mha (x and mask: one Dim) and residual_mlp, and upsample_decoder's height and width;
+"pt2_batch_range" is the exported batch's [min, max]. Every other dim is static, as exported from
+request 0: where the model's requests vary it (the recurrent layers' time axis in gru_tagger,
+lstm_proj_state, rnn_tanh, which aten.gru/lstm/rnn_tanh specialise, and cnn1d's length, which
+max_pool1d specialises), the other pt2 requests are redrawn from the same stream until they fit
+the exported program. Export bakes non-tensor arguments in (scalar_args' scale and k: constant
+inputs) and fixes a list's length (list_input: 3, flattened to user inputs xs_0, xs_1, xs_2), so
+every pt2 request has request 0's; the JSON keeps `xs` one argument, an array of tensors. In the
+archives an unbounded max is written "max_val": null. Node metadata stack_trace (this file's
+absolute path and line numbers) and from_node (decomposition provenance) are dropped before saving,
+so a .pt2 does not change when this file is edited; nn_module_stack and torch_fn stay.
+
 transformer and mha: in eval without grad, nn.TransformerEncoderLayer and nn.MultiheadAttention
 take PyTorch's fused fast path (torch._transformer_encoder_layer_fwd,
 torch._native_multi_head_attention; their scripted forwards choose it by torch.is_grad_enabled(),
 requires_grad, is_nested, autocast and device checks). The goldens come from it; each is checked
 against the ordinary path's (grad enabled) within the parity policy (they differ by < 1e-6). The
 layer alone (no nn.TransformerEncoder) keeps padded positions' outputs: no nested-tensor zeros.
+torch.export traces the ordinary path (aten.scaled_dot_product_attention, aten.baddbmm and
+aten.softmax in the .pt2 graphs), checked against the fast path's goldens as above.
 
 Seeding: SEED is recorded in the manifest. Each model draws everything (weights, running stats,
 requests) from random.Random(f"{SEED}:{name}") and torch.manual_seed(a number drawn from it), so a
@@ -51,26 +88,33 @@ model's files do not depend on which other models are written. Each model is scr
 fresh process and traced in another (`--worker`, with PYTHONHASHSEED=0), so that TorchScript's
 class names (`__torch__.MLP`, and `___torch_mangle_N` suffixes only where one process compiles
 two variants of a class, as a user's would) do not depend on what else was compiled: the same
-torch on the same CPU rewrites the same bytes, `--only` included. PyTorch's results vary by CPU
-by about 1e-6, within every tolerance. Editing this file changes the .pt files' bytes (their
+torch on the same CPU rewrites the same bytes, `--only` included. A third process exports it
+(`--worker export`); its .pt2 files too are the same bytes from run to run. PyTorch's results vary
+by CPU by about 1e-6, within every tolerance. Editing this file changes the .pt files' bytes (their
 .debug_pkl records the source and its line numbers), not their code or the JSON files. A full run takes one to a few minutes on two cores.
 
 `--ops` writes nothing: it prints every call the written archives' code makes (`torch.X(`,
 `ops.A.B(`, builtins; taken or not) and the aten operators they actually run on the requests
 (torch.profiler, outermost calls only), replaying each request_<i>.json as `torch.tensor` types
-it against expected_<i>.json.
+it against expected_<i>.json; then, per .pt2 flavour, its graphs' operators (node targets) and
+each archive's range_constraints, replaying each pt2_request_<i>.json through
+torch.export.load(path).module() against pt2_expected_<i>.json.
 
 For python/parity.py's live variants (`--corpus`), every model is a `Spec` in SPECS with:
   spec.build(sizes)                 the eval()ed model, weights from torch's global RNG
   spec.draw_sizes(rng)              random small sizes for a variant (spec.sizes: the corpus's own)
   spec.requests(model, sizes, rng)  its requests, each {forward argument name: value}
 and script_and_trace(spec, model, requests, directory) saves scripted.pt and, where valid,
-traced.pt in this process as the workers do; request_json(request, types) and typed(output) are
-the JSON forms above.
+traced.pt in this process as the workers do; save_pt2(spec, model, sizes, rng, directory, check)
+saves exported.pt2 and exported_core.pt2 (pt2 requests drawn from rng: pt2_rng(label)) and
+returns them, or why not; request_json(request, types) (forward_types(model) without scripting)
+and typed(output) are the JSON forms above.
 """
 
 import argparse
 import concurrent.futures
+import contextlib
+import inspect
 import json
 import math
 import os
@@ -88,6 +132,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
+from torch.export import Dim
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 SEED = 20261205
@@ -102,6 +147,8 @@ warnings.filterwarnings("ignore", category=FutureWarning, message=".*torch.jit.*
 warnings.filterwarnings("ignore", category=DeprecationWarning, message=".*torch.jit.*")
 warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
 warnings.filterwarnings("ignore", message="LSTM with projections is not supported with oneDNN")
+# torch.export on nn.LSTM/GRU/RNN: their _flat_weights lists are reassigned while tracing; harmless.
+warnings.filterwarnings("ignore", message=r"The tensor attributes .* were assigned during export")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -380,8 +427,28 @@ class MHA(nn.Module):
 # Requests: random but valid inputs.
 # ---------------------------------------------------------------------------------------------
 
+# While set (forced_batches), batch_sizes returns these instead of drawing: the .pt2 requests.
+_FORCED_BATCHES: Optional[List[int]] = None
+
+
+@contextlib.contextmanager
+def forced_batches(sizes):
+    """Within: every batch_sizes call returns `sizes` (drawing nothing), so that a model's own
+    request function makes requests of these batch sizes."""
+    global _FORCED_BATCHES
+    saved, _FORCED_BATCHES = _FORCED_BATCHES, list(sizes)
+    try:
+        yield
+    finally:
+        _FORCED_BATCHES = saved
+
+
 def batch_sizes(rng, n=3, low=1, high=6):
-    """n batch sizes, the second other than the first, the first > 1."""
+    """n batch sizes, the second other than the first, the first > 1 (or, within
+    forced_batches, the forced ones)."""
+    if _FORCED_BATCHES is not None:
+        assert len(_FORCED_BATCHES) == n, f"{n} batch sizes wanted, {_FORCED_BATCHES} forced"
+        return list(_FORCED_BATCHES)
     first = rng.randint(max(2, low), high)
     second = rng.choice([b for b in range(low, high + 1) if b != first])
     return [first, second] + [rng.randint(low, high) for _ in range(n - 2)]
@@ -517,6 +584,11 @@ def req_embedding_bag(model, s, rng):
     return out
 
 
+def req_list_input_pt2(model, s, rng):
+    """.pt2 requests: torch.export fixes the list's length (3, request 0's), so every one has it."""
+    return [{"xs": [torch.randn(b, s["dim"]) for _ in range(3)]} for b in batch_sizes(rng)]
+
+
 def req_residual_mlp(model, s, rng):
     # Inputs beyond the clip, so that the clamp acts.
     return [{"x": torch.randn(b, rng.randint(1, 5), s["dim"]) * 2.5} for b in batch_sizes(rng)]
@@ -610,6 +682,13 @@ class Spec:
     atol: float = ATOL
     rtol: float = RTOL
     tolerance_reason: Optional[str] = None
+    # torch.export: forward argument -> {dim: Dim}, the dynamic dims (a List[Tensor]'s apply to
+    # each item; one Dim object in two places: the same size); any other dim is static.
+    pt2_dims: Optional[Dict[str, Dict[int, Dim]]] = None
+    # The .pt2 requests' function where `requests_fn` cannot fit the exported program.
+    pt2_requests_fn: Optional[Callable[[nn.Module, dict, random.Random], list]] = None
+    # Why torch.export cannot take the model, where known (the observed failure is appended).
+    export_failure: Optional[str] = None
 
     def build(self, sizes=None):
         """The model, eval()ed, its weights drawn from torch's global RNG."""
@@ -624,82 +703,109 @@ class Spec:
 
 NON_TENSOR = "torch.jit.trace takes tensors only, and forward takes {}"
 
+# torch.export's dynamic dims. The batch: 1 to 8 wherever a model allows one (the .pt2 requests'
+# batch sizes are PT2_BATCHES, the range's ends included). The others (min 1, no max) where the
+# model's requests vary them and export keeps them symbolic: the recurrent layers' CPU kernels
+# (aten.lstm/gru/rnn_tanh) and max_pool1d read the time axis as a plain int, so export
+# specialises it (gru_tagger, lstm_proj_state, rnn_tanh, cnn1d: static, the example's).
+BATCH = Dim("batch", min=1, max=8)
+SEQ = Dim("seq", min=1)          # x and mask's shared time axis: one Dim, the same size
+IDS = Dim("ids", min=1)          # embedding_bag's flat id list
+HEIGHT, WIDTH = Dim("height", min=1), Dim("width", min=1)
+PT2_BATCHES = [3, 1, 8]          # pt2_request_0 (the export example: batch > 1), 1 and 2
+MASKED_DIMS = {"x": {0: BATCH, 1: SEQ}, "mask": {0: BATCH, 1: SEQ}}
+PACKED = ("nn.{} on a PackedSequence (pack_padded_sequence) does not export: it passes the packed "
+          "batch_sizes[0], a tensor, to torch.zeros as a size")
+
 SPECS = {s.name: s for s in [
     Spec("mlp", "MLP: Linear, GELU, Dropout (eval), softmax over classes",
          MLP, {"input_size": 12, "hidden": 24, "classes": 5},
-         lambda g: {"input_size": r(g, 1, 16), "hidden": r(g, 4, 32), "classes": r(g, 2, 8)}, req_mlp),
+         lambda g: {"input_size": r(g, 1, 16), "hidden": r(g, 4, 32), "classes": r(g, 2, 8)}, req_mlp,
+         pt2_dims={"x": {0: BATCH}}),
     Spec("text_lstm", "Embedding + packed (enforce_sorted=False) bidirectional 2-layer LSTM; Linear on the "
          "last layer's h_n, both directions", TextLSTM,
          {"vocab": 30, "embed": 8, "hidden": 12, "layers": 2, "classes": 4},
          lambda g: {"vocab": r(g, 2, 50), "embed": r(g, 2, 16), "hidden": r(g, 2, 24), "layers": r(g, 1, 3),
                     "classes": r(g, 2, 6)}, req_text_lstm,
          trace_failure="the trace fixes the batch size (nn.LSTM reads batch_sizes[0] of the packed sequence "
-                       "as a Python int for its zero initial state)"),
+                       "as a Python int for its zero initial state)",
+         pt2_dims={"tokens": {0: BATCH}, "lengths": {0: BATCH}}, export_failure=PACKED.format("LSTM")),
     Spec("gru_tagger", "Embedding + GRU (batch_first) + Linear at every step: a tagger", GRUTagger,
          {"vocab": 25, "embed": 8, "hidden": 16, "tags": 6},
          lambda g: {"vocab": r(g, 2, 40), "embed": r(g, 2, 16), "hidden": r(g, 2, 24), "tags": r(g, 2, 8)},
-         req_gru_tagger),
+         req_gru_tagger, pt2_dims={"tokens": {0: BATCH}}),
     Spec("packed_gru", "packed 2-layer GRU (pack_padded_sequence enforce_sorted=False, pad_packed_sequence "
          "back): the padded output", PackedGRU, {"input_size": 6, "hidden": 10, "layers": 2},
          lambda g: {"input_size": r(g, 1, 12), "hidden": r(g, 2, 24), "layers": r(g, 1, 3)}, req_packed_gru,
          trace_failure="the trace fixes the batch size (nn.GRU reads batch_sizes[0] of the packed sequence "
-                       "as a Python int for its zero initial state)"),
+                       "as a Python int for its zero initial state)",
+         pt2_dims={"x": {0: BATCH}, "lengths": {0: BATCH}}, export_failure=PACKED.format("GRU")),
     Spec("cnn1d", "1-D CNN over time series: Conv1d, ReLU, MaxPool1d, AdaptiveAvgPool1d, Linear",
          CNN1d, {"channels": 3, "hidden": 8, "classes": 4},
-         lambda g: {"channels": r(g, 1, 6), "hidden": r(g, 2, 12), "classes": r(g, 2, 6)}, req_cnn1d),
+         lambda g: {"channels": r(g, 1, 6), "hidden": r(g, 2, 12), "classes": r(g, 2, 6)}, req_cnn1d,
+         pt2_dims={"x": {0: BATCH}}),
     Spec("cnn2d_bn", "2-D CNN: Conv2d, BatchNorm2d (eval, random running stats), ReLU, MaxPool2d, flatten, "
          "Linear", CNN2dBN, {"channels": 3, "hidden": 8, "size": 8, "classes": 5},
          lambda g: {"channels": r(g, 1, 4), "hidden": r(g, 2, 8), "size": g.choice([4, 8, 12]),
-                    "classes": r(g, 2, 6)}, lambda m, s, g: req_image(m, s, g), init=init_batchnorm),
+                    "classes": r(g, 2, 6)}, lambda m, s, g: req_image(m, s, g), init=init_batchnorm,
+         pt2_dims={"x": {0: BATCH}}),
     Spec("attention", "hand-written attention block: LayerNorm, qkv Linear + chunk, heads by view/transpose, "
          "masked_fill with a bool padding mask, softmax, residuals, MLP", AttentionBlock,
-         {"dim": 16, "heads": 4, "ff": 32}, sizes_attention, req_masked),
+         {"dim": 16, "heads": 4, "ff": 32}, sizes_attention, req_masked, pt2_dims=MASKED_DIMS),
     Spec("transformer", "nn.TransformerEncoderLayer(d_model=16, nhead=2, dim_feedforward=32, batch_first=True, "
          "dropout=0.1), eval, with src_key_padding_mask; no grad: the fused fast path "
          "(torch._transformer_encoder_layer_fwd)", Transformer,
-         {"d_model": 16, "nhead": 2, "dim_feedforward": 32}, sizes_transformer, req_transformer),
+         {"d_model": 16, "nhead": 2, "dim_feedforward": 32}, sizes_transformer, req_transformer,
+         pt2_dims=MASKED_DIMS),
     Spec("scalar_args", "float and int arguments: topk(Linear(x) * scale, k), values and indices",
          ScalarArgs, {"input_size": 8, "output_size": 10},
          lambda g: {"input_size": r(g, 1, 16), "output_size": r(g, 1, 16)}, req_scalar_args,
-         untraceable=NON_TENSOR.format("a float `scale` and an int `k`")),
+         untraceable=NON_TENSOR.format("a float `scale` and an int `k`"), pt2_dims={"x": {0: BATCH}}),
     Spec("dict_output", "Dict[str, Tensor] output: float logits and an int64 argmax label", DictOutput,
          {"input_size": 10, "hidden": 16, "classes": 4},
          lambda g: {"input_size": r(g, 1, 16), "hidden": r(g, 4, 32), "classes": r(g, 2, 8)}, req_dict_output,
-         trace_strict=False),
+         trace_strict=False, pt2_dims={"x": {0: BATCH}}),
     Spec("control_flow", "ModuleList loop, a while loop on an int argument, an if on a tensor's value",
          ControlFlow, {"dim": 8, "layers": 3},
          lambda g: {"dim": r(g, 1, 16), "layers": r(g, 0, 4)}, req_control_flow,
          untraceable=NON_TENSOR.format("an int `steps` (a trace would also freeze the while loop and the "
-                                       "if on a tensor's value)")),
+                                       "if on a tensor's value)"),
+         pt2_dims={"x": {0: BATCH}},
+         export_failure="the `if` on a tensor's value (bool(x.sum() > 0)) is data-dependent control flow"),
     Spec("list_input", "List[Tensor] input: stack, Linear, ReLU, mean (sum / len) and max over the list, Linear",
          ListInput, {"dim": 6, "hidden": 12, "classes": 3},
          lambda g: {"dim": r(g, 1, 12), "hidden": r(g, 2, 16), "classes": r(g, 1, 6)}, req_list_input,
-         trace_failure="the trace fixes the list's length"),
+         trace_failure="the trace fixes the list's length", pt2_dims={"xs": {0: BATCH}},
+         pt2_requests_fn=req_list_input_pt2),
     Spec("embedding_bag", "EmbeddingBag(mode='mean') with input and offsets (one empty bag), Linear",
          EmbeddingBagClassifier, {"vocab": 40, "dim": 8, "classes": 3},
-         lambda g: {"vocab": r(g, 2, 60), "dim": r(g, 1, 16), "classes": r(g, 1, 6)}, req_embedding_bag),
+         lambda g: {"vocab": r(g, 2, 60), "dim": r(g, 1, 16), "classes": r(g, 1, 6)}, req_embedding_bag,
+         pt2_dims={"input": {0: IDS}, "offsets": {0: BATCH}}),
     Spec("residual_mlp", "residual blocks of LayerNorm, Linear, SiLU, Linear with clamp, LayerNorm, Linear",
          ResidualMLP, {"dim": 12, "ff": 24, "blocks": 2, "classes": 5, "clip": 2.5},
          lambda g: {"dim": r(g, 1, 16), "ff": r(g, 4, 32), "blocks": r(g, 1, 3), "classes": r(g, 1, 6),
-                    "clip": g.choice([1.0, 2.5, 3.0])}, req_residual_mlp),
+                    "clip": g.choice([1.0, 2.5, 3.0])}, req_residual_mlp,
+         pt2_dims={"x": {0: BATCH, 1: SEQ}}),
     Spec("lstm_proj_state", "2-layer nn.LSTM with proj_size, h0 and c0 as arguments; returns (output, h, c)",
          LSTMProjState, {"input_size": 5, "hidden": 12, "proj": 4, "layers": 2}, sizes_lstm_proj,
-         req_lstm_proj_state),
+         req_lstm_proj_state, pt2_dims={"x": {0: BATCH}, "h0": {1: BATCH}, "c0": {1: BATCH}}),
     Spec("upsample_decoder", "ConvTranspose2d (stride 2), ReLU, Upsample(scale 2, bilinear), Conv2d, sigmoid",
          UpsampleDecoder, {"channels": 6, "hidden": 8, "out_channels": 3},
-         lambda g: {"channels": r(g, 1, 8), "hidden": r(g, 1, 8), "out_channels": r(g, 1, 4)}, req_upsample),
+         lambda g: {"channels": r(g, 1, 8), "hidden": r(g, 1, 8), "out_channels": r(g, 1, 4)}, req_upsample,
+         pt2_dims={"x": {0: BATCH, 2: HEIGHT, 3: WIDTH}}),
     Spec("rnn_tanh", "bidirectional 2-layer nn.RNN (tanh), Linear on the last padded step", RNNTanh,
          {"input_size": 5, "hidden": 10, "layers": 2, "classes": 4},
          lambda g: {"input_size": r(g, 1, 12), "hidden": r(g, 1, 24), "layers": r(g, 1, 3), "classes": r(g, 1, 6)},
-         req_rnn_tanh),
+         req_rnn_tanh, pt2_dims={"x": {0: BATCH}}),
     Spec("sequential_cnn", "nn.Sequential scripted as is (argument `input`): Conv2d, ReLU, AvgPool2d, "
          "Flatten, Linear", sequential_cnn, {"channels": 1, "hidden": 4, "size": 8, "classes": 4},
          lambda g: {"channels": r(g, 1, 4), "hidden": r(g, 1, 8), "size": g.choice([4, 8, 12]),
-                    "classes": r(g, 1, 6)}, req_sequential_cnn),
+                    "classes": r(g, 1, 6)}, req_sequential_cnn,
+         pt2_dims={"input": {0: BATCH}}),
     Spec("mha", "nn.MultiheadAttention(batch_first=True) self-attention with key_padding_mask, residual, "
          "LayerNorm; returns (output, averaged attention weights); no grad: the fused fast path "
          "(torch._native_multi_head_attention)", MHA, {"dim": 16, "heads": 4},
-         sizes_mha, req_masked),
+         sizes_mha, req_masked, pt2_dims=MASKED_DIMS),
 ]}
 
 
@@ -846,6 +952,195 @@ def script_and_trace(spec, model, requests, directory, goldens=None):
 
 
 # ---------------------------------------------------------------------------------------------
+# torch.export: exported.pt2 and exported_core.pt2
+# ---------------------------------------------------------------------------------------------
+
+PT2_FILES = {"exported.pt2": "default", "exported_core.pt2": "core"}  # file -> flavour
+
+
+def forward_types(model):
+    """forward's (argument name, TorchScript type name) pairs from its annotations, self excluded
+    (what request_json needs, without scripting: an unannotated argument is a Tensor)."""
+    names = {Tensor: "Tensor", float: "float", int: "int", bool: "bool", str: "str", List[Tensor]: "List[Tensor]"}
+    return [(p.name, names.get(p.annotation, "Tensor")) for p in inspect.signature(model.forward).parameters.values()]
+
+
+def is_tensors(value):
+    return isinstance(value, Tensor) or (isinstance(value, list) and all(isinstance(v, Tensor) for v in value))
+
+
+def dynamic_sizes(spec, request):
+    """[(argument, Dim, size)] for every dynamic dim of the request (a list's items each)."""
+    found = []
+    for name, value in request.items():
+        dims = (spec.pt2_dims or {}).get(name, {})
+        items = value if isinstance(value, list) else [value] if isinstance(value, Tensor) else []
+        found += [(name, d, t.shape[i]) for t in items for i, d in dims.items()]
+    return found
+
+
+def dynamic_shapes(spec, request):
+    """torch.export's dynamic_shapes for the request: spec.pt2_dims, per list item for a list."""
+    shapes = {}
+    for name, value in request.items():
+        dims = (spec.pt2_dims or {}).get(name)
+        shapes[name] = [dims] * len(value) if isinstance(value, list) else dims if isinstance(value, Tensor) else None
+    return shapes
+
+
+def draw_pt2_requests(spec, model, sizes, rng, example=None):
+    """A set of .pt2 requests of batch sizes PT2_BATCHES, from the model's request function
+    (spec.pt2_requests_fn where given). Request 0 is export's example: every dynamic dim of it at
+    least 2 (export specialises a 0 or 1); every request takes the example's non-tensor arguments
+    (export bakes them into the program): `example`'s where given, else its request 0's."""
+    fn = spec.pt2_requests_fn or spec.requests_fn
+    for _ in range(1000):
+        with forced_batches(PT2_BATCHES):
+            requests = fn(model, sizes, rng)
+        if all(size >= 2 for _, _, size in dynamic_sizes(spec, requests[0])):
+            break
+    else:
+        raise CorpusError(f"{spec.name}: no .pt2 example with every dynamic dim >= 2 in 1000 draws")
+    example = example or requests[0]
+    return [{k: v if is_tensors(v) else example[k] for k, v in request.items()} for request in requests]
+
+
+def misfit(module, request):
+    """None when the request fits an exported program's inputs (tree, static sizes, dynamic
+    ranges and equalities, baked constants), else why not. `module`: ExportedProgram.module()."""
+    from torch.export._unlift import _check_input_constraints_for_module
+    try:
+        _check_input_constraints_for_module(module, as_args(request), {})
+    except (RuntimeError, ValueError) as e:
+        return str(e).strip().splitlines()[0]
+    return None
+
+
+def export_reason(spec, e):
+    line = next((ln.strip() for ln in str(e).splitlines() if ln.strip()), "")
+    found = f"torch.export.export fails: {type(e).__name__}: {line}"[:200]
+    return f"{spec.export_failure}; {found}" if spec.export_failure else found
+
+
+def export_program(spec, model, sizes, rng):
+    """(ExportedProgram, requests, None), or (None, None, why not): torch.export.export of the
+    model on a .pt2 request set's request 0 with spec.pt2_dims dynamic, and the set's other
+    requests redrawn (from the same stream, position by position) until each fits it."""
+    import logging
+    requests = draw_pt2_requests(spec, model, sizes, rng)
+    # A data-dependent guard logs the whole graph as a warning before raising: the reason is enough.
+    shapes_log = logging.getLogger("torch.fx.experimental.symbolic_shapes")
+    level = shapes_log.level
+    shapes_log.setLevel(logging.ERROR)
+    try:
+        program = torch.export.export(model, as_args(requests[0]), dynamic_shapes=dynamic_shapes(spec, requests[0]))
+    except Exception as e:  # noqa: BLE001: any failure to export is a reason
+        return None, None, export_reason(spec, e)
+    finally:
+        shapes_log.setLevel(level)
+    module = program.module()
+    for i in range(1, len(requests)):
+        for _ in range(1000):
+            why = misfit(module, requests[i])
+            if why is None:
+                break
+            requests[i] = draw_pt2_requests(spec, model, sizes, rng, example=requests[0])[i]
+        else:
+            raise CorpusError(f"{spec.name}: no .pt2 request {i} fits the exported program in 1000 draws ({why})")
+    return program, requests, None
+
+
+# Node metadata dropped before saving: stack_trace holds this file's absolute path and line
+# numbers (the files would change with every edit of it), from_node the decompositions' provenance
+# (half of a core file's bytes). nn_module_stack and torch_fn stay, as users' files have them.
+DROPPED_METADATA = ("stack_trace", "from_node")
+
+
+def drop_metadata(program):
+    for module in program.graph_module.modules():
+        if isinstance(module, torch.fx.GraphModule):
+            for node in module.graph.nodes:
+                for key in DROPPED_METADATA:
+                    node.meta.pop(key, None)
+    return program
+
+
+def program_ops(program):
+    """The call_function targets of an exported program's graph, as the archive names them."""
+    return {str(n.target) for n in program.graph.nodes if n.op == "call_function"}
+
+
+def batch_range(spec, program, request):
+    """[min, max] of the exported program's batch (max null when unbounded), None when static."""
+    from torch.utils._sympy.numbers import int_oo
+    # The unlifted module's placeholders: the flattened arguments, baked constants included.
+    placeholders = list(program.module().graph.find_nodes(op="placeholder"))
+    by_arg = {}
+    for name, value in request.items():
+        count = len(value) if isinstance(value, list) else 1
+        by_arg[name], placeholders = placeholders[:count], placeholders[count:]
+    assert not placeholders, f"{spec.name}: more placeholders than arguments"
+    for name, dims in (spec.pt2_dims or {}).items():
+        for dim, d in dims.items():
+            if d is BATCH:
+                size = by_arg[name][0].meta["val"].shape[dim]
+                if not isinstance(size, torch.SymInt):
+                    return None
+                vr = program.range_constraints[size.node.expr]
+                return [int(vr.lower), None if vr.upper == int_oo else int(vr.upper)]
+    return None
+
+
+def batches_of(spec, requests):
+    """The requests' batch sizes (their first BATCH dim's), None without one."""
+    for name, dims in (spec.pt2_dims or {}).items():
+        for dim, d in dims.items():
+            if d is BATCH:
+                value = [r[name] for r in requests]
+                return [(v[0] if isinstance(v, list) else v).shape[dim] for v in value]
+    return None
+
+
+def save_pt2(spec, model, sizes, rng, directory, check=True):
+    """directory/exported.pt2 (torch.export.save of torch.export.export) and
+    directory/exported_core.pt2 (the same after run_decompositions: Core ATen), exported on a
+    .pt2 request set drawn from `rng` (draw_pt2_requests, export_program). With `check`, each
+    file loaded back (torch.export.load(path).module()) must reproduce the eager outputs on every
+    request, else nothing is kept and that is the reason. Returns {"reason": None or why not,
+    "requests", "goldens" (eager; None without check), "batches", "batch_range", "ops": {flavour:
+    targets}}; requests and the rest None when the model does not export."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    report = {"reason": None, "requests": None, "goldens": None, "batches": None, "batch_range": None, "ops": None}
+    program, requests, reason = export_program(spec, model, sizes, rng)
+    if program is None:
+        return {**report, "reason": reason}
+    try:
+        programs = {"exported.pt2": program, "exported_core.pt2": program.run_decompositions()}
+    except Exception as e:  # noqa: BLE001
+        return {**report, "reason": f"run_decompositions fails: {first_line(e)}"}
+    goldens = [run(model, request) for request in requests] if check else None
+    for file, p in programs.items():
+        torch.export.save(drop_metadata(p), directory / file)
+        if not check:
+            continue
+        loaded = torch.export.load(directory / file).module()
+        for i, (request, golden) in enumerate(zip(requests, goldens)):
+            try:
+                found = mismatch(run(loaded, request), golden)
+            except Exception as e:  # noqa: BLE001
+                found = f"it raises {first_line(e)}"
+            if found:
+                for f in PT2_FILES:
+                    (directory / f).unlink(missing_ok=True)
+                return {**report, "reason": f"torch.export.load({file}).module() on pt2 request {i} is not "
+                                            f"the eager output: {found}"}
+    return {"reason": None, "requests": requests, "goldens": goldens, "batches": batches_of(spec, requests),
+            "batch_range": batch_range(spec, program, requests[0]),
+            "ops": {PT2_FILES[f]: sorted(program_ops(p)) for f, p in programs.items()}}
+
+
+# ---------------------------------------------------------------------------------------------
 # Writing requests and goldens
 # ---------------------------------------------------------------------------------------------
 
@@ -934,26 +1229,52 @@ def corpus_model(name):
     return spec, model, requests, goldens
 
 
+def pt2_rng(label):
+    """The .pt2 requests' own stream for a model seeded `label` (f"{SEED}:{name}"): a
+    random.Random, and torch's global RNG seeded from it. Drawn after the model and its .pt
+    requests, it leaves those as they were."""
+    rng = random.Random(f"{label}:pt2")
+    torch.manual_seed(rng.getrandbits(63))
+    return rng
+
+
+def write_requests(directory, requests, goldens, types, prefix=""):
+    """<prefix>request_<i>.json, <prefix>request_<i>.safetensors (when every argument is a tensor
+    or a list of them) and <prefix>expected_<i>.json; returns whether the safetensors were written."""
+    safetensors_ok = all(request_tensors(req) is not None for req in requests)
+    if safetensors_ok:
+        from safetensors.torch import save_file
+    for i, (request, golden) in enumerate(zip(requests, goldens)):
+        write_json(directory / f"{prefix}request_{i}.json", request_json(request, types))
+        if safetensors_ok:
+            # One metadata key: the writer orders several differently from run to run.
+            save_file(request_tensors(request), directory / f"{prefix}request_{i}.safetensors", {"script": SCRIPT})
+        write_json(directory / f"{prefix}expected_{i}.json", {"output": typed(golden)})
+    return safetensors_ok
+
+
 def worker(job, name, directory):
     """One job in a fresh process, so that TorchScript's class names (and their
     `___torch_mangle_N` suffixes) do not depend on which other models were compiled before:
       script: scripted.pt, the requests and the goldens; prints the manifest entry (no trace fields)
       trace:  traced.pt where valid; prints {"traced_reason": ...}
+      export: exported.pt2, exported_core.pt2 and the pt2 requests and goldens where the model
+              exports; prints {"exported_reason", "pt2_batches", "pt2_batch_range", "pt2_requests"}
     """
     spec, model, requests, goldens = corpus_model(name)
     if job == "trace":
         print(json.dumps({"traced_reason": save_traced(spec, model, requests, goldens, directory / "traced.pt")}))
         return
+    if job == "export":
+        pt2 = save_pt2(spec, model, spec.sizes, pt2_rng(f"{SEED}:{name}"), directory)
+        if pt2["reason"] is None:
+            write_requests(directory, pt2["requests"], pt2["goldens"], forward_types(model), prefix="pt2_")
+        print(json.dumps({"exported_reason": pt2["reason"], "pt2_batches": pt2["batches"],
+                          "pt2_batch_range": pt2["batch_range"],
+                          "pt2_requests": len(pt2["requests"] or [])}))
+        return
     types = save_scripted(spec, model, requests, goldens, directory / "scripted.pt")
-    safetensors_ok = all(request_tensors(req) is not None for req in requests)
-    if safetensors_ok:
-        from safetensors.torch import save_file
-    for i, (request, golden) in enumerate(zip(requests, goldens)):
-        write_json(directory / f"request_{i}.json", request_json(request, types))
-        if safetensors_ok:
-            # One metadata key: the writer orders several differently from run to run.
-            save_file(request_tensors(request), directory / f"request_{i}.safetensors", {"script": SCRIPT})
-        write_json(directory / f"expected_{i}.json", {"output": typed(golden)})
+    safetensors_ok = write_requests(directory, requests, goldens, types)
     if name in FAST_PATHS:
         fast_path_agrees(name, model, requests, goldens)
     print(json.dumps({"description": spec.description, "requests": len(requests), "atol": spec.atol,
@@ -988,11 +1309,13 @@ def run_worker(job, name, directory):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def manifest_entry(script, trace):
-    """A model's manifest entry from its two workers' reports."""
+def manifest_entry(script, trace, export):
+    """A model's manifest entry from its three workers' reports."""
     reason = trace["traced_reason"]
     return {"description": script["description"], "traced": reason is None, "traced_reason": reason,
-            **{k: script[k] for k in ("requests", "atol", "rtol", "tolerance_reason", "safetensors_requests")}}
+            **{k: script[k] for k in ("requests", "atol", "rtol", "tolerance_reason", "safetensors_requests")},
+            "exported": export["exported_reason"] is None, "exported_reason": export["exported_reason"],
+            **{k: export[k] for k in ("pt2_batches", "pt2_batch_range", "pt2_requests")}}
 
 
 CALL_PATTERNS = {
@@ -1077,6 +1400,58 @@ def operator_report(out_dir):
         print(f"{which} runs ({len(ran)}): {' '.join(sorted(ran))}")
         for name, names in per_model.items():
             print(f"  {name}: {' '.join(sorted(n.removeprefix('aten::') for n in names))}")
+    pt2_report(out_dir)
+
+
+def archive_model_json(path):
+    """A torch.export.save archive's <archive>/models/model.json, parsed."""
+    import zipfile
+    with zipfile.ZipFile(path) as zf:
+        name = next(n for n in zf.namelist() if n.split("/")[1:] == ["models", "model.json"])
+        return json.loads(zf.read(name))
+
+
+def load_pt2_request(path, program):
+    """pt2_request_<i>.json read back as `torch.tensor` types it, shaped as the program's example
+    inputs (a tensor, a list of tensors, a baked constant)."""
+    obj = json.loads(Path(path).read_text())
+    names = program.module_call_graph[0].signature.forward_arg_names
+    args = []
+    for name, example in zip(names, program.example_inputs[0]):
+        value = obj[name]
+        if isinstance(example, Tensor):
+            value = torch.tensor(value)
+        elif isinstance(example, list):
+            value = [torch.tensor(v) for v in value]
+        args.append(value)
+    return tuple(args)
+
+
+def pt2_report(out_dir):
+    """Print the operators (call_function targets) of the corpus's exported.pt2 and
+    exported_core.pt2 graphs, per flavour, and each archive's range_constraints as written;
+    replays every pt2_request_<i>.json through torch.export.load(path).module() against
+    pt2_expected_<i>.json."""
+    for which in PT2_FILES:
+        union, per_model = set(), {}
+        for path in sorted(out_dir.glob(f"*/{which}")):
+            model_json = archive_model_json(path)
+            per_model[path.parent.name] = ({n["target"] for n in model_json["graph_module"]["graph"]["nodes"]},
+                                           model_json["range_constraints"])
+            union |= per_model[path.parent.name][0]
+            program = torch.export.load(path)
+            module = program.module()
+            for request in sorted(path.parent.glob("pt2_request_*.json")):
+                with torch.no_grad():
+                    out = plain(module(*load_pt2_request(request, program)))
+                expected = json.loads((path.parent / request.name.replace("request_", "expected_")).read_text())
+                found = mismatch(json.loads(json.dumps({"output": typed(out)})), expected)
+                if found:
+                    raise CorpusError(f"{path} on {request.name} read back does not give its expected output: {found}")
+        print(f"{which} graph operators ({len(union)}): {' '.join(sorted(union))}")
+        for name, (targets, ranges) in per_model.items():
+            ops = " ".join(sorted(t.removeprefix("torch.ops.aten.") for t in targets))
+            print(f"  {name}: {ops} | range_constraints {json.dumps(ranges)}")
 
 
 def main():
@@ -1114,13 +1489,17 @@ def main():
             if directory.exists():
                 shutil.rmtree(directory)
             directory.mkdir(parents=True)
-        jobs = [(job, name) for name in names for job in ("script", "trace")]
+        jobs = [(job, name) for name in names for job in ("script", "trace", "export")]
         with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 2) as pool:
             reports = dict(zip(jobs, pool.map(lambda j: run_worker(j[0], j[1], out_dir / j[1]), jobs)))
         for name in names:
-            entry = entries[name] = manifest_entry(reports["script", name], reports["trace", name])
+            entry = entries[name] = manifest_entry(reports["script", name], reports["trace", name],
+                                                   reports["export", name])
+            exported = f"yes, batches {entry['pt2_batches']}" if entry["exported"] else \
+                f"no ({entry['exported_reason']})"
             print(f"{name:<17} {entry['requests']} requests, traced: "
-                  f"{'yes' if entry['traced'] else 'no (' + entry['traced_reason'] + ')'}", flush=True)
+                  f"{'yes' if entry['traced'] else 'no (' + entry['traced_reason'] + ')'}, exported: {exported}",
+                  flush=True)
     except CorpusError as e:
         sys.exit(f"corpus.py: {e}")
     models = {name: entries[name] for name in SPECS if name in entries}

@@ -6,6 +6,7 @@
     python python/parity.py --weights FILE [--model KIND] [-n 20] [--feature-width F]
                             [--seed S] [--bin PATH] [--keep DIR] [--case I] [--dtypes ...]
     python python/parity.py --corpus [NAME ...] [--variants N] [--seed S] [--bin PATH] [--keep DIR] [--case I]
+                            [--formats torchscript,pt2]
 
 Random mode (the default) draws N configurations of the three models (sequence most often):
 sizes, broadcasting shapes, N-d categorical inputs, LSTM layers, directions, projections, bias,
@@ -42,19 +43,29 @@ validated at default init scale only.
 
 Corpus mode (`--corpus [NAME ...]`, every model of python/corpus.py when no NAME is given) draws
 --variants random variants of each corpus model (random sizes, layers, weights and requests, from
-the model's `draw_sizes`, `build` and `requests` in corpus.py), saves each with torch.jit.script
-and, where a trace made on its request 0 is valid on every request, torch.jit.trace (as corpus.py
-does), writes each request as corpus.py's request JSON and runs
-`scriptless run --weights <scripted.pt|traced.pt> --input request_<i>.json` through the CLI (always:
-the module takes NumPy arrays, not these arguments). Its stdout, {"output": ...} mirroring what
-forward returns (a lone tensor as nested arrays with a "shape" beside "output", a tuple or list as
-an array, a dict as an object, scalars as JSON values), is compared, element by element and
-structure by structure, with `torch.jit.load(<the same file>)`'s output on the same request under
-the model's tolerance from corpus.py (the f32 policy below; integer and bool tensors exactly). One
-line per variant and file (scripted.pt, traced.pt) with the worst element over its requests; a
-refusal by scriptless is a FAIL with its message. Variants are seeded from (--seed, name, index):
-`--case I` reruns variant I of each NAME, --keep DIR keeps DIR/<name>-<I>/ (the .pt files,
-requests, PyTorch's outputs as expected_<i>.json, scriptless's stdout, command.txt).
+the model's `draw_sizes`, `build` and `requests` in corpus.py) and saves each as corpus.py does:
+  torchscript  scripted.pt (torch.jit.script) and, where a trace made on its request 0 is valid on
+               every request, traced.pt (torch.jit.trace), run on request_<i>.json (its requests);
+  pt2          where torch.export takes the variant, exported.pt2 (torch.export.export) and
+               exported_core.pt2 (after run_decompositions: Core ATen), with corpus.py's dynamic
+               dims (the batch, 1 to 8; the time axis, height and width where the model has them),
+               run on pt2_request_<i>.json: requests of batch 3 (export's example), 1 and 8 from
+               the variant's own pt2 stream, redrawn until they fit the exported program (its
+               static dims, baked scalar arguments and list length), in corpus.py's request JSON;
+(--formats picks torchscript, pt2 or both, the default). For each file and request it runs
+`scriptless run --weights <file> --input <request>.json` through the CLI (always: the module takes
+NumPy arrays, not these arguments). Its stdout, {"output": ...} mirroring what forward returns (a
+lone tensor as nested arrays with a "shape" beside "output", a tuple or list as an array, a dict as
+an object, scalars as JSON values), is compared, element by element and structure by structure,
+with PyTorch's output from the same file on the same request (`torch.jit.load(<file>)`,
+`torch.export.load(<file>).module()`) under the model's tolerance from corpus.py (the f32 policy
+below; integer and bool tensors exactly). One line per variant and file (scripted.pt, traced.pt,
+exported.pt2, exported_core.pt2) with the worst element over its requests; a refusal by scriptless
+is a FAIL with its message; a SKIP line says why PyTorch made no traced.pt or no .pt2 files (not a
+failure: text_lstm, packed_gru and control_flow do not export). Variants are seeded from (--seed,
+name, index), their pt2 requests from (--seed, name, index, "pt2"): `--case I` reruns variant I of
+each NAME, --keep DIR keeps DIR/<name>-<I>/ (the .pt and .pt2 files, the requests, PyTorch's
+outputs as <file stem>_<i>.expected.json, scriptless's stdout, command.txt).
 
 Reference and tolerance per dtype (the parity policy of docs/parity.md, `|got - want| <= atol +
 rtol*|want|` element by element, and the output shape must be PyTorch's):
@@ -721,8 +732,12 @@ def run_corpus_request(binary, weights, request_path, want, atol, rtol, out_dir,
     return compare_structured(corpus_output(done.stdout, want), want, atol, rtol)
 
 
+CORPUS_FORMATS = ("torchscript", "pt2")  # --formats in corpus mode
+
+
 def corpus_variant(corpus, name, index, binary, args, tmp):
-    """One variant of corpus model `name`: [(file, passed, worst ratio, text)], one per file."""
+    """One variant of corpus model `name`: (label, [(file, passed, worst ratio, text)], one per
+    file checked, [(file, why not)] for the files PyTorch would not make (a failed trace or export))."""
     spec = corpus.SPECS[name]
     rng = random.Random(f"{args.seed}:{name}:{index}")
     torch.manual_seed(rng.getrandbits(63))
@@ -731,28 +746,43 @@ def corpus_variant(corpus, name, index, binary, args, tmp):
     directory = (args.keep or Path(tmp)) / f"{name}-{index}"
     if directory.exists():
         shutil.rmtree(directory)
+    # file -> (load it as PyTorch runs it, its requests, their JSON files)
+    files, skipped = {}, []
     try:
         model = spec.build(sizes)
         requests = spec.requests(model, sizes, rng)
-        _, types, traced_reason = corpus.script_and_trace(spec, model, requests, directory)
-        paths = []
-        for i, request in enumerate(requests):
-            paths.append(directory / f"request_{i}.json")
-            corpus.write_json(paths[-1], corpus.request_json(request, types))
+        if "torchscript" in args.formats:
+            _, types, traced_reason = corpus.script_and_trace(spec, model, requests, directory)
+            paths = write_corpus_requests(corpus, directory, "", requests, types)
+            jit = lambda path: torch.jit.load(path, map_location="cpu")  # noqa: E731
+            files["scripted.pt"] = (jit, requests, paths)
+            if traced_reason is None:
+                files["traced.pt"] = (jit, requests, paths)
+            else:
+                skipped.append(("traced.pt", traced_reason))
+        if "pt2" in args.formats:
+            # Its own stream, drawn after the model and its .pt requests (which stay as they were).
+            pt2 = corpus.save_pt2(spec, model, sizes, corpus.pt2_rng(f"{args.seed}:{name}:{index}"), directory,
+                                  check=False)
+            if pt2["reason"] is None:
+                paths = write_corpus_requests(corpus, directory, "pt2_", pt2["requests"], corpus.forward_types(model))
+                for file in corpus.PT2_FILES:
+                    files[file] = (lambda path: torch.export.load(path).module(), pt2["requests"], paths)
+            else:
+                skipped.append(("exported.pt2", pt2["reason"]))
     except Exception as e:  # noqa: BLE001: a variant PyTorch cannot save is the harness's failure
-        return label, [("-", False, float("inf"), f"harness: {corpus.first_line(e)}")]
-    files = ["scripted.pt"] + (["traced.pt"] if traced_reason is None else [])
+        return label, [("-", False, float("inf"), f"harness: {corpus.first_line(e)}")], []
     results = []
-    for file in files:
+    for file, (load, file_requests, paths) in files.items():
         try:
-            loaded = torch.jit.load(directory / file, map_location="cpu")
-            wants = [corpus.run(loaded, request) for request in requests]
+            loaded = load(directory / file)
+            wants = [corpus.run(loaded, request) for request in file_requests]
         except Exception as e:  # noqa: BLE001
-            results.append((file, False, float("inf"), f"harness: torch.jit.load({file}) fails: {e}"))
+            results.append((file, False, float("inf"), f"harness: loading or running {file} fails: {e}"))
             continue
         worst, text, passed = 0.0, "", True
         for i, (path, want) in enumerate(zip(paths, wants)):
-            stem = f"{file.removesuffix('.pt')}_{i}"
+            stem = f"{file.rsplit('.', 1)[0]}_{i}"
             corpus.write_json(directory / f"{stem}.expected.json", {"output": corpus.typed(want)})
             try:
                 ratio, found = run_corpus_request(binary, directory / file, path, want, spec.atol, spec.rtol,
@@ -766,10 +796,17 @@ def corpus_variant(corpus, name, index, binary, args, tmp):
                 worst, text = ratio, f"request {i}: {found}"
             if not passed:
                 break
-        if traced_reason is not None and file == "scripted.pt":
-            text += f" | not traced: {traced_reason}"
         results.append((file, passed, worst, text))
-    return label, results
+    return label, results, skipped
+
+
+def write_corpus_requests(corpus, directory, prefix, requests, types):
+    """<prefix>request_<i>.json as corpus.py writes them; their paths."""
+    paths = []
+    for i, request in enumerate(requests):
+        paths.append(directory / f"{prefix}request_{i}.json")
+        corpus.write_json(paths[-1], corpus.request_json(request, types))
+    return paths
 
 
 def corpus_mode(args):
@@ -785,26 +822,34 @@ def corpus_mode(args):
     version = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout.strip()
     print(f"torch {torch.__version__}, {version} ({binary}), seed {args.seed}, corpus {', '.join(names)}",
           flush=True)
+    args.formats = [f for f in args.formats if f in CORPUS_FORMATS]
+    if not args.formats:
+        sys.exit(f"parity.py: --corpus checks {' and '.join(CORPUS_FORMATS)} files: --formats names neither")
     indices = [args.case] if args.case is not None else range(args.variants)
-    rows, start = [], time.perf_counter()
+    rows, skips, start = [], 0, time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
             for index in indices:
-                label, results = corpus_variant(corpus, name, index, binary, args, tmp)
+                label, results, skipped = corpus_variant(corpus, name, index, binary, args, tmp)
                 for file, passed, ratio, text in results:
                     rows.append((name, index, passed, ratio))
                     print(f"{'PASS' if passed else 'FAIL'} {label} {file} | {text}", flush=True)
+                for file, why in skipped:
+                    skips += 1
+                    print(f"SKIP {label} {file} | PyTorch makes none: {why}", flush=True)
     failed = [r for r in rows if not r[2]]
     print(f"{len(rows)} variant files in {time.perf_counter() - start:.1f} s: {len(rows) - len(failed)} passed, "
-          f"{len(failed)} failed")
+          f"{len(failed)} failed ({skips} skipped: not traced or not exported)")
     worst = {}
     for name, _, _, ratio in rows:
         worst[name] = max(worst.get(name, 0.0), ratio)
     print("  worst |diff| / tolerance: " + ", ".join(f"{n} {r:.3g}" for n, r in worst.items()))
     if failed:
         again = sorted({(n, i) for n, i, _, _ in failed}, key=lambda f: (names.index(f[0]), f[1]))
+        formats = "" if set(args.formats) == set(CORPUS_FORMATS) else f" --formats {','.join(args.formats)}"
         print(f"FAILED: {', '.join(f'{n}#{i}' for n, i in again)}; rerun one with: python python/parity.py "
-              f"--corpus NAME --case I --seed {args.seed} --keep DIR" + (f" --bin {args.bin}" if args.bin else ""))
+              f"--corpus NAME --case I --seed {args.seed}{formats} --keep DIR"
+              + (f" --bin {args.bin}" if args.bin else ""))
     return 1 if failed else 0
 
 
