@@ -1,5 +1,5 @@
 //! Creation operators: tensors made from sizes and fill values (`zeros`, `full`, `new_ones`,
-//! `zeros_like`, ...), from TorchScript values (`tensor`, `as_tensor`, `scalar_tensor`) and
+//! `zeros_like`, `empty_strided`, ...), from TorchScript values (`tensor`, `as_tensor`, `scalar_tensor`) and
 //! from ranges (`arange`, `linspace`, `eye`, in [`range`]). Random creation is refused by
 //! name: randomness is not reproducible outside PyTorch.
 //!
@@ -29,6 +29,11 @@ pub(super) fn register(b: &mut Builder) {
     add("aten::ones(SymInt[] size", OPTS, ones);
     add("aten::full(SymInt[] size, Scalar fill_value", OPTS, full);
     add("aten::empty.memory_format(SymInt[] size", LIKE, zeros);
+    add(
+        "aten::empty_strided(SymInt[] size, SymInt[] stride",
+        OPTS,
+        empty_strided,
+    );
     add("aten::zeros_like(Tensor self", LIKE, zeros_like);
     add("aten::ones_like(Tensor self", LIKE, ones_like);
     add(
@@ -326,6 +331,32 @@ fn make(
 ) -> Result<Value> {
     let dims = new_dims(cx, op, size)?;
     Ok(Value::Tensor(filled(value, &dims, dtype, device)?))
+}
+
+/// `empty_strided`: zeros (PyTorch leaves the contents undefined) in a contiguous tensor;
+/// tensors here have no strides of their own, so `stride` is only checked, as PyTorch checks
+/// it: one per dim, and none negative where there are elements (its storage size overflows).
+fn empty_strided(cx: &Ctx, args: &Args) -> Result<Value> {
+    let (size, stride) = (args.ints(0)?, args.ints(1)?);
+    if size.len() != stride.len() {
+        return Err(err(format!(
+            "dimensionality of sizes ({}) must match dimensionality of strides ({})",
+            size.len(),
+            stride.len()
+        )));
+    }
+    let (dtype, device) = options(cx, args, 2)?;
+    let dims = new_dims(cx, "aten::empty_strided", &size)?;
+    if dims.iter().all(|&d| d > 0) && stride.iter().any(|&s| s < 0) {
+        return Err(err(format!(
+            "Storage size calculation overflowed with sizes={size:?} and strides={stride:?}"
+        )));
+    }
+    Ok(Value::Tensor(zeros_of(
+        &dims,
+        dtype.unwrap_or(ScalarType::Float32),
+        &device,
+    )?))
 }
 
 fn zeros(cx: &Ctx, args: &Args) -> Result<Value> {
@@ -701,6 +732,54 @@ mod tests {
         assert!(e.contains("max_elements"), "{e}");
         let e = err_of(call("aten::full", &[ints(&[1001]), Value::Int(1)], &[]));
         assert!(e.contains("aten::full"), "{e}");
+    }
+
+    #[test]
+    fn empty_strided_checks_its_strides_and_the_limits() {
+        // Types and messages from torch 2.15.0 (contents are undefined there; zeros here).
+        let t = tensor(call("aten::empty_strided", &[ints(&[2, 3]), ints(&[3, 1])], &[]).unwrap());
+        assert_eq!((t.dims(), t.dtype()), (&[2, 3][..], ScalarType::Float32));
+        assert_eq!(f64s(&t), vec![0.0; 6]);
+        let args = [ints(&[2, 3]), ints(&[1, 2])];
+        let t = tensor(call("aten::empty_strided", &args, &[dtype_kw(ScalarType::Int32)]).unwrap());
+        assert_eq!((t.dims(), t.dtype()), (&[2, 3][..], ScalarType::Int32));
+        let t = tensor(call("aten::empty_strided", &[ints(&[0, 3]), ints(&[-1, 1])], &[]).unwrap());
+        assert_eq!(t.dims(), &[0, 3]);
+        let e = err_of(call(
+            "aten::empty_strided",
+            &[ints(&[2, 3]), ints(&[1])],
+            &[],
+        ));
+        assert!(
+            e.ends_with("dimensionality of sizes (2) must match dimensionality of strides (1)"),
+            "{e}"
+        );
+        let e = err_of(call(
+            "aten::empty_strided",
+            &[ints(&[2, 3]), ints(&[-1, 1])],
+            &[],
+        ));
+        assert!(
+            e.ends_with(
+                "Storage size calculation overflowed with sizes=[2, 3] and strides=[-1, 1]"
+            ),
+            "{e}"
+        );
+        let e = err_of(call(
+            "aten::empty_strided",
+            &[ints(&[-2, 3]), ints(&[3, 1])],
+            &[],
+        ));
+        assert!(
+            e.contains("Trying to create tensor with negative dimension -2: [-2, 3]"),
+            "{e}"
+        );
+        let e = err_of(call(
+            "aten::empty_strided",
+            &[ints(&[1 << 40, 2]), ints(&[2, 1])],
+            &[],
+        ));
+        assert!(e.contains("max_elements"), "{e}");
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! `expand`, ...) in [`view`]; joining and splitting (`cat`, `stack`, `repeat`, `split`, ...)
 //! in [`join`]; indexing by dim (`slice`, `select`, `gather`, ...) in [`index`] and advanced
 //! indexing (`index`, `index_put_`, `masked_select`) in [`advanced`]; and `flip`, `roll`,
-//! `tril`, `one_hot`, padding and `diag` in [`misc`].
+//! `tril`, `one_hot`, constant padding, `diag` and `diagonal` in [`misc`]; reflection and
+//! replication padding in [`pad`].
 //!
 //! Dims, sizes and indices come from the model and its inputs: each is validated with
 //! PyTorch's message, and every output that can grow is checked against the limits before it
@@ -15,6 +16,7 @@ mod facts;
 mod index;
 mod join;
 mod misc;
+mod pad;
 mod view;
 
 use candle_core::DType;
@@ -33,6 +35,7 @@ pub(super) fn register(b: &mut Builder) {
     index::register(b);
     advanced::register(b);
     misc::register(b);
+    pad::register(b);
 }
 
 /// An operator's error.

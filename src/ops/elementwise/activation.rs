@@ -1,6 +1,6 @@
 //! Activations (`relu`, `gelu`, `silu`, `elu`, `hardtanh`, `softplus`, `prelu`, `glu`, ...),
-//! `softmax` and `log_softmax`, and the dropouts (the identity when not training), with the
-//! in-place forms models use.
+//! `softmax` and `log_softmax`, and the dropouts (the identity when not training, and Core
+//! ATen's `native_dropout` with its mask), with the in-place forms models use.
 //!
 //! Each computes as PyTorch's CPU kernel does, on candle in the compute type (float16 and
 //! bfloat16 in float32); the activations PyTorch has only for floats refuse integers with its
@@ -12,7 +12,7 @@ use super::kernel::{finish, in_place, CT};
 use super::promote::{c10_name, compute_dtype, wrap_dim, Operand};
 use super::unary::sigmoid_of;
 use crate::error::{Error, Result};
-use crate::ops::{Args, Builder, Ctx, OpFn, Scalar, ScalarType, Tensor};
+use crate::ops::{Args, Builder, Ctx, OpFn, Scalar, ScalarType, Tensor, Value};
 
 /// `f` on `t` in its compute type, for the activations PyTorch has only for float types
 /// (`kernel` names its kernel in the refusal).
@@ -262,6 +262,44 @@ fn dropout(cx: &Ctx, t: &Tensor, p: f64, train: bool) -> Result<Tensor> {
     ))
 }
 
+/// `native_dropout`: the output and the mask of the elements kept (bool). Not training, the
+/// input and an all-true mask; training (PyTorch takes `train=None` as training) keeps
+/// everything for `p == 0` and drops everything for `p == 1` (`input * 0`, as PyTorch), and is
+/// random, so refused, for any other `p`. An empty input comes back with an empty tensor of
+/// its type for a mask, as in PyTorch.
+fn native_dropout(cx: &Ctx, t: &Tensor, p: f64, train: Option<bool>) -> Result<Value> {
+    if t.elem_count() == 0 {
+        let empty = Tensor::with_type(t.inner().zeros_like()?, t.dtype())?;
+        return Ok(Value::tuple(vec![
+            Value::Tensor(t.clone()),
+            Value::Tensor(empty),
+        ]));
+    }
+    let keep = if !train.unwrap_or(true) {
+        true
+    } else if !(0.0..=1.0).contains(&p) {
+        return Err(Error::Script(format!(
+            "dropout probability has to be between 0 and 1, but got {p}"
+        )));
+    } else if p == 0.0 || p == 1.0 {
+        p == 0.0
+    } else {
+        return Err(Error::Script(format!(
+            "native_dropout with train={} and p={p} is random (randomness is not reproducible \
+             outside PyTorch); only inference (train=False) is supported",
+            if train.is_some() { "True" } else { "None" }
+        )));
+    };
+    let mask = Tensor::from_mask(CT::full(u8::from(keep), t.dims(), t.device())?)?;
+    let y = if keep {
+        t.clone()
+    } else {
+        let zero = Scalar::Int(0);
+        mul(cx, Operand::Tensor(t), Operand::Scalar(zero))?.to_dtype(t.dtype())?
+    };
+    Ok(Value::tuple(vec![Value::Tensor(y), Value::Tensor(mask)]))
+}
+
 /// `softmax` (`log == false`) or `log_softmax` along `dim`: the maximum subtracted, the sum of
 /// exponentials taken in float32 for float16 and bfloat16.
 fn softmax(t: &Tensor, dim: i64, dtype: Option<ScalarType>, log: bool) -> Result<Tensor> {
@@ -473,6 +511,10 @@ pub(super) fn register(b: &mut Builder) {
     b.add(
         "aten::_log_softmax(Tensor self, int dim, bool half_to_float) -> Tensor",
         |_, a| out(softmax_internal(a.tensor(0)?, a.int(1)?, a.bool(2)?, true)),
+    );
+    b.add(
+        "aten::native_dropout(Tensor input, float p, bool? train) -> (Tensor, Tensor)",
+        |cx, a| native_dropout(cx, a.tensor(0)?, a.float(1)?, a.opt_bool(2)?),
     );
 }
 
@@ -841,6 +883,62 @@ mod tests {
         )
         .contains("train=True"));
         let e = error("aten::dropout", &[x, Value::Float(1.5), Value::Bool(false)]);
+        assert!(e.contains("dropout probability has to be between 0 and 1, but got 1.5"));
+    }
+
+    #[test]
+    fn native_dropout_returns_the_input_and_its_mask_at_inference() {
+        // torch.ops.aten.native_dropout (torch 2.15.0).
+        let x = f32s(&[3], &[1.0, 2.0, NAN]);
+        let run = |p: f64, train: Value| {
+            let r = call("aten::native_dropout", &[x.clone(), Value::Float(p), train]).unwrap();
+            let items = r.items().unwrap();
+            (items[0].clone(), items[1].clone())
+        };
+        for (p, train) in [(0.5, Value::Bool(false)), (1.0, Value::Bool(false))] {
+            let (y, mask) = run(p, train);
+            check(&y, Float32, &[3], &[1.0, 2.0, NAN]);
+            check(&mask, Bool, &[3], &[1.0, 1.0, 1.0]);
+        }
+        // Training with p = 0 keeps everything; p = 1 drops everything (NaN * 0 stays NaN).
+        let (y, mask) = run(0.0, Value::None);
+        check(&y, Float32, &[3], &[1.0, 2.0, NAN]);
+        check(&mask, Bool, &[3], &[1.0, 1.0, 1.0]);
+        let (y, mask) = run(1.0, Value::Bool(true));
+        check(&y, Float32, &[3], &[0.0, 0.0, NAN]);
+        check(&mask, Bool, &[3], &[0.0, 0.0, 0.0]);
+        let ints = i64s(&[2], &[1.0, 2.0]);
+        let r = call(
+            "aten::native_dropout",
+            &[ints, Value::Float(0.5), Value::Bool(false)],
+        );
+        let items = r.unwrap().items().unwrap();
+        check(&items[0], Int64, &[2], &[1.0, 2.0]);
+        check(&items[1], Bool, &[2], &[1.0, 1.0]);
+        let empty = f32s(&[0], &[]);
+        let r = call(
+            "aten::native_dropout",
+            &[empty, Value::Float(0.5), Value::None],
+        );
+        let items = r.unwrap().items().unwrap();
+        check(&items[0], Float32, &[0], &[]);
+        check(&items[1], Float32, &[0], &[]);
+        // Random dropout is refused, whether train is True or None (PyTorch's default).
+        for train in [Value::Bool(true), Value::None] {
+            let e = error(
+                "aten::native_dropout",
+                &[x.clone(), Value::Float(0.5), train],
+            );
+            assert!(e.contains("is random"), "{e}");
+            assert!(
+                e.contains("only inference (train=False) is supported"),
+                "{e}"
+            );
+        }
+        let e = error(
+            "aten::native_dropout",
+            &[x, Value::Float(1.5), Value::Bool(true)],
+        );
         assert!(e.contains("dropout probability has to be between 0 and 1, but got 1.5"));
     }
 }

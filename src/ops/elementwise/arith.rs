@@ -1,5 +1,5 @@
 //! Arithmetic on tensors and numbers: `add`, `sub`, `rsub`, `mul`, `div` (true, `trunc`,
-//! `floor`), `floor_divide`, `remainder` and `fmod` with their in-place forms, and what every
+//! `floor`), `floor_divide`, `remainder`, `fmod` and `atan2` with their in-place forms, and what every
 //! binary operator shares ([`Binary`]: result type, checked broadcast shape, device; operands
 //! converted as PyTorch converts them).
 //!
@@ -450,6 +450,26 @@ fn fmod(cx: &Ctx, a: Operand, b: Operand) -> Result<Tensor> {
     }
 }
 
+struct Atan2;
+impl RealFn2 for Atan2 {
+    fn call<T: Real>(&self, a: T, b: T) -> T {
+        a.atan2(b)
+    }
+}
+
+/// `atan2(a, b)`, the angle of the point `(b, a)`: a binary float operator, so integer and
+/// bool operands give float32; float16 and bfloat16 operands are rounded to the result type
+/// first, as PyTorch's kernel takes them.
+fn atan2(cx: &Ctx, a: Operand, b: Operand) -> Result<Tensor> {
+    let p = Binary::new(cx, "aten::atan2", a, b)?;
+    let rt = if p.rt.is_float() {
+        p.rt
+    } else {
+        ScalarType::Float32
+    };
+    p.with_type(rt).real_rounded(&Atan2)
+}
+
 /// The tensor argument `i` as an operand.
 pub(super) fn ten(a: &Args, i: usize) -> Result<Operand<'_>> {
     Ok(Operand::Tensor(a.tensor(i)?))
@@ -633,6 +653,14 @@ fn register_remainders(b: &mut Builder) {
     b.add(
         "aten::fmod_.Scalar(Tensor(a!) self, Scalar other) -> Tensor(a!)",
         |cx, a| in_place(a.tensor(0)?, fmod(cx, ten(a, 0)?, num(a, 1)?)?),
+    );
+    b.add(
+        "aten::atan2(Tensor self, Tensor other) -> Tensor",
+        |cx, a| out(atan2(cx, ten(a, 0)?, ten(a, 1)?)),
+    );
+    b.add(
+        "aten::atan2_(Tensor(a!) self, Tensor other) -> Tensor(a!)",
+        |cx, a| in_place(a.tensor(0)?, atan2(cx, ten(a, 0)?, ten(a, 1)?)?),
     );
 }
 
@@ -852,5 +880,99 @@ mod tests {
         )
         .unwrap();
         check(&r, Int64, &[2], &[0.0, 1.0]);
+    }
+
+    #[test]
+    fn atan2_is_a_binary_float_operator() {
+        // torch 2.15.0.
+        let a = f32s(&[2, 2], &[1.0, -1.0, 0.0, 0.0]);
+        let b = f32s(&[2], &[2.0, -3.0]);
+        check(
+            &call("aten::atan2", &[a.clone(), b.clone()]).unwrap(),
+            Float32,
+            &[2, 2],
+            &[
+                0.46364760398864746,
+                -2.8198421001434326,
+                0.0,
+                3.1415927410125732,
+            ],
+        );
+        let signed = call(
+            "aten::atan2",
+            &[
+                f32s(&[4], &[0.0, -0.0, 0.0, -0.0]),
+                f32s(&[4], &[0.0, 0.0, -0.0, -0.0]),
+            ],
+        )
+        .unwrap();
+        check(
+            &signed,
+            Float32,
+            &[4],
+            &[0.0, -0.0, 3.1415927410125732, -3.1415927410125732],
+        );
+        let (_, _, v) = super::super::testing::read(&signed);
+        assert!(v[1].is_sign_negative());
+        check(
+            &call(
+                "aten::atan2",
+                &[i64s(&[2], &[1.0, -2.0]), i64s(&[2], &[3.0, 1.0])],
+            )
+            .unwrap(),
+            Float32,
+            &[2],
+            &[0.32175055146217346, -1.1071487665176392],
+        );
+        // A 0-dim float64 operand decides the type against an integer tensor.
+        check(
+            &call(
+                "aten::atan2",
+                &[i64s(&[2], &[1.0, -2.0]), tensor(Float64, &[], &[2.0])],
+            )
+            .unwrap(),
+            Float64,
+            &[2],
+            &[0.4636476090008061, -std::f64::consts::FRAC_PI_4],
+        );
+        check(
+            &call(
+                "aten::atan2",
+                &[tensor(Float16, &[2], &[1.0, 2.0]), f32s(&[2], &[3.0, 1.0])],
+            )
+            .unwrap(),
+            Float32,
+            &[2],
+            &[0.32175055146217346, 1.1071487665176392],
+        );
+        check(
+            &call("aten::atan2", &[bools(&[1], &[true]), bools(&[1], &[true])]).unwrap(),
+            Float32,
+            &[1],
+            &[0.7853981852531433],
+        );
+        check(
+            &call(
+                "aten::atan2_",
+                &[f32s(&[2], &[1.0, 2.0]), i64s(&[2], &[1.0, 2.0])],
+            )
+            .unwrap(),
+            Float32,
+            &[2],
+            &[0.7853981852531433, 0.7853981852531433],
+        );
+        assert!(error("aten::atan2", &[f32s(&[2], &[0.0; 2]), f32s(&[3], &[0.0; 3])]).contains(
+            "The size of tensor a (2) must match the size of tensor b (3) at non-singleton dimension 0"
+        ));
+        assert!(error(
+            "aten::atan2_",
+            &[i64s(&[2], &[1.0, 2.0]), f32s(&[2], &[1.0, 2.0])]
+        )
+        .contains("result type Float can't be cast to the desired output type Long"));
+        assert!(error(
+            "aten::atan2_",
+            &[f32s(&[2], &[1.0, 2.0]), f32s(&[1, 2], &[1.0, 2.0])]
+        )
+        .contains("output with shape [2] doesn't match the broadcast shape [1, 2]"));
     }
 }

@@ -217,6 +217,26 @@ pub(in crate::ops) trait Real: WithDType + Neg<Output = Self> {
     fn log2(self) -> Self;
     /// `tan`.
     fn tan(self) -> Self;
+    /// `acos`.
+    fn acos(self) -> Self;
+    /// `acosh`.
+    fn acosh(self) -> Self;
+    /// `asin`.
+    fn asin(self) -> Self;
+    /// `asinh`.
+    fn asinh(self) -> Self;
+    /// `atan`.
+    fn atan(self) -> Self;
+    /// `atanh`.
+    fn atanh(self) -> Self;
+    /// `cosh`.
+    fn cosh(self) -> Self;
+    /// `sinh`.
+    fn sinh(self) -> Self;
+    /// `log10`.
+    fn log10(self) -> Self;
+    /// `atan2(self, x)`: the angle of the point `(x, self)`.
+    fn atan2(self, x: Self) -> Self;
     /// `pow`.
     fn powf(self, e: Self) -> Self;
     /// `nearbyint`: to the nearest integer, ties to even.
@@ -251,6 +271,36 @@ macro_rules! real {
             }
             fn tan(self) -> Self {
                 $t::tan(self)
+            }
+            fn acos(self) -> Self {
+                $t::acos(self)
+            }
+            fn acosh(self) -> Self {
+                $t::acosh(self)
+            }
+            fn asin(self) -> Self {
+                $t::asin(self)
+            }
+            fn asinh(self) -> Self {
+                $t::asinh(self)
+            }
+            fn atan(self) -> Self {
+                $t::atan(self)
+            }
+            fn atanh(self) -> Self {
+                $t::atanh(self)
+            }
+            fn cosh(self) -> Self {
+                $t::cosh(self)
+            }
+            fn sinh(self) -> Self {
+                $t::sinh(self)
+            }
+            fn log10(self) -> Self {
+                $t::log10(self)
+            }
+            fn atan2(self, x: Self) -> Self {
+                $t::atan2(self, x)
             }
             fn powf(self, e: Self) -> Self {
                 $t::powf(self, e)

@@ -1,5 +1,6 @@
 //! Operators of one tensor: `neg`, `abs`, `sign`, the floating functions (`exp`, `log`,
-//! `sqrt`, `sigmoid`, ...: integer and bool inputs give float32, as in PyTorch), rounding
+//! `sqrt`, `sigmoid`, the inverse trigonometric and hyperbolic functions, `log10`, ...:
+//! integer and bool inputs give float32, as in PyTorch), rounding
 //! (`floor`, `ceil`, `round` with ties to even and with `decimals`, `trunc`: integers are
 //! returned as they are), `isnan`, `isinf`, `isfinite`, `nan_to_num` and `bitwise_not`.
 
@@ -67,6 +68,15 @@ enum CpuFn {
     Expm1,
     Log2,
     Tan,
+    Acos,
+    Acosh,
+    Asin,
+    Asinh,
+    Atan,
+    Atanh,
+    Cosh,
+    Sinh,
+    Log10,
 }
 
 impl RealFn1 for CpuFn {
@@ -76,6 +86,15 @@ impl RealFn1 for CpuFn {
             CpuFn::Expm1 => x.exp_m1(),
             CpuFn::Log2 => x.log2(),
             CpuFn::Tan => x.tan(),
+            CpuFn::Acos => x.acos(),
+            CpuFn::Acosh => x.acosh(),
+            CpuFn::Asin => x.asin(),
+            CpuFn::Asinh => x.asinh(),
+            CpuFn::Atan => x.atan(),
+            CpuFn::Atanh => x.atanh(),
+            CpuFn::Cosh => x.cosh(),
+            CpuFn::Sinh => x.sinh(),
+            CpuFn::Log10 => x.log10(),
         }
     }
 }
@@ -86,6 +105,15 @@ fn cpu_fn(name: &str) -> Option<CpuFn> {
         "expm1" => CpuFn::Expm1,
         "log2" => CpuFn::Log2,
         "tan" => CpuFn::Tan,
+        "acos" => CpuFn::Acos,
+        "acosh" => CpuFn::Acosh,
+        "asin" => CpuFn::Asin,
+        "asinh" => CpuFn::Asinh,
+        "atan" => CpuFn::Atan,
+        "atanh" => CpuFn::Atanh,
+        "cosh" => CpuFn::Cosh,
+        "sinh" => CpuFn::Sinh,
+        "log10" => CpuFn::Log10,
         _ => return None,
     })
 }
@@ -239,7 +267,7 @@ fn bitwise_not(t: &Tensor) -> Result<Tensor> {
 }
 
 /// The floating functions registered, each with its in-place form.
-const FLOATING: [&str; 14] = [
+const FLOATING: [&str; 23] = [
     "exp",
     "log",
     "log1p",
@@ -254,6 +282,15 @@ const FLOATING: [&str; 14] = [
     "tanh",
     "sigmoid",
     "erf",
+    "acos",
+    "acosh",
+    "asin",
+    "asinh",
+    "atan",
+    "atanh",
+    "cosh",
+    "sinh",
+    "log10",
 ];
 
 /// The op function of floating function `name`, out of place or in place.
@@ -286,7 +323,16 @@ fn floating_op(name: &str, inplace: bool) -> OpFn {
         "tan",
         "tanh",
         "sigmoid",
-        "erf"
+        "erf",
+        "acos",
+        "acosh",
+        "asin",
+        "asinh",
+        "atan",
+        "atanh",
+        "cosh",
+        "sinh",
+        "log10"
     )
 }
 
@@ -465,6 +511,142 @@ mod tests {
         );
         assert!(error("aten::tanh_", &[i64s(&[1], &[1.0])])
             .contains("can't be cast to the desired output type Long"));
+    }
+
+    #[test]
+    fn inverse_and_hyperbolic_functions_follow_pytorch() {
+        // torch 2.15.0 on float32 [-0.5, 0, 0.5, 1, 2].
+        let x = f32s(&[5], &[-0.5, 0.0, 0.5, 1.0, 2.0]);
+        let want: [(&str, [f64; 5]); 7] = [
+            (
+                "acos",
+                [
+                    2.094395160675049,
+                    1.5707963705062866,
+                    1.0471975803375244,
+                    0.0,
+                    NAN,
+                ],
+            ),
+            (
+                "asin",
+                [
+                    -0.5235987901687622,
+                    0.0,
+                    0.5235987901687622,
+                    1.5707963705062866,
+                    NAN,
+                ],
+            ),
+            (
+                "atan",
+                [
+                    -0.46364760398864746,
+                    0.0,
+                    0.46364760398864746,
+                    0.7853981852531433,
+                    1.1071487665176392,
+                ],
+            ),
+            (
+                "atanh",
+                [-0.5493061542510986, 0.0, 0.5493061542510986, INF, NAN],
+            ),
+            (
+                "sinh",
+                [
+                    -0.5210952758789062,
+                    0.0,
+                    0.5210952758789062,
+                    1.175201177597046,
+                    3.6268603801727295,
+                ],
+            ),
+            (
+                "cosh",
+                [
+                    1.1276259422302246,
+                    1.0,
+                    1.1276259422302246,
+                    1.5430805683135986,
+                    3.7621958255767822,
+                ],
+            ),
+            (
+                "log10",
+                [NAN, -INF, -0.3010300099849701, 0.0, 0.3010300099849701],
+            ),
+        ];
+        for (name, values) in want {
+            let r = call(&format!("aten::{name}"), std::slice::from_ref(&x)).unwrap();
+            check(&r, Float32, &[5], &values);
+        }
+        let y = f32s(&[5], &[1.0, 2.0, 10.0, 0.5, -1.0]);
+        check(
+            &call("aten::acosh", std::slice::from_ref(&y)).unwrap(),
+            Float32,
+            &[5],
+            &[0.0, 1.316957950592041, 2.993222951889038, NAN, NAN],
+        );
+        check(
+            &call("aten::asinh", &[y]).unwrap(),
+            Float32,
+            &[5],
+            &[
+                0.8813735842704773,
+                1.4436354637145996,
+                2.998222827911377,
+                0.4812118411064148,
+                -0.8813735842704773,
+            ],
+        );
+        // Integers and bool give float32; float16 and float64 keep their type.
+        let i = i64s(&[3], &[0.0, 1.0, 2.0]);
+        check(
+            &call("aten::acos", std::slice::from_ref(&i)).unwrap(),
+            Float32,
+            &[3],
+            &[1.5707963705062866, 0.0, NAN],
+        );
+        check(
+            &call("aten::log10", std::slice::from_ref(&i)).unwrap(),
+            Float32,
+            &[3],
+            &[-INF, 0.0, 0.3010300099849701],
+        );
+        check(
+            &call("aten::asin", &[bools(&[2], &[true, false])]).unwrap(),
+            Float32,
+            &[2],
+            &[1.5707963705062866, 0.0],
+        );
+        let h = tensor(Float16, &[2], &[0.3, 100.0]);
+        check(
+            &call("aten::cosh", std::slice::from_ref(&h)).unwrap(),
+            Float16,
+            &[2],
+            &[1.044921875, INF],
+        );
+        check(
+            &call("aten::log10", &[h]).unwrap(),
+            Float16,
+            &[2],
+            &[-0.52294921875, 2.0],
+        );
+        check(
+            &call("aten::atan", &[tensor(Float64, &[1], &[0.3])]).unwrap(),
+            Float64,
+            &[1],
+            &[0.2914567944778671],
+        );
+        check(
+            &call("aten::sinh_", &[f32s(&[1], &[1.0])]).unwrap(),
+            Float32,
+            &[1],
+            &[1.175201177597046],
+        );
+        assert!(error("aten::acos_", &[i])
+            .contains("result type Float can't be cast to the desired output type Long"));
     }
 
     #[test]

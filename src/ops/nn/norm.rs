@@ -1,7 +1,7 @@
 //! Normalizations and distances: `batch_norm` (running statistics, or the batch's own where
 //! PyTorch passes none), `_native_batch_norm_legit_no_training`, `layer_norm` and
-//! `native_layer_norm`, `group_norm`, `instance_norm`, `cosine_similarity` and
-//! `pairwise_distance`.
+//! `native_layer_norm`, `group_norm` and `native_group_norm`, `instance_norm`,
+//! `cosine_similarity` and `pairwise_distance`.
 //!
 //! Statistics are the mean and the biased variance, computed in f32 for f16/bf16 (PyTorch's
 //! accumulation type) and in the input's type otherwise, and applied in PyTorch's form:
@@ -11,6 +11,8 @@ use candle_core::{DType, Tensor as CTensor};
 
 use super::{compute_dtype, numel, script, to_usize, value, wrap_dim};
 use crate::error::Result;
+use crate::ops::dtype::ScalarType;
+use crate::ops::elementwise::promote::c10_name;
 use crate::ops::registry::{Args, Builder, Ctx};
 use crate::ops::tensor::Tensor;
 use crate::ops::value::Value;
@@ -42,6 +44,10 @@ pub(super) fn register(b: &mut Builder) {
     b.add(
         "aten::group_norm(Tensor input, int num_groups, Tensor? weight=None, Tensor? bias=None, float eps=1.0000000000000001e-05, bool cudnn_enabled=True) -> Tensor",
         group_norm_op,
+    );
+    b.add(
+        "aten::native_group_norm(Tensor input, Tensor? weight, Tensor? bias, SymInt N, SymInt C, SymInt HxW, int group, float eps) -> (Tensor, Tensor, Tensor)",
+        native_group_norm_op,
     );
     b.add(
         "aten::instance_norm(Tensor input, Tensor? weight, Tensor? bias, Tensor? running_mean, Tensor? running_var, bool use_input_stats, float momentum, float eps, bool cudnn_enabled) -> Tensor",
@@ -337,11 +343,122 @@ fn group_norm_op(_: &Ctx, a: &Args) -> Result<Value> {
     let groups = groups as usize;
     check_param(input, weight, "weight", c)?;
     check_param(input, bias, "bias", c)?;
-    let y = per_group(input, input.dims()[0] * groups, eps)?;
-    let (rank, work) = (input.rank(), compute_dtype(input.dtype()));
-    let w = weight.map(|w| per_channel(w, rank, work)).transpose()?;
-    let b = bias.map(|b| per_channel(b, rank, work)).transpose()?;
-    value(affine(y, w, b)?.to_dtype(input.dtype().candle())?)
+    let n = input.dims()[0];
+    let hxw = numel(&input.dims()[2..])?;
+    let shape = Grouped { n, c, hxw, groups };
+    let (y, _, _) = group_norm(input, weight, bias, shape, eps, input.dtype().candle())?;
+    value(y)
+}
+
+/// An input seen as `(n, c, hxw)`, its channels in `groups` groups.
+#[derive(Debug, Clone, Copy)]
+struct Grouped {
+    n: usize,
+    c: usize,
+    hxw: usize,
+    groups: usize,
+}
+
+/// Group norm of `input` seen as `shape`: the output (the input's shape and type) and each
+/// sample's and group's mean and rstd, `(n, groups)`, as `stat`. The caller has checked the
+/// shapes.
+fn group_norm(
+    input: &Tensor,
+    weight: Option<&Tensor>,
+    bias: Option<&Tensor>,
+    shape: Grouped,
+    eps: f64,
+    stat: DType,
+) -> Result<(CTensor, CTensor, CTensor)> {
+    let Grouped { n, c, hxw, groups } = shape;
+    let work = compute_dtype(input.dtype());
+    let (rows, total) = (n * groups, input.elem_count());
+    if rows == 0 || total == 0 {
+        let none = CTensor::zeros((n, groups), stat, input.device())?;
+        return Ok((input.inner().clone(), none.clone(), none));
+    }
+    let x = input
+        .inner()
+        .to_dtype(work)?
+        .reshape((rows, total / rows))?;
+    let (mean, rstd) = row_stats(&x, eps)?;
+    let y = normalize_rows(&x, &mean, &rstd)?.reshape((n, c, hxw))?;
+    let w = weight.map(|w| per_channel(w, 3, work)).transpose()?;
+    let b = bias.map(|b| per_channel(b, 3, work)).transpose()?;
+    let y = affine(y, w, b)?
+        .reshape(input.dims())?
+        .to_dtype(input.dtype().candle())?;
+    let stat_of = |t: CTensor| -> Result<CTensor> { Ok(t.reshape((n, groups))?.to_dtype(stat)?) };
+    Ok((y, stat_of(mean)?, stat_of(rstd)?))
+}
+
+/// `native_group_norm` (Core ATen's group norm): `input` seen as `(N, C, HxW)`, with
+/// PyTorch's checks and messages; the mean and rstd are float32 for a float16 or bfloat16
+/// input with float32 parameters (PyTorch's mixed type), else the input's type.
+fn native_group_norm_op(_: &Ctx, a: &Args) -> Result<Value> {
+    let input = a.tensor(0)?;
+    let (weight, bias) = (a.opt_tensor(1)?, a.opt_tensor(2)?);
+    let (n, c, hxw, groups, eps) = (a.int(3)?, a.int(4)?, a.int(5)?, a.int(6)?, a.float(7)?);
+    if groups <= 0 {
+        return Err(script(format!(
+            "Expected num groups to be greater than 0, got {groups}"
+        )));
+    }
+    if c % groups != 0 {
+        return Err(script(format!(
+            "Expected number of channels in input to be divisible by num_groups, but got input \
+             of shape {:?} and num_groups={groups}",
+            input.dims()
+        )));
+    }
+    for (t, what) in [(weight, "weight"), (bias, "bias")] {
+        if let Some(t) = t.filter(|t| t.rank() != 1 || t.elem_count() as i64 != c) {
+            return Err(script(format!(
+                "Expected {what} to be a vector of size equal to the number of channels in \
+                 input, but got {what} of shape {:?} and input of shape {:?}",
+                t.dims(),
+                input.dims()
+            )));
+        }
+    }
+    if hxw <= 0 {
+        return Err(script(format!(
+            "Expected HxW to be greater than 0, got {hxw}"
+        )));
+    }
+    let shape = Grouped {
+        n: to_usize(n, "N")?,
+        c: to_usize(c, "C")?,
+        hxw: to_usize(hxw, "HxW")?,
+        groups: groups as usize,
+    };
+    if numel(&[shape.n, shape.c, shape.hxw])? != input.elem_count() {
+        return Err(script(
+            "Expected X.numel() == N * C * HxW to be true, but got false.",
+        ));
+    }
+    let dtype = input.dtype();
+    if !dtype.is_float() {
+        return Err(script(format!(
+            "\"GroupNormKernelImpl\" not implemented for '{}'",
+            c10_name(dtype)
+        )));
+    }
+    let reduced = matches!(dtype, ScalarType::Float16 | ScalarType::BFloat16);
+    let mut mixed = false;
+    for t in [weight, bias].into_iter().flatten() {
+        if t.dtype() == ScalarType::Float32 && reduced {
+            mixed = true;
+        } else if t.dtype() != dtype {
+            return Err(script(format!(
+                "mixed dtype (CPU): expect parameter to have scalar type of {}",
+                c10_name(dtype)
+            )));
+        }
+    }
+    let stat = if mixed { DType::F32 } else { dtype.candle() };
+    let (y, mean, rstd) = group_norm(input, weight, bias, shape, eps, stat)?;
+    Ok(Value::tuple(vec![value(y)?, value(mean)?, value(rstd)?]))
 }
 
 /// `input` normalized over each of `rows` equal consecutive blocks (per sample and group, or
@@ -463,6 +580,7 @@ fn pairwise_distance_op(_: &Ctx, a: &Args) -> Result<Value> {
 #[rustfmt::skip]
 mod tests {
     use crate::ops::nn::testing::*;
+    use crate::ops::ScalarType;
     use crate::ops::Value;
 
     #[test]
@@ -625,6 +743,107 @@ mod tests {
         );
         let e = call_err("aten::group_norm", &[x, i(2)]);
         assert!(e.contains("divisible by num_groups"), "{e}");
+    }
+
+    #[test]
+    fn native_group_norm_returns_mean_and_rstd_per_group() {
+        // torch.ops.aten.native_group_norm (torch 2.15.0), x of shape (2, 4, 2).
+        let x = t_f32(
+            &[1., 2., 3., 5., 0., -1., 4., 4., 2., 2., 1., 0., 7., 1., 3., 9.],
+            &[2, 4, 2],
+        );
+        let w = t_f32(&[1., 2., 0.5, -1.], &[4]);
+        let b = t_f32(&[0., 1., -1., 0.5], &[4]);
+        let args = |w: Value, b: Value, n: i64, c: i64, hxw: i64, g: i64| {
+            vec![x.clone(), w, b, i(n), i(c), i(hxw), i(g), f(1e-5)]
+        };
+        let r = call("aten::native_group_norm", &args(w.clone(), b.clone(), 2, 4, 2, 2));
+        let (y, mean, rstd) = (item(&r, 0), item(&r, 1), item(&r, 2));
+        assert_eq!((dims(&y), dims(&mean), dims(&rstd)), (vec![2, 4, 2], vec![2, 2], vec![2, 2]));
+        close(
+            &f64s(&y),
+            &[
+                -1.183213233947754, -0.5070914030075073, 1.3380608558654785, 4.042548179626465,
+                -1.3841745853424072, -1.6037029027938843, -0.48787736892700195,
+                -0.48787736892700195, 0.9045274257659912, 0.9045274257659912, 0.39698171615600586,
+                -2.0150914192199707, -0.6837724447250366, -1.6324552297592163, 1.1324553489685059,
+                -0.7649103999137878,
+            ],
+            1e-5,
+        );
+        close(&f64s(&mean), &[2.75, 1.75, 1.25, 5.0], 1e-6);
+        close(
+            &f64s(&rstd),
+            &[0.6761218309402466, 0.4390566051006317, 1.2060365676879883, 0.31622761487960815],
+            1e-5,
+        );
+        let r = call("aten::native_group_norm", &args(Value::None, Value::None, 2, 4, 2, 4));
+        close(
+            &f64s(&item(&r, 0)),
+            &[
+                -0.9999799728393555, 0.9999799728393555, -0.9999949932098389, 0.9999949932098389,
+                0.9999799728393555, -0.9999799728393555, 0.0, 0.0, 0.0, 0.0, 0.9999799728393555,
+                -0.9999799728393555, 0.9999994039535522, -0.9999994039535522, -0.9999994039535522,
+                0.9999994039535522,
+            ],
+            1e-5,
+        );
+        close(
+            &f64s(&item(&r, 1)),
+            &[1.5, 4.0, -0.5, 4.0, 2.0, 0.5, 4.0, 6.0],
+            1e-6,
+        );
+        close(
+            &f64s(&item(&r, 2)),
+            &[
+                1.999959945678711, 0.9999949932098389, 1.999959945678711, 316.2277526855469,
+                316.2277526855469, 1.999959945678711, 0.3333331346511841, 0.3333331346511841,
+            ],
+            1e-5,
+        );
+        // The same numbers as group_norm's.
+        let g = call("aten::group_norm", &[x.clone(), i(2), w.clone(), b.clone()]);
+        let r = call("aten::native_group_norm", &args(w.clone(), b.clone(), 2, 4, 2, 2));
+        close(&f64s(&g), &f64s(&item(&r, 0)), 1e-6);
+        // float16 keeps its type in all three; float16 with float32 parameters gives float32
+        // statistics (PyTorch's mixed type).
+        let h = cast(&x, 5);
+        let hargs = |w: Value| vec![h.clone(), w, Value::None, i(2), i(4), i(2), i(2), f(1e-5)];
+        let r = call("aten::native_group_norm", &hargs(Value::None));
+        let types = |r: &Value| (dtype(&item(r, 0)), dtype(&item(r, 1)), dtype(&item(r, 2)));
+        assert_eq!(types(&r), (ScalarType::Float16, ScalarType::Float16, ScalarType::Float16));
+        let r = call("aten::native_group_norm", &hargs(w.clone()));
+        assert_eq!(types(&r), (ScalarType::Float16, ScalarType::Float32, ScalarType::Float32));
+        // An empty batch.
+        let empty = t_f32(&[], &[0, 4, 2]);
+        let r = call(
+            "aten::native_group_norm",
+            &[empty, Value::None, Value::None, i(0), i(4), i(2), i(2), f(1e-5)],
+        );
+        assert_eq!((dims(&item(&r, 0)), dims(&item(&r, 1))), (vec![0, 4, 2], vec![0, 2]));
+
+        // Messages from torch 2.15.0.
+        let e = call_err("aten::native_group_norm", &args(Value::None, Value::None, 2, 4, 2, 3));
+        assert!(e.contains("Expected number of channels in input to be divisible by num_groups, but got input of shape [2, 4, 2] and num_groups=3"), "{e}");
+        let e = call_err("aten::native_group_norm", &args(Value::None, Value::None, 2, 4, 2, 0));
+        assert!(e.contains("Expected num groups to be greater than 0, got 0"), "{e}");
+        let e = call_err("aten::native_group_norm", &args(Value::None, Value::None, 2, 4, 3, 2));
+        assert!(e.contains("Expected X.numel() == N * C * HxW to be true, but got false."), "{e}");
+        let e = call_err("aten::native_group_norm", &args(Value::None, Value::None, 2, 4, 0, 2));
+        assert!(e.contains("Expected HxW to be greater than 0, got 0"), "{e}");
+        let e = call_err("aten::native_group_norm", &args(Value::None, Value::None, -2, 4, 2, 2));
+        assert!(e.contains("must be non-negative"), "{e}");
+        let short = t_f32(&[1., 2., 3.], &[3]);
+        let e = call_err("aten::native_group_norm", &args(short, Value::None, 2, 4, 2, 2));
+        assert!(e.contains("Expected weight to be a vector of size equal to the number of channels in input, but got weight of shape [3] and input of shape [2, 4, 2]"), "{e}");
+        let square = t_f32(&[1.; 4], &[2, 2]);
+        let e = call_err("aten::native_group_norm", &args(Value::None, square, 2, 4, 2, 2));
+        assert!(e.contains("but got bias of shape [2, 2]"), "{e}");
+        let e = call_err("aten::native_group_norm", &args(cast(&w, 7), Value::None, 2, 4, 2, 2));
+        assert!(e.contains("mixed dtype (CPU): expect parameter to have scalar type of Float"), "{e}");
+        let long = vec![cast(&x, 4), Value::None, Value::None, i(2), i(4), i(2), i(2), f(1e-5)];
+        let e = call_err("aten::native_group_norm", &long);
+        assert!(e.contains("\"GroupNormKernelImpl\" not implemented for 'Long'"), "{e}");
     }
 
     #[test]

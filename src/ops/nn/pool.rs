@@ -52,6 +52,11 @@ pub(super) fn register(b: &mut Builder) {
         "aten::adaptive_avg_pool2d(Tensor self, SymInt[2] output_size) -> Tensor",
         |cx, a| adaptive(cx, a, 2, false),
     );
+    // Core ATen's form of `adaptive_avg_pool2d`: the same pooling.
+    b.add(
+        "aten::_adaptive_avg_pool2d(Tensor self, SymInt[2] output_size) -> Tensor",
+        |cx, a| adaptive(cx, a, 2, false),
+    );
     b.add(
         "aten::adaptive_max_pool1d(Tensor self, int[1] output_size) -> (Tensor, Tensor)",
         |cx, a| adaptive(cx, a, 1, true),
@@ -1062,5 +1067,22 @@ mod tests {
         assert_eq!(dims(&y), [1, 0, 2]);
         let y = call("aten::max_pool2d", &[arange_f32(&[0, 1, 4, 4]), ints(&[2])]);
         assert_eq!(dims(&y), [0, 1, 2, 2]);
+    }
+
+    #[test]
+    fn core_aten_adaptive_avg_pool2d_is_adaptive_avg_pool2d() {
+        // torch.ops.aten._adaptive_avg_pool2d(torch.arange(15.).reshape(1, 3, 5), ...) (torch 2.15.0).
+        let x = arange_f32(&[1, 3, 5]);
+        let y = call("aten::_adaptive_avg_pool2d", &[x.clone(), ints(&[2, 3])]);
+        assert_eq!(dims(&y), [1, 2, 3]);
+        close(&f64s(&y), &[3.0, 4.5, 6.0, 8.0, 9.5, 11.0], 1e-6);
+        let y = call("aten::_adaptive_avg_pool2d", &[x.clone(), ints(&[1, 1])]);
+        close(&f64s(&y), &[7.0], 1e-6);
+        let e = call_err("aten::_adaptive_avg_pool2d", &[x.clone(), ints(&[-1, 2])]);
+        assert!(e.contains("greater than or equal to 0"), "{e}");
+        let e = call_err("aten::_adaptive_avg_pool2d", &[arange_f32(&[5]), ints(&[1, 2])]);
+        assert!(e.contains("[5]"), "{e}");
+        let e = call_err("aten::_adaptive_avg_pool2d", &[cast(&x, 4), ints(&[1, 2])]);
+        assert!(e.contains("not implemented for"), "{e}");
     }
 }

@@ -1,7 +1,8 @@
-//! What TorchScript code asks of a tensor (`dim`, `size`, `numel`, `len`, `item`, ...), the
-//! identities (`contiguous`, `detach`, `clone`), and conversions: `to` (type, device, another
-//! tensor's), `type_as`, and the in-place `copy_`, `fill_` and `zero_`, which return the
-//! result for the interpreter to rebind.
+//! What TorchScript code asks of a tensor (`dim`, `size`, `numel`, `len`, `item` and Core
+//! ATen's `_local_scalar_dense`, ...), the identities (`contiguous`, `detach`, `clone`,
+//! `alias`), and conversions: `to` (type, device, another tensor's) and Core ATen's
+//! `_to_copy`, `type_as`, the in-place `copy_`, `fill_` and `zero_`, which return the result
+//! for the interpreter to rebind, and their functional forms `copy` and `fill.Scalar`.
 
 use candle_core::Device;
 
@@ -25,11 +26,13 @@ pub(super) fn register(b: &mut Builder) {
         is_floating_point,
     );
     b.add("aten::item(Tensor self) -> Scalar", item);
+    b.add("aten::_local_scalar_dense(Tensor self) -> Scalar", item);
     b.add(
         "aten::contiguous(Tensor(a) self, *, MemoryFormat memory_format=0) -> Tensor(a)",
         identity,
     );
     b.add("aten::detach(Tensor(a) self) -> Tensor(a)", identity);
+    b.add("aten::alias(Tensor(a) self) -> Tensor(a)", identity);
     b.add(
         "aten::clone(Tensor self, *, MemoryFormat? memory_format=None) -> Tensor",
         identity,
@@ -48,6 +51,10 @@ pub(super) fn register(b: &mut Builder) {
         copy,
     );
     b.add(
+        "aten::copy(Tensor self, Tensor src, bool non_blocking=False) -> Tensor",
+        copy,
+    );
+    b.add(
         "aten::copy_.int(Tensor(a!) self, int other) -> Tensor(a!)",
         fill_scalar,
     );
@@ -61,6 +68,10 @@ pub(super) fn register(b: &mut Builder) {
     );
     b.add(
         "aten::fill_.Scalar(Tensor(a!) self, Scalar value) -> Tensor(a!)",
+        fill_scalar,
+    );
+    b.add(
+        "aten::fill.Scalar(Tensor self, Scalar value) -> Tensor",
         fill_scalar,
     );
     b.add("aten::zero_(Tensor(a!) self) -> Tensor(a!)", zero);
@@ -105,6 +116,13 @@ fn register_to(b: &mut Builder) {
         "aten::to.prim_other(Tensor(a) self, bool non_blocking=False, bool copy=False) -> Tensor(b|a)",
         identity,
     );
+    // Core ATen's form of every `to`: a copy (tensors are values here, so `to`'s conversion).
+    b.add(
+        "aten::_to_copy(Tensor self, *, ScalarType? dtype=None, Layout? layout=None, \
+         Device? device=None, bool? pin_memory=None, bool non_blocking=False, \
+         MemoryFormat? memory_format=None) -> Tensor",
+        to_dtype_layout,
+    );
 }
 
 fn dim(_: &Ctx, args: &Args) -> Result<Value> {
@@ -144,7 +162,8 @@ fn is_floating_point(_: &Ctx, args: &Args) -> Result<Value> {
     Ok(Value::Bool(args.tensor(0)?.dtype().is_float()))
 }
 
-/// The one element, as an int, a float or a bool by the tensor's type.
+/// The one element, as an int, a float or a bool by the tensor's type (`item` and
+/// `_local_scalar_dense`).
 fn item(_: &Ctx, args: &Args) -> Result<Value> {
     let t = args.tensor(0)?;
     if t.elem_count() != 1 {
@@ -160,7 +179,7 @@ fn item(_: &Ctx, args: &Args) -> Result<Value> {
     })
 }
 
-/// `contiguous`, `detach`, `clone`: tensors are values here (in-place operators return new
+/// `contiguous`, `detach`, `clone`, `alias`: tensors are values here (in-place operators return new
 /// ones), so each is the tensor itself.
 fn identity(_: &Ctx, args: &Args) -> Result<Value> {
     Ok(Value::Tensor(args.tensor(0)?.clone()))
@@ -219,7 +238,7 @@ fn broadcast_to(src: &Tensor, shape: &[usize]) -> Result<candle_core::Tensor> {
     }
 }
 
-/// `self.copy_(src)`: `src` broadcast to `self`'s shape, converted to its type, on its device.
+/// `self.copy_(src)` and `copy(self, src)`: `src` broadcast to `self`'s shape, converted to its type, on its device.
 fn copy(_: &Ctx, args: &Args) -> Result<Value> {
     let dst = args.tensor(0)?;
     let src = args
@@ -377,5 +396,86 @@ mod tests {
         assert_eq!(values(&y), vec![0.0, 0.0]);
         let y = out("aten::copy_", &[x, Value::Int(7)]);
         assert_eq!(values(&y), vec![7.0; 6]);
+    }
+
+    #[test]
+    fn core_aten_copies_fills_and_scalars() {
+        // Values and messages from torch 2.15.0.
+        let x = t(&[1.5, -2.7], &[2], ScalarType::Float32);
+        let long = [("dtype", Value::Int(4))];
+        let Value::Tensor(y) = call("aten::_to_copy", std::slice::from_ref(&x), &long).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (y.dtype(), values(&y)),
+            (ScalarType::Int64, vec![1.0, -2.0])
+        );
+        let kw = [("dtype", Value::Int(11)), ("device", Value::str("cpu"))];
+        let ints = t(&[1.0, 0.0, 2.0], &[3], ScalarType::Int64);
+        let Value::Tensor(y) = call("aten::_to_copy", &[ints], &kw).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            (y.dtype(), values(&y)),
+            (ScalarType::Bool, vec![1.0, 0.0, 1.0])
+        );
+        let y = out("aten::_to_copy", std::slice::from_ref(&x));
+        assert_eq!(
+            (y.dtype(), values(&y)),
+            (ScalarType::Float32, vec![1.5, -2.7f32 as f64])
+        );
+        assert!(call("aten::_to_copy", &[x.clone(), Value::Int(4)], &[]).is_err());
+        let y = out("aten::alias", std::slice::from_ref(&x));
+        assert_eq!(
+            (y.dtype(), values(&y)),
+            (ScalarType::Float32, vec![1.5, -2.7f32 as f64])
+        );
+
+        // torch.ops.aten.copy(torch.zeros(2, 3, dtype=torch.int32), torch.tensor([1.7, -2.5, 3.]))
+        let dst = t(&[0.0; 6], &[2, 3], ScalarType::Int32);
+        let src = t(&[1.7, -2.5, 3.0], &[3], ScalarType::Float32);
+        let y = out("aten::copy", &[dst.clone(), src]);
+        assert_eq!(
+            (y.dtype(), y.dims(), values(&y)),
+            (
+                ScalarType::Int32,
+                &[2, 3][..],
+                vec![1.0, -2.0, 3.0, 1.0, -2.0, 3.0]
+            )
+        );
+        assert!(fails("aten::copy", &[dst.clone(), t(&[0.0; 2], &[2], ScalarType::Float32)])
+            .ends_with("The size of tensor a (3) must match the size of tensor b (2) at non-singleton dimension 1"));
+        assert!(fails(
+            "aten::copy",
+            &[t(&[0.0; 3], &[3], ScalarType::Float32), dst.clone()]
+        )
+        .ends_with("output with shape [3] doesn't match the broadcast shape [2, 3]"));
+
+        let y = out("aten::fill", &[dst.clone(), Value::Float(2.7)]);
+        assert_eq!((y.dtype(), values(&y)), (ScalarType::Int32, vec![2.0; 6]));
+        let y = out("aten::fill", &[x.clone(), Value::Bool(true)]);
+        assert_eq!(
+            (y.dtype(), values(&y)),
+            (ScalarType::Float32, vec![1.0, 1.0])
+        );
+        let bytes = t(&[0.0, 0.0], &[2], ScalarType::UInt8);
+        assert!(fails("aten::fill", &[bytes, Value::Int(300)])
+            .ends_with("value cannot be converted to type uint8_t without overflow"));
+
+        let scalar = |v: Value| call("aten::_local_scalar_dense", &[v], &[]).unwrap();
+        assert!(
+            matches!(scalar(t(&[2.5], &[1], ScalarType::Float32)), Value::Float(v) if v == 2.5)
+        );
+        assert!(matches!(
+            scalar(t(&[3.0], &[], ScalarType::Int16)),
+            Value::Int(3)
+        ));
+        assert!(matches!(
+            scalar(t(&[1.0], &[], ScalarType::Bool)),
+            Value::Bool(true)
+        ));
+        assert!(fails("aten::_local_scalar_dense", &[x])
+            .ends_with("a Tensor with 2 elements cannot be converted to Scalar"));
     }
 }

@@ -1,12 +1,12 @@
 //! Indexing by dim: `slice`, `select`, `narrow` (and their writing forms `slice_scatter`,
-//! `select_scatter`), `index_select`, `gather` and `scatter`.
+//! `select_scatter`), `index_select`, `gather`, `scatter` and `scatter_add`.
 //!
 //! Element positions are computed on the host (indices are validated there, with PyTorch's
 //! messages) and elements are moved with candle's `index_select` and `scatter`.
 
 use super::{err, int_values, offsets, put, strides, take, wrap_dim, wrap_index};
 use crate::error::Result;
-use crate::ops::creation::filled;
+use crate::ops::creation::{filled, from_i64s};
 use crate::ops::dtype::ScalarType;
 use crate::ops::registry::{Args, Builder, Ctx};
 use crate::ops::tensor::Tensor;
@@ -63,6 +63,14 @@ pub(super) fn register(b: &mut Builder) {
     b.add(
         "aten::scatter_.value(Tensor(a!) self, int dim, Tensor index, Scalar value) -> Tensor(a!)",
         scatter,
+    );
+    b.add(
+        "aten::scatter_add(Tensor self, int dim, Tensor index, Tensor src) -> Tensor",
+        scatter_add,
+    );
+    b.add(
+        "aten::scatter_add_(Tensor(a!) self, int dim, Tensor index, Tensor src) -> Tensor(a!)",
+        scatter_add,
     );
 }
 
@@ -325,6 +333,17 @@ fn gather(_: &Ctx, args: &Args) -> Result<Value> {
 }
 
 fn scatter(_: &Ctx, args: &Args) -> Result<Value> {
+    scattered(args, false)
+}
+
+fn scatter_add(_: &Ctx, args: &Args) -> Result<Value> {
+    scattered(args, true)
+}
+
+/// `scatter` (`accumulate` false: the last write wins) and `scatter_add` (each value added in
+/// index order: floats in their own type as PyTorch's CPU kernel adds them, integers wrapping,
+/// bool as logical or).
+fn scattered(args: &Args, accumulate: bool) -> Result<Value> {
     let t = args.tensor(0)?;
     let index = args.tensor(2)?;
     let src = args.opt_tensor(3).ok().flatten();
@@ -376,7 +395,26 @@ fn scatter(_: &Ctx, args: &Args) -> Result<Value> {
         }
         None => filled(args.scalar(3)?, &[n], t.dtype(), t.device())?,
     };
-    Ok(Value::Tensor(put(t, positions, values.inner(), false)?))
+    if accumulate && !t.dtype().is_float() {
+        let mut sums = int_values(t)?;
+        for (p, v) in positions.into_iter().zip(int_values(&values)?) {
+            if let Some(s) = usize::try_from(p).ok().and_then(|p| sums.get_mut(p)) {
+                *s = s.wrapping_add(v);
+            }
+        }
+        return Ok(Value::Tensor(from_i64s(
+            sums,
+            t.dims(),
+            t.dtype(),
+            t.device(),
+        )?));
+    }
+    Ok(Value::Tensor(put(
+        t,
+        positions,
+        values.inner(),
+        accumulate,
+    )?))
 }
 
 #[cfg(test)]
@@ -591,5 +629,113 @@ mod tests {
             &[x, Value::Int(1), longs(&[5.0], &[1, 1]), Value::Float(1.0)]
         )
         .ends_with("index 5 is out of bounds for dimension 1 with size 3"));
+    }
+
+    #[test]
+    fn scatter_add_sums_in_index_order() {
+        // Values and messages from torch 2.15.0:
+        // torch.zeros(3, 4).scatter_add(0, [[0, 1, 2, 0], [0, 0, 0, 0]], arange(1., 9.).view(2, 4)).
+        let x = t(&[0.0; 12], &[3, 4], ScalarType::Float32);
+        let idx = longs(&[0.0, 1.0, 2.0, 0.0, 0.0, 0.0, 0.0, 0.0], &[2, 4]);
+        let src = t(
+            &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0],
+            &[2, 4],
+            ScalarType::Float32,
+        );
+        let y = out(
+            "aten::scatter_add",
+            &[x.clone(), Value::Int(0), idx.clone(), src.clone()],
+        );
+        assert_eq!(
+            shaped(&y),
+            (
+                vec![3, 4],
+                vec![6.0, 6.0, 7.0, 12.0, 0.0, 2.0, 0.0, 0.0, 0.0, 0.0, 3.0, 0.0]
+            )
+        );
+        let idx32 = t(
+            &[0.0, 1.0, 2.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+            &[2, 4],
+            ScalarType::Int32,
+        );
+        let y = out(
+            "aten::scatter_add",
+            &[x.clone(), Value::Int(0), idx32, src.clone()],
+        );
+        assert_eq!(values(&y)[..4], [6.0, 6.0, 7.0, 12.0]);
+        // torch.ones(2, 3, dtype=torch.int64).scatter_add(1, [[2, 2], [0, 1]], [[5, 6], [7, 8]]).
+        let ones = t(&[1.0; 6], &[2, 3], ScalarType::Int64);
+        let args = [
+            ones,
+            Value::Int(1),
+            longs(&[2.0, 2.0, 0.0, 1.0], &[2, 2]),
+            t(&[5.0, 6.0, 7.0, 8.0], &[2, 2], ScalarType::Int64),
+        ];
+        let y = out("aten::scatter_add", &args);
+        assert_eq!(
+            (y.dtype(), values(&y)),
+            (ScalarType::Int64, vec![1.0, 1.0, 12.0, 8.0, 9.0, 1.0])
+        );
+        // uint8 wraps: [1, 2] + 200 + 100 at index 1 -> [1, 46]; bool adds as or.
+        let bytes = |v: &[f64]| t(v, &[v.len()], ScalarType::UInt8);
+        let args = [
+            bytes(&[1.0, 2.0]),
+            Value::Int(0),
+            longs(&[1.0, 1.0], &[2]),
+            bytes(&[200.0, 100.0]),
+        ];
+        assert_eq!(values(&out("aten::scatter_add", &args)), vec![1.0, 46.0]);
+        let flags = |v: &[f64]| t(v, &[v.len()], ScalarType::Bool);
+        let args = [
+            flags(&[1.0, 0.0]),
+            Value::Int(0),
+            longs(&[1.0, 1.0], &[2]),
+            flags(&[1.0, 1.0]),
+        ];
+        let y = out("aten::scatter_add", &args);
+        assert_eq!((y.dtype(), values(&y)), (ScalarType::Bool, vec![1.0, 1.0]));
+        // 0-dim: torch.tensor(1.).scatter_add(0, torch.tensor(0), torch.tensor(5.)) -> 6.
+        let scalar = |v: f64, d| t(&[v], &[], d);
+        let args = [
+            scalar(1.0, ScalarType::Float32),
+            Value::Int(0),
+            scalar(0.0, ScalarType::Int64),
+            scalar(5.0, ScalarType::Float32),
+        ];
+        assert_eq!(
+            shaped(&out("aten::scatter_add", &args)),
+            (vec![], vec![6.0])
+        );
+
+        let fail = |index: Value, src: Value, dim: i64| {
+            fails(
+                "aten::scatter_add",
+                &[x.clone(), Value::Int(dim), index, src],
+            )
+        };
+        let row = |v: f64| longs(&[v, 0.0, 0.0, 0.0], &[1, 4]);
+        assert!(fail(row(3.0), src.clone(), 0)
+            .ends_with("index 3 is out of bounds for dimension 0 with size 3"));
+        assert!(fail(row(-1.0), src.clone(), 0)
+            .ends_with("index -1 is out of bounds for dimension 0 with size 3"));
+        let float_index = t(&[0.0; 8], &[2, 4], ScalarType::Float32);
+        assert!(fail(float_index, src.clone(), 0)
+            .ends_with("scatter(): Expected dtype int32/int64 for index"));
+        let doubles = t(&[1.0; 8], &[2, 4], ScalarType::Float64);
+        assert!(fail(idx.clone(), doubles, 0)
+            .ends_with("scatter(): Expected self.dtype to be equal to src.dtype"));
+        assert!(fail(idx.clone(), src.clone(), 2)
+            .ends_with("Dimension out of range (expected to be in range of [-2, 1], but got 2)"));
+        assert!(fail(longs(&[0.0; 4], &[4]), src.clone(), 0)
+            .ends_with("Index tensor must have the same number of dimensions as self tensor"));
+        assert!(fail(longs(&[0.0; 16], &[4, 4]), src.clone(), 0).ends_with(
+            "Expected index [4, 4] to be no larger than self [3, 4] apart from dimension 0 and to be no \
+             larger size than src [2, 4]"
+        ));
+        let narrow_src = t(&[1.0; 6], &[2, 3], ScalarType::Float32);
+        assert!(fail(idx, narrow_src, 0).ends_with(
+            "Expected index [2, 4] to be no larger than self [3, 4] apart from dimension 0 and to be no \
+             larger size than src [2, 3]"
+        ));
     }
 }

@@ -1,9 +1,11 @@
-//! `flip`, `roll`, `tril`, `triu`, `one_hot`, constant padding (`constant_pad_nd`, and
-//! `pad` in its `"constant"` mode; the other modes are refused by name) and `diag`.
+//! `flip`, `roll`, `tril`, `triu`, `one_hot`, padding (`constant_pad_nd`, and `pad` in its
+//! `"constant"` mode here, its `"reflect"` and `"replicate"` modes in [`super::pad`];
+//! `"circular"` is refused by name), `diag` and `diagonal`.
 
 use candle_core::DType;
 
-use super::{err, int_values, put, take, wrap_dim};
+use super::pad::{padded as edge_padded, Mode};
+use super::{err, int_values, offsets, put, strides, take, wrap_dim};
 use crate::error::Result;
 use crate::ops::creation::{filled, from_i64s, new_dims, zeros_of};
 use crate::ops::dtype::ScalarType;
@@ -33,6 +35,10 @@ pub(super) fn register(b: &mut Builder) {
         pad,
     );
     b.add("aten::diag(Tensor self, int diagonal=0) -> Tensor", diag);
+    b.add(
+        "aten::diagonal(Tensor(a) self, int offset=0, int dim1=0, int dim2=1) -> Tensor(a)",
+        diagonal,
+    );
 }
 
 fn with_type(inner: candle_core::Tensor, like: &Tensor) -> Result<Tensor> {
@@ -258,21 +264,54 @@ fn constant_pad_nd(cx: &Ctx, args: &Args) -> Result<Value> {
 }
 
 fn pad(cx: &Ctx, args: &Args) -> Result<Value> {
-    match args.str(2)? {
+    let mode = match args.str(2)? {
         "constant" => {
             let value = Scalar::Float(args.opt_float(3)?.unwrap_or(0.0));
-            Ok(Value::Tensor(padded(
+            return Ok(Value::Tensor(padded(
                 cx,
                 args.tensor(0)?,
                 &args.ints(1)?,
                 value,
-            )?))
+            )?));
         }
-        mode @ ("reflect" | "replicate" | "circular") => Err(err(format!(
-            "padding mode '{mode}' is not supported (only 'constant' is)"
-        ))),
-        mode => Err(err(format!("Unrecognised padding mode {mode}"))),
+        "reflect" => Mode::Reflect,
+        "replicate" => Mode::Replicate,
+        "circular" => {
+            return Err(err(
+                "padding mode 'circular' is not supported (only 'constant', 'reflect' and \
+                 'replicate' are)",
+            ))
+        }
+        mode => return Err(err(format!("Unrecognised padding mode {mode}"))),
+    };
+    let (t, p) = (args.tensor(0)?, args.ints(1)?);
+    if !p.len().is_multiple_of(2) {
+        return Err(err("Padding length must be divisible by 2"));
     }
+    if p.len() > 2 * t.rank() {
+        return Err(err(format!(
+            "Padding length should be less than or equal to two times the input dimension but \
+             got padding length {} and input of dimension {}",
+            p.len(),
+            t.rank()
+        )));
+    }
+    if args.opt_float(3)?.is_some_and(|v| v != 0.0) {
+        let name = args.str(2)?;
+        return Err(err(format!(
+            "Padding mode \"{name}\" doesn't take in value argument"
+        )));
+    }
+    // `reflection_pad{k}d` or `replication_pad{k}d` for an input of `k + 1` or `k + 2` dims.
+    let k = p.len() / 2;
+    if !(1..=3).contains(&k) || !(t.rank() == k + 1 || t.rank() == k + 2) {
+        return Err(err(format!(
+            "Padding size {} is not supported for {}D input tensor.",
+            p.len(),
+            t.rank()
+        )));
+    }
+    Ok(Value::Tensor(edge_padded(cx, t, &p, k, mode)?))
 }
 
 fn diag(cx: &Ctx, args: &Args) -> Result<Value> {
@@ -308,6 +347,50 @@ fn diag(cx: &Ctx, args: &Args) -> Result<Value> {
         }
         r => Err(err(format!("diag(): Supports 1D or 2D tensors. Got {r}D"))),
     }
+}
+
+/// `diagonal`: the elements `(i + max(-offset, 0), i + max(offset, 0))` of dims `dim1` and
+/// `dim2`, those two dims removed and the diagonal appended as the last dim.
+fn diagonal(_: &Ctx, args: &Args) -> Result<Value> {
+    let t = args.tensor(0)?;
+    let (offset, dim1, dim2) = (args.int(1)?, args.int(2)?, args.int(3)?);
+    let (d1, d2) = (wrap_dim(dim1, t.rank())?, wrap_dim(dim2, t.rank())?);
+    if d1 == d2 {
+        return Err(err(format!(
+            "diagonal dimensions cannot be identical {dim1}, {dim2}"
+        )));
+    }
+    let dims = t.dims();
+    let (rows, cols) = (dims[d1] as i128, dims[d2] as i128);
+    let k = i128::from(offset);
+    let n = if k >= 0 {
+        rows.min(cols - k)
+    } else {
+        (rows + k).min(cols)
+    }
+    .max(0) as usize;
+    // Where the diagonal starts, as a row and a column; only read when it is not empty.
+    let (row0, col0) = if n == 0 {
+        (0, 0)
+    } else {
+        (
+            offset.min(0).unsigned_abs() as usize,
+            offset.max(0).unsigned_abs() as usize,
+        )
+    };
+    let st = strides(dims);
+    let rest: Vec<usize> = (0..t.rank()).filter(|&d| d != d1 && d != d2).collect();
+    let rest_dims: Vec<usize> = rest.iter().map(|&d| dims[d]).collect();
+    let rest_steps: Vec<usize> = rest.iter().map(|&d| st[d]).collect();
+    let start = (row0 * st[d1] + col0 * st[d2]) as i64;
+    let step = (st[d1] + st[d2]) as i64;
+    let mut positions = Vec::with_capacity(rest_dims.iter().product::<usize>() * n);
+    for base in offsets(&rest_dims, &rest_steps) {
+        positions.extend((0..n as i64).map(|i| base + start + i * step));
+    }
+    let mut out_dims = rest_dims;
+    out_dims.push(n);
+    Ok(Value::Tensor(take(t, positions, &out_dims)?))
 }
 
 #[cfg(test)]
@@ -509,11 +592,114 @@ mod tests {
         );
         assert!(fails(
             "aten::pad",
-            &[x.clone(), ints(&[1, 1]), Value::str("reflect")]
+            &[x.clone(), ints(&[1, 1]), Value::str("circular")]
         )
-        .contains("'reflect' is not supported"));
+        .contains("'circular' is not supported"));
         assert!(fails("aten::pad", &[x, ints(&[1, 1]), Value::str("bogus")])
             .ends_with("Unrecognised padding mode bogus"));
+    }
+
+    #[test]
+    fn pad_reflects_and_replicates_through_the_pad_operators() {
+        // Values and messages from torch 2.15.0 (torch.ops.aten.pad).
+        let x = arange(&[2, 3]);
+        let pad = |mode: &str, p: &[i64]| vec![x.clone(), ints(p), Value::str(mode)];
+        assert_eq!(
+            shaped(&out("aten::pad", &pad("reflect", &[1, 1]))),
+            (
+                vec![2, 5],
+                vec![1.0, 0.0, 1.0, 2.0, 1.0, 4.0, 3.0, 4.0, 5.0, 4.0]
+            )
+        );
+        assert_eq!(
+            values(&out("aten::pad", &pad("replicate", &[1, 1]))),
+            vec![0.0, 0.0, 1.0, 2.0, 2.0, 3.0, 3.0, 4.0, 5.0, 5.0]
+        );
+        let mut zero = pad("replicate", &[1, 1]);
+        zero.push(Value::Float(0.0));
+        assert_eq!(out("aten::pad", &zero).dims(), &[2, 5]);
+        let mut valued = pad("reflect", &[1, 1]);
+        valued.push(Value::Float(1.0));
+        assert!(fails("aten::pad", &valued)
+            .ends_with("Padding mode \"reflect\" doesn't take in value argument"));
+        assert!(fails("aten::pad", &pad("reflect", &[1, 1, 1]))
+            .ends_with("Padding length must be divisible by 2"));
+        assert!(fails("aten::pad", &pad("reflect", &[1; 6])).ends_with(
+            "Padding length should be less than or equal to two times the input dimension but \
+             got padding length 6 and input of dimension 2"
+        ));
+        let y = arange(&[1, 3, 4]);
+        assert!(
+            fails("aten::pad", &[y, ints(&[1; 6]), Value::str("reflect")])
+                .ends_with("Padding size 6 is not supported for 3D input tensor.")
+        );
+        assert!(fails(
+            "aten::pad",
+            &[arange(&[3]), ints(&[1, 1]), Value::str("replicate")]
+        )
+        .ends_with("Padding size 2 is not supported for 1D input tensor."));
+        assert!(fails("aten::pad", &pad("reflect", &[3, 0])).ends_with(
+            "Argument #4: Padding size should be less than the corresponding input dimension, but \
+             got: padding (3, 0) at dimension 1 of input [2, 3]"
+        ));
+    }
+
+    #[test]
+    fn diagonal_reads_any_two_dims() {
+        // Values and messages from torch 2.15.0 (torch.arange(24.).reshape(2, 3, 4)).
+        let x = arange(&[2, 3, 4]);
+        let diagonal = |args: &[i64]| {
+            let mut a = vec![x.clone()];
+            a.extend(args.iter().map(|&n| Value::Int(n)));
+            shaped(&out("aten::diagonal", &a))
+        };
+        assert_eq!(
+            diagonal(&[]),
+            (vec![4, 2], vec![0.0, 16.0, 1.0, 17.0, 2.0, 18.0, 3.0, 19.0])
+        );
+        assert_eq!(
+            diagonal(&[1]),
+            (vec![4, 2], vec![4.0, 20.0, 5.0, 21.0, 6.0, 22.0, 7.0, 23.0])
+        );
+        assert_eq!(diagonal(&[-1, 0, 2]), (vec![3, 1], vec![12.0, 16.0, 20.0]));
+        assert_eq!(
+            diagonal(&[0, 2, 0]),
+            (vec![3, 2], vec![0.0, 13.0, 4.0, 17.0, 8.0, 21.0])
+        );
+        assert_eq!(
+            diagonal(&[1, -1, -2]),
+            (vec![2, 2], vec![4.0, 9.0, 16.0, 21.0])
+        );
+        assert_eq!(diagonal(&[5]).0, vec![4, 0]);
+        assert_eq!(diagonal(&[-7]).0, vec![4, 0]);
+        assert_eq!(diagonal(&[i64::MIN]).0, vec![4, 0]);
+        let m = t(&[0.0, 1.0, 2.0, 3.0, 4.0, 5.0], &[2, 3], ScalarType::Int64);
+        let y = out("aten::diagonal", &[m, Value::Int(1)]);
+        assert_eq!(
+            (y.dtype(), shaped(&y)),
+            (ScalarType::Int64, (vec![2], vec![1.0, 5.0]))
+        );
+        let e = fails(
+            "aten::diagonal",
+            &[x.clone(), Value::Int(0), Value::Int(1), Value::Int(1)],
+        );
+        assert!(
+            e.ends_with("diagonal dimensions cannot be identical 1, 1"),
+            "{e}"
+        );
+        let e = fails(
+            "aten::diagonal",
+            &[x, Value::Int(0), Value::Int(0), Value::Int(3)],
+        );
+        assert!(
+            e.ends_with("Dimension out of range (expected to be in range of [-3, 2], but got 3)")
+        );
+        let v = t(&[1.0, 2.0], &[2], ScalarType::Float32);
+        assert!(fails("aten::diagonal", &[v])
+            .ends_with("Dimension out of range (expected to be in range of [-1, 0], but got 1)"));
+        let s = t(&[1.0], &[], ScalarType::Float32);
+        assert!(fails("aten::diagonal", &[s])
+            .ends_with("Dimension out of range (expected to be in range of [-1, 0], but got 1)"));
     }
 
     #[test]
