@@ -27,6 +27,11 @@ or a strided view by turns, and the output is the returned array.
 Weights mode (`--weights FILE`) checks a user's own file, recognised by content, not by
 extension, against what PyTorch computes from it, on N random requests; scriptless runs on FILE
 itself:
+  - a `.pt2` whose forward is not one of the seed's models' runs by its own graph: the requests
+    are drawn like the example inputs the archive keeps (request 0 is the example; the others
+    random floats of its shapes, dtypes, mean and spread; integer and bool tensors and plain
+    arguments kept), written as corpus.py's request JSON, run with
+    `scriptless run` and compared with `torch.export.load(FILE).module()` under the f32 policy;
   - a TorchScript (`torch.jit.save`) or `torch.export.save` archive carries its model's code, so
     the reference is the archive as PyTorch runs it (`torch.jit.load(FILE)`,
     `torch.export.load(FILE).module()`), whatever its classes or tensors are named. The requests
@@ -968,10 +973,87 @@ def _one_hot_width(code):
     return int(found.group(1))
 
 
+def own_program(path):
+    """The torch.export program at `path` when its forward is not one of the seed's models', else
+    None (a seed model's archive, or a file that is not a .pt2)."""
+    if not zipfile.is_zipfile(path):
+        return None
+    with zipfile.ZipFile(path) as zf:
+        if ["archive_format"] not in [name.split("/")[1:] for name in zf.namelist()]:
+            return None
+    program = torch.export.load(path)
+    names = list(program.module_call_graph[0].signature.forward_arg_names)
+    return None if names in FORWARD_ARGS.values() else program
+
+
+def like(example, gen):
+    """A random value like `example`: a float tensor of its shape, dtype, mean and spread; a list
+    of those. Integer and bool tensors (ids, offsets, lengths, masks, whose structure random
+    values would break) and plain values stay the example's."""
+    if isinstance(example, (list, tuple)):
+        return [like(v, gen) for v in example]
+    if not isinstance(example, torch.Tensor) or not example.is_floating_point() or example.numel() == 0:
+        return example
+    x = example.double()
+    spread = float(x.std()) if x.numel() > 1 else 1.0
+    drawn = torch.randn(example.shape, generator=gen, dtype=torch.float64) * (spread or 1.0) + float(x.mean())
+    return drawn.to(example.dtype)
+
+
+def own_pt2_mode(args, program):
+    """--weights FILE.pt2 whose forward is not a seed model's: N requests drawn like the example
+    inputs the archive keeps (request 0 is the example itself; the others random floats of its
+    shapes and dtypes, integer and bool tensors and plain arguments kept), run through `scriptless run` and
+    compared with `torch.export.load(FILE).module()` under the f32 policy (integer and bool
+    outputs exactly). Exit status 1 if any request fails."""
+    import corpus  # python/corpus.py, beside this file
+    binary = (args.bin or ROOT / "target" / "release" / "scriptless").resolve()
+    if not binary.is_file():
+        sys.exit(f"parity.py: no scriptless binary at {binary} (cargo build --release, or --bin PATH)")
+    names = list(program.module_call_graph[0].signature.forward_arg_names)
+    example_args, example_kwargs = program.example_inputs
+    examples = list(example_args) + [example_kwargs[n] for n in names[len(example_args):]]
+    kinds = {torch.Tensor: "Tensor", float: "float", int: "int", bool: "bool", str: "str"}
+    types = [(n, "List[Tensor]" if isinstance(v, (list, tuple)) else kinds.get(type(v), "Tensor"))
+             for n, v in zip(names, examples)]
+    module = program.module()
+    gen = torch.Generator().manual_seed(args.seed)
+    version = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout.strip()
+    print(f"torch {torch.__version__}, {version} ({binary}), seed {args.seed}; {args.weights}: forward({', '.join(names)}),"
+          f" its own program; reference: torch.export.load(...).module()", flush=True)
+    failed, worst = 0, 0.0
+    with tempfile.TemporaryDirectory() as tmp:
+        out = args.keep or Path(tmp)
+        out.mkdir(parents=True, exist_ok=True)
+        for i in range(args.n):
+            request = {n: (like(v, gen) if i else (list(v) if isinstance(v, tuple) else v))
+                       for n, v in zip(names, examples)}
+            path = out / f"request_{i}.json"
+            corpus.write_json(path, corpus.request_json(request, types))
+            want = corpus.run(module, request)
+            corpus.write_json(out / f"request_{i}.expected.json", {"output": corpus.typed(want)})
+            try:
+                ratio, found = run_corpus_request(binary, args.weights, path, want, corpus.ATOL, corpus.RTOL,
+                                                  out, f"request_{i}")
+                passed = ratio <= 1 and math.isfinite(ratio)
+            except (CliError, Mismatch) as e:
+                ratio, found, passed = float("inf"), str(e), False
+            worst = max(worst, ratio)
+            failed += not passed
+            print(f"{'PASS' if passed else 'FAIL'} request {i} | worst {ratio:.3g} of the tolerance | {found}",
+                  flush=True)
+    print(f"{args.n} requests: {args.n - failed} passed, {failed} failed; worst |diff| / tolerance {worst:.3g}")
+    return 1 if failed else 0
+
+
 def main():
     args = parse_args()
     if args.corpus is not None:
         sys.exit(corpus_mode(args))
+    if args.weights is not None and args.model is None:
+        program = own_program(args.weights)
+        if program is not None:
+            sys.exit(own_pt2_mode(args, program))
     if args.via == "module" and scriptless is None:
         sys.exit("parity.py: --via module, but the module is not installed (pip install ./python-package)")
     if args.bin is not None and args.via == "auto":
