@@ -317,7 +317,7 @@ fn windows(
             .checked_sub(1)
             .and_then(|k| k.checked_mul(w.dilation))
             .and_then(|k| k.checked_add(1))
-            .filter(|&s| s < 1 << 40)
+            .filter(|&s| (s as u64) < 1 << 40)
             .ok_or_else(|| script(format!("{op}: the kernel size overflows")))?;
         if w.padding > span / 2 {
             return Err(script(format!(
