@@ -43,8 +43,9 @@ itself:
     metadata `model`) names the seed model it is loaded into, sized from the tensors' shapes.
     For the categorical model the feature width comes from --feature-width, else the metadata
     `feature_width`, else 10 (as the CLI).
-Weights mode checks f32 and f64 unless --dtypes says otherwise: the f16/bf16 tolerances were
-validated at default init scale only.
+Weights mode checks f32 and f64 unless --dtypes says otherwise (f32 only for a .pt2, which runs
+in the dtypes it was exported in): the f16/bf16 tolerances were validated at default init scale
+only.
 
 Corpus mode (`--corpus [NAME ...]`, every model of python/corpus.py when no NAME is given) draws
 --variants random variants of each corpus model (random sizes, layers, weights and requests, from
@@ -906,6 +907,7 @@ def parse_args():
         parser.error("--feature-width is for --weights with --model categorical")
     if args.n is None:
         args.n = 200 if args.weights is None else 20
+    args.dtypes_defaulted = args.dtypes is None
     if args.dtypes is None:
         args.dtypes = list(DTYPES) if args.weights is None else ["f32", "f64"]
     return args
@@ -1069,6 +1071,10 @@ def main():
         via = f"the Python module scriptless {scriptless.__version__} ({Path(scriptless.__file__).parent})"
     print(f"torch {torch.__version__}, {via}, seed {args.seed}", flush=True)
     loaded = load_user_weights(args) if args.weights else None
+    if loaded and loaded[1] == "pt2" and args.dtypes_defaulted:
+        # A .pt2 runs in the dtypes its graph was exported in (scriptless refuses another
+        # --dtype for a graph it runs), so its default check is f32 only.
+        args.dtypes = ["f32"]
     if loaded:
         reference = "the archive as PyTorch runs it" if loaded[4] else f"the seed's {loaded[3]} model"
         print(f"weights {args.weights}: {loaded[1]}, {loaded[3]} {loaded[2]}; reference: {reference}")

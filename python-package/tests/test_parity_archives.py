@@ -1,6 +1,8 @@
 """python/parity.py checks a user's archive against that archive as PyTorch runs it: it passes on
-the seed's own archives and fails on the not-seed ones (named like the seed's classes, holding the
-seed's tensors, computing something else), with or without --model. Needs torch and safetensors
+the seed's own archives and on the not-seed ones (named like the seed's classes, holding the
+seed's tensors, computing something else), which scriptless runs by their own code, and fails
+when --model runs the seed's model on their tensors; a user's .pt2 is checked on requests drawn
+like its example inputs. Needs torch and safetensors
 (parity.py runs live PyTorch); skipped without them, as in CI:
 
     pip install torch==2.15.0 safetensors && pytest python-package/tests/test_parity_archives.py
@@ -37,26 +39,38 @@ def test_the_seeds_archives_pass(cli, weights):
     assert "4 passed, 0 failed" in output
 
 
+@pytest.mark.parametrize("weights", [
+    "sequence_final_hidden/weights.pt",
+    "sequence_relu/weights.pt",
+    "sequence_last_valid/weights.pt",
+    "two_input_product/weights.pt",
+    "two_input_product/weights.pt2",
+])
+def test_archives_whose_code_is_not_the_seeds_run_by_it(cli, weights):
+    # scriptless runs such an archive by its own code (a .pt) or graph (a .pt2), which is what
+    # PyTorch computes from it.
+    status, output = parity(cli, NOT_SEED / weights)
+    assert status == 0, output
+    assert "4 passed, 0 failed" in output, output
+
+
 @pytest.mark.parametrize("weights,flags", [
-    ("sequence_final_hidden/weights.pt", []),
-    ("sequence_relu/weights.pt", []),
-    ("sequence_last_valid/weights.pt", []),
-    ("two_input_product/weights.pt", []),
-    ("two_input_product/weights.pt2", []),
     # --model loads the tensors into the seed's model, which is not what the archive computes.
     ("sequence_final_hidden/weights.pt", ["--model", "sequence"]),
     ("sequence_relu/weights.pt", ["--model", "sequence"]),
     ("sequence_last_valid/weights.pt", ["--model", "sequence"]),
     ("two_input_product/weights.pt2", ["--model", "two-input"]),
 ])
-def test_archives_whose_code_is_not_the_seeds_fail(cli, weights, flags):
+def test_the_seeds_model_on_another_archives_tensors_fails(cli, weights, flags):
     status, output = parity(cli, NOT_SEED / weights, *flags)
     assert status == 1, output
-    if flags:
-        # Where the two computations agree (one sequence filling its batch: its last step is
-        # h_n, is its last valid step), a request may pass; not all of them.
-        assert " FAIL " in output, output
-    else:
-        # Refused by scriptless, every one.
-        assert "0 passed, 4 failed" in output, output
-        assert "is not the seed's" in output, output
+    # Where the two computations agree (one sequence filling its batch: its last step is h_n,
+    # is its last valid step), a request may pass; not all of them.
+    assert " FAIL " in output, output
+
+
+def test_a_users_pt2_is_checked_on_requests_like_its_example(cli):
+    status, output = parity(cli, ROOT / "examples" / "attention.pt2")
+    assert status == 0, output
+    assert "its own program; reference: torch.export.load(...).module()" in output, output
+    assert "4 requests: 4 passed, 0 failed" in output, output
