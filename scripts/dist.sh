@@ -35,7 +35,9 @@
 #     f64 cases are bit for bit only on Linux x86-64 (glibc): elsewhere f64's exp and tanh come
 #     from another C library (mingw's, musl's, WASI's), which may round the last bit the other
 #     way, and on aarch64 f64 products go through the gemm crate's NEON kernels (it ignores
-#     SCRIPTLESS_CPU); those are compared as below;
+#     SCRIPTLESS_CPU); those are compared as below, as is the user's model (own.*) off Linux
+#     x86-64: its operators run on candle's and gemm's kernels and that C library's exp, erf
+#     and tanh, which sum and round per platform (the seed's kernels are the same everywhere);
 #   - within the parity tolerance (atol 2e-5, rtol 1e-4) for aarch64's NEON tier against the
 #     native default tier, whose vectors are of another width and so sum in another order.
 #
