@@ -15,8 +15,8 @@ fn the_operator_page_is_the_registry() {
         .lines()
         .filter(|l| !l.starts_with('#') && !l.is_empty())
         .collect();
-    let generated = scriptless::ops::Registry::get().markdown()
-        + &scriptless::script::export_markdown(&core);
+    let generated =
+        scriptless::ops::Registry::get().markdown() + &scriptless::script::export_markdown(&core);
     if std::env::var_os("SCRIPTLESS_BLESS").is_some() {
         std::fs::write(&path, &generated).unwrap();
         return;

@@ -26,11 +26,11 @@ mod program;
 mod value;
 mod walk;
 
+pub use graph::export_markdown;
 pub use io::{
     args_from_json, args_from_tensors, output_json, output_npz, output_safetensors, output_tensors,
     tensors_from_safetensors,
 };
-pub use graph::export_markdown;
 pub use parse::parse;
 pub use program::{
     Dim, Operator, Options, Param, Program, ProgramKind, Signature, TensorSpec, DEFAULT_MAX_DEPTH,
