@@ -29,7 +29,7 @@ fn entries() -> &'static Vec<(String, Vec<u8>)> {
         (0..zip.len())
             .filter_map(|i| {
                 let mut e = zip.by_index(i).ok()?;
-                let name = e.name().to_string();
+                let name = e.name().ok()?.to_string();
                 let mut data = Vec::new();
                 e.read_to_end(&mut data).ok()?;
                 (!name.ends_with("models/model.json")).then_some((name, data))
