@@ -7,7 +7,7 @@
 use super::arith::{not_implemented, out};
 use super::kernel::{float_type, float_unary, in_place, int_map1, real_map1, Real, RealFn1, CT};
 use crate::error::{Error, Result};
-use crate::ops::{Args, Builder, Ctx, OpFn, ScalarType, Tensor};
+use crate::ops::{Args, Builder, Ctx, ScalarType, Tensor};
 
 /// `-t`; bool is refused as PyTorch refuses it.
 pub(in crate::ops) fn neg(t: &Tensor) -> Result<Tensor> {
@@ -266,74 +266,23 @@ fn bitwise_not(t: &Tensor) -> Result<Tensor> {
     }
 }
 
-/// The floating functions registered, each with its in-place form.
-const FLOATING: [&str; 23] = [
-    "exp",
-    "log",
-    "log1p",
-    "log2",
-    "expm1",
-    "sqrt",
-    "rsqrt",
-    "reciprocal",
-    "sin",
-    "cos",
-    "tan",
-    "tanh",
-    "sigmoid",
-    "erf",
-    "acos",
-    "acosh",
-    "asin",
-    "asinh",
-    "atan",
-    "atanh",
-    "cosh",
-    "sinh",
-    "log10",
-];
-
-/// The op function of floating function `name`, out of place or in place.
-fn floating_op(name: &str, inplace: bool) -> OpFn {
-    macro_rules! ops {
-        ($($n:literal),*) => {
-            match (name, inplace) {
-                $(
-                    ($n, false) => |_: &Ctx, a: &Args| out(floating($n, a.tensor(0)?)),
-                    ($n, true) => |_: &Ctx, a: &Args| {
-                        let t = a.tensor(0)?;
-                        in_place(t, floating($n, t)?)
-                    },
-                )*
-                _ => |_: &Ctx, _: &Args| Err(Error::Script("no such function".into())),
-            }
-        };
-    }
-    ops!(
-        "exp",
-        "log",
-        "log1p",
-        "log2",
-        "expm1",
-        "sqrt",
-        "rsqrt",
-        "reciprocal",
-        "sin",
-        "cos",
-        "tan",
-        "tanh",
-        "sigmoid",
-        "erf",
-        "acos",
-        "acosh",
-        "asin",
-        "asinh",
-        "atan",
-        "atanh",
-        "cosh",
-        "sinh",
-        "log10"
-    )
+/// Registers each floating function (`aten::exp`) with its in-place form (`aten::exp_`).
+macro_rules! register_floating {
+    ($b:expr, $($name:literal),* $(,)?) => {
+        $(
+            $b.add(
+                concat!("aten::", $name, "(Tensor self) -> Tensor"),
+                |_: &Ctx, a: &Args| out(floating($name, a.tensor(0)?)),
+            );
+            $b.add(
+                concat!("aten::", $name, "_(Tensor(a!) self) -> Tensor(a!)"),
+                |_: &Ctx, a: &Args| {
+                    let t = a.tensor(0)?;
+                    in_place(t, floating($name, t)?)
+                },
+            );
+        )*
+    };
 }
 
 /// Registers the operators of one tensor.
@@ -359,16 +308,32 @@ pub(super) fn register(b: &mut Builder) {
         let t = a.tensor(0)?;
         in_place(t, sign(t)?)
     });
-    for name in FLOATING {
-        b.add(
-            &format!("aten::{name}(Tensor self) -> Tensor"),
-            floating_op(name, false),
-        );
-        b.add(
-            &format!("aten::{name}_(Tensor(a!) self) -> Tensor(a!)"),
-            floating_op(name, true),
-        );
-    }
+    register_floating!(
+        b,
+        "exp",
+        "log",
+        "log1p",
+        "log2",
+        "expm1",
+        "sqrt",
+        "rsqrt",
+        "reciprocal",
+        "sin",
+        "cos",
+        "tan",
+        "tanh",
+        "sigmoid",
+        "erf",
+        "acos",
+        "acosh",
+        "asin",
+        "asinh",
+        "atan",
+        "atanh",
+        "cosh",
+        "sinh",
+        "log10",
+    );
     register_rounding(b);
     b.add("aten::isnan(Tensor self) -> Tensor", |_, a| {
         out(isnan(a.tensor(0)?))
