@@ -99,15 +99,7 @@ pub(crate) struct ProgramArchive {
 /// Reads a `.pt2` archive (`torch.export.save`) as a program to run.
 pub(crate) fn read_program(bytes: &[u8], limits: &Limits) -> Result<ProgramArchive, String> {
     let mut entries = Entries::open(bytes)?;
-    let roots: Vec<String> = entries
-        .names()
-        .filter_map(|n| {
-            let prefix = n.strip_suffix("archive_format")?;
-            (prefix.is_empty() || (prefix.ends_with('/') && prefix.matches('/').count() == 1))
-                .then(|| prefix.to_string())
-        })
-        .collect();
-    let root = match &roots[..] {
+    let root = match &super::top(&entries, "archive_format")[..] {
         [root] => root.clone(),
         [] => return Err("not a torch.export archive (no archive_format)".into()),
         _ => return Err("the archive holds more than one archive_format".into()),
@@ -133,16 +125,15 @@ fn read_parts(
     let name = program_name(entries, root)?;
     let program_path = format!("{root}models/{name}.json");
     let json = entries.read(&program_path)?;
-    let torch_version = torch_version(&json);
-    let written_by = match &torch_version {
-        Some(v) => format!("torch {v}"),
-        None => "a PyTorch that does not record its version".to_string(),
-    };
     for legacy in [
         format!("{root}data/weights/{name}.pt"),
         format!("{root}data/constants/{name}.pt"),
     ] {
         if entries.contains(&legacy) {
+            let written_by = match torch_version(&json) {
+                Some(v) => format!("torch {v}"),
+                None => "a PyTorch that does not record its version".to_string(),
+            };
             return Err(format!(
                 "a torch.export archive written by {written_by} in the layout before PyTorch \
                  2.9, whose weights are one pickle ({legacy}), which is not read: load it with \

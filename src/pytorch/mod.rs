@@ -47,17 +47,24 @@ pub(crate) fn is_zip(bytes: &[u8]) -> bool {
     bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06")
 }
 
+/// The folders (`""` for the root, else `name/`) that hold `file` at their top: where each kind
+/// keeps its files, `archive/` for torch.save, the file's stem for the others.
+pub(crate) fn top(entries: &Entries, file: &str) -> Vec<String> {
+    entries
+        .names()
+        .filter_map(|n| {
+            let prefix = n.strip_suffix(file)?;
+            (prefix.is_empty() || (prefix.ends_with('/') && prefix.matches('/').count() == 1))
+                .then(|| prefix.to_string())
+        })
+        .collect()
+}
+
 /// Whether `bytes` are a zip archive with an `archive_format` entry at its root or in one
 /// folder: a `torch.export` archive (`.pt2`).
 pub(crate) fn is_export_archive(bytes: &[u8]) -> bool {
     is_zip(bytes)
-        && Entries::open(bytes).is_ok_and(|entries| {
-            entries.names().any(|n| {
-                n.strip_suffix("archive_format").is_some_and(|prefix| {
-                    prefix.is_empty() || (prefix.ends_with('/') && prefix.matches('/').count() == 1)
-                })
-            })
-        })
+        && Entries::open(bytes).is_ok_and(|entries| !top(&entries, "archive_format").is_empty())
 }
 
 /// Whether `bytes` start like the pre-1.6 `torch.save` format (a bare pickle whose first value
@@ -76,18 +83,6 @@ pub(crate) fn read_archive(
     limits: &Limits,
 ) -> Result<(Archive, BTreeMap<String, Tensor>), String> {
     let mut entries = Entries::open(bytes)?;
-    // The folder each kind keeps its files in: `archive/` for torch.save, the file's stem for
-    // the others.
-    let top = |entries: &Entries, file: &str| -> Vec<String> {
-        entries
-            .names()
-            .filter_map(|n| {
-                let prefix = n.strip_suffix(file)?;
-                (prefix.is_empty() || (prefix.ends_with('/') && prefix.matches('/').count() == 1))
-                    .then(|| prefix.to_string())
-            })
-            .collect()
-    };
     let exported = top(&entries, "archive_format");
     let pickled = top(&entries, "data.pkl");
     match (&exported[..], &pickled[..]) {

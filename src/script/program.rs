@@ -513,7 +513,8 @@ fn graph_dtype_refusal(want: DType, have: DType) -> Error {
     ))
 }
 
-/// The type of a graph input's structure.
+/// The type of a graph input's or output's structure, its leaves' kinds from `leaves` (a
+/// tensor where they run out).
 fn tree_type(tree: &graph::Tree, leaves: &mut std::slice::Iter<Leaf>) -> Type {
     let ty = |name: &str, args: Vec<Type>| Type {
         name: name.into(),
@@ -525,7 +526,7 @@ fn tree_type(tree: &graph::Tree, leaves: &mut std::slice::Iter<Leaf>) -> Type {
             Some(Leaf::Scalar { kind, .. }) => ty(kind, vec![]),
             Some(Leaf::Constant(c)) => ty(graph::const_type(c), vec![]),
         },
-        graph::Tree::None => ty("Optional", vec![ty("Tensor", vec![])]),
+        graph::Tree::None => ty("NoneType", vec![]),
         graph::Tree::Tuple(items) => ty(
             "Tuple",
             items.iter().map(|t| tree_type(t, leaves)).collect(),
@@ -590,32 +591,7 @@ fn graph_signature(graph: &Graph) -> Signature {
         .collect();
     Signature {
         params,
-        returns: Some(return_type(graph.out_tree())),
-    }
-}
-
-fn return_type(tree: &graph::Tree) -> Type {
-    let ty = |name: &str, args: Vec<Type>| Type {
-        name: name.into(),
-        args,
-    };
-    match tree {
-        graph::Tree::Leaf => ty("Tensor", vec![]),
-        graph::Tree::None => ty("NoneType", vec![]),
-        graph::Tree::Tuple(items) => ty("Tuple", items.iter().map(return_type).collect()),
-        graph::Tree::List(items) => ty(
-            "List",
-            vec![items.first().map_or(ty("Tensor", vec![]), return_type)],
-        ),
-        graph::Tree::Dict(items) => ty(
-            "Dict",
-            vec![
-                ty("str", vec![]),
-                items
-                    .first()
-                    .map_or(ty("Tensor", vec![]), |(_, t)| return_type(t)),
-            ],
-        ),
+        returns: Some(tree_type(graph.out_tree(), &mut [].iter())),
     }
 }
 

@@ -238,7 +238,7 @@ fn check(name: &str, ty: &Type, v: Value, options: &Options) -> Result<Value> {
         )
     };
     Ok(match (ty.name.as_str(), v) {
-        ("Optional", Value::None) => Value::None,
+        ("Optional" | "NoneType", Value::None) => Value::None,
         ("Optional", v) => match ty.args.first() {
             Some(inner) => check(name, inner, v, options)?,
             None => v,
