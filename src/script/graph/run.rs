@@ -177,7 +177,7 @@ impl<'g> Binder<'g, '_> {
                          bakes int, float and bool arguments in): leave it out, or export \
                          again with the value you need",
                         show(v),
-                        show_const(c)
+                        show(&super::const_value(c))
                     ),
                 )),
             },
@@ -318,20 +318,6 @@ fn show(v: &UserValue) -> String {
         UserValue::Float(x) => format!("{x:?}"),
         UserValue::Str(s) => format!("{s:?}"),
         other => format!("a {}", other.type_name()),
-    }
-}
-
-pub(super) fn show_const(c: &Const) -> String {
-    match c {
-        Const::None => "None".into(),
-        Const::Bool(b) => if *b { "True" } else { "False" }.into(),
-        Const::Int(n) => n.to_string(),
-        Const::Float(x) => format!("{x:?}"),
-        Const::Str(s) => format!("{s:?}"),
-        Const::Ints(v) => format!("{v:?}"),
-        Const::Floats(v) => format!("{v:?}"),
-        Const::Bools(v) => format!("{v:?}"),
-        Const::Strs(v) => format!("{v:?}"),
     }
 }
 
