@@ -290,19 +290,30 @@ pub struct BenchRow {
     pub runs: usize,
 }
 
-/// Warms up (a tenth of the budget, at least one call), then times calls until `budget` has
-/// passed (at least one call) and returns the median.
+/// Times a configuration's calls as [`time_calls`] does.
 pub fn time(name: &'static str, prepared: &Prepared, budget: Duration) -> Result<BenchRow> {
+    let (median_us, runs) = time_calls(budget, || prepared.call().map(drop))?;
+    Ok(BenchRow {
+        name,
+        median_us,
+        runs,
+    })
+}
+
+/// Times `call`: a warm-up of a tenth of `budget` (at least one call), then calls until
+/// `budget` has passed (at least one). Returns the median call in microseconds and the number
+/// of timed calls.
+pub fn time_calls(budget: Duration, mut call: impl FnMut() -> Result<()>) -> Result<(f64, usize)> {
     let start = Instant::now();
-    prepared.call()?;
+    call()?;
     while start.elapsed() < budget / 10 {
-        prepared.call()?;
+        call()?;
     }
     let mut times = Vec::new();
     let start = Instant::now();
     while times.is_empty() || start.elapsed() < budget {
         let t = Instant::now();
-        prepared.call()?;
+        call()?;
         times.push(t.elapsed().as_secs_f64() * 1e6);
     }
     times.sort_by(f64::total_cmp);
@@ -312,14 +323,9 @@ pub fn time(name: &'static str, prepared: &Prepared, budget: Duration) -> Result
     } else {
         (times[mid - 1] + times[mid]) / 2.0
     };
-    Ok(BenchRow {
-        name,
-        median_us,
-        runs: times.len(),
-    })
+    Ok((median_us, times.len()))
 }
 
-/// SplitMix64: a small, fixed generator so benchmark data needs no dependency.
 struct SplitMix64(u64);
 
 impl SplitMix64 {

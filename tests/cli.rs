@@ -430,6 +430,89 @@ fn bench_json_reports_each_selected_configuration() {
 }
 
 #[test]
+fn bench_times_one_file_on_one_request_with_a_profile() {
+    // A user's model by both routes, and the seed's archive (dedicated, and interpreted).
+    for (weights, input, extra) in [
+        ("examples/attention.pt", "examples/attention.json", &[][..]),
+        ("examples/attention.pt2", "examples/attention.json", &[][..]),
+        ("weights/two_input.pt", "examples/two_input.json", &[][..]),
+        (
+            "weights/two_input.pt",
+            "examples/two_input.json",
+            &["--interpret"][..],
+        ),
+    ] {
+        let mut args = vec![
+            "bench",
+            "--weights",
+            weights,
+            "--input",
+            input,
+            "--seconds",
+            "0.05",
+            "--json",
+            "--profile",
+        ];
+        args.extend(extra);
+        let out = scriptless(&args);
+        assert!(
+            out.status.success(),
+            "{weights} {extra:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let doc: Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+        let row = &doc["rows"][0];
+        assert_eq!(
+            row["name"],
+            Path::new(weights).file_stem().unwrap().to_str().unwrap()
+        );
+        assert!(row["median_us"].as_f64().unwrap() > 0.0, "{row}");
+        assert!(row["macs"].is_null(), "{row}");
+        let profile = &doc["profile"];
+        assert!(profile["calls"].as_u64().unwrap() >= 1, "{profile}");
+        let ops = profile["ops"].as_array().unwrap();
+        // The dedicated model calls no operator of the library; the others do.
+        let dedicated = weights.starts_with("weights/") && extra.is_empty();
+        assert_eq!(ops.is_empty(), dedicated, "{weights} {extra:?}: {profile}");
+        if !dedicated {
+            let names: Vec<&str> = ops.iter().map(|o| o["op"].as_str().unwrap()).collect();
+            assert!(
+                names.iter().any(|n| n.starts_with("aten::linear")),
+                "{names:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn bench_of_a_file_refuses_what_it_cannot_time() {
+    assert_fails(
+        &scriptless(&["bench", "--weights", "weights/two_input.pt"]),
+        &["--input"],
+    );
+    assert_fails(
+        &scriptless(&[
+            "bench",
+            "--weights",
+            "weights/two_input.pt",
+            "--input",
+            "examples/requests.jsonl",
+        ]),
+        &["bench takes one request"],
+    );
+    assert_fails(
+        &scriptless(&[
+            "bench",
+            "--weights",
+            "examples/attention.pt",
+            "--input",
+            "examples/two_input.json",
+        ]),
+        &["examples/two_input.json"],
+    );
+}
+
+#[test]
 fn a_closed_stdout_is_an_error_line_not_a_panic() {
     // `scriptless bench | head -0`: the reader is gone before the first row is printed.
     let mut child = common::command::scriptless()

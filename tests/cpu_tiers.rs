@@ -61,7 +61,7 @@ fn bench_reports_the_tier_it_ran_on() {
 
 #[test]
 fn bench_peak_measures_every_usable_tier() {
-    let out = scriptless("", &["bench", "--peak", "--json", "--seconds", "0.01"]);
+    let out = scriptless("", &["bench", "--peak", "--json", "--seconds", "0.001"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     let rows = report["peak"].as_array().unwrap();

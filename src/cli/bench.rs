@@ -50,6 +50,9 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     if args.peak {
         return peak(args, cpu);
     }
+    if let (Some(weights), Some(input)) = (&args.weights, &args.input) {
+        return super::bench_file::run(args, weights, input);
+    }
     let device = parse_device(&args.device)?;
     let configs = select(&device, args.only.as_deref());
     if configs.is_empty() {
@@ -106,17 +109,17 @@ fn peak(args: &BenchArgs, cpu: CpuTier) -> anyhow::Result<ExitCode> {
     let mut rows = Vec::new();
     for tier in CpuTier::usable()? {
         for &threads in &threads {
-            let gflops = fma_peak(tier, threads, budget)?;
+            let gflops = significant(fma_peak(tier, threads, budget)?);
             if !args.json {
                 writeln!(
                     std::io::stdout().lock(),
-                    "{tier:<8} {threads:>2} thread(s) {gflops:>9.1} GFLOP/s"
+                    "{tier:<8} {threads:>2} thread(s) {gflops:>9} GFLOP/s"
                 )?;
             }
             rows.push(PeakRow {
                 tier,
                 threads,
-                gflops: tenths(gflops),
+                gflops,
             });
         }
     }
@@ -128,8 +131,18 @@ fn peak(args: &BenchArgs, cpu: CpuTier) -> anyhow::Result<ExitCode> {
 }
 
 /// `value` rounded to one decimal, as the reports give it.
-fn tenths(value: f64) -> f64 {
+pub(super) fn tenths(value: f64) -> f64 {
     (value * 10.0).round() / 10.0
+}
+
+/// `value` rounded to three significant digits, so that a slow rate (the generic tier under a
+/// sanitizer: hundredths of a GFLOP/s) is still reported, not rounded to zero.
+fn significant(value: f64) -> f64 {
+    if value <= 0.0 || !value.is_finite() {
+        return value;
+    }
+    let scale = 10f64.powi(2 - value.log10().floor() as i32);
+    (value * scale).round() / scale
 }
 
 /// `report` as one line of JSON on stdout.
@@ -140,4 +153,17 @@ fn print_json(report: &impl Serialize) -> anyhow::Result<()> {
         serde_json::to_string(report)?
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::significant;
+
+    #[test]
+    fn slow_rates_keep_three_significant_digits() {
+        assert_eq!(significant(0.012_345), 0.0123);
+        assert_eq!(significant(123.456), 123.0);
+        assert_eq!(significant(98_765.4), 98_800.0);
+        assert_eq!(significant(0.0), 0.0);
+    }
 }

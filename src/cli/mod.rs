@@ -1,6 +1,7 @@
 //! Command-line arguments and the dispatch to each subcommand.
 
 mod bench;
+mod bench_file;
 mod inspect;
 mod jsonl;
 mod output;
@@ -64,6 +65,29 @@ pub(crate) struct BenchArgs {
     /// "threads", "gflops"}, ...]}.
     #[arg(long, conflicts_with_all = ["only", "kernel"])]
     pub peak: bool,
+    /// Instead of the table, time one model on one request: any file `run --weights` takes,
+    /// opened as `run` opens it (row `name`: the file's stem; `macs`: null).
+    #[arg(long, value_name = "FILE", requires = "input", conflicts_with_all = ["only", "peak", "kernel"])]
+    pub weights: Option<PathBuf>,
+    /// The request for --weights: a `.json`, `.safetensors` or `.npz` file, as `run --input`.
+    #[arg(long, value_name = "FILE", requires = "weights")]
+    pub input: Option<PathBuf>,
+    /// With --weights: which of the seed's models the file holds, as `run --model`.
+    #[arg(long, value_enum, requires = "weights")]
+    pub model: Option<ModelArg>,
+    /// With --weights: the precision, as `run --dtype`.
+    #[arg(long, value_enum, requires = "weights")]
+    pub dtype: Option<DtypeArg>,
+    /// With --weights: run the archive by its own code even when it is one of the seed's
+    /// models, as `run --interpret`.
+    #[arg(long, requires = "weights")]
+    pub interpret: bool,
+    /// With --weights: after the timing, time every operator call for another --seconds and
+    /// print where a call's time goes: per operator overload, its calls and microseconds per
+    /// forward call; the rest is the interpreter's or executor's own (with --json: a
+    /// "profile" object).
+    #[arg(long, requires = "weights")]
+    pub profile: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

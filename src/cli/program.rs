@@ -33,15 +33,23 @@ pub(crate) fn run(args: &RunArgs, program: &Program) -> anyhow::Result<ExitCode>
         bail!("--feature-width and --pool apply to the seed's models only, not to a model run by its own code");
     }
     let target = OutputTarget::from_arg(args.output.as_deref())?;
-    let limits = args.limits();
-    let input = &args.input;
-    let ext = input.extension().and_then(|e| e.to_str()).unwrap_or("");
-    if ext == "jsonl" {
+    if args.input.extension().is_some_and(|e| e == "jsonl") {
         return run_lines(args, program, &target);
     }
     if args.keep_going || args.batch_size.is_some() {
         bail!("--keep-going and --batch-size apply to a .jsonl input only");
     }
+    let request = read_args(args, program)?;
+    let output = program.forward(request)?;
+    write(&output, &target)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The request file `--input` (not a `.jsonl` file), typed by `forward`'s signature.
+pub(crate) fn read_args(args: &RunArgs, program: &Program) -> anyhow::Result<Vec<(String, Value)>> {
+    let limits = args.limits();
+    let input = &args.input;
+    let ext = input.extension().and_then(|e| e.to_str()).unwrap_or("");
     let what = format!("input file {}", input.display());
     let bytes = read_limited(input, &what, limits.max_input_bytes)?;
     let request = match ext {
@@ -66,9 +74,7 @@ pub(crate) fn run(args: &RunArgs, program: &Program) -> anyhow::Result<ExitCode>
              code"
         ),
     };
-    let output = program.forward(request)?;
-    write(&output, &target)?;
-    Ok(ExitCode::SUCCESS)
+    Ok(request)
 }
 
 /// Reads a file of at most `max` bytes.

@@ -3,9 +3,10 @@
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
+use scriptless::script::Program;
 use scriptless::{
-    parse_device, read_request, ArchiveCode, Model, ModelKind, Pooling, RequestFormat, Weights,
-    META_FEATURE_WIDTH,
+    parse_device, read_request, ArchiveCode, Model, ModelInputs, ModelKind, Pooling, RequestFormat,
+    Weights, META_FEATURE_WIDTH,
 };
 
 use super::jsonl::{self, Batching};
@@ -16,9 +17,51 @@ use super::RunArgs;
 /// Requests per model call for a `.jsonl` input, unless `--batch-size` says otherwise.
 const DEFAULT_BATCH_SIZE: usize = 256;
 
+/// A model opened from `--weights`, the way `run` opens it.
+pub(crate) enum Opened {
+    /// One of the seed's models, run by its dedicated implementation.
+    Seed {
+        model: Model,
+        kind: ModelKind,
+        pooling: Pooling,
+    },
+    /// A program run by its own code (TorchScript or `torch.export`).
+    Program(Program),
+}
+
 pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     // Everything that can be checked without running the model is checked first.
     let target = OutputTarget::from_arg(args.output.as_deref())?;
+    let (model, kind, pooling) = match open(args)? {
+        Opened::Program(program) => return program::run(args, &program),
+        Opened::Seed {
+            model,
+            kind,
+            pooling,
+        } => (model, kind, pooling),
+    };
+    let limits = args.limits();
+    if args.input.extension().is_some_and(|e| e == "jsonl") {
+        let batching = Batching {
+            batch_size: args.batch_size.map_or(DEFAULT_BATCH_SIZE, |n| n as usize),
+            keep_going: args.keep_going,
+            pooling,
+            limits,
+        };
+        return jsonl::run(&model, &args.input, &target, &batching);
+    }
+    if args.keep_going || args.batch_size.is_some() {
+        bail!("--keep-going and --batch-size apply to a .jsonl input only");
+    }
+    let inputs = read_seed_request(args, &model, kind)?;
+    let output = model.forward(&inputs, pooling)?;
+    write_output(&output, &target)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Opens `--weights`: a program when `--interpret` says so or the file's code is not one of
+/// the seed's, else the seed's model it holds (or `--model` names).
+pub(crate) fn open(args: &RunArgs) -> anyhow::Result<Opened> {
     let device = parse_device(&args.device)?;
     let limits = args.limits();
     if args.interpret {
@@ -27,19 +70,17 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
                 "--interpret runs the archive by its own code, and --model by the seed's: give one"
             );
         }
-        let program = program::load(args)?;
-        return program::run(args, &program);
+        return Ok(Opened::Program(program::load(args)?));
     }
     // A file that is not one of the seed's models runs by its own code, when it has code.
     let mut weights = match Weights::read_within(&args.weights, &limits) {
         Ok(w) => w,
-        Err(e) if args.model.is_none() => return by_own_code(args, e),
+        Err(e) if args.model.is_none() => return by_own_code(args, e).map(Opened::Program),
         Err(e) => return Err(e.into()),
     };
     if args.model.is_none() && matches!(weights.code(), Some(ArchiveCode::NotSeed { .. })) {
         drop(weights);
-        let program = program::load(args)?;
-        return program::run(args, &program);
+        return Ok(Opened::Program(program::load(args)?));
     }
     let kind = ModelKind::resolve(args.model.map(ModelKind::from), &weights, "--model")?;
     if let Some(width) = args.feature_width {
@@ -58,18 +99,19 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     // The model holds what it needs; the file's tensors would only take memory from the run.
     drop(weights);
     let pooling = args.pool.map(Pooling::from).unwrap_or_default();
-    if args.input.extension().is_some_and(|e| e == "jsonl") {
-        let batching = Batching {
-            batch_size: args.batch_size.map_or(DEFAULT_BATCH_SIZE, |n| n as usize),
-            keep_going: args.keep_going,
-            pooling,
-            limits,
-        };
-        return jsonl::run(&model, &args.input, &target, &batching);
-    }
-    if args.keep_going || args.batch_size.is_some() {
-        bail!("--keep-going and --batch-size apply to a .jsonl input only");
-    }
+    Ok(Opened::Seed {
+        model,
+        kind,
+        pooling,
+    })
+}
+
+/// The request file `--input` for one of the seed's models (not a `.jsonl` file).
+pub(crate) fn read_seed_request(
+    args: &RunArgs,
+    model: &Model,
+    kind: ModelKind,
+) -> anyhow::Result<ModelInputs> {
     // A .npy gets the library's advice (one array; the models take two: use .npz).
     let npy = args.input.extension().is_some_and(|e| e == "npy");
     if RequestFormat::from_path(&args.input).is_none() && !npy {
@@ -78,16 +120,18 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             args.input.display()
         );
     }
-    let inputs = read_request(&args.input, kind, model.dtype(), &limits)?;
-    let output = model.forward(&inputs, pooling)?;
-    write_output(&output, &target)?;
-    Ok(ExitCode::SUCCESS)
+    Ok(read_request(
+        &args.input,
+        kind,
+        model.dtype(),
+        &args.limits(),
+    )?)
 }
 
 /// A file the weights reader refused (`error`), run by its own code if it is a TorchScript or
 /// `torch.export` archive: its buffers may be of types weights cannot be (a BatchNorm's int64
 /// counter).
-fn by_own_code(args: &RunArgs, error: scriptless::Error) -> anyhow::Result<ExitCode> {
+fn by_own_code(args: &RunArgs, error: scriptless::Error) -> anyhow::Result<Program> {
     let mut magic = [0u8; 4];
     let is_zip = std::fs::File::open(&args.weights)
         .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
@@ -97,7 +141,7 @@ fn by_own_code(args: &RunArgs, error: scriptless::Error) -> anyhow::Result<ExitC
         return Err(error.into());
     }
     match program::load(args) {
-        Ok(program) => program::run(args, &program),
+        Ok(program) => Ok(program),
         Err(e) if e.to_string().contains("not a TorchScript archive") => Err(error.into()),
         Err(e) => Err(e),
     }

@@ -616,6 +616,7 @@ mod tests {
         let cx = Ctx {
             limits: &limits,
             device: &Device::Cpu,
+            constants: None,
         };
         let kwargs: Vec<(String, Value)> = kwargs
             .iter()

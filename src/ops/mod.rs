@@ -8,7 +8,9 @@
 //!
 //! [`Limits::max_elements`]: crate::Limits::max_elements
 
+mod constants;
 mod dtype;
+pub mod profile;
 mod registry;
 mod schema;
 mod tensor;
@@ -23,8 +25,9 @@ mod reduce;
 mod rnn;
 mod shape;
 
+pub use constants::Constants;
 pub use dtype::ScalarType;
-pub use registry::{bind, with_op, Args, Builder, Ctx, Op, OpFn, Registry, Scalar};
+pub use registry::{bind, with_op, Args, Builder, Ctx, Hint, Op, OpFn, Registry, Scalar};
 pub use schema::{Arg, Default, Schema, Ty};
 pub use tensor::Tensor;
 pub use value::{Dict, List, Object, Value};

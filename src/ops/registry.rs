@@ -4,7 +4,9 @@
 //! order, whose arguments it fits; a call by full name (a `.pt2` graph's
 //! `torch.ops.aten.add.Tensor`) goes to that overload.
 
-use std::collections::HashMap;
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::OnceLock;
 
 use candle_core::Device;
@@ -22,6 +24,9 @@ pub struct Ctx<'a> {
     pub limits: &'a Limits,
     /// The device new tensors go to when the call names none.
     pub device: &'a Device,
+    /// The program's constant tensors, for the work operators do once on them; `None` where
+    /// an operator is called outside a program.
+    pub constants: Option<&'a super::Constants>,
 }
 
 impl Ctx<'_> {
@@ -108,8 +113,8 @@ impl Registry {
         REGISTRY.get_or_init(|| {
             let mut b = Builder { ops: Vec::new() };
             super::register_all(&mut b);
-            let mut by_name: HashMap<String, Vec<usize>> = HashMap::new();
-            let mut by_full_name = HashMap::new();
+            let mut by_name: HashMap<String, Vec<usize>> = HashMap::default();
+            let mut by_full_name = HashMap::default();
             for (i, op) in b.ops.iter().enumerate() {
                 by_name.entry(op.schema.name.clone()).or_default().push(i);
                 by_full_name.insert(op.schema.full_name(), i);
@@ -159,11 +164,11 @@ impl Registry {
     }
 
     /// Binds a call of `name` to the first overload its arguments fit.
-    pub fn resolve(
+    pub fn resolve<K: AsRef<str>>(
         &self,
         name: &str,
         args: &[Value],
-        kwargs: &[(String, Value)],
+        kwargs: &[(K, Value)],
     ) -> Result<(&Op, Args)> {
         let mut tried = Vec::new();
         for op in self.overloads(name) {
@@ -178,13 +183,40 @@ impl Registry {
         let given: Vec<String> = args
             .iter()
             .map(Value::type_name)
-            .chain(kwargs.iter().map(|(k, v)| format!("{k}={}", v.type_name())))
+            .chain(
+                kwargs
+                    .iter()
+                    .map(|(k, v)| format!("{}={}", k.as_ref(), v.type_name())),
+            )
             .collect();
         Err(Error::Script(format!(
             "{name} has no overload for ({}): {}",
             given.join(", "),
             tried.join("; ")
         )))
+    }
+
+    /// [`resolve`](Self::resolve), trying first the overload `hint` remembers (an index
+    /// [`Self::ops`] has) and remembering the one that binds. A call site's arguments rarely
+    /// change type, so this usually binds once instead of trying the overloads in turn.
+    pub fn resolve_hinted<K: AsRef<str>>(
+        &self,
+        name: &str,
+        args: &[Value],
+        kwargs: &[(K, Value)],
+        hint: &Hint,
+    ) -> Result<(&Op, Args)> {
+        if let Some(op) = self.ops.get(hint.get()) {
+            if let Ok(bound) = bind(&op.schema, args, kwargs) {
+                return Ok((op, bound));
+            }
+        }
+        let (op, bound) = self.resolve(name, args, kwargs)?;
+        // Ops are registered once and never move: the address gives the index.
+        if let Some(i) = self.ops.iter().position(|o| std::ptr::eq(o, op)) {
+            hint.set(i);
+        }
+        Ok((op, bound))
     }
 
     /// Calls `name` with `args` and `kwargs`, bound as [`resolve`](Self::resolve) binds them.
@@ -196,7 +228,36 @@ impl Registry {
         kwargs: &[(String, Value)],
     ) -> Result<Value> {
         let (op, bound) = self.resolve(name, args, kwargs)?;
-        (op.f)(cx, &bound).map_err(|e| with_op(&op.schema, e))
+        super::profile::call(op, || (op.f)(cx, &bound)).map_err(|e| with_op(&op.schema, e))
+    }
+}
+
+/// An overload index a call site remembers (see [`Registry::resolve_hinted`]); shared by the
+/// threads that run the program.
+#[derive(Debug)]
+pub struct Hint(std::sync::atomic::AtomicUsize);
+
+impl Default for Hint {
+    fn default() -> Self {
+        Self(std::sync::atomic::AtomicUsize::new(usize::MAX))
+    }
+}
+
+impl Clone for Hint {
+    fn clone(&self) -> Self {
+        Self(std::sync::atomic::AtomicUsize::new(self.get()))
+    }
+}
+
+impl Hint {
+    /// The remembered index, `usize::MAX` if none.
+    pub fn get(&self) -> usize {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Remembers `index`.
+    pub fn set(&self, index: usize) {
+        self.0.store(index, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -210,10 +271,10 @@ pub fn with_op(schema: &Schema, e: Error) -> Error {
 }
 
 /// Binds positional and keyword arguments to `schema`'s, filling defaults and checking types.
-pub fn bind(
+pub fn bind<K: AsRef<str>>(
     schema: &Schema,
     args: &[Value],
-    kwargs: &[(String, Value)],
+    kwargs: &[(K, Value)],
 ) -> std::result::Result<Args, String> {
     if args.len() > schema.args.len() {
         return Err(format!(
@@ -223,7 +284,8 @@ pub fn bind(
         ));
     }
     for (k, _) in kwargs {
-        if !schema.args.iter().any(|a| &a.name == k) {
+        let k = k.as_ref();
+        if !schema.args.iter().any(|a| a.name == k) {
             return Err(format!("no argument `{k}`"));
         }
     }
@@ -233,14 +295,14 @@ pub fn bind(
             if arg.keyword_only {
                 return Err(format!("`{}` is keyword-only", arg.name));
             }
-            if kwargs.iter().any(|(k, _)| k == &arg.name) {
+            if kwargs.iter().any(|(k, _)| k.as_ref() == arg.name) {
                 return Err(format!("`{}` given twice", arg.name));
             }
             Some(args[i].clone())
         } else {
             kwargs
                 .iter()
-                .find(|(k, _)| k == &arg.name)
+                .find(|(k, _)| k.as_ref() == arg.name)
                 .map(|(_, v)| v.clone())
         };
         let value = match given {
@@ -255,7 +317,7 @@ pub fn bind(
         values.push(value);
     }
     Ok(Args {
-        names: schema.args.iter().map(|a| a.name.clone()).collect(),
+        names: schema.arg_names.clone(),
         values,
     })
 }
@@ -373,14 +435,17 @@ impl Scalar {
 /// The bound arguments of a call, in schema order.
 #[derive(Debug, Clone)]
 pub struct Args {
-    names: Vec<String>,
+    names: Arc<[String]>,
     values: Vec<Value>,
 }
 
 impl Args {
     /// Arguments bound to nothing but themselves (for operators called from Rust).
     pub fn new(names: Vec<String>, values: Vec<Value>) -> Self {
-        Self { names, values }
+        Self {
+            names: names.into(),
+            values,
+        }
     }
 
     fn err(&self, i: usize, what: &str) -> Error {

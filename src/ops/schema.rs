@@ -94,6 +94,8 @@ pub struct Schema {
     pub returns: String,
     /// The schema as written.
     pub text: String,
+    /// The arguments' names, shared by every call's bound [`Args`](super::Args).
+    pub arg_names: std::sync::Arc<[String]>,
 }
 
 impl Schema {
@@ -171,6 +173,7 @@ impl Schema {
         Ok(Self {
             name,
             overload,
+            arg_names: args.iter().map(|a| a.name.clone()).collect(),
             args,
             returns,
             text: text.to_string(),

@@ -237,6 +237,7 @@ mod tests {
         let cx = Ctx {
             limits: &limits,
             device: &Device::Cpu,
+            constants: None,
         };
         let kwargs: Vec<(String, Value)> = kwargs
             .iter()

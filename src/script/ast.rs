@@ -219,6 +219,8 @@ pub enum Expr {
         args: Vec<Expr>,
         /// Keyword arguments, in order.
         kwargs: Vec<(String, Expr)>,
+        /// What the interpreter works out about this call once, on its first run.
+        site: CallSite,
     },
     /// `value[index]`; several comma-separated indices are a `Tuple` index.
     Subscript(Box<Expr>, Box<Expr>),
@@ -326,4 +328,70 @@ pub enum BoolOp {
     And,
     /// `or`.
     Or,
+}
+
+/// What the interpreter works out about a call site once (the program's code never changes),
+/// instead of on every call: the names it calls by and the overload its calls bind to.
+#[derive(Debug, Default)]
+pub struct CallSite {
+    callee: std::sync::OnceLock<Callee>,
+    /// The registry index of the overload this site's last operator call bound to (or
+    /// `usize::MAX`), tried first next time.
+    pub(crate) hint: crate::ops::Hint,
+}
+
+impl Clone for CallSite {
+    fn clone(&self) -> Self {
+        Self {
+            callee: self.callee.clone(),
+            hint: self.hint.clone(),
+        }
+    }
+}
+
+impl CallSite {
+    /// The names `func`, this site's callee, calls by.
+    pub(crate) fn callee(&self, func: &Expr) -> &Callee {
+        self.callee.get_or_init(|| Callee::new(func))
+    }
+}
+
+/// The names a call site's callee calls by.
+#[derive(Debug, Clone)]
+pub(crate) struct Callee {
+    /// The callee as a dotted name (`torch.add`, `self.fc.forward`), if it is one.
+    pub path: Option<String>,
+    /// The dotted name's first part (`torch`, `self`): a local variable there makes it a
+    /// method call.
+    pub root: Option<String>,
+    /// The operator the dotted name calls, if it names one (`torch.add` → `aten::add`).
+    pub op: Option<String>,
+    /// For a method call `x.view(...)` on a tensor: `aten::view`.
+    pub method_op: Option<String>,
+}
+
+impl Callee {
+    fn new(func: &Expr) -> Self {
+        let path = dotted(func);
+        Self {
+            root: path
+                .as_deref()
+                .map(|p| p.split('.').next().unwrap_or(p).to_string()),
+            op: path.as_deref().and_then(super::calls::operator_name),
+            method_op: match func {
+                Expr::Attr(_, method) => Some(format!("aten::{method}")),
+                _ => None,
+            },
+            path,
+        }
+    }
+}
+
+/// `a.b.c` as a dotted name, if `e` is one.
+pub(crate) fn dotted(e: &Expr) -> Option<String> {
+    match e {
+        Expr::Name(n) => Some(n.clone()),
+        Expr::Attr(base, name) => dotted(base).map(|b| format!("{b}.{name}")),
+        _ => None,
+    }
 }

@@ -502,7 +502,7 @@ pub(crate) fn isinstance(v: &Value, ty: &Expr) -> bool {
     match ty {
         Expr::Tuple(types) => types.iter().any(|t| isinstance(v, t)),
         Expr::Subscript(base, inner) => {
-            let Some(name) = super::interp::dotted(base) else {
+            let Some(name) = super::ast::dotted(base) else {
                 return false;
             };
             match name.as_str() {
@@ -519,7 +519,7 @@ pub(crate) fn isinstance(v: &Value, ty: &Expr) -> bool {
             }
         }
         other => {
-            let Some(name) = super::interp::dotted(other) else {
+            let Some(name) = super::ast::dotted(other) else {
                 return false;
             };
             match (name.as_str(), v) {

@@ -5,11 +5,11 @@
 
 use std::sync::Arc;
 
-use super::ast::Expr;
+use super::ast::{dotted, CallSite, Expr};
 use super::builtins;
-use super::interp::{dotted, is_local, object, script_err, Frame, Interp};
+use super::interp::{object, script_err, Frame, Interp};
 use crate::error::Result;
-use crate::ops::{with_op, Value};
+use crate::ops::{with_op, Hint, Value};
 
 /// The operator a dotted name calls: `torch.add` → `aten::add`, `ops.prim.min` → `prim::min`.
 pub(crate) fn operator_name(path: &str) -> Option<String> {
@@ -38,20 +38,24 @@ pub(crate) fn operator_name(path: &str) -> Option<String> {
 pub(crate) fn call(
     interp: &mut Interp,
     func: &Expr,
+    site: &CallSite,
     arg_exprs: &[Expr],
     args: Vec<Value>,
     kwargs: Vec<(String, Value)>,
     frame: &mut Frame,
 ) -> Result<Value> {
-    if let Some(path) = dotted(func) {
-        if !is_local(&path, frame) {
-            return call_path(interp, &path, arg_exprs, args, kwargs, frame);
+    let callee = site.callee(func);
+    if let (Some(path), Some(root)) = (&callee.path, &callee.root) {
+        if !frame.has(root) {
+            let op = callee.op.as_deref().map(|name| (name, &site.hint));
+            return call_path(interp, path, op, arg_exprs, args, kwargs, frame);
         }
     }
     // A method of a value: `(rnn).forward__1(x)`, `s.format(...)`, `d.keys()`.
     if let Expr::Attr(base, method) = func {
         let receiver = interp.eval(base, frame)?;
-        return call_method(interp, receiver, method, args, kwargs);
+        let op = callee.method_op.as_deref().map(|name| (name, &site.hint));
+        return method_at(interp, receiver, method, op, args, kwargs);
     }
     let f = interp.eval(func, frame)?;
     call_value(interp, f, args, kwargs)
@@ -70,7 +74,7 @@ pub(crate) fn call_value(
         }
         Value::Function(name, None) => {
             let mut frame = Frame::empty(Arc::from(""));
-            call_path(interp, &name, &[], args, kwargs, &mut frame)
+            call_path(interp, &name, None, &[], args, kwargs, &mut frame)
         }
         other => Err(script_err(format!(
             "a {} is not callable",
@@ -84,6 +88,19 @@ pub(crate) fn call_method(
     interp: &mut Interp,
     receiver: Value,
     method: &str,
+    args: Vec<Value>,
+    kwargs: Vec<(String, Value)>,
+) -> Result<Value> {
+    method_at(interp, receiver, method, None, args, kwargs)
+}
+
+/// [`call_method`] from a call site that knows the operator a tensor's method is (`aten::view`
+/// for `x.view`) and the overload it bound to last.
+fn method_at(
+    interp: &mut Interp,
+    receiver: Value,
+    method: &str,
+    op: Option<(&str, &Hint)>,
     mut args: Vec<Value>,
     kwargs: Vec<(String, Value)>,
 ) -> Result<Value> {
@@ -100,15 +117,31 @@ pub(crate) fn call_method(
         return Ok(v);
     }
     args.insert(0, receiver);
-    interp
-        .registry
-        .call(&interp.cx, &format!("aten::{method}"), &args, &kwargs)
+    match op {
+        Some((name, hint)) => call_op(interp, name, hint, &args, &kwargs),
+        None => interp
+            .registry
+            .call(&interp.cx, &format!("aten::{method}"), &args, &kwargs),
+    }
+}
+
+/// Calls operator `name`, trying the overload `hint` remembers first.
+fn call_op(
+    interp: &Interp,
+    name: &str,
+    hint: &Hint,
+    args: &[Value],
+    kwargs: &[(String, Value)],
+) -> Result<Value> {
+    let (op, bound) = interp.registry.resolve_hinted(name, args, kwargs, hint)?;
+    crate::ops::profile::call(op, || (op.f)(&interp.cx, &bound)).map_err(|e| with_op(&op.schema, e))
 }
 
 /// Calls a dotted name: a builtin, an operator, or the code's function or class.
 fn call_path(
     interp: &mut Interp,
     path: &str,
+    op: Option<(&str, &Hint)>,
     arg_exprs: &[Expr],
     args: Vec<Value>,
     kwargs: Vec<(String, Value)>,
@@ -123,11 +156,17 @@ fn call_path(
     if interp.code.classes.contains_key(path) {
         return construct(interp, path, args, kwargs);
     }
-    let Some(name) = operator_name(path) else {
-        return Err(script_err(format!("`{path}` is not defined")));
+    let (op, bound) = match op {
+        Some((name, hint)) => interp.registry.resolve_hinted(name, &args, &kwargs, hint)?,
+        None => {
+            let Some(name) = operator_name(path) else {
+                return Err(script_err(format!("`{path}` is not defined")));
+            };
+            interp.registry.resolve(&name, &args, &kwargs)?
+        }
     };
-    let (op, bound) = interp.registry.resolve(&name, &args, &kwargs)?;
-    let result = (op.f)(&interp.cx, &bound).map_err(|e| with_op(&op.schema, e))?;
+    let result = crate::ops::profile::call(op, || (op.f)(&interp.cx, &bound))
+        .map_err(|e| with_op(&op.schema, e))?;
     // In-place operators: the variable or attribute passed holds the result.
     for (i, arg) in op.schema.args.iter().enumerate() {
         if arg.mutated && matches!(result, Value::Tensor(_)) {
@@ -146,7 +185,10 @@ fn write_back(interp: &mut Interp, e: &Expr, value: Value, frame: &mut Frame) ->
     if let Some(target) = target_of(e) {
         return interp.assign(&target, value, frame);
     }
-    let Expr::Call { func, args, kwargs } = e else {
+    let Expr::Call {
+        func, args, kwargs, ..
+    } = e
+    else {
         return Ok(());
     };
     let scatter = match dotted(func).as_deref() {

@@ -8,10 +8,10 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use super::ast::dotted;
 use super::ast::{BoolOp, CmpOp, Expr, Function, Stmt, StmtKind, Target, UnaryOp};
 use super::calls::operator_name;
 use super::code::Code;
-use super::interp::dotted;
 use super::walk::is_builtin;
 use crate::ops::Registry;
 use crate::pytorch::script_archive::Obj;
@@ -256,7 +256,9 @@ impl<'c> Walker<'c> {
                 let b = self.expr(base, file, line, env);
                 self.attribute(&b, name)
             }
-            Expr::Call { func, args, kwargs } => self.call(func, args, kwargs, file, line, env),
+            Expr::Call {
+                func, args, kwargs, ..
+            } => self.call(func, args, kwargs, file, line, env),
             Expr::Unary(UnaryOp::Not, x) => match self.expr(x, file, line, env) {
                 Abs::Bool(b) => Abs::Bool(!b),
                 _ => Abs::Unknown,

@@ -1,7 +1,7 @@
 //! Every class and function of an archive's code, parsed and indexed by qualified name
 //! (`__torch__.torch.nn.modules.rnn.LSTM`, `__torch__.torch.nn.utils.rnn.pack_padded_sequence`).
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 
 use super::ast::{Class, Function};

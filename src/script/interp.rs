@@ -3,12 +3,12 @@
 //! language (`builtins`). Every statement and loop turn spends a step of a budget, every call a
 //! level of a depth limit, so that no code can hang or exhaust the machine.
 
+use rustc_hash::FxHashMap as HashMap;
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use super::ast::{BinOp, BoolOp, CmpOp, Expr, Function, Stmt, StmtKind, Target, UnaryOp};
+use super::ast::{dotted, BinOp, BoolOp, CmpOp, Expr, Function, Stmt, StmtKind, Target, UnaryOp};
 use super::code::Code;
 use crate::error::{Error, Result};
 use crate::ops::{Ctx, Object, Registry, Value};
@@ -47,10 +47,15 @@ pub(crate) struct Frame {
 }
 
 impl Frame {
+    /// Whether `name` is a local variable.
+    pub(crate) fn has(&self, name: &str) -> bool {
+        self.vars.contains_key(name)
+    }
+
     /// A frame with no variables, in `file`.
     pub(crate) fn empty(file: Arc<str>) -> Self {
         Self {
-            vars: HashMap::new(),
+            vars: HashMap::default(),
             file,
         }
     }
@@ -120,7 +125,8 @@ impl<'a> Interp<'a> {
             )));
         }
         let mut frame = Frame {
-            vars: HashMap::new(),
+            // Room for a typical function's locals without growing.
+            vars: HashMap::with_capacity_and_hasher(16, Default::default()),
             file: file.clone(),
         };
         if args.len() > function.params.len() {
@@ -176,7 +182,12 @@ impl<'a> Interp<'a> {
         Ok(Flow::Normal)
     }
 
+    /// Runs a statement, on a fresh stack segment when this one is nearly spent.
     fn exec(&mut self, stmt: &Stmt, frame: &mut Frame) -> Result<Flow> {
+        super::stack::guarded(|| self.exec_here(stmt, frame))
+    }
+
+    fn exec_here(&mut self, stmt: &Stmt, frame: &mut Frame) -> Result<Flow> {
         self.step()?;
         match &stmt.kind {
             StmtKind::Assign { target, value } => {
@@ -382,8 +393,12 @@ impl<'a> Interp<'a> {
         })
     }
 
-    /// Evaluates an expression.
+    /// Evaluates an expression, on a fresh stack segment when this one is nearly spent.
     pub(crate) fn eval(&mut self, e: &Expr, frame: &mut Frame) -> Result<Value> {
+        super::stack::guarded(|| self.eval_here(e, frame))
+    }
+
+    fn eval_here(&mut self, e: &Expr, frame: &mut Frame) -> Result<Value> {
         Ok(match e {
             Expr::Int(n) => Value::Int(*n),
             Expr::Float(x) => Value::Float(*x),
@@ -396,15 +411,21 @@ impl<'a> Interp<'a> {
                 None => self.global(n)?,
             },
             Expr::Attr(base, name) => {
-                if let Some(path) = dotted(e) {
-                    if !is_local(&path, frame) {
+                // `self.fc` reads a local's attribute; `torch.float32` names a global.
+                if root_name(e).is_some_and(|root| !frame.has(root)) {
+                    if let Some(path) = dotted(e) {
                         return self.global(&path);
                     }
                 }
                 let v = self.eval(base, frame)?;
                 self.attribute(&v, name)?
             }
-            Expr::Call { func, args, kwargs } => {
+            Expr::Call {
+                func,
+                args,
+                kwargs,
+                site,
+            } => {
                 // The builtins that take a type, which is not a value.
                 if let Expr::Name(n) = &**func {
                     if !frame.vars.contains_key(n) {
@@ -440,7 +461,7 @@ impl<'a> Interp<'a> {
                 for (k, a) in kwargs {
                     named.push((k.clone(), self.eval(a, frame)?));
                 }
-                return super::calls::call(self, func, args, values, named, frame);
+                return super::calls::call(self, func, site, args, values, named, frame);
             }
             Expr::Subscript(base, index) => {
                 let v = self.eval(base, frame)?;
@@ -802,19 +823,13 @@ impl Iter {
     }
 }
 
-/// `a.b.c` as a string when `e` is a chain of names.
-pub(crate) fn dotted(e: &Expr) -> Option<String> {
+/// The name a chain of attributes starts at: `self` for `self.fc.weight`.
+fn root_name(e: &Expr) -> Option<&str> {
     match e {
-        Expr::Name(n) => Some(n.clone()),
-        Expr::Attr(base, name) => dotted(base).map(|b| format!("{b}.{name}")),
+        Expr::Name(n) => Some(n),
+        Expr::Attr(base, _) => root_name(base),
         _ => None,
     }
-}
-
-/// Whether the chain `path` starts at a local variable.
-pub(crate) fn is_local(path: &str, frame: &Frame) -> bool {
-    let first = path.split('.').next().unwrap_or(path);
-    frame.vars.contains_key(first)
 }
 
 /// A new object of class `class` with `fields`.

@@ -23,6 +23,7 @@ mod interp;
 mod io;
 mod parse;
 mod program;
+mod stack;
 mod value;
 mod walk;
 

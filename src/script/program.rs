@@ -13,6 +13,7 @@ use super::interp::{Budget, Interp};
 use super::value::{from_obj, to_runtime, Value};
 use crate::error::{Error, Result};
 use crate::limits::Limits;
+use crate::ops::Constants;
 use crate::ops::{Ctx, Registry, ScalarType};
 use crate::pytorch::export as export_archive;
 use crate::pytorch::script_archive::{self, Obj};
@@ -24,10 +25,6 @@ pub const DEFAULT_MAX_STEPS: u64 = 100_000_000;
 /// The deepest calls may nest, unless [`Options::max_depth`] says otherwise. TorchScript has no
 /// recursion: real models nest as deep as their module tree, a few dozen at most.
 pub const DEFAULT_MAX_DEPTH: usize = 200;
-
-/// The stack a call runs on: deep enough for [`DEFAULT_MAX_DEPTH`] calls of the deepest code
-/// the parser accepts.
-const STACK_BYTES: usize = 256 << 20;
 
 /// How a program is loaded and run.
 #[derive(Debug, Clone)]
@@ -135,6 +132,8 @@ pub struct Program {
     notice: Option<String>,
     operators: Vec<Operator>,
     refusal: Option<String>,
+    /// Its parameters, buffers and constants, and what operators prepared from them.
+    constants: Constants,
 }
 
 /// What runs a program.
@@ -245,7 +244,12 @@ impl Program {
         let reach = super::check::reach(&code, &root, &root_class);
         let refusal = super::check::unsupported(&reach);
         let operators = operators_of(&code, &reach);
+        let mut held = Vec::new();
+        for o in std::iter::once(&root).chain(&constants) {
+            obj_tensors(o, &mut held);
+        }
         Ok(Self {
+            constants: Constants::new(held),
             body: Body::Script(Script {
                 code,
                 root,
@@ -300,6 +304,7 @@ impl Program {
             })
             .collect();
         Ok(Self {
+            constants: Constants::new(graph.stored_tensors()),
             refusal: graph.refusal.clone(),
             body: Body::Graph(graph),
             signature,
@@ -390,32 +395,23 @@ impl Program {
                 let cx = Ctx {
                     limits: &self.options.limits,
                     device: &self.options.device,
+                    constants: Some(&self.constants),
                 };
                 return g.run(&cx, &args);
             }
         };
         let args = super::value::check_args(&self.signature, args, &self.options)?;
-        // Deeply nested code recurses deeply: run on a stack sized for the limits. Where no
-        // thread can be made (WebAssembly), run here.
-        let run = || self.run(script, &args);
-        std::thread::scope(|s| {
-            match std::thread::Builder::new()
-                .name("scriptless-forward".into())
-                .stack_size(STACK_BYTES)
-                .spawn_scoped(s, run)
-            {
-                Ok(handle) => handle
-                    .join()
-                    .unwrap_or_else(|_| Err(Error::Script("the interpreter panicked".into()))),
-                Err(_) => self.run(script, &args),
-            }
-        })
+        // On the caller's thread: deep code continues on heap segments (`super::stack`). A
+        // panic would be a bug in scriptless; it becomes an error, not the caller's crash.
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run(script, &args)))
+            .unwrap_or_else(|_| Err(Error::Script("the interpreter panicked".into())))
     }
 
     fn run(&self, script: &Script, args: &[(String, Value)]) -> Result<Value> {
         let cx = Ctx {
             limits: &self.options.limits,
             device: &self.options.device,
+            constants: Some(&self.constants),
         };
         let constants = script.constants.iter().map(to_runtime_obj).collect();
         let mut interp = Interp::new(
@@ -438,6 +434,20 @@ impl Program {
             .collect();
         let out = interp.call_function(forward, file, vec![root], named)?;
         from_obj_runtime(out)
+    }
+}
+
+/// Every tensor `o` holds, at any depth.
+fn obj_tensors(o: &Obj, out: &mut Vec<candle_core::Tensor>) {
+    match o {
+        Obj::Tensor { tensor, .. } => out.push(tensor.clone()),
+        Obj::List(items) | Obj::Tuple(items) => items.iter().for_each(|i| obj_tensors(i, out)),
+        Obj::Dict(items) => items.iter().for_each(|(k, v)| {
+            obj_tensors(k, out);
+            obj_tensors(v, out);
+        }),
+        Obj::Object { fields, .. } => fields.iter().for_each(|(_, v)| obj_tensors(v, out)),
+        Obj::None | Obj::Bool(_) | Obj::Int(_) | Obj::Float(_) | Obj::Str(_) => {}
     }
 }
 

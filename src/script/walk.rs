@@ -1,7 +1,7 @@
 //! Walks the syntax tree for what `inspect` lists: every name a call is made through.
 
+use super::ast::dotted;
 use super::ast::{Expr, Stmt, StmtKind, Target};
-use super::interp::dotted;
 
 /// The dotted names of the builtins the interpreter handles itself (not operators).
 const BUILTINS: &[&str] = &[
@@ -90,7 +90,9 @@ fn target_calls(t: &Target, f: &mut dyn FnMut(&str)) {
 
 fn expr_calls(e: &Expr, f: &mut dyn FnMut(&str)) {
     match e {
-        Expr::Call { func, args, kwargs } => {
+        Expr::Call {
+            func, args, kwargs, ..
+        } => {
             match dotted(func) {
                 Some(path) => f(&path),
                 None => expr_calls(func, f),

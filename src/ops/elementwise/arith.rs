@@ -852,6 +852,7 @@ mod tests {
         let cx = crate::ops::Ctx {
             limits: &limits,
             device: &candle_core::Device::Cpu,
+            constants: None,
         };
         let args = [f32s(&[3, 1], &[0.0; 3]), f32s(&[3], &[0.0; 3])];
         let e = crate::ops::Registry::get()

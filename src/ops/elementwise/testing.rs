@@ -51,6 +51,7 @@ pub(in crate::ops) fn call_kw(
     let cx = Ctx {
         limits: &limits,
         device: &Device::Cpu,
+        constants: None,
     };
     let kwargs: Vec<(String, Value)> = kwargs
         .iter()

@@ -129,7 +129,15 @@ pub(in crate::ops) fn linear(
         && (bias.is_none() || plain_bias.is_some())
         && input.elem_count() > 0
     {
-        let layer = Linear::new(weight.inner(), plain_bias.map(|b| b.inner().clone()))?;
+        let make = || Linear::new(weight.inner(), plain_bias.map(|b| b.inner().clone()));
+        let layer = match cx.constants {
+            Some(c) => c.prepared(
+                "aten::linear",
+                &[Some(weight.inner()), plain_bias.map(Tensor::inner)],
+                make,
+            )?,
+            None => std::sync::Arc::new(make()?),
+        };
         return Tensor::new(layer.forward(input.inner())?);
     }
     let wt = Tensor::with_type(weight.inner().t()?, weight.dtype())?;

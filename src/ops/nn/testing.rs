@@ -15,6 +15,7 @@ pub fn try_call_kw(name: &str, args: &[Value], kwargs: &[(&str, Value)]) -> Resu
     let cx = Ctx {
         limits: &limits,
         device: &Device::Cpu,
+        constants: None,
     };
     let kwargs: Vec<(String, Value)> = kwargs
         .iter()

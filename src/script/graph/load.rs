@@ -60,6 +60,11 @@ pub(crate) enum Leaf {
 }
 
 impl Graph {
+    /// The parameters, buffers and tensor constants it holds.
+    pub(crate) fn stored_tensors(&self) -> Vec<candle_core::Tensor> {
+        self.stored.iter().map(|(_, t)| t.inner().clone()).collect()
+    }
+
     /// The structure `forward`'s result rebuilds.
     pub(crate) fn out_tree(&self) -> &Tree {
         &self.out_tree
@@ -155,6 +160,7 @@ impl Graph {
                 target,
                 args,
                 outputs,
+                hint: Default::default(),
             });
         }
         let mut outputs = Vec::new();

@@ -127,6 +127,9 @@ pub(crate) struct Node {
     /// Its arguments by name.
     pub args: Vec<(String, Arg)>,
     pub outputs: Vec<Out>,
+    /// The overload a call binds to when the target's own does not take its arguments (a
+    /// Python number where it takes a Tensor), remembered from the first call.
+    pub hint: crate::ops::Hint,
 }
 
 /// The registry's name for a graph target (`aten::linear` for

@@ -402,11 +402,11 @@ fn constant(c: &Const) -> Value {
 fn call(cx: &Ctx, node: &Node, slots: &Slots) -> Result<Value> {
     let mut args = Vec::with_capacity(node.args.len());
     for (name, arg) in &node.args {
-        args.push((name.clone(), eval(cx, arg, slots)?));
+        args.push((name.as_str(), eval(cx, arg, slots)?));
     }
     let arg = |name: &str, i: usize| -> Result<&Value> {
         args.iter()
-            .find(|(n, _)| n == name)
+            .find(|(n, _)| *n == name)
             .or_else(|| args.get(i))
             .map(|(_, v)| v)
             .ok_or_else(|| Error::Script(format!("no argument `{name}`")))
@@ -418,10 +418,10 @@ fn call(cx: &Ctx, node: &Node, slots: &Slots) -> Result<Value> {
                 // A Python number where the overload takes a Tensor (`mul.Tensor(x, 0.5)`):
                 // PyTorch wraps it, which computes what the Scalar overload does.
                 Err(e) => Registry::get()
-                    .resolve(&op.schema.name, &[], &args)
+                    .resolve_hinted(&op.schema.name, &[], &args, &node.hint)
                     .map_err(|_| Error::Script(format!("{}: {e}", op.schema.full_name())))?,
             };
-            (op.f)(cx, &bound).map_err(|e| with_op(&op.schema, e))
+            crate::ops::profile::call(op, || (op.f)(cx, &bound)).map_err(|e| with_op(&op.schema, e))
         }
         Target::SymSize => {
             let t = tensor(arg("self", 0)?)?;

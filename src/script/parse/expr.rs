@@ -289,6 +289,7 @@ impl Cursor<'_> {
             func: Box::new(func),
             args,
             kwargs,
+            site: Default::default(),
         })
     }
 

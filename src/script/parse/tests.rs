@@ -92,7 +92,9 @@ fn show(e: &Expr) -> String {
         Expr::None => "None".into(),
         Expr::Ellipsis => "...".into(),
         Expr::Attr(v, n) => format!("{}.{n}", show(v)),
-        Expr::Call { func, args, kwargs } => {
+        Expr::Call {
+            func, args, kwargs, ..
+        } => {
             let mut all: Vec<String> = args.iter().map(show).collect();
             all.extend(kwargs.iter().map(|(k, v)| format!("{k}={}", show(v))));
             format!("{}({})", show(func), all.join(", "))
