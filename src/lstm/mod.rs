@@ -359,6 +359,55 @@ impl MaskedLstm {
         Ok((batch, time, features))
     }
 
+    /// The stack over rows already in PyTorch's packed order (`pack_padded_sequence`'s
+    /// `data`): `rows` is `(sum(lengths), input_size)`, `lengths` never increasing. Returns the
+    /// packed output `(sum(lengths), num_directions * h_out)`, `h_n` and `c_n` (as in
+    /// [`LstmOutput`], in the order of `lengths`).
+    pub(crate) fn forward_rows(
+        &self,
+        rows: &Tensor,
+        lengths: &[usize],
+    ) -> Result<(Tensor, Tensor, Tensor)> {
+        if lengths.windows(2).any(|w| w[0] < w[1]) {
+            return Err(Error::Unsupported(
+                "forward_rows needs lengths in decreasing order".into(),
+            ));
+        }
+        let (total, features) = rows.dims2()?;
+        let time = lengths.first().copied().unwrap_or(0);
+        self.check_input_shape(&[lengths.len(), time, features])?;
+        let plan = PackPlan::new(lengths, lengths.len(), time)?;
+        if plan.rows() != total {
+            return Err(Error::Unsupported(format!(
+                "forward_rows: {total} rows given for lengths summing to {}",
+                plan.rows()
+            )));
+        }
+        let gates = self.config.num_directions() * 4 * self.config.hidden_size;
+        self.limits
+            .check_elements("the LSTM's gates", &[plan.rows(), gates])?;
+        let mut x = rows.to_device(&self.device)?.to_dtype(self.dtype)?;
+        let shape = LayerShape {
+            plan: &plan,
+            hidden: self.config.hidden_size,
+            h_out: self.config.h_out(),
+            directions: self.config.num_directions(),
+            isa: self.isa,
+        };
+        let (mut h_n, mut c_n) = (Vec::new(), Vec::new());
+        for layer in &self.layers {
+            let run = match self.kernel {
+                StepKernel::Fused => fused::run_layer(&x, layer, shape)?,
+                StepKernel::Composed => composed::run_layer(&x, layer, shape)?,
+            };
+            x = run.output;
+            h_n.push(run.h_n);
+            c_n.push(run.c_n);
+        }
+        // Sorted already: the plan's order is the identity.
+        Ok((x, Tensor::cat(&h_n, 0)?, Tensor::cat(&c_n, 0)?))
+    }
+
     /// [`forward`](Self::forward), leaving the output packed.
     pub fn forward_packed(&self, padded: &Tensor, lengths: &[usize]) -> Result<PackedLstmOutput> {
         let (batch, time, features) = self.check_input_shape(padded.dims())?;

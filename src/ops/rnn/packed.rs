@@ -129,16 +129,6 @@ impl Packing {
                 .collect()
         }
     }
-
-    /// For each packed row, its index in the padded `(batch, steps)` grid flattened batch-major.
-    fn packed_index(&self) -> Vec<u32> {
-        let steps = self.steps();
-        let mut index = Vec::with_capacity(self.rows);
-        for (t, &n) in self.batch_sizes.iter().enumerate() {
-            index.extend((0..n).map(|b| (b * steps + t) as u32));
-        }
-        index
-    }
 }
 
 fn index(v: Vec<u32>, device: &Device) -> Result<CTensor> {
@@ -196,19 +186,36 @@ pub(super) fn masked_lstm(cx: &Ctx, stack: &Stack, packing: &Packing, x: &CTenso
             }
         }
     }
-    let vb = VarBuilder::from_tensors(tensors, x.dtype(), x.device());
-    let lstm = MaskedLstm::load(vb, &config)?.with_limits(*cx.limits);
-    let padded = pad(x, packing, false, 0.0)?;
-    let out = lstm.forward(&padded, &packing.lengths())?;
-    let (b, t) = (packing.batch(), packing.steps());
-    let flat = out
-        .output
-        .reshape((b * t, stack.directions * stack.h_out))?;
-    let output = flat.index_select(&index(packing.packed_index(), x.device())?, 0)?;
+    let make = || -> Result<MaskedLstm> {
+        let vb = VarBuilder::from_tensors(tensors, x.dtype(), x.device());
+        Ok(MaskedLstm::load(vb, &config)?.with_limits(*cx.limits))
+    };
+    // The kernel's weights are laid out once per program when they are its constants.
+    let lstm = match cx.constants {
+        Some(c) => {
+            let op = match x.dtype() {
+                DType::F64 => "aten::lstm (f64)",
+                _ => "aten::lstm (f32)",
+            };
+            let weights: Vec<Option<&CTensor>> = stack
+                .weights
+                .iter()
+                .flat_map(|w| {
+                    [Some(&w.w_ih), Some(&w.w_hh)]
+                        .into_iter()
+                        .chain([w.b_ih.as_ref(), w.b_hh.as_ref(), w.w_hr.as_ref()])
+                })
+                .collect();
+            c.prepared(op, &weights, make)?
+        }
+        None => std::sync::Arc::new(make()?),
+    };
+    // The rows are packed already, sorted by length: the kernel steps them as they are.
+    let (output, h_n, c_n) = lstm.forward_rows(x, &packing.lengths())?;
     Ok(Run {
         output,
-        h_n: out.h_n,
-        c_n: Some(out.c_n),
+        h_n,
+        c_n: Some(c_n),
     })
 }
 
