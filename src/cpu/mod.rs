@@ -1,13 +1,15 @@
 //! CPU building blocks of the fused kernels: the CPU tiers ([`tier`]) and the SIMD abstraction
 //! every kernel is written over once ([`simd`]), a matrix product that only uses threads when
 //! the work pays for them ([`gemm`]), the LSTM cell's pointwise update with vectorised
-//! activations ([`activation`]), the narrow Linear ([`narrow`]), the thread team ([`team`])
-//! and the helper threads that short calls share ([`helpers`]). The LSTM's own kernel lives
+//! activations ([`activation`]), the narrow Linear ([`narrow`]), the GRU's time loop
+//! ([`gru`], for `aten::gru`), the thread team ([`team`]) and the helper threads that short
+//! calls share ([`helpers`]). The LSTM's own kernel lives
 //! with it ([`crate::lstm`]); every kernel has a composed candle-op fallback for other devices
 //! and dtypes.
 
 pub(crate) mod activation;
 pub(crate) mod gemm;
+pub(crate) mod gru;
 pub(crate) mod helpers;
 pub(crate) mod narrow;
 pub(crate) mod peak;

@@ -9,10 +9,14 @@
 //! by length (the caller sorts and permutes `hx`), so their results are in that order too.
 //!
 //! An LSTM starting from zero states in f32 or f64 runs the project's [`MaskedLstm`] (the
-//! seed's kernel, fused per CPU tier); every other case steps the packed rows with candle ops
-//! ([`steps`]), PyTorch's cells written as PyTorch's CPU code writes them. Dropout between
-//! layers is refused in training mode and ignored otherwise.
+//! seed's kernel, fused per CPU tier); a GRU computing in f32 on the CPU (an f16 or bf16 input
+//! too) runs the fused GRU kernel ([`crate::cpu::gru`], [`fused`]) on the current CPU tier,
+//! from any initial state; every other case steps the packed rows with candle ops
+//! ([`steps`]), PyTorch's cells written as PyTorch's CPU code writes them (the GRU's fused
+//! kernel follows the same order of operations). Dropout between layers is refused in training
+//! mode and ignored otherwise.
 
+mod fused;
 mod packed;
 mod steps;
 #[cfg(test)]
@@ -24,6 +28,8 @@ use candle_core::{DType, Tensor as CTensor};
 use super::registry::{Args, Builder, Ctx};
 use super::tensor::Tensor;
 use super::value::Value;
+use crate::cpu::simd::Isa;
+use crate::cpu::tier;
 use crate::error::{Error, Result};
 
 use packed::Packing;
@@ -370,8 +376,8 @@ pub(super) struct Run {
 }
 
 /// Runs the stack over packed rows `x`, from the initial states: the project's
-/// [`MaskedLstm`](crate::lstm::MaskedLstm) for an LSTM from zero states in f32/f64, else
-/// [`steps::run`].
+/// [`MaskedLstm`](crate::lstm::MaskedLstm) for an LSTM from zero states in f32/f64, the fused
+/// GRU ([`fused::gru`]) for a GRU in f32 on the CPU, else [`steps::run`].
 fn run(
     cx: &Ctx,
     stack: &Stack,
@@ -397,8 +403,31 @@ fn run(
         }
     }
     let h0 = h0.inner().to_dtype(work)?;
+    if stack.cell == Cell::Gru && work == DType::F32 && x.device().is_cpu() {
+        let isa = gru_isa()?;
+        if fused::fits(cx, stack, packing, isa) {
+            return fused::gru(stack, packing, &x, &h0, isa);
+        }
+    }
     let c0 = c0.map(|c| c.inner().to_dtype(work)).transpose()?;
     steps::run(stack, packing, &x, &h0, c0.as_ref())
+}
+
+#[cfg(test)]
+thread_local! {
+    /// The tests' choice of CPU tier for the fused GRU on this thread, in place of the current
+    /// one ([`tests::on_every_tier`]).
+    static GRU_TIER: std::cell::Cell<Option<tier::CpuTier>> = const { std::cell::Cell::new(None) };
+}
+
+/// The ISA the fused GRU runs on: the [current](tier::CpuTier::current) tier's (in tests, the
+/// one a test picked for its thread).
+fn gru_isa() -> Result<Isa> {
+    #[cfg(test)]
+    if let Some(tier) = GRU_TIER.get() {
+        return tier::isa_for(tier);
+    }
+    tier::current_isa()
 }
 
 /// Whether every element is zero (NaN is not).

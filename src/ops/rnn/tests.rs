@@ -27,6 +27,20 @@ fn select(v: &Value, dim: usize, order: &[i64]) -> Value {
     Value::Tensor(crate::ops::Tensor::new(picked).unwrap())
 }
 
+/// Runs `check` once per CPU tier the tests run kernels on, the fused GRU pinned to that tier
+/// on this thread.
+pub(super) fn on_every_tier(check: impl Fn()) {
+    for tier in crate::cpu::tier::tested_tiers() {
+        super::GRU_TIER.set(Some(tier));
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(&check));
+        super::GRU_TIER.set(None);
+        if let Err(panic) = result {
+            eprintln!("on the {tier} tier:");
+            std::panic::resume_unwind(panic);
+        }
+    }
+}
+
 /// Calls a recurrent operator with `args` (input, [batch_sizes,] hx, params) and the flags
 /// (`batch_first` only for the `.input` overloads).
 fn call_rnn(
@@ -505,6 +519,10 @@ fn packed_projected_lstm_from_given_states() {
 
 #[test]
 fn gru_two_layers_bidirectional() {
+    on_every_tier(gru_two_layers_bidirectional_on_one_tier);
+}
+
+fn gru_two_layers_bidirectional_on_one_tier() {
     // torch.gru(input, hx, params, True, 2, 0.0, False, True, True) (torch 2.15.0)
     let args = [
         wave(&[2, 3, 3], 0.),
@@ -567,6 +585,10 @@ fn gru_two_layers_bidirectional() {
 
 #[test]
 fn packed_gru() {
+    on_every_tier(packed_gru_on_one_tier);
+}
+
+fn packed_gru_on_one_tier() {
     // pack_padded_sequence(x, [2, 4, 3], batch_first=True, enforce_sorted=False), then
     // torch.gru(packed.data, packed.batch_sizes, hx[:, sorted_indices], ...) and
     // torch._pad_packed_sequence(out, batch_sizes, True, 0.0, 4) (torch 2.15.0)
