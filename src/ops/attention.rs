@@ -320,9 +320,7 @@ fn native_mha(
             .inner()
             .to_dtype(work)?
             .broadcast_add(&part(w.qkv_bias, i)?.inner().to_dtype(work)?)?;
-        Ok(y.reshape((b, len, heads, dh))?
-            .transpose(1, 2)?
-            .contiguous()?)
+        Ok(y.reshape((b, len, heads, dh))?.transpose(1, 2)?)
     };
     let inv = if dtype == ScalarType::Float64 {
         1.0 / (dh as f64).sqrt()
@@ -332,9 +330,15 @@ fn native_mha(
     let qh = project(q, 0, l)?.affine(inv, 0.0)?;
     let kh = project(k, 1, s)?;
     let vh = project(v, 2, s)?;
-    let scores = qh.matmul(&kh.transpose(2, 3)?.contiguous()?)?;
+    // The products read the heads' transposed views in place.
+    let product = |x: CTensor, y: CTensor| -> Result<CTensor> {
+        Ok(matmul(cx, &Tensor::new(x)?, &Tensor::new(y)?)?.into_inner())
+    };
+    let scores = product(qh, kh.transpose(2, 3)?)?;
     let probs = masked_softmax(&scores, mask, mask_type)?;
-    let ctx = probs.matmul(&vh)?.transpose(1, 2)?.reshape((b, l, embed))?;
+    let ctx = product(probs.clone(), vh)?
+        .transpose(1, 2)?
+        .reshape((b, l, embed))?;
     let ctx = wrap(ctx, dtype)?;
     let out = linear(cx, &ctx, w.proj_weight, Some(w.proj_bias))?;
     let attn = match weights {

@@ -618,3 +618,51 @@ fn attention_errors_are_pytorchs() {
     );
     assert!(e.contains("mask_type 1"), "{e}");
 }
+
+/// `v` read through a transposed view of a copy with its last two dims swapped: the same
+/// values, other strides.
+fn strided(v: &Value) -> Value {
+    let t = v.as_tensor().unwrap().inner();
+    let r = t.rank();
+    let view = t
+        .transpose(r - 2, r - 1)
+        .unwrap()
+        .contiguous()
+        .unwrap()
+        .transpose(r - 2, r - 1)
+        .unwrap();
+    assert!(!view.is_contiguous());
+    Value::Tensor(crate::ops::Tensor::new(view).unwrap())
+}
+
+#[test]
+fn strided_inputs_give_the_contiguous_values() {
+    let (q, k, v) = (
+        wave(&[2, 2, 3, 4], 0.),
+        wave(&[2, 2, 5, 4], 1.),
+        wave(&[2, 2, 5, 6], 2.),
+    );
+    let want = f64s(&call("aten::scaled_dot_product_attention", &[q.clone(), k.clone(), v.clone()]));
+    let got = call("aten::scaled_dot_product_attention", &[strided(&q), strided(&k), strided(&v)]);
+    // The products read the views in place, in another summation order than the copies.
+    close(&f64s(&got), &want, 1e-6);
+}
+
+#[test]
+fn a_batch_item_gets_the_same_bits_alone_and_in_a_batch() {
+    // The fused attention's products run per batch item and head; one item alone (batch 1)
+    // gets the bits it gets in the batch.
+    let x = wave(&[3, 4, 8], 0.);
+    let all = mha(&x, &x, Value::None, true, false, Value::None);
+    let first = Value::Tensor(
+        crate::ops::Tensor::new(x.as_tensor().unwrap().inner().narrow(0, 1, 1).unwrap()).unwrap(),
+    );
+    let one = mha(&first, &first, Value::None, true, false, Value::None);
+    assert_eq!(f32s(&item(&one, 0)), f32s(&item(&all, 0))[32..64]);
+    assert_eq!(f32s(&item(&one, 1)), f32s(&item(&all, 1))[32..64]);
+    // One query: the product's single rows.
+    let x1 = wave(&[2, 1, 8], 0.);
+    let r = mha(&x1, &x1, Value::None, true, true, Value::None);
+    assert_eq!(dims(&item(&r, 0)), [2, 1, 8]);
+    assert_eq!(f32s(&item(&r, 1)), [1., 1.]);
+}

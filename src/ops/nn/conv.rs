@@ -8,10 +8,24 @@
 //! convolution per kernel row. A transposed convolution runs unpadded and is cropped (and
 //! extended by `output_padding`) afterwards, which is what its padding means. f16 and bf16
 //! compute in f32 and round once; integer convolutions are refused.
+//!
+//! f32 and f64 convolutions on the CPU skip candle: each batch item and group is one
+//! [`crate::cpu::gemm`] product, the weight `(C_out/g, C_in/g·kh·kw)` times the input's
+//! im2col `(C_in/g·kh·kw, OH·OW)` (a 1×1 kernel reads the input in place), with every
+//! stride, padding and dilation per dim. A transposed one is the transposed weight times the
+//! input, scattered back (col2im) onto the cropped output, as PyTorch's CPU kernel does. A 1-D
+//! convolution is a 2-D one of unit height. The transposed weight (or a non-contiguous
+//! weight's copy) is built once per program for a constant weight.
 
-use candle_core::Tensor as CTensor;
+use std::ops::Range;
+use std::sync::Arc;
 
+use candle_core::{DType, Device, Tensor as CTensor};
+
+use super::linalg::{cpu_storage, strided_vec};
 use super::{compute_dtype, script, to_usize, value};
+use crate::cpu::gemm::{self as cpu_gemm, Mat};
+use crate::cpu::Float;
 use crate::error::Result;
 use crate::ops::registry::{Args, Builder, Ctx};
 use crate::ops::tensor::Tensor;
@@ -262,6 +276,9 @@ fn convolve(
     out_dims.extend(&out_spatial);
     cx.check(&format!("aten::{name}"), &out_dims)?;
 
+    if let Some(y) = fast_convolve(cx, &x, weight, bias, conv, &out_dims)? {
+        return Ok(if batched { y } else { y.squeeze(0)? });
+    }
     let work = compute_dtype(input.dtype());
     let x = x.to_dtype(work)?.contiguous()?;
     let w = weight.inner().to_dtype(work)?.contiguous()?;
@@ -426,6 +443,370 @@ fn full_transposed(len: usize, k: usize, s: usize, d: usize) -> Result<usize> {
         .and_then(|a| d.checked_mul(k - 1).and_then(|b| a.checked_add(b)))
         .and_then(|a| a.checked_add(1))
         .ok_or_else(|| script("the transposed convolution's output size overflows"))
+}
+
+/// A convolution in 2-D terms (a 1-D one has a unit height, kernel and stride).
+#[derive(Debug, Clone, Copy)]
+struct Geometry {
+    batch: usize,
+    c_in: usize,
+    c_out: usize,
+    groups: usize,
+    /// The input's `(height, width)`.
+    input: (usize, usize),
+    /// The output's.
+    output: (usize, usize),
+    kernel: (usize, usize),
+    stride: (usize, usize),
+    /// The padding before each dim (after it, the output size says what is read).
+    pad: (usize, usize),
+    dilation: (usize, usize),
+}
+
+impl Geometry {
+    fn new(x: &[usize], w: &[usize], out: &[usize], conv: &Conv, pad: &[usize]) -> Self {
+        // A 1-D convolution's unit height: a size, stride and dilation of 1, no padding.
+        let with = |v: &[usize], unit: usize| match v {
+            [h, w] => (*h, *w),
+            [len] => (unit, *len),
+            _ => (unit, unit),
+        };
+        let hw = |v: &[usize]| with(v, 1);
+        Geometry {
+            batch: x[0],
+            c_in: x[1],
+            c_out: out[1],
+            groups: conv.groups,
+            input: hw(&x[2..]),
+            output: hw(&out[2..]),
+            kernel: hw(&w[2..]),
+            stride: hw(&conv.stride),
+            pad: with(pad, 0),
+            dilation: hw(&conv.dilation),
+        }
+    }
+}
+
+/// The outputs `t` in `0..count` whose position `t·stride + offset - pad` lies in
+/// `0..limit`: the input an im2col column reads, or the output a col2im row adds to.
+fn valid(count: usize, stride: usize, offset: usize, pad: usize, limit: usize) -> Range<usize> {
+    let first = pad.saturating_sub(offset).div_ceil(stride);
+    let end = (limit + pad)
+        .checked_sub(offset)
+        .map_or(0, |room| room.div_ceil(stride));
+    let end = end.min(count);
+    first.min(end)..end
+}
+
+/// `slice[start..start + len]`, or an error (a bug: every length comes from the same dims).
+fn part<T>(slice: &[T], start: usize, len: usize) -> Result<&[T]> {
+    start
+        .checked_add(len)
+        .and_then(|end| slice.get(start..end))
+        .ok_or_else(|| script("convolution: a buffer is shorter than its dims"))
+}
+
+fn part_mut<T>(slice: &mut [T], start: usize, len: usize) -> Result<&mut [T]> {
+    start
+        .checked_add(len)
+        .and_then(|end| slice.get_mut(start..end))
+        .ok_or_else(|| script("convolution: a buffer is shorter than its dims"))
+}
+
+/// A weight laid out for the products: the transposed convolution's `(C_out/g·kh·kw, C_in/g)`
+/// per group, or a plain convolution's weight made contiguous. `groups` is the layout's.
+struct Packed<T> {
+    groups: usize,
+    data: Vec<T>,
+}
+
+/// The convolution on the CPU through [`crate::cpu::gemm`] for f32 and f64, `None` for other
+/// types and devices. `x` is `(N, C, *)`, `out` the checked output dims.
+fn fast_convolve(
+    cx: &Ctx,
+    x: &CTensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    conv: &Conv,
+    out: &[usize],
+) -> Result<Option<CTensor>> {
+    let dtype = x.dtype();
+    let cpu = |t: &CTensor| t.device().is_cpu() && t.dtype() == dtype;
+    if !cpu(x) || !cpu(weight.inner()) || !bias.is_none_or(|b| cpu(b.inner())) {
+        return Ok(None);
+    }
+    let kernel = &weight.dims()[2..];
+    let pad: Vec<usize> = match &conv.padding {
+        Padding::Explicit(p) => p.clone(),
+        Padding::Same => pads(conv, kernel)?.iter().map(|p| p.0).collect(),
+    };
+    let geometry = Geometry::new(x.dims(), weight.dims(), out, conv, &pad);
+    let bias = bias.map(|b| b.inner());
+    let y = match dtype {
+        DType::F32 => convolve_cpu::<f32>(cx, x, weight.inner(), bias, conv, &geometry, out)?,
+        DType::F64 => convolve_cpu::<f64>(cx, x, weight.inner(), bias, conv, &geometry, out)?,
+        _ => return Ok(None),
+    };
+    Ok(Some(y))
+}
+
+/// [`fast_convolve`] in `T`.
+fn convolve_cpu<T: Float>(
+    cx: &Ctx,
+    x: &CTensor,
+    w: &CTensor,
+    bias: Option<&CTensor>,
+    conv: &Conv,
+    g: &Geometry,
+    dims: &[usize],
+) -> Result<CTensor> {
+    let packed = if conv.transposed || !w.is_contiguous() {
+        Some(packed_weight::<T>(cx, w, conv)?)
+    } else {
+        None
+    };
+    let x = x.contiguous()?;
+    let (xs, xl) = x.storage_and_layout();
+    let xd = crate::cpu::contiguous::<T>(cpu_storage(&xs)?, xl)?;
+    let (ws, wl) = w.storage_and_layout();
+    let wd: &[T] = match &packed {
+        Some(p) => &p.data,
+        None => crate::cpu::contiguous::<T>(cpu_storage(&ws)?, wl)?,
+    };
+    let bias: Option<Vec<T>> = bias.map(strided_vec).transpose()?;
+    let (oh, ow) = g.output;
+    let plane = oh * ow;
+    let mut out = vec![T::ZERO; g.batch * g.c_out * plane];
+    if conv.transposed {
+        transposed_cpu(xd, wd, g, &mut out)?;
+        if let Some(b) = &bias {
+            for (channel, &v) in out.chunks_mut(plane).zip(b.iter().cycle()) {
+                channel.iter_mut().for_each(|y| *y += v);
+            }
+        }
+    } else {
+        if let Some(b) = &bias {
+            for (channel, &v) in out.chunks_mut(plane).zip(b.iter().cycle()) {
+                channel.fill(v);
+            }
+        }
+        forward_cpu(xd, wd, g, &mut out, bias.is_some())?;
+    }
+    Ok(CTensor::from_vec(out, dims, &Device::Cpu)?)
+}
+
+/// The weight as [`Packed`] (see there), built once per program for a constant weight.
+fn packed_weight<T: Float>(cx: &Ctx, w: &CTensor, conv: &Conv) -> Result<Arc<Packed<T>>> {
+    let make = || -> Result<Packed<T>> {
+        let data = strided_vec::<T>(w)?;
+        if !conv.transposed {
+            return Ok(Packed {
+                groups: conv.groups,
+                data,
+            });
+        }
+        // (C_in, C_out/g, kh, kw): group `i`'s block `(C_in/g, okk)` transposed.
+        let c_in = w.dims()[0];
+        if data.is_empty() {
+            return Ok(Packed {
+                groups: conv.groups,
+                data,
+            });
+        }
+        let (cg, okk) = (c_in / conv.groups, w.elem_count() / c_in.max(1));
+        let mut t = Vec::with_capacity(data.len());
+        for block in data.chunks(cg * okk) {
+            for r in 0..okk {
+                t.extend(block.iter().skip(r).step_by(okk.max(1)));
+            }
+        }
+        Ok(Packed {
+            groups: conv.groups,
+            data: t,
+        })
+    };
+    let op = if conv.transposed {
+        "aten::conv_transpose (packed weight)"
+    } else {
+        "aten::convolution (contiguous weight)"
+    };
+    let found = match cx.constants {
+        Some(c) => c.prepared(op, &[Some(w)], make)?,
+        None => Arc::new(make()?),
+    };
+    // The same weight called with other groups: laid out anew.
+    if found.groups == conv.groups {
+        Ok(found)
+    } else {
+        Ok(Arc::new(make()?))
+    }
+}
+
+/// A plain convolution: `out` `(N, C_out, OH·OW)` (holding the bias where `accumulate`)
+/// gets each group's weight times its im2col.
+fn forward_cpu<T: Float>(
+    x: &[T],
+    w: &[T],
+    g: &Geometry,
+    out: &mut [T],
+    accumulate: bool,
+) -> Result<()> {
+    let (cg, og) = (g.c_in / g.groups, g.c_out / g.groups);
+    let ((h, wd), (oh, ow), (kh, kw)) = (g.input, g.output, g.kernel);
+    let (in_plane, plane, kk) = (h * wd, oh * ow, cg * kh * kw);
+    // A 1×1 kernel with unit strides and no padding reads the input as it lies.
+    let direct = (kh, kw) == (1, 1) && g.stride == (1, 1) && g.pad == (0, 0);
+    let mut col = if direct {
+        Vec::new()
+    } else {
+        vec![T::ZERO; kk * plane]
+    };
+    for b in 0..g.batch {
+        for group in 0..g.groups {
+            let xg = part(x, (b * g.c_in + group * cg) * in_plane, cg * in_plane)?;
+            let rhs = if direct {
+                Mat::row_major(xg, cg, in_plane)
+            } else {
+                im2col(xg, g, &mut col);
+                Mat::row_major(&col, kk, plane)
+            };
+            let lhs = Mat::row_major(part(w, group * og * kk, og * kk)?, og, kk);
+            let dst = part_mut(out, (b * g.c_out + group * og) * plane, og * plane)?;
+            cpu_gemm::matmul(dst, plane, lhs, rhs, accumulate, T::ONE)?;
+        }
+    }
+    Ok(())
+}
+
+/// The im2col of one group's input `(C_in/g, H, W)`: row `(c, i, j)` holds what kernel
+/// offset `(i, j)` of channel `c` reads at each output position, zero in the padding.
+fn im2col<T: Float>(x: &[T], g: &Geometry, col: &mut [T]) {
+    let ((h, w), (oh, ow), (kh, kw)) = (g.input, g.output, g.kernel);
+    let ((sh, sw), (ph, pw), (dh, dw)) = (g.stride, g.pad, g.dilation);
+    // Unit strides and rows as wide as the input's (a "same" convolution): each kernel
+    // offset's row is the plane shifted, one copy, then its padding zeroed.
+    let shifted = (sh, sw) == (1, 1) && ow == w;
+    let mut rows = col.chunks_exact_mut(oh * ow);
+    for src in x.chunks_exact(h * w) {
+        for i in 0..kh {
+            let ys = valid(oh, sh, i * dh, ph, h);
+            for j in 0..kw {
+                let Some(row) = rows.next() else {
+                    return;
+                };
+                let xs = valid(ow, sw, j * dw, pw, w);
+                if shifted {
+                    let dy = (i * dh) as isize - ph as isize;
+                    let dx = (j * dw) as isize - pw as isize;
+                    shifted_copy(src, row, (ys.clone(), xs), dy * w as isize + dx, w);
+                    continue;
+                }
+                for (oy, dst) in row.chunks_exact_mut(ow).enumerate() {
+                    if !ys.contains(&oy) || xs.is_empty() {
+                        dst.fill(T::ZERO);
+                        continue;
+                    }
+                    let line = &src[(oy * sh + i * dh - ph) * w..][..w];
+                    dst[..xs.start].fill(T::ZERO);
+                    dst[xs.end..].fill(T::ZERO);
+                    let first = xs.start * sw + j * dw - pw;
+                    if sw == 1 {
+                        dst[xs.clone()].copy_from_slice(&line[first..first + xs.len()]);
+                    } else {
+                        for (d, &v) in dst[xs.clone()]
+                            .iter_mut()
+                            .zip(line[first..].iter().step_by(sw))
+                        {
+                            *d = v;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One im2col row of a unit-stride convolution whose output rows are as wide as the input's:
+/// output position `k` (flat) reads input `k + shift`, zero outside rows `ys` and columns
+/// `xs`. The one copy also reads across row ends, into what the zeroing then overwrites.
+fn shifted_copy<T: Float>(
+    src: &[T],
+    row: &mut [T],
+    (ys, xs): (Range<usize>, Range<usize>),
+    shift: isize,
+    w: usize,
+) {
+    let (lo, hi) = (ys.start * w, ys.end * w);
+    let from = lo.max(usize::try_from(-shift).unwrap_or(0));
+    let to = hi.min(usize::try_from(src.len() as isize - shift).unwrap_or(0));
+    if from < to {
+        let at = from.saturating_add_signed(shift);
+        row[from..to].copy_from_slice(&src[at..at + (to - from)]);
+    }
+    row[..lo].fill(T::ZERO);
+    row[hi..].fill(T::ZERO);
+    for line in row[lo..hi].chunks_exact_mut(w) {
+        line[..xs.start].fill(T::ZERO);
+        line[xs.end..].fill(T::ZERO);
+    }
+}
+
+/// A transposed convolution, unbiased: per batch item and group, the packed weight
+/// `(C_out/g·kh·kw, C_in/g)` times the input `(C_in/g, H·W)`, scattered onto `out`
+/// `(N, C_out, OH·OW)` (col2im), cropped by the padding.
+fn transposed_cpu<T: Float>(x: &[T], w: &[T], g: &Geometry, out: &mut [T]) -> Result<()> {
+    let (cg, og) = (g.c_in / g.groups, g.c_out / g.groups);
+    let ((h, wd), (oh, ow), (kh, kw)) = (g.input, g.output, g.kernel);
+    let (in_plane, plane, okk) = (h * wd, oh * ow, og * kh * kw);
+    let mut cols = vec![T::ZERO; okk * in_plane];
+    for b in 0..g.batch {
+        for group in 0..g.groups {
+            let xg = part(x, (b * g.c_in + group * cg) * in_plane, cg * in_plane)?;
+            let lhs = Mat::row_major(part(w, group * okk * cg, okk * cg)?, okk, cg);
+            cpu_gemm::matmul(
+                &mut cols,
+                in_plane,
+                lhs,
+                Mat::row_major(xg, cg, in_plane),
+                false,
+                T::ONE,
+            )?;
+            let dst = part_mut(out, (b * g.c_out + group * og) * plane, og * plane)?;
+            col2im(&cols, g, dst);
+        }
+    }
+    Ok(())
+}
+
+/// Adds each row `(c, i, j)` of `cols` (one value per input position) to the output
+/// positions kernel offset `(i, j)` of channel `c` reaches; positions cropped by the
+/// padding are dropped.
+fn col2im<T: Float>(cols: &[T], g: &Geometry, out: &mut [T]) {
+    let ((h, w), (oh, ow), (kh, kw)) = (g.input, g.output, g.kernel);
+    let ((sh, sw), (ph, pw), (dh, dw)) = (g.stride, g.pad, g.dilation);
+    let mut rows = cols.chunks_exact(h * w);
+    for dst in out.chunks_exact_mut(oh * ow) {
+        for i in 0..kh {
+            let ys = valid(h, sh, i * dh, ph, oh);
+            for j in 0..kw {
+                let Some(row) = rows.next() else {
+                    return;
+                };
+                let xs = valid(w, sw, j * dw, pw, ow);
+                if xs.is_empty() {
+                    continue;
+                }
+                for iy in ys.clone() {
+                    let line = &mut dst[(iy * sh + i * dh - ph) * ow..][..ow];
+                    let src = &row[iy * w..][..w];
+                    let first = xs.start * sw + j * dw - pw;
+                    for (d, &v) in line[first..].iter_mut().step_by(sw).zip(&src[xs.clone()]) {
+                        *d += v;
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// A plain convolution of `x` `(N, C, *)` by `w` (same compute type), without bias.
@@ -887,6 +1268,187 @@ mod tests {
         assert!(e.contains("floating-point"), "{e}");
     }
 
+    /// A convolution by its definition, in f64: `x` `(N, C, H, W)` by `w` (`(C_out, C/g, kh,
+    /// kw)`, or `(C, C_out/g, kh, kw)` transposed) into `(N, C_out, oh, ow)`; `pad` is the
+    /// padding before each dim, positions outside the input read zero.
+    struct Naive {
+        x: [usize; 4],
+        w: [usize; 4],
+        stride: [usize; 2],
+        pad: [usize; 2],
+        dilation: [usize; 2],
+        groups: usize,
+        transposed: bool,
+        out: [usize; 2],
+    }
+
+    impl Naive {
+        fn run(&self, x: &[f64], w: &[f64], bias: Option<&[f64]>) -> Vec<f64> {
+            let [n, c, h, wd] = self.x;
+            let [w0, w1, kh, kw] = self.w;
+            let g = self.groups;
+            let c_out = if self.transposed { w1 * g } else { w0 };
+            let (cg, og) = (c / g, c_out / g);
+            let [oh, ow] = self.out;
+            let mut y = vec![0.0; n * c_out * oh * ow];
+            let at = |dims: [usize; 4], i: [usize; 4]| ((i[0] * dims[1] + i[1]) * dims[2] + i[2]) * dims[3] + i[3];
+            for b in 0..n {
+                for grp in 0..g {
+                    for co in 0..og {
+                        for ci in 0..cg {
+                            for i in 0..kh {
+                                for j in 0..kw {
+                                    let (ic, oc) = (grp * cg + ci, grp * og + co);
+                                    let wv = if self.transposed {
+                                        w[at(self.w, [ic, co, i, j])]
+                                    } else {
+                                        w[at(self.w, [oc, ci, i, j])]
+                                    };
+                                    let off = |k: usize, d: usize| (k * self.dilation[d]) as i64 - self.pad[d] as i64;
+                                    if self.transposed {
+                                        for iy in 0..h {
+                                            for ix in 0..wd {
+                                                let oy = (iy * self.stride[0]) as i64 + off(i, 0);
+                                                let ox = (ix * self.stride[1]) as i64 + off(j, 1);
+                                                if (0..oh as i64).contains(&oy) && (0..ow as i64).contains(&ox) {
+                                                    y[at([n, c_out, oh, ow], [b, oc, oy as usize, ox as usize])] +=
+                                                        x[at(self.x, [b, ic, iy, ix])] * wv;
+                                                }
+                                            }
+                                        }
+                                    } else {
+                                        for oy in 0..oh {
+                                            for ox in 0..ow {
+                                                let iy = (oy * self.stride[0]) as i64 + off(i, 0);
+                                                let ix = (ox * self.stride[1]) as i64 + off(j, 1);
+                                                if (0..h as i64).contains(&iy) && (0..wd as i64).contains(&ix) {
+                                                    y[at([n, c_out, oh, ow], [b, oc, oy, ox])] +=
+                                                        x[at(self.x, [b, ic, iy as usize, ix as usize])] * wv;
+                                                }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            if let Some(bias) = bias {
+                for (k, v) in y.iter_mut().enumerate() {
+                    *v += bias[(k / (oh * ow)) % c_out];
+                }
+            }
+            y
+        }
+    }
+
+    /// `kwargs` with int-list values.
+    fn kw<'a>(pairs: &[(&'a str, &[i64])]) -> Vec<(&'a str, Value)> {
+        pairs.iter().map(|(k, v)| (*k, ints(v))).collect()
+    }
+
+    #[test]
+    fn convolutions_match_their_definition() {
+        // f64, so that the CPU path's products are checked to the last bits against a direct
+        // sum: groups, uneven strides, paddings and dilations, batch 1, 1×1 kernels.
+        let cases: &[([usize; 4], [usize; 4], [usize; 2], [usize; 2], [usize; 2], usize, bool)] = &[
+            ([2, 6, 7, 5], [4, 3, 3, 2], [2, 1], [1, 0], [1, 2], 2, true),
+            ([1, 3, 6, 6], [3, 1, 3, 3], [1, 1], [2, 1], [2, 1], 3, false),
+            ([1, 3, 5, 4], [6, 1, 2, 3], [1, 2], [0, 2], [3, 1], 3, true),
+            ([2, 4, 3, 5], [5, 4, 1, 1], [1, 1], [0, 0], [1, 1], 1, true),
+            ([2, 4, 5, 5], [5, 4, 1, 1], [2, 3], [1, 0], [1, 1], 1, false),
+            ([1, 2, 9, 8], [3, 2, 4, 4], [3, 2], [2, 2], [1, 1], 1, true),
+        ];
+        for &(xd, wd, stride, pad, dilation, groups, with_bias) in cases {
+            let (x, w, b) = (cast(&wave(&xd, 0.), 7), cast(&wave(&wd, 1.), 7), cast(&wave(&[wd[0]], 2.), 7));
+            let out = |d: usize| (xd[2 + d] + 2 * pad[d] - dilation[d] * (wd[2 + d] - 1) - 1) / stride[d] + 1;
+            let naive = Naive { x: xd, w: wd, stride, pad, dilation, groups, transposed: false, out: [out(0), out(1)] };
+            let want = naive.run(&f64s(&x), &f64s(&w), with_bias.then(|| f64s(&b)).as_deref());
+            let mut kwargs = kw(&[("stride", &[stride[0] as i64, stride[1] as i64]), ("padding", &[pad[0] as i64, pad[1] as i64]), ("dilation", &[dilation[0] as i64, dilation[1] as i64])]);
+            kwargs.push(("groups", i(groups as i64)));
+            let args = if with_bias { vec![x, w, b] } else { vec![x, w] };
+            let y = call_kw("aten::conv2d", &args, &kwargs);
+            assert_eq!(dims(&y), [xd[0], wd[0], out(0), out(1)]);
+            close(&f64s(&y), &want, 1e-12);
+        }
+        // conv1d: a unit height.
+        let (x, w, b) = (cast(&wave(&[2, 4, 9], 0.), 7), cast(&wave(&[6, 2, 3], 1.), 7), cast(&wave(&[6], 2.), 7));
+        let naive = Naive { x: [2, 4, 1, 9], w: [6, 2, 1, 3], stride: [1, 3], pad: [0, 2], dilation: [1, 2], groups: 2, transposed: false, out: [1, 3] };
+        let want = naive.run(&f64s(&x), &f64s(&w), Some(&f64s(&b)));
+        let mut kwargs = kw(&[("stride", &[3]), ("padding", &[2]), ("dilation", &[2])]);
+        kwargs.push(("groups", i(2)));
+        let y = call_kw("aten::conv1d", &[x, w, b], &kwargs);
+        assert_eq!(dims(&y), [2, 6, 3]);
+        close(&f64s(&y), &want, 1e-12);
+        // padding="same" with even kernels and a dilation: one more zero after than before.
+        let (x, w) = (cast(&wave(&[1, 2, 5, 6], 0.), 7), cast(&wave(&[3, 2, 4, 2], 1.), 7));
+        let naive = Naive { x: [1, 2, 5, 6], w: [3, 2, 4, 2], stride: [1, 1], pad: [1, 1], dilation: [1, 3], groups: 1, transposed: false, out: [5, 6] };
+        let want = naive.run(&f64s(&x), &f64s(&w), None);
+        let y = call_kw("aten::conv2d", &[x, w], &[("padding", Value::str("same")), ("dilation", ints(&[1, 3]))]);
+        assert_eq!(dims(&y), [1, 3, 5, 6]);
+        close(&f64s(&y), &want, 1e-12);
+    }
+
+    #[test]
+    fn transposed_convolutions_match_their_definition() {
+        // Groups, uneven strides and dilations, output padding, batch 1.
+        let (x, w, b) = (cast(&wave(&[2, 4, 3, 5], 0.), 7), cast(&wave(&[4, 3, 2, 3], 1.), 7), cast(&wave(&[6], 2.), 7));
+        // (L - 1)·s - 2p + d·(k - 1) + output_padding + 1
+        let out = [2 * 2 - 2 + 1 + 1 + 1, 4 * 3 + 2 * 2 + 1 + 1];
+        let naive = Naive { x: [2, 4, 3, 5], w: [4, 3, 2, 3], stride: [2, 3], pad: [1, 0], dilation: [1, 2], groups: 2, transposed: true, out };
+        let want = naive.run(&f64s(&x), &f64s(&w), Some(&f64s(&b)));
+        let mut kwargs = kw(&[("stride", &[2, 3]), ("padding", &[1, 0]), ("output_padding", &[1, 1]), ("dilation", &[1, 2])]);
+        kwargs.push(("groups", i(2)));
+        let y = call_kw("aten::conv_transpose2d", &[x, w, b], &kwargs);
+        assert_eq!(dims(&y), [2, 6, out[0], out[1]]);
+        close(&f64s(&y), &want, 1e-12);
+        // 1-D, unbatched: (6 - 1)·2 - 2 + 2·2 + 1 + 1 = 14.
+        let (x, w) = (cast(&wave(&[2, 6], 0.), 7), cast(&wave(&[2, 3, 3], 1.), 7));
+        let naive = Naive { x: [1, 2, 1, 6], w: [2, 3, 1, 3], stride: [1, 2], pad: [0, 1], dilation: [1, 2], groups: 1, transposed: true, out: [1, 14] };
+        let want = naive.run(&f64s(&x), &f64s(&w), None);
+        let y = call_kw("aten::conv_transpose1d", &[x, w], &kw(&[("stride", &[2]), ("padding", &[1]), ("output_padding", &[1]), ("dilation", &[2])]));
+        assert_eq!(dims(&y), [3, 14]);
+        close(&f64s(&y), &want, 1e-12);
+    }
+
+    #[test]
+    fn strided_operands_and_constant_weights() {
+        use crate::limits::Limits;
+        use crate::ops::constants::Constants;
+        use crate::ops::registry::Ctx;
+        use crate::ops::tensor::Tensor;
+        use candle_core::Device;
+        // An input and a weight read through transposed views give what their copies give.
+        let (x, w) = (wave(&[2, 3, 5, 6], 0.), wave(&[4, 3, 3, 2], 1.));
+        let view = |v: &Value| {
+            let t = v.as_tensor().unwrap().inner().transpose(2, 3).unwrap().contiguous().unwrap();
+            Value::Tensor(Tensor::new(t.transpose(2, 3).unwrap()).unwrap())
+        };
+        let (xv, wv) = (view(&x), view(&w));
+        assert!(!xv.as_tensor().unwrap().inner().is_contiguous());
+        let want = call_kw("aten::conv2d", &[x.clone(), w.clone()], &[("padding", ints(&[1]))]);
+        let y = call_kw("aten::conv2d", &[xv, wv], &[("padding", ints(&[1]))]);
+        assert_eq!(f32s(&y), f32s(&want));
+        // A constant weight packed once serves every call, and the same weight with other
+        // groups is laid out anew.
+        let wt = wave(&[4, 2, 3, 3], 1.);
+        let inner = wt.as_tensor().unwrap().inner().clone();
+        let constants = Constants::new([inner.clone()]);
+        let limits = Limits::default();
+        let cx = Ctx { limits: &limits, device: &Device::Cpu, constants: Some(&constants) };
+        let registry = crate::ops::registry::Registry::get();
+        let run = |x: &Value, groups: i64| {
+            let kwargs = vec![("stride".to_string(), ints(&[2])), ("groups".to_string(), i(groups))];
+            registry.call(&cx, "aten::conv_transpose2d", &[x.clone(), wt.clone()], &kwargs).unwrap()
+        };
+        let xt = wave(&[1, 4, 3, 3], 0.);
+        for groups in [1, 2, 1, 2] {
+            let want = call_kw("aten::conv_transpose2d", &[xt.clone(), wt.clone()], &[("stride", ints(&[2])), ("groups", i(groups))]);
+            assert_eq!(f32s(&run(&xt, groups)), f32s(&want));
+        }
+    }
+
     #[test]
     fn an_empty_batch_gives_an_empty_output() {
         let y = call(
@@ -894,5 +1456,37 @@ mod tests {
             &[wave(&[0, 3, 10], 0.), wave(&[4, 3, 3], 1.)],
         );
         assert_eq!(dims(&y), [0, 4, 8]);
+        // No output channels.
+        let y = call("aten::conv2d", &[wave(&[1, 3, 4, 4], 0.), wave(&[0, 3, 3, 3], 1.)]);
+        assert_eq!(dims(&y), [1, 0, 2, 2]);
+        let y = call("aten::conv_transpose2d", &[wave(&[1, 3, 4, 4], 0.), wave(&[3, 0, 3, 3], 1.)]);
+        assert_eq!(dims(&y), [1, 0, 6, 6]);
+    }
+}
+#[cfg(test)]
+mod tmp_timing {
+    use crate::cpu::gemm::{matmul, Mat};
+    fn best(mut f: impl FnMut()) -> f64 {
+        let mut b = f64::MAX;
+        for _ in 0..30 {
+            let t = std::time::Instant::now();
+            for _ in 0..200 { f(); }
+            b = b.min(t.elapsed().as_secs_f64() / 200.0 * 1e6);
+        }
+        b
+    }
+    #[test]
+    #[ignore]
+    fn time_gemm_shapes() {
+        for (m, k, n) in [(3, 72, 192), (192, 72, 3), (8, 27, 256), (256, 27, 8), (128, 6, 12), (12, 6, 128), (16, 144, 196), (196, 144, 16)] {
+            let a: Vec<f32> = (0..m * k).map(|i| (i as f32).sin()).collect();
+            let b: Vec<f32> = (0..k * n).map(|i| (i as f32).cos()).collect();
+            let mut d = vec![0f32; m * n];
+            let t = best(|| matmul(&mut d, n, Mat::row_major(&a, m, k), Mat::row_major(&b, k, n), false, 1.0).unwrap());
+            // b read transposed
+            let bt: Vec<f32> = b.clone();
+            let tt = best(|| matmul(&mut d, n, Mat::row_major(&a, m, k), Mat { data: &bt, rows: k, cols: n, row_stride: 1, col_stride: k }, false, 1.0).unwrap());
+            eprintln!("{m}x{k}x{n}: {t:.2} us (b transposed {tt:.2}) {:.1} GFLOP/s", 2.0 * (m * k * n) as f64 / t / 1e3);
+        }
     }
 }

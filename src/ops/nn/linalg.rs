@@ -2,10 +2,17 @@
 //! `matmul` in every rank case, `mm`, `bmm`, `addmm` and `baddbmm`. Operands must share their
 //! type, as in PyTorch; f16 and bf16 products accumulate in f32 and round once, as PyTorch's
 //! CPU kernels do; integer products wrap, computed on the CPU.
+//!
+//! f32 and f64 products on the CPU run [`crate::cpu::gemm`] once per matrix of the batch,
+//! straight on the operands' strides (a transposed or broadcast operand is read in place), on
+//! the calling thread unless the product is big. Other devices and types take candle's
+//! `matmul`.
 
-use candle_core::DType;
+use candle_core::{DType, Device, Layout, Storage, Tensor as CTensor, WithDType};
 
 use super::{numel, same_dtype, script};
+use crate::cpu::gemm::{self as cpu_gemm, Mat};
+use crate::cpu::Float;
 use crate::error::Result;
 use crate::linear::{row_stable_matmul, Linear};
 use crate::ops::registry::{Args, Builder, Ctx, Scalar};
@@ -67,8 +74,7 @@ fn addmm_op(cx: &Ctx, a: &Args) -> Result<Value> {
     check_inner(x, y, "mm: ")?;
     same_dtype(x, y, "mat2")?;
     same_dtype(x, bias, "self")?;
-    let product = batched(cx, "aten::addmm", x, y)?;
-    scaled_sum(bias, &product, a.scalar(3)?, a.scalar(4)?).map(Value::Tensor)
+    biased(cx, "aten::addmm", bias, x, y, a.scalar(3)?, a.scalar(4)?).map(Value::Tensor)
 }
 
 fn baddbmm_op(cx: &Ctx, a: &Args) -> Result<Value> {
@@ -76,8 +82,45 @@ fn baddbmm_op(cx: &Ctx, a: &Args) -> Result<Value> {
     check_batches(x, y)?;
     same_dtype(x, y, "batch2")?;
     same_dtype(x, bias, "self")?;
-    let product = batched(cx, "aten::baddbmm", x, y)?;
-    scaled_sum(bias, &product, a.scalar(3)?, a.scalar(4)?).map(Value::Tensor)
+    biased(cx, "aten::baddbmm", bias, x, y, a.scalar(3)?, a.scalar(4)?).map(Value::Tensor)
+}
+
+/// `beta * bias + alpha * (x · y)` for `addmm` and `baddbmm`. With `beta = alpha = 1` in f32
+/// or f64 on the CPU, the product accumulates onto the broadcast bias (as PyTorch's BLAS call
+/// with `beta = 1` does); otherwise the product is scaled and summed.
+fn biased(
+    cx: &Ctx,
+    op: &str,
+    bias: &Tensor,
+    x: &Tensor,
+    y: &Tensor,
+    beta: Scalar,
+    alpha: Scalar,
+) -> Result<Tensor> {
+    let float = matches!(x.dtype(), ScalarType::Float32 | ScalarType::Float64);
+    if float && beta.f64() == 1.0 && alpha.f64() == 1.0 {
+        let mut dims = x.dims().to_vec();
+        let rank = dims.len();
+        dims[rank - 1] = y.dims()[rank - 1];
+        cx.check(op, &dims)?;
+        let init = expand_bias(bias, &dims)?;
+        if let Some(out) = fast_product(x.inner(), y.inner(), Some(&init))? {
+            return Tensor::with_type(out, x.dtype());
+        }
+    }
+    let product = batched(cx, op, x, y)?;
+    scaled_sum(bias, &product, beta, alpha)
+}
+
+/// `bias` broadcast to `target`, with PyTorch's message when it does not broadcast.
+fn expand_bias(bias: &Tensor, target: &[usize]) -> Result<CTensor> {
+    bias.inner().broadcast_as(target).map_err(|_| {
+        script(format!(
+            "The expanded size of the tensor must match the existing size: target sizes \
+             {target:?}, tensor sizes {:?}",
+            bias.dims()
+        ))
+    })
 }
 
 /// `torch.nn.functional.linear(input, weight, bias)`: `input · weightᵀ + bias` on the last
@@ -328,6 +371,8 @@ fn batched(cx: &Ctx, op: &str, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let work = work_dtype(dtype);
     let out = if work == DType::I64 {
         int_product(a, b, count, (n, k, m))?
+    } else if let Some(out) = fast_product(a.inner(), b.inner(), None)? {
+        out
     } else {
         let a3 = a
             .inner()
@@ -347,6 +392,114 @@ fn batched(cx: &Ctx, op: &str, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     };
     let out = out.reshape(dims)?.to_dtype(dtype.candle())?;
     Tensor::with_type(out, dtype)
+}
+
+/// `a` `(*, n, k)` times `b` `(*, k, m)` (the same leading dims), plus `init` (already
+/// broadcast to the result's dims) where given, through [`crate::cpu::gemm`] for f32 and f64
+/// tensors on the CPU; `None` for other types and devices.
+pub(super) fn fast_product(
+    a: &CTensor,
+    b: &CTensor,
+    init: Option<&CTensor>,
+) -> Result<Option<CTensor>> {
+    let cpu = |t: &CTensor| t.device().is_cpu() && t.dtype() == a.dtype();
+    if !cpu(a) || !cpu(b) || !init.is_none_or(cpu) {
+        return Ok(None);
+    }
+    match a.dtype() {
+        DType::F32 => gemm_product::<f32>(a, b, init).map(Some),
+        DType::F64 => gemm_product::<f64>(a, b, init).map(Some),
+        _ => Ok(None),
+    }
+}
+
+/// [`fast_product`] in `T`.
+fn gemm_product<T: Float>(a: &CTensor, b: &CTensor, init: Option<&CTensor>) -> Result<CTensor> {
+    let rank = a.rank();
+    if rank < 2
+        || b.rank() != rank
+        || a.dims()[..rank - 2] != b.dims()[..rank - 2]
+        || a.dims()[rank - 1] != b.dims()[rank - 2]
+    {
+        return Err(script(format!(
+            "matrix product of shapes {:?} and {:?}",
+            a.dims(),
+            b.dims()
+        )));
+    }
+    let n = a.dims()[rank - 2];
+    let m = b.dims()[rank - 1];
+    let mut dims = a.dims()[..rank - 2].to_vec();
+    dims.extend([n, m]);
+    let total = numel(&dims)?;
+    let mut out: Vec<T> = match init {
+        Some(t) => strided_vec(&t.broadcast_as(dims.as_slice())?)?,
+        None => vec![T::ZERO; total],
+    };
+    if total > 0 {
+        let (sa, la) = a.storage_and_layout();
+        let (sb, lb) = b.storage_and_layout();
+        let (da, db) = (cpu_slice::<T>(&sa)?, cpu_slice::<T>(&sb)?);
+        let items = out
+            .chunks_mut(n * m)
+            .zip(matrix_offsets(la))
+            .zip(matrix_offsets(lb));
+        for ((dst, oa), ob) in items {
+            let (x, y) = (matrix(da, la, oa)?, matrix(db, lb, ob)?);
+            cpu_gemm::matmul(dst, m, x, y, init.is_some(), T::ONE)?;
+        }
+    }
+    Ok(CTensor::from_vec(out, dims, &Device::Cpu)?)
+}
+
+/// The elements of a CPU storage as `T` (from the storage's start: index them by a layout).
+pub(super) fn cpu_slice<T: WithDType>(storage: &Storage) -> Result<&[T]> {
+    Ok(cpu_storage(storage)?.as_slice::<T>()?)
+}
+
+/// A CPU tensor's elements in row-major order, as `T`.
+pub(super) fn strided_vec<T: WithDType>(t: &CTensor) -> Result<Vec<T>> {
+    let t = t.contiguous()?;
+    let (storage, layout) = t.storage_and_layout();
+    Ok(crate::cpu::contiguous::<T>(cpu_storage(&storage)?, layout)?.to_vec())
+}
+
+/// A storage on the CPU.
+pub(super) fn cpu_storage(storage: &Storage) -> Result<&candle_core::CpuStorage> {
+    match storage {
+        Storage::Cpu(s) => Ok(s),
+        _ => Err(script("a CPU kernel was given a tensor on another device")),
+    }
+}
+
+/// The storage offset of each matrix of a `(*, r, c)` layout, the leading dims in row-major
+/// order (a broadcast dim repeats its offsets).
+fn matrix_offsets(layout: &Layout) -> Vec<usize> {
+    let (dims, strides) = (layout.dims(), layout.stride());
+    let mut offsets = vec![layout.start_offset()];
+    for (&len, &stride) in dims.iter().zip(strides).take(dims.len().saturating_sub(2)) {
+        offsets = offsets
+            .iter()
+            .flat_map(|&o| (0..len).map(move |i| o + i * stride))
+            .collect();
+    }
+    offsets
+}
+
+/// The matrix of a `(*, r, c)` layout at storage offset `at`, read through its strides.
+fn matrix<'a, T>(data: &'a [T], layout: &Layout, at: usize) -> Result<Mat<'a, T>> {
+    let (dims, strides) = (layout.dims(), layout.stride());
+    let rank = dims.len();
+    let data = data
+        .get(at..)
+        .ok_or_else(|| script("a tensor's layout lies outside its storage"))?;
+    Ok(Mat {
+        data,
+        rows: dims[rank - 2],
+        cols: dims[rank - 1],
+        row_stride: strides[rank - 2],
+        col_stride: strides[rank - 1],
+    })
 }
 
 /// An integer product on the CPU, wrapping in i64: `(count, n, k) · (count, k, m)`.
@@ -390,14 +543,7 @@ fn scaled_sum(bias: &Tensor, product: &Tensor, beta: Scalar, alpha: Scalar) -> R
             "beta and alpha must be integers for an integer product, got {beta} and {alpha}"
         )));
     }
-    let target = product.dims();
-    let expanded = bias.inner().broadcast_as(target).map_err(|_| {
-        script(format!(
-            "The expanded size of the tensor must match the existing size: target sizes \
-             {target:?}, tensor sizes {:?}",
-            bias.dims()
-        ))
-    })?;
+    let expanded = expand_bias(bias, product.dims())?;
     let work = work_dtype(dtype);
     let mut out = product.inner().to_dtype(work)?;
     if alpha != 1.0 {
@@ -427,6 +573,7 @@ fn scale(t: &candle_core::Tensor, factor: f64) -> Result<candle_core::Tensor> {
 #[rustfmt::skip]
 mod tests {
     use crate::ops::nn::testing::*;
+    use crate::ops::Value;
 
     #[test]
     fn matmul_covers_every_rank_case() {
@@ -529,6 +676,127 @@ mod tests {
             &[t_i64(&[1, 2], &[1, 2]), t_i64(&[3, 4, 5, 6], &[2, 2])],
         );
         assert_eq!(i64s(&y), [11, 17]);
+    }
+
+    /// `v` with dims `d0` and `d1` swapped: a strided view, not a copy.
+    fn swapped(v: &Value, d0: usize, d1: usize) -> Value {
+        let t = v.as_tensor().unwrap().inner().transpose(d0, d1).unwrap();
+        assert!(!t.is_contiguous());
+        Value::Tensor(crate::ops::tensor::Tensor::new(t).unwrap())
+    }
+
+    /// `a · b` by the definition, `(count, n, k) · (count, k, m)` row-major.
+    fn naive(a: &[f64], b: &[f64], count: usize, (n, k, m): (usize, usize, usize)) -> Vec<f64> {
+        let mut y = vec![0.0; count * n * m];
+        for s in 0..count {
+            for i in 0..n {
+                for j in 0..m {
+                    y[(s * n + i) * m + j] = (0..k).map(|p| a[(s * n + i) * k + p] * b[(s * k + p) * m + j]).sum();
+                }
+            }
+        }
+        y
+    }
+
+    #[test]
+    fn products_read_strided_and_broadcast_operands() {
+        // f64: the CPU path's products against the definition.
+        let (a, b) = (cast(&wave(&[4, 3], 0.), 7), cast(&wave(&[3, 5], 1.), 7));
+        let want = naive(&f64s(&a), &f64s(&b), 1, (4, 3, 5));
+        // Operands transposed in place (a transposed weight is read through its strides).
+        let at = swapped(&cast(&wave(&[3, 4], 0.), 7), 0, 1);
+        let bt = swapped(&cast(&wave(&[5, 3], 1.), 7), 0, 1);
+        let want_t = naive(&f64s(&at), &f64s(&bt), 1, (4, 3, 5));
+        close(&f64s(&call("aten::mm", &[a.clone(), b.clone()])), &want, 1e-14);
+        close(&f64s(&call("aten::mm", &[at.clone(), bt.clone()])), &want_t, 1e-14);
+        close(&f64s(&call("aten::matmul", &[at.clone(), b.clone()])), &naive(&f64s(&at), &f64s(&b), 1, (4, 3, 5)), 1e-14);
+        // bmm of a batch transposed in its last two dims and in its first two.
+        let x = cast(&wave(&[2, 4, 3], 0.), 7);
+        let y = swapped(&cast(&wave(&[2, 5, 3], 1.), 7), 1, 2);
+        let got = call("aten::bmm", &[x.clone(), y.clone()]);
+        assert_eq!(dims(&got), [2, 4, 5]);
+        close(&f64s(&got), &naive(&f64s(&x), &f64s(&y), 2, (4, 3, 5)), 1e-14);
+        let xs = swapped(&cast(&wave(&[4, 2, 3], 0.), 7), 0, 1);
+        close(&f64s(&call("aten::bmm", &[xs.clone(), y.clone()])), &naive(&f64s(&xs), &f64s(&y), 2, (4, 3, 5)), 1e-14);
+        // Broadcast batch dims: (2, 1, 4, 3) @ (3, 3, 5) reads each operand in place.
+        let a4 = cast(&wave(&[2, 1, 4, 3], 0.), 7);
+        let b3 = cast(&wave(&[3, 3, 5], 1.), 7);
+        let got = call("aten::matmul", &[a4.clone(), b3.clone()]);
+        assert_eq!(dims(&got), [2, 3, 4, 5]);
+        let (av, bv) = (f64s(&a4), f64s(&b3));
+        let mut want = Vec::new();
+        for i in 0..2 {
+            for j in 0..3 {
+                want.extend(naive(&av[i * 12..(i + 1) * 12], &bv[j * 15..(j + 1) * 15], 1, (4, 3, 5)));
+            }
+        }
+        close(&f64s(&got), &want, 1e-14);
+        // A vector on either side.
+        let v = cast(&wave(&[3], 2.), 7);
+        let vv = [f64s(&v), f64s(&v)].concat();
+        close(&f64s(&call("aten::matmul", &[x.clone(), v.clone()])), &naive(&f64s(&x), &vv, 2, (4, 3, 1)), 1e-14);
+        assert_eq!(dims(&call("aten::matmul", &[v.clone(), y.clone()])), [2, 5]);
+    }
+
+    #[test]
+    fn a_row_gets_the_same_bits_alone_and_in_a_batch() {
+        let (a, b) = (wave(&[6, 40], 0.), wave(&[40, 24], 1.));
+        let all = f32s(&call("aten::mm", &[a.clone(), b.clone()]));
+        let first = crate::ops::tensor::Tensor::new(a.as_tensor().unwrap().inner().narrow(0, 0, 1).unwrap()).unwrap();
+        let one = f32s(&call("aten::mm", &[Value::Tensor(first), b.clone()]));
+        assert_eq!(one, all[..24]);
+        // A batch of single rows: each as the batched product's row.
+        let rows = call("aten::matmul", &[wave(&[6, 1, 40], 0.), b]);
+        assert_eq!(f32s(&rows), all);
+    }
+
+    #[test]
+    fn empty_products() {
+        let y = call("aten::mm", &[arange_f32(&[0, 3]), arange_f32(&[3, 4])]);
+        assert_eq!(dims(&y), [0, 4]);
+        // An empty inner dim: zeros, and addmm's bias alone.
+        let y = call("aten::mm", &[arange_f32(&[2, 0]), arange_f32(&[0, 3])]);
+        assert_eq!(f32s(&y), [0.; 6]);
+        let y = call("aten::addmm", &[t_f32(&[1., 2., 3.], &[3]), arange_f32(&[2, 0]), arange_f32(&[0, 3])]);
+        assert_eq!(f32s(&y), [1., 2., 3., 1., 2., 3.]);
+        let y = call("aten::bmm", &[arange_f64(&[0, 2, 3]), arange_f64(&[0, 3, 4])]);
+        assert_eq!(dims(&y), [0, 2, 4]);
+        let y = call("aten::matmul", &[arange_f32(&[3, 2, 0]), arange_f32(&[0, 5])]);
+        assert_eq!(dims(&y), [3, 2, 5]);
+        assert_eq!(f32s(&y), [0.; 30]);
+    }
+
+    #[test]
+    fn biased_products_broadcast_the_bias() {
+        // addmm with beta = alpha = 1 accumulates onto the broadcast bias: every bias shape.
+        let (a, w) = (cast(&wave(&[3, 4], 0.), 7), cast(&wave(&[5, 4], 1.), 7));
+        let wt = swapped(&w, 0, 1);
+        let product = naive(&f64s(&a), &f64s(&wt), 1, (3, 4, 5));
+        for shape in [vec![5], vec![1, 5], vec![3, 1], vec![3, 5], vec![1]] {
+            let n: usize = shape.iter().product();
+            let bias = cast(&wave(&shape, 2.), 7);
+            let bv = f64s(&bias);
+            let want: Vec<f64> = (0..15)
+                .map(|e| {
+                    let (i, j) = (e / 5, e % 5);
+                    let at = match shape.as_slice() {
+                        [5] | [1, 5] => j,
+                        [3, 1] => i,
+                        [1] => 0,
+                        _ => e,
+                    };
+                    product[e] + bv[at % n]
+                })
+                .collect();
+            let y = call("aten::addmm", &[bias, a.clone(), wt.clone()]);
+            close(&f64s(&y), &want, 1e-14);
+        }
+        // baddbmm with a bias broadcast over the batch.
+        let (x, y) = (cast(&wave(&[2, 3, 4], 0.), 7), cast(&wave(&[2, 4, 2], 1.), 7));
+        let bias = cast(&wave(&[1, 2], 2.), 7);
+        let (p, bv) = (naive(&f64s(&x), &f64s(&y), 2, (3, 4, 2)), f64s(&bias));
+        let want: Vec<f64> = p.iter().enumerate().map(|(e, v)| v + bv[e % 2]).collect();
+        close(&f64s(&call("aten::baddbmm", &[bias, x, y])), &want, 1e-14);
     }
 
     #[test]

@@ -8,10 +8,15 @@
 //! are folded in PyTorch's order, rows then columns. Max keeps PyTorch's rule (`val > max ||
 //! isnan(val)`, so NaN wins and a later NaN moves the index) and its index (`h · W + w` in the
 //! unpadded input); averages sum in PyTorch's order and divide as it does.
+//!
+//! f32 and f64 on the CPU fold the same taps in the same order by direct loops over the
+//! contiguous planes instead of gathering them.
 
 use candle_core::{DType, Device, Tensor as CTensor};
 
+use super::linalg::cpu_storage;
 use super::{compute_dtype, script, to_usize, value};
+use crate::cpu::Float;
 use crate::error::Result;
 use crate::ops::registry::{Args, Builder, Ctx};
 use crate::ops::tensor::Tensor;
@@ -394,6 +399,13 @@ fn avg_pool(cx: &Ctx, a: &Args, n: usize) -> Result<Value> {
     let tw = windows[n - 1].taps(w, ow, count_pad);
     let dtype = input.dtype();
     let work = work_dtype(dtype, op)?;
+    if fast_dtype(&planes.x).is_some() {
+        let divide = match divisor {
+            Some(d) => Divide::By(d),
+            None => Divide::Area(&th.divisor, &tw.divisor),
+        };
+        return value(planes.finish(sum_fast(&planes.x, &th, &tw, divide)?)?);
+    }
     let sum = sum_reduce(&planes.x.to_dtype(work)?, &th, &tw)?;
     // One divisor per output position, as PyTorch computes it.
     let divisors: Vec<f64> = match divisor {
@@ -474,6 +486,10 @@ fn adaptive(cx: &Ctx, a: &Args, n: usize, max: bool) -> Result<Value> {
         ]));
     }
     let dtype = input.dtype();
+    if fast_dtype(&planes.x).is_some() {
+        let divide = Divide::Twice(&th.divisor, &tw.divisor);
+        return value(planes.finish(sum_fast(&planes.x, &th, &tw, divide)?)?);
+    }
     let work = compute_dtype(dtype);
     let sum = sum_reduce(&planes.x.to_dtype(work)?, &th, &tw)?;
     // `sum / kh / kw`, as PyTorch's kernel divides.
@@ -551,6 +567,15 @@ fn sum_reduce(x: &CTensor, th: &Taps, tw: &Taps) -> Result<CTensor> {
 
 /// The max of every tap and its flat index `h · W + w` in the input, by PyTorch's rule.
 fn max_reduce(dtype: ScalarType, x: &CTensor, th: &Taps, tw: &Taps) -> Result<(CTensor, CTensor)> {
+    match fast_dtype(x) {
+        Some(DType::F32) => max_fast::<f32>(x, th, tw),
+        Some(_) => max_fast::<f64>(x, th, tw),
+        None => max_composed(dtype, x, th, tw),
+    }
+}
+
+/// [`max_reduce`] on candle's ops, for every device and type.
+fn max_composed(dtype: ScalarType, x: &CTensor, th: &Taps, tw: &Taps) -> Result<(CTensor, CTensor)> {
     let (work, lowest) = match dtype {
         ScalarType::Bool => return Err(script("max pooling is not implemented for 'Bool'")),
         t if t.is_float() => (compute_dtype(t), f64::NEG_INFINITY),
@@ -592,6 +617,115 @@ fn max_reduce(dtype: ScalarType, x: &CTensor, th: &Taps, tw: &Taps) -> Result<(C
         Ok(())
     })?;
     Ok((best.to_dtype(dtype.candle())?, idx))
+}
+
+/// `x`'s type where the direct loops take it: f32 or f64 on the CPU.
+fn fast_dtype(x: &CTensor) -> Option<DType> {
+    (x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64)).then_some(x.dtype())
+}
+
+/// Calls `f` with each contiguous `(H, W)` plane of `x` `(N, C, H, W)`, in order.
+fn planes<T: Float>(x: &CTensor, mut f: impl FnMut(&[T])) -> Result<()> {
+    let x = x.contiguous()?;
+    let (storage, layout) = x.storage_and_layout();
+    let data = crate::cpu::contiguous::<T>(cpu_storage(&storage)?, layout)?;
+    let d = x.dims();
+    data.chunks_exact((d[2] * d[3]).max(1)).for_each(&mut f);
+    Ok(())
+}
+
+/// The valid taps of each output along one dim, in tap order: `scale · i` for each input index
+/// `i` a tap reads (`scale` is the row length for rows, 1 for columns), those outside the
+/// input or window left out.
+fn valid_taps(taps: &Taps, len: usize, scale: usize) -> Vec<Vec<usize>> {
+    (0..taps.outputs())
+        .map(|o| {
+            taps.index
+                .iter()
+                .map(|t| t[o] as usize)
+                .filter(|&i| i < len)
+                .map(|i| i * scale)
+                .collect()
+        })
+        .collect()
+}
+
+/// [`max_reduce`] by direct loops in `T`.
+fn max_fast<T: Float>(x: &CTensor, th: &Taps, tw: &Taps) -> Result<(CTensor, CTensor)> {
+    let d = x.dims();
+    let (hw, (oh, ow)) = ((d[2], d[3]), (th.outputs(), tw.outputs()));
+    let shape = (d[0], d[1], oh, ow);
+    let count = d[0] * d[1] * oh * ow;
+    let (mut best, mut index) = (Vec::with_capacity(count), Vec::with_capacity(count));
+    let lowest = T::from_f64(f64::NEG_INFINITY);
+    let (rows, cols) = (valid_taps(th, hw.0, hw.1), valid_taps(tw, hw.1, 1));
+    planes::<T>(x, |plane| {
+        for (oy, rows) in rows.iter().enumerate() {
+            for (ox, cols) in cols.iter().enumerate() {
+                let (mut m, mut at) = (lowest, th.first[oy] * hw.1 + tw.first[ox]);
+                for &r in rows {
+                    for &c in cols {
+                        let v = plane[r + c];
+                        // PyTorch's `val > max || isnan(val)`.
+                        if v > m || v.partial_cmp(&v).is_none() {
+                            (m, at) = (v, r + c);
+                        }
+                    }
+                }
+                best.push(m);
+                index.push(at as i64);
+            }
+        }
+    })?;
+    Ok((
+        CTensor::from_vec(best, shape, &Device::Cpu)?,
+        CTensor::from_vec(index, shape, &Device::Cpu)?,
+    ))
+}
+
+/// How an average divides its sum, in the tensor's type.
+#[derive(Clone, Copy)]
+enum Divide<'a> {
+    /// `divisor_override`: one divisor everywhere.
+    By(i64),
+    /// `sum / (kh · kw)`, the window sizes per output row and column.
+    Area(&'a [usize], &'a [usize]),
+    /// `sum / kh / kw`, as the adaptive average divides.
+    Twice(&'a [usize], &'a [usize]),
+}
+
+/// Each output's sum of its taps in PyTorch's order, divided as `divide` says, by direct
+/// loops over `x` `(N, C, H, W)` (f32 or f64 on the CPU).
+fn sum_fast(x: &CTensor, th: &Taps, tw: &Taps, divide: Divide) -> Result<CTensor> {
+    fn run<T: Float>(x: &CTensor, th: &Taps, tw: &Taps, divide: Divide) -> Result<CTensor> {
+        let d = x.dims();
+        let (hw, (oh, ow)) = ((d[2], d[3]), (th.outputs(), tw.outputs()));
+        let mut out = Vec::with_capacity(d[0] * d[1] * oh * ow);
+        let t = |n: usize| T::from_f64(n as f64);
+        let (rows, cols) = (valid_taps(th, hw.0, hw.1), valid_taps(tw, hw.1, 1));
+        planes::<T>(x, |plane| {
+            for (oy, rows) in rows.iter().enumerate() {
+                for (ox, cols) in cols.iter().enumerate() {
+                    let mut sum = T::ZERO;
+                    for &r in rows {
+                        for &c in cols {
+                            sum += plane[r + c];
+                        }
+                    }
+                    out.push(match divide {
+                        Divide::By(n) => sum / T::from_f64(n as f64),
+                        Divide::Area(h, w) => sum / t(h[oy] * w[ox]),
+                        Divide::Twice(h, w) => sum / t(h[oy]) / t(w[ox]),
+                    });
+                }
+            }
+        })?;
+        Ok(CTensor::from_vec(out, (d[0], d[1], oh, ow), &Device::Cpu)?)
+    }
+    match x.dtype() {
+        DType::F32 => run::<f32>(x, th, tw, divide),
+        _ => run::<f64>(x, th, tw, divide),
+    }
 }
 
 /// A tensor of `shape` filled with the lowest value of `work`.
@@ -998,6 +1132,43 @@ mod tests {
             0.0,
         );
         assert_eq!(i64s(&idx), &[1, 3, 9, 0, 6, 9, 0, 6, 8]);
+    }
+
+    #[test]
+    fn direct_loops_fold_as_the_composed_path_does() {
+        use super::*;
+        use candle_core::{Device, Tensor as CTensor};
+        // Padding, dilation, ceil mode, count_include_pad, NaN and infinities, two planes.
+        let (h, w) = (7, 6);
+        let mut v: Vec<f32> = (0..2 * h * w).map(|i| ((i * 37 % 23) as f32 - 11.0) / 4.0).collect();
+        v[9] = f32::NAN;
+        v[50] = f32::NAN;
+        v[20] = f32::NEG_INFINITY;
+        let x = CTensor::from_vec(v, (1, 2, h, w), &Device::Cpu).unwrap();
+        let windows = [
+            (Window { kernel: 3, stride: 2, padding: 1, dilation: 1, ceil: true }, Window { kernel: 2, stride: 1, padding: 1, dilation: 2, ceil: false }),
+            (Window { kernel: 2, stride: 2, padding: 0, dilation: 1, ceil: false }, Window { kernel: 3, stride: 3, padding: 1, dilation: 1, ceil: true }),
+        ];
+        for (wh, ww) in windows {
+            for count_pad in [false, true] {
+                let (oh, ow) = (wh.output_len(h), ww.output_len(w));
+                let (th, tw) = (wh.taps(h, oh, count_pad), ww.taps(w, ow, count_pad));
+                for x in [x.clone(), x.to_dtype(candle_core::DType::F64).unwrap()] {
+                    let dtype = ScalarType::from_candle(x.dtype()).unwrap();
+                    let (fv, fi) = max_reduce(dtype, &x, &th, &tw).unwrap();
+                    let (cv, ci) = max_composed(dtype, &x, &th, &tw).unwrap();
+                    let bits = |t: &CTensor| t.flatten_all().unwrap().to_dtype(candle_core::DType::F64).unwrap().to_vec1::<f64>().unwrap();
+                    let same = |a: Vec<f64>, b: Vec<f64>| a.iter().zip(&b).all(|(p, q)| p == q || (p.is_nan() && q.is_nan()));
+                    assert!(same(bits(&fv), bits(&cv)));
+                    assert_eq!(fi.flatten_all().unwrap().to_vec1::<i64>().unwrap(), ci.flatten_all().unwrap().to_vec1::<i64>().unwrap());
+                    let sum = sum_fast(&x, &th, &tw, Divide::Area(&th.divisor, &tw.divisor)).unwrap();
+                    let composed = sum_reduce(&x, &th, &tw).unwrap();
+                    let div: Vec<f64> = th.divisor.iter().flat_map(|&a| tw.divisor.iter().map(move |&b| (a * b) as f64)).collect();
+                    let div = CTensor::from_vec(div, (oh, ow), &Device::Cpu).unwrap().to_dtype(x.dtype()).unwrap();
+                    assert!(same(bits(&sum), bits(&composed.broadcast_div(&div).unwrap())));
+                }
+            }
+        }
     }
 
     #[test]

@@ -6,11 +6,14 @@
 //! kernels compute them (in f32 for f32 tensors: `floorf(dst · scale)` for nearest, the
 //! `area_pixel_compute_source_index` rule and its clamped lambdas for bilinear), then the
 //! output is gathered (`index_select`) and, for bilinear, combined in PyTorch's order:
-//! `(x[h0,w0]·λw0 + x[h0,w1]·λw1)·λh0 + (x[h1,w0]·λw0 + x[h1,w1]·λw1)·λh1`.
+//! `(x[h0,w0]·λw0 + x[h0,w1]·λw1)·λh0 + (x[h1,w0]·λw0 + x[h1,w1]·λw1)·λh1`. f32 and f64
+//! bilinear on the CPU computes that same expression by direct loops over the planes.
 
-use candle_core::{Device, Tensor as CTensor};
+use candle_core::{DType, Device, Tensor as CTensor};
 
+use super::linalg::cpu_storage;
 use super::{compute_dtype, script, to_usize, value};
+use crate::cpu::Float;
 use crate::error::Result;
 use crate::ops::registry::{Args, Builder, Ctx};
 use crate::ops::tensor::Tensor;
@@ -185,7 +188,27 @@ fn nearest(
     let mut dims = input.dims()[..2].to_vec();
     dims.extend(&out);
     cx.check(&format!("aten::{op}"), &dims)?;
-    let mut y = input.inner().clone();
+    let x = input.inner();
+    let sources: Vec<Vec<u32>> = (0..n)
+        .map(|i| nearest_index(input.dims()[2 + i], out[i], scales[i]))
+        .collect();
+    if x.device().is_cpu() {
+        // A 1-D input is one row per plane.
+        let (rows, cols) = match sources.as_slice() {
+            [r, c] => (r.as_slice(), c.as_slice()),
+            [c] => (&[0u32][..], c.as_slice()),
+            _ => (&[][..], &[][..]),
+        };
+        let y = match x.dtype() {
+            DType::F32 => Some(nearest_fast::<f32>(x, rows, cols)?),
+            DType::F64 => Some(nearest_fast::<f64>(x, rows, cols)?),
+            _ => None,
+        };
+        if let Some(y) = y {
+            return Ok(Value::Tensor(Tensor::with_type(y.reshape(dims)?, input.dtype())?));
+        }
+    }
+    let mut y = x.clone();
     for i in 0..n {
         let len = input.dims()[2 + i];
         let idx = index(nearest_index(len, out[i], scales[i]), y.device())?;
@@ -273,14 +296,25 @@ fn bilinear(
     let th = linear_taps(h, out[0], align, scales[0], single);
     let tw = linear_taps(w, out[1], align, scales[1], single);
     let x = input.inner().to_dtype(work)?;
-    let device = x.device();
+    let y = match (x.device().is_cpu(), x.dtype()) {
+        (true, DType::F32) => bilinear_fast::<f32>(&x, &th, &tw)?,
+        (true, DType::F64) => bilinear_fast::<f64>(&x, &th, &tw)?,
+        _ => bilinear_composed(&x, th, tw)?,
+    };
+    value(y.to_dtype(input.dtype().candle())?)
+}
+
+/// [`bilinear`] on candle's ops: gathered rows and columns, weighted and summed.
+fn bilinear_composed(x: &CTensor, th: Linear1d, tw: Linear1d) -> Result<CTensor> {
+    let (device, work) = (x.device(), x.dtype());
     let weights = |v: &[f64], shape: (usize, usize)| -> Result<CTensor> {
         Ok(CTensor::from_slice(v, shape, &Device::Cpu)?
             .to_dtype(work)?
             .to_device(device)?)
     };
-    let (ww0, ww1) = (weights(&tw.l0, (1, out[1]))?, weights(&tw.l1, (1, out[1]))?);
-    let (wh0, wh1) = (weights(&th.l0, (out[0], 1))?, weights(&th.l1, (out[0], 1))?);
+    let (oh, ow) = (th.i0.len(), tw.i0.len());
+    let (ww0, ww1) = (weights(&tw.l0, (1, ow))?, weights(&tw.l1, (1, ow))?);
+    let (wh0, wh1) = (weights(&th.l0, (oh, 1))?, weights(&th.l1, (oh, 1))?);
     let (c0, c1) = (index(tw.i0, device)?, index(tw.i1, device)?);
     let row = |rows: Vec<u32>| -> Result<CTensor> {
         let r = x.index_select(&index(rows, device)?, 2)?;
@@ -288,10 +322,77 @@ fn bilinear(
         let b = r.index_select(&c1, 3)?.broadcast_mul(&ww1)?;
         Ok((a + b)?)
     };
-    let y = row(th.i0)?
+    Ok(row(th.i0)?
         .broadcast_mul(&wh0)?
-        .add(&row(th.i1)?.broadcast_mul(&wh1)?)?;
-    value(y.to_dtype(input.dtype().candle())?)
+        .add(&row(th.i1)?.broadcast_mul(&wh1)?)?)
+}
+
+/// [`nearest`]'s gather by direct loops: output `(oy, ox)` of each `(H, W)` plane of `x` (a
+/// 1-D input's `(1, L)`) is input `(rows[oy], cols[ox])`; returned as `(N, C, oh · ow)`.
+fn nearest_fast<T: Float>(x: &CTensor, rows: &[u32], cols: &[u32]) -> Result<CTensor> {
+    let x = x.contiguous()?;
+    let d = x.dims();
+    let (planes, w) = (d[0] * d[1], d[d.len() - 1]);
+    let (storage, layout) = x.storage_and_layout();
+    let data = crate::cpu::contiguous::<T>(cpu_storage(&storage)?, layout)?;
+    let mut out = Vec::with_capacity(planes * rows.len() * cols.len());
+    let plane_len = (data.len() / planes.max(1)).max(1);
+    for plane in data.chunks_exact(plane_len) {
+        for &r in rows {
+            let line = &plane[r as usize * w..][..w];
+            out.extend(cols.iter().map(|&c| line[c as usize]));
+        }
+    }
+    Ok(CTensor::from_vec(
+        out,
+        (d[0], d[1], rows.len() * cols.len()),
+        &Device::Cpu,
+    )?)
+}
+
+/// [`bilinear`]'s expression by direct loops over `x` `(N, C, H, W)` in `T` (f32 or f64 on
+/// the CPU, as `x` is): each input row the output reads is first combined across columns
+/// (`x[h,w0]·λw0 + x[h,w1]·λw1`), once, then each output row from its two such rows, in
+/// the same operations as the expression, so with the same bits.
+fn bilinear_fast<T: Float>(x: &CTensor, th: &Linear1d, tw: &Linear1d) -> Result<CTensor> {
+    let x = x.contiguous()?;
+    let d = x.dims();
+    let (h, w, oh, ow) = (d[2], d[3], th.i0.len(), tw.i0.len());
+    let (storage, layout) = x.storage_and_layout();
+    let data = crate::cpu::contiguous::<T>(cpu_storage(&storage)?, layout)?;
+    let t = |v: &[f64]| -> Vec<T> { v.iter().map(|&l| T::from_f64(l)).collect() };
+    let (lh0, lh1) = (t(&th.l0), t(&th.l1));
+    let across: Vec<(usize, usize, T, T)> = (0..ow)
+        .map(|o| {
+            let (c0, c1) = (tw.i0[o] as usize, tw.i1[o] as usize);
+            (c0, c1, T::from_f64(tw.l0[o]), T::from_f64(tw.l1[o]))
+        })
+        .collect();
+    let mut used = vec![false; h];
+    for &r in th.i0.iter().chain(&th.i1) {
+        used[r as usize] = true;
+    }
+    let mut rows = vec![T::ZERO; h * ow];
+    let mut out = Vec::with_capacity(d[0] * d[1] * oh * ow);
+    for plane in data.chunks_exact((h * w).max(1)) {
+        for ((line, dst), _) in plane
+            .chunks_exact(w)
+            .zip(rows.chunks_exact_mut(ow))
+            .zip(&used)
+            .filter(|(_, &u)| u)
+        {
+            for (y, &(c0, c1, l0, l1)) in dst.iter_mut().zip(&across) {
+                *y = line[c0] * l0 + line[c1] * l1;
+            }
+        }
+        for oy in 0..oh {
+            let top = &rows[th.i0[oy] as usize * ow..][..ow];
+            let bottom = &rows[th.i1[oy] as usize * ow..][..ow];
+            let (l0, l1) = (lh0[oy], lh1[oy]);
+            out.extend(top.iter().zip(bottom).map(|(&a, &b)| a * l0 + b * l1));
+        }
+    }
+    Ok(CTensor::from_vec(out, (d[0], d[1], oh, ow), &Device::Cpu)?)
 }
 
 /// `pixel_shuffle` (`up`) or `pixel_unshuffle`: `(*, C·r², H, W)` ↔ `(*, C, H·r, W·r)`.
@@ -564,6 +665,47 @@ mod tests {
     }
 
     #[test]
+    fn bilinear_loops_give_the_composed_bits() {
+        use super::*;
+        use candle_core::{DType, Device, Tensor as CTensor};
+        let v: Vec<f64> = (0..2 * 3 * 5 * 4).map(|i| (i as f64 * 0.7).sin()).collect();
+        for dtype in [DType::F32, DType::F64] {
+            let x = CTensor::from_vec(v.clone(), (2, 3, 5, 4), &Device::Cpu).unwrap().to_dtype(dtype).unwrap();
+            for (out, align, scale) in [((9, 7), false, None), ((3, 2), true, None), ((1, 1), true, None), ((10, 8), false, Some(2.0))] {
+                let single = dtype == DType::F32;
+                let taps = || (linear_taps(5, out.0, align, scale, single), linear_taps(4, out.1, align, scale, single));
+                let (th, tw) = taps();
+                let fast = match dtype {
+                    DType::F32 => bilinear_fast::<f32>(&x, &th, &tw).unwrap(),
+                    _ => bilinear_fast::<f64>(&x, &th, &tw).unwrap(),
+                };
+                let composed = bilinear_composed(&x, th, tw).unwrap();
+                let bits = |t: &CTensor| t.flatten_all().unwrap().to_dtype(DType::F64).unwrap().to_vec1::<f64>().unwrap();
+                assert_eq!(fast.dims(), [2, 3, out.0, out.1]);
+                assert_eq!(bits(&fast), bits(&composed), "{dtype:?} {out:?} {align}");
+            }
+        }
+        // Nearest: the loops gather what index_select gathers, 2-D and 1-D, up and down.
+        let x = CTensor::from_vec(v.clone(), (2, 3, 5, 4), &Device::Cpu).unwrap();
+        for (oh, ow) in [(9, 7), (2, 3), (5, 8)] {
+            let (rows, cols) = (nearest_index(5, oh, None), nearest_index(4, ow, None));
+            let fast = nearest_fast::<f64>(&x, &rows, &cols).unwrap().reshape((2, 3, oh, ow)).unwrap();
+            let ri = CTensor::new(rows.as_slice(), &Device::Cpu).unwrap();
+            let ci = CTensor::new(cols.as_slice(), &Device::Cpu).unwrap();
+            let want = x.index_select(&ri, 2).unwrap().index_select(&ci, 3).unwrap();
+            assert_eq!(fast.flatten_all().unwrap().to_vec1::<f64>().unwrap(), want.flatten_all().unwrap().to_vec1::<f64>().unwrap());
+        }
+        let x1 = x.reshape((2, 3, 20)).unwrap();
+        let cols = nearest_index(20, 7, Some(0.35));
+        let fast = nearest_fast::<f64>(&x1, &[0], &cols).unwrap();
+        let want = x1.index_select(&CTensor::new(cols.as_slice(), &Device::Cpu).unwrap(), 2).unwrap();
+        assert_eq!(fast.flatten_all().unwrap().to_vec1::<f64>().unwrap(), want.flatten_all().unwrap().to_vec1::<f64>().unwrap());
+        // f16 computes in f32 and rounds once, on either path.
+        let y = call("aten::upsample_bilinear2d", &[cast(&wave(&[1, 1, 2, 3], 0.), 5), ints(&[4, 5]), Value::Bool(false)]);
+        assert_eq!(dtype(&y), crate::ops::ScalarType::Float16);
+    }
+
+    #[test]
     fn pixel_shuffles_match_torch() {
         // torch.nn.functional.pixel_shuffle(x, 2) and pixel_unshuffle back (torch 2.15.0)
         let x = wave(&[1, 8, 2, 3], 0.);
@@ -599,5 +741,44 @@ mod tests {
             e.contains("Must specify exactly one of output_size and scale_factors"),
             "{e}"
         );
+    }
+}
+#[cfg(test)]
+mod tmp_timing {
+    use crate::ops::nn::testing::*;
+    use crate::ops::Value;
+    #[test]
+    #[ignore]
+    fn time_bilinear() {
+        let x = wave(&[5, 8, 6, 8], 0.);
+        let cases: Vec<(&str, Vec<Value>, Vec<(&str, Value)>)> = vec![
+            ("aten::conv2d", vec![wave(&[5, 8, 12, 16], 0.), wave(&[3, 8, 3, 3], 1.), wave(&[3], 2.)], vec![("padding", ints(&[1]))]),
+            ("aten::conv_transpose2d", vec![wave(&[5, 6, 3, 4], 0.), wave(&[6, 8, 4, 4], 1.), wave(&[8], 2.)], vec![("padding", ints(&[1])), ("stride", ints(&[2]))]),
+            ("aten::conv2d", vec![wave(&[4, 3, 16, 16], 0.), wave(&[8, 3, 3, 3], 1.), wave(&[8], 2.)], vec![("padding", ints(&[1]))]),
+            ("aten::max_pool2d", vec![wave(&[4, 8, 16, 16], 0.), ints(&[2])], vec![]),
+        ];
+        for (name, args, kw) in cases {
+            let mut best = f64::MAX;
+            for _ in 0..30 {
+                let t = std::time::Instant::now();
+                for _ in 0..200 { call_kw(name, &args, &kw); }
+                best = best.min(t.elapsed().as_secs_f64() / 200.0 * 1e6);
+            }
+            eprintln!("{name} {:?}: {best:.2} us", dims(&args[0]));
+        }
+        for name in ["aten::relu", "aten::upsample_bilinear2d.vec", "aten::upsample_nearest2d.vec"] {
+            let args: Vec<Value> = if name == "aten::relu" { vec![x.clone()] } else if name.contains("bilinear") {
+                vec![x.clone(), Value::None, Value::Bool(false), Value::list(vec![f(2.0), f(2.0)])]
+            } else {
+                vec![x.clone(), Value::None, Value::list(vec![f(2.0), f(2.0)])]
+            };
+            let mut best = f64::MAX;
+            for _ in 0..30 {
+                let t = std::time::Instant::now();
+                for _ in 0..200 { call(name, &args); }
+                best = best.min(t.elapsed().as_secs_f64() / 200.0 * 1e6);
+            }
+            eprintln!("{name}: {best:.2} us");
+        }
     }
 }
