@@ -21,12 +21,12 @@ const DEFAULT_BATCH_SIZE: usize = 256;
 pub(crate) enum Opened {
     /// One of the seed's models, run by its dedicated implementation.
     Seed {
-        model: Model,
+        model: Box<Model>,
         kind: ModelKind,
         pooling: Pooling,
     },
     /// A program run by its own code (TorchScript or `torch.export`).
-    Program(Program),
+    Program(Box<Program>),
 }
 
 pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
@@ -70,17 +70,19 @@ pub(crate) fn open(args: &RunArgs) -> anyhow::Result<Opened> {
                 "--interpret runs the archive by its own code, and --model by the seed's: give one"
             );
         }
-        return Ok(Opened::Program(program::load(args)?));
+        return Ok(Opened::Program(Box::new(program::load(args)?)));
     }
     // A file that is not one of the seed's models runs by its own code, when it has code.
     let mut weights = match Weights::read_within(&args.weights, &limits) {
         Ok(w) => w,
-        Err(e) if args.model.is_none() => return by_own_code(args, e).map(Opened::Program),
+        Err(e) if args.model.is_none() => {
+            return by_own_code(args, e).map(|p| Opened::Program(Box::new(p)))
+        }
         Err(e) => return Err(e.into()),
     };
     if args.model.is_none() && matches!(weights.code(), Some(ArchiveCode::NotSeed { .. })) {
         drop(weights);
-        return Ok(Opened::Program(program::load(args)?));
+        return Ok(Opened::Program(Box::new(program::load(args)?)));
     }
     let kind = ModelKind::resolve(args.model.map(ModelKind::from), &weights, "--model")?;
     if let Some(width) = args.feature_width {
@@ -100,7 +102,7 @@ pub(crate) fn open(args: &RunArgs) -> anyhow::Result<Opened> {
     drop(weights);
     let pooling = args.pool.map(Pooling::from).unwrap_or_default();
     Ok(Opened::Seed {
-        model,
+        model: Box::new(model),
         kind,
         pooling,
     })
