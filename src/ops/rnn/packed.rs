@@ -201,9 +201,11 @@ pub(super) fn masked_lstm(cx: &Ctx, stack: &Stack, packing: &Packing, x: &CTenso
                 .weights
                 .iter()
                 .flat_map(|w| {
-                    [Some(&w.w_ih), Some(&w.w_hh)]
-                        .into_iter()
-                        .chain([w.b_ih.as_ref(), w.b_hh.as_ref(), w.w_hr.as_ref()])
+                    [Some(&w.w_ih), Some(&w.w_hh)].into_iter().chain([
+                        w.b_ih.as_ref(),
+                        w.b_hh.as_ref(),
+                        w.w_hr.as_ref(),
+                    ])
                 })
                 .collect();
             c.prepared(op, &weights, make)?
