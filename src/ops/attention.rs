@@ -11,7 +11,7 @@
 //! query. Padded positions of a key padding mask get ordinary outputs (PyTorch's layer does not
 //! zero them; only `nn.TransformerEncoder`'s nested-tensor path does).
 
-use candle_core::{Tensor as CTensor, D};
+use candle_core::{DType, Tensor as CTensor, D};
 
 use super::nn::{compute_dtype, layer_norm_last, linear, matmul};
 use super::registry::{Args, Builder, Ctx};
@@ -48,9 +48,60 @@ fn wrap(t: CTensor, dtype: ScalarType) -> Result<Tensor> {
     Tensor::with_type(t.to_dtype(dtype.candle())?, dtype)
 }
 
-/// Softmax over the last dim in the compute type.
+/// Softmax over the last dim in the compute type: f32 and f64 on the CPU by direct loops
+/// (candle's op hands every call's rows to rayon's threads, which costs more than these
+/// rows), candle's op elsewhere. Both compute `exp(x - max) / Σ exp(x - max)` per row.
 fn softmax(scores: &CTensor) -> Result<CTensor> {
-    Ok(candle_nn::ops::softmax_last_dim(&scores.contiguous()?)?)
+    let scores = scores.contiguous()?;
+    if scores.device().is_cpu() {
+        match scores.dtype() {
+            DType::F32 => return softmax_rows::<f32>(&scores),
+            DType::F64 => return softmax_rows::<f64>(&scores),
+            _ => {}
+        }
+    }
+    Ok(candle_nn::ops::softmax_last_dim(&scores)?)
+}
+
+/// `exp` for the CPU types the softmax loops take.
+trait Exp: crate::cpu::Float {
+    fn exp(self) -> Self;
+}
+
+impl Exp for f32 {
+    fn exp(self) -> Self {
+        f32::exp(self)
+    }
+}
+
+impl Exp for f64 {
+    fn exp(self) -> Self {
+        f64::exp(self)
+    }
+}
+
+/// [`softmax`] of a contiguous CPU tensor in `T`. A row of `-inf` is NaN, as candle's is.
+fn softmax_rows<T: Exp>(x: &CTensor) -> Result<CTensor> {
+    let n = x.dims().last().copied().unwrap_or(1).max(1);
+    let (storage, layout) = x.storage_and_layout();
+    let candle_core::Storage::Cpu(cpu) = &*storage else {
+        return Err(script("softmax: expected a CPU tensor"));
+    };
+    let src = crate::cpu::contiguous::<T>(cpu, layout)?;
+    let mut out = vec![T::ZERO; src.len()];
+    for (row, dst) in src.chunks_exact(n).zip(out.chunks_exact_mut(n)) {
+        let max = row.iter().fold(
+            T::from_f64(f64::NEG_INFINITY),
+            |m, &v| if v > m { v } else { m },
+        );
+        let mut sum = T::ZERO;
+        for (d, &v) in dst.iter_mut().zip(row) {
+            *d = (v - max).exp();
+            sum += *d;
+        }
+        dst.iter_mut().for_each(|d| *d /= sum);
+    }
+    Ok(CTensor::from_vec(out, x.dims(), &candle_core::Device::Cpu)?)
 }
 
 fn neg_inf_like(t: &CTensor) -> Result<CTensor> {

@@ -666,3 +666,26 @@ fn a_batch_item_gets_the_same_bits_alone_and_in_a_batch() {
     assert_eq!(dims(&item(&r, 0)), [2, 1, 8]);
     assert_eq!(f32s(&item(&r, 1)), [1., 1.]);
 }
+
+#[test]
+fn softmax_loops_match_candles_op() {
+    use candle_core::{DType, Device, Tensor as CTensor};
+    let mut v: Vec<f64> = (0..4 * 7).map(|i| (i as f64 * 1.3).sin() * 6.0).collect();
+    // A fully masked row (NaN, as the fused paths give) and a partly masked one.
+    v[7..14].iter_mut().for_each(|x| *x = f64::NEG_INFINITY);
+    v[15] = f64::NEG_INFINITY;
+    for dtype in [DType::F32, DType::F64] {
+        let x = CTensor::from_vec(v.clone(), (2, 2, 7), &Device::Cpu)
+            .unwrap()
+            .to_dtype(dtype)
+            .unwrap();
+        let values = |t: CTensor| {
+            t.to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap()
+        };
+        let ours = values(super::softmax(&x).unwrap());
+        let theirs = values(candle_nn::ops::softmax_last_dim(&x).unwrap());
+        close(&ours, &theirs, 1e-6);
+        assert!(ours[7..14].iter().all(|x| x.is_nan()));
+        assert_eq!(ours[15], 0.0);
+    }
+}

@@ -560,6 +560,21 @@ fn convolve_cpu<T: Float>(
     g: &Geometry,
     dims: &[usize],
 ) -> Result<CTensor> {
+    // The product's other operand, per batch item and group: the im2col, or the transposed
+    // convolution's columns, within the limits as the output is.
+    let (cg, og) = (g.c_in / g.groups, g.c_out / g.groups);
+    let (kernel, input, output) = (
+        g.kernel.0 * g.kernel.1,
+        g.input.0 * g.input.1,
+        g.output.0 * g.output.1,
+    );
+    let buffer = if conv.transposed {
+        [og, kernel, input]
+    } else {
+        [cg, kernel, output]
+    };
+    cx.limits
+        .check_elements("a convolution's im2col buffer", &buffer)?;
     let packed = if conv.transposed || !w.is_contiguous() {
         Some(packed_weight::<T>(cx, w, conv)?)
     } else {
@@ -634,8 +649,8 @@ fn packed_weight<T: Float>(cx: &Ctx, w: &CTensor, conv: &Conv) -> Result<Arc<Pac
         Some(c) => c.prepared(op, &[Some(w)], make)?,
         None => Arc::new(make()?),
     };
-    // The same weight called with other groups: laid out anew.
-    if found.groups == conv.groups {
+    // The same weight transposed with other groups: laid out anew.
+    if !conv.transposed || found.groups == conv.groups {
         Ok(found)
     } else {
         Ok(Arc::new(make()?))
@@ -1352,7 +1367,9 @@ mod tests {
     fn convolutions_match_their_definition() {
         // f64, so that the CPU path's products are checked to the last bits against a direct
         // sum: groups, uneven strides, paddings and dilations, batch 1, 1×1 kernels.
-        let cases: &[([usize; 4], [usize; 4], [usize; 2], [usize; 2], [usize; 2], usize, bool)] = &[
+        // (input, weight, stride, padding, dilation, groups, bias)
+        type Case = ([usize; 4], [usize; 4], [usize; 2], [usize; 2], [usize; 2], usize, bool);
+        let cases: &[Case] = &[
             ([2, 6, 7, 5], [4, 3, 3, 2], [2, 1], [1, 0], [1, 2], 2, true),
             ([1, 3, 6, 6], [3, 1, 3, 3], [1, 1], [2, 1], [2, 1], 3, false),
             ([1, 3, 5, 4], [6, 1, 2, 3], [1, 2], [0, 2], [3, 1], 3, true),
@@ -1450,6 +1467,21 @@ mod tests {
     }
 
     #[test]
+    fn the_im2col_buffer_is_held_to_the_limits() {
+        use crate::limits::Limits;
+        use crate::ops::registry::{Ctx, Registry};
+        use candle_core::Device;
+        // A small output (1 × 1 × 25 × 25) whose im2col (64·8·8 × 625) is over the limit.
+        let limits = Limits { max_elements: 1 << 20, ..Limits::default() };
+        let cx = Ctx { limits: &limits, device: &Device::Cpu, constants: None };
+        let args = [wave(&[1, 64, 32, 32], 0.), wave(&[1, 64, 8, 8], 1.)];
+        let e = Registry::get().call(&cx, "aten::conv2d", &args, &[] as &[(String, Value)]).unwrap_err();
+        assert!(e.to_string().contains("im2col"), "{e}");
+        let small = [wave(&[1, 4, 32, 32], 0.), wave(&[1, 4, 8, 8], 1.)];
+        assert!(Registry::get().call(&cx, "aten::conv2d", &small, &[] as &[(String, Value)]).is_ok());
+    }
+
+    #[test]
     fn an_empty_batch_gives_an_empty_output() {
         let y = call(
             "aten::conv1d",
@@ -1461,32 +1493,5 @@ mod tests {
         assert_eq!(dims(&y), [1, 0, 2, 2]);
         let y = call("aten::conv_transpose2d", &[wave(&[1, 3, 4, 4], 0.), wave(&[3, 0, 3, 3], 1.)]);
         assert_eq!(dims(&y), [1, 0, 6, 6]);
-    }
-}
-#[cfg(test)]
-mod tmp_timing {
-    use crate::cpu::gemm::{matmul, Mat};
-    fn best(mut f: impl FnMut()) -> f64 {
-        let mut b = f64::MAX;
-        for _ in 0..30 {
-            let t = std::time::Instant::now();
-            for _ in 0..200 { f(); }
-            b = b.min(t.elapsed().as_secs_f64() / 200.0 * 1e6);
-        }
-        b
-    }
-    #[test]
-    #[ignore]
-    fn time_gemm_shapes() {
-        for (m, k, n) in [(3, 72, 192), (192, 72, 3), (8, 27, 256), (256, 27, 8), (128, 6, 12), (12, 6, 128), (16, 144, 196), (196, 144, 16)] {
-            let a: Vec<f32> = (0..m * k).map(|i| (i as f32).sin()).collect();
-            let b: Vec<f32> = (0..k * n).map(|i| (i as f32).cos()).collect();
-            let mut d = vec![0f32; m * n];
-            let t = best(|| matmul(&mut d, n, Mat::row_major(&a, m, k), Mat::row_major(&b, k, n), false, 1.0).unwrap());
-            // b read transposed
-            let bt: Vec<f32> = b.clone();
-            let tt = best(|| matmul(&mut d, n, Mat::row_major(&a, m, k), Mat { data: &bt, rows: k, cols: n, row_stride: 1, col_stride: k }, false, 1.0).unwrap());
-            eprintln!("{m}x{k}x{n}: {t:.2} us (b transposed {tt:.2}) {:.1} GFLOP/s", 2.0 * (m * k * n) as f64 / t / 1e3);
-        }
     }
 }

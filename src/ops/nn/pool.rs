@@ -575,7 +575,12 @@ fn max_reduce(dtype: ScalarType, x: &CTensor, th: &Taps, tw: &Taps) -> Result<(C
 }
 
 /// [`max_reduce`] on candle's ops, for every device and type.
-fn max_composed(dtype: ScalarType, x: &CTensor, th: &Taps, tw: &Taps) -> Result<(CTensor, CTensor)> {
+fn max_composed(
+    dtype: ScalarType,
+    x: &CTensor,
+    th: &Taps,
+    tw: &Taps,
+) -> Result<(CTensor, CTensor)> {
     let (work, lowest) = match dtype {
         ScalarType::Bool => return Err(script("max pooling is not implemented for 'Bool'")),
         t if t.is_float() => (compute_dtype(t), f64::NEG_INFINITY),

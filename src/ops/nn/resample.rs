@@ -205,7 +205,10 @@ fn nearest(
             _ => None,
         };
         if let Some(y) = y {
-            return Ok(Value::Tensor(Tensor::with_type(y.reshape(dims)?, input.dtype())?));
+            return Ok(Value::Tensor(Tensor::with_type(
+                y.reshape(dims)?,
+                input.dtype(),
+            )?));
         }
     }
     let mut y = x.clone();
@@ -741,44 +744,5 @@ mod tests {
             e.contains("Must specify exactly one of output_size and scale_factors"),
             "{e}"
         );
-    }
-}
-#[cfg(test)]
-mod tmp_timing {
-    use crate::ops::nn::testing::*;
-    use crate::ops::Value;
-    #[test]
-    #[ignore]
-    fn time_bilinear() {
-        let x = wave(&[5, 8, 6, 8], 0.);
-        let cases: Vec<(&str, Vec<Value>, Vec<(&str, Value)>)> = vec![
-            ("aten::conv2d", vec![wave(&[5, 8, 12, 16], 0.), wave(&[3, 8, 3, 3], 1.), wave(&[3], 2.)], vec![("padding", ints(&[1]))]),
-            ("aten::conv_transpose2d", vec![wave(&[5, 6, 3, 4], 0.), wave(&[6, 8, 4, 4], 1.), wave(&[8], 2.)], vec![("padding", ints(&[1])), ("stride", ints(&[2]))]),
-            ("aten::conv2d", vec![wave(&[4, 3, 16, 16], 0.), wave(&[8, 3, 3, 3], 1.), wave(&[8], 2.)], vec![("padding", ints(&[1]))]),
-            ("aten::max_pool2d", vec![wave(&[4, 8, 16, 16], 0.), ints(&[2])], vec![]),
-        ];
-        for (name, args, kw) in cases {
-            let mut best = f64::MAX;
-            for _ in 0..30 {
-                let t = std::time::Instant::now();
-                for _ in 0..200 { call_kw(name, &args, &kw); }
-                best = best.min(t.elapsed().as_secs_f64() / 200.0 * 1e6);
-            }
-            eprintln!("{name} {:?}: {best:.2} us", dims(&args[0]));
-        }
-        for name in ["aten::relu", "aten::upsample_bilinear2d.vec", "aten::upsample_nearest2d.vec"] {
-            let args: Vec<Value> = if name == "aten::relu" { vec![x.clone()] } else if name.contains("bilinear") {
-                vec![x.clone(), Value::None, Value::Bool(false), Value::list(vec![f(2.0), f(2.0)])]
-            } else {
-                vec![x.clone(), Value::None, Value::list(vec![f(2.0), f(2.0)])]
-            };
-            let mut best = f64::MAX;
-            for _ in 0..30 {
-                let t = std::time::Instant::now();
-                for _ in 0..200 { call(name, &args); }
-                best = best.min(t.elapsed().as_secs_f64() / 200.0 * 1e6);
-            }
-            eprintln!("{name}: {best:.2} us");
-        }
     }
 }
