@@ -1,6 +1,7 @@
-//! Convolutions, 1-D and 2-D, plain and transposed, on candle's kernels: `conv1d`, `conv2d`
-//! (with their `padding="same"`/`"valid"` overloads), `conv_transpose1d`,
-//! `conv_transpose2d.input`, and the `_convolution`/`convolution` forms traced code calls.
+//! Convolutions, 1-D and 2-D, plain and transposed: `conv1d`, `conv2d` (with their
+//! `padding="same"`/`"valid"` overloads), `conv_transpose1d`, `conv_transpose2d.input`, and
+//! the `_convolution`/`convolution` forms traced code calls. f32 and f64 on the CPU run the
+//! project's matrix product (below); other devices and types run candle's kernels.
 //!
 //! candle takes one stride, padding and dilation for every spatial dim; PyTorch's per-dim
 //! values are reproduced exactly around it: uneven or asymmetric padding as explicit zero

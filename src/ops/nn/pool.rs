@@ -2,12 +2,12 @@
 //! forms, with PyTorch's padding, dilation, `ceil_mode`, `count_include_pad`,
 //! `divisor_override` and adaptive window bounds (`floor(o·L/O)` to `ceil((o+1)·L/O)`).
 //!
-//! Each is computed the same way on every device: for each kernel offset, the input element
-//! it reads at every output position is gathered (`index_select`; positions outside the input
-//! read one extra element of a neutral value appended to each spatial dim), and the offsets
-//! are folded in PyTorch's order, rows then columns. Max keeps PyTorch's rule (`val > max ||
-//! isnan(val)`, so NaN wins and a later NaN moves the index) and its index (`h · W + w` in the
-//! unpadded input); averages sum in PyTorch's order and divide as it does.
+//! Each is computed the same way on every device and type: for each kernel offset, the input
+//! element it reads at every output position is gathered (`index_select`; positions outside
+//! the input read one extra element of a neutral value appended to each spatial dim), and the
+//! offsets are folded in PyTorch's order, rows then columns. Max keeps PyTorch's rule
+//! (`val > max || isnan(val)`, so NaN wins and a later NaN moves the index) and its index
+//! (`h · W + w` in the unpadded input); averages sum in PyTorch's order and divide as it does.
 //!
 //! f32 and f64 on the CPU fold the same taps in the same order by direct loops over the
 //! contiguous planes instead of gathering them.
