@@ -525,6 +525,68 @@ fn corpus_models_take_and_write_npz() {
     assert!(checked > 30, "{checked}");
 }
 
+/// `args` with every float tensor's values changed (negated, scaled, shifted), its shapes,
+/// types and every other argument kept: the same trace key, other data.
+fn perturbed(args: &[(String, Value)]) -> Vec<(String, Value)> {
+    fn change(v: &Value) -> Value {
+        match v {
+            Value::Tensor(t) if t.dtype().is_float() => {
+                let x = t.inner().affine(-1.5, 0.25).unwrap();
+                Value::Tensor(scriptless::ops::Tensor::new(x).unwrap())
+            }
+            Value::List(items) => Value::List(items.iter().map(change).collect()),
+            Value::Tuple(items) => Value::Tuple(items.iter().map(change).collect()),
+            Value::Dict(items) => {
+                Value::Dict(items.iter().map(|(k, v)| (k.clone(), change(v))).collect())
+            }
+            other => other.clone(),
+        }
+    }
+    args.iter().map(|(n, v)| (n.clone(), change(v))).collect()
+}
+
+#[test]
+fn replayed_calls_are_the_interpreted_ones_bit_for_bit() {
+    // Every TorchScript archive on every request: the first call records a trace, the
+    // second replays it and must be the first bit for bit, and PyTorch's. Then the same
+    // shapes with other data: the replay (or, where a guard fails, the interpreter) must give
+    // what a fresh program interprets.
+    let limits = scriptless::Limits::default();
+    let (mut traced, mut untraced) = (0, Vec::new());
+    for case in cases().into_iter().filter(|c| c.prefix.is_empty()) {
+        let program = Program::load(case.weights()).unwrap();
+        for i in 0..case.requests {
+            let what = format!("{}/{} request {i}", case.name, case.variant);
+            let text = std::fs::read_to_string(case.request(i, "json")).unwrap();
+            let args = script::args_from_json(program.signature(), &text, &limits).unwrap();
+            let first = ours(&program.forward(args.clone()).unwrap());
+            let again = ours(&program.forward(args.clone()).unwrap());
+            assert_eq!(again, first, "{what}: replayed");
+            check_tensors(&what, again, &case.expected(i), case.atol, case.rtol).unwrap();
+            let other = perturbed(&args);
+            let fresh = Program::load(case.weights()).unwrap();
+            let want = fresh.forward(other.clone()).map(|v| ours(&v));
+            let got = program.forward(other).map(|v| ours(&v));
+            match (got, want) {
+                (Ok(got), Ok(want)) => assert_eq!(got, want, "{what}, other data"),
+                (Err(got), Err(want)) => {
+                    assert_eq!(got.to_string(), want.to_string(), "{what}, other data")
+                }
+                (got, want) => panic!("{what}, other data: {got:?} vs {want:?}"),
+            }
+        }
+        match program.traced_keys() {
+            0 => untraced.push(format!("{}/{}", case.name, case.variant)),
+            _ => traced += 1,
+        }
+    }
+    eprintln!("traced: {traced} archives; not traced: {untraced:?}");
+    assert!(
+        traced >= 20,
+        "only {traced} archives traced; not: {untraced:?}"
+    );
+}
+
 #[test]
 fn one_loaded_program_serves_many_threads() {
     let program = Program::load(corpus().join("text_lstm/scripted.pt")).unwrap();

@@ -3,7 +3,8 @@
 //! models give: bit for bit in f32 where `aten::linear` and `aten::lstm` run on the same kernels
 //! (the two-input and sequence models), within the parity tolerance for the categorical one; and
 //! the archives the seed-code check refuses (not the seed's code) now run by their own code,
-//! with PyTorch's outputs.
+//! with PyTorch's outputs. A `.pt`'s second call replays its trace (`Program::traced_keys`),
+//! whose fusions run the dedicated models' kernels: bit for bit theirs, the categorical one too.
 
 mod common;
 
@@ -13,13 +14,19 @@ use scriptless::{read_request, Model, ModelKind, Pooling, Weights};
 
 /// The program's output on the fixture's `input.safetensors`, as a tensor.
 fn interpreted(dir: &std::path::Path, file: &str) -> candle_core::Tensor {
+    calls(dir, file).0
+}
+
+/// The program's outputs on the fixture's `input.safetensors` on its first call (interpreted)
+/// and its second (a `.pt`'s replays its trace, with its fusions).
+fn calls(dir: &std::path::Path, file: &str) -> (candle_core::Tensor, candle_core::Tensor) {
     let program =
         Program::load(dir.join(file)).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
     let bytes = std::fs::read(dir.join("input.safetensors")).unwrap();
     let tensors = script::tensors_from_safetensors(&bytes, "input").unwrap();
     let args = script::args_from_tensors(program.signature(), tensors).unwrap();
-    match program
-        .forward(args)
+    let call = || match program
+        .forward(args.clone())
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
     {
         Value::Tensor(t) => t.into_inner(),
@@ -28,7 +35,13 @@ fn interpreted(dir: &std::path::Path, file: &str) -> candle_core::Tensor {
             dir.display(),
             other.type_name()
         ),
+    };
+    let first = call();
+    let second = call();
+    if file.ends_with(".pt") {
+        assert_eq!(program.traced_keys(), 1, "{}: no trace", dir.display());
     }
+    (first, second)
 }
 
 /// The fixture's sequence request with every length set to the padded length, as a temporary
@@ -79,7 +92,7 @@ fn the_seeds_archives_run_by_their_code_as_the_dedicated_models_do() {
                 continue;
             }
             let name = format!("{name}/{file}");
-            let ours = interpreted(&dir, file);
+            let (ours, replayed) = calls(&dir, file);
             // No .pt2 is the seed's sequence model (torch.export cannot trace the packing):
             // the exporter writes a variant that runs the LSTM over the padding, which is the
             // seed's model on sequences that all fill the padded length.
@@ -97,7 +110,21 @@ fn the_seeds_archives_run_by_their_code_as_the_dedicated_models_do() {
                 dedicated.clone()
             };
             assert_eq!(ours.dims(), dedicated.dims(), "{name}");
-            let (ours, dedicated) = (flat_f64(&ours), flat_f64(&dedicated));
+            let (ours, replayed, dedicated) =
+                (flat_f64(&ours), flat_f64(&replayed), flat_f64(&dedicated));
+            if file == "weights.pt" {
+                // The replay fuses `linear(a + b)` and `linear(cat([x, one_hot(c).float()]))`
+                // into the kernels the dedicated models run: bit for bit theirs.
+                assert_eq!(
+                    replayed, dedicated,
+                    "{name}: the replay differs from the dedicated model"
+                );
+            } else {
+                assert_eq!(
+                    replayed, ours,
+                    "{name}: the second call differs from the first"
+                );
+            }
             if kind == ModelKind::Categorical {
                 // The dedicated model adds the category's weight column instead of multiplying by
                 // the one-hot vector (which `torch.cat` + `aten::linear` do): the same sum in
@@ -152,4 +179,46 @@ fn archives_that_are_not_the_seeds_run_by_their_own_code() {
         checked += 1;
     }
     assert!(checked >= 5, "{checked}");
+}
+
+#[test]
+fn a_replay_whose_fusion_does_not_apply_gives_the_interpreters_error() {
+    // A category past `num_classes` on a categorical model's second call (same shapes: its
+    // trace replays): the fused one-hot Linear declines, the operators it stands for run and
+    // fail, and the call is interpreted, with one_hot's error at the code's line.
+    let mut checked = 0;
+    for (name, kind, _) in cases() {
+        if kind != "categorical" {
+            continue;
+        }
+        let dir = fixtures().join(&name);
+        let program = Program::load(dir.join("weights.pt")).unwrap();
+        let bytes = std::fs::read(dir.join("input.safetensors")).unwrap();
+        let tensors = script::tensors_from_safetensors(&bytes, "input").unwrap();
+        let args = script::args_from_tensors(program.signature(), tensors).unwrap();
+        program.forward(args.clone()).unwrap();
+        let bad: Vec<(String, Value)> = args
+            .into_iter()
+            .map(|(n, v)| match v {
+                Value::Tensor(t) if !t.dtype().is_float() => {
+                    let big = (t.inner().ones_like().unwrap() * 7.0).unwrap();
+                    (n, Value::Tensor(scriptless::ops::Tensor::new(big).unwrap()))
+                }
+                other => (n, other),
+            })
+            .collect();
+        let warm = program.forward(bad.clone()).unwrap_err().to_string();
+        let fresh = Program::load(dir.join("weights.pt"))
+            .unwrap()
+            .forward(bad)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(warm, fresh, "{name}");
+        assert!(
+            warm.contains("one_hot") || warm.contains("class"),
+            "{name}: {warm}"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 1, "{checked}");
 }

@@ -20,7 +20,7 @@ use super::tensor::Tensor;
 use super::value::Value;
 use crate::error::{Error, Result};
 
-pub(super) use linalg::{broadcast_dims, linear, matmul};
+pub(super) use linalg::{broadcast_dims, linear, matmul, prepared_linear};
 pub(super) use norm::layer_norm_last;
 
 /// Registers this family's operators.

@@ -448,6 +448,19 @@ impl Args {
         }
     }
 
+    /// Arguments already bound to `schema` (what [`bind`] gave for a call like this one).
+    pub(crate) fn bound(schema: &Schema, values: Vec<Value>) -> Self {
+        Self {
+            names: schema.arg_names.clone(),
+            values,
+        }
+    }
+
+    /// The values, in the schema's order.
+    pub(crate) fn values(&self) -> &[Value] {
+        &self.values
+    }
+
     fn err(&self, i: usize, what: &str) -> Error {
         let name = self.names.get(i).map_or("?", String::as_str);
         let got = self

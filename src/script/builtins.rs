@@ -668,8 +668,9 @@ pub(crate) fn call(
                 Value::Int(n) => candle_core::Tensor::new(*n, &device)?,
                 Value::Float(x) => candle_core::Tensor::new(*x, &device)?,
                 Value::Bool(b) => {
-                    let t = candle_core::Tensor::new(*b as u8, &device)?;
-                    return Ok(Some(Value::Tensor(Tensor::from_mask(t)?)));
+                    let t = Tensor::from_mask(candle_core::Tensor::new(*b as u8, &device)?)?;
+                    interp.made(&t);
+                    return Ok(Some(Value::Tensor(t)));
                 }
                 other => {
                     return Err(script_err(format!(
@@ -678,7 +679,9 @@ pub(crate) fn call(
                     )))
                 }
             };
-            Value::Tensor(Tensor::new(t)?)
+            let t = Tensor::new(t)?;
+            interp.made(&t);
+            Value::Tensor(t)
         }
         "ops.prim.tolist" => {
             return Err(script_err("tolist() is not supported"));
@@ -804,7 +807,11 @@ fn convert(interp: &mut Interp, to: &str, v: Value) -> Result<Value> {
                 .parse()
                 .map_err(|_| script_err(format!("invalid literal for int(): '{s}'")))?,
         ),
-        ("int", Value::Tensor(t)) => Value::Int(t.scalar_i64()?),
+        ("int", Value::Tensor(t)) => {
+            let n = t.scalar_i64()?;
+            interp.read(&t, super::trace::Read::Int(n));
+            Value::Int(n)
+        }
         ("float", Value::Int(n)) => Value::Float(n as f64),
         ("float", Value::Float(x)) => Value::Float(x),
         ("float", Value::Bool(b)) => Value::Float(b as i64 as f64),
@@ -816,7 +823,11 @@ fn convert(interp: &mut Interp, to: &str, v: Value) -> Result<Value> {
                 .parse()
                 .map_err(|_| script_err(format!("could not convert string to float: '{s}'")))?,
         }),
-        ("float", Value::Tensor(t)) => Value::Float(t.scalar_f64()?),
+        ("float", Value::Tensor(t)) => {
+            let f = t.scalar_f64()?;
+            interp.read(&t, super::trace::Read::Float(f.to_bits()));
+            Value::Float(f)
+        }
         ("bool", v) => Value::Bool(interp.truth(&v)?),
         (to, v) => return Err(script_err(format!("{to}() of a {}", v.type_name()))),
     })

@@ -9,7 +9,7 @@ use super::ast::{dotted, CallSite, Expr};
 use super::builtins;
 use super::interp::{object, script_err, Frame, Interp};
 use crate::error::Result;
-use crate::ops::{with_op, Hint, Value};
+use crate::ops::{Hint, Value};
 
 /// The operator a dotted name calls: `torch.add` → `aten::add`, `ops.prim.min` → `prim::min`.
 pub(crate) fn operator_name(path: &str) -> Option<String> {
@@ -119,22 +119,26 @@ fn method_at(
     args.insert(0, receiver);
     match op {
         Some((name, hint)) => call_op(interp, name, hint, &args, &kwargs),
-        None => interp
-            .registry
-            .call(&interp.cx, &format!("aten::{method}"), &args, &kwargs),
+        None => {
+            let (op, bound) =
+                interp
+                    .registry
+                    .resolve(&format!("aten::{method}"), &args, &kwargs)?;
+            interp.invoke(op, &bound, &args, &kwargs)
+        }
     }
 }
 
 /// Calls operator `name`, trying the overload `hint` remembers first.
 fn call_op(
-    interp: &Interp,
+    interp: &mut Interp,
     name: &str,
     hint: &Hint,
     args: &[Value],
     kwargs: &[(String, Value)],
 ) -> Result<Value> {
     let (op, bound) = interp.registry.resolve_hinted(name, args, kwargs, hint)?;
-    crate::ops::profile::call(op, || (op.f)(&interp.cx, &bound)).map_err(|e| with_op(&op.schema, e))
+    interp.invoke(op, &bound, args, kwargs)
 }
 
 /// Calls a dotted name: a builtin, an operator, or the code's function or class.
@@ -165,8 +169,7 @@ fn call_path(
             interp.registry.resolve(&name, &args, &kwargs)?
         }
     };
-    let result = crate::ops::profile::call(op, || (op.f)(&interp.cx, &bound))
-        .map_err(|e| with_op(&op.schema, e))?;
+    let result = interp.invoke(op, &bound, &args, &kwargs)?;
     // In-place operators: the variable or attribute passed holds the result.
     for (i, arg) in op.schema.args.iter().enumerate() {
         if arg.mutated && matches!(result, Value::Tensor(_)) {

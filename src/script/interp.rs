@@ -10,8 +10,9 @@ use std::sync::Arc;
 
 use super::ast::{dotted, BinOp, BoolOp, CmpOp, Expr, Function, Stmt, StmtKind, Target, UnaryOp};
 use super::code::Code;
+use super::trace::{Read, Recorder};
 use crate::error::{Error, Result};
-use crate::ops::{Ctx, Object, Registry, Value};
+use crate::ops::{with_op, Args, Ctx, Object, Op, Registry, Value};
 
 /// How a block ended.
 pub(crate) enum Flow {
@@ -34,6 +35,8 @@ pub(crate) struct Interp<'a> {
     pub constants: Vec<Value>,
     pub cx: Ctx<'a>,
     pub registry: &'static Registry,
+    /// Records the call's operators for a trace, where one is being made.
+    pub recorder: Option<Recorder>,
     steps_left: u64,
     max_steps: u64,
     depth: usize,
@@ -90,6 +93,7 @@ impl<'a> Interp<'a> {
             constants,
             cx,
             registry: Registry::get(),
+            recorder: None,
             steps_left: budget.steps,
             max_steps: budget.steps,
             depth: 0,
@@ -387,7 +391,9 @@ impl<'a> Interp<'a> {
                         t.dims()
                     )));
                 }
-                t.scalar_f64()? != 0.0
+                let truth = t.scalar_f64()? != 0.0;
+                self.read(t, Read::Truth(truth));
+                truth
             }
             Value::Object(_) | Value::Device(_) | Value::Function(..) => true,
         })
@@ -436,10 +442,14 @@ impl<'a> Interp<'a> {
                                 // implicit conversion in `[1, annotate(int, n), 20]`).
                                 return match (ty, v) {
                                     (Expr::Name(t), Value::Tensor(x)) if t == "int" => {
-                                        Ok(Value::Int(x.scalar_i64()?))
+                                        let n = x.scalar_i64()?;
+                                        self.read(&x, Read::Int(n));
+                                        Ok(Value::Int(n))
                                     }
                                     (Expr::Name(t), Value::Tensor(x)) if t == "float" => {
-                                        Ok(Value::Float(x.scalar_f64()?))
+                                        let f = x.scalar_f64()?;
+                                        self.read(&x, Read::Float(f.to_bits()));
+                                        Ok(Value::Float(f))
                                     }
                                     (_, v) => Ok(v),
                                 };
@@ -636,7 +646,39 @@ impl<'a> Interp<'a> {
 
     /// Calls operator `name` with positional arguments.
     pub(crate) fn op(&mut self, name: &str, args: Vec<Value>) -> Result<Value> {
-        self.registry.call(&self.cx, name, &args, &[])
+        let none: &[(String, Value)] = &[];
+        let (op, bound) = self.registry.resolve(name, &args, none)?;
+        self.invoke(op, &bound, &args, none)
+    }
+
+    /// Runs `op` on `bound` (`args` and `kwargs` bound to its schema), for the recorder too.
+    pub(crate) fn invoke<K: AsRef<str>>(
+        &mut self,
+        op: &'static Op,
+        bound: &Args,
+        args: &[Value],
+        kwargs: &[(K, Value)],
+    ) -> Result<Value> {
+        let out = crate::ops::profile::call(op, || (op.f)(&self.cx, bound))
+            .map_err(|e| with_op(&op.schema, e))?;
+        if let Some(r) = &mut self.recorder {
+            r.op(op, bound, args, kwargs, &out);
+        }
+        Ok(out)
+    }
+
+    /// Notes, for the recorder, that the code made tensor `t` from numbers alone.
+    pub(crate) fn made(&mut self, t: &crate::ops::Tensor) {
+        if let Some(r) = &mut self.recorder {
+            r.made(t);
+        }
+    }
+
+    /// Notes, for the recorder, that the code read `read` from `t`'s data.
+    pub(crate) fn read(&mut self, t: &crate::ops::Tensor, read: Read) {
+        if let Some(r) = &mut self.recorder {
+            r.read(t, read);
+        }
     }
 
     /// `a op b`.

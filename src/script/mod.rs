@@ -18,12 +18,14 @@ mod builtins;
 mod calls;
 mod check;
 mod code;
+mod fuse;
 mod graph;
 mod interp;
 mod io;
 mod parse;
 mod program;
 mod stack;
+mod trace;
 mod value;
 mod walk;
 

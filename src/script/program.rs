@@ -3,6 +3,9 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
 
 use candle_core::{DType, Device};
 
@@ -10,6 +13,7 @@ use super::ast::{Function, Type};
 use super::code::Code;
 use super::graph::{self, Expr, Graph, Leaf};
 use super::interp::{Budget, Interp};
+use super::trace::{Key, Plan, Recorder, Trace, Traces};
 use super::value::{from_obj, to_runtime, Value};
 use crate::error::{Error, Result};
 use crate::limits::Limits;
@@ -150,6 +154,10 @@ struct Script {
     root: Obj,
     constants: Vec<Obj>,
     root_class: String,
+    /// Its tensors (parameters, buffers, constants), which a trace may use.
+    known: Arc<FxHashMap<candle_core::TensorId, ()>>,
+    /// Its calls recorded, by their arguments' key.
+    traces: Traces,
 }
 
 /// An operator the code names, for `inspect`.
@@ -248,6 +256,7 @@ impl Program {
         for o in std::iter::once(&root).chain(&constants) {
             obj_tensors(o, &mut held);
         }
+        let known = Arc::new(held.iter().map(|t| (t.id(), ())).collect());
         Ok(Self {
             constants: Constants::new(held),
             body: Body::Script(Script {
@@ -255,6 +264,8 @@ impl Program {
                 root,
                 constants,
                 root_class,
+                known,
+                traces: Traces::default(),
             }),
             signature,
             options: options.clone(),
@@ -371,6 +382,17 @@ impl Program {
         self.refusal.as_deref()
     }
 
+    /// How many argument keys (the tensors' types and shapes, the other arguments' values)
+    /// have a trace: a call like an earlier one replays the operators that call made instead
+    /// of interpreting the code again (see the guide's performance page). Always 0 for a
+    /// `.pt2` graph, which runs as a plan already.
+    pub fn traced_keys(&self) -> usize {
+        match &self.body {
+            Body::Script(s) => s.traces.len(),
+            Body::Graph(_) => 0,
+        }
+    }
+
     /// The options it was loaded with.
     pub fn options(&self) -> &Options {
         &self.options
@@ -401,18 +423,57 @@ impl Program {
             }
         };
         let args = super::value::check_args(&self.signature, args, &self.options)?;
+        // A call like one before replays its trace (`super::trace`); the first of its key is
+        // interpreted and recorded.
+        let plan = script.traces.plan(&args);
+        let record = matches!(plan, Plan::Record);
+        let recorder = match plan {
+            Plan::Replay(trace) => {
+                let cx = self.cx();
+                let replayed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    trace.replay(&cx, &args)
+                }))
+                .ok()
+                .flatten();
+                script.traces.replayed(&trace, replayed.is_some());
+                if let Some(out) = replayed {
+                    return from_obj(out);
+                }
+                None
+            }
+            Plan::Record => Recorder::new(&Key::of(&args).1, script.known.clone()),
+            Plan::Interpret => None,
+        };
         // On the caller's thread: deep code continues on heap segments (`super::stack`). A
         // panic would be a bug in scriptless; it becomes an error, not the caller's crash.
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run(script, &args)))
-            .unwrap_or_else(|_| Err(Error::Script("the interpreter panicked".into())))
+        let (out, trace) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.run(script, &args, recorder)
+        }))
+        .unwrap_or_else(|_| Err(Error::Script("the interpreter panicked".into())))?;
+        if record {
+            script.traces.keep(Key::of(&args).0, trace);
+        }
+        from_obj(out)
     }
 
-    fn run(&self, script: &Script, args: &[(String, Value)]) -> Result<Value> {
-        let cx = Ctx {
+    /// What operators are called with.
+    fn cx(&self) -> Ctx<'_> {
+        Ctx {
             limits: &self.options.limits,
             device: &self.options.device,
             constants: Some(&self.constants),
-        };
+        }
+    }
+
+    /// Interprets `forward` on `args`, recording it with `recorder` if given: its result, and
+    /// the trace recorded.
+    fn run(
+        &self,
+        script: &Script,
+        args: &[(String, Value)],
+        recorder: Option<Recorder>,
+    ) -> Result<(crate::ops::Value, Option<Trace>)> {
+        let cx = self.cx();
         let constants = script.constants.iter().map(to_runtime_obj).collect();
         let mut interp = Interp::new(
             &script.code,
@@ -432,8 +493,10 @@ impl Program {
             .iter()
             .map(|(n, v)| (n.clone(), to_runtime(v)))
             .collect();
+        interp.recorder = recorder;
         let out = interp.call_function(forward, file, vec![root], named)?;
-        from_obj_runtime(out)
+        let trace = interp.recorder.take().and_then(|r| r.finish(&out));
+        Ok((out, trace))
     }
 }
 
@@ -453,10 +516,6 @@ fn obj_tensors(o: &Obj, out: &mut Vec<candle_core::Tensor>) {
 
 fn to_runtime_obj(o: &Obj) -> crate::ops::Value {
     super::value::obj_to_runtime(o)
-}
-
-fn from_obj_runtime(v: crate::ops::Value) -> Result<Value> {
-    from_obj(v)
 }
 
 /// The file's bytes, within `max_weights_bytes`, and its name for errors.

@@ -172,15 +172,7 @@ pub(in crate::ops) fn linear(
         && (bias.is_none() || plain_bias.is_some())
         && input.elem_count() > 0
     {
-        let make = || Linear::new(weight.inner(), plain_bias.map(|b| b.inner().clone()));
-        let layer = match cx.constants {
-            Some(c) => c.prepared(
-                "aten::linear",
-                &[Some(weight.inner()), plain_bias.map(Tensor::inner)],
-                make,
-            )?,
-            None => std::sync::Arc::new(make()?),
-        };
+        let layer = prepared_linear(cx, weight, plain_bias)?;
         return Tensor::new(layer.forward(input.inner())?);
     }
     let wt = Tensor::with_type(weight.inner().t()?, weight.dtype())?;
@@ -188,6 +180,24 @@ pub(in crate::ops) fn linear(
     match bias {
         Some(b) => add(cx, &product, b),
         None => Ok(product),
+    }
+}
+
+/// The [`Linear`] layer of `weight` (2-D, f32 or f64) and `bias` (of its output size), built
+/// once per program where both are its constants.
+pub(in crate::ops) fn prepared_linear(
+    cx: &Ctx,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+) -> Result<std::sync::Arc<Linear>> {
+    let make = || Linear::new(weight.inner(), bias.map(|b| b.inner().clone()));
+    match cx.constants {
+        Some(c) => c.prepared(
+            "aten::linear",
+            &[Some(weight.inner()), bias.map(Tensor::inner)],
+            make,
+        ),
+        None => Ok(std::sync::Arc::new(make()?)),
     }
 }
 

@@ -1,0 +1,94 @@
+//! Runs of operator calls done in one pass, for the TorchScript traces
+//! (`crate::script`'s trace fusions): `linear(a + b)` and `linear(cat([x,
+//! one_hot(c, n).float()], -1))`, on the narrow Linear kernel the seed's dedicated models use.
+//! Each returns `None` where its fast path does not apply (another type, shape or device, a
+//! category out of range); the caller then runs the operators one by one, which also gives
+//! their errors.
+
+use super::nn::prepared_linear;
+use super::{Ctx, ScalarType, Tensor};
+use crate::error::Result;
+
+/// The weight and bias `linear` takes, checked: an f32 `[out, in]` weight, a bias of `[out]`
+/// or none.
+fn layer_parts<'a>(
+    weight: &'a Tensor,
+    bias: Option<&'a Tensor>,
+    inputs: usize,
+) -> Option<(&'a Tensor, Option<&'a Tensor>)> {
+    let [out, k] = *weight.dims() else {
+        return None;
+    };
+    let bias_fits = bias.is_none_or(|b| b.dims() == [out] && b.dtype() == ScalarType::Float32);
+    (weight.dtype() == ScalarType::Float32 && k == inputs && bias_fits).then_some((weight, bias))
+}
+
+/// `linear(a + b, weight, bias)` for f32 `a` and `b` of one shape on the CPU.
+pub(crate) fn sum_linear(
+    cx: &Ctx,
+    a: &Tensor,
+    b: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+) -> Result<Option<Tensor>> {
+    let f32_cpu = |t: &Tensor| t.dtype() == ScalarType::Float32 && t.device().is_cpu();
+    let Some(&k) = a.dims().last() else {
+        return Ok(None);
+    };
+    if !(f32_cpu(a) && f32_cpu(b) && a.dims() == b.dims() && a.elem_count() > 0) {
+        return Ok(None);
+    }
+    let Some((weight, bias)) = layer_parts(weight, bias, k) else {
+        return Ok(None);
+    };
+    let mut dims = a.dims().to_vec();
+    if let Some(last) = dims.last_mut() {
+        *last = weight.dims()[0];
+    }
+    cx.check("aten::linear", &dims)?;
+    let layer = prepared_linear(cx, weight, bias)?;
+    Ok(Some(Tensor::new(layer.forward_sum(a.inner(), b.inner())?)?))
+}
+
+/// `linear(cat([x, one_hot(categories, classes).float()], -1), weight, bias)` for f32 `x`
+/// `[*, features]` on the CPU and int64 `categories` `[*]`, each in `0..classes`.
+pub(crate) fn one_hot_linear(
+    cx: &Ctx,
+    x: &Tensor,
+    categories: &Tensor,
+    classes: i64,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+) -> Result<Option<Tensor>> {
+    let Some((&features, leading)) = x.dims().split_last() else {
+        return Ok(None);
+    };
+    let fits = x.dtype() == ScalarType::Float32
+        && x.device().is_cpu()
+        && x.elem_count() > 0
+        && categories.dtype() == ScalarType::Int64
+        && categories.dims() == leading
+        && classes > 0;
+    if !fits {
+        return Ok(None);
+    }
+    let Some((weight, bias)) = layer_parts(weight, bias, features + classes as usize) else {
+        return Ok(None);
+    };
+    let cats = categories.inner().flatten_all()?.to_vec1::<i64>()?;
+    let Some(cats) = cats
+        .iter()
+        .map(|&c| (0..classes).contains(&c).then_some(c as u32))
+        .collect::<Option<Vec<u32>>>()
+    else {
+        return Ok(None);
+    };
+    let mut dims = x.dims().to_vec();
+    if let Some(last) = dims.last_mut() {
+        *last = weight.dims()[0];
+    }
+    cx.check("aten::linear", &dims)?;
+    let layer = prepared_linear(cx, weight, bias)?;
+    let y = layer.forward_one_hot(x.inner(), &cats, classes as usize)?;
+    Ok(Some(Tensor::new(y)?))
+}

@@ -1,0 +1,227 @@
+//! Fusions of a recorded trace (`super::trace`): runs of operator calls that one kernel does in
+//! one pass, where each intermediate result is used by the next call alone.
+//!
+//! - `add.Tensor(a, b, alpha=1)` then `linear` of the sum: the narrow Linear kernel adds the
+//!   rows as it reads them ([`crate::ops::sum_linear`]).
+//! - `one_hot(c, n)`, `to.dtype(float32)`, `cat([x, hot], -1)` then `linear`: the kernel adds
+//!   each row's weight column for its category instead of multiplying by the one-hot columns
+//!   ([`crate::ops::one_hot_linear`]).
+//!
+//! These are the seed's two small models (`self.linear(tensor1 + tensor2)` and the categorical
+//! input), and the same code in any model. A fused step keeps the steps it replaces and runs
+//! them where its fast path does not apply (another type or device, a category out of range,
+//! whose error the operators then give).
+
+use rustc_hash::FxHashMap as HashMap;
+
+use super::trace::{Call, Step, Tmpl};
+use crate::error::Result;
+use crate::ops::{self, Ctx, ScalarType, Tensor};
+
+/// A fused run of steps, its operands by slot.
+pub(crate) enum Fused {
+    /// `linear(a + b, weight, bias)`.
+    SumLinear {
+        a: usize,
+        b: usize,
+        weight: usize,
+        bias: Option<usize>,
+    },
+    /// `linear(cat([x, one_hot(categories, classes).float()], -1), weight, bias)`.
+    OneHotLinear {
+        x: usize,
+        categories: usize,
+        classes: i64,
+        weight: usize,
+        bias: Option<usize>,
+    },
+}
+
+impl Fused {
+    /// The fused result, or `None` where the fast path does not apply.
+    pub(super) fn run(&self, cx: &Ctx, slots: &[Option<Tensor>]) -> Result<Option<Tensor>> {
+        let get = |s: usize| slots.get(s).and_then(Option::as_ref);
+        let bias = |s: Option<usize>| s.map(get);
+        Ok(match *self {
+            Fused::SumLinear {
+                a,
+                b,
+                weight,
+                bias: bs,
+            } => match (get(a), get(b), get(weight), bias(bs)) {
+                (Some(a), Some(b), Some(w), None) => ops::sum_linear(cx, a, b, w, None)?,
+                (Some(a), Some(b), Some(w), Some(Some(bias))) => {
+                    ops::sum_linear(cx, a, b, w, Some(bias))?
+                }
+                _ => None,
+            },
+            Fused::OneHotLinear {
+                x,
+                categories,
+                classes,
+                weight,
+                bias: bs,
+            } => match (get(x), get(categories), get(weight), bias(bs)) {
+                (Some(x), Some(c), Some(w), None) => {
+                    ops::one_hot_linear(cx, x, c, classes, w, None)?
+                }
+                (Some(x), Some(c), Some(w), Some(Some(bias))) => {
+                    ops::one_hot_linear(cx, x, c, classes, w, Some(bias))?
+                }
+                _ => None,
+            },
+        })
+    }
+}
+
+/// `steps` with the runs this module knows fused; `output` is the trace's result and `specs`
+/// its results' types and shapes.
+pub(super) fn fuse(
+    steps: Vec<Step>,
+    output: &Tmpl,
+    specs: &HashMap<usize, (ScalarType, Vec<usize>)>,
+) -> Vec<Step> {
+    let mut uses: HashMap<usize, usize> = HashMap::default();
+    count(output, &mut uses);
+    for step in &steps {
+        match step {
+            Step::Op { args, .. } => match args {
+                Call::Bound(values) => values.iter().for_each(|t| count(t, &mut uses)),
+                Call::Given(args, kwargs) => {
+                    args.iter().for_each(|t| count(t, &mut uses));
+                    kwargs.iter().for_each(|(_, t)| count(t, &mut uses));
+                }
+            },
+            Step::Read { slot, .. } => *uses.entry(*slot).or_default() += 1,
+            Step::Fused { .. } => {}
+        }
+    }
+    let once = |s: usize| uses.get(&s) == Some(&1);
+    let mut steps: Vec<Option<Step>> = steps.into_iter().map(Some).collect();
+    let mut out = Vec::with_capacity(steps.len());
+    for i in 0..steps.len() {
+        // The longest pattern is four steps; those before `i` are taken already.
+        let window: Vec<&Step> = steps[i..(i + 4).min(steps.len())]
+            .iter()
+            .map_while(Option::as_ref)
+            .collect();
+        if window.is_empty() {
+            continue;
+        }
+        let found = sum_linear(&window, &once).or_else(|| one_hot_linear(&window, &once, specs));
+        match found {
+            Some((fused, slot, n)) => {
+                let original = steps[i..i + n]
+                    .iter_mut()
+                    .filter_map(Option::take)
+                    .collect();
+                out.push(Step::Fused {
+                    fused,
+                    out: slot,
+                    original,
+                });
+            }
+            None => out.extend(steps[i].take()),
+        }
+    }
+    out
+}
+
+/// Counts the slots `t` names.
+fn count(t: &Tmpl, uses: &mut HashMap<usize, usize>) {
+    match t {
+        Tmpl::Slot(s) => *uses.entry(*s).or_default() += 1,
+        Tmpl::List(items) | Tmpl::Tuple(items) => items.iter().for_each(|i| count(i, uses)),
+        Tmpl::Dict(items) => items.iter().for_each(|(k, v)| {
+            count(k, uses);
+            count(v, uses);
+        }),
+        _ => {}
+    }
+}
+
+/// A step's operator (`aten::add.Tensor`), bound arguments and result slot.
+fn op_step<'a>(step: &'a Step, name: &str) -> Option<(&'a [Tmpl], usize)> {
+    match step {
+        Step::Op {
+            op,
+            args: Call::Bound(values),
+            out: Tmpl::Slot(out),
+        } if op.schema.full_name() == name => Some((values, *out)),
+        _ => None,
+    }
+}
+
+fn slot(t: Option<&Tmpl>) -> Option<usize> {
+    match t {
+        Some(Tmpl::Slot(s)) => Some(*s),
+        _ => None,
+    }
+}
+
+/// `linear`'s step reading slot `input`: its weight and bias slots and its result.
+fn linear_of(step: &Step, input: usize) -> Option<(usize, Option<usize>, usize)> {
+    let (args, out) = op_step(step, "aten::linear")?;
+    if slot(args.first())? != input {
+        return None;
+    }
+    let weight = slot(args.get(1))?;
+    let bias = match args.get(2) {
+        Some(Tmpl::None) | None => None,
+        Some(Tmpl::Slot(s)) => Some(*s),
+        Some(_) => return None,
+    };
+    Some((weight, bias, out))
+}
+
+/// `add.Tensor(a, b, 1)` then `linear` of the sum.
+fn sum_linear(window: &[&Step], once: &dyn Fn(usize) -> bool) -> Option<(Fused, usize, usize)> {
+    let (args, sum) = op_step(window.first()?, "aten::add.Tensor")?;
+    let alpha_one = matches!(args.get(2), Some(Tmpl::Int(1)));
+    let (a, b) = (slot(args.first())?, slot(args.get(1))?);
+    if !alpha_one || !once(sum) {
+        return None;
+    }
+    let (weight, bias, out) = linear_of(window.get(1)?, sum)?;
+    Some((Fused::SumLinear { a, b, weight, bias }, out, 2))
+}
+
+/// `one_hot(c, n)`, `to.dtype(float32)`, `cat([x, hot], -1)` then `linear` of that.
+fn one_hot_linear(
+    window: &[&Step],
+    once: &dyn Fn(usize) -> bool,
+    specs: &HashMap<usize, (ScalarType, Vec<usize>)>,
+) -> Option<(Fused, usize, usize)> {
+    let (args, hot) = op_step(window.first()?, "aten::one_hot")?;
+    let categories = slot(args.first())?;
+    let Some(Tmpl::Int(classes)) = args.get(1) else {
+        return None;
+    };
+    let (args, float) = op_step(window.get(1)?, "aten::to.dtype")?;
+    let to_f32 = slot(args.first())? == hot
+        && matches!(args.get(1), Some(Tmpl::Int(code)) if *code == ScalarType::Float32.code());
+    let (args, cat) = op_step(window.get(2)?, "aten::cat")?;
+    let rank = specs.get(&cat)?.1.len() as i64;
+    let last = matches!(args.get(1), Some(Tmpl::Int(d)) if *d == -1 || *d == rank - 1);
+    let x = match args.first()? {
+        Tmpl::List(items) if items.len() == 2 && slot(items.get(1))? == float => {
+            slot(items.first())?
+        }
+        _ => return None,
+    };
+    if !(to_f32 && last && once(hot) && once(float) && once(cat)) {
+        return None;
+    }
+    let (weight, bias, out) = linear_of(window.get(3)?, cat)?;
+    Some((
+        Fused::OneHotLinear {
+            x,
+            categories,
+            classes: *classes,
+            weight,
+            bias,
+        },
+        out,
+        4,
+    ))
+}
