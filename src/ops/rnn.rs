@@ -11,11 +11,13 @@
 //! An LSTM starting from zero states in f32 or f64 runs the project's [`MaskedLstm`] (the
 //! seed's kernel, fused per CPU tier); a GRU computing in f32 on the CPU (an f16 or bf16 input
 //! too) runs the fused GRU kernel ([`crate::cpu::gru`], [`fused`]) on the current CPU tier,
-//! from any initial state; every other case steps the packed rows with candle ops
-//! ([`steps`]), PyTorch's cells written as PyTorch's CPU code writes them (the GRU's fused
-//! kernel follows the same order of operations). Dropout between layers is refused in training
-//! mode and ignored otherwise.
+//! from any initial state; the tanh and relu cells, and an LSTM from given states, computing
+//! in f32 on the CPU (an f16 or bf16 input too) run [`cells`] over plain slices; every other
+//! case steps the packed rows with candle ops ([`steps`]), PyTorch's cells written as
+//! PyTorch's CPU code writes them (the GRU's fused kernel and [`cells`] follow the same order
+//! of operations). Dropout between layers is refused in training mode and ignored otherwise.
 
+mod cells;
 mod fused;
 mod packed;
 mod steps;
@@ -377,7 +379,8 @@ pub(super) struct Run {
 
 /// Runs the stack over packed rows `x`, from the initial states: the project's
 /// [`MaskedLstm`](crate::lstm::MaskedLstm) for an LSTM from zero states in f32/f64, the fused
-/// GRU ([`fused::gru`]) for a GRU in f32 on the CPU, else [`steps::run`].
+/// GRU ([`fused::gru`]) for a GRU in f32 on the CPU, [`cells::run`] for the other cells in f32
+/// on the CPU, else [`steps::run`].
 fn run(
     cx: &Ctx,
     stack: &Stack,
@@ -410,6 +413,9 @@ fn run(
         }
     }
     let c0 = c0.map(|c| c.inner().to_dtype(work)).transpose()?;
+    if cells::fits(stack, &x) {
+        return cells::run(stack, packing, &x, &h0, c0.as_ref());
+    }
     steps::run(stack, packing, &x, &h0, c0.as_ref())
 }
 
@@ -430,8 +436,18 @@ fn gru_isa() -> Result<Isa> {
     tier::current_isa()
 }
 
-/// Whether every element is zero (NaN is not).
+/// Whether every element is zero (NaN is not): read in place for an f32 tensor on the CPU,
+/// else with candle ops.
 fn is_zero(t: &Tensor) -> Result<bool> {
+    let inner = t.inner();
+    if inner.dtype() == DType::F32 {
+        let (storage, layout) = inner.storage_and_layout();
+        if let (candle_core::Storage::Cpu(s), Some((start, end))) =
+            (&*storage, layout.contiguous_offsets())
+        {
+            return Ok(s.as_slice::<f32>()?[start..end].iter().all(|&v| v == 0.0));
+        }
+    }
     let nonzero = t
         .inner()
         .ne(0.0)?
