@@ -13,6 +13,8 @@
 
 use candle_core::{DType, Tensor as CTensor, D};
 
+use super::elementwise::fast;
+use super::elementwise::promote::Operand;
 use super::nn::{compute_dtype, layer_norm_last, linear, matmul};
 use super::registry::{Args, Builder, Ctx};
 use super::tensor::Tensor;
@@ -20,6 +22,7 @@ use super::value::Value;
 use super::ScalarType;
 use crate::error::{Error, Result};
 
+mod fused;
 #[cfg(test)]
 #[rustfmt::skip]
 mod tests;
@@ -358,6 +361,16 @@ fn native_mha(
         )));
     }
     cx.check("aten::_native_multi_head_attention", &[b, heads, l, s])?;
+    let sizes = fused::Sizes {
+        b,
+        l,
+        s,
+        embed,
+        heads,
+    };
+    if let Some(done) = fused::native_mha(cx, (q, k, v), sizes, w, mask, mask_type, weights) {
+        return done;
+    }
     let dtype = q.dtype();
     let dh = embed / heads;
     let part = |t: &Tensor, i: usize| -> Result<Tensor> {
@@ -451,6 +464,18 @@ fn masked_softmax(
     softmax(&kept)
 }
 
+/// `f` on `t` by [`fast::map`] where it applies, else `slow` by candle.
+fn activate(
+    t: &Tensor,
+    f: &impl fast::Map1,
+    slow: impl Fn(&CTensor) -> candle_core::Result<CTensor>,
+) -> Result<Tensor> {
+    match fast::map(t, f) {
+        Some(done) => done,
+        None => Tensor::with_type(slow(t.inner())?, t.dtype()),
+    }
+}
+
 fn encoder_layer_op(cx: &Ctx, a: &Args) -> Result<Value> {
     let src = a.tensor(0)?;
     let embed = super::nn::to_usize(a.int(1)?, "embed_dim")?;
@@ -469,6 +494,10 @@ fn encoder_layer_op(cx: &Ctx, a: &Args) -> Result<Value> {
         return Ok(Value::Tensor(src.clone()));
     }
     let add = |x: &Tensor, y: &Tensor| -> Result<Tensor> {
+        let (a, b) = (Operand::Tensor(x), Operand::Tensor(y));
+        if let Some(sum) = fast::binary(&a, &b, x.dims(), x.dtype(), &fast::Sum) {
+            return sum;
+        }
         Tensor::with_type((x.inner() + y.inner())?, x.dtype())
     };
     let mut x = if norm_first { norm1(src)? } else { src.clone() };
@@ -483,16 +512,14 @@ fn encoder_layer_op(cx: &Ctx, a: &Args) -> Result<Value> {
     }
     let hidden = linear(cx, &x, a.tensor(14)?, Some(a.tensor(15)?))?;
     let hidden = if use_gelu {
-        hidden.inner().gelu_erf()?
+        activate(&hidden, &fast::Gelu { tanh: false }, |h| h.gelu_erf())?
     } else {
-        hidden.inner().relu()?
+        // `x <= 0 ? 0 : x`: NaN stays NaN, as in PyTorch (candle's `relu` makes it 0).
+        activate(&hidden, &fast::Relu, |h| {
+            h.le(0.0)?.where_cond(&h.zeros_like()?, h)
+        })?
     };
-    x = linear(
-        cx,
-        &Tensor::with_type(hidden, src.dtype())?,
-        a.tensor(16)?,
-        Some(a.tensor(17)?),
-    )?;
+    x = linear(cx, &hidden, a.tensor(16)?, Some(a.tensor(17)?))?;
     x = add(&x, &residual)?;
     if !norm_first {
         x = norm2(&x)?;

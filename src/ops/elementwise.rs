@@ -10,6 +10,7 @@ pub(super) mod arith;
 mod bits;
 pub(super) mod bounds;
 mod compare;
+pub(super) mod fast;
 pub(super) mod kernel;
 mod pow;
 pub(super) mod promote;

@@ -689,3 +689,45 @@ fn softmax_loops_match_candles_op() {
         assert_eq!(ours[15], 0.0);
     }
 }
+
+#[test]
+fn the_fused_loops_match_the_candle_path() {
+    // Strided inputs take the candle path, contiguous ones the loops; the products sum in
+    // another order, so the two agree to rounding.
+    let (x, y) = (wave(&[2, 4, 8], 0.), wave(&[2, 4, 8], 3.));
+    let pad = bool_t(&[false, false, true, false, false, true, true, false], &[2, 4]);
+    let pad_f = cast(&pad, 6);
+    let attn = bool_t(&(0..16).map(|k| k % 5 == 1).collect::<Vec<_>>(), &[4, 4]);
+    let masks = [
+        (Value::None, Value::None),
+        (pad.clone(), i(1)),
+        (pad_f, i(1)),
+        (attn.clone(), i(0)),
+        (expand_mask(&attn), i(2)),
+        (expand_mask(&attn), Value::None),
+    ];
+    for (mask, mask_type) in &masks {
+        for (need, average) in [(true, true), (true, false), (false, false)] {
+            for kv in [&x, &y] {
+                let fast = mha(&x, kv, mask.clone(), need, average, mask_type.clone());
+                let slow = mha(&strided(&x), &strided(kv), mask.clone(), need, average, mask_type.clone());
+                close(&f64s(&item(&fast, 0)), &f64s(&item(&slow, 0)), 1e-6);
+                if need {
+                    close(&f64s(&item(&fast, 1)), &f64s(&item(&slow, 1)), 1e-6);
+                }
+            }
+        }
+    }
+    // A fully masked query row is NaN on both paths.
+    let all = bool_t(&[true; 8], &[2, 4]);
+    let fast = mha(&x, &x, all.clone(), true, true, i(1));
+    assert!(f64s(&item(&fast, 0)).iter().all(|v| v.is_nan()));
+    let src = wave(&[2, 4, 16], 1.);
+    for (gelu, norm_first) in [(false, false), (true, false), (false, true), (true, true)] {
+        for (mask, mask_type) in [(Value::None, Value::None), (pad.clone(), i(1))] {
+            let fast = encoder(&src, gelu, norm_first, mask.clone(), mask_type.clone());
+            let slow = encoder(&strided(&src), gelu, norm_first, mask, mask_type);
+            close(&f64s(&fast), &f64s(&slow), 1e-5);
+        }
+    }
+}

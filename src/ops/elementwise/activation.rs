@@ -8,6 +8,7 @@
 
 use super::arith::{mul, not_implemented, out};
 use super::bounds::{maximum, minimum};
+use super::fast::{self, Clamp, Gelu, Relu, Silu};
 use super::kernel::{finish, in_place, CT};
 use super::promote::{c10_name, compute_dtype, wrap_dim, Operand};
 use super::unary::sigmoid_of;
@@ -47,6 +48,9 @@ fn relu(cx: &Ctx, t: &Tensor) -> Result<Tensor> {
             "Boolean inputs not supported for relu".into(),
         )),
         d if d.is_float() => {
+            if let Some(r) = fast::map(t, &Relu) {
+                return r;
+            }
             let x = t.inner();
             Tensor::with_type(x.le(0.0)?.where_cond(&x.zeros_like()?, x)?, d)
         }
@@ -61,6 +65,15 @@ fn hardtanh(cx: &Ctx, t: &Tensor, min: Scalar, max: Scalar) -> Result<Tensor> {
         return Err(Error::Script(
             "Bool inputs not supported for hardtanh".into(),
         ));
+    }
+    if d.is_float() {
+        let clamp = Clamp {
+            lo: Some(min.f64()),
+            hi: Some(max.f64()),
+        };
+        if let Some(r) = fast::map(t, &clamp) {
+            return r;
+        }
     }
     let bound = |s: Scalar| {
         if d.is_float() {
@@ -113,6 +126,9 @@ fn gelu(t: &Tensor, approximate: &str) -> Result<Tensor> {
             ))
         }
     };
+    if let Some(r) = fast::map(t, &Gelu { tanh }) {
+        return r;
+    }
     float_only(t, "GeluKernelImpl", |x| {
         if tanh {
             x.gelu()
@@ -123,6 +139,9 @@ fn gelu(t: &Tensor, approximate: &str) -> Result<Tensor> {
 }
 
 fn silu(t: &Tensor) -> Result<Tensor> {
+    if let Some(r) = fast::map(t, &Silu) {
+        return r;
+    }
     float_only(t, "silu_cpu", |x| x.div(&x.neg()?.exp()?.affine(1.0, 1.0)?))
 }
 

@@ -10,6 +10,7 @@
 
 use candle_core::{DType, Device};
 
+use super::fast::{self, Elem, Map2};
 use super::kernel::{
     checked, device_of, float_binary, in_place, int_map2, operand_as, real_map2, Real, RealFn2, CT,
 };
@@ -53,6 +54,15 @@ impl<'a> Binary<'a> {
         f: impl Fn(&CT, &CT) -> candle_core::Result<CT>,
     ) -> Result<Tensor> {
         float_binary(&self.a, &self.b, &self.shape, self.rt, &self.device, f)
+    }
+
+    /// `f` by a plain loop ([`fast::binary`]) for an f32 or f64 result on the CPU whose
+    /// operands it covers; `None` otherwise.
+    pub(in crate::ops) fn fast(&self, f: &impl Map2) -> Option<Result<Tensor>> {
+        if !self.device.is_cpu() {
+            return None;
+        }
+        fast::binary(&self.a, &self.b, &self.shape, self.rt, f)
     }
 
     /// `f` on the CPU in the compute type of the (float) result type.
@@ -236,12 +246,69 @@ pub(super) fn scalar_int(s: Scalar) -> i64 {
     }
 }
 
+/// `x ± alpha · y` as the candle path computes it: `x ± y` for `alpha == 1`, else
+/// `x ± (y · alpha + 0)` (candle's `affine`).
+struct Scaled {
+    alpha: f64,
+    negate: bool,
+}
+
+impl Scaled {
+    fn add(alpha: f64) -> Self {
+        Self {
+            alpha,
+            negate: false,
+        }
+    }
+
+    fn sub(alpha: f64) -> Self {
+        Self {
+            alpha,
+            negate: true,
+        }
+    }
+}
+
+impl Map2 for Scaled {
+    fn kernel<T: Elem>(&self) -> impl Fn(T, T) -> T {
+        let (plain, negate) = (self.alpha == 1.0, self.negate);
+        let (al, zero) = (T::from_f64(self.alpha), T::from_f64(0.0));
+        move |x, y| {
+            let y = if plain { y } else { y * al + zero };
+            if negate {
+                x - y
+            } else {
+                x + y
+            }
+        }
+    }
+}
+
+/// `x · y`.
+struct Mul;
+impl Map2 for Mul {
+    fn kernel<T: Elem>(&self) -> impl Fn(T, T) -> T {
+        |x, y| x * y
+    }
+}
+
+/// `x / y`.
+struct Div;
+impl Map2 for Div {
+    fn kernel<T: Elem>(&self) -> impl Fn(T, T) -> T {
+        |x, y| x / y
+    }
+}
+
 /// `a + alpha * b`.
 pub(in crate::ops) fn add(cx: &Ctx, a: Operand, b: Operand, alpha: Scalar) -> Result<Tensor> {
     let p = Binary::new(cx, "aten::add", a, b)?;
     check_alpha(p.rt, alpha)?;
     if p.rt.is_float() {
         let al = alpha.f64();
+        if let Some(t) = p.fast(&Scaled::add(al)) {
+            return t;
+        }
         p.candle(|x, y| {
             if al == 1.0 {
                 x.add(y)
@@ -283,6 +350,9 @@ pub(in crate::ops) fn sub(cx: &Ctx, a: Operand, b: Operand, alpha: Scalar) -> Re
     check_alpha(p.rt, alpha)?;
     if p.rt.is_float() {
         let al = alpha.f64();
+        if let Some(t) = p.fast(&Scaled::sub(al)) {
+            return t;
+        }
         p.candle(|x, y| {
             if al == 1.0 {
                 x.sub(y)
@@ -300,6 +370,9 @@ pub(in crate::ops) fn sub(cx: &Ctx, a: Operand, b: Operand, alpha: Scalar) -> Re
 pub(in crate::ops) fn mul(cx: &Ctx, a: Operand, b: Operand) -> Result<Tensor> {
     let p = Binary::new(cx, "aten::mul", a, b)?;
     if p.rt.is_float() {
+        if let Some(t) = p.fast(&Mul) {
+            return t;
+        }
         p.candle(|x, y| x.mul(y))
     } else {
         p.ints(|x, y| Ok(x.wrapping_mul(y)))
@@ -317,7 +390,11 @@ pub(in crate::ops) fn div(cx: &Ctx, a: Operand, b: Operand, mode: Option<&str>) 
             } else {
                 ScalarType::Float32
             };
-            p.with_type(rt).candle(|x, y| x.div(y))
+            let p = p.with_type(rt);
+            if let Some(t) = p.fast(&Div) {
+                return t;
+            }
+            p.candle(|x, y| x.div(y))
         }
         Some("trunc") => {
             p.no_bool("div_trunc_cpu")?;

@@ -2,6 +2,7 @@
 //! aliases and one-sided forms).
 
 use super::arith::{out, scalar_int, ten, Binary};
+use super::fast::{self, Clamp};
 use super::kernel::{in_place, CT};
 use super::promote::{broadcast_all, c10_name, fmt_g, result_type, Operand};
 use crate::error::{Error, Result};
@@ -63,6 +64,15 @@ fn clamp(cx: &Ctx, t: &Tensor, min: Option<Scalar>, max: Option<Scalar>) -> Resu
         Ok(Some(Scalar::Int(scalar_int(s).clamp(lo, hi))))
     };
     let (min, max) = (bound(min, "min")?, bound(max, "max")?);
+    if rt == t.dtype() && rt.is_float() {
+        let clamp = Clamp {
+            lo: min.map(Scalar::f64),
+            hi: max.map(Scalar::f64),
+        };
+        if let Some(r) = fast::map(t, &clamp) {
+            return r;
+        }
+    }
     let mut out = t.to_dtype(rt)?;
     if let Some(m) = min {
         out = maximum(cx, Operand::Tensor(&out), Operand::Scalar(m))?;

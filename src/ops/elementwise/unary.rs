@@ -5,6 +5,7 @@
 //! returned as they are), `isnan`, `isinf`, `isfinite`, `nan_to_num` and `bitwise_not`.
 
 use super::arith::{not_implemented, out};
+use super::fast::{self, Floating};
 use super::kernel::{float_type, float_unary, in_place, int_map1, real_map1, Real, RealFn1, CT};
 use crate::error::{Error, Result};
 use crate::ops::{Args, Builder, Ctx, ScalarType, Tensor};
@@ -120,6 +121,9 @@ fn cpu_fn(name: &str) -> Option<CpuFn> {
 
 /// The floating function `name` of `t`.
 fn floating(name: &str, t: &Tensor) -> Result<Tensor> {
+    if let Some(r) = Floating::named(name).and_then(|f| fast::map(t, &f)) {
+        return r;
+    }
     if let Some(f) = candle_fn(name) {
         return float_unary(t, f);
     }

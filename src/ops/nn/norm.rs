@@ -12,6 +12,7 @@ use candle_core::{DType, Tensor as CTensor};
 use super::{compute_dtype, numel, script, to_usize, value, wrap_dim};
 use crate::error::Result;
 use crate::ops::dtype::ScalarType;
+use crate::ops::elementwise::fast::{Elem, Read};
 use crate::ops::elementwise::promote::c10_name;
 use crate::ops::registry::{Args, Builder, Ctx};
 use crate::ops::tensor::Tensor;
@@ -298,6 +299,16 @@ fn layer_norm(
     let work = compute_dtype(input.dtype());
     let n = numel(inner_dims)?;
     let rows = numel(&dims[..dims.len() - k])?;
+    let mut stat_dims = dims[..dims.len() - k].to_vec();
+    stat_dims.extend(vec![1; k]);
+    let fast = match input.dtype() {
+        ScalarType::Float32 => fast_layer_norm::<f32>(input, weight, bias, eps, &stat_dims),
+        ScalarType::Float64 => fast_layer_norm::<f64>(input, weight, bias, eps, &stat_dims),
+        _ => None,
+    };
+    if let Some(done) = fast {
+        return done;
+    }
     let x = input.inner().to_dtype(work)?.reshape((rows, n))?;
     let (mean, rstd) = row_stats(&x, eps)?;
     let y = normalize_rows(&x, &mean, &rstd)?;
@@ -308,10 +319,80 @@ fn layer_norm(
     let y = affine(y, flat(weight)?, flat(bias)?)?
         .reshape(dims)?
         .to_dtype(input.dtype().candle())?;
-    let mut stat_dims = dims[..dims.len() - k].to_vec();
-    stat_dims.extend(vec![1; k]);
     let stat = |t: CTensor| -> Result<CTensor> { Ok(t.reshape(stat_dims.as_slice())?) };
     Ok((y, stat(mean)?, stat(rstd)?))
+}
+
+/// [`layer_norm`] by plain loops, for an input of `T` (f32 or f64) and parameters of `T`,
+/// contiguous on the CPU (`None` otherwise): per row of `n = Π normalized_shape` elements, the
+/// mean and the biased variance accumulated in f64 (scaled by `1/n`, as candle's `mean`),
+/// `rstd = 1 / sqrt(var + eps)`, then `(x · rstd − mean · rstd) · weight + bias` in `T`. For
+/// f64 these are the candle path's operations in its order; for f32 the statistics are
+/// more precise than its f32 sums.
+fn fast_layer_norm<T: Elem>(
+    input: &Tensor,
+    weight: Option<&Tensor>,
+    bias: Option<&Tensor>,
+    eps: f64,
+    stat_dims: &[usize],
+) -> Option<Result<(CTensor, CTensor, CTensor)>> {
+    let held = Read::new(input.inner());
+    let x = held.slice::<T>()?;
+    let (wh, bh) = (
+        weight.map(|w| Read::new(w.inner())),
+        bias.map(|b| Read::new(b.inner())),
+    );
+    let w = match &wh {
+        Some(h) => Some(h.slice::<T>()?),
+        None => None,
+    };
+    let b = match &bh {
+        Some(h) => Some(h.slice::<T>()?),
+        None => None,
+    };
+    let rows: usize = stat_dims.iter().product();
+    if rows == 0 || x.len() % rows != 0 {
+        return None;
+    }
+    let n = x.len() / rows;
+    if w.is_some_and(|w| w.len() != n) || b.is_some_and(|b| b.len() != n) {
+        return None;
+    }
+    let inv_n = 1.0 / n as f64;
+    let mut y = vec![T::from_f64(0.0); x.len()];
+    let (mut means, mut rstds) = (Vec::with_capacity(rows), Vec::with_capacity(rows));
+    for (row, out) in x.chunks_exact(n).zip(y.chunks_exact_mut(n)) {
+        let sum = row.iter().fold(0.0, |s, v| s + v.to_f64());
+        let mean = sum * inv_n + 0.0;
+        let mean_t = T::from_f64(mean);
+        let squares = row.iter().fold(0.0, |s, v| {
+            let d = v.to_f64() - mean;
+            s + d * d
+        });
+        let var = squares * inv_n + 0.0;
+        let rstd = T::from_f64(1.0 / (var + eps).sqrt());
+        let shift = -(mean_t * rstd);
+        for (o, &v) in out.iter_mut().zip(row) {
+            *o = v * rstd + shift;
+        }
+        if let Some(w) = w {
+            out.iter_mut().zip(w).for_each(|(o, &w)| *o *= w);
+        }
+        if let Some(b) = b {
+            out.iter_mut().zip(b).for_each(|(o, &b)| *o += b);
+        }
+        means.push(mean_t);
+        rstds.push(rstd);
+    }
+    let make = || -> Result<(CTensor, CTensor, CTensor)> {
+        let cpu = &candle_core::Device::Cpu;
+        Ok((
+            CTensor::from_vec(y, input.dims(), cpu)?,
+            CTensor::from_vec(means, stat_dims, cpu)?,
+            CTensor::from_vec(rstds, stat_dims, cpu)?,
+        ))
+    };
+    Some(make())
 }
 
 /// Layer norm over the last dim of a candle tensor with weight and bias of its width, for
@@ -884,5 +965,60 @@ mod tests {
             &[1.0691756010055542, 1.9421465396881104, 1.7064238786697388],
             1e-5,
         );
+    }
+
+    /// `v` through a transposed view of a copy with its last two dims swapped: the same
+    /// values, not contiguous, so `layer_norm` takes its candle path.
+    fn strided(v: &Value) -> Value {
+        let t = v.as_tensor().unwrap();
+        let r = t.rank();
+        let view = t.inner().transpose(r - 2, r - 1).unwrap().contiguous().unwrap();
+        let view = view.transpose(r - 2, r - 1).unwrap();
+        assert!(!view.is_contiguous());
+        Value::Tensor(crate::ops::Tensor::with_type(view, t.dtype()).unwrap())
+    }
+
+    #[test]
+    fn layer_norm_loops_match_the_candle_path() {
+        // Rows: ordinary values, a constant row (variance 0), one with NaN, one with inf.
+        let mut data: Vec<f64> = (0..4 * 6).map(|i| (i as f64 * 0.9).sin() * 3.0 + 0.25).collect();
+        data[6..12].iter_mut().for_each(|x| *x = -1.5);
+        data[14] = f64::NAN;
+        data[20] = f64::INFINITY;
+        for code in [6, 7] {
+            let x = cast(&t_f64(&data, &[2, 2, 6]), code);
+            let (w, b) = (cast(&wave(&[6], 1.0), code), cast(&wave(&[6], 2.0), code));
+            let w2 = cast(&wave(&[2, 6], 3.0), code);
+            let cases: [(Value, Value, Value); 4] = [
+                (ints(&[6]), w.clone(), b.clone()),
+                (ints(&[6]), Value::None, Value::None),
+                (ints(&[6]), w, Value::None),
+                (ints(&[2, 6]), w2, Value::None),
+            ];
+            for (shape, weight, bias) in cases {
+                let args = |x: Value| vec![x, shape.clone(), weight.clone(), bias.clone(), f(1e-5)];
+                let fast = call("aten::native_layer_norm", &args(x.clone()));
+                let slow = call("aten::native_layer_norm", &args(strided(&x)));
+                for k in 0..3 {
+                    let (got, want) = (item(&fast, k), item(&slow, k));
+                    assert_eq!((dims(&got), dtype(&got)), (dims(&want), dtype(&want)));
+                    let (got, want) = (f64s(&got), f64s(&want));
+                    if code == 7 {
+                        // f64: the candle path's operations in its order, the same bits.
+                        for (g, w) in got.iter().zip(&want) {
+                            assert!(g.to_bits() == w.to_bits() || (g.is_nan() && w.is_nan()), "{g} vs {w}");
+                        }
+                    } else {
+                        // f32: statistics accumulated in f64, a little more precise.
+                        for (g, w) in got.iter().zip(&want) {
+                            let near = (g - w).abs() <= 1e-6 * (1.0 + w.abs());
+                            assert!(g == w || near || (g.is_nan() && w.is_nan()), "{g} vs {w}");
+                        }
+                    }
+                }
+                let y = f64s(&item(&fast, 0));
+                assert!(y[12..18].iter().all(|v| v.is_nan()) && y[18..24].iter().all(|v| v.is_nan()));
+            }
+        }
     }
 }
