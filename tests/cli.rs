@@ -476,8 +476,10 @@ fn bench_times_one_file_on_one_request_with_a_profile() {
         assert_eq!(ops.is_empty(), dedicated, "{weights} {extra:?}: {profile}");
         if !dedicated {
             let names: Vec<&str> = ops.iter().map(|o| o["op"].as_str().unwrap()).collect();
+            // A replay of the seed's two-input code runs `linear(a + b)` fused, a row of its
+            // own.
             assert!(
-                names.iter().any(|n| n.starts_with("aten::linear")),
+                names.iter().any(|n| n.contains("aten::linear")),
                 "{names:?}"
             );
         }

@@ -136,8 +136,9 @@ pub(super) fn tenths(value: f64) -> f64 {
 }
 
 /// `value` rounded to three significant digits, so that a slow rate (the generic tier under a
-/// sanitizer: hundredths of a GFLOP/s) is still reported, not rounded to zero.
-fn significant(value: f64) -> f64 {
+/// sanitizer: hundredths of a GFLOP/s) is still reported, not rounded to zero, and a call of
+/// under a microsecond (`bench --weights`) keeps the digits a ratio needs.
+pub(super) fn significant(value: f64) -> f64 {
     if value <= 0.0 || !value.is_finite() {
         return value;
     }

@@ -107,7 +107,7 @@ pub(crate) fn run(args: &BenchArgs, weights: &Path, input: &Path) -> anyhow::Res
         .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
     let row = Row {
         name,
-        median_us: super::bench::tenths(median_us),
+        median_us: super::bench::significant(median_us),
         runs,
         macs: None,
     };
@@ -130,7 +130,7 @@ pub(crate) fn run(args: &BenchArgs, weights: &Path, input: &Path) -> anyhow::Res
     writeln!(out, "cpu tier: {cpu}")?;
     writeln!(
         out,
-        "{:<26} {:>12.1} us {:>8} runs",
+        "{:<26} {:>12} us {:>8} runs",
         row.name, row.median_us, row.runs
     )?;
     if let Some(p) = profile {

@@ -5,9 +5,33 @@
 //! category out of range); the caller then runs the operators one by one, which also gives
 //! their errors.
 
+use std::sync::{Arc, OnceLock};
+
 use super::nn::prepared_linear;
 use super::{Ctx, ScalarType, Tensor};
 use crate::error::Result;
+use crate::linear::Linear;
+
+/// Where a fused step keeps its Linear layer: set on its first run where the weight and bias
+/// are the program's constants, so later runs skip the look-up.
+pub(crate) type LayerCache = OnceLock<Arc<Linear>>;
+
+/// The layer of `weight` and `bias`, from `cache` where it holds one.
+fn layer(
+    cx: &Ctx,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    cache: Option<&LayerCache>,
+) -> Result<Arc<Linear>> {
+    if let Some(layer) = cache.and_then(OnceLock::get) {
+        return Ok(layer.clone());
+    }
+    let layer = prepared_linear(cx, weight, bias)?;
+    if let Some(cache) = cache {
+        let _ = cache.set(layer.clone());
+    }
+    Ok(layer)
+}
 
 /// The weight and bias `linear` takes, checked: an f32 `[out, in]` weight, a bias of `[out]`
 /// or none.
@@ -23,13 +47,15 @@ fn layer_parts<'a>(
     (weight.dtype() == ScalarType::Float32 && k == inputs && bias_fits).then_some((weight, bias))
 }
 
-/// `linear(a + b, weight, bias)` for f32 `a` and `b` of one shape on the CPU.
+/// `linear(a + b, weight, bias)` for f32 `a` and `b` of one shape on the CPU; `cache` keeps
+/// the layer where `weight` and `bias` never change.
 pub(crate) fn sum_linear(
     cx: &Ctx,
     a: &Tensor,
     b: &Tensor,
     weight: &Tensor,
     bias: Option<&Tensor>,
+    cache: Option<&LayerCache>,
 ) -> Result<Option<Tensor>> {
     let f32_cpu = |t: &Tensor| t.dtype() == ScalarType::Float32 && t.device().is_cpu();
     let Some(&k) = a.dims().last() else {
@@ -46,12 +72,13 @@ pub(crate) fn sum_linear(
         *last = weight.dims()[0];
     }
     cx.check("aten::linear", &dims)?;
-    let layer = prepared_linear(cx, weight, bias)?;
+    let layer = layer(cx, weight, bias, cache)?;
     Ok(Some(Tensor::new(layer.forward_sum(a.inner(), b.inner())?)?))
 }
 
 /// `linear(cat([x, one_hot(categories, classes).float()], -1), weight, bias)` for f32 `x`
-/// `[*, features]` on the CPU and int64 `categories` `[*]`, each in `0..classes`.
+/// `[*, features]` on the CPU and int64 `categories` `[*]`, each in `0..classes`; `cache` as
+/// for [`sum_linear`].
 pub(crate) fn one_hot_linear(
     cx: &Ctx,
     x: &Tensor,
@@ -59,6 +86,7 @@ pub(crate) fn one_hot_linear(
     classes: i64,
     weight: &Tensor,
     bias: Option<&Tensor>,
+    cache: Option<&LayerCache>,
 ) -> Result<Option<Tensor>> {
     let Some((&features, leading)) = x.dims().split_last() else {
         return Ok(None);
@@ -88,7 +116,7 @@ pub(crate) fn one_hot_linear(
         *last = weight.dims()[0];
     }
     cx.check("aten::linear", &dims)?;
-    let layer = prepared_linear(cx, weight, bias)?;
+    let layer = layer(cx, weight, bias, cache)?;
     let y = layer.forward_one_hot(x.inner(), &cats, classes as usize)?;
     Ok(Some(Tensor::new(y)?))
 }

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use super::registry::Op;
 
 static ENABLED: AtomicBool = AtomicBool::new(false);
-/// Rows by the address of their [`Op`] (the registry's overloads live as long as the process).
+/// Rows by the address of their [`Op`] (the registry's overloads live as long as the process)
+/// or of a fused run's static name.
 static ROWS: Mutex<Option<HashMap<usize, OpTime>>> = Mutex::new(None);
 
 /// The time spent in one overload.
@@ -41,6 +42,19 @@ pub fn stop() -> Vec<OpTime> {
 /// Runs `f`, the call of `op`, counted when profiling is on.
 #[inline]
 pub(crate) fn call<T>(op: &Op, f: impl FnOnce() -> T) -> T {
+    counted(op as *const Op as usize, || op.schema.full_name(), f)
+}
+
+/// Runs `f`, a fused run of operators named `name` (`fused: aten::add.Tensor +
+/// aten::linear`), counted when profiling is on.
+#[inline]
+pub(crate) fn call_fused<T>(name: &'static str, f: impl FnOnce() -> T) -> T {
+    counted(name.as_ptr() as usize, || name.to_string(), f)
+}
+
+/// Runs `f`, counted in the row of `key` (named `name()` when new) when profiling is on.
+#[inline]
+fn counted<T>(key: usize, name: impl FnOnce() -> String, f: impl FnOnce() -> T) -> T {
     if !ENABLED.load(Ordering::Relaxed) {
         return f();
     }
@@ -48,13 +62,11 @@ pub(crate) fn call<T>(op: &Op, f: impl FnOnce() -> T) -> T {
     let out = f();
     let spent = start.elapsed();
     if let Some(rows) = rows().as_mut() {
-        let row = rows
-            .entry(op as *const Op as usize)
-            .or_insert_with(|| OpTime {
-                name: op.schema.full_name(),
-                calls: 0,
-                total: Duration::ZERO,
-            });
+        let row = rows.entry(key).or_insert_with(|| OpTime {
+            name: name(),
+            calls: 0,
+            total: Duration::ZERO,
+        });
         row.calls += 1;
         row.total += spent;
     }

@@ -33,8 +33,17 @@ impl Ctx<'_> {
     /// Refuses an output of shape `dims` over `max_elements`, before it is allocated. `op`
     /// names the operator.
     pub fn check(&self, op: &str, dims: &[usize]) -> Result<()> {
+        // Named only when refused: formatting on every call cost small models a tenth of
+        // their time.
         self.limits
-            .check_elements(format!("the output of {op}"), dims)
+            .check_elements("", dims)
+            .map_err(|e| match e {
+                Error::Limit { message, .. } => Error::Limit {
+                    what: format!("the output of {op}"),
+                    message,
+                },
+                other => other,
+            })
     }
 }
 

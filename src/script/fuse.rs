@@ -16,9 +16,10 @@ use rustc_hash::FxHashMap as HashMap;
 
 use super::trace::{Call, Step, Tmpl};
 use crate::error::Result;
-use crate::ops::{self, Ctx, ScalarType, Tensor};
+use crate::ops::{self, Ctx, LayerCache, ScalarType, Tensor};
 
-/// A fused run of steps, its operands by slot.
+/// A fused run of steps, its operands by slot; `layer` keeps the Linear layer where its weight
+/// and bias are the trace's constants.
 pub(crate) enum Fused {
     /// `linear(a + b, weight, bias)`.
     SumLinear {
@@ -26,6 +27,7 @@ pub(crate) enum Fused {
         b: usize,
         weight: usize,
         bias: Option<usize>,
+        layer: Option<LayerCache>,
     },
     /// `linear(cat([x, one_hot(categories, classes).float()], -1), weight, bias)`.
     OneHotLinear {
@@ -34,24 +36,43 @@ pub(crate) enum Fused {
         classes: i64,
         weight: usize,
         bias: Option<usize>,
+        layer: Option<LayerCache>,
     },
 }
 
 impl Fused {
     /// The fused result, or `None` where the fast path does not apply.
     pub(super) fn run(&self, cx: &Ctx, slots: &[Option<Tensor>]) -> Result<Option<Tensor>> {
+        ops::profile::call_fused(self.name(), || self.run_here(cx, slots))
+    }
+
+    /// The operators it stands for, as `bench --profile` names the run.
+    fn name(&self) -> &'static str {
+        match self {
+            Fused::SumLinear { .. } => "fused: aten::add.Tensor + aten::linear",
+            Fused::OneHotLinear { .. } => {
+                "fused: aten::one_hot + aten::to.dtype + aten::cat + aten::linear"
+            }
+        }
+    }
+
+    fn run_here(&self, cx: &Ctx, slots: &[Option<Tensor>]) -> Result<Option<Tensor>> {
         let get = |s: usize| slots.get(s).and_then(Option::as_ref);
-        let bias = |s: Option<usize>| s.map(get);
-        Ok(match *self {
+        // `None`: a slot is empty; `Some(None)`: no bias.
+        let bias = |s: Option<usize>| match s {
+            None => Some(None),
+            Some(s) => get(s).map(Some),
+        };
+        Ok(match self {
             Fused::SumLinear {
                 a,
                 b,
                 weight,
                 bias: bs,
-            } => match (get(a), get(b), get(weight), bias(bs)) {
-                (Some(a), Some(b), Some(w), None) => ops::sum_linear(cx, a, b, w, None)?,
-                (Some(a), Some(b), Some(w), Some(Some(bias))) => {
-                    ops::sum_linear(cx, a, b, w, Some(bias))?
+                layer,
+            } => match (get(*a), get(*b), get(*weight), bias(*bs)) {
+                (Some(a), Some(b), Some(w), Some(bias)) => {
+                    ops::sum_linear(cx, a, b, w, bias, layer.as_ref())?
                 }
                 _ => None,
             },
@@ -61,12 +82,10 @@ impl Fused {
                 classes,
                 weight,
                 bias: bs,
-            } => match (get(x), get(categories), get(weight), bias(bs)) {
-                (Some(x), Some(c), Some(w), None) => {
-                    ops::one_hot_linear(cx, x, c, classes, w, None)?
-                }
-                (Some(x), Some(c), Some(w), Some(Some(bias))) => {
-                    ops::one_hot_linear(cx, x, c, classes, w, Some(bias))?
+                layer,
+            } => match (get(*x), get(*categories), get(*weight), bias(*bs)) {
+                (Some(x), Some(c), Some(w), Some(bias)) => {
+                    ops::one_hot_linear(cx, x, c, *classes, w, bias, layer.as_ref())?
                 }
                 _ => None,
             },
@@ -74,12 +93,13 @@ impl Fused {
     }
 }
 
-/// `steps` with the runs this module knows fused; `output` is the trace's result and `specs`
-/// its results' types and shapes.
+/// `steps` with the runs this module knows fused; `output` is the trace's result, `specs` its
+/// results' types and shapes, and `constant` says which slots hold the program's tensors.
 pub(super) fn fuse(
     steps: Vec<Step>,
     output: &Tmpl,
     specs: &HashMap<usize, (ScalarType, Vec<usize>)>,
+    constant: &dyn Fn(usize) -> bool,
 ) -> Vec<Step> {
     let mut uses: HashMap<usize, usize> = HashMap::default();
     count(output, &mut uses);
@@ -108,7 +128,8 @@ pub(super) fn fuse(
         if window.is_empty() {
             continue;
         }
-        let found = sum_linear(&window, &once).or_else(|| one_hot_linear(&window, &once, specs));
+        let found = sum_linear(&window, &once, constant)
+            .or_else(|| one_hot_linear(&window, &once, specs, constant));
         match found {
             Some((fused, slot, n)) => {
                 let original = steps[i..i + n]
@@ -174,8 +195,17 @@ fn linear_of(step: &Step, input: usize) -> Option<(usize, Option<usize>, usize)>
     Some((weight, bias, out))
 }
 
+/// A cache for the layer of `weight` and `bias` where both are constants.
+fn cache(weight: usize, bias: Option<usize>, constant: &dyn Fn(usize) -> bool) -> Option<LayerCache> {
+    (constant(weight) && bias.is_none_or(constant)).then(LayerCache::new)
+}
+
 /// `add.Tensor(a, b, 1)` then `linear` of the sum.
-fn sum_linear(window: &[&Step], once: &dyn Fn(usize) -> bool) -> Option<(Fused, usize, usize)> {
+fn sum_linear(
+    window: &[&Step],
+    once: &dyn Fn(usize) -> bool,
+    constant: &dyn Fn(usize) -> bool,
+) -> Option<(Fused, usize, usize)> {
     let (args, sum) = op_step(window.first()?, "aten::add.Tensor")?;
     let alpha_one = matches!(args.get(2), Some(Tmpl::Int(1)));
     let (a, b) = (slot(args.first())?, slot(args.get(1))?);
@@ -183,7 +213,18 @@ fn sum_linear(window: &[&Step], once: &dyn Fn(usize) -> bool) -> Option<(Fused, 
         return None;
     }
     let (weight, bias, out) = linear_of(window.get(1)?, sum)?;
-    Some((Fused::SumLinear { a, b, weight, bias }, out, 2))
+    let layer = cache(weight, bias, constant);
+    Some((
+        Fused::SumLinear {
+            a,
+            b,
+            weight,
+            bias,
+            layer,
+        },
+        out,
+        2,
+    ))
 }
 
 /// `one_hot(c, n)`, `to.dtype(float32)`, `cat([x, hot], -1)` then `linear` of that.
@@ -191,6 +232,7 @@ fn one_hot_linear(
     window: &[&Step],
     once: &dyn Fn(usize) -> bool,
     specs: &HashMap<usize, (ScalarType, Vec<usize>)>,
+    constant: &dyn Fn(usize) -> bool,
 ) -> Option<(Fused, usize, usize)> {
     let (args, hot) = op_step(window.first()?, "aten::one_hot")?;
     let categories = slot(args.first())?;
@@ -220,6 +262,7 @@ fn one_hot_linear(
             classes: *classes,
             weight,
             bias,
+            layer: cache(weight, bias, constant),
         },
         out,
         4,

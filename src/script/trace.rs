@@ -112,8 +112,8 @@ pub(crate) struct Trace {
     /// The program's tensors the steps use.
     constants: Vec<(usize, Tensor)>,
     steps: Vec<Step>,
-    /// Each result slot's type and shape when recorded.
-    specs: HashMap<usize, (ScalarType, Vec<usize>)>,
+    /// Each result slot's type and shape when recorded, by slot.
+    specs: Vec<Option<(ScalarType, Vec<usize>)>>,
     output: Tmpl,
     /// Replays that failed in a row.
     misses: AtomicU32,
@@ -497,13 +497,22 @@ impl Recorder {
         if self.failed {
             return None;
         }
-        let steps = super::fuse::fuse(self.steps, &output, &self.specs);
+        // The program's own tensors; not those made from numbers, which the key may change.
+        let known: HashMap<usize, ()> = self
+            .constants
+            .iter()
+            .filter(|(_, t)| self.known.contains_key(&t.inner().id()))
+            .map(|(s, _)| (*s, ()))
+            .collect();
+        let steps = super::fuse::fuse(self.steps, &output, &self.specs, &|s| {
+            known.contains_key(&s)
+        });
         Some(Trace {
             slots: self.slots,
             inputs: self.inputs,
             constants: self.constants,
             steps,
-            specs: self.specs,
+            specs: (0..self.slots).map(|s| self.specs.remove(&s)).collect(),
             output,
             misses: AtomicU32::new(0),
         })
@@ -620,7 +629,8 @@ impl Trace {
             (Tmpl::Slot(s), Value::Tensor(t)) => {
                 let same = self
                     .specs
-                    .get(s)
+                    .get(*s)
+                    .and_then(Option::as_ref)
                     .is_some_and(|(dtype, dims)| t.dtype() == *dtype && t.dims() == &dims[..]);
                 match slots.get_mut(*s) {
                     Some(slot) if same => {
