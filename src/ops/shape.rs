@@ -9,10 +9,12 @@
 //! Dims, sizes and indices come from the model and its inputs: each is validated with
 //! PyTorch's message, and every output that can grow is checked against the limits before it
 //! is allocated. Indexing computes its element positions on the host and moves elements with
-//! candle's `index_select` and `scatter`, so it runs on every device.
+//! candle's `index_select` and `scatter`, so it runs on every device; contiguous CPU tensors
+//! are copied by plain loops over their slices instead ([`host`]).
 
 mod advanced;
 mod facts;
+pub(in crate::ops) mod host;
 mod index;
 mod join;
 mod misc;
@@ -143,6 +145,12 @@ fn offsets(dims: &[usize], step: &[usize]) -> Vec<i64> {
 /// The elements of `t` at the row-major positions `flat`, as a tensor of shape `dims` (whose
 /// element count is `flat.len()`), on `t`'s device.
 fn take(t: &Tensor, flat: Vec<i64>, dims: &[usize]) -> Result<Tensor> {
+    if host::cpu_range(t.inner()).is_some() {
+        let rows: Option<Vec<usize>> = flat.iter().map(|&p| usize::try_from(p).ok()).collect();
+        if let Some(out) = rows.and_then(|r| host::gather_rows(t.inner(), 1, r, 0.0, dims)) {
+            return Tensor::with_type(out?, t.dtype());
+        }
+    }
     let out = if flat.is_empty() {
         candle_core::Tensor::zeros(dims, t.inner().dtype(), t.device())?
     } else {
@@ -168,6 +176,12 @@ fn put(
     if flat.is_empty() {
         return Ok(t.clone());
     }
+    if !accumulate {
+        let from: Vec<i64> = (0..flat.len() as i64).collect();
+        if let Some(out) = host::scatter_elements(t.inner(), &flat, values, &from) {
+            return Tensor::with_type(out?, t.dtype());
+        }
+    }
     let n = flat.len();
     let ids = candle_core::Tensor::from_vec(flat, n, t.device())?;
     let src = t.inner().flatten_all()?.contiguous()?;
@@ -182,6 +196,9 @@ fn put(
 
 /// The values of an integer tensor, as i64, in row-major order.
 fn int_values(t: &Tensor) -> Result<Vec<i64>> {
+    if let Some(v) = host::ints(t.inner()) {
+        return Ok(v);
+    }
     Ok(t.inner()
         .flatten_all()?
         .to_dtype(DType::I64)?

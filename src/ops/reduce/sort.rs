@@ -1,6 +1,7 @@
 //! `sort`, `argsort` and `topk` along a dim, NaN the largest value.
 //!
-//! `sort` is stable (equal values keep their order). PyTorch's CPU `sort` with `stable=False`
+//! `sort` is stable (equal values keep their order); along the last dim of a contiguous CPU
+//! tensor it sorts the rows on the tensor's slice, in its own type. PyTorch's CPU `sort` with `stable=False`
 //! leaves equal values in an order its vectorized sort decides (it differs by CPU); the stable
 //! order is one PyTorch may give, and the one it gives with `stable=True`. `topk` reproduces
 //! PyTorch's CPU kernel exactly, ties included: libstdc++'s `partial_sort` when `k * 64 <= n`,
@@ -15,6 +16,7 @@ use super::{index_tensor, is_nan, moved_shape, unmove, Data, Rows};
 use crate::error::{Error, Result};
 use crate::ops::elementwise::kernel::{finish, CT};
 use crate::ops::elementwise::promote::wrap_dim;
+use crate::ops::shape::host::{cpu_range, on_elements};
 use crate::ops::{Builder, ScalarType, Tensor, Value};
 
 /// The order of two values with NaN the largest (NaNs equal).
@@ -74,6 +76,11 @@ fn index_rows(picks: Vec<usize>, moved: &[usize], dim: usize, device: &Device) -
 /// `sort(t, dim, descending)`: the sorted values and their int64 indices.
 fn sort(t: &Tensor, dim: i64, descending: bool) -> Result<(Tensor, Tensor)> {
     let d = wrap_dim(dim, t.rank())?;
+    if t.rank() > 0 && d + 1 == t.rank() {
+        if let Some(sorted) = host_sort(t, descending) {
+            return sorted;
+        }
+    }
     let dims = if t.rank() == 0 { vec![] } else { vec![d] };
     let moved = moved_shape(t.dims(), d);
     let len = dims.first().map_or(1, |&d| t.dims()[d]);
@@ -88,6 +95,50 @@ fn sort(t: &Tensor, dim: i64, descending: bool) -> Result<(Tensor, Tensor)> {
         }
     };
     Ok((values, index_rows(picks, &moved, d, t.device())?))
+}
+
+/// `sort` along the last dim of a contiguous CPU tensor, row by row on its slice in its own
+/// type (every type here converts to f64 and i64 exactly and in order, so the order is the
+/// one [`orders`] gives); `None` where it does not apply.
+fn host_sort(t: &Tensor, descending: bool) -> Option<Result<(Tensor, Tensor)>> {
+    let inner = t.inner();
+    let range = cpu_range(inner)?;
+    let (storage, _) = inner.storage_and_layout();
+    let candle_core::Storage::Cpu(cpu) = &*storage else {
+        return None;
+    };
+    let len = *t.dims().last()?;
+    on_elements!(cpu, range, |s| sort_rows(s, len, descending, t))
+}
+
+/// Each row of `len` values of `values` sorted stably (NaN the largest), as [`sort`] returns
+/// them.
+fn sort_rows<T: candle_core::WithDType>(
+    values: &[T],
+    len: usize,
+    descending: bool,
+    t: &Tensor,
+) -> Result<(Tensor, Tensor)> {
+    let mut sorted = Vec::with_capacity(values.len());
+    let mut indices = Vec::with_capacity(values.len());
+    let mut order: Vec<usize> = Vec::with_capacity(len);
+    for row in values.chunks(len.max(1)) {
+        order.clear();
+        order.extend(0..row.len());
+        order.sort_by(|&a, &b| {
+            let o = nan_last(&row[a], &row[b]);
+            if descending {
+                o.reverse()
+            } else {
+                o
+            }
+        });
+        sorted.extend(order.iter().map(|&i| row[i]));
+        indices.extend(order.iter().map(|&i| i as i64));
+    }
+    let values = Tensor::with_type(CT::from_vec(sorted, t.dims(), &Device::Cpu)?, t.dtype())?;
+    let indices = index_tensor(indices, t.dims(), &Device::Cpu)?;
+    Ok((values, indices))
 }
 
 /// PyTorch's `topk_impl_loop` on one row: the `k` largest (or smallest) values with their

@@ -12,6 +12,7 @@ use super::{script, Run, Stack};
 use crate::error::Result;
 use crate::lstm::MaskedLstm;
 use crate::ops::registry::{Args, Ctx};
+use crate::ops::shape::host;
 use crate::ops::tensor::Tensor;
 use crate::ops::value::Value;
 use crate::ops::ScalarType;
@@ -58,7 +59,7 @@ impl Packing {
                 t.device()
             )));
         }
-        let sizes = super::super::nn::ints_of(t)?;
+        let sizes = ints(t)?;
         if sizes.is_empty()
             || sizes.iter().any(|&n| n <= 0)
             || sizes.windows(2).any(|w| w[1] > w[0])
@@ -108,6 +109,24 @@ impl Packing {
             .collect()
     }
 
+    /// For each `(b, t)` of the padded `(batch, time)` grid (`(time, batch)` when
+    /// `time_major`; `time` at least the steps), its packed row, or [`host::FILL`] past the
+    /// sequence's end.
+    fn padded_rows(&self, time: usize, time_major: bool) -> impl Iterator<Item = usize> + '_ {
+        let batch = self.batch();
+        (0..time * batch).map(move |k| {
+            let (b, t) = if time_major {
+                (k % batch, k / batch)
+            } else {
+                (k / time, k % time)
+            };
+            match (self.batch_sizes.get(t), self.offsets.get(t)) {
+                (Some(&n), Some(&o)) if b < n => o + b,
+                _ => host::FILL,
+            }
+        })
+    }
+
     /// For each `(b, t)` of the padded `(batch, steps)` grid, its packed row, or `rows` (one
     /// past the last: a zero or padding row appended by the caller) past the sequence's end.
     fn padded_index(&self, time_major: bool) -> Vec<u32> {
@@ -128,6 +147,27 @@ impl Packing {
                 .flat_map(|b| (0..steps).map(move |t| at(b, t)))
                 .collect()
         }
+    }
+}
+
+/// The values of an integer tensor, read in place when it is contiguous on the CPU.
+fn ints(t: &Tensor) -> Result<Vec<i64>> {
+    match host::ints(t.inner()) {
+        Some(v) => Ok(v),
+        None => super::super::nn::ints_of(t),
+    }
+}
+
+/// Whether `fill` converts to `dtype` exactly (for a float type, whatever it is: it is
+/// rounded as candle rounds it), so that a host copy fills with what the candle path fills.
+fn fills_exactly(fill: f64, dtype: ScalarType) -> bool {
+    match dtype {
+        d if d.is_float() => true,
+        ScalarType::Bool => fill == 0.0 || fill == 1.0,
+        ScalarType::UInt8 => fill == f64::from(fill as u8),
+        ScalarType::Int16 => fill == f64::from(fill as i16),
+        ScalarType::Int32 => fill == f64::from(fill as i32),
+        _ => fill == (fill as i64) as f64 && fill.abs() < 9.0e18,
     }
 }
 
@@ -152,8 +192,8 @@ fn pad(x: &CTensor, packing: &Packing, time_major: bool, fill: f64) -> Result<CT
     Ok(picked.reshape(dims)?)
 }
 
-/// The LSTM of `stack` (zero initial states) on the project's [`MaskedLstm`].
-pub(super) fn masked_lstm(cx: &Ctx, stack: &Stack, packing: &Packing, x: &CTensor) -> Result<Run> {
+/// `stack`'s config and weights named as a `state_dict` names them, for [`MaskedLstm::load`].
+fn lstm_weights(stack: &Stack) -> (LstmConfig, HashMap<String, CTensor>) {
     let config = LstmConfig {
         input_size: stack.input_size,
         hidden_size: stack.hidden,
@@ -186,7 +226,15 @@ pub(super) fn masked_lstm(cx: &Ctx, stack: &Stack, packing: &Packing, x: &CTenso
             }
         }
     }
+    (config, tensors)
+}
+
+/// The LSTM of `stack` (zero initial states) on the project's [`MaskedLstm`].
+pub(super) fn masked_lstm(cx: &Ctx, stack: &Stack, packing: &Packing, x: &CTensor) -> Result<Run> {
+    // The weights by name and the config are built only when the kernel is (once per program
+    // when its weights are constants).
     let make = || -> Result<MaskedLstm> {
+        let (config, tensors) = lstm_weights(stack);
         let vb = VarBuilder::from_tensors(tensors, x.dtype(), x.device());
         Ok(MaskedLstm::load(vb, &config)?.with_limits(*cx.limits))
     };
@@ -245,7 +293,7 @@ pub(super) fn pack_padded_op(cx: &Ctx, a: &Args) -> Result<Value> {
         input.inner().clone()
     };
     let (time, batch) = (x.dim(0)?, x.dim(1)?);
-    let lengths = super::super::nn::ints_of(lengths)?;
+    let lengths = ints(lengths)?;
     if lengths.len() != batch {
         return Err(script(format!(
             "Expected `len(lengths)` to be equal to batch_size, but got {} (batch_size={batch})",
@@ -279,15 +327,31 @@ pub(super) fn pack_padded_op(cx: &Ctx, a: &Args) -> Result<Value> {
     let features: usize = dims[2..].iter().product();
     dims.splice(0..2, [packing.rows]);
     cx.check("aten::_pack_padded_sequence", &dims)?;
-    let rows = x.contiguous()?.reshape((time * batch, features))?;
-    let picked: Vec<u32> = sizes
+    // Row `t · batch + b` of the time-major input (`b · time + t` of a batch-first one).
+    let row = |t: usize, b: usize| {
+        if batch_first {
+            b * time + t
+        } else {
+            t * batch + b
+        }
+    };
+    let picked = sizes
         .iter()
         .enumerate()
-        .flat_map(|(t, &n)| (0..n).map(move |b| (t * batch + b) as u32))
-        .collect();
-    let data = rows
-        .index_select(&index(picked, x.device())?, 0)?
-        .reshape(dims)?;
+        .flat_map(|(t, &n)| (0..n).map(move |b| row(t, b)));
+    let data = match host::gather_rows(input.inner(), features, picked, 0.0, &dims) {
+        Some(data) => data?,
+        None => {
+            let rows = x.contiguous()?.reshape((time * batch, features))?;
+            let picked: Vec<u32> = sizes
+                .iter()
+                .enumerate()
+                .flat_map(|(t, &n)| (0..n).map(move |b| (t * batch + b) as u32))
+                .collect();
+            rows.index_select(&index(picked, x.device())?, 0)?
+                .reshape(dims)?
+        }
+    };
     let sizes: Vec<i64> = sizes.iter().map(|&n| n as i64).collect();
     let n = sizes.len();
     Ok(Value::tuple(vec![
@@ -324,6 +388,18 @@ pub(super) fn pad_packed_op(cx: &Ctx, a: &Args) -> Result<Value> {
     dims.extend(&trailing);
     cx.check("aten::_pad_packed_sequence", &dims)?;
     let dtype = data.dtype();
+    let lengths: Vec<i64> = packing.lengths().iter().map(|&l| l as i64).collect();
+    let lengths = Tensor::new(CTensor::from_vec(lengths, batch, &Device::Cpu)?)?;
+    if fills_exactly(fill.f64(), dtype) {
+        let rows = packing.padded_rows(time, !batch_first);
+        if let Some(out) = host::gather_rows(data.inner(), features, rows, fill.f64(), &dims) {
+            let out = Tensor::with_type(out?, dtype)?;
+            return Ok(Value::tuple(vec![
+                Value::Tensor(out),
+                Value::Tensor(lengths),
+            ]));
+        }
+    }
     // Pad integers and bools in i64, which holds them and an integral fill exactly.
     let work = if dtype.is_float() {
         dtype.candle()
@@ -344,13 +420,8 @@ pub(super) fn pad_packed_op(cx: &Ctx, a: &Args) -> Result<Value> {
     }
     let out = padded.reshape(dims)?;
     let out = Tensor::new(out)?.to_dtype(dtype)?;
-    let lengths: Vec<i64> = packing.lengths().iter().map(|&l| l as i64).collect();
     Ok(Value::tuple(vec![
         Value::Tensor(out),
-        Value::Tensor(Tensor::new(CTensor::from_vec(
-            lengths,
-            batch,
-            &Device::Cpu,
-        )?)?),
+        Value::Tensor(lengths),
     ]))
 }

@@ -2,8 +2,9 @@
 //! together, bool masks standing for the positions of their true elements, `None` for `:`),
 //! `index_put_` (with PyTorch's masked-fill shortcut for `x[mask] = v`) and `masked_select`.
 //! Positions are computed on the host; elements move with candle's `index_select` and
-//! `scatter`.
+//! `scatter`, or by plain loops on contiguous CPU tensors (one index tensor: whole rows).
 
+use super::index::select_rows;
 use super::{
     broadcast_error, broadcast_shapes, broadcast_source, err, int_values, offsets, put, strides,
     take, type_name, wrap_index,
@@ -224,8 +225,47 @@ fn plan(cx: &Ctx, op: &str, t: &Tensor, indices: &[Option<Tensor>]) -> Result<Pl
 
 fn index(cx: &Ctx, args: &Args) -> Result<Value> {
     let t = args.tensor(0)?;
-    let p = plan(cx, "aten::index", t, &index_list(args, 1)?)?;
+    let indices = index_list(args, 1)?;
+    if let Some(out) = one_index(cx, t, &indices) {
+        return Ok(Value::Tensor(out?));
+    }
+    let p = plan(cx, "aten::index", t, &indices)?;
     Ok(Value::Tensor(take(t, p.positions, &p.dims)?))
+}
+
+/// `t[:, ..., i]`: one int64 or int32 index tensor `i` after `None`s, on a contiguous CPU
+/// tensor, its rows copied on the host ([`select_rows`]) with [`plan`]'s checks and messages;
+/// `None` for every other case.
+fn one_index(cx: &Ctx, t: &Tensor, indices: &[Option<Tensor>]) -> Option<Result<Tensor>> {
+    let p = indices.iter().position(Option::is_some)?;
+    let ix = indices[p].as_ref()?;
+    if indices.len() > t.rank()
+        || indices[p + 1..].iter().any(Option::is_some)
+        || !matches!(ix.dtype(), ScalarType::Int64 | ScalarType::Int32)
+    {
+        return None;
+    }
+    super::host::cpu_range(t.inner())?;
+    let ids = super::host::ints(ix.inner())?;
+    let mut dims = t.dims()[..p].to_vec();
+    dims.extend_from_slice(ix.dims());
+    dims.extend_from_slice(&t.dims()[p + 1..]);
+    if let Err(e) = cx.check("aten::index", &dims) {
+        return Some(Err(e));
+    }
+    let size = t.dims()[p];
+    let mut wrapped = Vec::with_capacity(ids.len());
+    for v in ids {
+        match wrap_index(v, size) {
+            Some(w) => wrapped.push(w as i64),
+            None => {
+                return Some(Err(err(format!(
+                    "index {v} is out of bounds for dimension {p} with size {size}"
+                ))))
+            }
+        }
+    }
+    select_rows(t, p, &wrapped, &dims)
 }
 
 /// The number a one-element tensor holds, as a fill value.

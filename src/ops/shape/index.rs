@@ -2,9 +2,10 @@
 //! `select_scatter`), `index_select`, `gather`, `scatter` and `scatter_add`.
 //!
 //! Element positions are computed on the host (indices are validated there, with PyTorch's
-//! messages) and elements are moved with candle's `index_select` and `scatter`.
+//! messages) and elements are moved with candle's `index_select` and `scatter`, or, for
+//! contiguous CPU tensors, copied by plain loops ([`host`]).
 
-use super::{err, int_values, offsets, put, strides, take, wrap_dim, wrap_index};
+use super::{err, host, int_values, offsets, put, strides, take, wrap_dim, wrap_index};
 use crate::error::Result;
 use crate::ops::creation::{filled, from_i64s};
 use crate::ops::dtype::ScalarType;
@@ -266,6 +267,9 @@ fn index_select(cx: &Ctx, args: &Args) -> Result<Value> {
     let mut dims = t.dims().to_vec();
     dims[d] = ids.len();
     cx.check("aten::index_select", &dims)?;
+    if let Some(out) = select_rows(t, d, &ids, &dims) {
+        return Ok(Value::Tensor(out?));
+    }
     let n = ids.len();
     let out = if n == 0 || t.elem_count() == 0 {
         candle_core::Tensor::zeros(dims, t.inner().dtype(), t.device())?
@@ -274,6 +278,31 @@ fn index_select(cx: &Ctx, args: &Args) -> Result<Value> {
         t.inner().contiguous()?.index_select(&ids, d)?
     };
     Ok(Value::Tensor(Tensor::with_type(out, t.dtype())?))
+}
+
+/// `t`'s rows `ids` (in range) along `d` as a tensor of shape `dims`, copied on the host when
+/// `t` is a contiguous CPU tensor ([`host::gather_rows`]); `None` otherwise.
+pub(super) fn select_rows(
+    t: &Tensor,
+    d: usize,
+    ids: &[i64],
+    dims: &[usize],
+) -> Option<Result<Tensor>> {
+    host::cpu_range(t.inner())?;
+    let (outer, size, width) = split_at_dim(t.dims(), d);
+    if ids.iter().any(|&i| i < 0) {
+        return None;
+    }
+    let rows = (0..outer).flat_map(|o| ids.iter().map(move |&i| o * size + i as usize));
+    let out = host::gather_rows(t.inner(), width, rows, 0.0, dims)?;
+    Some(out.and_then(|out| Tensor::with_type(out, t.dtype())))
+}
+
+/// The elements before dim `d` (its rows' count), `d`'s size and the elements after it.
+fn split_at_dim(dims: &[usize], d: usize) -> (usize, usize, usize) {
+    let outer = dims[..d].iter().product();
+    let width = dims[d + 1..].iter().product();
+    (outer, dims[d], width)
 }
 
 /// A tensor's dims, a 0-dim tensor's as `[1]` (as `gather` and `scatter` see them).
@@ -391,6 +420,12 @@ fn scattered(args: &Args, accumulate: bool) -> Result<Value> {
     let values = match src {
         Some(src) => {
             let from = offsets(&id, &strides(&dims_1d(src)));
+            if !accumulate {
+                if let Some(out) = host::scatter_elements(t.inner(), &positions, src.inner(), &from)
+                {
+                    return Ok(Value::Tensor(Tensor::with_type(out?, t.dtype())?));
+                }
+            }
             take(&src.to_device(t.device())?, from, &[n])?
         }
         None => filled(args.scalar(3)?, &[n], t.dtype(), t.device())?,
@@ -629,6 +664,110 @@ mod tests {
             &[x, Value::Int(1), longs(&[5.0], &[1, 1]), Value::Float(1.0)]
         )
         .ends_with("index 5 is out of bounds for dimension 1 with size 3"));
+    }
+
+    /// `dims` elements counting from 1 as `dtype`, contiguous and as a strided view holding
+    /// the same values (a permuted tensor, which the host paths leave to candle).
+    fn both(dims: &[usize], dtype: ScalarType) -> (Value, Value) {
+        use crate::ops::tensor::Tensor;
+        let n: usize = dims.iter().product();
+        let rev: Vec<usize> = dims.iter().rev().copied().collect();
+        let perm: Vec<usize> = (0..dims.len()).rev().collect();
+        let v: Vec<f64> = (0..n).map(|i| ((i * 7) % 11) as f64).collect();
+        let base = candle_core::Tensor::from_vec(v, rev.as_slice(), &candle_core::Device::Cpu)
+            .unwrap()
+            .permute(perm)
+            .unwrap();
+        let view = Tensor::new(base.clone()).unwrap().to_dtype(dtype).unwrap();
+        let view = if view.inner().is_contiguous() {
+            // A cast copies: permute the cast values back into a strided view.
+            let p: Vec<usize> = (0..dims.len()).rev().collect();
+            let c = view
+                .inner()
+                .permute(p.clone())
+                .unwrap()
+                .contiguous()
+                .unwrap();
+            Tensor::with_type(c.permute(p).unwrap(), dtype).unwrap()
+        } else {
+            view
+        };
+        assert!(dims.len() < 2 || !view.inner().is_contiguous());
+        let flat = Tensor::with_type(view.inner().contiguous().unwrap(), dtype).unwrap();
+        (Value::Tensor(flat), Value::Tensor(view))
+    }
+
+    #[test]
+    fn host_paths_match_candle_paths() {
+        use super::super::tests::call;
+        let dtypes = [
+            ScalarType::Float32,
+            ScalarType::Float64,
+            ScalarType::Int64,
+            ScalarType::Int32,
+            ScalarType::UInt8,
+            ScalarType::Bool,
+            ScalarType::Float16,
+        ];
+        let same = |name: &str, a: &[Value], b: &[Value]| {
+            let (x, y) = (call(name, a, &[]), call(name, b, &[]));
+            match (x, y) {
+                (Ok(Value::Tensor(x)), Ok(Value::Tensor(y))) => {
+                    assert_eq!(x.dtype(), y.dtype(), "{name}");
+                    assert_eq!(shaped(&x), shaped(&y), "{name}");
+                }
+                (Err(x), Err(y)) => assert_eq!(x.to_string(), y.to_string(), "{name}"),
+                (x, y) => panic!("{name}: {x:?} against {y:?}"),
+            }
+        };
+        for dtype in dtypes {
+            let (flat, view) = both(&[2, 3, 4], dtype);
+            for (d, ids) in [
+                (0, vec![1.0, 0.0, 1.0]),
+                (1, vec![2.0, 0.0]),
+                (2, vec![3.0, 3.0, 0.0, 1.0]),
+                (-1, vec![]),
+                (1, vec![3.0]),
+                (1, vec![-1.0]),
+            ] {
+                let idx = longs(&ids, &[ids.len()]);
+                let args = |x: &Value| [x.clone(), Value::Int(d), idx.clone()];
+                same("aten::index_select", &args(&flat), &args(&view));
+                let lead = vec![Value::None; (d.rem_euclid(3)) as usize];
+                let list = |x: &Value| {
+                    let mut l = lead.clone();
+                    l.push(idx.clone());
+                    [x.clone(), Value::list(l)]
+                };
+                same("aten::index", &list(&flat), &list(&view));
+            }
+            // Negative indices wrap in `index`; out of range is refused with the same message.
+            let idx = longs(&[-1.0, -3.0], &[2]);
+            let list = |x: &Value| [x.clone(), Value::list(vec![Value::None, idx.clone()])];
+            same("aten::index", &list(&flat), &list(&view));
+            let y = out("aten::index", &list(&flat));
+            assert_eq!(y.dims(), &[2, 2, 4]);
+            // scatter: a permutation of a 1-D tensor, and rows of a 2-D one.
+            let (f1, v1) = both(&[4, 3], dtype);
+            let (s1, w1) = both(&[4, 3], dtype);
+            let index = longs(&[2.0, 0.0, 1.0, 1.0, 3.0, 0.0], &[2, 3]);
+            let args = |x: &Value, s: &Value| [x.clone(), Value::Int(0), index.clone(), s.clone()];
+            same("aten::scatter", &args(&f1, &s1), &args(&v1, &w1));
+            // sort along every dim, ascending and descending, of the view and the copy.
+            for d in [0, 1, 2, -1] {
+                for desc in [false, true] {
+                    let a = |x: &Value| [x.clone(), Value::Int(d), Value::Bool(desc)];
+                    let (x, y) = (
+                        call("aten::sort", &a(&flat), &[]).unwrap(),
+                        call("aten::sort", &a(&view), &[]).unwrap(),
+                    );
+                    for (x, y) in x.items().unwrap().iter().zip(y.items().unwrap()) {
+                        let (x, y) = (x.as_tensor().unwrap(), y.as_tensor().unwrap());
+                        assert_eq!(shaped(x), shaped(y));
+                    }
+                }
+            }
+        }
     }
 
     #[test]
