@@ -27,8 +27,8 @@ mod rnn;
 mod shape;
 
 pub use constants::Constants;
-pub(crate) use fused::{one_hot_linear, sum_linear, LayerCache};
 pub use dtype::ScalarType;
+pub(crate) use fused::{one_hot_linear, sum_linear, LayerCache};
 pub use registry::{bind, with_op, Args, Builder, Ctx, Hint, Op, OpFn, Registry, Scalar};
 pub use schema::{Arg, Default, Schema, Ty};
 pub use tensor::Tensor;

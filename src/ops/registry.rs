@@ -35,15 +35,13 @@ impl Ctx<'_> {
     pub fn check(&self, op: &str, dims: &[usize]) -> Result<()> {
         // Named only when refused: formatting on every call cost small models a tenth of
         // their time.
-        self.limits
-            .check_elements("", dims)
-            .map_err(|e| match e {
-                Error::Limit { message, .. } => Error::Limit {
-                    what: format!("the output of {op}"),
-                    message,
-                },
-                other => other,
-            })
+        self.limits.check_elements("", dims).map_err(|e| match e {
+            Error::Limit { message, .. } => Error::Limit {
+                what: format!("the output of {op}"),
+                message,
+            },
+            other => other,
+        })
     }
 }
 

@@ -196,7 +196,11 @@ fn linear_of(step: &Step, input: usize) -> Option<(usize, Option<usize>, usize)>
 }
 
 /// A cache for the layer of `weight` and `bias` where both are constants.
-fn cache(weight: usize, bias: Option<usize>, constant: &dyn Fn(usize) -> bool) -> Option<LayerCache> {
+fn cache(
+    weight: usize,
+    bias: Option<usize>,
+    constant: &dyn Fn(usize) -> bool,
+) -> Option<LayerCache> {
     (constant(weight) && bias.is_none_or(constant)).then(LayerCache::new)
 }
 
