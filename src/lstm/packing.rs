@@ -178,9 +178,13 @@ mod tests {
 
     #[test]
     fn invariants_hold_for_every_small_batch() {
-        // Every batch of up to 4 rows with lengths in 1..=4.
+        // Every batch of up to 4 rows with lengths in 1..=4. A code whose digits past the
+        // batch's are not all 0 repeats an earlier batch: Miri, which interprets each, skips it.
         for code in 0..(4usize.pow(4) * 4) {
             let batch = 1 + code % 4;
+            if cfg!(miri) && code / 4 >= 4usize.pow(batch as u32) {
+                continue;
+            }
             let lengths: Vec<usize> = (0..batch)
                 .map(|b| 1 + (code / 4 / 4usize.pow(b as u32)) % 4)
                 .collect();
