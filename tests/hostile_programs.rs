@@ -1,7 +1,8 @@
 //! A `.pt` file is a program: hostile code (endless loops, recursion, deep nesting, huge ranges,
 //! string and list blow-ups, names of things that do not exist) gets a clear error within the
 //! step budget, the depth limit and the memory limits, never a hang, a crash or a panic. Each
-//! archive is a real one (`not_seed/two_input_product`) with its `forward` rewritten.
+//! archive is a real one (`not_seed/two_input_product`) with its `forward` rewritten. The last
+//! tests run code whose operators the data decides, which a trace must not replay blindly.
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -224,4 +225,61 @@ fn an_unsupported_operator_that_can_run_refuses_the_model_at_load() {
         panic!("{out:?}")
     };
     assert_eq!(t.inner().to_vec1::<f32>().unwrap(), vec![6.0, 6.0]);
+}
+
+/// The program whose `forward` has `body`, with the default step budget.
+fn program(body: &str) -> Program {
+    let bytes = archive_with(&format!("{HEADER}{body}"));
+    Program::from_bytes(&bytes, "traced.pt", &Options::default()).unwrap()
+}
+
+/// `forward(tensor1=[a, a], tensor2=[b, b])`'s values.
+fn call(program: &Program, a: f32, b: f32) -> Vec<f32> {
+    let out = program
+        .forward(vec![
+            ("tensor1".into(), tensor(a)),
+            ("tensor2".into(), tensor(b)),
+        ])
+        .unwrap();
+    match out {
+        Value::Tensor(t) => t.inner().to_vec1::<f32>().unwrap(),
+        other => panic!("returned {other:?}"),
+    }
+}
+
+#[test]
+fn a_replay_takes_the_branch_the_data_decides() {
+    // Same shapes, so the second and third calls replay the first's trace: its guard on the
+    // condition fails for the negative input, which is interpreted, taking the other branch.
+    let p = program(
+        "    if bool(torch.gt(torch.sum(tensor1), 0)):\n      return torch.add(tensor1, tensor2)\n    else:\n      return torch.sub(tensor1, tensor2)\n",
+    );
+    assert_eq!(call(&p, 1.0, 2.0), [3.0, 3.0]);
+    assert_eq!(p.traced_keys(), 1);
+    assert_eq!(call(&p, 1.5, 2.0), [3.5, 3.5]);
+    assert_eq!(call(&p, -1.0, 2.0), [-3.0, -3.0]);
+    assert_eq!(call(&p, 4.0, 1.0), [5.0, 5.0]);
+}
+
+#[test]
+fn a_replay_runs_the_loop_the_data_counts() {
+    // `int(t)` is guarded: another count is interpreted, not replayed with the first's.
+    let p = program(
+        "    x = tensor2\n    for i in range(int(torch.sum(tensor1))):\n      x = torch.add(x, tensor2)\n    return x\n",
+    );
+    assert_eq!(call(&p, 1.0, 1.0), [3.0, 3.0]);
+    assert_eq!(call(&p, 1.0, 1.0), [3.0, 3.0]);
+    assert_eq!(call(&p, 2.0, 1.0), [5.0, 5.0]);
+    assert_eq!(call(&p, 0.0, 1.0), [1.0, 1.0]);
+}
+
+#[test]
+fn code_that_runs_too_many_operators_is_interpreted_every_call() {
+    // Past 65536 steps a recording gives up: the key keeps no trace, and calls stay right.
+    let p = program(
+        "    x = tensor1\n    for i in range(70000):\n      x = torch.add(x, tensor2)\n    return x\n",
+    );
+    assert_eq!(call(&p, 0.0, 1.0), [70000.0, 70000.0]);
+    assert_eq!(p.traced_keys(), 0);
+    assert_eq!(call(&p, 1.0, 1.0), [70001.0, 70001.0]);
 }

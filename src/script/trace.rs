@@ -37,6 +37,9 @@ use crate::ops::{self, Ctx, Op, ScalarType, Tensor, Value};
 const MAX_KEYS: usize = 8;
 /// Replays of a trace that may fail in a row before its key is interpreted for good.
 const MAX_MISSES: u32 = 3;
+/// The most steps a trace holds: code that runs more operators than this (a long loop) is
+/// interpreted, and its recording stops growing.
+const MAX_STEPS: usize = 1 << 16;
 
 /// A value in a step's arguments or results, its tensors named by slot.
 #[derive(Debug, Clone)]
@@ -468,14 +471,29 @@ impl Recorder {
             })
         })();
         match step {
-            Some(step) => self.steps.push(step),
+            Some(step) => self.push(step),
             None => self.failed = true,
+        }
+    }
+
+    /// Adds `step`, or gives the recording up past [`MAX_STEPS`].
+    fn push(&mut self, step: Step) {
+        if self.steps.len() >= MAX_STEPS {
+            self.failed = true;
+            self.steps = Vec::new();
+            self.slot_of = HashMap::default();
+            self.constants = Vec::new();
+        } else {
+            self.steps.push(step);
         }
     }
 
     /// Records a tensor the code made from numbers alone (`NumToTensor(n)`): each of those
     /// is fixed by the key and the guards, so the trace holds it as a constant.
     pub(crate) fn made(&mut self, t: &Tensor) {
+        if self.failed {
+            return;
+        }
         let s = self.fresh();
         self.slot_of.insert(t.inner().id(), s);
         self.constants.push((s, t.clone()));
@@ -487,7 +505,7 @@ impl Recorder {
             return;
         }
         if let Some(slot) = self.slot(t) {
-            self.steps.push(Step::Read { slot, read });
+            self.push(Step::Read { slot, read });
         }
     }
 
