@@ -19,7 +19,7 @@
 #   asan  AddressSanitizer and LeakSanitizer on the whole test suite (library, CLI and
 #         integration tests): out-of-bounds accesses, use after free, leaks.
 #
-#   scripts/sanitize.sh              # miri, tsan and asan (21 minutes on a fresh clone, 2 cores)
+#   scripts/sanitize.sh              # miri, tsan and asan (26 minutes on a fresh clone, 2 cores)
 #   scripts/sanitize.sh tsan         # one of them
 #
 # Needs the nightly toolchain; installs its miri and rust-src components when missing. Builds
