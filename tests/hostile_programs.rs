@@ -283,3 +283,16 @@ fn code_that_runs_too_many_operators_is_interpreted_every_call() {
     assert_eq!(p.traced_keys(), 0);
     assert_eq!(call(&p, 1.0, 1.0), [70001.0, 70001.0]);
 }
+
+#[test]
+fn a_replay_gives_an_operator_its_list_as_it_was_before_the_call() {
+    // `append` changes the list it is given: a step must hold the list it was called on, or
+    // every replay would append twice, fail its check and, three failures on, lose its trace.
+    let p = program(
+        "    xs = [tensor1]\n    ys = torch.append(xs, tensor2)\n    return torch.cat(ys)\n",
+    );
+    for _ in 0..4 {
+        assert_eq!(call(&p, 1.0, 2.0), [1.0, 1.0, 2.0, 2.0]);
+    }
+    assert_eq!(p.traced_keys(), 1);
+}

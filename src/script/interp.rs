@@ -659,10 +659,14 @@ impl<'a> Interp<'a> {
         args: &[Value],
         kwargs: &[(K, Value)],
     ) -> Result<Value> {
+        let before = match &mut self.recorder {
+            Some(r) => r.before(bound, args, kwargs),
+            None => None,
+        };
         let out = crate::ops::profile::call(op, || (op.f)(&self.cx, bound))
             .map_err(|e| with_op(&op.schema, e))?;
         if let Some(r) = &mut self.recorder {
-            r.op(op, bound, args, kwargs, &out);
+            r.after(op, before, bound, args, kwargs, &out);
         }
         Ok(out)
     }

@@ -427,27 +427,38 @@ impl Recorder {
         })
     }
 
-    /// Records a call of `op` on `args` and `kwargs` that returned `out`: calls that neither
-    /// take nor return a tensor compute from what the key and the guards fix, and are left out.
-    pub(crate) fn op<K: AsRef<str>>(
+    /// The arguments of a call about to run, as a step will hold them, where they hold a
+    /// tensor: taken before the call, which may change a list it is given (`pop`).
+    pub(crate) fn before<K: AsRef<str>>(
         &mut self,
-        op: &'static Op,
         bound: &ops::Args,
         args: &[Value],
         kwargs: &[(K, Value)],
-        out: &Value,
-    ) {
+    ) -> Option<Call> {
         if self.failed
-            || !(args.iter().any(holds_tensor)
-                || kwargs.iter().any(|(_, v)| holds_tensor(v))
-                || holds_tensor(out))
+            || !(args.iter().any(holds_tensor) || kwargs.iter().any(|(_, v)| holds_tensor(v)))
         {
-            return;
+            return None;
         }
+        let call = self.call(bound, args, kwargs);
+        if call.is_none() {
+            self.failed = true;
+        }
+        call
+    }
+
+    /// `bound` (or, where binding turned a 0-dim tensor into a number, `args` and `kwargs`)
+    /// as templates.
+    fn call<K: AsRef<str>>(
+        &mut self,
+        bound: &ops::Args,
+        args: &[Value],
+        kwargs: &[(K, Value)],
+    ) -> Option<Call> {
         let given = args.iter().map(tensors).sum::<usize>()
             + kwargs.iter().map(|(_, v)| tensors(v)).sum::<usize>();
-        let step = (|| {
-            let call = if bound.values().iter().map(tensors).sum::<usize>() == given {
+        Some(
+            if bound.values().iter().map(tensors).sum::<usize>() == given {
                 Call::Bound(
                     bound
                         .values()
@@ -462,16 +473,43 @@ impl Recorder {
                     k.push((name.as_ref().to_string(), self.tmpl(v)?));
                 }
                 Call::Given(a, k)
-            };
-            let out = self.result(out)?;
-            Some(Step::Op {
+            },
+        )
+    }
+
+    /// Records the call of `op` that returned `out`, its arguments as [`before`](Self::before)
+    /// took them. A call that neither takes nor returns a tensor computes from what the key and
+    /// the guards fix, and is left out.
+    pub(crate) fn after<K: AsRef<str>>(
+        &mut self,
+        op: &'static Op,
+        before: Option<Call>,
+        bound: &ops::Args,
+        args: &[Value],
+        kwargs: &[(K, Value)],
+        out: &Value,
+    ) {
+        if self.failed {
+            return;
+        }
+        let call = match before {
+            Some(call) => call,
+            // No tensor went in: the arguments are numbers, strings and lists of them.
+            None if holds_tensor(out) => match self.call(bound, args, kwargs) {
+                Some(call) => call,
+                None => {
+                    self.failed = true;
+                    return;
+                }
+            },
+            None => return,
+        };
+        match self.result(out) {
+            Some(out) => self.push(Step::Op {
                 op,
                 args: call,
                 out,
-            })
-        })();
-        match step {
-            Some(step) => self.push(step),
+            }),
             None => self.failed = true,
         }
     }
