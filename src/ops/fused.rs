@@ -104,13 +104,11 @@ pub(crate) fn one_hot_linear(
         return Ok(None);
     };
     let cats = categories.inner().flatten_all()?.to_vec1::<i64>()?;
-    let Some(cats) = cats
-        .iter()
-        .map(|&c| (0..classes).contains(&c).then_some(c as u32))
-        .collect::<Option<Vec<u32>>>()
-    else {
+    // Two plain passes, which vectorise (one collecting `Option`s does not).
+    if cats.iter().any(|&c| c < 0 || c >= classes) {
         return Ok(None);
-    };
+    }
+    let cats: Vec<u32> = cats.iter().map(|&c| c as u32).collect();
     let mut dims = x.dims().to_vec();
     if let Some(last) = dims.last_mut() {
         *last = weight.dims()[0];
