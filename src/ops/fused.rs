@@ -47,6 +47,23 @@ fn layer_parts<'a>(
     (weight.dtype() == ScalarType::Float32 && k == inputs && bias_fits).then_some((weight, bias))
 }
 
+/// The layer of `weight` and `bias`, once `linear`'s output for an input of `dims` is checked
+/// against the limits.
+fn checked_layer(
+    cx: &Ctx,
+    dims: &[usize],
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    cache: Option<&LayerCache>,
+) -> Result<Arc<Linear>> {
+    let mut out = dims.to_vec();
+    if let Some(last) = out.last_mut() {
+        *last = weight.dims()[0];
+    }
+    cx.check("aten::linear", &out)?;
+    layer(cx, weight, bias, cache)
+}
+
 /// `linear(a + b, weight, bias)` for f32 `a` and `b` of one shape on the CPU; `cache` keeps
 /// the layer where `weight` and `bias` never change.
 pub(crate) fn sum_linear(
@@ -67,12 +84,7 @@ pub(crate) fn sum_linear(
     let Some((weight, bias)) = layer_parts(weight, bias, k) else {
         return Ok(None);
     };
-    let mut dims = a.dims().to_vec();
-    if let Some(last) = dims.last_mut() {
-        *last = weight.dims()[0];
-    }
-    cx.check("aten::linear", &dims)?;
-    let layer = layer(cx, weight, bias, cache)?;
+    let layer = checked_layer(cx, a.dims(), weight, bias, cache)?;
     Ok(Some(Tensor::new(layer.forward_sum(a.inner(), b.inner())?)?))
 }
 
@@ -109,12 +121,7 @@ pub(crate) fn one_hot_linear(
         return Ok(None);
     }
     let cats: Vec<u32> = cats.iter().map(|&c| c as u32).collect();
-    let mut dims = x.dims().to_vec();
-    if let Some(last) = dims.last_mut() {
-        *last = weight.dims()[0];
-    }
-    cx.check("aten::linear", &dims)?;
-    let layer = layer(cx, weight, bias, cache)?;
+    let layer = checked_layer(cx, x.dims(), weight, bias, cache)?;
     let y = layer.forward_one_hot(x.inner(), &cats, classes as usize)?;
     Ok(Some(Tensor::new(y)?))
 }

@@ -85,6 +85,44 @@ pub(super) fn register(b: &mut Builder) {
     );
 }
 
+/// `leading` (the input rows and initial states), then every cell's weights in
+/// `_flat_weights` order (`w_ih`, `w_hh`, the biases, `w_hr`), each contiguous: what the
+/// CPU loops ([`cells`], [`fused`]) read.
+fn contiguous_operands(stack: &Stack, leading: &[&CTensor]) -> Result<Vec<CTensor>> {
+    let mut tensors = Vec::with_capacity(leading.len() + 5 * stack.weights.len());
+    for t in leading {
+        tensors.push(t.contiguous()?);
+    }
+    for w in &stack.weights {
+        let weights = [
+            Some(&w.w_ih),
+            Some(&w.w_hh),
+            w.b_ih.as_ref(),
+            w.b_hh.as_ref(),
+            w.w_hr.as_ref(),
+        ];
+        for t in weights.into_iter().flatten() {
+            tensors.push(t.contiguous()?);
+        }
+    }
+    Ok(tensors)
+}
+
+/// The f32 elements of each storage in `guards` (what `storage_and_layout` gave for
+/// contiguous f32 tensors); an error naming `who` for a tensor off the CPU.
+fn f32_slices<'a, G: std::ops::Deref<Target = candle_core::Storage>>(
+    guards: &'a [(G, &candle_core::Layout)],
+    who: &str,
+) -> Result<Vec<&'a [f32]>> {
+    guards
+        .iter()
+        .map(|(storage, layout)| match &**storage {
+            candle_core::Storage::Cpu(s) => Ok(crate::cpu::contiguous::<f32>(s, layout)?),
+            _ => Err(script(format!("{who} was given a tensor off the CPU"))),
+        })
+        .collect()
+}
+
 pub(super) fn script(message: impl Into<String>) -> Error {
     Error::Script(message.into())
 }

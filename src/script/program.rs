@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
 
-use rustc_hash::FxHashMap;
+use rustc_hash::FxHashSet;
 
 use candle_core::{DType, Device};
 
@@ -155,7 +155,7 @@ struct Script {
     constants: Vec<Obj>,
     root_class: String,
     /// Its tensors (parameters, buffers, constants), which a trace may use.
-    known: Arc<FxHashMap<candle_core::TensorId, ()>>,
+    known: Arc<FxHashSet<candle_core::TensorId>>,
     /// Its calls recorded, by their arguments' key.
     traces: Traces,
 }
@@ -256,7 +256,7 @@ impl Program {
         for o in std::iter::once(&root).chain(&constants) {
             obj_tensors(o, &mut held);
         }
-        let known = Arc::new(held.iter().map(|t| (t.id(), ())).collect());
+        let known = Arc::new(held.iter().map(|t| t.id()).collect());
         Ok(Self {
             constants: Constants::new(held),
             body: Body::Script(Script {
@@ -426,7 +426,8 @@ impl Program {
         // A call like one before replays its trace (`super::trace`); the first of its key is
         // interpreted and recorded.
         let plan = script.traces.plan(&args);
-        let record = matches!(plan, Plan::Record);
+        // The key a recording is kept under.
+        let mut key = None;
         let recorder = match plan {
             Plan::Replay(trace) => {
                 let cx = self.cx();
@@ -441,7 +442,11 @@ impl Program {
                 }
                 None
             }
-            Plan::Record => Recorder::new(&Key::of(&args).1, script.known.clone()),
+            Plan::Record => {
+                let (k, tensors) = Key::of(&args);
+                key = Some(k);
+                Recorder::new(&tensors, script.known.clone())
+            }
             Plan::Interpret => None,
         };
         // On the caller's thread: deep code continues on heap segments (`super::stack`). A
@@ -450,8 +455,8 @@ impl Program {
             self.run(script, &args, recorder)
         }))
         .unwrap_or_else(|_| Err(Error::Script("the interpreter panicked".into())))?;
-        if record {
-            script.traces.keep(Key::of(&args).0, trace);
+        if let Some(key) = key {
+            script.traces.keep(key, trace);
         }
         from_obj(out)
     }

@@ -21,7 +21,7 @@
 //! neither an argument, the program's, an operator's result, nor made from numbers alone by
 //! `NumToTensor`), or reads data from such a tensor.
 
-use rustc_hash::FxHashMap as HashMap;
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -304,7 +304,7 @@ pub(crate) struct Recorder {
     /// Which slot holds each tensor the trace can name.
     slot_of: HashMap<TensorId, usize>,
     /// The program's tensors, which a step may use as constants.
-    known: Arc<HashMap<TensorId, ()>>,
+    known: Arc<HashSet<TensorId>>,
     slots: usize,
     inputs: Vec<usize>,
     constants: Vec<(usize, Tensor)>,
@@ -318,7 +318,7 @@ impl Recorder {
     /// A recorder for a call whose tensor arguments are `inputs` (as [`Key::of`] gives them),
     /// of a program whose own tensors are `known`; `None` where an argument tensor is passed
     /// twice (a trace could not tell which a later use means).
-    pub(crate) fn new(inputs: &[Tensor], known: Arc<HashMap<TensorId, ()>>) -> Option<Self> {
+    pub(crate) fn new(inputs: &[Tensor], known: Arc<HashSet<TensorId>>) -> Option<Self> {
         let mut r = Recorder {
             slot_of: HashMap::default(),
             known,
@@ -351,7 +351,7 @@ impl Recorder {
         if let Some(&s) = self.slot_of.get(&id) {
             return Some(s);
         }
-        if self.known.contains_key(&id) {
+        if self.known.contains(&id) {
             let s = self.fresh();
             self.slot_of.insert(id, s);
             self.constants.push((s, t.clone()));
@@ -554,15 +554,13 @@ impl Recorder {
             return None;
         }
         // The program's own tensors; not those made from numbers, which the key may change.
-        let known: HashMap<usize, ()> = self
+        let known: HashSet<usize> = self
             .constants
             .iter()
-            .filter(|(_, t)| self.known.contains_key(&t.inner().id()))
-            .map(|(s, _)| (*s, ()))
+            .filter(|(_, t)| self.known.contains(&t.inner().id()))
+            .map(|(s, _)| *s)
             .collect();
-        let steps = super::fuse::fuse(self.steps, &output, &self.specs, &|s| {
-            known.contains_key(&s)
-        });
+        let steps = super::fuse::fuse(self.steps, &output, &self.specs, &|s| known.contains(&s));
         Some(Trace {
             slots: self.slots,
             inputs: self.inputs,

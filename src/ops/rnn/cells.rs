@@ -6,11 +6,11 @@
 //! cells are PyTorch's CPU cells in their order of operations, as [`super::steps`] writes them
 //! with candle ops (which every other dtype and device still runs).
 
-use candle_core::{DType, Device, Storage, Tensor as CTensor};
+use candle_core::{DType, Device, Tensor as CTensor};
 
 use super::packed::Packing;
 use super::steps::Cell;
-use super::{script, Run, Stack};
+use super::{contiguous_operands, f32_slices, script, Run, Stack};
 use crate::cpu::gemm::{self, Mat};
 use crate::error::Result;
 
@@ -233,32 +233,10 @@ pub(super) fn run(
         return Err(script("an LSTM, and only an LSTM, steps with a cell state"));
     }
     // Every tensor read: `x`, `h0`, `c0`, then each cell's weights in `_flat_weights` order.
-    let mut tensors = vec![x.contiguous()?, h0.contiguous()?];
-    tensors.extend(c0.map(CTensor::contiguous).transpose()?);
-    for w in &stack.weights {
-        for t in [
-            Some(&w.w_ih),
-            Some(&w.w_hh),
-            w.b_ih.as_ref(),
-            w.b_hh.as_ref(),
-            w.w_hr.as_ref(),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            tensors.push(t.contiguous()?);
-        }
-    }
+    let leading: Vec<&CTensor> = [Some(x), Some(h0), c0].into_iter().flatten().collect();
+    let tensors = contiguous_operands(stack, &leading)?;
     let guards: Vec<_> = tensors.iter().map(CTensor::storage_and_layout).collect();
-    let floats = guards
-        .iter()
-        .map(|(storage, layout)| match &**storage {
-            Storage::Cpu(s) => Ok(crate::cpu::contiguous::<f32>(s, layout)?),
-            _ => Err(script(
-                "the recurrent cells were given a tensor off the CPU",
-            )),
-        })
-        .collect::<Result<Vec<&[f32]>>>()?;
+    let floats = f32_slices(&guards, "the recurrent cells' loop")?;
     let (rows, batch, dirs) = (packing.rows(), packing.batch(), stack.directions);
     let (hidden, h_out) = (stack.hidden, stack.h_out);
     let g_w = stack.cell.gates() * hidden;

@@ -2,10 +2,10 @@
 //! which reads the input, the initial states and the weights where their tensors hold them and
 //! runs every layer, direction and step in one call.
 
-use candle_core::{Device, Storage, Tensor as CTensor};
+use candle_core::{Device, Tensor as CTensor};
 
 use super::packed::Packing;
-use super::{Run, Stack};
+use super::{contiguous_operands, f32_slices, Run, Stack};
 use crate::cpu::gru::{self, GruCell, GruLayer};
 use crate::cpu::simd::Isa;
 use crate::error::Result;
@@ -30,30 +30,9 @@ pub(super) fn gru(
 ) -> Result<Run> {
     // Every tensor the kernel reads, contiguous: `x`, `h0`, then each cell's `w_ih`, `w_hh`
     // and biases.
-    let mut tensors = vec![x.contiguous()?, h0.contiguous()?];
-    for w in &stack.weights {
-        for t in [
-            Some(&w.w_ih),
-            Some(&w.w_hh),
-            w.b_ih.as_ref(),
-            w.b_hh.as_ref(),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            tensors.push(t.contiguous()?);
-        }
-    }
+    let tensors = contiguous_operands(stack, &[x, h0])?;
     let guards: Vec<_> = tensors.iter().map(CTensor::storage_and_layout).collect();
-    let floats = guards
-        .iter()
-        .map(|(storage, layout)| match &**storage {
-            Storage::Cpu(s) => Ok(crate::cpu::contiguous::<f32>(s, layout)?),
-            _ => Err(super::script(
-                "the fused GRU was given a tensor off the CPU",
-            )),
-        })
-        .collect::<Result<Vec<&[f32]>>>()?;
+    let floats = f32_slices(&guards, "the fused GRU")?;
     let (x, h0, mut weights) = (floats[0], floats[1], floats[2..].iter().copied());
     let mut next = || weights.next().unwrap_or_default();
     let cells: Vec<GruCell> = (0..stack.weights.len())
