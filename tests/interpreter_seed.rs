@@ -222,3 +222,105 @@ fn a_replay_whose_fusion_does_not_apply_gives_the_interpreters_error() {
     }
     assert!(checked >= 1, "{checked}");
 }
+
+/// `args` with `seq_lengths` set to `lengths` and `padded_seq` scaled by `scale`.
+fn with_lengths(args: &[(String, Value)], lengths: &[i64], scale: f64) -> Vec<(String, Value)> {
+    let wrap = |t: candle_core::Tensor| Value::Tensor(scriptless::ops::Tensor::new(t).unwrap());
+    args.iter()
+        .map(|(n, v)| match (n.as_str(), v) {
+            ("seq_lengths", Value::Tensor(t)) => {
+                let dims = t.dims().to_vec();
+                let l = candle_core::Tensor::from_vec(
+                    lengths.to_vec(),
+                    dims,
+                    &candle_core::Device::Cpu,
+                );
+                (n.clone(), wrap(l.unwrap()))
+            }
+            ("padded_seq", Value::Tensor(t)) => (n.clone(), wrap((t.inner() * scale).unwrap())),
+            _ => (n.clone(), v.clone()),
+        })
+        .collect()
+}
+
+#[test]
+fn the_packed_lstm_replays_in_one_pass_as_the_interpreter_runs_it() {
+    // `pack_padded_sequence` → LSTM → `pad_packed_sequence` replays as one fused pass. On other
+    // lengths (the longest kept, so the shapes are the recorded ones) and other data, the
+    // replay is bit for bit a fresh program's interpretation, for every sequence archive:
+    // the seed's, more layers, both directions, and code that reads `h_n` or the lengths. A
+    // length the packing refuses gives the interpreter's error.
+    let mut dirs: Vec<std::path::PathBuf> = cases()
+        .into_iter()
+        .filter(|(_, kind, _)| kind == "sequence")
+        .map(|(name, _, _)| fixtures().join(name))
+        .collect();
+    for name in [
+        "sequence_final_hidden",
+        "sequence_last_valid",
+        "sequence_relu",
+    ] {
+        dirs.push(fixtures().join("not_seed").join(name));
+    }
+    let (mut fused, mut runs) = (0, 0);
+    for dir in dirs {
+        let name = dir.display().to_string();
+        let program = Program::load(dir.join("weights.pt")).unwrap();
+        let bytes = std::fs::read(dir.join("input.safetensors")).unwrap();
+        let tensors = script::tensors_from_safetensors(&bytes, "input").unwrap();
+        let args = script::args_from_tensors(program.signature(), tensors).unwrap();
+        let lengths: Vec<i64> = args
+            .iter()
+            .find_map(|(n, v)| match v {
+                Value::Tensor(t) if n == "seq_lengths" => Some(t.inner().to_vec1::<i64>().unwrap()),
+                _ => None,
+            })
+            .unwrap();
+        let steps = args
+            .iter()
+            .find_map(|(n, v)| match v {
+                Value::Tensor(t) if n == "padded_seq" => Some(t.dims()[1] as i64),
+                _ => None,
+            })
+            .unwrap();
+        program.forward(args.clone()).unwrap();
+        let longest = *lengths.iter().max().unwrap();
+        // Reversed order, the longest kept, the others as short as they go.
+        let mut other: Vec<i64> = lengths.iter().rev().map(|&l| (l / 2).max(1)).collect();
+        other[lengths.len() / 2] = longest;
+        for (lengths, scale) in [(other.clone(), 0.5), (lengths.clone(), -1.5)] {
+            let call = with_lengths(&args, &lengths, scale);
+            scriptless::ops::profile::start();
+            let replayed = program.forward(call.clone());
+            let rows = scriptless::ops::profile::stop();
+            let fresh = Program::load(dir.join("weights.pt")).unwrap().forward(call);
+            let flat = |v: scriptless::Result<Value>| match v.unwrap() {
+                Value::Tensor(t) => flat_f64(t.inner()),
+                other => panic!("{name}: forward returned a {}", other.type_name()),
+            };
+            assert_eq!(flat(replayed), flat(fresh), "{name}: lengths {lengths:?}");
+            runs += 1;
+            fused += rows
+                .iter()
+                .filter(|r| r.name.contains("aten::lstm.data"))
+                .count();
+        }
+        for bad in [0, steps + 1] {
+            let mut lengths = lengths.clone();
+            lengths[0] = bad;
+            let call = with_lengths(&args, &lengths, 1.0);
+            let warm = program.forward(call.clone()).unwrap_err().to_string();
+            let fresh = Program::load(dir.join("weights.pt"))
+                .unwrap()
+                .forward(call)
+                .unwrap_err()
+                .to_string();
+            assert_eq!(warm, fresh, "{name}: length {bad}");
+        }
+    }
+    assert!(runs >= 10, "{runs}");
+    assert_eq!(
+        fused, runs,
+        "the fused pass ran on {fused} of {runs} replays"
+    );
+}

@@ -1,6 +1,7 @@
 //! Runs of operator calls done in one pass, for the TorchScript traces
 //! (`crate::script`'s trace fusions): `linear(a + b)` and `linear(cat([x,
-//! one_hot(c, n).float()], -1))`, on the narrow Linear kernel the seed's dedicated models use.
+//! one_hot(c, n).float()], -1))`, on the narrow Linear kernel the seed's dedicated models use,
+//! and a `linear` of the program's weights with its layer kept.
 //! Each returns `None` where its fast path does not apply (another type, shape or device, a
 //! category out of range); the caller then runs the operators one by one, which also gives
 //! their errors.
@@ -62,6 +63,28 @@ fn checked_layer(
     }
     cx.check("aten::linear", &out)?;
     layer(cx, weight, bias, cache)
+}
+
+/// `linear(x, weight, bias)` for an f32 `x` on the CPU, its layer from `cache`: the operator's
+/// own path ([`super::nn`]'s `linear` on a [`Linear`]) without looking the layer up.
+pub(crate) fn linear(
+    cx: &Ctx,
+    x: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    cache: &LayerCache,
+) -> Result<Option<Tensor>> {
+    let Some(&k) = x.dims().last() else {
+        return Ok(None);
+    };
+    if x.dtype() != ScalarType::Float32 || !x.device().is_cpu() || x.elem_count() == 0 {
+        return Ok(None);
+    }
+    let Some((weight, bias)) = layer_parts(weight, bias, k) else {
+        return Ok(None);
+    };
+    let layer = checked_layer(cx, x.dims(), weight, bias, Some(cache))?;
+    Ok(Some(Tensor::new(layer.forward(x.inner())?)?))
 }
 
 /// `linear(a + b, weight, bias)` for f32 `a` and `b` of one shape on the CPU; `cache` keeps

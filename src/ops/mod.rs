@@ -28,8 +28,9 @@ mod shape;
 
 pub use constants::Constants;
 pub use dtype::ScalarType;
-pub(crate) use fused::{one_hot_linear, sum_linear, LayerCache};
+pub(crate) use fused::{linear, one_hot_linear, sum_linear, LayerCache};
 pub use registry::{bind, with_op, Args, Builder, Ctx, Hint, Op, OpFn, Registry, Scalar};
+pub(crate) use rnn::{padded_lstm, LstmCache, PaddedLstm};
 pub use schema::{Arg, Default, Schema, Ty};
 pub use tensor::Tensor;
 pub use value::{Dict, List, Object, Value};

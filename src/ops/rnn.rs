@@ -20,6 +20,7 @@
 mod cells;
 mod fused;
 mod packed;
+mod padded;
 mod steps;
 #[cfg(test)]
 #[rustfmt::skip]
@@ -35,6 +36,7 @@ use crate::cpu::tier;
 use crate::error::{Error, Result};
 
 use packed::Packing;
+pub(crate) use padded::{padded_lstm, LstmCache, PaddedLstm};
 use steps::Cell;
 
 /// Registers this family's operators.

@@ -24,6 +24,7 @@ mod interp;
 mod io;
 mod parse;
 mod program;
+mod prune;
 mod stack;
 mod trace;
 mod value;

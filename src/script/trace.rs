@@ -88,11 +88,11 @@ pub(super) enum Step {
     },
     /// A read of slot `slot`'s data.
     Read { slot: usize, read: Read },
-    /// Steps done in one pass (`super::fuse`), into slot `out`; the `original` steps run
+    /// Steps done in one pass (`super::fuse`), into slots `outs`; the `original` steps run
     /// where the fused pass does not apply.
     Fused {
         fused: Fused,
-        out: usize,
+        outs: Vec<usize>,
         original: Vec<Step>,
     },
 }
@@ -254,6 +254,15 @@ impl Traces {
             None if entries.len() < MAX_KEYS => Plan::Record,
             None => Plan::Interpret,
         }
+    }
+
+    /// The trace of `args`' key, if there is one.
+    pub(crate) fn replay_of(&self, args: &[(String, Arg)]) -> Option<Arc<Trace>> {
+        let entries = self.entries.lock().ok()?;
+        entries
+            .iter()
+            .find(|e| e.key.matches(args))
+            .and_then(|e| e.trace.clone())
     }
 
     /// Keeps what recording `key` gave (`None`: it cannot be traced).
@@ -560,7 +569,8 @@ impl Recorder {
             .filter(|(_, t)| self.known.contains(&t.inner().id()))
             .map(|(s, _)| *s)
             .collect();
-        let steps = super::fuse::fuse(self.steps, &output, &self.specs, &|s| known.contains(&s));
+        let steps = super::prune::prune(self.steps);
+        let steps = super::fuse::fuse(steps, &output, &self.specs, &|s| known.contains(&s));
         Some(Trace {
             slots: self.slots,
             inputs: self.inputs,
@@ -665,12 +675,16 @@ impl Trace {
             }
             Step::Fused {
                 fused,
-                out,
+                outs,
                 original,
             } => match fused.run(cx, slots).ok()? {
-                Some(t) => self
-                    .fill(&Tmpl::Slot(*out), Value::Tensor(t), slots)
-                    .then_some(()),
+                // A result the code never reads is not made.
+                Some(results) => (results.len() == outs.len()
+                    && outs.iter().zip(results).all(|(&s, t)| match t {
+                        Some(t) => self.fill(&Tmpl::Slot(s), Value::Tensor(t), slots),
+                        None => true,
+                    }))
+                .then_some(()),
                 None => original.iter().try_for_each(|s| self.run(s, cx, slots)),
             },
         }

@@ -229,19 +229,24 @@ fn lstm_weights(stack: &Stack) -> (LstmConfig, HashMap<String, CTensor>) {
     (config, tensors)
 }
 
-/// The LSTM of `stack` (zero initial states) on the project's [`MaskedLstm`].
-pub(super) fn masked_lstm(cx: &Ctx, stack: &Stack, packing: &Packing, x: &CTensor) -> Result<Run> {
+/// The project's [`MaskedLstm`] of `stack`'s weights, computing in `dtype` on `device`.
+pub(super) fn masked_kernel(
+    cx: &Ctx,
+    stack: &Stack,
+    dtype: DType,
+    device: &Device,
+) -> Result<std::sync::Arc<MaskedLstm>> {
     // The weights by name and the config are built only when the kernel is (once per program
     // when its weights are constants).
     let make = || -> Result<MaskedLstm> {
         let (config, tensors) = lstm_weights(stack);
-        let vb = VarBuilder::from_tensors(tensors, x.dtype(), x.device());
+        let vb = VarBuilder::from_tensors(tensors, dtype, device);
         Ok(MaskedLstm::load(vb, &config)?.with_limits(*cx.limits))
     };
     // The kernel's weights are laid out once per program when they are its constants.
-    let lstm = match cx.constants {
+    Ok(match cx.constants {
         Some(c) => {
-            let op = match x.dtype() {
+            let op = match dtype {
                 DType::F64 => "aten::lstm (f64)",
                 _ => "aten::lstm (f32)",
             };
@@ -259,7 +264,12 @@ pub(super) fn masked_lstm(cx: &Ctx, stack: &Stack, packing: &Packing, x: &CTenso
             c.prepared(op, &weights, make)?
         }
         None => std::sync::Arc::new(make()?),
-    };
+    })
+}
+
+/// The LSTM of `stack` (zero initial states) on the project's [`MaskedLstm`].
+pub(super) fn masked_lstm(cx: &Ctx, stack: &Stack, packing: &Packing, x: &CTensor) -> Result<Run> {
+    let lstm = masked_kernel(cx, stack, x.dtype(), x.device())?;
     // The rows are packed already, sorted by length: the kernel steps them as they are.
     let (output, h_n, c_n) = lstm.forward_rows(x, &packing.lengths())?;
     Ok(Run {

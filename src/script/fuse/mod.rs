@@ -7,16 +7,27 @@
 //!   each row's weight column for its category instead of multiplying by the one-hot columns
 //!   ([`crate::ops::one_hot_linear`]).
 //!
-//! These are the seed's two small models (`self.linear(tensor1 + tensor2)` and the categorical
-//! input), and the same code in any model. A fused step keeps the steps it replaces and runs
-//! them where its fast path does not apply (another type or device, a category out of range,
-//! whose error the operators then give).
+//! - `linear` of the program's weight and bias: the layer is kept in the step rather than
+//!   looked up on each call.
+//! - `pack_padded_sequence`, an LSTM from zero states and `pad_packed_sequence`, nineteen
+//!   operators: one pass on the seed's LSTM kernel ([`lstm`], [`crate::ops::padded_lstm`]).
+//!
+//! These are the seed's three models (`self.linear(tensor1 + tensor2)`, the categorical input
+//! and the LSTM over variable-length sequences), and the same code in any model. A fused step
+//! keeps the steps it replaces and runs them where its fast path does not apply (another type
+//! or device, a category out of range, whose error the operators then give).
+
+mod lstm;
+mod pattern;
 
 use rustc_hash::FxHashMap as HashMap;
 
 use super::trace::{Call, Step, Tmpl};
 use crate::error::Result;
-use crate::ops::{self, Ctx, LayerCache, ScalarType, Tensor};
+use crate::ops::{self, Ctx, LayerCache, LstmCache, PaddedLstm, ScalarType, Tensor};
+
+/// The most steps a fusion stands for.
+const LONGEST: usize = 19;
 
 /// A fused run of steps, its operands by slot; `layer` keeps the Linear layer where its weight
 /// and bias are the trace's constants.
@@ -38,11 +49,34 @@ pub(crate) enum Fused {
         bias: Option<usize>,
         layer: Option<LayerCache>,
     },
+    /// `linear(x, weight, bias)` of constant `weight` and `bias`.
+    Linear {
+        x: usize,
+        weight: usize,
+        bias: Option<usize>,
+        layer: LayerCache,
+    },
+    /// `pad_packed_sequence(lstm(pack_padded_sequence(x, lengths, True, False)), True)`: the
+    /// padded output, `h_n`, `c_n` and the lengths, in the caller's order; `wanted` says
+    /// which the code reads.
+    PaddedLstm {
+        x: usize,
+        lengths: usize,
+        params: Vec<usize>,
+        spec: PaddedLstm,
+        wanted: [bool; 4],
+        cache: Option<LstmCache>,
+    },
 }
 
 impl Fused {
-    /// The fused result, or `None` where the fast path does not apply.
-    pub(super) fn run(&self, cx: &Ctx, slots: &[Option<Tensor>]) -> Result<Option<Tensor>> {
+    /// The fused results, one per slot the step fills (`None` for one the code never reads),
+    /// or `None` where the fast path does not apply.
+    pub(super) fn run(
+        &self,
+        cx: &Ctx,
+        slots: &[Option<Tensor>],
+    ) -> Result<Option<Vec<Option<Tensor>>>> {
         ops::profile::call_fused(self.name(), || self.run_here(cx, slots))
     }
 
@@ -53,10 +87,14 @@ impl Fused {
             Fused::OneHotLinear { .. } => {
                 "fused: aten::one_hot + aten::to.dtype + aten::cat + aten::linear"
             }
+            Fused::Linear { .. } => "fused: aten::linear",
+            Fused::PaddedLstm { .. } => {
+                "fused: aten::_pack_padded_sequence + aten::lstm.data + aten::_pad_packed_sequence"
+            }
         }
     }
 
-    fn run_here(&self, cx: &Ctx, slots: &[Option<Tensor>]) -> Result<Option<Tensor>> {
+    fn run_here(&self, cx: &Ctx, slots: &[Option<Tensor>]) -> Result<Option<Vec<Option<Tensor>>>> {
         let get = |s: usize| slots.get(s).and_then(Option::as_ref);
         // `None`: a slot is empty; `Some(None)`: no bias.
         let bias = |s: Option<usize>| match s {
@@ -72,7 +110,7 @@ impl Fused {
                 layer,
             } => match (get(*a), get(*b), get(*weight), bias(*bs)) {
                 (Some(a), Some(b), Some(w), Some(bias)) => {
-                    ops::sum_linear(cx, a, b, w, bias, layer.as_ref())?
+                    ops::sum_linear(cx, a, b, w, bias, layer.as_ref())?.map(|t| vec![Some(t)])
                 }
                 _ => None,
             },
@@ -86,9 +124,38 @@ impl Fused {
             } => match (get(*x), get(*categories), get(*weight), bias(*bs)) {
                 (Some(x), Some(c), Some(w), Some(bias)) => {
                     ops::one_hot_linear(cx, x, c, *classes, w, bias, layer.as_ref())?
+                        .map(|t| vec![Some(t)])
                 }
                 _ => None,
             },
+            Fused::Linear {
+                x,
+                weight,
+                bias: bs,
+                layer,
+            } => match (get(*x), get(*weight), bias(*bs)) {
+                (Some(x), Some(w), Some(bias)) => {
+                    ops::linear(cx, x, w, bias, layer)?.map(|t| vec![Some(t)])
+                }
+                _ => None,
+            },
+            Fused::PaddedLstm {
+                x,
+                lengths,
+                params,
+                spec,
+                wanted,
+                cache,
+            } => {
+                let params: Option<Vec<Tensor>> = params.iter().map(|&s| get(s).cloned()).collect();
+                match (get(*x), get(*lengths), params) {
+                    (Some(x), Some(l), Some(p)) => {
+                        ops::padded_lstm(cx, x, l, &p, spec, *wanted, cache.as_ref())?
+                            .map(Vec::from)
+                    }
+                    _ => None,
+                }
+            }
         })
     }
 }
@@ -104,24 +171,14 @@ pub(super) fn fuse(
     let mut uses: HashMap<usize, usize> = HashMap::default();
     count(output, &mut uses);
     for step in &steps {
-        match step {
-            Step::Op { args, .. } => match args {
-                Call::Bound(values) => values.iter().for_each(|t| count(t, &mut uses)),
-                Call::Given(args, kwargs) => {
-                    args.iter().for_each(|t| count(t, &mut uses));
-                    kwargs.iter().for_each(|(_, t)| count(t, &mut uses));
-                }
-            },
-            Step::Read { slot, .. } => *uses.entry(*slot).or_default() += 1,
-            Step::Fused { .. } => {}
-        }
+        count_step(step, &mut uses);
     }
     let once = |s: usize| uses.get(&s) == Some(&1);
     let mut steps: Vec<Option<Step>> = steps.into_iter().map(Some).collect();
     let mut out = Vec::with_capacity(steps.len());
     for i in 0..steps.len() {
-        // The longest pattern is four steps; those before `i` are taken already.
-        let window: Vec<&Step> = steps[i..(i + 4).min(steps.len())]
+        // Those before `i` are taken already.
+        let window: Vec<&Step> = steps[i..(i + LONGEST).min(steps.len())]
             .iter()
             .map_while(Option::as_ref)
             .collect();
@@ -129,16 +186,18 @@ pub(super) fn fuse(
             continue;
         }
         let found = sum_linear(&window, &once, constant)
-            .or_else(|| one_hot_linear(&window, &once, specs, constant));
+            .or_else(|| one_hot_linear(&window, &once, specs, constant))
+            .or_else(|| lstm::padded_lstm(&window, &uses, constant))
+            .or_else(|| linear(&window, constant));
         match found {
-            Some((fused, slot, n)) => {
+            Some((fused, outs, n)) => {
                 let original = steps[i..i + n]
                     .iter_mut()
                     .filter_map(Option::take)
                     .collect();
                 out.push(Step::Fused {
                     fused,
-                    out: slot,
+                    outs,
                     original,
                 });
             }
@@ -146,6 +205,21 @@ pub(super) fn fuse(
         }
     }
     out
+}
+
+/// Counts the slots `step` reads.
+fn count_step(step: &Step, uses: &mut HashMap<usize, usize>) {
+    match step {
+        Step::Op { args, .. } => match args {
+            Call::Bound(values) => values.iter().for_each(|t| count(t, uses)),
+            Call::Given(args, kwargs) => {
+                args.iter().for_each(|t| count(t, uses));
+                kwargs.iter().for_each(|(_, t)| count(t, uses));
+            }
+        },
+        Step::Read { slot, .. } => *uses.entry(*slot).or_default() += 1,
+        Step::Fused { .. } => {}
+    }
 }
 
 /// Counts the slots `t` names.
@@ -204,12 +278,33 @@ fn cache(
     (constant(weight) && bias.is_none_or(constant)).then(LayerCache::new)
 }
 
+/// `linear(x, weight, bias)` where `weight` and `bias` are the program's.
+fn linear(
+    window: &[&Step],
+    constant: &dyn Fn(usize) -> bool,
+) -> Option<(Fused, Vec<usize>, usize)> {
+    let (args, _) = op_step(window.first()?, "aten::linear")?;
+    let x = slot(args.first())?;
+    let (weight, bias, out) = linear_of(window.first()?, x)?;
+    let layer = cache(weight, bias, constant)?;
+    Some((
+        Fused::Linear {
+            x,
+            weight,
+            bias,
+            layer,
+        },
+        vec![out],
+        1,
+    ))
+}
+
 /// `add.Tensor(a, b, 1)` then `linear` of the sum.
 fn sum_linear(
     window: &[&Step],
     once: &dyn Fn(usize) -> bool,
     constant: &dyn Fn(usize) -> bool,
-) -> Option<(Fused, usize, usize)> {
+) -> Option<(Fused, Vec<usize>, usize)> {
     let (args, sum) = op_step(window.first()?, "aten::add.Tensor")?;
     let alpha_one = matches!(args.get(2), Some(Tmpl::Int(1)));
     let (a, b) = (slot(args.first())?, slot(args.get(1))?);
@@ -226,7 +321,7 @@ fn sum_linear(
             bias,
             layer,
         },
-        out,
+        vec![out],
         2,
     ))
 }
@@ -237,7 +332,7 @@ fn one_hot_linear(
     once: &dyn Fn(usize) -> bool,
     specs: &HashMap<usize, (ScalarType, Vec<usize>)>,
     constant: &dyn Fn(usize) -> bool,
-) -> Option<(Fused, usize, usize)> {
+) -> Option<(Fused, Vec<usize>, usize)> {
     let (args, hot) = op_step(window.first()?, "aten::one_hot")?;
     let categories = slot(args.first())?;
     let Some(Tmpl::Int(classes)) = args.get(1) else {
@@ -268,7 +363,7 @@ fn one_hot_linear(
             bias,
             layer: cache(weight, bias, constant),
         },
-        out,
+        vec![out],
         4,
     ))
 }
