@@ -49,12 +49,15 @@ pub(crate) struct PaddedLstm {
     pub(crate) fill: f64,
     /// `total_length`.
     pub(crate) total: i64,
+    /// Whether the output is the padded output's last step alone (`[:, -1, :]`).
+    pub(crate) last: bool,
 }
 
 /// `[output, h_n, c_n, lengths]`, those `wanted`, for an f32 `x` `[batch, time, features]` and int64
 /// `lengths` `[batch]`, both contiguous on the CPU, every length in `1..=time`: `output`
-/// `[batch, max(lengths) or total, directions · h_out]`, the states `[cells, batch, *]`, all
-/// in the caller's order. `None` where that does not hold (the operators then run one by one,
+/// `[batch, max(lengths) or total, directions · h_out]` (or its last step, `[batch,
+/// directions · h_out]`, where `spec.last`), the states `[cells, batch, *]`, all in the
+/// caller's order. `None` where that does not hold (the operators then run one by one,
 /// and give their errors).
 pub(crate) fn padded_lstm(
     cx: &Ctx,
@@ -148,12 +151,23 @@ pub(crate) fn padded_lstm(
     // `_pad_packed_sequence`, then `index_select` of the caller's order, in one copy.
     let (offsets, rank) = (&offsets, &rank);
     let output = if wanted[0] {
+        let steps = if spec.last {
+            out_time - 1..out_time
+        } else {
+            0..out_time
+        };
         let padded = (0..batch).flat_map(|b| {
             let (r, l) = (rank[b], lens[b]);
-            (0..out_time).map(move |t| if t < l { offsets[t] + r } else { FILL })
+            steps
+                .clone()
+                .map(move |t| if t < l { offsets[t] + r } else { FILL })
         });
-        let dims = [batch, out_time, width];
-        match host::gather_rows(&packed, width, padded, spec.fill, &dims) {
+        let dims: &[usize] = if spec.last {
+            &[batch, width]
+        } else {
+            &[batch, out_time, width]
+        };
+        match host::gather_rows(&packed, width, padded, spec.fill, dims) {
             Some(t) => Some(Tensor::new(t?)?),
             None => return Ok(None),
         }

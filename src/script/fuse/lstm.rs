@@ -4,7 +4,8 @@
 //! TorchScript records that as nineteen operators (sort the lengths, gather the sequences in
 //! that order, pack, invert the order, make the zero states, the LSTM, put the states and the
 //! padded output back in the caller's order); one pass does it on the seed's LSTM kernel
-//! ([`crate::ops::padded_lstm`]).
+//! ([`crate::ops::padded_lstm`]). Where the code then takes the last step of every sequence
+//! (`output[:, -1, :]`, as the seed's model does), the pass makes that step alone.
 
 use rustc_hash::FxHashMap as HashMap;
 
@@ -12,6 +13,30 @@ use super::pattern::{matches, P, S};
 use super::Fused;
 use crate::ops::{LstmCache, PaddedLstm};
 use crate::script::trace::Step;
+
+/// `[:, -1, :]` of the padded output, as the seed's model pools it: the slices of every
+/// step and every feature leave it as it is.
+fn last_step() -> Vec<S> {
+    use P::*;
+    let op = S::Op;
+    vec![
+        op(
+            "aten::slice.Tensor",
+            vec![Slot("output"), Int(0), None, None, Int(1)],
+            Slot("all"),
+        ),
+        op(
+            "aten::select.int",
+            vec![Slot("all"), Int(1), Int(-1)],
+            Slot("picked"),
+        ),
+        op(
+            "aten::slice.Tensor",
+            vec![Slot("picked"), Int(1), None, None, Int(1)],
+            Slot("last"),
+        ),
+    ]
+}
 
 /// The steps, as `torch.nn.utils.rnn` and `nn.LSTM.forward` record them once the steps that
 /// only read shapes are left out (`super::super::prune`).
@@ -135,18 +160,27 @@ fn pattern() -> Vec<S> {
 
 /// The slots the fused pass reads, besides `params`.
 const INPUTS: [&str; 2] = ["x", "lengths"];
-/// The slots it fills, in the order [`crate::ops::padded_lstm`] returns them.
-const OUTPUTS: [&str; 4] = ["output", "h_n", "c_n", "output_lengths"];
 
-/// The fused pass where the first of `window` are the pattern and no step after them reads a
-/// slot in between: the pass, the slots it fills and the steps it stands for.
+/// The fused pass where the first of `window` are the pattern (with `[:, -1, :]` of the
+/// output, or without) and no step after them reads a slot in between: the pass, the slots it
+/// fills and the steps it stands for.
 pub(super) fn padded_lstm(
     window: &[&Step],
     uses: &HashMap<usize, usize>,
     constant: &dyn Fn(usize) -> bool,
 ) -> Option<(Fused, Vec<usize>, usize)> {
-    let pattern = pattern();
-    let b = matches(&pattern, window)?;
+    let mut pattern = pattern();
+    pattern.extend(last_step());
+    let (b, last) = match matches(&pattern, window) {
+        Some(b) => (b, true),
+        None => {
+            pattern.truncate(pattern.len() - last_step().len());
+            (matches(&pattern, window)?, false)
+        }
+    };
+    // In the order [`crate::ops::padded_lstm`] returns them.
+    let first = if last { "last" } else { "output" };
+    let outputs = [first, "h_n", "c_n", "output_lengths"];
     // A slot made inside the run may be read inside it only.
     let mut inside: HashMap<usize, usize> = HashMap::default();
     for step in &window[..pattern.len()] {
@@ -156,7 +190,7 @@ pub(super) fn padded_lstm(
     let made_inside = |name: &str| !INPUTS.contains(&name) && name != "params";
     for (name, s) in b.all_slots() {
         if made_inside(name)
-            && !OUTPUTS.contains(&name)
+            && !outputs.contains(&name)
             && uses.get(&s).copied().unwrap_or(0) != inside.get(&s).copied().unwrap_or(0)
         {
             return None;
@@ -175,8 +209,9 @@ pub(super) fn padded_lstm(
         state_dtype: b.int("dtype")?,
         fill: b.float("fill")?,
         total: b.int("total")?,
+        last,
     };
-    let outs = OUTPUTS
+    let outs = outputs
         .iter()
         .map(|n| b.slot(n))
         .collect::<Option<Vec<_>>>()?;

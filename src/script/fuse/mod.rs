@@ -27,7 +27,7 @@ use crate::error::Result;
 use crate::ops::{self, Ctx, LayerCache, LstmCache, PaddedLstm, ScalarType, Tensor};
 
 /// The most steps a fusion stands for.
-const LONGEST: usize = 19;
+const LONGEST: usize = 22;
 
 /// A fused run of steps, its operands by slot; `layer` keeps the Linear layer where its weight
 /// and bias are the trace's constants.
