@@ -96,7 +96,7 @@ pub(crate) fn run(args: &BenchArgs, weights: &Path, input: &Path) -> anyhow::Res
         }
         Opened::Program(program) => {
             let request = program::read_args(&run_args, &program)?;
-            Box::new(move || program.forward(request.clone()).map(drop))
+            Box::new(move || program.forward_ref(&request).map(drop))
         }
     };
     let budget = Duration::from_secs_f64(args.seconds);

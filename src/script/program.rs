@@ -402,6 +402,42 @@ impl Program {
     /// left out). Each argument is checked against its type; the result mirrors what `forward`
     /// returns.
     pub fn forward(&self, args: Vec<(String, Value)>) -> Result<Value> {
+        if let Some(out) = self.replay_unchecked(&args) {
+            return out;
+        }
+        self.forward_checked(args)
+    }
+
+    /// [`forward`](Self::forward) on borrowed arguments, for a loop that calls the model
+    /// again and again on arguments it keeps: a call like an earlier one (the same names in
+    /// the same order, tensors of the same types and shapes, the same other values) copies
+    /// nothing; any other is checked as `forward` checks it.
+    pub fn forward_ref<N: AsRef<str>>(&self, args: &[(N, Value)]) -> Result<Value> {
+        if let Some(out) = self.replay_unchecked(args) {
+            return out;
+        }
+        let owned = args
+            .iter()
+            .map(|(n, v)| (n.as_ref().to_string(), v.clone()));
+        self.forward_checked(owned.collect())
+    }
+
+    /// The replay of `args`' trace where they already have a recorded key's names, types,
+    /// shapes and values, on the CPU: checking made the key, and leaves what it made as it
+    /// is, so these are as checking would leave them. `None`: check them and go on.
+    fn replay_unchecked<N: AsRef<str>>(&self, args: &[(N, Value)]) -> Option<Result<Value>> {
+        let Body::Script(script) = &self.body else {
+            return None;
+        };
+        if self.refusal.is_some() || !self.options.device.is_cpu() {
+            return None;
+        }
+        let trace = script.traces.replay_of(args)?;
+        self.replay(script, trace, args).map(from_obj)
+    }
+
+    /// `forward` once the trace of unchecked arguments did not replay.
+    fn forward_checked(&self, args: Vec<(String, Value)>) -> Result<Value> {
         if let Some(refusal) = &self.refusal {
             return Err(Error::Script(refusal.clone()));
         }
@@ -422,16 +458,6 @@ impl Program {
                 return g.run(&cx, &args);
             }
         };
-        // Arguments that already have a recorded key's names, types, shapes and values are
-        // as checking would leave them (checking made the key, and leaves what it made as it
-        // is), on the CPU: their trace replays straight away.
-        if self.options.device.is_cpu() {
-            if let Some(trace) = script.traces.replay_of(&args) {
-                if let Some(out) = self.replay(script, &trace, &args) {
-                    return from_obj(out);
-                }
-            }
-        }
         let args = super::value::check_args(&self.signature, args, &self.options)?;
         // A call like one before replays its trace (`super::trace`); the first of its key is
         // interpreted and recorded.
@@ -465,11 +491,11 @@ impl Program {
     }
 
     /// `trace` replayed on `args` (of its key); `None` where the call must be interpreted.
-    fn replay(
+    fn replay<N: AsRef<str>>(
         &self,
         script: &Script,
         trace: &Arc<Trace>,
-        args: &[(String, Value)],
+        args: &[(N, Value)],
     ) -> Option<crate::ops::Value> {
         let cx = self.cx();
         let replayed =

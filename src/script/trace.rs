@@ -24,8 +24,8 @@
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use candle_core::{Device, TensorId};
 
@@ -40,6 +40,8 @@ const MAX_MISSES: u32 = 3;
 /// The most steps a trace holds: code that runs more operators than this (a long loop) is
 /// interpreted, and its recording stops growing.
 const MAX_STEPS: usize = 1 << 16;
+/// The most slots a thread keeps a buffer for between replays.
+const KEPT_SLOTS: usize = 1024;
 
 /// A value in a step's arguments or results, its tensors named by slot.
 #[derive(Debug, Clone)]
@@ -140,14 +142,19 @@ enum KeyItem {
 
 impl Key {
     /// Whether `args` have this key.
-    pub(crate) fn matches(&self, args: &[(String, Arg)]) -> bool {
+    pub(crate) fn matches<N: AsRef<str>>(&self, args: &[(N, Arg)]) -> bool {
         fn walk<'a>(v: &Arg, key: &mut impl Iterator<Item = &'a KeyItem>) -> bool {
             let Some(item) = key.next() else {
                 return false;
             };
             match (item, v) {
                 (KeyItem::Tensor(dtype, dims, cpu), Arg::Tensor(t)) => {
-                    *dtype == t.dtype() && dims[..] == *t.dims() && *cpu == t.device().is_cpu()
+                    // Element by element: shorter than a call to `memcmp` for a few dims.
+                    let d = t.dims();
+                    *dtype == t.dtype()
+                        && dims.len() == d.len()
+                        && dims.iter().zip(d).all(|(a, b)| a == b)
+                        && *cpu == t.device().is_cpu()
                 }
                 (KeyItem::None, Arg::None) => true,
                 (KeyItem::Bool(a), Arg::Bool(b)) => a == b,
@@ -170,7 +177,7 @@ impl Key {
         }
         let mut key = self.0.iter();
         args.iter().all(|(name, v)| {
-            matches!(key.next(), Some(KeyItem::Name(n)) if n == name) && walk(v, &mut key)
+            matches!(key.next(), Some(KeyItem::Name(n)) if n == name.as_ref()) && walk(v, &mut key)
         }) && key.next().is_none()
     }
 
@@ -213,16 +220,17 @@ impl Key {
     }
 }
 
-/// A program's traces, by key.
+/// A program's traces, by key. Looking one up takes no lock: keys are only ever added (up to
+/// [`MAX_KEYS`], under `adding`), and a trace that keeps failing is marked dropped.
 #[derive(Default)]
 pub(crate) struct Traces {
-    entries: Mutex<Vec<Entry>>,
+    entries: Box<[OnceLock<Entry>; MAX_KEYS]>,
+    adding: Mutex<()>,
 }
 
 impl std::fmt::Debug for Traces {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let n = self.entries.lock().map(|e| e.len()).unwrap_or(0);
-        write!(f, "Traces({n} keys)")
+        write!(f, "Traces({} keys)", self.entries().count())
     }
 }
 
@@ -230,6 +238,16 @@ struct Entry {
     key: Key,
     /// `None` where the key cannot be traced.
     trace: Option<Arc<Trace>>,
+    /// Set once the trace's replays kept failing: the key is interpreted from then on.
+    dropped: AtomicBool,
+}
+
+impl Entry {
+    fn live(&self) -> Option<&Arc<Trace>> {
+        self.trace
+            .as_ref()
+            .filter(|_| !self.dropped.load(Ordering::Relaxed))
+    }
 }
 
 /// What to do with a call.
@@ -243,47 +261,54 @@ pub(crate) enum Plan {
 }
 
 impl Traces {
+    fn entries(&self) -> impl Iterator<Item = &Entry> {
+        self.entries.iter().map_while(OnceLock::get)
+    }
+
     /// What to do with a call on `args`.
     pub(crate) fn plan(&self, args: &[(String, Arg)]) -> Plan {
-        let Ok(entries) = self.entries.lock() else {
-            return Plan::Interpret;
-        };
-        match entries.iter().find(|e| e.key.matches(args)) {
-            Some(Entry { trace: Some(t), .. }) => Plan::Replay(t.clone()),
-            Some(_) => Plan::Interpret,
-            None if entries.len() < MAX_KEYS => Plan::Record,
-            None => Plan::Interpret,
+        let mut n = 0;
+        for e in self.entries() {
+            if e.key.matches(args) {
+                return match e.live() {
+                    Some(t) => Plan::Replay(t.clone()),
+                    None => Plan::Interpret,
+                };
+            }
+            n += 1;
+        }
+        if n < MAX_KEYS {
+            Plan::Record
+        } else {
+            Plan::Interpret
         }
     }
 
     /// The trace of `args`' key, if there is one.
-    pub(crate) fn replay_of(&self, args: &[(String, Arg)]) -> Option<Arc<Trace>> {
-        let entries = self.entries.lock().ok()?;
-        entries
-            .iter()
-            .find(|e| e.key.matches(args))
-            .and_then(|e| e.trace.clone())
+    pub(crate) fn replay_of<N: AsRef<str>>(&self, args: &[(N, Arg)]) -> Option<&Arc<Trace>> {
+        self.entries().find(|e| e.key.matches(args))?.live()
     }
 
     /// Keeps what recording `key` gave (`None`: it cannot be traced).
     pub(crate) fn keep(&self, key: Key, trace: Option<Trace>) {
-        let Ok(mut entries) = self.entries.lock() else {
+        let Ok(_adding) = self.adding.lock() else {
             return;
         };
-        if entries.len() < MAX_KEYS && !entries.iter().any(|e| e.key == key) {
-            entries.push(Entry {
+        if self.entries().any(|e| e.key == key) {
+            return;
+        }
+        if let Some(free) = self.entries.iter().find(|e| e.get().is_none()) {
+            let _ = free.set(Entry {
                 key,
                 trace: trace.map(Arc::new),
+                dropped: AtomicBool::new(false),
             });
         }
     }
 
     /// How many keys have a trace.
     pub(crate) fn len(&self) -> usize {
-        self.entries
-            .lock()
-            .map(|e| e.iter().filter(|e| e.trace.is_some()).count())
-            .unwrap_or(0)
+        self.entries().filter(|e| e.live().is_some()).count()
     }
 
     /// Notes how a replay of `trace` went: a trace whose replays keep failing is dropped, and
@@ -298,11 +323,9 @@ impl Traces {
         if trace.misses.fetch_add(1, Ordering::Relaxed) + 1 < MAX_MISSES {
             return;
         }
-        if let Ok(mut entries) = self.entries.lock() {
-            for e in entries.iter_mut() {
-                if e.trace.as_ref().is_some_and(|t| Arc::ptr_eq(t, trace)) {
-                    e.trace = None;
-                }
+        for e in self.entries() {
+            if e.trace.as_ref().is_some_and(|t| Arc::ptr_eq(t, trace)) {
+                e.dropped.store(true, Ordering::Relaxed);
             }
         }
     }
@@ -615,7 +638,24 @@ fn holds_tensor(v: &Value) -> bool {
 impl Trace {
     /// Replays the trace on a call's arguments (of its key): the result,
     /// or `None` where a check fails or an operator does (the call is then interpreted).
-    pub(crate) fn replay(&self, cx: &Ctx, args: &[(String, Arg)]) -> Option<Value> {
+    pub(crate) fn replay<N>(&self, cx: &Ctx, args: &[(N, Arg)]) -> Option<Value> {
+        // The slots' buffer is kept, empty, for the thread's next replay (a small one).
+        let mut slots = SLOTS.with(|b| b.take());
+        slots.resize(self.slots, None);
+        let out = self.replay_in(cx, args, &mut slots);
+        slots.clear();
+        if slots.capacity() <= KEPT_SLOTS {
+            SLOTS.with(|b| b.replace(slots));
+        }
+        out
+    }
+
+    fn replay_in<N>(
+        &self,
+        cx: &Ctx,
+        args: &[(N, Arg)],
+        slots: &mut [Option<Tensor>],
+    ) -> Option<Value> {
         fn walk<'a>(v: &'a Arg, out: &mut impl FnMut(&'a Tensor)) {
             match v {
                 Arg::Tensor(t) => out(t),
@@ -624,7 +664,6 @@ impl Trace {
                 _ => {}
             }
         }
-        let mut slots: Vec<Option<Tensor>> = vec![None; self.slots];
         let mut inputs = self.inputs.iter();
         for (_, v) in args {
             walk(v, &mut |t| {
@@ -637,9 +676,9 @@ impl Trace {
             slots[*s] = Some(t.clone());
         }
         for step in &self.steps {
-            self.run(step, cx, &mut slots)?;
+            self.run(step, cx, slots)?;
         }
-        build(&self.output, &slots)
+        build(&self.output, slots)
     }
 
     /// Runs one step: `None` where a check or an operator fails.
@@ -722,6 +761,11 @@ impl Trace {
             (t, v) => same(t, &v),
         }
     }
+}
+
+thread_local! {
+    /// The slots of this thread's replays, reused (empty between replays).
+    static SLOTS: RefCell<Vec<Option<Tensor>>> = const { RefCell::new(Vec::new()) };
 }
 
 /// The value a template names on replay.
