@@ -6,6 +6,7 @@
 //! category out of range); the caller then runs the operators one by one, which also gives
 //! their errors.
 
+use std::borrow::Cow;
 use std::sync::{Arc, OnceLock};
 
 use super::nn::prepared_linear;
@@ -18,20 +19,20 @@ use crate::linear::Linear;
 pub(crate) type LayerCache = OnceLock<Arc<Linear>>;
 
 /// The layer of `weight` and `bias`, from `cache` where it holds one.
-fn layer(
+fn layer<'c>(
     cx: &Ctx,
     weight: &Tensor,
     bias: Option<&Tensor>,
-    cache: Option<&LayerCache>,
-) -> Result<Arc<Linear>> {
+    cache: Option<&'c LayerCache>,
+) -> Result<Cow<'c, Arc<Linear>>> {
     if let Some(layer) = cache.and_then(OnceLock::get) {
-        return Ok(layer.clone());
+        return Ok(Cow::Borrowed(layer));
     }
     let layer = prepared_linear(cx, weight, bias)?;
     if let Some(cache) = cache {
         let _ = cache.set(layer.clone());
     }
-    Ok(layer)
+    Ok(Cow::Owned(layer))
 }
 
 /// The weight and bias `linear` takes, checked: an f32 `[out, in]` weight, a bias of `[out]`
@@ -50,18 +51,27 @@ fn layer_parts<'a>(
 
 /// The layer of `weight` and `bias`, once `linear`'s output for an input of `dims` is checked
 /// against the limits.
-fn checked_layer(
+fn checked_layer<'c>(
     cx: &Ctx,
     dims: &[usize],
     weight: &Tensor,
     bias: Option<&Tensor>,
-    cache: Option<&LayerCache>,
-) -> Result<Arc<Linear>> {
-    let mut out = dims.to_vec();
-    if let Some(last) = out.last_mut() {
-        *last = weight.dims()[0];
+    cache: Option<&'c LayerCache>,
+) -> Result<Cow<'c, Arc<Linear>>> {
+    // The output's element count is the input's rows times the layer's outputs.
+    let rows = dims.split_last().map_or(Some(1), |(_, leading)| {
+        leading.iter().try_fold(1usize, |n, &d| n.checked_mul(d))
+    });
+    match rows {
+        Some(rows) => cx.check("aten::linear", &[rows, weight.dims()[0]])?,
+        None => {
+            let mut out = dims.to_vec();
+            if let Some(last) = out.last_mut() {
+                *last = weight.dims()[0];
+            }
+            cx.check("aten::linear", &out)?
+        }
     }
-    cx.check("aten::linear", &out)?;
     layer(cx, weight, bias, cache)
 }
 
@@ -138,7 +148,11 @@ pub(crate) fn one_hot_linear(
     let Some((weight, bias)) = layer_parts(weight, bias, features + classes as usize) else {
         return Ok(None);
     };
-    let cats = categories.inner().flatten_all()?.to_vec1::<i64>()?;
+    // Read in place where the categories are contiguous on the CPU.
+    let cats = match super::shape::host::ints(categories.inner()) {
+        Some(cats) => cats,
+        None => categories.inner().flatten_all()?.to_vec1::<i64>()?,
+    };
     // Two plain passes, which vectorise (one collecting `Option`s does not).
     if cats.iter().any(|&c| c < 0 || c >= classes) {
         return Ok(None);

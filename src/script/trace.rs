@@ -22,6 +22,7 @@
 //! `NumToTensor`), or reads data from such a tensor.
 
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -40,8 +41,12 @@ const MAX_MISSES: u32 = 3;
 /// The most steps a trace holds: code that runs more operators than this (a long loop) is
 /// interpreted, and its recording stops growing.
 const MAX_STEPS: usize = 1 << 16;
-/// The most slots a thread keeps a buffer for between replays.
-const KEPT_SLOTS: usize = 1024;
+/// The most slots a replay keeps on the stack.
+const ON_STACK: usize = 16;
+
+/// A slot on replay: a tensor the call or the program holds (borrowed, not counted again), or
+/// one a step made.
+pub(super) type Slot<'a> = Option<Cow<'a, Tensor>>;
 
 /// A value in a step's arguments or results, its tensors named by slot.
 #[derive(Debug, Clone)]
@@ -639,22 +644,20 @@ impl Trace {
     /// Replays the trace on a call's arguments (of its key): the result,
     /// or `None` where a check fails or an operator does (the call is then interpreted).
     pub(crate) fn replay<N>(&self, cx: &Ctx, args: &[(N, Arg)]) -> Option<Value> {
-        // The slots' buffer is kept, empty, for the thread's next replay (a small one).
-        let mut slots = SLOTS.with(|b| b.take());
-        slots.resize(self.slots, None);
-        let out = self.replay_in(cx, args, &mut slots);
-        slots.clear();
-        if slots.capacity() <= KEPT_SLOTS {
-            SLOTS.with(|b| b.replace(slots));
+        if self.slots <= ON_STACK {
+            let mut slots: [Slot; ON_STACK] = Default::default();
+            self.replay_in(cx, args, &mut slots[..self.slots])
+        } else {
+            let mut slots = vec![None; self.slots];
+            self.replay_in(cx, args, &mut slots)
         }
-        out
     }
 
-    fn replay_in<N>(
-        &self,
+    fn replay_in<'a, N>(
+        &'a self,
         cx: &Ctx,
-        args: &[(N, Arg)],
-        slots: &mut [Option<Tensor>],
+        args: &'a [(N, Arg)],
+        slots: &mut [Slot<'a>],
     ) -> Option<Value> {
         fn walk<'a>(v: &'a Arg, out: &mut impl FnMut(&'a Tensor)) {
             match v {
@@ -668,21 +671,27 @@ impl Trace {
         for (_, v) in args {
             walk(v, &mut |t| {
                 if let Some(&s) = inputs.next() {
-                    slots[s] = Some(t.clone());
+                    slots[s] = Some(Cow::Borrowed(t));
                 }
             });
         }
         for (s, t) in &self.constants {
-            slots[*s] = Some(t.clone());
+            slots[*s] = Some(Cow::Borrowed(t));
         }
         for step in &self.steps {
             self.run(step, cx, slots)?;
+        }
+        // A tensor result a step made is moved out rather than shared.
+        if let Tmpl::Slot(s) = self.output {
+            if let Some(Cow::Owned(t)) = slots.get_mut(s)?.take() {
+                return Some(Value::Tensor(t));
+            }
         }
         build(&self.output, slots)
     }
 
     /// Runs one step: `None` where a check or an operator fails.
-    fn run(&self, step: &Step, cx: &Ctx, slots: &mut [Option<Tensor>]) -> Option<()> {
+    fn run(&self, step: &Step, cx: &Ctx, slots: &mut [Slot]) -> Option<()> {
         match step {
             Step::Op { op, args, out } => {
                 let bound = match args {
@@ -709,7 +718,7 @@ impl Trace {
                 self.fill(out, result, slots).then_some(())
             }
             Step::Read { slot, read } => {
-                let t = slots.get(*slot)?.as_ref()?;
+                let t = slots.get(*slot)?.as_deref()?;
                 (read.of(t) == Some(*read)).then_some(())
             }
             Step::Fused {
@@ -731,17 +740,22 @@ impl Trace {
 
     /// Stores `v`'s tensors in `out`'s slots: false where `v` differs from what was recorded
     /// (a tensor's type or shape, a value that is not a tensor, the structure).
-    fn fill(&self, out: &Tmpl, v: Value, slots: &mut [Option<Tensor>]) -> bool {
+    fn fill(&self, out: &Tmpl, v: Value, slots: &mut [Slot]) -> bool {
         match (out, v) {
             (Tmpl::Slot(s), Value::Tensor(t)) => {
-                let same = self
-                    .specs
-                    .get(*s)
-                    .and_then(Option::as_ref)
-                    .is_some_and(|(dtype, dims)| t.dtype() == *dtype && t.dims() == &dims[..]);
+                let same =
+                    self.specs
+                        .get(*s)
+                        .and_then(Option::as_ref)
+                        .is_some_and(|(dtype, dims)| {
+                            let d = t.dims();
+                            t.dtype() == *dtype
+                                && d.len() == dims.len()
+                                && d.iter().zip(dims).all(|(a, b)| a == b)
+                        });
                 match slots.get_mut(*s) {
                     Some(slot) if same => {
-                        *slot = Some(t);
+                        *slot = Some(Cow::Owned(t));
                         true
                     }
                     _ => false,
@@ -763,15 +777,10 @@ impl Trace {
     }
 }
 
-thread_local! {
-    /// The slots of this thread's replays, reused (empty between replays).
-    static SLOTS: RefCell<Vec<Option<Tensor>>> = const { RefCell::new(Vec::new()) };
-}
-
 /// The value a template names on replay.
-fn build(t: &Tmpl, slots: &[Option<Tensor>]) -> Option<Value> {
+fn build(t: &Tmpl, slots: &[Slot]) -> Option<Value> {
     Some(match t {
-        Tmpl::Slot(s) => Value::Tensor(slots.get(*s)?.clone()?),
+        Tmpl::Slot(s) => Value::Tensor(slots.get(*s)?.as_deref()?.clone()),
         Tmpl::None => Value::None,
         Tmpl::Bool(b) => Value::Bool(*b),
         Tmpl::Int(n) => Value::Int(*n),
