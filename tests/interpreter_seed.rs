@@ -324,3 +324,42 @@ fn the_packed_lstm_replays_in_one_pass_as_the_interpreter_runs_it() {
         "the fused pass ran on {fused} of {runs} replays"
     );
 }
+
+#[test]
+fn borrowed_arguments_give_what_owned_ones_give() {
+    // `forward_ref` replays a recorded key without copying the arguments, and checks any other
+    // call as `forward` does: the same results and the same errors.
+    for (name, _, _) in cases().into_iter().take(8) {
+        let dir = fixtures().join(&name);
+        let program = Program::load(dir.join("weights.pt")).unwrap();
+        let fresh = Program::load(dir.join("weights.pt")).unwrap();
+        let bytes = std::fs::read(dir.join("input.safetensors")).unwrap();
+        let tensors = script::tensors_from_safetensors(&bytes, "input").unwrap();
+        let args = script::args_from_tensors(program.signature(), tensors).unwrap();
+        let borrowed: Vec<(&str, Value)> =
+            args.iter().map(|(n, v)| (n.as_str(), v.clone())).collect();
+        let tensor = |v: Value| match v {
+            Value::Tensor(t) => flat_f64(t.inner()),
+            other => panic!("{name}: forward returned a {}", other.type_name()),
+        };
+        // The first call is interpreted and recorded, the next replay (the categorical
+        // model's replay fuses its one-hot Linear, which sums in another order).
+        let interpreted = tensor(fresh.forward(args.clone()).unwrap());
+        let replayed = tensor(fresh.forward(args.clone()).unwrap());
+        for call in 0..3 {
+            let out = tensor(program.forward_ref(&borrowed).unwrap());
+            let owned = if call == 0 { &interpreted } else { &replayed };
+            assert_eq!(&out, owned, "{name}: call {call}");
+        }
+        assert_eq!(program.traced_keys(), 1, "{name}");
+        let mut misnamed = borrowed.clone();
+        misnamed[0].0 = "nothing";
+        let mut owned_misnamed = args.clone();
+        owned_misnamed[0].0 = "nothing".into();
+        assert_eq!(
+            program.forward_ref(&misnamed).unwrap_err().to_string(),
+            fresh.forward(owned_misnamed).unwrap_err().to_string(),
+            "{name}"
+        );
+    }
+}
