@@ -5,6 +5,10 @@
 //! Each returns `None` where its fast path does not apply (another type, shape or device, a
 //! category out of range); the caller then runs the operators one by one, which also gives
 //! their errors.
+//!
+//! A [`LayerCache`] belongs to one fused step of one trace, whose operands have the same types
+//! and shapes on every run (the trace checks them): once it holds a layer, the checks that
+//! depend on no more than those have passed, and are not made again.
 
 use std::borrow::Cow;
 use std::sync::{Arc, OnceLock};
@@ -84,6 +88,9 @@ pub(crate) fn linear(
     bias: Option<&Tensor>,
     cache: &LayerCache,
 ) -> Result<Option<Tensor>> {
+    if let Some(layer) = cache.get() {
+        return Ok(Some(Tensor::new(layer.forward(x.inner())?)?));
+    }
     let Some(&k) = x.dims().last() else {
         return Ok(None);
     };
@@ -107,6 +114,9 @@ pub(crate) fn sum_linear(
     bias: Option<&Tensor>,
     cache: Option<&LayerCache>,
 ) -> Result<Option<Tensor>> {
+    if let Some(layer) = cache.and_then(OnceLock::get) {
+        return Ok(Some(Tensor::new(layer.forward_sum(a.inner(), b.inner())?)?));
+    }
     let f32_cpu = |t: &Tensor| t.dtype() == ScalarType::Float32 && t.device().is_cpu();
     let Some(&k) = a.dims().last() else {
         return Ok(None);
@@ -136,18 +146,16 @@ pub(crate) fn one_hot_linear(
     let Some((&features, leading)) = x.dims().split_last() else {
         return Ok(None);
     };
+    let kept = cache.and_then(OnceLock::get);
     let fits = x.dtype() == ScalarType::Float32
         && x.device().is_cpu()
         && x.elem_count() > 0
         && categories.dtype() == ScalarType::Int64
         && categories.dims() == leading
         && classes > 0;
-    if !fits {
+    if kept.is_none() && !fits {
         return Ok(None);
     }
-    let Some((weight, bias)) = layer_parts(weight, bias, features + classes as usize) else {
-        return Ok(None);
-    };
     // Read in place where the categories are contiguous on the CPU.
     let cats = match super::shape::host::ints(categories.inner()) {
         Some(cats) => cats,
@@ -158,7 +166,13 @@ pub(crate) fn one_hot_linear(
         return Ok(None);
     }
     let cats: Vec<u32> = cats.iter().map(|&c| c as u32).collect();
-    let layer = checked_layer(cx, x.dims(), weight, bias, cache)?;
+    let layer = match kept {
+        Some(layer) => Cow::Borrowed(layer),
+        None => match layer_parts(weight, bias, features + classes as usize) {
+            Some((weight, bias)) => checked_layer(cx, x.dims(), weight, bias, cache)?,
+            None => return Ok(None),
+        },
+    };
     let y = layer.forward_one_hot(x.inner(), &cats, classes as usize)?;
     Ok(Some(Tensor::new(y)?))
 }

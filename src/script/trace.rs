@@ -42,7 +42,7 @@ const MAX_MISSES: u32 = 3;
 /// interpreted, and its recording stops growing.
 const MAX_STEPS: usize = 1 << 16;
 /// The most slots a replay keeps on the stack.
-const ON_STACK: usize = 16;
+const ON_STACK: usize = 8;
 
 /// A slot on replay: a tensor the call or the program holds (borrowed, not counted again), or
 /// one a step made.
