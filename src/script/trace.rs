@@ -125,6 +125,9 @@ pub(crate) struct Trace {
     /// Each result slot's type and shape when recorded, by slot.
     specs: Vec<Option<(ScalarType, Vec<usize>)>>,
     output: Tmpl,
+    /// Whether the trace is one fused step whose one result is the output (the seed's small
+    /// models): a replay runs it and returns its result (which nothing after it reads).
+    single: bool,
     /// Replays that failed in a row.
     misses: AtomicU32,
 }
@@ -599,10 +602,15 @@ impl Recorder {
             .collect();
         let steps = super::prune::prune(self.steps);
         let steps = super::fuse::fuse(steps, &output, &self.specs, &|s| known.contains(&s));
+        let single = matches!(
+            (&steps[..], &output),
+            ([Step::Fused { outs, .. }], Tmpl::Slot(out)) if outs[..] == [*out]
+        );
         Some(Trace {
             slots: self.slots,
             inputs: self.inputs,
             constants: self.constants,
+            single,
             steps,
             specs: (0..self.slots).map(|s| self.specs.remove(&s)).collect(),
             output,
@@ -669,14 +677,27 @@ impl Trace {
         }
         let mut inputs = self.inputs.iter();
         for (_, v) in args {
-            walk(v, &mut |t| {
-                if let Some(&s) = inputs.next() {
-                    slots[s] = Some(Cow::Borrowed(t));
+            match v {
+                Arg::Tensor(t) => {
+                    if let Some(&s) = inputs.next() {
+                        slots[s] = Some(Cow::Borrowed(t));
+                    }
                 }
-            });
+                Arg::List(_) | Arg::Tuple(_) | Arg::Dict(_) => walk(v, &mut |t| {
+                    if let Some(&s) = inputs.next() {
+                        slots[s] = Some(Cow::Borrowed(t));
+                    }
+                }),
+                _ => {}
+            }
         }
         for (s, t) in &self.constants {
             slots[*s] = Some(Cow::Borrowed(t));
+        }
+        if let ([Step::Fused { fused, .. }], true) = (&self.steps[..], self.single) {
+            if let Some(mut results) = fused.run(cx, slots).ok()? {
+                return results[0].take().map(Value::Tensor);
+            }
         }
         for step in &self.steps {
             self.run(step, cx, slots)?;
@@ -727,7 +748,7 @@ impl Trace {
                 original,
             } => match fused.run(cx, slots).ok()? {
                 // A result the code never reads is not made.
-                Some(results) => (results.len() == outs.len()
+                Some(results) => (outs.len() <= results.len()
                     && outs.iter().zip(results).all(|(&s, t)| match t {
                         Some(t) => self.fill(&Tmpl::Slot(s), Value::Tensor(t), slots),
                         None => true,

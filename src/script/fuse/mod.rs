@@ -26,6 +26,14 @@ use super::trace::{Call, Slot, Step, Tmpl};
 use crate::error::Result;
 use crate::ops::{self, Ctx, LayerCache, LstmCache, PaddedLstm, ScalarType, Tensor};
 
+/// A fused step's results, in the order of the slots it fills (`None` for one the code never
+/// reads, and past the last).
+pub(super) type Results = [Option<Tensor>; 4];
+
+fn one(t: Tensor) -> Results {
+    [Some(t), None, None, None]
+}
+
 /// The most steps a fusion stands for.
 const LONGEST: usize = 22;
 
@@ -72,7 +80,7 @@ pub(crate) enum Fused {
 impl Fused {
     /// The fused results, one per slot the step fills (`None` for one the code never reads),
     /// or `None` where the fast path does not apply.
-    pub(super) fn run(&self, cx: &Ctx, slots: &[Slot]) -> Result<Option<Vec<Option<Tensor>>>> {
+    pub(super) fn run(&self, cx: &Ctx, slots: &[Slot]) -> Result<Option<Results>> {
         ops::profile::call_fused(self.name(), || self.run_here(cx, slots))
     }
 
@@ -90,7 +98,7 @@ impl Fused {
         }
     }
 
-    fn run_here(&self, cx: &Ctx, slots: &[Slot]) -> Result<Option<Vec<Option<Tensor>>>> {
+    fn run_here(&self, cx: &Ctx, slots: &[Slot]) -> Result<Option<Results>> {
         let get = |s: usize| slots.get(s).and_then(Option::as_deref);
         // `None`: a slot is empty; `Some(None)`: no bias.
         let bias = |s: Option<usize>| match s {
@@ -106,7 +114,7 @@ impl Fused {
                 layer,
             } => match (get(*a), get(*b), get(*weight), bias(*bs)) {
                 (Some(a), Some(b), Some(w), Some(bias)) => {
-                    ops::sum_linear(cx, a, b, w, bias, layer.as_ref())?.map(|t| vec![Some(t)])
+                    ops::sum_linear(cx, a, b, w, bias, layer.as_ref())?.map(one)
                 }
                 _ => None,
             },
@@ -119,8 +127,7 @@ impl Fused {
                 layer,
             } => match (get(*x), get(*categories), get(*weight), bias(*bs)) {
                 (Some(x), Some(c), Some(w), Some(bias)) => {
-                    ops::one_hot_linear(cx, x, c, *classes, w, bias, layer.as_ref())?
-                        .map(|t| vec![Some(t)])
+                    ops::one_hot_linear(cx, x, c, *classes, w, bias, layer.as_ref())?.map(one)
                 }
                 _ => None,
             },
@@ -130,9 +137,7 @@ impl Fused {
                 bias: bs,
                 layer,
             } => match (get(*x), get(*weight), bias(*bs)) {
-                (Some(x), Some(w), Some(bias)) => {
-                    ops::linear(cx, x, w, bias, layer)?.map(|t| vec![Some(t)])
-                }
+                (Some(x), Some(w), Some(bias)) => ops::linear(cx, x, w, bias, layer)?.map(one),
                 _ => None,
             },
             Fused::PaddedLstm {
@@ -147,7 +152,6 @@ impl Fused {
                 match (get(*x), get(*lengths), params) {
                     (Some(x), Some(l), Some(p)) => {
                         ops::padded_lstm(cx, x, l, &p, spec, *wanted, cache.as_ref())?
-                            .map(Vec::from)
                     }
                     _ => None,
                 }
