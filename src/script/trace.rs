@@ -22,7 +22,6 @@
 //! `NumToTensor`), or reads data from such a tensor.
 
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
-use std::borrow::Cow;
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -44,9 +43,40 @@ const MAX_STEPS: usize = 1 << 16;
 /// The most slots a replay keeps on the stack.
 const ON_STACK: usize = 8;
 
-/// A slot on replay: a tensor the call or the program holds (borrowed, not counted again), or
-/// one a step made.
-pub(super) type Slot<'a> = Option<Cow<'a, Tensor>>;
+/// The slots of a replay: the call's and the program's tensors, borrowed (not counted again),
+/// and those the steps made. Two arrays rather than one of `Cow`s: a borrowed slot is written
+/// in one store, which the CPU then reads back without stalling.
+pub(super) struct Slots<'a, 'b> {
+    given: &'b mut [Option<&'a Tensor>],
+    made: &'b mut [Option<Tensor>],
+}
+
+impl<'a> Slots<'a, '_> {
+    /// The tensor in slot `s`, if any.
+    pub(super) fn get(&self, s: usize) -> Option<&Tensor> {
+        match self.given.get(s) {
+            Some(Some(t)) => Some(t),
+            _ => self.made.get(s)?.as_ref(),
+        }
+    }
+
+    fn give(&mut self, s: usize, t: &'a Tensor) {
+        if let Some(g) = self.given.get_mut(s) {
+            *g = Some(t);
+        }
+    }
+
+    /// Puts a step's result in slot `s`: false for a slot past the end.
+    fn set(&mut self, s: usize, t: Tensor) -> bool {
+        match self.made.get_mut(s) {
+            Some(m) => {
+                *m = Some(t);
+                true
+            }
+            None => false,
+        }
+    }
+}
 
 /// A value in a step's arguments or results, its tensors named by slot.
 #[derive(Debug, Clone)]
@@ -653,11 +683,20 @@ impl Trace {
     /// or `None` where a check fails or an operator does (the call is then interpreted).
     pub(crate) fn replay<N>(&self, cx: &Ctx, args: &[(N, Arg)]) -> Option<Value> {
         if self.slots <= ON_STACK {
-            let mut slots: [Slot; ON_STACK] = Default::default();
-            self.replay_in(cx, args, &mut slots[..self.slots])
+            let mut given = [None; ON_STACK];
+            let mut made: [Option<Tensor>; ON_STACK] = Default::default();
+            let slots = Slots {
+                given: &mut given[..self.slots],
+                made: &mut made[..self.slots],
+            };
+            self.replay_in(cx, args, slots)
         } else {
-            let mut slots = vec![None; self.slots];
-            self.replay_in(cx, args, &mut slots)
+            let (mut given, mut made) = (vec![None; self.slots], vec![None; self.slots]);
+            let slots = Slots {
+                given: &mut given,
+                made: &mut made,
+            };
+            self.replay_in(cx, args, slots)
         }
     }
 
@@ -665,7 +704,7 @@ impl Trace {
         &'a self,
         cx: &Ctx,
         args: &'a [(N, Arg)],
-        slots: &mut [Slot<'a>],
+        mut slots: Slots<'a, '_>,
     ) -> Option<Value> {
         fn walk<'a>(v: &'a Arg, out: &mut impl FnMut(&'a Tensor)) {
             match v {
@@ -680,39 +719,39 @@ impl Trace {
             match v {
                 Arg::Tensor(t) => {
                     if let Some(&s) = inputs.next() {
-                        slots[s] = Some(Cow::Borrowed(t));
+                        slots.give(s, t);
                     }
                 }
                 Arg::List(_) | Arg::Tuple(_) | Arg::Dict(_) => walk(v, &mut |t| {
                     if let Some(&s) = inputs.next() {
-                        slots[s] = Some(Cow::Borrowed(t));
+                        slots.give(s, t);
                     }
                 }),
                 _ => {}
             }
         }
         for (s, t) in &self.constants {
-            slots[*s] = Some(Cow::Borrowed(t));
+            slots.give(*s, t);
         }
         if let ([Step::Fused { fused, .. }], true) = (&self.steps[..], self.single) {
-            if let Some(mut results) = fused.run(cx, slots).ok()? {
+            if let Some(mut results) = fused.run(cx, &slots).ok()? {
                 return results[0].take().map(Value::Tensor);
             }
         }
         for step in &self.steps {
-            self.run(step, cx, slots)?;
+            self.run(step, cx, &mut slots)?;
         }
         // A tensor result a step made is moved out rather than shared.
         if let Tmpl::Slot(s) = self.output {
-            if let Some(Cow::Owned(t)) = slots.get_mut(s)?.take() {
+            if let Some(t) = slots.made.get_mut(s)?.take() {
                 return Some(Value::Tensor(t));
             }
         }
-        build(&self.output, slots)
+        build(&self.output, &slots)
     }
 
     /// Runs one step: `None` where a check or an operator fails.
-    fn run(&self, step: &Step, cx: &Ctx, slots: &mut [Slot]) -> Option<()> {
+    fn run(&self, step: &Step, cx: &Ctx, slots: &mut Slots) -> Option<()> {
         match step {
             Step::Op { op, args, out } => {
                 let bound = match args {
@@ -739,7 +778,7 @@ impl Trace {
                 self.fill(out, result, slots).then_some(())
             }
             Step::Read { slot, read } => {
-                let t = slots.get(*slot)?.as_deref()?;
+                let t = slots.get(*slot)?;
                 (read.of(t) == Some(*read)).then_some(())
             }
             Step::Fused {
@@ -761,7 +800,7 @@ impl Trace {
 
     /// Stores `v`'s tensors in `out`'s slots: false where `v` differs from what was recorded
     /// (a tensor's type or shape, a value that is not a tensor, the structure).
-    fn fill(&self, out: &Tmpl, v: Value, slots: &mut [Slot]) -> bool {
+    fn fill(&self, out: &Tmpl, v: Value, slots: &mut Slots) -> bool {
         match (out, v) {
             (Tmpl::Slot(s), Value::Tensor(t)) => {
                 let same =
@@ -774,13 +813,7 @@ impl Trace {
                                 && d.len() == dims.len()
                                 && d.iter().zip(dims).all(|(a, b)| a == b)
                         });
-                match slots.get_mut(*s) {
-                    Some(slot) if same => {
-                        *slot = Some(Cow::Owned(t));
-                        true
-                    }
-                    _ => false,
-                }
+                same && slots.set(*s, t)
             }
             (Tmpl::List(items), Value::List(l)) => {
                 let l = l.borrow().clone();
@@ -799,9 +832,9 @@ impl Trace {
 }
 
 /// The value a template names on replay.
-fn build(t: &Tmpl, slots: &[Slot]) -> Option<Value> {
+fn build(t: &Tmpl, slots: &Slots) -> Option<Value> {
     Some(match t {
-        Tmpl::Slot(s) => Value::Tensor(slots.get(*s)?.as_deref()?.clone()),
+        Tmpl::Slot(s) => Value::Tensor(slots.get(*s)?.clone()),
         Tmpl::None => Value::None,
         Tmpl::Bool(b) => Value::Bool(*b),
         Tmpl::Int(n) => Value::Int(*n),

@@ -22,7 +22,7 @@ mod pattern;
 
 use rustc_hash::FxHashMap as HashMap;
 
-use super::trace::{Call, Slot, Step, Tmpl};
+use super::trace::{Call, Slots, Step, Tmpl};
 use crate::error::Result;
 use crate::ops::{self, Ctx, LayerCache, LstmCache, PaddedLstm, ScalarType, Tensor};
 
@@ -80,7 +80,7 @@ pub(crate) enum Fused {
 impl Fused {
     /// The fused results, one per slot the step fills (`None` for one the code never reads),
     /// or `None` where the fast path does not apply.
-    pub(super) fn run(&self, cx: &Ctx, slots: &[Slot]) -> Result<Option<Results>> {
+    pub(super) fn run(&self, cx: &Ctx, slots: &Slots) -> Result<Option<Results>> {
         ops::profile::call_fused(self.name(), || self.run_here(cx, slots))
     }
 
@@ -98,8 +98,8 @@ impl Fused {
         }
     }
 
-    fn run_here(&self, cx: &Ctx, slots: &[Slot]) -> Result<Option<Results>> {
-        let get = |s: usize| slots.get(s).and_then(Option::as_deref);
+    fn run_here(&self, cx: &Ctx, slots: &Slots) -> Result<Option<Results>> {
+        let get = |s: usize| slots.get(s);
         // `None`: a slot is empty; `Some(None)`: no bias.
         let bias = |s: Option<usize>| match s {
             None => Some(None),
