@@ -5,8 +5,9 @@
 //! result's type and shape as it goes; so every tensor a step reads has the type and shape it
 //! had when recorded. A step that reads no more than those (`x.size(0)`, `x.dim()`,
 //! `x.numel()`, `len(x)`, `x.is_floating_point()`, `x is None`) returns what it returned
-//! then, which the trace holds already. Such a step cannot fail where it did not, and changes
-//! nothing, so it is left out. (`a is b` of two tensors asks which object each is, not their
+//! then, which the trace holds already; so does `len(xs)` of a list of tensors, which a replay
+//! builds with the recorded number of items. Such a step cannot fail where it did not, and
+//! changes nothing, so it is left out. (`a is b` of two tensors asks which object each is, not their
 //! shapes, and is kept.)
 
 use super::trace::{Call, Step, Tmpl};
@@ -43,6 +44,9 @@ fn fixed(step: &Step) -> bool {
     match name.as_str() {
         // `x is None`, `x is not None`: one side is not a tensor, so it is never the other.
         "aten::__is__" | "aten::__isnot__" => args.iter().filter(|a| holds_slot(a)).count() == 1,
+        // `len(xs)` of a list the step holds as a template: a replay builds it with as many
+        // items.
+        "aten::len.t" => matches!(args.first(), Some(Tmpl::List(_))),
         _ => FIXED_BY_SHAPES.contains(&name.as_str()),
     }
 }
