@@ -1,6 +1,6 @@
 //! An LSTM from zero states over padded sequences of any lengths, in one pass: what
 //! `pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)`, `nn.LSTM` and
-//! `pad_packed_sequence(..., batch_first=True)` compute through nineteen operators (sort,
+//! `pad_packed_sequence(..., batch_first=True)` compute through seventeen operators (sort,
 //! `index_select`, `_pack_padded_sequence`, the inverse order, the zero states, `lstm.data`,
 //! `_pad_packed_sequence` and three more `index_select`s), for the TorchScript traces'
 //! fusion (`crate::script`).

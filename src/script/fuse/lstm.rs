@@ -1,9 +1,10 @@
 //! The LSTM over padded sequences of any lengths, as `torch.nn.utils.rnn` writes it:
 //! `pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)`, an `nn.LSTM`
 //! from zero states on the packed sequence, then `pad_packed_sequence(..., batch_first=True)`.
-//! TorchScript records that as nineteen operators (sort the lengths, gather the sequences in
-//! that order, pack, invert the order, make the zero states, the LSTM, put the states and the
-//! padded output back in the caller's order); one pass does it on the seed's LSTM kernel
+//! TorchScript records that as seventeen operators and two reads of the batch size (sort the
+//! lengths, gather the sequences in that order, pack, invert the order, make the zero states,
+//! the LSTM, put the states and the padded output back in the caller's order); one pass does
+//! it on the seed's LSTM kernel
 //! ([`crate::ops::padded_lstm`]). Where the code then takes the last step of every sequence
 //! (`output[:, -1, :]`, as the seed's model does), the pass makes that step alone.
 

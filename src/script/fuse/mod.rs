@@ -9,7 +9,7 @@
 //!
 //! - `linear` of the program's weight and bias: the layer is kept in the step rather than
 //!   looked up on each call.
-//! - `pack_padded_sequence`, an LSTM from zero states and `pad_packed_sequence`, nineteen
+//! - `pack_padded_sequence`, an LSTM from zero states and `pad_packed_sequence`, seventeen
 //!   operators: one pass on the seed's LSTM kernel ([`lstm`], [`crate::ops::padded_lstm`]).
 //!
 //! These are the seed's three models (`self.linear(tensor1 + tensor2)`, the categorical input
