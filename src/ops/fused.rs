@@ -157,15 +157,17 @@ pub(crate) fn one_hot_linear(
         return Ok(None);
     }
     // Read in place where the categories are contiguous on the CPU.
-    let cats = match super::shape::host::ints(categories.inner()) {
+    let cats = match super::shape::host::categories(categories.inner(), classes) {
         Some(cats) => cats,
-        None => categories.inner().flatten_all()?.to_vec1::<i64>()?,
+        None => {
+            let cats = categories.inner().flatten_all()?.to_vec1::<i64>()?;
+            let fit = cats.iter().all(|&c| 0 <= c && c < classes);
+            fit.then(|| cats.iter().map(|&c| c as u32).collect())
+        }
     };
-    // Two plain passes, which vectorise (one collecting `Option`s does not).
-    if cats.iter().any(|&c| c < 0 || c >= classes) {
+    let Some(cats) = cats else {
         return Ok(None);
-    }
-    let cats: Vec<u32> = cats.iter().map(|&c| c as u32).collect();
+    };
     let layer = match kept {
         Some(layer) => Cow::Borrowed(layer),
         None => match layer_parts(weight, bias, features + classes as usize) {

@@ -649,6 +649,16 @@ impl Recorder {
     }
 }
 
+/// `out` of each tensor `v` holds, in order.
+fn walk<'a>(v: &'a Arg, out: &mut impl FnMut(&'a Tensor)) {
+    match v {
+        Arg::Tensor(t) => out(t),
+        Arg::List(items) | Arg::Tuple(items) => items.iter().for_each(|i| walk(i, out)),
+        Arg::Dict(items) => items.iter().for_each(|(_, v)| walk(v, out)),
+        _ => {}
+    }
+}
+
 /// How many tensors `v` holds, at any depth.
 fn tensors(v: &Value) -> usize {
     match v {
@@ -681,6 +691,55 @@ fn holds_tensor(v: &Value) -> bool {
 impl Trace {
     /// Replays the trace on a call's arguments (of its key): the result,
     /// or `None` where a check fails or an operator does (the call is then interpreted).
+    /// Whether the trace is one fused step whose result is the output.
+    pub(crate) fn single(&self) -> bool {
+        self.single
+    }
+
+    /// A [`single`](Self::single) trace's fused step on a call's arguments (of its key): its
+    /// result, or `None` where its fast path does not apply (then [`replay`](Self::replay)
+    /// runs the steps it stands for). A tensor comes back in registers, where a [`Value`]
+    /// would make a round trip through memory.
+    pub(crate) fn replay_single<N>(&self, cx: &Ctx, args: &[(N, Arg)]) -> Option<Tensor> {
+        let ([Step::Fused { fused, .. }], true, true) =
+            (&self.steps[..], self.single, self.slots <= ON_STACK)
+        else {
+            return None;
+        };
+        let mut given = [None; ON_STACK];
+        let mut made: [Option<Tensor>; ON_STACK] = Default::default();
+        let mut slots = Slots {
+            given: &mut given[..self.slots],
+            made: &mut made[..self.slots],
+        };
+        self.fill_inputs(args, &mut slots);
+        let [out, ..] = fused.run(cx, &slots).ok()??;
+        out
+    }
+
+    /// Puts the call's tensors and the program's in their slots.
+    fn fill_inputs<'a, N>(&'a self, args: &'a [(N, Arg)], slots: &mut Slots<'a, '_>) {
+        let mut inputs = self.inputs.iter();
+        for (_, v) in args {
+            match v {
+                Arg::Tensor(t) => {
+                    if let Some(&s) = inputs.next() {
+                        slots.give(s, t);
+                    }
+                }
+                Arg::List(_) | Arg::Tuple(_) | Arg::Dict(_) => walk(v, &mut |t| {
+                    if let Some(&s) = inputs.next() {
+                        slots.give(s, t);
+                    }
+                }),
+                _ => {}
+            }
+        }
+        for (s, t) in &self.constants {
+            slots.give(*s, t);
+        }
+    }
+
     pub(crate) fn replay<N>(&self, cx: &Ctx, args: &[(N, Arg)]) -> Option<Value> {
         if self.slots <= ON_STACK {
             let mut given = [None; ON_STACK];
@@ -706,33 +765,7 @@ impl Trace {
         args: &'a [(N, Arg)],
         mut slots: Slots<'a, '_>,
     ) -> Option<Value> {
-        fn walk<'a>(v: &'a Arg, out: &mut impl FnMut(&'a Tensor)) {
-            match v {
-                Arg::Tensor(t) => out(t),
-                Arg::List(items) | Arg::Tuple(items) => items.iter().for_each(|i| walk(i, out)),
-                Arg::Dict(items) => items.iter().for_each(|(_, v)| walk(v, out)),
-                _ => {}
-            }
-        }
-        let mut inputs = self.inputs.iter();
-        for (_, v) in args {
-            match v {
-                Arg::Tensor(t) => {
-                    if let Some(&s) = inputs.next() {
-                        slots.give(s, t);
-                    }
-                }
-                Arg::List(_) | Arg::Tuple(_) | Arg::Dict(_) => walk(v, &mut |t| {
-                    if let Some(&s) = inputs.next() {
-                        slots.give(s, t);
-                    }
-                }),
-                _ => {}
-            }
-        }
-        for (s, t) in &self.constants {
-            slots.give(*s, t);
-        }
+        self.fill_inputs(args, &mut slots);
         if let ([Step::Fused { fused, .. }], true) = (&self.steps[..], self.single) {
             if let Some(mut results) = fused.run(cx, &slots).ok()? {
                 return results[0].take().map(Value::Tensor);

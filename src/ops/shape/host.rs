@@ -61,6 +61,22 @@ pub(in crate::ops) fn ints(t: &CT) -> Option<Vec<i64>> {
     }
 }
 
+/// The values of a contiguous int64 CPU tensor as `u32`s, each checked to be in `0..classes`
+/// (`Some(None)` where one is not); `None` where `t` is not such a tensor.
+pub(in crate::ops) fn categories(t: &CT, classes: i64) -> Option<Option<Vec<u32>>> {
+    let range = cpu_range(t)?;
+    let (storage, _) = t.storage_and_layout();
+    let Storage::Cpu(CpuStorage::I64(v)) = &*storage else {
+        return None;
+    };
+    let v = v.get(range)?;
+    // Two plain passes, which vectorise (one collecting `Option`s does not).
+    if v.iter().any(|&c| c < 0 || c >= classes) {
+        return Some(None);
+    }
+    Some(Some(v.iter().map(|&c| c as u32).collect()))
+}
+
 /// A new CPU tensor of shape `dims` made of rows of `width` elements: row `r` of `t` (its
 /// elements `r · width ..`) for each `r` of `rows`, a row of `fill` (converted to `t`'s type;
 /// the caller checks that it converts exactly) for [`FILL`]. `None` where `t` is not a
@@ -175,6 +191,23 @@ mod tests {
         assert!(gather_rows(&m, 1, [0], 0.0, &[1]).is_none());
         assert_eq!(ints(&t).unwrap(), vec![0, 1, 2, 3, 4, 5]);
         assert!(ints(&m).is_none());
+    }
+
+    #[test]
+    fn categories_are_read_in_place_and_checked() {
+        let t = CT::new(&[2i64, 0, 1], &Device::Cpu).unwrap();
+        assert_eq!(categories(&t, 3), Some(Some(vec![2, 0, 1])));
+        assert_eq!(categories(&t, 2), Some(None));
+        let negative = CT::new(&[-1i64], &Device::Cpu).unwrap();
+        assert_eq!(categories(&negative, 3), Some(None));
+        // Another type, or a strided view, is not handled.
+        let narrow = CT::new(&[1u32], &Device::Cpu).unwrap();
+        assert_eq!(categories(&narrow, 3), None);
+        let m = CT::arange(0i64, 6, &Device::Cpu)
+            .unwrap()
+            .reshape((2, 3))
+            .unwrap();
+        assert_eq!(categories(&m.t().unwrap(), 6), None);
     }
 
     #[test]
