@@ -766,11 +766,6 @@ impl Trace {
         mut slots: Slots<'a, '_>,
     ) -> Option<Value> {
         self.fill_inputs(args, &mut slots);
-        if let ([Step::Fused { fused, .. }], true) = (&self.steps[..], self.single) {
-            if let Some(mut results) = fused.run(cx, &slots).ok()? {
-                return results[0].take().map(Value::Tensor);
-            }
-        }
         for step in &self.steps {
             self.run(step, cx, &mut slots)?;
         }

@@ -39,6 +39,22 @@ fn last_step() -> Vec<S> {
     ]
 }
 
+/// `torch.zeros(cells, batch, size)`, a zero state, into slot `state`.
+fn zeros(size: &'static str, state: &'static str) -> S {
+    use P::*;
+    S::Op(
+        "aten::zeros",
+        vec![
+            List(vec![IntIs("cells"), IntIs("batch"), IntIs(size)]),
+            IntIs("dtype"),
+            None,
+            Cpu,
+            None,
+        ],
+        Slot(state),
+    )
+}
+
 /// The steps, as `torch.nn.utils.rnn` and `nn.LSTM.forward` record them once the steps that
 /// only read shapes are left out (`super::super::prune`).
 fn pattern() -> Vec<S> {
@@ -86,29 +102,9 @@ fn pattern() -> Vec<S> {
             Slot("max_batch"),
         ),
         S::ReadInt("max_batch", "batch"),
-        op(
-            "aten::zeros",
-            vec![
-                List(vec![IntIs("cells"), IntIs("batch"), IntIs("h_out")]),
-                IntIs("dtype"),
-                None,
-                Cpu,
-                None,
-            ],
-            Slot("h0"),
-        ),
+        zeros("h_out", "h0"),
         S::ReadInt("max_batch", "batch"),
-        op(
-            "aten::zeros",
-            vec![
-                List(vec![IntIs("cells"), IntIs("batch"), IntIs("hidden")]),
-                IntIs("dtype"),
-                None,
-                Cpu,
-                None,
-            ],
-            Slot("c0"),
-        ),
+        zeros("hidden", "c0"),
         op(
             "aten::lstm.data",
             vec![
