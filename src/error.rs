@@ -57,6 +57,20 @@ pub enum Error {
     #[error("{0}")]
     Script(String),
 
+    /// An exception the model's own code raised (`raise ValueError("...")`, a failed
+    /// `assert`): PyTorch's exception class and message, and where in the code it was raised
+    /// (`code/__torch__/m.py:12`, empty where unknown). Its message is
+    /// `{place}: {class}: {message}`, as PyTorch's traceback ends.
+    #[error("{}{class}: {message}", if place.is_empty() { String::new() } else { format!("{place}: ") })]
+    Raised {
+        /// Where it was raised, when known.
+        place: String,
+        /// PyTorch's exception class, without `builtins.` (`ValueError`, `AssertionError`).
+        class: String,
+        /// The exception's message.
+        message: String,
+    },
+
     /// An error inside candle. With validated inputs this means a bug or an exhausted device.
     #[error(transparent)]
     Candle(candle_core::Error),
@@ -77,6 +91,14 @@ impl Error {
     pub(crate) fn input(name: impl Into<String>, message: impl Into<String>) -> Self {
         Error::Input {
             name: name.into(),
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn raised(class: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Raised {
+            place: String::new(),
+            class: class.into(),
             message: message.into(),
         }
     }

@@ -78,6 +78,7 @@ mod linear;
 mod lstm;
 mod models;
 mod npy;
+mod opened;
 pub mod ops;
 mod pytorch;
 mod request;
@@ -102,6 +103,7 @@ pub use models::{
     TwoInputConfig, TwoInputModule, SEED_FEATURE_WIDTH,
 };
 pub use npy::npy_bytes;
+pub use opened::Opened;
 pub use pytorch::export::{ExportedProgram, ProgramInput};
 pub use request::{
     check_request_names, check_request_tensor, read_request, request_from_json, request_from_npz,

@@ -75,7 +75,9 @@ impl From<Error> for Failure {
             Error::Limit { .. } => SCRIPTLESS_ERROR_LIMIT,
             // A model's own code failing or out of reach: the C API runs the seed's models only,
             // so no call reaches the interpreter yet.
-            Error::Unsupported(_) | Error::Script(_) => SCRIPTLESS_ERROR_UNSUPPORTED,
+            Error::Unsupported(_) | Error::Script(_) | Error::Raised { .. } => {
+                SCRIPTLESS_ERROR_UNSUPPORTED
+            }
             Error::Candle(_) => SCRIPTLESS_ERROR_INTERNAL,
         };
         Self::new(status, err.to_string())

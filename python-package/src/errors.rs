@@ -77,7 +77,7 @@ fn to_py_in(err: Error, context: Option<&str>) -> PyErr {
         Error::Input { .. } => Class::Input,
         Error::Limit { .. } => Class::Limit,
         // The module runs the seed's models only, so no call reaches the interpreter yet.
-        Error::Unsupported(_) | Error::Script(_) => Class::Unsupported,
+        Error::Unsupported(_) | Error::Script(_) | Error::Raised { .. } => Class::Unsupported,
         Error::Candle(_) => Class::Internal,
     };
     let errno = match &err {

@@ -291,16 +291,7 @@ fn script_json(args: &InspectArgs, limits: scriptless::Limits) -> Option<Value> 
             ProgramKind::Export => "torch.export",
         },
         "class": program.class(),
-        "signature": {
-            "params": sig.params.iter().map(|p| json!({
-                "name": p.name, "type": p.ty.display(), "default": p.has_default,
-                "baked": p.baked.as_ref().and_then(|v| scriptless::script::output_json(v).ok())
-                    .and_then(|j| serde_json::from_str::<Value>(&j).ok())
-                    .map(|j| j["output"].clone()),
-                "tensors": p.tensors.iter().map(tensor_spec_json).collect::<Vec<_>>(),
-            })).collect::<Vec<_>>(),
-            "returns": sig.returns.as_ref().map(|t| t.display()),
-        },
+        "signature": sig.to_json(),
         "modules": program.modules().into_iter().map(|(path, class)| json!({"path": path, "class": class})).collect::<Vec<_>>(),
         "operators": program.operators().iter().map(|o| json!({
             "name": o.name, "supported": o.supported, "reached": o.reached,
@@ -308,20 +299,6 @@ fn script_json(args: &InspectArgs, limits: scriptless::Limits) -> Option<Value> 
         "notice": program.notice(),
         "refusal": program.refusal(),
     }))
-}
-
-/// A declared tensor argument of a `.pt2` program: its dtype and sizes (`s77` for a dynamic
-/// one, with its range).
-fn tensor_spec_json(t: &scriptless::script::TensorSpec) -> Value {
-    use scriptless::script::Dim;
-    json!({
-        "dtype": t.dtype.name(),
-        "dims": t.dims.iter().map(|d| match d {
-            Dim::Static(n) => json!(n),
-            Dim::Dynamic { symbol, min, max } => json!({"symbol": symbol, "min": min, "max": max}),
-            Dim::Derived(expr) => json!({"expr": expr}),
-        }).collect::<Vec<_>>(),
-    })
 }
 
 /// A declared tensor as text: `float32[s77 in 1..=8, 12]`.
@@ -386,7 +363,10 @@ fn script_text(script: &Value) -> String {
             ps.iter()
                 .map(|p| {
                     let default = match &p["baked"] {
-                        Value::Null if p["default"] == true => "=...".to_string(),
+                        Value::Null if p["default"] == true => match &p["default_value"] {
+                            Value::Null => "=...".to_string(),
+                            v => format!("={v}"),
+                        },
                         Value::Null => String::new(),
                         baked => format!(" = {baked} (baked in by torch.export)"),
                     };

@@ -11,20 +11,29 @@ use scriptless::script::{self, Options, Program, Value};
 use super::output::{write_atomically, OutputTarget};
 use super::RunArgs;
 
-/// Loads the archive as a program.
-pub(crate) fn load(args: &RunArgs) -> anyhow::Result<Program> {
-    let options = Options {
+/// How `run`'s flags load a program.
+pub(crate) fn options(args: &RunArgs) -> anyhow::Result<Options> {
+    Ok(Options {
         device: scriptless::parse_device(&args.device)?,
         dtype: args.dtype.map(Into::into),
         limits: args.limits(),
         max_steps: args.max_steps,
         max_depth: args.max_depth,
-    };
-    let program = Program::load_with(&args.weights, &options)?;
+    })
+}
+
+/// Loads the archive as a program.
+pub(crate) fn load(args: &RunArgs) -> anyhow::Result<Program> {
+    let program = Program::load_with(&args.weights, &options(args)?)?;
+    announce(args, &program);
+    Ok(program)
+}
+
+/// Prints the program's notice, if it has one.
+pub(crate) fn announce(args: &RunArgs, program: &Program) {
     if let Some(notice) = program.notice() {
         eprintln!("scriptless: {}: {notice}", args.weights.display());
     }
-    Ok(program)
 }
 
 /// Runs the program on the request file, writing the output.

@@ -5,8 +5,8 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use scriptless::script::Program;
 use scriptless::{
-    parse_device, read_request, ArchiveCode, Model, ModelInputs, ModelKind, Pooling, RequestFormat,
-    Weights, META_FEATURE_WIDTH,
+    parse_device, read_request, Model, ModelInputs, ModelKind, Pooling, RequestFormat,
+    META_FEATURE_WIDTH,
 };
 
 use super::jsonl::{self, Batching};
@@ -73,17 +73,17 @@ pub(crate) fn open(args: &RunArgs) -> anyhow::Result<Opened> {
         return Ok(Opened::Program(Box::new(program::load(args)?)));
     }
     // A file that is not one of the seed's models runs by its own code, when it has code.
-    let mut weights = match Weights::read_within(&args.weights, &limits) {
-        Ok(w) => w,
-        Err(e) if args.model.is_none() => {
-            return by_own_code(args, e).map(|p| Opened::Program(Box::new(p)))
+    let mut weights = match scriptless::Opened::open(
+        &args.weights,
+        args.model.is_some(),
+        &program::options(args)?,
+    )? {
+        scriptless::Opened::Seed(weights) => weights,
+        scriptless::Opened::Program(program) => {
+            program::announce(args, &program);
+            return Ok(Opened::Program(Box::new(program)));
         }
-        Err(e) => return Err(e.into()),
     };
-    if args.model.is_none() && matches!(weights.code(), Some(ArchiveCode::NotSeed { .. })) {
-        drop(weights);
-        return Ok(Opened::Program(Box::new(program::load(args)?)));
-    }
     let kind = ModelKind::resolve(args.model.map(ModelKind::from), &weights, "--model")?;
     if let Some(width) = args.feature_width {
         if kind != ModelKind::Categorical {
@@ -128,23 +128,4 @@ pub(crate) fn read_seed_request(
         model.dtype(),
         &args.limits(),
     )?)
-}
-
-/// A file the weights reader refused (`error`), run by its own code if it is a TorchScript or
-/// `torch.export` archive: its buffers may be of types weights cannot be (a BatchNorm's int64
-/// counter).
-fn by_own_code(args: &RunArgs, error: scriptless::Error) -> anyhow::Result<Program> {
-    let mut magic = [0u8; 4];
-    let is_zip = std::fs::File::open(&args.weights)
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
-        .is_ok()
-        && &magic == b"PK\x03\x04";
-    if !is_zip {
-        return Err(error.into());
-    }
-    match program::load(args) {
-        Ok(program) => Ok(program),
-        Err(e) if e.to_string().contains("not a TorchScript archive") => Err(error.into()),
-        Err(e) => Err(e),
-    }
 }

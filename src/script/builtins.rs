@@ -9,7 +9,7 @@ use candle_core::Device;
 
 use super::ast::Expr;
 use super::interp::{object, script_err, Interp};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::ops::{Tensor, Value};
 
 /// The class of `range(...)` values.
@@ -634,7 +634,7 @@ pub(crate) fn call(
                 Some(Value::Str(c)) => c.strip_prefix("builtins.").unwrap_or(c).to_string(),
                 _ => "Exception".into(),
             };
-            return Err(script_err(format!("{class}: {message}")));
+            return Err(Error::raised(class, message));
         }
         "ops.prim.dtype" => match arg(args, 0, "dtype")? {
             Value::Tensor(t) => Value::Int(t.dtype().code()),

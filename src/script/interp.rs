@@ -74,6 +74,15 @@ pub(crate) fn at(file: &str, line: usize, e: Error) -> Error {
         Error::Script(m) if m.starts_with("code/") => Error::Script(m),
         Error::Script(m) => Error::Script(format!("{file}:{line}: {m}")),
         Error::Candle(c) => Error::Script(format!("{file}:{line}: {c}")),
+        Error::Raised {
+            place,
+            class,
+            message,
+        } if place.is_empty() => Error::Raised {
+            place: format!("{file}:{line}"),
+            class,
+            message,
+        },
         Error::Limit { what, message } => Error::Limit {
             what: format!("{file}:{line}: {what}"),
             message,
@@ -265,7 +274,7 @@ impl<'a> Interp<'a> {
                     }
                     None => "Exception".into(),
                 };
-                return Err(script_err(format!("Exception: {message}")));
+                return Err(Error::raised("Exception", message));
             }
             StmtKind::Assert { test, msg } => {
                 let c = self.eval(test, frame)?;
@@ -277,7 +286,7 @@ impl<'a> Interp<'a> {
                         }
                         None => String::new(),
                     };
-                    return Err(script_err(format!("AssertionError: {message}")));
+                    return Err(Error::raised("AssertionError", message));
                 }
             }
             StmtKind::With { item, target, body } => {

@@ -25,6 +25,7 @@ mod io;
 mod parse;
 mod program;
 mod prune;
+mod signature;
 mod stack;
 mod trace;
 mod value;
@@ -40,4 +41,5 @@ pub use program::{
     Dim, Operator, Options, Param, Program, ProgramKind, Signature, TensorSpec, DEFAULT_MAX_DEPTH,
     DEFAULT_MAX_STEPS,
 };
+pub use signature::ArgKind;
 pub use value::Value;

@@ -69,6 +69,8 @@ pub struct Param {
     pub ty: Type,
     /// Whether it has a default (and may be left out).
     pub has_default: bool,
+    /// Its default where the code writes a literal (`3`, `None`, `"mean"`, `[1, 2]`).
+    pub default: Option<Value>,
     /// A `.pt2` program's baked value of a scalar argument: `torch.export` specialises `int`,
     /// `float` and `bool` arguments into the graph. It may be left out; given, it must equal
     /// this.
@@ -191,7 +193,7 @@ impl Program {
     pub fn from_bytes(bytes: &[u8], what: &str, options: &Options) -> Result<Self> {
         let program = Self::inspect_bytes(bytes, what, options)?;
         match &program.refusal {
-            Some(refusal) => Err(Error::Script(refusal.clone())),
+            Some(refusal) => Err(Error::Unsupported(refusal.clone())),
             None => Ok(program),
         }
     }
@@ -447,7 +449,7 @@ impl Program {
     /// `forward` once the trace of unchecked arguments did not replay.
     fn forward_checked(&self, args: Vec<(String, Value)>) -> Result<Value> {
         if let Some(refusal) = &self.refusal {
-            return Err(Error::Script(refusal.clone()));
+            return Err(Error::Unsupported(refusal.clone()));
         }
         let script = match &self.body {
             Body::Script(s) => s,
@@ -602,12 +604,28 @@ fn signature_of(forward: &Function) -> Signature {
                     args: Vec::new(),
                 }),
                 has_default: p.default.is_some(),
+                default: p.default.as_ref().and_then(literal),
                 baked: None,
                 tensors: Vec::new(),
             })
             .collect(),
         returns: forward.returns.clone(),
     }
+}
+
+/// The value of a literal default (`3`, `-1.5`, `None`, `"mean"`, `[1, 2]`).
+fn literal(e: &super::ast::Expr) -> Option<Value> {
+    use super::ast::Expr;
+    Some(match e {
+        Expr::None => Value::None,
+        Expr::Bool(b) => Value::Bool(*b),
+        Expr::Int(n) => Value::Int(*n),
+        Expr::Float(x) => Value::Float(*x),
+        Expr::Str(s) => Value::Str(s.clone()),
+        Expr::List(items) => Value::List(items.iter().map(literal).collect::<Option<_>>()?),
+        Expr::Tuple(items) => Value::Tuple(items.iter().map(literal).collect::<Option<_>>()?),
+        _ => return None,
+    })
 }
 
 /// Refuses `options.dtype` where it differs from the floating-point tensors of a `.pt2`.
@@ -711,6 +729,7 @@ fn graph_signature(graph: &Graph) -> Signature {
                 name: input.name.clone(),
                 ty,
                 has_default: all_baked,
+                default: None,
                 baked,
                 tensors,
             }
