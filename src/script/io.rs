@@ -8,6 +8,7 @@ use serde::ser::{Error as _, Serialize, SerializeMap, SerializeSeq, Serializer};
 use serde_json::Value as Json;
 
 use super::ast::Type;
+use super::given::{args_from_given, Given};
 use super::program::Signature;
 use super::value::Value;
 use crate::error::{Error, Result};
@@ -15,8 +16,8 @@ use crate::limits::Limits;
 use crate::ops::{ScalarType, Tensor};
 
 /// The arguments of a JSON request: an object keyed by `forward`'s argument names, each typed
-/// by its declared type (a `Tensor` is nested arrays typed as `torch.tensor` types them: all
-/// integers int64, any float literal float32, booleans bool).
+/// by its declared type as [`args_from_given`] types it (a `Tensor` is nested arrays typed as
+/// `torch.tensor` types them: all integers int64, any float literal float32, booleans bool).
 pub fn args_from_json(
     signature: &Signature,
     text: &str,
@@ -29,178 +30,23 @@ pub fn args_from_json(
             "expected a JSON object keyed by forward's argument names",
         ));
     };
-    let mut out = Vec::with_capacity(map.len());
-    for (name, v) in map {
-        let ty = signature
-            .params
-            .iter()
-            .find(|p| p.name == name)
-            .map(|p| p.ty.clone())
-            .ok_or_else(|| {
-                let names: Vec<&str> = signature.params.iter().map(|p| p.name.as_str()).collect();
-                Error::input(
-                    &name,
-                    format!(
-                        "forward takes no such argument (it takes {})",
-                        crate::error::quoted(&names)
-                    ),
-                )
-            })?;
-        let value = typed(&name, &ty, v, limits)?;
-        out.push((name, value));
-    }
-    Ok(out)
+    let args = map.into_iter().map(|(k, v)| (k, given(v))).collect();
+    args_from_given(signature, args, limits)
 }
 
-/// A JSON value as type `ty`.
-fn typed(name: &str, ty: &Type, v: Json, limits: &Limits) -> Result<Value> {
-    let wrong = |what: &str| {
-        Error::input(
-            name,
-            format!("forward takes it as {}, not {what}", ty.display()),
-        )
-    };
-    Ok(match (ty.name.as_str(), v) {
-        (_, Json::Null) => Value::None,
-        ("Optional", v) => match ty.args.first() {
-            Some(inner) => typed(name, inner, v, limits)?,
-            None => return Err(wrong("this")),
-        },
-        ("Union", v) => {
-            let mut last = wrong("this");
-            for t in &ty.args {
-                match typed(name, t, v.clone(), limits) {
-                    Ok(ok) => return Ok(ok),
-                    Err(e) => last = e,
-                }
-            }
-            return Err(last);
-        }
-        ("Tensor", v) => Value::Tensor(tensor_from_json(name, &v, limits)?),
-        ("int", Json::Number(n)) => Value::Int(n.as_i64().ok_or_else(|| wrong("a non-integer"))?),
-        ("float", Json::Number(n)) => Value::Float(n.as_f64().ok_or_else(|| wrong("a number"))?),
-        ("bool", Json::Bool(b)) => Value::Bool(b),
-        ("str", Json::String(s)) => Value::Str(s),
-        ("List", Json::Array(items)) => {
-            let inner = ty.args.first().ok_or_else(|| wrong("a list"))?;
-            let mut out = Vec::with_capacity(items.len());
-            for (i, item) in items.into_iter().enumerate() {
-                out.push(typed(&format!("{name}[{i}]"), inner, item, limits)?);
-            }
-            Value::List(out)
-        }
-        ("Tuple", Json::Array(items)) => {
-            if items.len() != ty.args.len() {
-                return Err(wrong(&format!("an array of {}", items.len())));
-            }
-            let mut out = Vec::with_capacity(items.len());
-            for (i, (item, t)) in items.into_iter().zip(&ty.args).enumerate() {
-                out.push(typed(&format!("{name}[{i}]"), t, item, limits)?);
-            }
-            Value::Tuple(out)
-        }
-        ("Dict", Json::Object(map)) => {
-            let inner = ty.args.get(1).ok_or_else(|| wrong("an object"))?;
-            let mut out = Vec::with_capacity(map.len());
-            for (k, item) in map {
-                let item = typed(&format!("{name}[{k:?}]"), inner, item, limits)?;
-                out.push((k, item));
-            }
-            Value::Dict(out)
-        }
-        (_, Json::Array(_)) => return Err(wrong("an array")),
-        (_, Json::Object(_)) => return Err(wrong("an object")),
-        (_, Json::String(_)) => return Err(wrong("a string")),
-        (_, Json::Bool(_)) => return Err(wrong("a bool")),
-        (_, Json::Number(_)) => return Err(wrong("a number")),
-    })
-}
-
-/// The leaves of nested arrays, and their shape.
-fn leaves<'j>(
-    name: &str,
-    v: &'j Json,
-    shape: &mut Vec<usize>,
-    out: &mut Vec<&'j Json>,
-    depth: usize,
-) -> Result<()> {
+/// A JSON value as given: an integer literal an int (past int64's range, a float), any other
+/// number a float.
+fn given(v: Json) -> Given {
     match v {
-        Json::Array(items) => {
-            if shape.len() == depth {
-                shape.push(items.len());
-            } else if shape.get(depth) != Some(&items.len()) {
-                return Err(Error::input(
-                    name,
-                    "is ragged: its nested arrays differ in length at one depth",
-                ));
-            }
-            for item in items {
-                leaves(name, item, shape, out, depth + 1)?;
-            }
-            if items.is_empty() && shape.len() > depth + 1 {
-                return Err(Error::input(name, "is ragged"));
-            }
-        }
-        leaf => {
-            if shape.len() != depth {
-                return Err(Error::input(
-                    name,
-                    "is ragged: numbers and arrays at one depth",
-                ));
-            }
-            out.push(leaf);
-        }
-    }
-    Ok(())
-}
-
-/// A tensor from nested arrays, typed as `torch.tensor` types them.
-pub(crate) fn tensor_from_json(name: &str, v: &Json, limits: &Limits) -> Result<Tensor> {
-    let mut shape = Vec::new();
-    let mut flat = Vec::new();
-    leaves(name, v, &mut shape, &mut flat, 0)?;
-    limits.check_elements(format!("input `{name}`"), &shape)?;
-    let device = Device::Cpu;
-    let all_bool = !flat.is_empty() && flat.iter().all(|x| x.is_boolean());
-    if all_bool {
-        let data: Vec<u8> = flat
-            .iter()
-            .map(|x| x.as_bool() == Some(true))
-            .map(u8::from)
-            .collect();
-        return Tensor::from_mask(candle_core::Tensor::from_vec(data, shape, &device)?);
-    }
-    let mut any_float = false;
-    for x in &flat {
-        match x {
-            Json::Number(n) => any_float |= n.is_f64(),
-            Json::Bool(_) => {
-                return Err(Error::input(name, "mixes booleans and numbers"));
-            }
-            _ => return Err(Error::input(name, "holds something other than numbers")),
-        }
-    }
-    if any_float {
-        let data: Vec<f32> = flat
-            .iter()
-            .map(|x| x.as_f64().map(|f| f as f32).unwrap_or(f32::NAN))
-            .collect();
-        if let Some(i) = data.iter().position(|x| !x.is_finite()) {
-            return Err(Error::input(
-                name,
-                format!("element {i} is out of float32's range"),
-            ));
-        }
-        Tensor::new(candle_core::Tensor::from_vec(data, shape, &device)?)
-    } else {
-        let mut data = Vec::with_capacity(flat.len());
-        for x in &flat {
-            data.push(
-                x.as_i64()
-                    .ok_or_else(|| Error::input(name, format!("{x} is out of int64's range")))?,
-            );
-        }
-        Tensor::new(candle_core::Tensor::from_vec(data, shape, &device)?)
+        Json::Null => Given::None,
+        Json::Bool(b) => Given::Bool(b),
+        Json::Number(n) => match n.as_i64() {
+            Some(i) => Given::Int(i),
+            None => Given::Float(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        Json::String(s) => Given::Str(s),
+        Json::Array(items) => Given::List(items.into_iter().map(given).collect()),
+        Json::Object(map) => Given::Dict(map.into_iter().map(|(k, v)| (k, given(v))).collect()),
     }
 }
 

@@ -19,6 +19,7 @@ mod calls;
 mod check;
 mod code;
 mod fuse;
+mod given;
 mod graph;
 mod interp;
 mod io;
@@ -31,6 +32,7 @@ mod trace;
 mod value;
 mod walk;
 
+pub use given::{args_from_given, Given};
 pub use graph::export_markdown;
 pub use io::{
     args_from_json, args_from_tensors, output_json, output_npz, output_safetensors, output_tensors,

@@ -591,7 +591,7 @@ fn read_archive(path: &Path, options: &Options) -> Result<(Vec<u8>, String)> {
 }
 
 /// `forward`'s signature, `self` left out.
-fn signature_of(forward: &Function) -> Signature {
+pub(crate) fn signature_of(forward: &Function) -> Signature {
     Signature {
         params: forward
             .params
