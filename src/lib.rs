@@ -1,10 +1,51 @@
 //! # scriptless
 //!
+//! PyTorch models run in pure Rust on [candle](https://github.com/huggingface/candle), with no
+//! libtorch: your own TorchScript (`.pt`) and `torch.export` (`.pt2`) models, and the three
+//! models of the seed document.
+//!
+//! ## Your own model
+//!
+//! [`script::Program`] loads a `.pt` (run by the TorchScript code inside it) or a `.pt2` (run by
+//! its graph) and calls its `forward` on arguments named as in its signature. This one is
+//! `forward(x: Tensor) -> Dict[str, Tensor]`, returning `"logits"` and the int64 `"label"`:
+//!
+//! ```
+//! use candle_core::{DType, Device};
+//! use scriptless::ops::{ScalarType, Tensor};
+//! use scriptless::script::{output_tensors, Program, Value};
+//!
+//! # fn main() -> scriptless::Result<()> {
+//! let model = Program::load("examples/dict_output.pt")?; // or examples/dict_output.pt2
+//! println!("{}", model.signature().to_json()); // {"params":[{"name":"x","type":"Tensor",...
+//! let x = Tensor::new(candle_core::Tensor::ones((2, 10), DType::F32, &Device::Cpu)?)?;
+//! let out = model.forward(vec![("x".into(), Value::Tensor(x))])?; // Value::Dict
+//! let outputs = output_tensors(&out)?; // output.logits (float32 [2, 4]), output.label
+//! let (name, label) = &outputs[1];
+//! assert_eq!(name, "output.label");
+//! assert_eq!((label.dtype(), label.dims()), (ScalarType::Int64, &[2][..]));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! [`script::Program::forward`] returns a [`script::Value`] that mirrors what `forward`
+//! returns (tensors, numbers, strings, `None`, lists, tuples, dicts);
+//! [`script::output_tensors`] flattens it to named tensors. A JSON request becomes arguments
+//! with [`script::args_from_json`], typed by the signature as every door types them
+//! ([`script::args_from_given`]); [`script::Signature::to_json`] is the signature's
+//! description that every door shows; [`Opened`] opens a file as the command line does, as the
+//! seed's weights or as a program. A model's own exception is [`Error::Raised`], with PyTorch's
+//! class and message; its code failing otherwise is [`Error::Script`]. The operators it calls
+//! are [`ops`], an operator library with PyTorch's semantics in one registry keyed by schema
+//! name and overload (`aten::add.Tensor`).
+//!
+//! ## The seed's models
+//!
 //! The three models of the seed document, *How can I provide inputs to a PyTorch Script
-//! Module's forward method?*, rebuilt on [candle](https://github.com/huggingface/candle): they
-//! load PyTorch's own `state_dict`, read straight from a `torch.save` file, a TorchScript
-//! archive (`torch.jit.save`), a `torch.export.save` archive (`.pt2`) or safetensors
-//! ([`Weights::read`]), and return PyTorch's outputs, with no libtorch.
+//! Module's forward method?*, also have their own implementations: they load PyTorch's own
+//! `state_dict`, read straight from a `torch.save` file, a TorchScript archive
+//! (`torch.jit.save`), a `torch.export.save` archive (`.pt2`) or safetensors
+//! ([`Weights::read`]), and return PyTorch's outputs.
 //!
 //! - [`TwoInputModule`]: `linear(tensor1 + tensor2)`.
 //! - [`CategoricalInputModule`]: `linear(cat(tensor_input, one_hot(category_index)))`.
@@ -15,10 +56,6 @@
 //! The seed's sequence model reads `unpacked_seq[:, -1, :]`, which for every row shorter than the
 //! longest is zero padding, so those rows output `linear.bias`. [`Pooling::PaddedLast`] (the
 //! default) reproduces that; [`Pooling::LastValid`] reads each row's own last step.
-//!
-//! Users' own TorchScript models run by their own code: [`script::Program`] parses the code
-//! inside a `.pt` archive and runs it on [`ops`], an operator library with PyTorch's semantics
-//! in one registry keyed by schema name and overload (`aten::add.Tensor`).
 //!
 //! [`Model::forward_many`] runs many requests in few calls (for batch files), each getting
 //! exactly its own result or error.

@@ -64,8 +64,12 @@ pub(crate) fn read_args(args: &RunArgs, program: &Program) -> anyhow::Result<Vec
     let request = match ext {
         "json" => {
             let text = std::str::from_utf8(&bytes).with_context(|| format!("{what}: not UTF-8"))?;
-            script::args_from_json(program.signature(), text, &limits)
-                .with_context(|| what.clone())?
+            // The file is named where its JSON is at fault; a mistake in an argument is
+            // named by the argument, in the words every door uses.
+            script::args_from_json(program.signature(), text, &limits).map_err(|e| match e {
+                scriptless::Error::Format { .. } => anyhow::Error::new(e).context(what.clone()),
+                e => e.into(),
+            })?
         }
         "safetensors" => {
             let tensors = script::tensors_from_safetensors(&bytes, &what)?;

@@ -63,6 +63,14 @@ pub(crate) fn check_len(interp: &Interp, n: usize) -> Result<()> {
 }
 
 /// Python's `str(v)`, as TorchScript prints values in messages.
+/// Whether `name` reads as a Python exception class (`AssertionError`, `StopIteration`).
+fn is_exception_class(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_uppercase())
+        && chars.all(|c| c.is_ascii_alphanumeric())
+        && (name.ends_with("Error") || name.ends_with("Exception") || name == "StopIteration")
+}
+
 pub(crate) fn display(v: &Value) -> String {
     match v {
         Value::None => "None".into(),
@@ -630,11 +638,19 @@ pub(crate) fn call(
         },
         "ops.prim.RaiseException" => {
             let message = display(arg(args, 0, "RaiseException")?);
-            let class = match args.get(1) {
-                Some(Value::Str(c)) => c.strip_prefix("builtins.").unwrap_or(c).to_string(),
-                _ => "Exception".into(),
-            };
-            return Err(Error::raised(class, message));
+            return Err(match args.get(1) {
+                Some(Value::Str(c)) => {
+                    Error::raised(c.strip_prefix("builtins.").unwrap_or(c), message)
+                }
+                // Without a class, the printer writes it into the message (`assert` gives
+                // `"AssertionError: ..."`).
+                _ => match message.split_once(": ") {
+                    Some((class, rest)) if is_exception_class(class) => {
+                        Error::raised(class, rest)
+                    }
+                    _ => Error::raised("Exception", message),
+                },
+            });
         }
         "ops.prim.dtype" => match arg(args, 0, "dtype")? {
             Value::Tensor(t) => Value::Int(t.dtype().code()),

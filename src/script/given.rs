@@ -216,6 +216,12 @@ pub(crate) fn tensor_from_given(name: &str, g: &Given, limits: &Limits) -> Resul
             Given::Float(_) => any_float = true,
             Given::Int(_) => {}
             Given::Bool(_) => return Err(Error::input(name, "mixes booleans and numbers")),
+            Given::Tensor(_) => {
+                return Err(Error::input(
+                    name,
+                    "forward takes it as Tensor, not a list of tensors",
+                ))
+            }
             _ => return Err(Error::input(name, "holds something other than numbers")),
         }
     }

@@ -217,6 +217,15 @@ pub(crate) fn check_args(
     Ok(out)
 }
 
+/// A value's type with its article, for messages: `an int`, `a list`, `None`.
+fn a(v: &Value) -> String {
+    match v.type_name() {
+        "None" => "None".into(),
+        name if name.starts_with(['a', 'e', 'i', 'o', 'u']) => format!("an {name}"),
+        name => format!("a {name}"),
+    }
+}
+
 fn quoted(names: &[&str]) -> String {
     crate::error::quoted(names)
 }
@@ -230,11 +239,7 @@ fn check(name: &str, ty: &Type, v: Value, options: &Options) -> Result<Value> {
     let wrong = |v: &Value| {
         Error::input(
             name,
-            format!(
-                "forward takes it as {}, not a {}",
-                ty.display(),
-                v.type_name()
-            ),
+            format!("forward takes it as {}, not {}", ty.display(), a(v)),
         )
     };
     Ok(match (ty.name.as_str(), v) {

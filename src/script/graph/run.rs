@@ -343,9 +343,10 @@ fn to_declared(name: &str, t: &Tensor, want: ScalarType) -> Result<Tensor> {
             name,
             format!(
                 "is {}, and the program takes {} here; converting would change {changed} \
-                 values: give it as {}",
+                 value{}: give it as {}",
                 have.name(),
                 want.name(),
+                if changed == 1.0 { "" } else { "s" },
                 want.name()
             ),
         ));
