@@ -2,10 +2,17 @@
 """Run a scriptless batch file (.jsonl) on Ray Data: `scriptless run --input requests.jsonl`,
 spread over Ray workers.
 
-Each line of the input is one request, exactly as `scriptless run` reads it (keyed by the
-model's input names, or `sequences` for the sequence model); each line of the output is that
-request's result, `{"output":[...],"shape":[...]}`, in the same order, or
-`{"error":"...","line":N}` for a request that failed (as the CLI's `--keep-going` writes it).
+Each line of the input is one request, exactly as `scriptless run` reads it (keyed by
+`forward`'s argument names for a user's own `.pt` or `.pt2` model; by the seed model's input
+names, or `sequences` for the sequence model); each line of the output is that request's result,
+in the same order, or `{"error":"...","line":N}` for a request that failed (as the CLI's
+`--keep-going` writes it). A user's model's lines are the CLI's byte for byte (`{"output":...}`
+mirroring what `forward` returns: each worker calls `model.forward_json`, the CLI's own code for
+one line); the seed's models' lines, `{"output":[...],"shape":[...]}`, are the CLI's bit for bit
+as float32 (batches of requests run through `forward_many`).
+
+    python python/examples/ray_batch.py --weights examples/dict_output.pt \\
+        --input examples/dict_output.jsonl --output results.jsonl --workers 2 --check
 
 Needs `pip install "ray[data]" numpy` and the scriptless wheel (built from python-package/ with
 maturin). Locally, from the repository root (Ray starts a one-machine cluster for the run):
@@ -111,6 +118,20 @@ def decode(line):
         return ValueError(f"malformed JSON: {e}")
 
 
+def own_model_line(model, index, line, error_class):
+    """One output line of a model run by its own code, as the CLI writes it: the model's
+    `forward_json` is the CLI's own code for one request line; a failed line becomes the
+    CLI's `--keep-going` error object. A blank line has no output line (`None`), as in the
+    CLI."""
+    if not line.strip():
+        return None
+    try:
+        return model.forward_json(line)
+    except error_class as e:
+        return json.dumps({"error": str(e), "line": int(index) + 1}, separators=(",", ":"),
+                          ensure_ascii=False)
+
+
 class Predictor:
     """One Ray actor: loads the model once, then runs batches of request lines."""
 
@@ -122,9 +143,16 @@ class Predictor:
             self.model = scriptless.from_bytes(weights, **options)
         else:
             self.model = scriptless.load(weights, **options)
+        # A user's model (not one of the seed's) runs request by request by its own code.
+        self.own = self.model.kind in ("torchscript", "torch.export")
+        self.error_class = scriptless.ScriptlessError
 
     def __call__(self, batch):
         # batch: {"index": int64 array, "line": array of str}, --batch-size rows at most.
+        if self.own:
+            lines = [own_model_line(self.model, i, line, self.error_class)
+                     for i, line in zip(batch["index"], batch["line"])]
+            return {"index": batch["index"], "result": np.array(lines, dtype=object)}
         decoded = [decode(line) for line in batch["line"]]
         # One forward_many call for the batch; a failed request gets its exception in its place.
         requests = [r for r in decoded if not isinstance(r, Exception)]
@@ -164,7 +192,8 @@ def run_pipeline(lines, weights, options, *, batch_size=256, workers=1):
         results.extend(batch["result"])
     if len(results) != len(lines):
         raise RuntimeError(f"{len(results)} results for {len(lines)} requests")
-    return results
+    # A blank line of a user's model's batch has no result line, as in the CLI.
+    return [r for r in results if r is not None]
 
 
 def read_lines(path):
@@ -193,6 +222,15 @@ def check(results, args):
         print(f"FAIL: the CLI wrote {len(cli)} results, Ray {len(results)}")
         return False
     mismatches, errors, same_text = [], 0, 0
+    if args.own:
+        # A user's model's lines are the CLI's own output code's: the same bytes.
+        mismatches = [n for n, (a, b) in enumerate(zip(results, cli), 1) if a != b]
+        if mismatches:
+            print(f"FAIL: {len(mismatches)} of {len(results)} lines differ from the CLI's "
+                  f"(lines {mismatches[:10]}{' ...' if len(mismatches) > 10 else ''})")
+            return False
+        print(f"PASS: all {len(results)} lines equal the CLI's, byte for byte")
+        return True
     for n, (ours, theirs) in enumerate(zip(results, cli), 1):
         same_text += ours == theirs
         a, b = json.loads(ours), json.loads(theirs)
@@ -249,6 +287,11 @@ def main():
     weights = str(Path(args.weights).resolve()) if args.load_on_workers else \
         Path(args.weights).read_bytes()
     lines = read_lines(args.input)
+    # Whether the file runs by its own code (a user's model), as the workers will see it.
+    import scriptless
+    probe = scriptless.load(args.weights, **options)
+    args.own = probe.kind in ("torchscript", "torch.export")
+    del probe
     results = run_pipeline(lines, weights, options, batch_size=args.batch_size,
                            workers=args.workers)
     if args.output:
