@@ -51,9 +51,9 @@ pub enum Error {
     #[error("{0}")]
     Unsupported(String),
 
-    /// A model's own code failed or cannot run: an operator's error (with the operator), an
-    /// exception the model raised (`ValueError: ...`), code outside the supported language,
-    /// each with its place in the code where it is known (`code/__torch__/m.py:12: ...`).
+    /// A model's own code failed or cannot run: an operator's error (with the operator), code
+    /// outside the supported language, each with its place in the code where it is known
+    /// (`code/__torch__/m.py:12: ...`). An exception the model raises is [`Error::Raised`].
     #[error("{0}")]
     Script(String),
 

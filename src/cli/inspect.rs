@@ -363,9 +363,10 @@ fn script_text(script: &Value) -> String {
             ps.iter()
                 .map(|p| {
                     let default = match &p["baked"] {
-                        Value::Null if p["default"] == true => match &p["default_value"] {
-                            Value::Null => "=...".to_string(),
-                            v => format!("={v}"),
+                        Value::Null if p["default"] == true => match p.get("default_value") {
+                            Some(Value::Null) => "=None".to_string(),
+                            Some(v) => format!("={v}"),
+                            None => "=...".to_string(),
                         },
                         Value::Null => String::new(),
                         baked => format!(" = {baked} (baked in by torch.export)"),

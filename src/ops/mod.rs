@@ -1,7 +1,7 @@
 //! The operator library: PyTorch's operators with PyTorch's semantics, on candle tensors, in
 //! one [`Registry`] keyed by schema name and overload (`aten::add.Tensor`). TorchScript code
 //! and `.pt2` graphs both call into it. One module per operator family; each registers its
-//! overloads in [`register_all`]'s order, which is the order calls by name try them in.
+//! overloads in `register_all`'s order, which is the order calls by name try them in.
 //!
 //! Every operator checks the size of its output against [`Limits::max_elements`] before it is
 //! allocated, where the output can be larger than an input.

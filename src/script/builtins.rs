@@ -645,9 +645,7 @@ pub(crate) fn call(
                 // Without a class, the printer writes it into the message (`assert` gives
                 // `"AssertionError: ..."`).
                 _ => match message.split_once(": ") {
-                    Some((class, rest)) if is_exception_class(class) => {
-                        Error::raised(class, rest)
-                    }
+                    Some((class, rest)) if is_exception_class(class) => Error::raised(class, rest),
                     _ => Error::raised("Exception", message),
                 },
             });

@@ -38,7 +38,7 @@ pub enum Given {
 }
 
 /// The arguments of one call, typed by `signature`: every name must be one of `forward`'s
-/// arguments; each value is typed by [`typed`]. What is missing, and what does not match its
+/// arguments; each value is typed by `typed`. What is missing, and what does not match its
 /// declared type, is refused when `forward` is called, naming the argument.
 pub fn args_from_given(
     signature: &Signature,

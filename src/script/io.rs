@@ -30,24 +30,42 @@ pub fn args_from_json(
             "expected a JSON object keyed by forward's argument names",
         ));
     };
-    let args = map.into_iter().map(|(k, v)| (k, given(v))).collect();
+    let args = map
+        .into_iter()
+        .map(|(k, v)| {
+            let g = given(&k, v)?;
+            Ok((k, g))
+        })
+        .collect::<Result<_>>()?;
     args_from_given(signature, args, limits)
 }
 
-/// A JSON value as given: an integer literal an int (past int64's range, a float), any other
-/// number a float.
-fn given(v: Json) -> Given {
-    match v {
+/// A JSON value of the argument `name` as given: an integer literal an int (one past int64's
+/// range is refused, as `torch.tensor` refuses it), any other number a float.
+fn given(name: &str, v: Json) -> Result<Given> {
+    Ok(match v {
         Json::Null => Given::None,
         Json::Bool(b) => Given::Bool(b),
         Json::Number(n) => match n.as_i64() {
             Some(i) => Given::Int(i),
+            None if n.is_u64() => {
+                return Err(Error::input(name, format!("{n} is out of int64's range")))
+            }
             None => Given::Float(n.as_f64().unwrap_or(f64::NAN)),
         },
         Json::String(s) => Given::Str(s),
-        Json::Array(items) => Given::List(items.into_iter().map(given).collect()),
-        Json::Object(map) => Given::Dict(map.into_iter().map(|(k, v)| (k, given(v))).collect()),
-    }
+        Json::Array(items) => Given::List(
+            items
+                .into_iter()
+                .map(|v| given(name, v))
+                .collect::<Result<_>>()?,
+        ),
+        Json::Object(map) => Given::Dict(
+            map.into_iter()
+                .map(|(k, v)| Ok((k, given(name, v)?)))
+                .collect::<Result<_>>()?,
+        ),
+    })
 }
 
 /// The arguments of a request of named tensors (safetensors, `.npz`): each tensor argument by

@@ -91,18 +91,24 @@ impl Param {
         self.ty.name == "Optional"
     }
 
-    /// Its description in the signature's JSON.
+    /// Its description in the signature's JSON. `default_value` is there only where the
+    /// default is a literal (`null` for `None`).
     pub fn to_json(&self) -> Json {
-        json!({
+        let mut out = json!({
             "name": self.name,
             "type": self.ty.display(),
             "kind": self.kind().name(),
             "optional": self.optional(),
             "default": self.has_default,
-            "default_value": self.default.as_ref().and_then(literal_json),
             "baked": self.baked.as_ref().and_then(literal_json),
             "tensors": self.tensors.iter().map(TensorSpec::to_json).collect::<Vec<_>>(),
-        })
+        });
+        if let (Some(value), Json::Object(map)) =
+            (self.default.as_ref().and_then(literal_json), &mut out)
+        {
+            map.insert("default_value".into(), value);
+        }
+        out
     }
 }
 
