@@ -15,7 +15,7 @@ pub enum Opened {
     Seed(Weights),
     /// A TorchScript or `torch.export` archive whose code is not one of the seed's, loaded to
     /// run by that code.
-    Program(Program),
+    Program(Box<Program>),
 }
 
 impl Opened {
@@ -25,7 +25,7 @@ impl Opened {
     /// as a [`Program`] with `options`.
     pub fn open(path: impl AsRef<Path>, seed: bool, options: &Options) -> Result<Self> {
         let path = path.as_ref();
-        let own_code = || Program::load_with(path, options).map(Opened::Program);
+        let own_code = || Program::load_with(path, options).map(|p| Opened::Program(Box::new(p)));
         match Weights::read_within(path, &options.limits) {
             Ok(weights) if seed || !holds_other_code(&weights) => Ok(Opened::Seed(weights)),
             Ok(weights) => {
@@ -40,7 +40,8 @@ impl Opened {
 
     /// [`Opened::open`] on a file's bytes; `what` names them in errors (`weights buffer`).
     pub fn from_bytes(bytes: &[u8], what: &str, seed: bool, options: &Options) -> Result<Self> {
-        let own_code = || Program::from_bytes(bytes, what, options).map(Opened::Program);
+        let own_code =
+            || Program::from_bytes(bytes, what, options).map(|p| Opened::Program(Box::new(p)));
         match Weights::from_bytes(bytes, what, &options.limits) {
             Ok(weights) if seed || !holds_other_code(&weights) => Ok(Opened::Seed(weights)),
             Ok(weights) => {

@@ -81,7 +81,7 @@ pub(crate) fn open(args: &RunArgs) -> anyhow::Result<Opened> {
         scriptless::Opened::Seed(weights) => weights,
         scriptless::Opened::Program(program) => {
             program::announce(args, &program);
-            return Ok(Opened::Program(Box::new(program)));
+            return Ok(Opened::Program(program));
         }
     };
     let kind = ModelKind::resolve(args.model.map(ModelKind::from), &weights, "--model")?;

@@ -225,7 +225,8 @@ pub(crate) fn tensor_from_given(name: &str, g: &Given, limits: &Limits) -> Resul
             _ => return Err(Error::input(name, "holds something other than numbers")),
         }
     }
-    if any_float {
+    // No numbers at all (`[]`, `[[]]`) is float32, as torch.tensor makes it.
+    if any_float || flat.is_empty() {
         let mut data = Vec::with_capacity(flat.len());
         for (i, x) in flat.iter().enumerate() {
             let wide = match x {

@@ -113,8 +113,8 @@ impl<'a> Interp<'a> {
     fn step(&mut self) -> Result<()> {
         self.steps_left = self.steps_left.checked_sub(1).ok_or_else(|| {
             script_err(format!(
-                "the model ran over {} steps (statements and loop turns); raise --max-steps if \
-                 it is meant to",
+                "the model ran over {} steps (statements and loop turns); raise max_steps \
+                 (--max-steps) if it is meant to",
                 self.max_steps
             ))
         })?;
@@ -132,8 +132,8 @@ impl<'a> Interp<'a> {
     ) -> Result<Value> {
         if self.depth >= self.max_depth {
             return Err(script_err(format!(
-                "calls nest deeper than {} (TorchScript has no recursion); raise --max-depth if \
-                 the model is meant to",
+                "calls nest deeper than {} (TorchScript has no recursion); raise max_depth \
+                 (--max-depth) if the model is meant to",
                 self.max_depth
             )));
         }
