@@ -1,15 +1,17 @@
 //! NumPy arrays in and out: an input array copied once into a model tensor (candle owns its
-//! tensors' storage), in whatever layout it has; an output tensor handed to NumPy without a copy.
+//! tensors' storage), in whatever layout it has; a seed model's output tensor handed to NumPy
+//! without a copy, a program's output tensor copied once into an array NumPy owns.
 
 use candle_core::{CpuStorage, DType, Device, Storage, Tensor, WithDType};
 use half::f16;
-use numpy::ndarray::{ArrayViewD, IxDyn};
+use numpy::ndarray::{ArrayD, ArrayViewD, IxDyn};
 use numpy::{
     dtype, Element, PyArrayDescrMethods, PyArrayDyn, PyArrayMethods, PyUntypedArray,
     PyUntypedArrayMethods,
 };
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
+use scriptless_core::ops::{self, ScalarType};
 use scriptless_core::{check_request_tensor, Limits, ModelKind};
 
 use crate::errors::{to_py, type_name, Class};
@@ -78,6 +80,86 @@ pub(crate) fn input_tensor(
         )));
     };
     check_request_tensor(kind, name, candle_dtype, array.shape(), limits).map_err(to_py)?;
+    let array = readable(&array, name)?;
+    match candle_dtype {
+        DType::F32 => tensor_of::<f32>(&array, name),
+        DType::F64 => tensor_of::<f64>(&array, name),
+        DType::F16 => tensor_of::<f16>(&array, name),
+        DType::I64 => tensor_of::<i64>(&array, name),
+        _ => tensor_of::<i32>(&array, name),
+    }
+}
+
+/// The tensor of the argument `name` of a model run by its own code, from a NumPy array of any
+/// layout, in the array's own dtype: float16, float32, float64, int16, int32, int64, uint8 or
+/// bool (what PyTorch and scriptless share; others are refused, naming the argument). One copy;
+/// its size is checked against `max_elements` before its data is read.
+pub(crate) fn array_tensor(
+    array: &Bound<'_, PyUntypedArray>,
+    name: &str,
+    limits: &Limits,
+) -> PyResult<ops::Tensor> {
+    let py = array.py();
+    let descr = array.dtype();
+    let scalar = if descr.is_equiv_to(&dtype::<f32>(py)) {
+        ScalarType::Float32
+    } else if descr.is_equiv_to(&dtype::<f64>(py)) {
+        ScalarType::Float64
+    } else if descr.is_equiv_to(&dtype::<f16>(py)) {
+        ScalarType::Float16
+    } else if descr.is_equiv_to(&dtype::<i64>(py)) {
+        ScalarType::Int64
+    } else if descr.is_equiv_to(&dtype::<i32>(py)) {
+        ScalarType::Int32
+    } else if descr.is_equiv_to(&dtype::<i16>(py)) {
+        ScalarType::Int16
+    } else if descr.is_equiv_to(&dtype::<u8>(py)) {
+        ScalarType::UInt8
+    } else if descr.is_equiv_to(&dtype::<bool>(py)) {
+        ScalarType::Bool
+    } else {
+        return Err(Class::Input.err(format!(
+            "input `{name}`: NumPy dtype {descr} is not read: a tensor is float16, float32, \
+             float64, int16, int32, int64, uint8 or bool, in native byte order"
+        )));
+    };
+    limits
+        .check_elements(format!("input `{name}`"), array.shape())
+        .map_err(to_py)?;
+    let array = readable(array, name)?;
+    let inner = match scalar {
+        ScalarType::Float32 => tensor_of::<f32>(&array, name),
+        ScalarType::Float64 => tensor_of::<f64>(&array, name),
+        ScalarType::Float16 => tensor_of::<f16>(&array, name),
+        ScalarType::Int64 => tensor_of::<i64>(&array, name),
+        ScalarType::Int32 => tensor_of::<i32>(&array, name),
+        ScalarType::Int16 => tensor_of::<i16>(&array, name),
+        ScalarType::UInt8 => tensor_of::<u8>(&array, name),
+        // A bool array is read as its bytes (a view of the same memory), which NumPy keeps 0
+        // or 1; any other byte is made 1, as `bool()` of it is.
+        ScalarType::Bool => {
+            let bytes = array
+                .call_method1("view", (dtype::<u8>(py),))?
+                .cast_into::<PyUntypedArray>()?;
+            tensor_of::<u8>(&bytes, name)
+        }
+        _ => return Err(internal("an input of a dtype no array has")),
+    }?;
+    if scalar == ScalarType::Bool {
+        let ones = inner.ne(0u8).map_err(candle)?;
+        ops::Tensor::from_mask(ones)
+    } else {
+        ops::Tensor::new(inner)
+    }
+    .map_err(to_py)
+}
+
+/// `array` as ndarray can read it: at most [`MAX_DIMS`] dims, aligned, its strides whole
+/// elements (an array that is not is first made an aligned C-order copy by NumPy).
+fn readable<'py>(
+    array: &Bound<'py, PyUntypedArray>,
+    name: &str,
+) -> PyResult<Bound<'py, PyUntypedArray>> {
     // rust-numpy reads at most 32 dims (it panics past that; NumPy allows 64).
     if array.ndim() > MAX_DIMS {
         return Err(Class::Input.err(format!(
@@ -85,33 +167,27 @@ pub(crate) fn input_tensor(
             array.ndim()
         )));
     }
-    // An array ndarray cannot view as it lies (unaligned, or strides that are not whole
-    // elements) is first made an aligned C-order copy by NumPy.
-    let itemsize = isize::try_from(descr.itemsize()).unwrap_or(isize::MAX);
+    let itemsize = isize::try_from(array.dtype().itemsize()).unwrap_or(isize::MAX);
     let aligned: bool = array.getattr("flags")?.getattr("aligned")?.extract()?;
-    let viewable = aligned && array.strides().iter().all(|s| s % itemsize == 0);
-    let array = if viewable {
-        array
-    } else {
-        py.import("numpy")?
-            .call_method1("require", (&array, py.None(), "CA"))?
-            .cast_into::<PyUntypedArray>()?
-    };
-    match candle_dtype {
-        DType::F32 => copy::<f32>(&array, name),
-        DType::F64 => copy::<f64>(&array, name),
-        DType::F16 => copy::<f16>(&array, name),
-        DType::I64 => copy::<i64>(&array, name),
-        _ => copy::<i32>(&array, name),
+    if aligned && array.strides().iter().all(|s| s % itemsize == 0) {
+        return Ok(array.clone());
     }
+    Ok(array
+        .py()
+        .import("numpy")?
+        .call_method1("require", (array, array.py().None(), "CA"))?
+        .cast_into::<PyUntypedArray>()?)
 }
 
 /// The most dims an input may have.
 const MAX_DIMS: usize = 32;
 
-/// `array`'s elements, of type `T` (checked by the caller), in C order, as a tensor. `array` is
-/// aligned, its strides whole elements, its dims at most [`MAX_DIMS`].
-fn copy<T: Element + WithDType>(array: &Bound<'_, PyUntypedArray>, name: &str) -> PyResult<Tensor> {
+/// `array`'s elements, of type `T` (checked by the caller), in C order, as a candle tensor.
+/// `array` is [`readable`].
+fn tensor_of<T: Element + WithDType>(
+    array: &Bound<'_, PyUntypedArray>,
+    name: &str,
+) -> PyResult<Tensor> {
     let typed = array
         .cast::<PyArrayDyn<T>>()
         .map_err(|e| Class::Internal.err(format!("input `{name}`: {e}")))?;
@@ -125,8 +201,12 @@ fn copy<T: Element + WithDType>(array: &Bound<'_, PyUntypedArray>, name: &str) -
         Ok(c_order) if array.is_c_contiguous() => c_order.to_vec(),
         _ => read.as_array().iter().copied().collect(),
     };
-    Tensor::from_vec(values, read.shape(), &Device::Cpu)
-        .map_err(|e| to_py(scriptless_core::Error::from(e)))
+    Tensor::from_vec(values, read.shape(), &Device::Cpu).map_err(candle)
+}
+
+/// A candle error as the Python exception for it.
+fn candle(e: candle_core::Error) -> PyErr {
+    to_py(scriptless_core::Error::from(e))
 }
 
 /// Keeps an output tensor's storage alive for as long as the NumPy array viewing it lives (the
@@ -141,7 +221,6 @@ struct OutputStorage {
 /// keeps alive: no copy. It is writable, as outputs are the caller's: nothing else reads that
 /// memory (a model's output is a fresh tensor, or a disjoint slice of a batch's).
 pub(crate) fn output_array<'py>(py: Python<'py>, tensor: Tensor) -> PyResult<Bound<'py, PyAny>> {
-    let candle = |e: candle_core::Error| to_py(scriptless_core::Error::from(e));
     let mut tensor = tensor.to_device(&Device::Cpu).map_err(candle)?;
     if tensor.dtype() == DType::BF16 {
         tensor = tensor.to_dtype(DType::F32).map_err(candle)?;
@@ -213,6 +292,57 @@ unsafe fn view<'py, T: Element>(
         let array = ArrayViewD::from_shape_ptr(IxDyn(dims), data);
         PyArrayDyn::borrow_from_array(&array, owner).into_any()
     }
+}
+
+/// The output tensor of a model run by its own code as a NumPy array of its dtype (float16,
+/// float32, float64, int16, int32, int64, uint8, bool; bfloat16 as float32, exactly, as NumPy
+/// has no bfloat16), copied once into memory NumPy owns. Not a view, unlike a seed model's
+/// output: a program's output may share its memory with the model's parameters or constants
+/// (`return self.weight`, a reshape of a buffer), which a writable view would let the caller
+/// change.
+pub(crate) fn tensor_array<'py>(
+    py: Python<'py>,
+    tensor: &ops::Tensor,
+) -> PyResult<Bound<'py, PyAny>> {
+    let inner = tensor.inner();
+    let dims = inner.dims().to_vec();
+    let flat = inner.flatten_all().map_err(candle)?;
+    fn owned<'py, T: Element + WithDType>(
+        py: Python<'py>,
+        flat: &Tensor,
+        dims: &[usize],
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let values = flat.to_vec1::<T>().map_err(candle)?;
+        array_of(py, values, dims)
+    }
+    match tensor.dtype() {
+        ScalarType::Float32 => owned::<f32>(py, &flat, &dims),
+        ScalarType::Float64 => owned::<f64>(py, &flat, &dims),
+        ScalarType::Float16 => owned::<f16>(py, &flat, &dims),
+        ScalarType::BFloat16 => {
+            let wide = flat.to_dtype(DType::F32).map_err(candle)?;
+            owned::<f32>(py, &wide, &dims)
+        }
+        ScalarType::Int64 => owned::<i64>(py, &flat, &dims),
+        ScalarType::Int32 => owned::<i32>(py, &flat, &dims),
+        ScalarType::Int16 => owned::<i16>(py, &flat, &dims),
+        ScalarType::UInt8 => owned::<u8>(py, &flat, &dims),
+        ScalarType::Bool => {
+            let bytes = flat.to_vec1::<u8>().map_err(candle)?;
+            array_of(py, bytes.into_iter().map(|b| b != 0).collect(), &dims)
+        }
+    }
+}
+
+/// A NumPy array of `dims` owning `values` (C order; no copy).
+fn array_of<'py, T: Element>(
+    py: Python<'py>,
+    values: Vec<T>,
+    dims: &[usize],
+) -> PyResult<Bound<'py, PyAny>> {
+    let array = ArrayD::from_shape_vec(IxDyn(dims), values)
+        .map_err(|e| internal(&format!("an output whose shape is not its size: {e}")))?;
+    Ok(PyArrayDyn::from_owned_array(py, array).into_any())
 }
 
 /// A failure that would be a bug in scriptless.

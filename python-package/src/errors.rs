@@ -27,6 +27,8 @@ pub(crate) enum Class {
     /// A request this model or build cannot serve: an unknown option value, an option for
     /// another kind of model, a missing device (also a `ValueError`).
     Unsupported,
+    /// The model's own code failed or raised (also a `RuntimeError`).
+    Model,
     /// A bug in scriptless, or a failure inside candle.
     Internal,
 }
@@ -40,12 +42,13 @@ impl Class {
             Class::Input => "InputError",
             Class::Limit => "LimitError",
             Class::Unsupported => "UnsupportedError",
+            Class::Model => "ModelError",
             Class::Internal => "InternalError",
         }
     }
 
     fn cell(self) -> &'static PyOnceLock<Py<PyType>> {
-        static CELLS: [PyOnceLock<Py<PyType>>; 7] = [const { PyOnceLock::new() }; 7];
+        static CELLS: [PyOnceLock<Py<PyType>>; 8] = [const { PyOnceLock::new() }; 8];
         &CELLS[self as usize]
     }
 
@@ -76,9 +79,14 @@ fn to_py_in(err: Error, context: Option<&str>) -> PyErr {
         Error::Weights(_) => Class::Weights,
         Error::Input { .. } => Class::Input,
         Error::Limit { .. } => Class::Limit,
-        // The module runs the seed's models only, so no call reaches the interpreter yet.
-        Error::Unsupported(_) | Error::Script(_) | Error::Raised { .. } => Class::Unsupported,
+        Error::Unsupported(_) => Class::Unsupported,
+        Error::Script(_) | Error::Raised { .. } => Class::Model,
         Error::Candle(_) => Class::Internal,
+    };
+    // The exception a model's own code raised: PyTorch's class and its message.
+    let raised = match &err {
+        Error::Raised { class, message, .. } => Some((class.clone(), message.clone())),
+        _ => None,
     };
     let errno = match &err {
         Error::Io { error, .. } => error.raw_os_error().or_else(|| errno_of(error.kind())),
@@ -88,6 +96,14 @@ fn to_py_in(err: Error, context: Option<&str>) -> PyErr {
         Some(context) => format!("{context}: {err}"),
         None => err.to_string(),
     });
+    if let Some((class, message)) = raised {
+        // Only attributes are added: `str()` stays the one-line message.
+        Python::attach(|py| {
+            let value = py_err.value(py);
+            let _ = value.setattr("exception_class", class);
+            let _ = value.setattr("exception_message", message);
+        });
+    }
     if let Some(errno) = errno {
         // `FileError` is an `OSError`: its `errno` says which (ENOENT, EACCES, ...). Only
         // `errno` is set, so that `str()` stays the one-line message.

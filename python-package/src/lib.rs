@@ -1,10 +1,13 @@
 //! `scriptless._scriptless`: the extension module behind the Python package `scriptless`
-//! (`python/scriptless/`), which re-exports it. The seed's models on NumPy arrays, through the
-//! `scriptless` crate, with its outputs bit for bit and its one-line error messages.
+//! (`python/scriptless/`), which re-exports it. A user's TorchScript or `torch.export` model,
+//! run by its own code, or one of the seed's models, on NumPy arrays and Python values, through
+//! the `scriptless` crate, with its outputs bit for bit and its one-line error messages.
 //!
 //! - [`model`]: `load`, `from_bytes` and the `Model` class.
 //! - [`options`]: their keyword arguments, checked as `scriptless run` checks its flags.
-//! - [`arrays`]: NumPy arrays into model tensors (one copy) and outputs back (no copy).
+//! - [`values`]: a program's arguments from Python objects, and its results back.
+//! - [`arrays`]: NumPy arrays into model tensors (one copy) and outputs back (a seed model's
+//!   without a copy).
 //! - [`errors`]: the library's errors as the exception classes of `scriptless/_errors.py`;
 //!   no panic reaches Python.
 
@@ -16,6 +19,7 @@ mod arrays;
 mod errors;
 mod model;
 mod options;
+mod values;
 
 use pyo3::prelude::*;
 

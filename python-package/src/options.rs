@@ -1,8 +1,10 @@
-//! The keyword arguments of `load` and `from_bytes`, read and checked, and the model they build
-//! from weights: the same checks, in the same order and words, as `scriptless run`.
+//! The keyword arguments of `load` and `from_bytes`, read and checked, and the model they build:
+//! one of the seed's from its weights, or a program run by its own code, with the same checks,
+//! in the same order and words, as `scriptless run`.
 
 use candle_core::{DType, Device};
 use pyo3::prelude::*;
+use scriptless_core::script::{self, DEFAULT_MAX_DEPTH, DEFAULT_MAX_STEPS};
 use scriptless_core::{
     parse_device, Error, Limits, Model, ModelKind, Pooling, Weights, META_FEATURE_WIDTH,
 };
@@ -11,18 +13,24 @@ use crate::errors::{to_py, Class, Failure};
 
 /// What `load` is told beside the weights.
 pub(crate) struct LoadOptions {
-    /// The model asked for, if any.
+    /// The model asked for, if any: given, the file is read as the seed's weights whatever
+    /// code it holds (as `--model` does).
     pub kind: Option<ModelKind>,
-    /// The dtype to compute in.
-    pub dtype: DType,
-    /// The sequence model's pooling.
-    pub pooling: Pooling,
+    /// The dtype asked for: a seed model computes in it (default f32); a program converts its
+    /// floating-point parameters and inputs to it (default: the archive's own dtypes).
+    pub dtype: Option<DType>,
+    /// The sequence model's pooling, if given.
+    pub pooling: Option<Pooling>,
     /// The categorical model's feature width, if given.
     pub feature_width: Option<usize>,
     /// The device to run on.
     pub device: Device,
     /// The limits, defaults filled in.
     pub limits: Limits,
+    /// A program's step budget per call.
+    pub max_steps: u64,
+    /// A program's deepest call nesting.
+    pub max_depth: usize,
 }
 
 /// The keyword arguments as Python passed them.
@@ -34,6 +42,8 @@ pub(crate) struct RawOptions<'a, 'py> {
     pub device: &'a str,
     pub max_weights_bytes: Option<u64>,
     pub max_elements: Option<usize>,
+    pub max_steps: Option<u64>,
+    pub max_depth: Option<usize>,
 }
 
 impl LoadOptions {
@@ -44,11 +54,8 @@ impl LoadOptions {
             .map(|m| m.parse::<ModelKind>())
             .transpose()
             .map_err(to_py)?;
-        let dtype = match raw.dtype {
-            None => DType::F32,
-            Some(d) => read_dtype(d)?,
-        };
-        let pooling = raw.pool.map_or(Ok(Pooling::PaddedLast), read_pooling)?;
+        let dtype = raw.dtype.map(read_dtype).transpose()?;
+        let pooling = raw.pool.map(read_pooling).transpose()?;
         let device = parse_device(raw.device).map_err(to_py)?;
         let default = Limits::default();
         Ok(Self {
@@ -62,7 +69,47 @@ impl LoadOptions {
                 max_elements: raw.max_elements.unwrap_or(default.max_elements),
                 ..default
             },
+            max_steps: raw.max_steps.unwrap_or(DEFAULT_MAX_STEPS),
+            max_depth: raw.max_depth.unwrap_or(DEFAULT_MAX_DEPTH),
         })
+    }
+
+    /// Whether the file is to be read as the seed's weights whatever code it holds.
+    pub fn seed(&self) -> bool {
+        self.kind.is_some()
+    }
+
+    /// How a program is loaded with these options.
+    pub fn script_options(&self) -> script::Options {
+        script::Options {
+            device: self.device.clone(),
+            dtype: self.dtype,
+            limits: self.limits,
+            max_steps: self.max_steps,
+            max_depth: self.max_depth,
+        }
+    }
+
+    /// Refuses the options that apply to the seed's models only, for a program, as `scriptless
+    /// run` refuses `--pool` and `--feature-width`.
+    pub fn check_program(&self) -> Result<(), Failure> {
+        let seed_only = |option: &str| {
+            Failure::from(Error::Unsupported(format!(
+                "{option} applies to the seed's models only, not to a model run by its own code"
+            )))
+        };
+        if self.pooling.is_some() {
+            return Err(seed_only("pool"));
+        }
+        if self.feature_width.is_some() {
+            return Err(seed_only("feature_width"));
+        }
+        Ok(())
+    }
+
+    /// The sequence model's pooling: the one given, else the seed's.
+    pub fn pooling(&self) -> Pooling {
+        self.pooling.unwrap_or(Pooling::PaddedLast)
     }
 
     /// The model these options ask for, from `weights` read from `what` (a path, or `weights
@@ -80,14 +127,15 @@ impl LoadOptions {
             weights.set_metadata(META_FEATURE_WIDTH, &width.to_string())?;
         }
         // The default, padded-last, is taken by every model (as the C API's zeroed options).
-        if self.pooling != Pooling::PaddedLast && kind != ModelKind::Sequence {
+        if self.pooling() != Pooling::PaddedLast && kind != ModelKind::Sequence {
             return Err(Error::Unsupported(format!(
                 "pool applies to the sequence model only, not {kind}"
             ))
             .into());
         }
         let context = || format!("loading the {kind} model from {what}");
-        let model = Model::from_weights(&weights, kind, self.dtype, &self.device)
+        let dtype = self.dtype.unwrap_or(DType::F32);
+        let model = Model::from_weights(&weights, kind, dtype, &self.device)
             .map_err(|e| Failure::in_context(e, context()))?
             .with_limits(self.limits);
         let config = kind

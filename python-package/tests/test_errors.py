@@ -34,6 +34,7 @@ def test_classes_are_also_the_builtin_exceptions():
     for cls in (scriptless.FormatError, scriptless.WeightsError, scriptless.InputError,
                 scriptless.UnsupportedError):
         assert issubclass(cls, ValueError)
+    assert issubclass(scriptless.ModelError, RuntimeError)
     for name in scriptless._errors.__all__:
         assert issubclass(getattr(scriptless, name), scriptless.ScriptlessError)
 
@@ -190,21 +191,26 @@ def test_weights_errors(cli, tmp_path):
                                             "examples/categorical.json")
 
 
-def test_an_archive_whose_code_is_not_the_seeds_runs_here_only_when_a_model_is_asked_for():
+def test_an_archive_whose_code_is_not_the_seeds_runs_by_its_own_code_unless_a_model_is_asked_for(
+        cli, tmp_path):
     """Named like the seed's class and holding its tensors, but its forward applies a ReLU: the
-    module, which runs the seed's models only, refuses it, naming the line and saying that it
-    runs by its own code (as the command line runs it), and runs the seed's model on its tensors
-    when asked to, as `--model` does."""
+    module runs it by its own code, as the command line does, and runs the seed's model on its
+    tensors when asked to, as `--model` does."""
     directory = FIXTURES / "not_seed" / "sequence_relu"
     weights = directory / "weights.pt"
-    with pytest.raises(scriptless.UnsupportedError) as raised:
-        scriptless.load(weights)
-    assert "torch.relu" in str(raised.value)
-    assert "it runs by its own code" in str(raised.value)
+    own = scriptless.load(weights)
+    assert own.kind == "torchscript"
+    assert any(op["name"] == "aten::relu" for op in own.operators)
+    request = tmp_path / "request.npz"
+    np.savez(request, padded_seq=X, seq_lengths=LENGTHS)
+    run_cli(cli, "run", "--weights", weights, "--input", request, "--output", tmp_path / "out.npz")
+    with np.load(tmp_path / "out.npz") as npz:
+        assert own(X, LENGTHS).tobytes() == npz["output"].tobytes()
     model = scriptless.load(weights, model="sequence")
     got = model(padded_seq=X, seq_lengths=LENGTHS)
     want = scriptless.load(WEIGHTS / "sequence.pt")(padded_seq=X, seq_lengths=LENGTHS)
     assert got.tobytes() == want.tobytes()
+    assert got.tobytes() != own(X, LENGTHS).tobytes()
 
 
 @pytest.mark.parametrize("options,message", [

@@ -31,8 +31,23 @@ class LimitError(ScriptlessError, MemoryError):
 
 
 class UnsupportedError(ScriptlessError, ValueError):
-    """What this model or build cannot do: an unknown model, dtype or pool, an option for
-    another kind of model, weights that contradict ``model=``, a device this build lacks."""
+    """What this model or build cannot do: an unknown model, dtype or pool, an option or
+    attribute for another kind of model (``pool=`` for a model run by its own code), weights
+    that contradict ``model=``, an operator or construct scriptless does not run, a device this
+    build lacks."""
+
+
+class ModelError(ScriptlessError, RuntimeError):
+    """The model's own code failed or raised: an operator refused its arguments, or ``forward``
+    raised an exception or failed an ``assert``. The message is the command line's, with the
+    place in the model's code where it is known.
+
+    Where the model itself raised, ``exception_class`` is PyTorch's name of the exception's
+    class (``"ValueError"``, ``"AssertionError"``; no ``builtins.``) and ``exception_message``
+    its message; both are ``None`` for any other failure of the model's code."""
+
+    exception_class = None
+    exception_message = None
 
 
 class InternalError(ScriptlessError):
@@ -47,5 +62,6 @@ __all__ = [
     "InputError",
     "LimitError",
     "UnsupportedError",
+    "ModelError",
     "InternalError",
 ]

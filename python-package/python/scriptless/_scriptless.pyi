@@ -3,7 +3,6 @@
 import os
 from typing import Any, Iterable, Literal, Mapping, Optional, Sequence, Union, overload
 
-import numpy as np
 import numpy.typing as npt
 
 # Objects with the buffer protocol (typing_extensions.Buffer, collections.abc.Buffer on 3.12).
@@ -16,31 +15,49 @@ DTypeName = Literal["f32", "f64", "f16", "bf16", "float32", "float64", "float16"
 PoolName = Literal["padded-last", "last-valid"]
 
 class Model:
-    """One of the seed's models, loaded by ``load`` or ``from_bytes``. Call it on NumPy arrays
-    named as the seed's ``forward`` arguments. Immutable: one model may run on many threads at
-    once, and each call releases the GIL while it computes."""
+    """A model loaded by ``load`` or ``from_bytes``: a user's TorchScript or ``torch.export``
+    model run by its own code, or one of the seed's three models. Call it as its ``forward`` is
+    called. Immutable: one model may run on many threads at once, and each call releases the
+    GIL while it computes."""
 
     @property
-    def kind(self) -> ModelName:
-        """The seed model: ``"two-input"``, ``"categorical"`` or ``"sequence"``."""
+    def kind(self) -> Literal["torchscript", "torch.export", "two-input", "categorical", "sequence"]:
+        """``"torchscript"`` or ``"torch.export"`` for a model run by its own code; the seed
+        model's name for one of the seed's."""
+    @property
+    def signature(self) -> dict[str, Any]:
+        """What ``forward`` takes and returns: ``{"params": [...], "returns": ...}``, as
+        ``scriptless inspect --json`` reports it under ``script.signature`` (a new dict on each
+        access)."""
+    @property
+    def operators(self) -> Optional[list[dict[str, Any]]]:
+        """Every operator the model's code names, ``{"name", "supported", "reached"}``;
+        ``None`` for a seed model."""
     @property
     def input_names(self) -> tuple[str, str]:
-        """The names of ``forward``'s arguments, in the seed's order."""
+        """A seed model's argument names, in the seed's order (``UnsupportedError`` for a
+        model run by its own code: see ``signature``)."""
     @property
     def config(self) -> dict[str, Any]:
-        """The hyperparameters, as ``scriptless inspect --json`` reports them under
-        ``model.config`` (a new dict on each access)."""
+        """A seed model's hyperparameters, as ``scriptless inspect --json`` reports them under
+        ``model.config`` (a new dict on each access; ``UnsupportedError`` for a model run by
+        its own code)."""
     @property
-    def dtype(self) -> Literal["f32", "f64", "f16", "bf16"]:
-        """The dtype the model computes in."""
+    def dtype(self) -> Optional[Literal["f32", "f64", "f16", "bf16"]]:
+        """The dtype the model computes in; for a model run by its own code, the dtype ``load``
+        was given, or ``None`` where it keeps the archive's own."""
     @property
     def pool(self) -> Optional[PoolName]:
-        """The sequence model's pooling; ``None`` for the other models."""
-    def forward(self, *args: npt.ArrayLike, **inputs: Any) -> npt.NDArray[np.floating[Any]]:
-        """Runs the model on one request: inputs by name (``padded_seq=``, ``seq_lengths=``)
-        or in the seed's order; the sequence model also takes ``sequences=``, a list of
-        ``(length, features)`` arrays. Returns the output as a NumPy array."""
-    def __call__(self, *args: npt.ArrayLike, **inputs: Any) -> npt.NDArray[np.floating[Any]]:
+        """The sequence model's pooling; ``None`` for the seed's other models
+        (``UnsupportedError`` for a model run by its own code)."""
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """Runs the model on one request. A model run by its own code takes ``forward``'s
+        arguments by position, then by name (NumPy arrays, numbers, strings, ``None``, and
+        lists, tuples and dicts of them) and returns what its ``forward`` returns, tensors as
+        NumPy arrays of their dtype. A seed model takes its inputs by name (``padded_seq=``,
+        ``seq_lengths=``; the sequence model also ``sequences=``) or in the seed's order, and
+        returns a NumPy array."""
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """``model(...)`` is ``model.forward(...)``."""
     @overload
     def forward_many(
@@ -48,47 +65,54 @@ class Model:
         requests: Iterable[Mapping[str, Any]],
         *,
         return_exceptions: Literal[False] = False,
-    ) -> list[npt.NDArray[np.floating[Any]]]: ...
+    ) -> list[Any]: ...
     @overload
     def forward_many(
         self,
         requests: Iterable[Mapping[str, Any]],
         *,
         return_exceptions: bool,
-    ) -> list[Union[npt.NDArray[np.floating[Any]], Exception]]:
-        """Runs many requests (dicts of inputs as ``forward`` takes them) in few model calls,
-        each output what ``forward`` returns for it alone, bit for bit (on aarch64, bf16
-        excepted), a view of the batch's output, which it keeps alive. A failed request raises, prefixed ``request N: `` (its ``request``
-        attribute is N); with ``return_exceptions=True`` its exception takes its place in the
-        list."""
+    ) -> list[Union[Any, Exception]]:
+        """Runs many requests (mappings of arguments by name, as ``forward`` takes them) and
+        returns their outputs in order, each what ``forward`` returns for it alone, bit for bit
+        (a seed model runs them in few batched calls: on aarch64, bf16 excepted). A failed
+        request raises, prefixed ``request N: `` (its ``request`` attribute is N); with
+        ``return_exceptions=True`` its exception takes its place in the list."""
+    def forward_json(self, request: str) -> str:
+        """Runs one JSON request as ``scriptless run`` runs a ``.jsonl`` line and returns the
+        line it prints (``{"output": ...}``, without the newline), byte for byte."""
 
 def load(
     path: Union[str, os.PathLike[str]],
     *,
     model: Optional[ModelName] = None,
-    dtype: Union[DTypeName, npt.DTypeLike] = "f32",
-    pool: Optional[PoolName] = "padded-last",
+    dtype: Optional[Union[DTypeName, npt.DTypeLike]] = None,
+    pool: Optional[PoolName] = None,
     feature_width: Optional[int] = None,
     device: str = "cpu",
     max_weights_bytes: Optional[int] = None,
     max_elements: Optional[int] = None,
+    max_steps: Optional[int] = None,
+    max_depth: Optional[int] = None,
 ) -> Model:
-    """Loads a model from a weights file: safetensors, ``torch.save(state_dict)``, a
-    TorchScript archive or a ``torch.export.save`` archive (``.pt2``), told apart by
-    content."""
+    """Loads a model from a file: a TorchScript archive or a ``torch.export.save`` archive
+    (``.pt2``), run by its own code, or the seed's weights (safetensors,
+    ``torch.save(state_dict)``, an archive whose code is the seed's), told apart by content."""
 
 def from_bytes(
     data: Union[bytes, bytearray, memoryview, Buffer],
     *,
     model: Optional[ModelName] = None,
-    dtype: Union[DTypeName, npt.DTypeLike] = "f32",
-    pool: Optional[PoolName] = "padded-last",
+    dtype: Optional[Union[DTypeName, npt.DTypeLike]] = None,
+    pool: Optional[PoolName] = None,
     feature_width: Optional[int] = None,
     device: str = "cpu",
     max_weights_bytes: Optional[int] = None,
     max_elements: Optional[int] = None,
+    max_steps: Optional[int] = None,
+    max_depth: Optional[int] = None,
 ) -> Model:
-    """Loads a model from weights in memory (bytes, bytearray or any buffer of bytes), in any
+    """Loads a model from a file's bytes (bytes, bytearray or any buffer of bytes), in any
     format ``load`` reads."""
 
 __all__: Sequence[str]
