@@ -53,7 +53,7 @@ fn table(cases: &[Value]) -> String {
         let model = model.rsplit('/').take(2).collect::<Vec<_>>();
         let model = format!("{}/{}", model.get(1).unwrap_or(&""), model[0]);
         out.push_str(&format!(
-            "| {} (`{model}`) | `` {} `` | {} | `{}` | `{}` |\n",
+            "| {} (`{model}`) | `` {} `` | {} | `{}` | {} |\n",
             case["mistake"].as_str().unwrap_or_default(),
             case["message"]
                 .as_str()
@@ -61,7 +61,9 @@ fn table(cases: &[Value]) -> String {
                 .replace('|', "\\|"),
             case["cli_exit"],
             case["python"].as_str().unwrap_or_default(),
-            case["c"].as_str().unwrap_or_default(),
+            case["c"]
+                .as_str()
+                .map_or("— (C cannot make it)".to_string(), |c| format!("`{c}`")),
         ));
     }
     out

@@ -1,6 +1,9 @@
 /*
- * scriptless.h: the C API of scriptless, PyTorch's seed models (two-input Linear, one-hot
- * categorical, packed-sequence LSTM) rebuilt on candle, with PyTorch's outputs and no libtorch.
+ * scriptless.h: the C API of scriptless: PyTorch models run on candle, with PyTorch's outputs
+ * and no libtorch. A user's TorchScript `.pt` or torch.export `.pt2` runs by its own code
+ * (scriptless_model_signature_json, scriptless_model_run); the seed's models (two-input
+ * Linear, one-hot categorical, packed-sequence LSTM) also run by their own implementations
+ * (scriptless_model_forward and its kin).
  *
  * Link with -lscriptless (libscriptless.so / .dylib / .dll, or libscriptless.a with the system
  * libraries `pkg-config --static --libs scriptless` lists).
@@ -15,10 +18,10 @@
  *   which are set to NULL first where they receive a handle.
  * - No Rust panic crosses this boundary: one is caught and returned as
  *   SCRIPTLESS_ERROR_INTERNAL (Rust's panic hook prints it to stderr as well).
- * - Handles (ScriptlessModel, ScriptlessTensor) are opaque and freed by their
- *   *_destroy(&handle), which sets the handle to NULL. A model is immutable once loaded: one
- *   ScriptlessModel may run forward calls on many threads at once. Tensors are never written
- *   after they are returned, and may be read from any thread.
+ * - Handles (ScriptlessModel, ScriptlessTensor, ScriptlessOutputs) are opaque and freed by
+ *   their *_destroy(&handle), which sets the handle to NULL. A model is immutable once loaded:
+ *   one ScriptlessModel may run calls on many threads at once. Outputs are never written after
+ *   they are returned, and may be read from any thread.
  * - Enumerations are integer typedefs with #defined values (not C enums), so that a value
  *   outside the list is an error returned (SCRIPTLESS_ERROR_INVALID_ARGUMENT), not undefined
  *   behaviour.
@@ -40,12 +43,18 @@
 // The most dims an input may have.
 #define SCRIPTLESS_MAX_RANK 16
 
-// A loaded model. Immutable once loaded: one model may run on many threads at once. Freed by
-// `scriptless_model_destroy`.
+// A loaded model: one of the seed's, or a user's run by its own code. Immutable once loaded:
+// one model may run on many threads at once. Freed by `scriptless_model_destroy`.
 typedef struct ScriptlessModel ScriptlessModel;
 
-// An output tensor, on the CPU, in the model's dtype. Freed by `scriptless_tensor_destroy`;
-// never written, so it may be read from any thread.
+// Every output of a `scriptless_model_run` call: named tensors, in the order `forward`
+// returned them, on the CPU. Freed by `scriptless_outputs_destroy`; never written, so it may
+// be read from any thread.
+typedef struct ScriptlessOutputs ScriptlessOutputs;
+
+// An output tensor, on the CPU: a seed model's, in the model's dtype, or a model's run by its
+// own code, in the dtype its code gave it. Freed by `scriptless_tensor_destroy`; never
+// written, so it may be read from any thread.
 typedef struct ScriptlessTensor ScriptlessTensor;
 
 // What a call did: `SCRIPTLESS_OK`, or why it failed. Every function but
@@ -53,11 +62,78 @@ typedef struct ScriptlessTensor ScriptlessTensor;
 // failure `scriptless_last_error()` says what went wrong.
 typedef int32_t ScriptlessStatus;
 
-// Which of the seed's models to load: `SCRIPTLESS_MODEL_*`.
-typedef uint32_t ScriptlessModelKind;
+// What a `forward` argument takes, or what a `ScriptlessArg` gives: `SCRIPTLESS_ARG_*`.
+typedef uint32_t ScriptlessArgKind;
 
 // An element type: `SCRIPTLESS_DTYPE_*`.
 typedef uint32_t ScriptlessDType;
+
+// One input tensor of a forward call, owned by the caller: its data is read during the call
+// and never kept. For the seed's models, floats may be in any float dtype (they are converted
+// to the model's dtype), indices and lengths in `SCRIPTLESS_DTYPE_I64` or `_I32`. For a model
+// run by its own code, a tensor keeps the dtype it is given (any `SCRIPTLESS_DTYPE_*`), as a
+// NumPy array does through Python: its code converts it as PyTorch would (a `.pt2` converts it
+// to the dtype it declares where that is exact, else refuses it).
+typedef struct ScriptlessInput {
+  // The `forward` argument's name (`"padded_seq"`, `"seq_lengths"`; see
+  // `scriptless_model_input_info`). Not read where a `ScriptlessArg` holds the input: the
+  // argument's name is.
+  const char *name;
+  // The element type of `data` (`SCRIPTLESS_DTYPE_*`).
+  ScriptlessDType dtype;
+  // The number of dims, at most `SCRIPTLESS_MAX_RANK`.
+  size_t rank;
+  // The `rank` dims; may be NULL when `rank` is 0.
+  const size_t *shape;
+  // The elements, in C (row-major) order: the product of the dims of them. It need not be
+  // aligned. May be NULL when that product is 0.
+  const void *data;
+} ScriptlessInput;
+
+// One argument of `scriptless_model_run`, owned by the caller: read during the call, never
+// kept. `kind` says which field holds its value; the others are not read. A zeroed struct
+// with `name`, `kind` and that field set is one:
+//
+// ```c
+// ScriptlessArg k = {0};
+// k.name = "k"; k.kind = SCRIPTLESS_ARG_INT; k.int_value = 3;
+// ```
+//
+// The value is typed by the argument's declared type as every door types it: a float where
+// an `int` is declared is refused, an `int` where a `float` is declared is taken, an
+// `INT_LIST` or `FLOAT_LIST` where a `Tensor` is declared becomes a tensor as `torch.tensor`
+// makes one (int64, float32).
+typedef struct ScriptlessArg {
+  // The `forward` argument's name (`scriptless_model_arg_info`), UTF-8.
+  const char *name;
+  // Which value it gives: `SCRIPTLESS_ARG_*` (`SCRIPTLESS_ARG_NONE` for `None`; not
+  // `SCRIPTLESS_ARG_OTHER`, which C cannot give).
+  ScriptlessArgKind kind;
+  // `SCRIPTLESS_ARG_TENSOR`: the tensor (its `name` is not read).
+  struct ScriptlessInput tensor;
+  // `SCRIPTLESS_ARG_TENSOR_LIST`: `count` tensors (their names are not read); may be NULL
+  // when `count` is 0.
+  const struct ScriptlessInput *tensors;
+  // `SCRIPTLESS_ARG_INT_LIST`: `count` integers; may be NULL when `count` is 0.
+  const int64_t *ints;
+  // `SCRIPTLESS_ARG_FLOAT_LIST`: `count` floats; may be NULL when `count` is 0.
+  const double *floats;
+  // `SCRIPTLESS_ARG_BOOL_LIST`: `count` bools; may be NULL when `count` is 0.
+  const bool *bools;
+  // The number of items of a list (`SCRIPTLESS_ARG_*_LIST`).
+  size_t count;
+  // `SCRIPTLESS_ARG_INT`: the integer.
+  int64_t int_value;
+  // `SCRIPTLESS_ARG_FLOAT`: the float.
+  double float_value;
+  // `SCRIPTLESS_ARG_BOOL`: the bool.
+  bool bool_value;
+  // `SCRIPTLESS_ARG_STR`: a NUL-terminated UTF-8 string.
+  const char *str_value;
+} ScriptlessArg;
+
+// Which model to load, or which a loaded model is: `SCRIPTLESS_MODEL_*`.
+typedef uint32_t ScriptlessModelKind;
 
 // Which time step of the sequence model feeds its final Linear: `SCRIPTLESS_POOL_*`.
 typedef uint32_t ScriptlessPooling;
@@ -65,22 +141,29 @@ typedef uint32_t ScriptlessPooling;
 // How to load a model. A zeroed struct (`ScriptlessLoadOptions options = {0};`), or a NULL
 // pointer in its place, asks for every default.
 typedef struct ScriptlessLoadOptions {
-  // Which of the seed's models to run (`SCRIPTLESS_MODEL_*`). Default
-  // (`SCRIPTLESS_MODEL_DETECT`): the one the weights' metadata names, or the seed model whose
-  // code a TorchScript or `.pt2` archive holds; an archive whose code is not one of the
-  // seed's is `SCRIPTLESS_ERROR_INVALID_ARGUMENT`, naming where it departs. Given, the file's
-  // tensors go into that seed model and any code in the file is ignored; it must agree with
-  // the metadata, or the seed's code, the file holds.
+  // Which model to run (`SCRIPTLESS_MODEL_*`). Default (`SCRIPTLESS_MODEL_DETECT`): the
+  // seed model the weights' metadata names or whose code a TorchScript or `.pt2` archive
+  // holds, else, for an archive holding other code, that code (`SCRIPTLESS_MODEL_PROGRAM`).
+  // A seed model named here takes the file's tensors and ignores any code in the file; it
+  // must agree with the metadata, or the seed's code, the file holds.
+  // `SCRIPTLESS_MODEL_PROGRAM` runs an archive by its own code, even the seed's.
   ScriptlessModelKind model;
-  // The precision the model computes in and returns: `SCRIPTLESS_DTYPE_F32` (the
-  // default, 0), `_F64`, `_F16` or `_BF16`.
+  // The precision the model computes in: `SCRIPTLESS_DTYPE_F32` (the default, 0), `_F64`,
+  // `_F16` or `_BF16`. A seed model computes in it and returns it. A model run by its own
+  // code keeps its archive's dtypes with the default 0 (as the command line does without
+  // `--dtype`); `_F64`, `_F16` or `_BF16` convert its floating-point parameters, buffers and
+  // float inputs, as PyTorch's `model.to(dtype)` (a `.pt2` loads only in the dtype it was
+  // exported in). An archive's other dtype cannot be converted to F32 through this field,
+  // whose F32 is its default.
   ScriptlessDType dtype;
   // Sequence model only: `SCRIPTLESS_POOL_PADDED_LAST` (the default, 0, the seed's) or
-  // `SCRIPTLESS_POOL_LAST_VALID`.
+  // `SCRIPTLESS_POOL_LAST_VALID`. Given for any other model, it is
+  // `SCRIPTLESS_ERROR_INVALID_ARGUMENT`.
   ScriptlessPooling pooling;
   // Categorical model only: the width of `tensor_input` (the rest of `linear.in_features`
   // is categories). 0: the weights' metadata `feature_width` or an archive's code, else the
-  // seed's 10. A width the weights contradict is `SCRIPTLESS_ERROR_WEIGHTS`.
+  // seed's 10. A width the weights contradict is `SCRIPTLESS_ERROR_WEIGHTS`; given for any
+  // other model, it is `SCRIPTLESS_ERROR_INVALID_ARGUMENT`.
   size_t feature_width;
   // The device to run on, `"cpu"`, `"cuda"`, `"cuda:N"` or `"metal"` (GPU devices only in
   // a library built with that feature). NULL: the CPU. A device this build or machine
@@ -115,23 +198,26 @@ typedef struct ScriptlessInputInfo {
   const char *shape;
 } ScriptlessInputInfo;
 
-// One input tensor of a forward call, owned by the caller: its data is read during the call
-// and never kept. Floats may be in any float dtype (they are converted to the model's dtype);
-// indices and lengths in `SCRIPTLESS_DTYPE_I64` or `_I32`.
-typedef struct ScriptlessInput {
-  // The `forward` argument's name, as in the seed (`"padded_seq"`, `"seq_lengths"`; see
-  // `scriptless_model_input_info`).
-  const char *name;
-  // The element type of `data` (`SCRIPTLESS_DTYPE_*`).
+// What a `ScriptlessTensor` holds, from `scriptless_tensor_view` (or an output of
+// `scriptless_model_run`, from `scriptless_outputs_get`). Its pointers belong to the tensor
+// (or the outputs) and live as long as it does.
+typedef struct ScriptlessTensorView {
+  // The element type (`SCRIPTLESS_DTYPE_*`): a seed model's dtype; for a model run by its own
+  // code, the output's own (`SCRIPTLESS_DTYPE_I64` for an `argmax`, `_BOOL` for a mask).
   ScriptlessDType dtype;
-  // The number of dims, at most `SCRIPTLESS_MAX_RANK`.
+  // The number of dims: 0 for a scalar (an `int`, `float` or `bool` a model returns is a
+  // 0-dim `I64`, `F64` or `BOOL` tensor of one element).
   size_t rank;
-  // The `rank` dims; may be NULL when `rank` is 0.
+  // The `rank` dims.
   const size_t *shape;
-  // The elements, in C (row-major) order: the product of the dims of them. It need not be
-  // aligned. May be NULL when that product is 0.
+  // The elements, in C (row-major) order, aligned for their type: `float *` for
+  // `SCRIPTLESS_DTYPE_F32`, `double *` for `_F64`, 16-bit words for `_F16` and `_BF16`,
+  // `int64_t *` for `_I64`, `int32_t *` for `_I32`, `int16_t *` for `_I16`, bytes for
+  // `_U8` and `_BOOL` (0 or 1).
   const void *data;
-} ScriptlessInput;
+  // The number of elements, the product of the dims.
+  size_t len;
+} ScriptlessTensorView;
 
 // One request of `scriptless_model_forward_many`: its inputs, set by the caller, and its
 // result, set by the call.
@@ -149,21 +235,31 @@ typedef struct ScriptlessRequest {
   const char *error;
 } ScriptlessRequest;
 
-// What a `ScriptlessTensor` holds, from `scriptless_tensor_view`. Its pointers belong to the
-// tensor and live as long as it does.
-typedef struct ScriptlessTensorView {
-  // The element type (`SCRIPTLESS_DTYPE_*`): the model's dtype.
+// One `forward` argument of a model, from `scriptless_model_arg_info`. Its strings belong to
+// the model and live as long as it does.
+typedef struct ScriptlessArgInfo {
+  // The argument's name, as `ScriptlessArg.name` gives it (`"x"`).
+  const char *name;
+  // Its type as the code writes it (`"Optional[Tensor]"`, `"List[int]"`).
+  const char *type_name;
+  // What it takes, `Optional[...]` unwrapped: `SCRIPTLESS_ARG_TENSOR` ...
+  // `SCRIPTLESS_ARG_OTHER` (never `SCRIPTLESS_ARG_NONE`).
+  ScriptlessArgKind kind;
+  // Whether it takes `None` too (`Optional[...]`).
+  bool optional;
+  // Whether it has a default, and may be left out.
+  bool has_default;
+  // Whether `dtype` is the tensor's declared dtype: a `.pt2` declares each tensor argument's
+  // (a tensor of another dtype is converted where that is exact, else refused). false for a
+  // TorchScript model's arguments and the seed's (whose float inputs take any float dtype),
+  // and for arguments that are not one tensor.
+  bool has_dtype;
+  // The declared dtype where `has_dtype`, else `SCRIPTLESS_DTYPE_F32` (0).
   ScriptlessDType dtype;
-  // The number of dims.
-  size_t rank;
-  // The `rank` dims.
-  const size_t *shape;
-  // The elements, in C (row-major) order, aligned for their type: `float *` for
-  // `SCRIPTLESS_DTYPE_F32`, `double *` for `_F64`, 16-bit words for `_F16` and `_BF16`.
-  const void *data;
-  // The number of elements, the product of the dims.
-  size_t len;
-} ScriptlessTensorView;
+  // The number of dims the tensor must have where that is known (a `.pt2`'s declared tensor,
+  // the seed's sequence model), else -1.
+  int64_t rank;
+} ScriptlessArgInfo;
 
 // `float`, IEEE 754 binary32.
 #define SCRIPTLESS_DTYPE_F32 0
@@ -183,9 +279,20 @@ typedef struct ScriptlessTensorView {
 // `int64_t`.
 #define SCRIPTLESS_DTYPE_I64 5
 
-// Whatever the weights name: metadata `model` in safetensors, the class of a TorchScript
-// archive, the `forward` arguments of a `.pt2`'s program. A plain `torch.save` state_dict
-// names none, and must be told.
+// `bool` (PyTorch's `torch.bool`), one byte each: 0 or 1 in an output; in an input any byte
+// other than 0 is true. Models run by their own code only.
+#define SCRIPTLESS_DTYPE_BOOL 6
+
+// `uint8_t` (`torch.uint8`). Models run by their own code only.
+#define SCRIPTLESS_DTYPE_U8 7
+
+// `int16_t` (`torch.int16`). Models run by their own code only.
+#define SCRIPTLESS_DTYPE_I16 8
+
+// Whatever the file holds: one of the seed's models when the weights' metadata names one
+// (`model` in safetensors) or an archive's code is the seed's; a model run by its own code
+// (`SCRIPTLESS_MODEL_PROGRAM`) when a TorchScript or `torch.export` archive holds any other
+// code. A plain `torch.save` state_dict names no model, and must be told.
 #define SCRIPTLESS_MODEL_DETECT 0
 
 // The seed's `TwoInputModule`: `linear(tensor1 + tensor2)`.
@@ -197,12 +304,54 @@ typedef struct ScriptlessTensorView {
 // The seed's `SequenceInputModule`: packed LSTM, then `linear` on one time step.
 #define SCRIPTLESS_MODEL_SEQUENCE 3
 
+// A user's model, run by its own code: a TorchScript archive's code (`torch.jit.save`) or a
+// `torch.export` archive's graph (`.pt2`). `scriptless_model_kind` says it of every such
+// model; as `options.model` it runs an archive by its own code even when that code is the
+// seed's (the command line's `--interpret`), and a file without code (safetensors, a
+// state_dict) is refused.
+#define SCRIPTLESS_MODEL_PROGRAM 4
+
 // The seed's `unpacked_seq[:, -1, :]`: the padded batch's last step, so every row shorter
 // than the longest outputs `linear.bias` (PyTorch's behaviour, reproduced).
 #define SCRIPTLESS_POOL_PADDED_LAST 0
 
 // Each row's own last step, `unpacked_seq[i, seq_lengths[i] - 1, :]`.
 #define SCRIPTLESS_POOL_LAST_VALID 1
+
+// A `Tensor` (`ScriptlessArg.tensor`).
+#define SCRIPTLESS_ARG_TENSOR 1
+
+// A `List[Tensor]` (`ScriptlessArg.tensors`, `count` of them).
+#define SCRIPTLESS_ARG_TENSOR_LIST 2
+
+// An `int` (`ScriptlessArg.int_value`).
+#define SCRIPTLESS_ARG_INT 3
+
+// A `float` (`ScriptlessArg.float_value`).
+#define SCRIPTLESS_ARG_FLOAT 4
+
+// A `bool` (`ScriptlessArg.bool_value`).
+#define SCRIPTLESS_ARG_BOOL 5
+
+// A `str` (`ScriptlessArg.str_value`, UTF-8).
+#define SCRIPTLESS_ARG_STR 6
+
+// A `List[int]` (`ScriptlessArg.ints`, `count` of them).
+#define SCRIPTLESS_ARG_INT_LIST 7
+
+// A `List[float]` (`ScriptlessArg.floats`, `count` of them).
+#define SCRIPTLESS_ARG_FLOAT_LIST 8
+
+// A `List[bool]` (`ScriptlessArg.bools`, `count` of them).
+#define SCRIPTLESS_ARG_BOOL_LIST 9
+
+// Any other type (a tuple, a dict, a nested list): an argument info says it; C cannot give
+// one (JSON requests and Python can), unless it has a default or takes `None`.
+#define SCRIPTLESS_ARG_OTHER 10
+
+// `None`, for an argument that takes it (`Optional[...]`): no value field is read. Only a
+// `ScriptlessArg` gives it; an argument info's `optional` says an argument takes it.
+#define SCRIPTLESS_ARG_NONE 11
 
 // The call succeeded.
 #define SCRIPTLESS_OK 0
@@ -232,8 +381,10 @@ typedef struct ScriptlessTensorView {
 // the limit.
 #define SCRIPTLESS_ERROR_LIMIT 7
 
-// The request cannot be served by this model or build (a device this build lacks, a format
-// not read).
+// The request cannot be served by this model or build: a device this build lacks, a format
+// not read, an operator scriptless lacks in a model's code, an output C cannot hold (a `str`,
+// `None`), a call a model run by its own code cannot answer (the message names the call to
+// make instead).
 #define SCRIPTLESS_ERROR_UNSUPPORTED 8
 
 // A caller-provided output buffer is too small; the message says how many elements it needs.
@@ -242,9 +393,38 @@ typedef struct ScriptlessTensorView {
 // A bug in scriptless (a caught panic) or a failure inside candle.
 #define SCRIPTLESS_ERROR_INTERNAL 10
 
+// A model run by its own code failed in that code: an exception it raised or an `assert` that
+// failed (the message is `place: ValueError: message`, as PyTorch's traceback ends), an
+// operator's error on the values it was given (`code/__torch__.py:12: aten::cat: ...`), or
+// code that cannot run (found at load or when reached).
+#define SCRIPTLESS_ERROR_MODEL 11
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+// Runs `model` on `count` arguments `args`, each named (any order; those with defaults may
+// be left out), returning every output in `*outputs`, to free with
+// `scriptless_outputs_destroy`; NULL on failure. It runs any model: a user's model by its own
+// code, and the seed's models, whose two arguments are tensors (`SCRIPTLESS_ARG_TENSOR`).
+//
+// The outputs are what `forward` returned, flattened and named as the command line names them
+// (`output` for a tensor; `output.0`, `output.1` for a tuple or list; `output.logits` for a
+// dict's key; nested as `output.0.h`): a tensor as it is, an `int`, `float` or `bool` as a
+// 0-dim `I64`, `F64` or `BOOL` tensor. A `str` or `None` anywhere in it is
+// `SCRIPTLESS_ERROR_UNSUPPORTED`, naming it.
+//
+// Errors: an argument `forward` does not take, one given twice, one missing or of the wrong
+// type is `SCRIPTLESS_ERROR_INPUT`, naming it, with the command line's message; the model's own
+// exception or failed `assert` is `SCRIPTLESS_ERROR_MODEL`, with PyTorch's class and message.
+//
+// # Safety
+// `model` is NULL or a live model; `args` is NULL or points to `count` arguments valid as
+// `ScriptlessArg` says; `outputs` is NULL or a place for a `ScriptlessOutputs *`.
+ScriptlessStatus scriptless_model_run(const struct ScriptlessModel *model,
+                                      const struct ScriptlessArg *args,
+                                      size_t count,
+                                      struct ScriptlessOutputs **outputs);
 
 // Loads a model from the weights file at `path` (UTF-8): safetensors, `torch.save(state_dict)`, a
 // TorchScript archive (`torch.jit.save`) or a `torch.export.save` archive (`.pt2`), told apart
@@ -278,8 +458,8 @@ ScriptlessStatus scriptless_model_load_from_memory(const void *data,
 // `scriptless_model_load*` call and was not freed since.
 ScriptlessStatus scriptless_model_destroy(struct ScriptlessModel **model);
 
-// The kind of `model` (`SCRIPTLESS_MODEL_TWO_INPUT`, `_CATEGORICAL` or `_SEQUENCE`), in
-// `*kind`.
+// The kind of `model` in `*kind`: `SCRIPTLESS_MODEL_TWO_INPUT`, `_CATEGORICAL` or `_SEQUENCE`
+// for the seed's models, `SCRIPTLESS_MODEL_PROGRAM` for a model run by its own code.
 //
 // # Safety
 // `model` is NULL or a live model; `kind` is NULL or a place for a `ScriptlessModelKind`.
@@ -287,7 +467,9 @@ ScriptlessStatus scriptless_model_kind(const struct ScriptlessModel *model,
                                        ScriptlessModelKind *kind);
 
 // The dtype `model` computes in and returns its outputs in (`SCRIPTLESS_DTYPE_F32`, ...), in
-// `*dtype`.
+// `*dtype`. For a model run by its own code: the dtype `options.dtype` converted it to; loaded
+// in its archive's dtypes (the default), it has no one dtype (each output's view says its
+// own), and this is `SCRIPTLESS_ERROR_UNSUPPORTED`.
 //
 // # Safety
 // `model` is NULL or a live model; `dtype` is NULL or a place for a `ScriptlessDType`.
@@ -295,7 +477,8 @@ ScriptlessStatus scriptless_model_dtype(const struct ScriptlessModel *model,
                                         ScriptlessDType *dtype);
 
 // The number of inputs `model`'s forward call takes (2 for each of the seed's models), in
-// `*count`.
+// `*count`. For a model run by its own code: the number of its `forward` arguments, tensors
+// or not (`scriptless_model_arg_count`).
 //
 // # Safety
 // `model` is NULL or a live model; `count` is NULL or a place for a `size_t`.
@@ -303,7 +486,12 @@ ScriptlessStatus scriptless_model_input_count(const struct ScriptlessModel *mode
                                               size_t *count);
 
 // What `model` expects of its input number `index` (from 0, in the seed's argument order),
-// in `*info`: its name, integer or float, rank and last dim, and its shape in words.
+// in `*info`: its name, integer or float, rank and last dim, and its shape in words. For a
+// model run by its own code, its `forward` argument number `index`: its name; `integer` true
+// only for a tensor a `.pt2` declares of an integer or bool dtype; `rank` and `last_dim` as a
+// `.pt2` declares them, else -1; `shape` the type as the code writes it (`Optional[Tensor]`,
+// `int`), with a `.pt2`'s declared dims and dtype (`Tensor (s77, 10), float32`).
+// `scriptless_model_arg_info` says more (the kind, optional, default).
 //
 // # Safety
 // `model` is NULL or a live model; `info` is NULL or a place for a `ScriptlessInputInfo`.
@@ -311,12 +499,54 @@ ScriptlessStatus scriptless_model_input_info(const struct ScriptlessModel *model
                                              size_t index,
                                              struct ScriptlessInputInfo *info);
 
+// The number of outputs in `outputs`, in `*count`.
+//
+// # Safety
+// `outputs` is NULL or live outputs; `count` is NULL or a place for a `size_t`.
+ScriptlessStatus scriptless_outputs_count(const struct ScriptlessOutputs *outputs,
+                                          size_t *count);
+
+// Output number `index` of `outputs` (from 0, in the order `forward` returned them): what it
+// holds in `*view`, and its name (`"output.logits"`) in `*name` unless `name` is NULL. The
+// view's pointers and the name belong to `outputs` and live as long as it does. An index past
+// the last output is `SCRIPTLESS_ERROR_INVALID_ARGUMENT`.
+//
+// # Safety
+// `outputs` is NULL or live outputs; `view` is NULL or a place for a `ScriptlessTensorView`;
+// `name` is NULL or a place for a `const char *`.
+ScriptlessStatus scriptless_outputs_get(const struct ScriptlessOutputs *outputs,
+                                        size_t index,
+                                        struct ScriptlessTensorView *view,
+                                        const char **name);
+
+// The output of `outputs` named `name` (`"output"`, `"output.logits"`), in `*view`; its
+// pointers belong to `outputs` and live as long as it does. A name that is none of the
+// outputs' is `SCRIPTLESS_ERROR_INVALID_ARGUMENT`, listing them.
+//
+// # Safety
+// `outputs` is NULL or live outputs; `name` is NULL or a NUL-terminated string; `view` is NULL
+// or a place for a `ScriptlessTensorView`.
+ScriptlessStatus scriptless_outputs_find(const struct ScriptlessOutputs *outputs,
+                                         const char *name,
+                                         struct ScriptlessTensorView *view);
+
+// Frees `*outputs` and sets it to NULL. Nothing happens when `*outputs` is already NULL.
+//
+// # Safety
+// `outputs` is NULL or points to a `ScriptlessOutputs *` that is NULL or came from
+// `scriptless_model_run` and was not freed since.
+ScriptlessStatus scriptless_outputs_destroy(struct ScriptlessOutputs **outputs);
+
 // The shape `scriptless_model_forward` would return for `inputs`, from their names, dtypes and
 // shapes alone (their `data` is not read and may be NULL), without running the model: its
 // rank in `*rank` and its dims in `shape[0..rank]`. `shape` has room for `capacity` dims; a
 // rank above that is `SCRIPTLESS_ERROR_BUFFER_TOO_SMALL`, with `*rank` still set. Inputs the
 // model would refuse for their names, dtypes or sizes are refused here too; their values (a
 // length beyond the padded batch) are only checked by the forward call.
+//
+// A model run by its own code has no output shape before it runs: for one, this is
+// `SCRIPTLESS_ERROR_UNSUPPORTED` (run it, with `scriptless_model_run` or
+// `scriptless_model_forward`, and read the shapes of its outputs).
 //
 // # Safety
 // `model` is NULL or a live model; `inputs` is NULL or points to `num_inputs` inputs whose
@@ -333,6 +563,12 @@ ScriptlessStatus scriptless_model_output_shape(const struct ScriptlessModel *mod
 // its output in `*output`, to free with `scriptless_tensor_destroy`; NULL on failure. The
 // inputs' data is copied once into the model's tensors and not kept.
 //
+// A model run by its own code runs here when every argument it needs is a tensor and its
+// `forward` returns one `Tensor`; one returning anything else (a tuple, a dict, a number) is
+// `SCRIPTLESS_ERROR_UNSUPPORTED`, naming its outputs, and one needing other arguments is
+// `SCRIPTLESS_ERROR_INPUT`: `scriptless_model_run` takes any argument and returns every
+// output.
+//
 // # Safety
 // `model` is NULL or a live model; `inputs` is NULL or points to `num_inputs` inputs whose
 // pointers are valid as `ScriptlessInput` says; `output` is NULL or a place for a
@@ -348,6 +584,11 @@ ScriptlessStatus scriptless_model_forward(const struct ScriptlessModel *model,
 // output's shape is `scriptless_model_output_shape`'s. A buffer too small for the output is
 // `SCRIPTLESS_ERROR_BUFFER_TOO_SMALL`, found before the model runs, with `*len` set to the
 // number of elements needed.
+//
+// For a model run by its own code (which `scriptless_model_forward` runs), `dtype` must be the
+// output's own, and the buffer's size is checked once it has run, as its output's shape is
+// not known before: too small, it is `SCRIPTLESS_ERROR_BUFFER_TOO_SMALL` with `*len` set, and
+// nothing written.
 //
 // # Safety
 // `model` and `inputs` as for `scriptless_model_forward`; `data` is NULL or valid for writing
@@ -366,12 +607,46 @@ ScriptlessStatus scriptless_model_forward_into(const struct ScriptlessModel *mod
 // the first failed request's status (the last error then names that request). Outputs of
 // the requests that succeeded are set either way, and are the caller's to free.
 //
+// A model run by its own code runs each request as `scriptless_model_forward` would, one
+// model call per request, with the same results.
+//
 // # Safety
 // `model` is NULL or a live model; `requests` is NULL or points to `count` requests whose
 // `inputs` are valid as for `scriptless_model_forward`.
 ScriptlessStatus scriptless_model_forward_many(const struct ScriptlessModel *model,
                                                struct ScriptlessRequest *requests,
                                                size_t count);
+
+// `model`'s `forward` signature as JSON, in `*json`: a NUL-terminated string that belongs to
+// the model and lives as long as it does. It is the `signature` `scriptless inspect --json`
+// prints: `{"params": [{"name": "x", "type": "Tensor", "kind": "tensor", "optional": false,
+// "default": false, "default_value": null, "baked": null, "tensors": [...]}, ...], "returns":
+// "Dict[str, Tensor]"}` (the fields are defined in docs/own-models.md#the-signature). For one
+// of the seed's models, its two tensor arguments, returning a `"Tensor"`.
+//
+// # Safety
+// `model` is NULL or a live model; `json` is NULL or a place for a `const char *`.
+ScriptlessStatus scriptless_model_signature_json(const struct ScriptlessModel *model,
+                                                 const char **json);
+
+// The number of `forward` arguments `model` takes, in `*count` (2 for each of the seed's
+// models).
+//
+// # Safety
+// `model` is NULL or a live model; `count` is NULL or a place for a `size_t`.
+ScriptlessStatus scriptless_model_arg_count(const struct ScriptlessModel *model,
+                                            size_t *count);
+
+// What `model`'s `forward` argument number `index` (from 0, in `forward`'s order) takes, in
+// `*info`: its name, type, kind, whether it takes `None` or has a default, and a declared
+// tensor's dtype and rank. An index past the last argument is
+// `SCRIPTLESS_ERROR_INVALID_ARGUMENT`.
+//
+// # Safety
+// `model` is NULL or a live model; `info` is NULL or a place for a `ScriptlessArgInfo`.
+ScriptlessStatus scriptless_model_arg_info(const struct ScriptlessModel *model,
+                                           size_t index,
+                                           struct ScriptlessArgInfo *info);
 
 // The message of the last call on this thread that failed, or NULL if none has. It stays
 // valid until the next failing call on this thread; copy it to keep it longer. Calls that

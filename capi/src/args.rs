@@ -1,13 +1,16 @@
 //! Checks on the pointer arguments of the exported functions: a NULL where a value is needed,
 //! a length whose bytes overflow, a misaligned array and a string that is not UTF-8 are
-//! errors that name the argument, never undefined behaviour in Rust.
+//! errors that name the argument, never undefined behaviour in Rust. Names are anything
+//! displayable, formatted only when an error needs one (`format_args!("{at}.name")`), so that a
+//! call that succeeds formats none.
 
 use std::ffi::{c_char, CStr};
+use std::fmt::Display;
 
 use crate::status::{Failure, SCRIPTLESS_ERROR_INVALID_ARGUMENT, SCRIPTLESS_ERROR_NULL_ARGUMENT};
 
 /// The error for a NULL `name`.
-pub(crate) fn null(name: &str) -> Failure {
+pub(crate) fn null(name: impl Display) -> Failure {
     Failure::new(SCRIPTLESS_ERROR_NULL_ARGUMENT, format!("`{name}` is NULL"))
 }
 
@@ -82,14 +85,18 @@ pub(crate) unsafe fn value<'a, T>(p: *const T, name: &str) -> Result<&'a T, Fail
 ///
 /// # Safety
 /// A non-NULL `p` points to `len` live, initialised `T`s that nothing writes for `'a`.
-pub(crate) unsafe fn slice<'a, T>(p: *const T, len: usize, name: &str) -> Result<&'a [T], Failure> {
+pub(crate) unsafe fn slice<'a, T>(
+    p: *const T,
+    len: usize,
+    name: impl Display,
+) -> Result<&'a [T], Failure> {
     if len == 0 {
         return Ok(&[]);
     }
     if p.is_null() {
         return Err(null(name));
     }
-    aligned(p, name)?;
+    aligned(p, &name)?;
     if len
         .checked_mul(size_of::<T>())
         .is_none_or(|n| n > isize::MAX as usize)
@@ -126,7 +133,7 @@ pub(crate) unsafe fn slice_mut<'a, T>(
 ///
 /// # Safety
 /// A non-NULL `p` points to a NUL-terminated string that lives, unchanged, for `'a`.
-pub(crate) unsafe fn string<'a>(p: *const c_char, name: &str) -> Result<&'a str, Failure> {
+pub(crate) unsafe fn string<'a>(p: *const c_char, name: impl Display) -> Result<&'a str, Failure> {
     if p.is_null() {
         return Err(null(name));
     }
@@ -141,7 +148,7 @@ pub(crate) unsafe fn string<'a>(p: *const c_char, name: &str) -> Result<&'a str,
 }
 
 /// Refuses a pointer not aligned for `T`, which Rust may not read or write through.
-fn aligned<T>(p: *const T, name: &str) -> Result<(), Failure> {
+fn aligned<T>(p: *const T, name: impl Display) -> Result<(), Failure> {
     if p.is_aligned() {
         Ok(())
     } else {
@@ -149,5 +156,72 @@ fn aligned<T>(p: *const T, name: &str) -> Result<(), Failure> {
             SCRIPTLESS_ERROR_INVALID_ARGUMENT,
             format!("`{name}` is not aligned to {} bytes", align_of::<T>()),
         ))
+    }
+}
+
+/// Where an element of a caller's array, or a field of it, is, for messages (`inputs[1]`,
+/// `args[2].tensor`, `args[0].tensors[3]`): formatted only when a message needs it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct At<'a> {
+    /// The array (`args`, `requests[2].inputs`).
+    pub array: &'a str,
+    /// The element's index in it.
+    pub index: usize,
+    /// The element's field meant (`""` for the element itself, `.tensor`, `.tensors`).
+    pub field: &'static str,
+    /// The item of a list field meant, if any.
+    pub item: Option<usize>,
+}
+
+impl<'a> At<'a> {
+    /// Element `index` of `array`.
+    pub fn new(array: &'a str, index: usize) -> Self {
+        Self {
+            array,
+            index,
+            field: "",
+            item: None,
+        }
+    }
+
+    /// Its field `field` (`.tensor`).
+    pub fn field(self, field: &'static str) -> Self {
+        Self { field, ..self }
+    }
+
+    /// Item `item` of its list field.
+    pub fn item(self, item: usize) -> Self {
+        Self {
+            item: Some(item),
+            ..self
+        }
+    }
+}
+
+impl Display for At<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}[{}]{}", self.array, self.index, self.field)?;
+        match self.item {
+            Some(item) => write!(f, "[{item}]"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// An argument's name, or an item of it (`xs[1]`), for messages.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Named<'a> {
+    /// The argument's name.
+    pub name: &'a str,
+    /// The item of a list meant, if any.
+    pub item: Option<usize>,
+}
+
+impl Display for Named<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.item {
+            Some(item) => write!(f, "{}[{item}]", self.name),
+            None => f.write_str(self.name),
+        }
     }
 }

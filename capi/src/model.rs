@@ -4,26 +4,65 @@
 use std::ffi::{c_char, c_void, CString};
 use std::path::Path;
 
-use scriptless_core::{Error, Limits, Model, ModelKind, Pooling, Weights, META_FEATURE_WIDTH};
+use scriptless_core::script::{self, Program};
+use scriptless_core::{
+    Error, Limits, Model, ModelKind, Opened, Pooling, Weights, META_FEATURE_WIDTH,
+};
 
 use crate::args;
-use crate::dtype::{dtype_to_c, ScriptlessDType};
+use crate::dtype::{dtype_to_c, scalar_to_c, ScriptlessDType};
 use crate::options::{
-    Options, ScriptlessLoadOptions, ScriptlessModelKind, SCRIPTLESS_MODEL_CATEGORICAL,
-    SCRIPTLESS_MODEL_SEQUENCE, SCRIPTLESS_MODEL_TWO_INPUT,
+    Options, Requested, ScriptlessLoadOptions, ScriptlessModelKind, SCRIPTLESS_MODEL_CATEGORICAL,
+    SCRIPTLESS_MODEL_PROGRAM, SCRIPTLESS_MODEL_SEQUENCE, SCRIPTLESS_MODEL_TWO_INPUT,
 };
+use crate::signature::Described;
 use crate::status::{
     guard, Failure, ScriptlessStatus, SCRIPTLESS_ERROR_INTERNAL, SCRIPTLESS_ERROR_INVALID_ARGUMENT,
+    SCRIPTLESS_ERROR_UNSUPPORTED,
 };
 
-/// A loaded model. Immutable once loaded: one model may run on many threads at once. Freed by
-/// `scriptless_model_destroy`.
+/// A loaded model: one of the seed's, or a user's run by its own code. Immutable once loaded:
+/// one model may run on many threads at once. Freed by `scriptless_model_destroy`.
 pub struct ScriptlessModel {
-    pub(crate) model: Model,
-    pub(crate) pooling: Pooling,
+    pub(crate) body: Body,
+    /// The limits its calls run within.
     pub(crate) limits: Limits,
     /// What `scriptless_model_input_info` says of each input.
     inputs: Vec<InputDescription>,
+    /// Its signature, what `scriptless_model_signature_json` and `_arg_info` say.
+    pub(crate) described: Described,
+}
+
+/// What runs a model.
+// One per model, which lives behind its handle's Box: boxing a variant would save nothing.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Body {
+    /// One of the seed's models.
+    Seed {
+        /// The model.
+        model: Model,
+        /// The sequence model's pooling.
+        pooling: Pooling,
+    },
+    /// A user's model, run by its own code.
+    Program(Program),
+}
+
+impl ScriptlessModel {
+    /// The seed model, or the refusal of `call` for a model run by its own code, naming what
+    /// to call instead (`instead`).
+    pub(crate) fn seed(&self, call: &str, instead: &str) -> Result<(&Model, Pooling), Failure> {
+        match &self.body {
+            Body::Seed { model, pooling } => Ok((model, *pooling)),
+            Body::Program(_) => Err(Failure::new(
+                SCRIPTLESS_ERROR_UNSUPPORTED,
+                format!(
+                    "{call} serves the seed's models only; for a model run by its own code \
+                     {instead}"
+                ),
+            )),
+        }
+    }
 }
 
 // One model serves many threads at once: everything in it is `Send + Sync`, and nothing in it
@@ -69,17 +108,26 @@ pub struct ScriptlessInputInfo {
 }
 
 impl ScriptlessModel {
-    /// Builds the model `options` ask for from `weights`, read from `what` (a path, or `weights
-    /// buffer`).
-    fn build(mut weights: Weights, options: &Options, what: &str) -> Result<Self, Failure> {
+    /// The model `options` ask for from what `opened` holds, read from `what` (a path, or
+    /// `weights buffer`).
+    fn build(opened: Opened, options: &Options, what: &str) -> Result<Self, Failure> {
+        match opened {
+            Opened::Seed(weights) => Self::seed_model(weights, options, what),
+            Opened::Program(program) => Self::program(*program, options),
+        }
+    }
+
+    /// One of the seed's models from `weights`.
+    fn seed_model(mut weights: Weights, options: &Options, what: &str) -> Result<Self, Failure> {
+        let asked = match options.requested {
+            Requested::Seed(kind) => Some(kind),
+            Requested::Detect | Requested::Program => None,
+        };
         // A contradiction between the options and the weights is the options' fault here.
-        let kind =
-            ModelKind::resolve(options.kind, &weights, "options.model").map_err(|e| match e {
-                Error::Unsupported(message) => {
-                    Failure::new(SCRIPTLESS_ERROR_INVALID_ARGUMENT, message)
-                }
-                other => other.into(),
-            })?;
+        let kind = ModelKind::resolve(asked, &weights, "options.model").map_err(|e| match e {
+            Error::Unsupported(message) => Failure::new(SCRIPTLESS_ERROR_INVALID_ARGUMENT, message),
+            other => other.into(),
+        })?;
         if let Some(width) = options.feature_width {
             if kind != ModelKind::Categorical {
                 return Err(Failure::new(
@@ -101,11 +149,43 @@ impl ScriptlessModel {
             .map_err(|e| Failure::from(e).context(format!("loading the {kind} model from {what}")))?
             .with_limits(options.limits);
         let inputs = describe_inputs(&model)?;
+        let described =
+            Described::seed(&model, &inputs.iter().map(|i| i.rank).collect::<Vec<_>>())?;
         Ok(Self {
-            model,
-            pooling: options.pooling,
+            body: Body::Seed {
+                model,
+                pooling: options.pooling,
+            },
             limits: options.limits,
             inputs,
+            described,
+        })
+    }
+
+    /// A user's model, run by its own code.
+    fn program(program: Program, options: &Options) -> Result<Self, Failure> {
+        let seed_only = |option: &str| {
+            Failure::new(
+                SCRIPTLESS_ERROR_INVALID_ARGUMENT,
+                format!(
+                    "options.{option} applies to the seed's models only, not to a model run by \
+                     its own code"
+                ),
+            )
+        };
+        if options.feature_width.is_some() {
+            return Err(seed_only("feature_width"));
+        }
+        if options.pooling != Pooling::PaddedLast {
+            return Err(seed_only("pooling"));
+        }
+        let described = Described::program(&program)?;
+        let inputs = program_inputs(&program)?;
+        Ok(Self {
+            limits: program.options().limits,
+            body: Body::Program(program),
+            inputs,
+            described,
         })
     }
 }
@@ -175,8 +255,50 @@ fn describe_inputs(model: &Model) -> Result<Vec<InputDescription>, Failure> {
         .collect()
 }
 
+/// What `scriptless_model_input_info` says of a program's arguments: each name; integer where
+/// a `.pt2` declares an integer or bool tensor; a `.pt2`'s declared rank and static last dim,
+/// else -1; and the type as the code writes it, with a `.pt2`'s declared dims and dtype.
+fn program_inputs(program: &Program) -> Result<Vec<InputDescription>, Failure> {
+    program
+        .signature()
+        .params
+        .iter()
+        .map(|p| {
+            let spec = match p.tensors.as_slice() {
+                [spec] if p.kind() == script::ArgKind::Tensor => Some(spec),
+                _ => None,
+            };
+            let mut shape = p.ty.display();
+            if let Some(spec) = spec {
+                let dims: Vec<String> = spec.dims.iter().map(dim_words).collect();
+                shape = format!("{shape} ({}), {}", dims.join(", "), spec.dtype.name());
+            }
+            let last_dim = match spec.and_then(|s| s.dims.last()) {
+                Some(script::Dim::Static(n)) => i64::try_from(*n).unwrap_or(i64::MAX),
+                _ => -1,
+            };
+            Ok(InputDescription {
+                name: c_string(&p.name)?,
+                integer: spec.is_some_and(|s| !s.dtype.is_float()),
+                rank: spec.map_or(-1, |s| i64::try_from(s.dims.len()).unwrap_or(i64::MAX)),
+                last_dim,
+                shape: c_string(&shape)?,
+            })
+        })
+        .collect()
+}
+
+/// One declared dim in words: `10`, `s77`, `2*s77`.
+fn dim_words(dim: &script::Dim) -> String {
+    match dim {
+        script::Dim::Static(n) => n.to_string(),
+        script::Dim::Dynamic { symbol, .. } => symbol.clone(),
+        script::Dim::Derived(expr) => expr.clone(),
+    }
+}
+
 /// `s` as a C string; names and shapes hold no NUL.
-fn c_string(s: &str) -> Result<CString, Failure> {
+pub(crate) fn c_string(s: &str) -> Result<CString, Failure> {
     CString::new(s).map_err(|_| Failure::new(SCRIPTLESS_ERROR_INTERNAL, "a NUL in a name"))
 }
 
@@ -195,13 +317,18 @@ pub unsafe extern "C" fn scriptless_model_load(
     options: *const ScriptlessLoadOptions,
     model: *mut *mut ScriptlessModel,
 ) -> ScriptlessStatus {
-    let read = |limits: &Limits| {
+    let read = |options: &Options| {
         // SAFETY: NULL or a NUL-terminated string by the caller's contract.
         let path = unsafe { args::string(path, "path") }?;
-        Ok((
-            Weights::read_within(Path::new(path), limits)?,
-            path.to_string(),
-        ))
+        let opened = match options.requested {
+            Requested::Program => Opened::Program(Box::new(Program::load_with(
+                Path::new(path),
+                &program_options(options),
+            )?)),
+            Requested::Seed(_) => Opened::open(Path::new(path), true, &program_options(options))?,
+            Requested::Detect => Opened::open(Path::new(path), false, &program_options(options))?,
+        };
+        Ok((opened, path.to_string()))
     };
     // SAFETY: by the function's contract.
     unsafe { load(model, options, read) }
@@ -220,37 +347,56 @@ pub unsafe extern "C" fn scriptless_model_load_from_memory(
     options: *const ScriptlessLoadOptions,
     model: *mut *mut ScriptlessModel,
 ) -> ScriptlessStatus {
-    let read = |limits: &Limits| {
+    let read = |options: &Options| {
         if data.is_null() {
             return Err(args::null("data"));
         }
         // SAFETY: `len` readable bytes at `data` by the caller's contract.
         let bytes = unsafe { args::slice(data.cast::<u8>(), len, "data") }?;
         let what = "weights buffer";
-        Ok((Weights::from_bytes(bytes, what, limits)?, what.to_string()))
+        let program = program_options(options);
+        let opened = match options.requested {
+            Requested::Program => {
+                Opened::Program(Box::new(Program::from_bytes(bytes, what, &program)?))
+            }
+            Requested::Seed(_) => Opened::from_bytes(bytes, what, true, &program)?,
+            Requested::Detect => Opened::from_bytes(bytes, what, false, &program)?,
+        };
+        Ok((opened, what.to_string()))
     };
     // SAFETY: by the function's contract.
     unsafe { load(model, options, read) }
 }
 
-/// What both load functions do around reading the weights: `*model` NULL first, the options
-/// read, the weights read by `read` within their limits (with what they are read from, for
-/// messages), the model built and handed over.
+/// How a program is loaded with `options`: on their device, within their limits, in their
+/// dtype where they name one (`options.dtype` other than the default), else in the archive's.
+fn program_options(options: &Options) -> script::Options {
+    script::Options {
+        device: options.device.clone(),
+        dtype: options.program_dtype,
+        limits: options.limits,
+        ..script::Options::default()
+    }
+}
+
+/// What both load functions do around opening the file: `*model` NULL first, the options
+/// read, the file opened by `read` within their limits, as every door opens one (with what it
+/// is read from, for messages), the model built and handed over.
 ///
 /// # Safety
 /// `options` and `model` as for `scriptless_model_load`.
 unsafe fn load(
     model: *mut *mut ScriptlessModel,
     options: *const ScriptlessLoadOptions,
-    read: impl FnOnce(&Limits) -> Result<(Weights, String), Failure>,
+    read: impl FnOnce(&Options) -> Result<(Opened, String), Failure>,
 ) -> ScriptlessStatus {
     guard(|| {
         // SAFETY: NULL or a place for a pointer by the caller's contract.
         let model = unsafe { args::clear(model, "model") }?;
         // SAFETY: NULL or a live options struct by the caller's contract.
         let options = unsafe { Options::read(options) }?;
-        let (weights, what) = read(&options.limits)?;
-        let handle = ScriptlessModel::build(weights, &options, &what)?;
+        let (opened, what) = read(&options)?;
+        let handle = ScriptlessModel::build(opened, &options, &what)?;
         // SAFETY: the slot came from `args::clear`.
         unsafe { args::hand_over(model, handle) };
         Ok(())
@@ -282,8 +428,8 @@ pub(crate) unsafe fn model_ref<'a>(
     unsafe { args::value(model, "model") }
 }
 
-/// The kind of `model` (`SCRIPTLESS_MODEL_TWO_INPUT`, `_CATEGORICAL` or `_SEQUENCE`), in
-/// `*kind`.
+/// The kind of `model` in `*kind`: `SCRIPTLESS_MODEL_TWO_INPUT`, `_CATEGORICAL` or `_SEQUENCE`
+/// for the seed's models, `SCRIPTLESS_MODEL_PROGRAM` for a model run by its own code.
 ///
 /// # Safety
 /// `model` is NULL or a live model; `kind` is NULL or a place for a `ScriptlessModelKind`.
@@ -295,10 +441,13 @@ pub unsafe extern "C" fn scriptless_model_kind(
     guard(|| {
         // SAFETY: by the function's contract.
         let model = unsafe { model_ref(model) }?;
-        let value = match model.model.kind() {
-            ModelKind::TwoInput => SCRIPTLESS_MODEL_TWO_INPUT,
-            ModelKind::Categorical => SCRIPTLESS_MODEL_CATEGORICAL,
-            ModelKind::Sequence => SCRIPTLESS_MODEL_SEQUENCE,
+        let value = match &model.body {
+            Body::Program(_) => SCRIPTLESS_MODEL_PROGRAM,
+            Body::Seed { model, .. } => match model.kind() {
+                ModelKind::TwoInput => SCRIPTLESS_MODEL_TWO_INPUT,
+                ModelKind::Categorical => SCRIPTLESS_MODEL_CATEGORICAL,
+                ModelKind::Sequence => SCRIPTLESS_MODEL_SEQUENCE,
+            },
         };
         // SAFETY: NULL or a place for the value by the caller's contract.
         unsafe { args::put(kind, "kind", value) }
@@ -306,7 +455,9 @@ pub unsafe extern "C" fn scriptless_model_kind(
 }
 
 /// The dtype `model` computes in and returns its outputs in (`SCRIPTLESS_DTYPE_F32`, ...), in
-/// `*dtype`.
+/// `*dtype`. For a model run by its own code: the dtype `options.dtype` converted it to; loaded
+/// in its archive's dtypes (the default), it has no one dtype (each output's view says its
+/// own), and this is `SCRIPTLESS_ERROR_UNSUPPORTED`.
 ///
 /// # Safety
 /// `model` is NULL or a live model; `dtype` is NULL or a place for a `ScriptlessDType`.
@@ -318,16 +469,34 @@ pub unsafe extern "C" fn scriptless_model_dtype(
     guard(|| {
         // SAFETY: by the function's contract.
         let model = unsafe { model_ref(model) }?;
-        let value = dtype_to_c(model.model.dtype()).ok_or_else(|| {
-            Failure::new(SCRIPTLESS_ERROR_INTERNAL, "the model's dtype has no C name")
-        })?;
+        let value = match &model.body {
+            Body::Seed { model, .. } => dtype_to_c(model.dtype()).ok_or_else(|| {
+                Failure::new(SCRIPTLESS_ERROR_INTERNAL, "the model's dtype has no C name")
+            })?,
+            Body::Program(program) => {
+                let dtype = program.options().dtype.ok_or_else(|| {
+                    Failure::new(
+                        SCRIPTLESS_ERROR_UNSUPPORTED,
+                        "a model run by its own code keeps its archive's dtypes unless \
+                         options.dtype names one; each output's ScriptlessTensorView gives \
+                         its dtype",
+                    )
+                })?;
+                scriptless_core::ops::ScalarType::from_candle(dtype)
+                    .map(scalar_to_c)
+                    .ok_or_else(|| {
+                        Failure::new(SCRIPTLESS_ERROR_INTERNAL, "the model's dtype has no C name")
+                    })?
+            }
+        };
         // SAFETY: NULL or a place for the value by the caller's contract.
         unsafe { args::put(dtype, "dtype", value) }
     })
 }
 
 /// The number of inputs `model`'s forward call takes (2 for each of the seed's models), in
-/// `*count`.
+/// `*count`. For a model run by its own code: the number of its `forward` arguments, tensors
+/// or not (`scriptless_model_arg_count`).
 ///
 /// # Safety
 /// `model` is NULL or a live model; `count` is NULL or a place for a `size_t`.
@@ -345,7 +514,12 @@ pub unsafe extern "C" fn scriptless_model_input_count(
 }
 
 /// What `model` expects of its input number `index` (from 0, in the seed's argument order),
-/// in `*info`: its name, integer or float, rank and last dim, and its shape in words.
+/// in `*info`: its name, integer or float, rank and last dim, and its shape in words. For a
+/// model run by its own code, its `forward` argument number `index`: its name; `integer` true
+/// only for a tensor a `.pt2` declares of an integer or bool dtype; `rank` and `last_dim` as a
+/// `.pt2` declares them, else -1; `shape` the type as the code writes it (`Optional[Tensor]`,
+/// `int`), with a `.pt2`'s declared dims and dtype (`Tensor (s77, 10), float32`).
+/// `scriptless_model_arg_info` says more (the kind, optional, default).
 ///
 /// # Safety
 /// `model` is NULL or a live model; `info` is NULL or a place for a `ScriptlessInputInfo`.
@@ -361,11 +535,17 @@ pub unsafe extern "C" fn scriptless_model_input_info(
         let input = model.inputs.get(index).ok_or_else(|| {
             Failure::new(
                 SCRIPTLESS_ERROR_INVALID_ARGUMENT,
-                format!(
-                    "index is {index}, but the {} model has {} inputs",
-                    model.model.kind(),
-                    model.inputs.len()
-                ),
+                match &model.body {
+                    Body::Seed { model: seed, .. } => format!(
+                        "index is {index}, but the {} model has {} inputs",
+                        seed.kind(),
+                        model.inputs.len()
+                    ),
+                    Body::Program(_) => format!(
+                        "index is {index}, but forward takes {} arguments",
+                        model.inputs.len()
+                    ),
+                },
             )
         })?;
         let value = ScriptlessInputInfo {

@@ -6,14 +6,15 @@ use candle_core::{DType, Device};
 use scriptless_core::{parse_device, Limits, ModelKind, Pooling};
 
 use crate::args;
-use crate::dtype::{c_dtype_label, dtype_from_c, ScriptlessDType};
+use crate::dtype::{c_dtype_label, dtype_from_c, ScriptlessDType, SCRIPTLESS_DTYPE_F32};
 use crate::status::{Failure, SCRIPTLESS_ERROR_INVALID_ARGUMENT};
 
-/// Which of the seed's models to load: `SCRIPTLESS_MODEL_*`.
+/// Which model to load, or which a loaded model is: `SCRIPTLESS_MODEL_*`.
 pub type ScriptlessModelKind = u32;
-/// Whatever the weights name: metadata `model` in safetensors, the class of a TorchScript
-/// archive, the `forward` arguments of a `.pt2`'s program. A plain `torch.save` state_dict
-/// names none, and must be told.
+/// Whatever the file holds: one of the seed's models when the weights' metadata names one
+/// (`model` in safetensors) or an archive's code is the seed's; a model run by its own code
+/// (`SCRIPTLESS_MODEL_PROGRAM`) when a TorchScript or `torch.export` archive holds any other
+/// code. A plain `torch.save` state_dict names no model, and must be told.
 pub const SCRIPTLESS_MODEL_DETECT: ScriptlessModelKind = 0;
 /// The seed's `TwoInputModule`: `linear(tensor1 + tensor2)`.
 pub const SCRIPTLESS_MODEL_TWO_INPUT: ScriptlessModelKind = 1;
@@ -21,6 +22,12 @@ pub const SCRIPTLESS_MODEL_TWO_INPUT: ScriptlessModelKind = 1;
 pub const SCRIPTLESS_MODEL_CATEGORICAL: ScriptlessModelKind = 2;
 /// The seed's `SequenceInputModule`: packed LSTM, then `linear` on one time step.
 pub const SCRIPTLESS_MODEL_SEQUENCE: ScriptlessModelKind = 3;
+/// A user's model, run by its own code: a TorchScript archive's code (`torch.jit.save`) or a
+/// `torch.export` archive's graph (`.pt2`). `scriptless_model_kind` says it of every such
+/// model; as `options.model` it runs an archive by its own code even when that code is the
+/// seed's (the command line's `--interpret`), and a file without code (safetensors, a
+/// state_dict) is refused.
+pub const SCRIPTLESS_MODEL_PROGRAM: ScriptlessModelKind = 4;
 
 /// Which time step of the sequence model feeds its final Linear: `SCRIPTLESS_POOL_*`.
 pub type ScriptlessPooling = u32;
@@ -35,22 +42,29 @@ pub const SCRIPTLESS_POOL_LAST_VALID: ScriptlessPooling = 1;
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct ScriptlessLoadOptions {
-    /// Which of the seed's models to run (`SCRIPTLESS_MODEL_*`). Default
-    /// (`SCRIPTLESS_MODEL_DETECT`): the one the weights' metadata names, or the seed model whose
-    /// code a TorchScript or `.pt2` archive holds; an archive whose code is not one of the
-    /// seed's is `SCRIPTLESS_ERROR_INVALID_ARGUMENT`, naming where it departs. Given, the file's
-    /// tensors go into that seed model and any code in the file is ignored; it must agree with
-    /// the metadata, or the seed's code, the file holds.
+    /// Which model to run (`SCRIPTLESS_MODEL_*`). Default (`SCRIPTLESS_MODEL_DETECT`): the
+    /// seed model the weights' metadata names or whose code a TorchScript or `.pt2` archive
+    /// holds, else, for an archive holding other code, that code (`SCRIPTLESS_MODEL_PROGRAM`).
+    /// A seed model named here takes the file's tensors and ignores any code in the file; it
+    /// must agree with the metadata, or the seed's code, the file holds.
+    /// `SCRIPTLESS_MODEL_PROGRAM` runs an archive by its own code, even the seed's.
     pub model: ScriptlessModelKind,
-    /// The precision the model computes in and returns: `SCRIPTLESS_DTYPE_F32` (the
-    /// default, 0), `_F64`, `_F16` or `_BF16`.
+    /// The precision the model computes in: `SCRIPTLESS_DTYPE_F32` (the default, 0), `_F64`,
+    /// `_F16` or `_BF16`. A seed model computes in it and returns it. A model run by its own
+    /// code keeps its archive's dtypes with the default 0 (as the command line does without
+    /// `--dtype`); `_F64`, `_F16` or `_BF16` convert its floating-point parameters, buffers and
+    /// float inputs, as PyTorch's `model.to(dtype)` (a `.pt2` loads only in the dtype it was
+    /// exported in). An archive's other dtype cannot be converted to F32 through this field,
+    /// whose F32 is its default.
     pub dtype: ScriptlessDType,
     /// Sequence model only: `SCRIPTLESS_POOL_PADDED_LAST` (the default, 0, the seed's) or
-    /// `SCRIPTLESS_POOL_LAST_VALID`.
+    /// `SCRIPTLESS_POOL_LAST_VALID`. Given for any other model, it is
+    /// `SCRIPTLESS_ERROR_INVALID_ARGUMENT`.
     pub pooling: ScriptlessPooling,
     /// Categorical model only: the width of `tensor_input` (the rest of `linear.in_features`
     /// is categories). 0: the weights' metadata `feature_width` or an archive's code, else the
-    /// seed's 10. A width the weights contradict is `SCRIPTLESS_ERROR_WEIGHTS`.
+    /// seed's 10. A width the weights contradict is `SCRIPTLESS_ERROR_WEIGHTS`; given for any
+    /// other model, it is `SCRIPTLESS_ERROR_INVALID_ARGUMENT`.
     pub feature_width: usize,
     /// The device to run on, `"cpu"`, `"cuda"`, `"cuda:N"` or `"metal"` (GPU devices only in
     /// a library built with that feature). NULL: the CPU. A device this build or machine
@@ -66,12 +80,25 @@ pub struct ScriptlessLoadOptions {
     pub max_elements: usize,
 }
 
+/// Which model the options ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Requested {
+    /// Whatever the file holds.
+    Detect,
+    /// One of the seed's models.
+    Seed(ModelKind),
+    /// The archive's own code.
+    Program,
+}
+
 /// Load options read and checked.
 pub(crate) struct Options {
-    /// The model asked for, if any.
-    pub kind: Option<ModelKind>,
-    /// The dtype to compute in.
+    /// The model asked for.
+    pub requested: Requested,
+    /// The dtype a seed model computes in.
     pub dtype: DType,
+    /// The dtype a program is converted to: none for the default.
+    pub program_dtype: Option<DType>,
     /// The sequence model's pooling.
     pub pooling: Pooling,
     /// The categorical model's feature width, if given.
@@ -92,8 +119,9 @@ impl Options {
         let default_limits = Limits::default();
         if options.is_null() {
             return Ok(Self {
-                kind: None,
+                requested: Requested::Detect,
                 dtype: DType::F32,
+                program_dtype: None,
                 pooling: Pooling::PaddedLast,
                 feature_width: None,
                 device: Device::Cpu,
@@ -103,11 +131,12 @@ impl Options {
         // SAFETY: not NULL, and a live struct by the caller's contract.
         let o = unsafe { args::value(options, "options") }?;
         let invalid = |message: String| Failure::new(SCRIPTLESS_ERROR_INVALID_ARGUMENT, message);
-        let kind = match o.model {
-            SCRIPTLESS_MODEL_DETECT => None,
-            SCRIPTLESS_MODEL_TWO_INPUT => Some(ModelKind::TwoInput),
-            SCRIPTLESS_MODEL_CATEGORICAL => Some(ModelKind::Categorical),
-            SCRIPTLESS_MODEL_SEQUENCE => Some(ModelKind::Sequence),
+        let requested = match o.model {
+            SCRIPTLESS_MODEL_DETECT => Requested::Detect,
+            SCRIPTLESS_MODEL_TWO_INPUT => Requested::Seed(ModelKind::TwoInput),
+            SCRIPTLESS_MODEL_CATEGORICAL => Requested::Seed(ModelKind::Categorical),
+            SCRIPTLESS_MODEL_SEQUENCE => Requested::Seed(ModelKind::Sequence),
+            SCRIPTLESS_MODEL_PROGRAM => Requested::Program,
             other => {
                 return Err(invalid(format!(
                     "options.model is {other}, not a SCRIPTLESS_MODEL_* value"
@@ -140,8 +169,9 @@ impl Options {
             parse_device(name).map_err(Failure::from)?
         };
         Ok(Self {
-            kind,
+            requested,
             dtype,
+            program_dtype: (o.dtype != SCRIPTLESS_DTYPE_F32).then_some(dtype),
             pooling,
             feature_width: (o.feature_width != 0).then_some(o.feature_width),
             device,

@@ -5,9 +5,10 @@ use std::cell::RefCell;
 use std::ffi::{c_char, c_void, CString};
 
 use crate::args;
-use crate::dtype::{c_dtype_label, dtype_from_c, dtype_name, ScriptlessDType};
+use crate::call::{given_tensors, one_tensor, run_program};
+use crate::dtype::{c_dtype_label, dtype_from_c, dtype_name, scalar_from_c, ScriptlessDType};
 use crate::inputs::{CheckedInputs, ScriptlessInput};
-use crate::model::{model_ref, ScriptlessModel};
+use crate::model::{model_ref, Body, ScriptlessModel};
 use crate::status::{
     c_message, guard, Failure, ScriptlessStatus, SCRIPTLESS_ERROR_BUFFER_TOO_SMALL,
     SCRIPTLESS_ERROR_INTERNAL, SCRIPTLESS_ERROR_INVALID_ARGUMENT, SCRIPTLESS_OK,
@@ -32,7 +33,8 @@ pub struct ScriptlessRequest {
     pub error: *const c_char,
 }
 
-/// Runs `model` on the inputs, returning its output.
+/// Runs `model` on the inputs, returning its output; `call` names the function for a model
+/// run by its own code that does not return one tensor.
 ///
 /// # Safety
 /// `model` is a live model; `inputs` as for [`CheckedInputs::read`], with each `data` as for
@@ -42,13 +44,26 @@ unsafe fn forward(
     inputs: *const ScriptlessInput,
     count: usize,
     what: &str,
+    call: &str,
 ) -> Result<ScriptlessTensor, Failure> {
-    // SAFETY: forwarded from the caller's contract.
-    let checked = unsafe { CheckedInputs::read(model, inputs, count, what) }?;
-    // SAFETY: forwarded from the caller's contract.
-    let inputs = unsafe { checked.to_model_inputs(what) }?;
-    let output = model.model.forward(&inputs, model.pooling)?;
-    ScriptlessTensor::new(output)
+    match &model.body {
+        Body::Seed {
+            model: seed,
+            pooling,
+        } => {
+            // SAFETY: forwarded from the caller's contract.
+            let checked =
+                unsafe { CheckedInputs::read(seed.kind(), &model.limits, inputs, count, what) }?;
+            // SAFETY: forwarded from the caller's contract.
+            let inputs = unsafe { checked.to_model_inputs() }?;
+            ScriptlessTensor::new(seed.forward(&inputs, *pooling)?)
+        }
+        Body::Program(program) => {
+            // SAFETY: forwarded from the caller's contract.
+            let given = unsafe { given_tensors(inputs, count, what, &program.options().limits) }?;
+            one_tensor(run_program(program, given)?, call)
+        }
+    }
 }
 
 /// The shape `scriptless_model_forward` would return for `inputs`, from their names, dtypes and
@@ -57,6 +72,10 @@ unsafe fn forward(
 /// rank above that is `SCRIPTLESS_ERROR_BUFFER_TOO_SMALL`, with `*rank` still set. Inputs the
 /// model would refuse for their names, dtypes or sizes are refused here too; their values (a
 /// length beyond the padded batch) are only checked by the forward call.
+///
+/// A model run by its own code has no output shape before it runs: for one, this is
+/// `SCRIPTLESS_ERROR_UNSUPPORTED` (run it, with `scriptless_model_run` or
+/// `scriptless_model_forward`, and read the shapes of its outputs).
 ///
 /// # Safety
 /// `model` is NULL or a live model; `inputs` is NULL or points to `num_inputs` inputs whose
@@ -74,10 +93,17 @@ pub unsafe extern "C" fn scriptless_model_output_shape(
     guard(|| {
         // SAFETY: by the function's contract.
         let model = unsafe { model_ref(model) }?;
+        let (seed, _) = model.seed(
+            "scriptless_model_output_shape",
+            "the output's shape is known once it runs: call scriptless_model_run (or \
+             scriptless_model_forward) and read the shapes of its outputs",
+        )?;
         let rank = args::out(rank, "rank")?;
         // SAFETY: by the function's contract.
-        let checked = unsafe { CheckedInputs::read(model, inputs, num_inputs, "inputs") }?;
-        let dims = model.model.output_shape_of(checked.dims())?;
+        let checked = unsafe {
+            CheckedInputs::read(seed.kind(), &model.limits, inputs, num_inputs, "inputs")
+        }?;
+        let dims = seed.output_shape_of(checked.dims())?;
         // SAFETY: not NULL (checked), a place for a `size_t` by the caller's contract.
         unsafe { rank.write(dims.len()) };
         if dims.len() > capacity {
@@ -102,6 +128,12 @@ pub unsafe extern "C" fn scriptless_model_output_shape(
 /// its output in `*output`, to free with `scriptless_tensor_destroy`; NULL on failure. The
 /// inputs' data is copied once into the model's tensors and not kept.
 ///
+/// A model run by its own code runs here when every argument it needs is a tensor and its
+/// `forward` returns one `Tensor`; one returning anything else (a tuple, a dict, a number) is
+/// `SCRIPTLESS_ERROR_UNSUPPORTED`, naming its outputs, and one needing other arguments is
+/// `SCRIPTLESS_ERROR_INPUT`: `scriptless_model_run` takes any argument and returns every
+/// output.
+///
 /// # Safety
 /// `model` is NULL or a live model; `inputs` is NULL or points to `num_inputs` inputs whose
 /// pointers are valid as `ScriptlessInput` says; `output` is NULL or a place for a
@@ -119,7 +151,15 @@ pub unsafe extern "C" fn scriptless_model_forward(
         // SAFETY: by the function's contract.
         let model = unsafe { model_ref(model) }?;
         // SAFETY: by the function's contract.
-        let tensor = unsafe { forward(model, inputs, num_inputs, "inputs") }?;
+        let tensor = unsafe {
+            forward(
+                model,
+                inputs,
+                num_inputs,
+                "inputs",
+                "scriptless_model_forward",
+            )
+        }?;
         // SAFETY: the slot came from `args::clear`.
         unsafe { args::hand_over(output, tensor) };
         Ok(())
@@ -132,6 +172,11 @@ pub unsafe extern "C" fn scriptless_model_forward(
 /// output's shape is `scriptless_model_output_shape`'s. A buffer too small for the output is
 /// `SCRIPTLESS_ERROR_BUFFER_TOO_SMALL`, found before the model runs, with `*len` set to the
 /// number of elements needed.
+///
+/// For a model run by its own code (which `scriptless_model_forward` runs), `dtype` must be the
+/// output's own, and the buffer's size is checked once it has run, as its output's shape is
+/// not known before: too small, it is `SCRIPTLESS_ERROR_BUFFER_TOO_SMALL` with `*len` set, and
+/// nothing written.
 ///
 /// # Safety
 /// `model` and `inputs` as for `scriptless_model_forward`; `data` is NULL or valid for writing
@@ -150,7 +195,59 @@ pub unsafe extern "C" fn scriptless_model_forward_into(
         // SAFETY: by the function's contract.
         let model = unsafe { model_ref(model) }?;
         let len = args::out(len, "len")?;
-        let model_dtype = model.model.dtype();
+        let too_small = |needed: usize| {
+            // SAFETY: not NULL (checked), a place for a `size_t` by the caller's contract.
+            unsafe { len.write(needed) };
+            Failure::new(
+                SCRIPTLESS_ERROR_BUFFER_TOO_SMALL,
+                format!("`data` holds {capacity} elements; the output has {needed}"),
+            )
+        };
+        let (seed, pooling) = match &model.body {
+            Body::Seed {
+                model: seed,
+                pooling,
+            } => (seed, *pooling),
+            Body::Program(program) => {
+                if scalar_from_c(dtype).is_none() {
+                    return Err(Failure::new(
+                        SCRIPTLESS_ERROR_INVALID_ARGUMENT,
+                        format!("dtype is {}", c_dtype_label(dtype)),
+                    ));
+                }
+                let limits = &program.options().limits;
+                // SAFETY: by the function's contract.
+                let given = unsafe { given_tensors(inputs, num_inputs, "inputs", limits) }?;
+                let tensor = one_tensor(
+                    run_program(program, given)?,
+                    "scriptless_model_forward_into",
+                )?;
+                if tensor.dtype() != dtype {
+                    return Err(Failure::new(
+                        SCRIPTLESS_ERROR_INVALID_ARGUMENT,
+                        format!(
+                            "dtype is {}, but the output is {}",
+                            c_dtype_label(dtype),
+                            c_dtype_label(tensor.dtype())
+                        ),
+                    ));
+                }
+                let written = tensor.shape().iter().product();
+                if written > capacity {
+                    return Err(too_small(written));
+                }
+                if written > 0 {
+                    let data = args::out(data, "data")?;
+                    // SAFETY: `data` holds `capacity` >= `written` elements of `dtype`, the
+                    // tensor's (checked), by the caller's contract.
+                    unsafe { tensor.copy_to(data) };
+                }
+                // SAFETY: not NULL (checked), a place for a `size_t` by the caller's contract.
+                unsafe { len.write(written) };
+                return Ok(());
+            }
+        };
+        let model_dtype = seed.dtype();
         if dtype_from_c(dtype) != Some(model_dtype) {
             let message = match dtype_from_c(dtype) {
                 None => format!("dtype is {}", c_dtype_label(dtype)),
@@ -163,27 +260,17 @@ pub unsafe extern "C" fn scriptless_model_forward_into(
             return Err(Failure::new(SCRIPTLESS_ERROR_INVALID_ARGUMENT, message));
         }
         // SAFETY: by the function's contract.
-        let checked = unsafe { CheckedInputs::read(model, inputs, num_inputs, "inputs") }?;
-        let needed: usize = model
-            .model
-            .output_shape_of(checked.dims())?
-            .iter()
-            .product();
-        let too_small = |needed: usize| {
-            // SAFETY: not NULL (checked), a place for a `size_t` by the caller's contract.
-            unsafe { len.write(needed) };
-            Failure::new(
-                SCRIPTLESS_ERROR_BUFFER_TOO_SMALL,
-                format!("`data` holds {capacity} elements; the output has {needed}"),
-            )
-        };
+        let checked = unsafe {
+            CheckedInputs::read(seed.kind(), &model.limits, inputs, num_inputs, "inputs")
+        }?;
+        let needed: usize = seed.output_shape_of(checked.dims())?.iter().product();
         if needed > capacity {
             return Err(too_small(needed));
         }
         let data = args::out(data, "data")?;
         // SAFETY: by the function's contract.
-        let inputs = unsafe { checked.to_model_inputs("inputs") }?;
-        let tensor = ScriptlessTensor::new(model.model.forward(&inputs, model.pooling)?)?;
+        let inputs = unsafe { checked.to_model_inputs() }?;
+        let tensor = ScriptlessTensor::new(seed.forward(&inputs, pooling)?)?;
         let written = tensor.shape().iter().product();
         if tensor.dtype() != dtype {
             return Err(Failure::new(
@@ -216,6 +303,9 @@ thread_local! {
 /// the first failed request's status (the last error then names that request). Outputs of
 /// the requests that succeeded are set either way, and are the caller's to free.
 ///
+/// A model run by its own code runs each request as `scriptless_model_forward` would, one
+/// model call per request, with the same results.
+///
 /// # Safety
 /// `model` is NULL or a live model; `requests` is NULL or points to `count` requests whose
 /// `inputs` are valid as for `scriptless_model_forward`.
@@ -242,33 +332,64 @@ pub unsafe extern "C" fn scriptless_model_forward_many(
                 request.status = failure.status;
             }
         })?;
-        // Each request's inputs are read and checked on their own; those that pass run together.
         let mut results: Vec<Option<Result<ScriptlessTensor, Failure>>> = Vec::with_capacity(count);
-        let mut runnable = Vec::new();
-        let mut positions = Vec::new();
-        for (i, request) in requests.iter().enumerate() {
-            let what = format!("requests[{i}].inputs");
-            // SAFETY: by the function's contract.
-            let read = unsafe {
-                CheckedInputs::read(model, request.inputs, request.num_inputs, &what)
-                    .and_then(|c| c.to_model_inputs(&what))
-            };
-            match read {
-                Ok(inputs) => {
-                    positions.push(i);
-                    runnable.push(inputs);
-                    results.push(None);
+        match &model.body {
+            Body::Program(_) => {
+                // One call per request.
+                for (i, request) in requests.iter().enumerate() {
+                    let what = format!("requests[{i}].inputs");
+                    // SAFETY: by the function's contract.
+                    let result = unsafe {
+                        forward(
+                            model,
+                            request.inputs,
+                            request.num_inputs,
+                            &what,
+                            "scriptless_model_forward_many",
+                        )
+                    };
+                    results.push(Some(result));
                 }
-                Err(failure) => results.push(Some(Err(failure))),
             }
-        }
-        let outcomes = model.model.forward_many(&runnable, model.pooling);
-        for (position, outcome) in positions.into_iter().zip(outcomes) {
-            results[position] = Some(
-                outcome
-                    .map_err(Failure::from)
-                    .and_then(ScriptlessTensor::new),
-            );
+            Body::Seed {
+                model: seed,
+                pooling,
+            } => {
+                // Each request's inputs are read and checked on their own; those that pass run
+                // together.
+                let mut runnable = Vec::new();
+                let mut positions = Vec::new();
+                for (i, request) in requests.iter().enumerate() {
+                    let what = format!("requests[{i}].inputs");
+                    // SAFETY: by the function's contract.
+                    let read = unsafe {
+                        CheckedInputs::read(
+                            seed.kind(),
+                            &model.limits,
+                            request.inputs,
+                            request.num_inputs,
+                            &what,
+                        )
+                        .and_then(|c| c.to_model_inputs())
+                    };
+                    match read {
+                        Ok(inputs) => {
+                            positions.push(i);
+                            runnable.push(inputs);
+                            results.push(None);
+                        }
+                        Err(failure) => results.push(Some(Err(failure))),
+                    }
+                }
+                let outcomes = seed.forward_many(&runnable, *pooling);
+                for (position, outcome) in positions.into_iter().zip(outcomes) {
+                    results[position] = Some(
+                        outcome
+                            .map_err(Failure::from)
+                            .and_then(ScriptlessTensor::new),
+                    );
+                }
+            }
         }
         let mut errors = Vec::new();
         let mut first_failure = None;

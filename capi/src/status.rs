@@ -33,13 +33,20 @@ pub const SCRIPTLESS_ERROR_INPUT: ScriptlessStatus = 6;
 /// A file or tensor exceeds a limit (`max_weights_bytes`, `max_elements`); the message names
 /// the limit.
 pub const SCRIPTLESS_ERROR_LIMIT: ScriptlessStatus = 7;
-/// The request cannot be served by this model or build (a device this build lacks, a format
-/// not read).
+/// The request cannot be served by this model or build: a device this build lacks, a format
+/// not read, an operator scriptless lacks in a model's code, an output C cannot hold (a `str`,
+/// `None`), a call a model run by its own code cannot answer (the message names the call to
+/// make instead).
 pub const SCRIPTLESS_ERROR_UNSUPPORTED: ScriptlessStatus = 8;
 /// A caller-provided output buffer is too small; the message says how many elements it needs.
 pub const SCRIPTLESS_ERROR_BUFFER_TOO_SMALL: ScriptlessStatus = 9;
 /// A bug in scriptless (a caught panic) or a failure inside candle.
 pub const SCRIPTLESS_ERROR_INTERNAL: ScriptlessStatus = 10;
+/// A model run by its own code failed in that code: an exception it raised or an `assert` that
+/// failed (the message is `place: ValueError: message`, as PyTorch's traceback ends), an
+/// operator's error on the values it was given (`code/__torch__.py:12: aten::cat: ...`), or
+/// code that cannot run (found at load or when reached).
+pub const SCRIPTLESS_ERROR_MODEL: ScriptlessStatus = 11;
 
 /// A failed call: its status and its one-line message.
 #[derive(Debug)]
@@ -73,11 +80,9 @@ impl From<Error> for Failure {
             Error::Weights(_) => SCRIPTLESS_ERROR_WEIGHTS,
             Error::Input { .. } => SCRIPTLESS_ERROR_INPUT,
             Error::Limit { .. } => SCRIPTLESS_ERROR_LIMIT,
-            // A model's own code failing or out of reach: the C API runs the seed's models only,
-            // so no call reaches the interpreter yet.
-            Error::Unsupported(_) | Error::Script(_) | Error::Raised { .. } => {
-                SCRIPTLESS_ERROR_UNSUPPORTED
-            }
+            Error::Unsupported(_) => SCRIPTLESS_ERROR_UNSUPPORTED,
+            // A model's own code failed: its own exception, or an operator on what it was given.
+            Error::Script(_) | Error::Raised { .. } => SCRIPTLESS_ERROR_MODEL,
             Error::Candle(_) => SCRIPTLESS_ERROR_INTERNAL,
         };
         Self::new(status, err.to_string())
@@ -179,6 +184,7 @@ pub extern "C" fn scriptless_status_name(status: ScriptlessStatus) -> *const c_c
         SCRIPTLESS_ERROR_UNSUPPORTED => b"SCRIPTLESS_ERROR_UNSUPPORTED\0",
         SCRIPTLESS_ERROR_BUFFER_TOO_SMALL => b"SCRIPTLESS_ERROR_BUFFER_TOO_SMALL\0",
         SCRIPTLESS_ERROR_INTERNAL => b"SCRIPTLESS_ERROR_INTERNAL\0",
+        SCRIPTLESS_ERROR_MODEL => b"SCRIPTLESS_ERROR_MODEL\0",
         _ => b"unknown status\0",
     };
     name.as_ptr().cast()
@@ -233,7 +239,7 @@ mod tests {
 
     #[test]
     fn every_status_has_its_name() {
-        for status in SCRIPTLESS_OK..=SCRIPTLESS_ERROR_INTERNAL {
+        for status in SCRIPTLESS_OK..=SCRIPTLESS_ERROR_MODEL {
             // SAFETY: names are static NUL-terminated strings.
             let name = unsafe { CStr::from_ptr(scriptless_status_name(status)) };
             assert!(
@@ -241,5 +247,30 @@ mod tests {
                 "{status}"
             );
         }
+        // SAFETY: as above.
+        let past = unsafe { CStr::from_ptr(scriptless_status_name(SCRIPTLESS_ERROR_MODEL + 1)) };
+        assert_eq!(past.to_str().unwrap(), "unknown status");
+    }
+
+    #[test]
+    fn a_models_own_failure_is_a_model_error_and_an_unsupported_operator_is_not() {
+        let raised = Failure::from(Error::Raised {
+            place: "code/__torch__.py:9".into(),
+            class: "ValueError".into(),
+            message: "x must be (batch, 4)".into(),
+        });
+        assert_eq!(raised.status, SCRIPTLESS_ERROR_MODEL);
+        assert_eq!(
+            raised.message,
+            "code/__torch__.py:9: ValueError: x must be (batch, 4)"
+        );
+        assert_eq!(
+            Failure::from(Error::Script("aten::cat: ...".into())).status,
+            SCRIPTLESS_ERROR_MODEL
+        );
+        assert_eq!(
+            Failure::from(Error::Unsupported("aten::foo".into())).status,
+            SCRIPTLESS_ERROR_UNSUPPORTED
+        );
     }
 }

@@ -4,13 +4,15 @@
 use std::ffi::c_void;
 
 use candle_core::{CpuStorage, Device, Storage, Tensor};
+use scriptless_core::ops::{self, ScalarType};
 
 use crate::args;
-use crate::dtype::{dtype_size, dtype_to_c, ScriptlessDType};
+use crate::dtype::{dtype_size, scalar_to_c, ScriptlessDType};
 use crate::status::{guard, Failure, ScriptlessStatus, SCRIPTLESS_ERROR_INTERNAL};
 
-/// An output tensor, on the CPU, in the model's dtype. Freed by `scriptless_tensor_destroy`;
-/// never written, so it may be read from any thread.
+/// An output tensor, on the CPU: a seed model's, in the model's dtype, or a model's run by its
+/// own code, in the dtype its code gave it. Freed by `scriptless_tensor_destroy`; never
+/// written, so it may be read from any thread.
 pub struct ScriptlessTensor {
     /// Keeps the storage `view.data` points into alive.
     _tensor: Tensor,
@@ -18,31 +20,51 @@ pub struct ScriptlessTensor {
     view: ScriptlessTensorView,
 }
 
-/// What a `ScriptlessTensor` holds, from `scriptless_tensor_view`. Its pointers belong to the
-/// tensor and live as long as it does.
+/// What a `ScriptlessTensor` holds, from `scriptless_tensor_view` (or an output of
+/// `scriptless_model_run`, from `scriptless_outputs_get`). Its pointers belong to the tensor
+/// (or the outputs) and live as long as it does.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct ScriptlessTensorView {
-    /// The element type (`SCRIPTLESS_DTYPE_*`): the model's dtype.
+    /// The element type (`SCRIPTLESS_DTYPE_*`): a seed model's dtype; for a model run by its own
+    /// code, the output's own (`SCRIPTLESS_DTYPE_I64` for an `argmax`, `_BOOL` for a mask).
     pub dtype: ScriptlessDType,
-    /// The number of dims.
+    /// The number of dims: 0 for a scalar (an `int`, `float` or `bool` a model returns is a
+    /// 0-dim `I64`, `F64` or `BOOL` tensor of one element).
     pub rank: usize,
     /// The `rank` dims.
     pub shape: *const usize,
     /// The elements, in C (row-major) order, aligned for their type: `float *` for
-    /// `SCRIPTLESS_DTYPE_F32`, `double *` for `_F64`, 16-bit words for `_F16` and `_BF16`.
+    /// `SCRIPTLESS_DTYPE_F32`, `double *` for `_F64`, 16-bit words for `_F16` and `_BF16`,
+    /// `int64_t *` for `_I64`, `int32_t *` for `_I32`, `int16_t *` for `_I16`, bytes for
+    /// `_U8` and `_BOOL` (0 or 1).
     pub data: *const c_void,
     /// The number of elements, the product of the dims.
     pub len: usize,
 }
 
 impl ScriptlessTensor {
-    /// Wraps a model's output, moved to the CPU and made contiguous if it is not already
+    /// Wraps a seed model's output, moved to the CPU and made contiguous if it is not already
     /// (neither copies otherwise).
     pub(crate) fn new(tensor: Tensor) -> Result<Self, Failure> {
-        let tensor = tensor.to_device(&Device::Cpu)?.contiguous()?;
-        let dtype = dtype_to_c(tensor.dtype())
+        let dtype = ScalarType::from_candle(tensor.dtype())
             .ok_or_else(|| internal("an output whose dtype has no C name"))?;
+        Self::with_type(tensor, dtype)
+    }
+
+    /// Wraps an output of a model run by its own code, with its PyTorch type (a `bool` tensor
+    /// is held as `u8`).
+    pub(crate) fn from_op(tensor: ops::Tensor) -> Result<Self, Failure> {
+        let dtype = tensor.dtype();
+        Self::with_type(tensor.into_inner(), dtype)
+    }
+
+    fn with_type(tensor: Tensor, dtype: ScalarType) -> Result<Self, Failure> {
+        let tensor = tensor.to_device(&Device::Cpu)?.contiguous()?;
+        if tensor.dtype() != dtype.candle() {
+            return Err(internal("an output held in another type than its own"));
+        }
+        let dtype = scalar_to_c(dtype);
         let shape = tensor.dims().to_vec();
         let data = {
             let (storage, layout) = tensor.storage_and_layout();
@@ -83,6 +105,11 @@ impl ScriptlessTensor {
         };
     }
 
+    /// What the tensor holds.
+    pub(crate) fn view(&self) -> ScriptlessTensorView {
+        self.view
+    }
+
     /// The tensor's dims.
     pub(crate) fn shape(&self) -> &[usize] {
         &self.shape
@@ -106,6 +133,10 @@ fn data_ptr(cpu: &CpuStorage, start: usize, end: usize) -> Result<*const c_void,
         CpuStorage::F64(v) => at(v, start, end),
         CpuStorage::F16(v) => at(v, start, end),
         CpuStorage::BF16(v) => at(v, start, end),
+        CpuStorage::I64(v) => at(v, start, end),
+        CpuStorage::I32(v) => at(v, start, end),
+        CpuStorage::I16(v) => at(v, start, end),
+        CpuStorage::U8(v) => at(v, start, end),
         _ => Err(internal("an output of a dtype no model returns")),
     }
 }

@@ -12,219 +12,152 @@
 //!   the sequential results, bit for bit;
 //! - `tests/c/dtypes.c` (under both sanitizers): F64, BF16 and F16 inputs and I32 lengths give
 //!   bit for bit what the model gives on the same values in F32 and I64; an F64 model returns
-//!   F64.
+//!   F64;
+//! - `examples/own_model.c` (also under both sanitizers) and `examples/own_model.cpp`: a user's
+//!   model (`examples/dict_output.pt`), its signature and every output, bit for bit what the
+//!   command line's path (the request `examples/dict_output.json` typed by the signature, the
+//!   program's forward, its outputs flattened and named) computes;
+//! - `tests/c/any_model.c` (under both sanitizers): users' models and the seed's through
+//!   `scriptless_model_run`, the signature queries and the outputs, and hostile calls on them
+//!   (NULL pointers, unknown kinds, names that are not arguments, wrong kinds, NULL data, a
+//!   model's own exception), each an exact status and a message, never a crash.
 //!
-//! The library is built by `cargo build -p scriptless-capi` in this test's profile and with
-//! its features: `cargo test` builds no `cdylib` or `staticlib` for a crate's tests. The
-//! programs run without the `LD_LIBRARY_PATH` cargo sets for tests, so that each finds the
-//! library its link names (through an rpath), or none when it is linked statically.
+//! How the programs are built and run: `common/mod.rs`.
 //!
 //! Linux only: the programs use glibc's sanitizers, `pthread_barrier_t` and `readelf`; on
 //! other systems the library is compile-checked (`scripts/check-macos.sh`).
 #![cfg(target_os = "linux")]
 
+mod common;
+
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::sync::OnceLock;
 
 use candle_core::{DType, Device, Tensor};
 
-/// The repository root, where the programs run (they open `weights/...`).
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn capi() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The flag that finds `scriptless.h` in the checkout.
-fn include() -> String {
-    format!("-I{}", capi().join("include").display())
-}
-
-/// Where the compiled programs go.
-fn out_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("capi");
-    std::fs::create_dir_all(&dir).expect("create the programs' folder");
-    dir
-}
-
-/// The built library: (`libscriptless.so`'s folder, `libscriptless.a`).
-struct Library {
-    dir: PathBuf,
-    archive: PathBuf,
-}
-
-/// The crate features this test was built with, which the library is built with too.
-const FEATURES: &[&str] = &[
-    #[cfg(feature = "cuda")]
-    "cuda",
-    #[cfg(feature = "metal")]
-    "metal",
-];
-
-/// Builds the library once per test run, in the profile these tests were built in.
-fn library() -> &'static Library {
-    static LIBRARY: OnceLock<Library> = OnceLock::new();
-    LIBRARY.get_or_init(|| {
-        let exe = std::env::current_exe().expect("the test's path");
-        // target/<profile dir>/deps/examples-<hash>; the dev and test profiles build in `debug`.
-        let profile = exe
-            .parent()
-            .and_then(Path::parent)
-            .and_then(Path::file_name)
-            .and_then(|p| p.to_str())
-            .expect("the test runs from target/<profile>/deps")
-            .to_string();
-        let mut command = Command::new(env!("CARGO"));
-        command
-            .args(["build", "--locked", "-p", "scriptless-capi"])
-            .arg("--message-format=json-render-diagnostics")
-            .current_dir(capi());
-        if profile != "debug" {
-            command.args(["--profile", &profile]);
-        }
-        for feature in FEATURES {
-            command.args(["--features", feature]);
-        }
-        let output = command.output().expect("run cargo build");
-        assert!(
-            output.status.success(),
-            "cargo build -p scriptless-capi failed:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let mut files = Vec::new();
-        for line in String::from_utf8_lossy(&output.stdout).lines() {
-            let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else {
-                continue;
-            };
-            let ours = message["package_id"]
-                .as_str()
-                .is_some_and(|id| id.contains("scriptless-capi"));
-            if message["reason"] == "compiler-artifact" && ours {
-                for f in message["filenames"].as_array().into_iter().flatten() {
-                    files.extend(f.as_str().map(PathBuf::from));
-                }
-            }
-        }
-        let find = |suffix: &str| {
-            files
-                .iter()
-                .find(|f| f.to_string_lossy().ends_with(suffix))
-                .cloned()
-                .unwrap_or_else(|| panic!("no {suffix} among the build's artifacts: {files:?}"))
-        };
-        let shared = find("libscriptless.so");
-        Library {
-            dir: shared.parent().expect("a folder").to_path_buf(),
-            archive: find("libscriptless.a"),
-        }
-    })
-}
-
-/// Compiles `sources` with `compiler` and `flags` into `name`, with the checkout's header,
-/// linked with the shared library built from this checkout (found at run time through an
-/// rpath).
-fn compile(compiler: &str, sources: &[&str], flags: &[&str], name: &str) -> PathBuf {
-    let lib = library();
-    let link = [
-        include(),
-        format!("-L{}", lib.dir.display()),
-        "-lscriptless".to_string(),
-        format!("-Wl,-rpath,{}", lib.dir.display()),
-    ];
-    let flags: Vec<&str> = flags
-        .iter()
-        .copied()
-        .chain(link.iter().map(String::as_str))
-        .collect();
-    build(compiler, sources, &flags, name)
-}
-
-/// Compiles C `sources` with `flags`, which say how to link the library, into `name`.
-fn compile_with(sources: &[&str], flags: &[&str], name: &str) -> PathBuf {
-    build("cc", sources, flags, name)
-}
-
-fn build(compiler: &str, sources: &[&str], flags: &[&str], name: &str) -> PathBuf {
-    let exe = out_dir().join(name);
-    let mut command = Command::new(compiler);
-    command
-        .current_dir(root())
-        .args(["-Wall", "-Wextra", "-Werror", "-g"])
-        .arg(format!("-I{}", capi().join("examples").display()))
-        .args(sources)
-        .args(flags)
-        .arg("-o")
-        .arg(&exe)
-        .arg("-lm");
-    let output = command
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run `{compiler}` (a C/C++ compiler is required): {e}"));
-    assert!(
-        output.status.success(),
-        "{compiler} {sources:?} failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    exe
-}
-
-/// Runs `exe` from the repository root and prints its output (cargo shows it with
-/// `--nocapture`), failing on a non-zero exit or on any sanitizer report.
-fn run(exe: &Path, env: &[(&str, &str)]) {
-    let output = Command::new(exe)
-        .current_dir(root())
-        .env_remove("LD_LIBRARY_PATH")
-        .envs(env.iter().copied())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", exe.display()));
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "{} exited with {}:\n{stdout}\n{stderr}",
-        exe.display(),
-        output.status
-    );
-    for report in ["AddressSanitizer", "LeakSanitizer", "runtime error:"] {
-        assert!(
-            !stderr.contains(report),
-            "{}: a sanitizer report:\n{stderr}",
-            exe.display()
-        );
-    }
-    print!("{stdout}");
-}
-
-/// AddressSanitizer (leaks included) and UndefinedBehaviorSanitizer on the C side, every report
-/// fatal.
-const SANITIZE: &[&str] = &[
-    "-fsanitize=address,undefined",
-    "-fno-sanitize-recover=all",
-    "-fno-omit-frame-pointer",
-];
-const SANITIZER_ENV: &[(&str, &str)] = &[
-    (
-        "ASAN_OPTIONS",
-        "detect_leaks=1:abort_on_error=0:exitcode=86",
-    ),
-    ("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1"),
-];
-
-/// Compiles the C program `source` as C11 with both sanitizers and runs it under them.
-fn run_sanitized(source: &str, name: &str) {
-    let flags = [&["-std=c11", "-pthread"], SANITIZE].concat();
-    let exe = compile("cc", &[source], &flags, name);
-    run(&exe, SANITIZER_ENV);
-}
+use common::{capi, compile, compile_with, library, out_dir, root, run, run_sanitized};
 
 #[test]
 fn c_example_matches_pytorch() {
     let exe = compile("cc", &["capi/examples/seed.c"], &["-std=c11"], "seed");
     run(&exe, &[]);
+}
+
+#[test]
+fn own_model_c_example_prints_the_command_lines_outputs() {
+    let exe = compile(
+        "cc",
+        &["capi/examples/own_model.c"],
+        &["-std=c11"],
+        "own_model",
+    );
+    check_own_model_output(&run(&exe, &[]));
+}
+
+#[test]
+fn own_model_c_example_is_clean_under_address_and_undefined_behavior_sanitizers() {
+    check_own_model_output(&run_sanitized(
+        "capi/examples/own_model.c",
+        "own_model_sanitized",
+    ));
+}
+
+#[test]
+fn own_model_cpp_example_prints_the_command_lines_outputs() {
+    let exe = compile(
+        "c++",
+        &["capi/examples/own_model.cpp"],
+        &["-std=c++17"],
+        "own_model_cpp",
+    );
+    check_own_model_output(&run(&exe, &[]));
+}
+
+#[test]
+fn any_model_calls_get_their_results_and_bad_ones_a_status_and_a_message() {
+    run_sanitized("capi/tests/c/any_model.c", "any_model");
+}
+
+/// Checks what `own_model.c` (or `.cpp`) printed against what the command line's path computes
+/// for `examples/dict_output.pt` on `examples/dict_output.json`: the signature's JSON, the
+/// argument, and every output's name, dtype, shape and values, bit for bit.
+fn check_own_model_output(stdout: &str) {
+    use scriptless_core::ops::ScalarType;
+    use scriptless_core::script::{self, Program};
+
+    let program = Program::load(root().join("examples/dict_output.pt")).expect("dict_output.pt");
+    let request = std::fs::read_to_string(root().join("examples/dict_output.json"))
+        .expect("examples/dict_output.json");
+    let limits = scriptless_core::Limits::default();
+    let args = script::args_from_json(program.signature(), &request, &limits).expect("request");
+    let value = program.forward(args).expect("forward");
+    let expected = script::output_tensors(&value).expect("the outputs");
+
+    let mut lines = stdout.lines();
+    assert_eq!(
+        lines.next(),
+        Some(format!("signature: {}", program.signature().to_json()).as_str()),
+        "the signature line"
+    );
+    assert_eq!(lines.next(), Some("argument 0: x: Tensor"));
+    for (name, tensor) in &expected {
+        let line = lines
+            .next()
+            .unwrap_or_else(|| panic!("no line for `{name}`:\n{stdout}"));
+        let (head, values) = line
+            .split_once(": ")
+            .unwrap_or_else(|| panic!("`{line}` is not `name DTYPE [dims]: values`"));
+        let dims: Vec<String> = tensor.dims().iter().map(usize::to_string).collect();
+        let flat = tensor.inner().flatten_all().expect("flatten");
+        let (dtype, want): (&str, Vec<String>) = match tensor.dtype() {
+            // Compared as bits: the C program prints 9 significant digits, which read back as
+            // the same f32.
+            ScalarType::Float32 => (
+                "F32",
+                flat.to_vec1::<f32>()
+                    .expect("f32 values")
+                    .iter()
+                    .map(|v| v.to_bits().to_string())
+                    .collect(),
+            ),
+            ScalarType::Int64 => (
+                "I64",
+                flat.to_vec1::<i64>()
+                    .expect("i64 values")
+                    .iter()
+                    .map(i64::to_string)
+                    .collect(),
+            ),
+            other => panic!("`{name}` is {other:?}, which this test does not compare"),
+        };
+        assert_eq!(head, format!("{name} {dtype} [{}]", dims.join(", ")));
+        let got: Vec<String> = values
+            .split_whitespace()
+            .map(|v| match dtype {
+                "F32" => v
+                    .parse::<f32>()
+                    .unwrap_or_else(|e| panic!("`{v}` in `{line}`: {e}"))
+                    .to_bits()
+                    .to_string(),
+                _ => v.to_string(),
+            })
+            .collect();
+        assert_eq!(got, want, "`{name}`: the C program's values (bits for F32)");
+    }
+    // The label looked up by name: row 0's.
+    let label = expected
+        .iter()
+        .find(|(n, _)| n == "output.label")
+        .map(|(_, t)| t.inner().flatten_all().and_then(|t| t.to_vec1::<i64>()))
+        .expect("an output.label")
+        .expect("i64 labels");
+    assert_eq!(
+        lines.next(),
+        Some(format!("label of row 0: {}", label[0]).as_str())
+    );
+    assert_eq!(lines.next(), None, "more lines than expected:\n{stdout}");
 }
 
 #[test]

@@ -336,10 +336,17 @@ static void load_cases(void) {
                       &opts, SCRIPTLESS_ERROR_INVALID_ARGUMENT, "options.model");
     expect_load_fails(".pth state_dict without options.model", "weights/sequence.pth", NULL,
                       SCRIPTLESS_ERROR_INVALID_ARGUMENT, "options.model");
-    /* Named like the seed's class and holding its tensors, but its code is not the seed's: refused
-       unless options.model asks for the seed's model, which then ignores the code. */
-    expect_load_fails("an archive whose code is not the seed's", "tests/fixtures/not_seed/sequence_relu/weights.pt",
-                      NULL, SCRIPTLESS_ERROR_INVALID_ARGUMENT, "is not the seed's SequenceInputModule.forward");
+    /* Named like the seed's class and holding its tensors, but its code is not the seed's: it runs
+       by that code, unless options.model asks for the seed's model, which then ignores the code. */
+    {
+        ScriptlessModel *m = NULL;
+        ScriptlessModelKind kind = 0;
+        EXPECT_OK("an archive whose code is not the seed's loads",
+                  scriptless_model_load("tests/fixtures/not_seed/sequence_relu/weights.pt", NULL, &m));
+        EXPECT_OK("its kind", scriptless_model_kind(m, &kind));
+        check_true("it runs by its own code", kind == SCRIPTLESS_MODEL_PROGRAM, "SCRIPTLESS_MODEL_PROGRAM");
+        scriptless_model_destroy(&m);
+    }
     memset(&opts, 0, sizeof opts);
     opts.model = SCRIPTLESS_MODEL_SEQUENCE;
     {
@@ -1107,6 +1114,7 @@ static void status_name_cases(void) {
         "SCRIPTLESS_ERROR_UNSUPPORTED",
         "SCRIPTLESS_ERROR_BUFFER_TOO_SMALL",
         "SCRIPTLESS_ERROR_INTERNAL",
+        "SCRIPTLESS_ERROR_MODEL",
     };
     static const ScriptlessStatus codes[] = {
         SCRIPTLESS_OK,
@@ -1120,6 +1128,7 @@ static void status_name_cases(void) {
         SCRIPTLESS_ERROR_UNSUPPORTED,
         SCRIPTLESS_ERROR_BUFFER_TOO_SMALL,
         SCRIPTLESS_ERROR_INTERNAL,
+        SCRIPTLESS_ERROR_MODEL,
     };
     for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
         const char *n = scriptless_status_name(codes[i]);
@@ -1127,7 +1136,7 @@ static void status_name_cases(void) {
         snprintf(name, sizeof name, "status_name(%d)", (int)codes[i]);
         check_true(name, n != NULL && strcmp(n, names[i]) == 0, names[i]);
     }
-    static const ScriptlessStatus unknown[] = {1234, -1, 11, INT32_MIN, INT32_MAX};
+    static const ScriptlessStatus unknown[] = {1234, -1, 12, INT32_MIN, INT32_MAX};
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
         const char *n = scriptless_status_name(unknown[i]);
         char name[128];
