@@ -295,42 +295,84 @@ unsafe fn view<'py, T: Element>(
 }
 
 /// The output tensor of a model run by its own code as a NumPy array of its dtype (float16,
-/// float32, float64, int16, int32, int64, uint8, bool; bfloat16 as float32, exactly, as NumPy
-/// has no bfloat16), copied once into memory NumPy owns. Not a view, unlike a seed model's
-/// output: a program's output may share its memory with the model's parameters or constants
-/// (`return self.weight`, a reshape of a buffer), which a writable view would let the caller
-/// change.
+/// float32, float64, int16, int32, int64, uint8; bool; bfloat16 as float32, exactly, as NumPy
+/// has no bfloat16). A tensor of the first seven is not copied: the array views the tensor's
+/// memory, which it keeps alive, and is read-only, since a program's output may share its
+/// memory with the model's parameters or constants (`return self.weight`, a reshape of a
+/// buffer): `.copy()` gives a writable one. bfloat16 and bool (whose bytes NumPy reads only
+/// as 0 and 1) are copied once into memory NumPy owns.
 pub(crate) fn tensor_array<'py>(
     py: Python<'py>,
     tensor: &ops::Tensor,
 ) -> PyResult<Bound<'py, PyAny>> {
     let inner = tensor.inner();
     let dims = inner.dims().to_vec();
-    let flat = inner.flatten_all().map_err(candle)?;
-    fn owned<'py, T: Element + WithDType>(
-        py: Python<'py>,
-        flat: &Tensor,
-        dims: &[usize],
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let values = flat.to_vec1::<T>().map_err(candle)?;
-        array_of(py, values, dims)
-    }
     match tensor.dtype() {
-        ScalarType::Float32 => owned::<f32>(py, &flat, &dims),
-        ScalarType::Float64 => owned::<f64>(py, &flat, &dims),
-        ScalarType::Float16 => owned::<f16>(py, &flat, &dims),
         ScalarType::BFloat16 => {
-            let wide = flat.to_dtype(DType::F32).map_err(candle)?;
-            owned::<f32>(py, &wide, &dims)
+            let wide = inner.flatten_all().and_then(|t| t.to_dtype(DType::F32));
+            let values = wide.and_then(|t| t.to_vec1::<f32>()).map_err(candle)?;
+            return array_of(py, values, &dims);
         }
-        ScalarType::Int64 => owned::<i64>(py, &flat, &dims),
-        ScalarType::Int32 => owned::<i32>(py, &flat, &dims),
-        ScalarType::Int16 => owned::<i16>(py, &flat, &dims),
-        ScalarType::UInt8 => owned::<u8>(py, &flat, &dims),
         ScalarType::Bool => {
-            let bytes = flat.to_vec1::<u8>().map_err(candle)?;
-            array_of(py, bytes.into_iter().map(|b| b != 0).collect(), &dims)
+            let bytes = inner
+                .flatten_all()
+                .and_then(|t| t.to_vec1::<u8>())
+                .map_err(candle)?;
+            return array_of(py, bytes.into_iter().map(|b| b != 0).collect(), &dims);
         }
+        _ => {}
+    }
+    let tensor = inner
+        .to_device(&Device::Cpu)
+        .and_then(|t| t.contiguous())
+        .map_err(candle)?;
+    let (storage, layout) = tensor.storage_and_layout();
+    let (start, end) = layout
+        .contiguous_offsets()
+        .ok_or_else(|| internal("a contiguous output without contiguous offsets"))?;
+    let Storage::Cpu(cpu) = &*storage else {
+        return Err(internal("an output on the CPU without CPU storage"));
+    };
+    /// The read-only view of `v[start..end]`, its base `owner`.
+    fn shared<'py, T: Element>(
+        v: &[T],
+        start: usize,
+        end: usize,
+        dims: &[usize],
+        owner: Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let data = v
+            .get(start..end)
+            .filter(|d| d.len() == dims.iter().product::<usize>())
+            .ok_or_else(|| internal("an output whose layout exceeds its storage"))?;
+        // SAFETY: `data` is the tensor's `dims.product()` elements in C order, in the storage
+        // of the tensor `owner` holds, which keeps them alive and in place while the array
+        // (whose base it becomes) lives; candle never writes a tensor's storage after the op
+        // that made it. The array is made read-only before anyone sees it, so that memory
+        // the model may share (a parameter it returned) is never written through it.
+        unsafe {
+            let array = view(data.as_ptr(), dims, owner);
+            let raw = array.as_ptr().cast::<numpy::npyffi::PyArrayObject>();
+            (*raw).fields.flags &= !numpy::npyffi::NPY_ARRAY_WRITEABLE;
+            Ok(array)
+        }
+    }
+    let owner = Bound::new(
+        py,
+        OutputStorage {
+            _tensor: tensor.clone(),
+        },
+    )?
+    .into_any();
+    match cpu {
+        CpuStorage::F32(v) => shared(v, start, end, &dims, owner),
+        CpuStorage::F64(v) => shared(v, start, end, &dims, owner),
+        CpuStorage::F16(v) => shared(v, start, end, &dims, owner),
+        CpuStorage::I64(v) => shared(v, start, end, &dims, owner),
+        CpuStorage::I32(v) => shared(v, start, end, &dims, owner),
+        CpuStorage::I16(v) => shared(v, start, end, &dims, owner),
+        CpuStorage::U8(v) => shared(v, start, end, &dims, owner),
+        _ => Err(internal("an output of a dtype no operator makes")),
     }
 }
 
