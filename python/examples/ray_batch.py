@@ -298,7 +298,8 @@ def main():
         Path(args.output).write_text("".join(line + "\n" for line in results), encoding="utf-8")
     done = time.perf_counter()
 
-    failed = [i for i, line in enumerate(results, 1) if line.startswith('{"error"')]
+    # The input line of each failed request, as its error object says.
+    failed = [json.loads(line)["line"] for line in results if line.startswith('{"error"')]
     print(f"{len(results)} requests, {args.workers} worker(s): ray.init {started - start:.2f} s, "
           f"pipeline {done - started:.2f} s ({len(results) / (done - started):.0f} requests/s "
           f"without ray.init, {len(results) / (done - start):.0f} with it)")
