@@ -75,6 +75,22 @@ impl Limits {
         }
     }
 
+    /// Refuses a list of more than [`max_elements`](Self::max_elements) items (an argument's
+    /// `List[...]`), naming it by `what`: every door checks a list this way before it reads
+    /// the items.
+    pub fn check_items(&self, what: impl Into<String>, items: usize) -> Result<()> {
+        if items <= self.max_elements {
+            return Ok(());
+        }
+        Err(Error::Limit {
+            what: what.into(),
+            message: format!(
+                "is a list of {items} items, more than the limit of {} elements (max_elements)",
+                self.max_elements
+            ),
+        })
+    }
+
     /// Refuses a tensor of shape `dims` with more than [`max_elements`](Self::max_elements)
     /// elements, or whose size overflows. Zero dimensions are counted as ones: an empty tensor's
     /// other dimensions still make its strides, and the sizes computed from them. `what` names

@@ -169,7 +169,7 @@ fn main() -> Result<(), Failure> {
         count: 0,
         int_value: 0,
         float_value: 0.0,
-        bool_value: false,
+        bool_value: 0,
         str_value: std::ptr::null(),
     };
 

@@ -126,8 +126,9 @@ typedef struct ScriptlessArg {
   int64_t int_value;
   // `SCRIPTLESS_ARG_FLOAT`: the float.
   double float_value;
-  // `SCRIPTLESS_ARG_BOOL`: the bool.
-  bool bool_value;
+  // `SCRIPTLESS_ARG_BOOL`: the bool, 0 for false and any other value for true (a byte,
+  // not C's `bool`, so that any value in it is valid).
+  uint8_t bool_value;
   // `SCRIPTLESS_ARG_STR`: a NUL-terminated UTF-8 string.
   const char *str_value;
 } ScriptlessArg;
@@ -415,7 +416,8 @@ extern "C" {
 // `SCRIPTLESS_ERROR_UNSUPPORTED`, naming it.
 //
 // Errors: an argument `forward` does not take, one given twice, one missing or of the wrong
-// type is `SCRIPTLESS_ERROR_INPUT`, naming it, with the command line's message; the model's own
+// type is `SCRIPTLESS_ERROR_INPUT`, naming it, with the command line's message (a name given
+// twice, which a JSON request cannot say, with this API's own); the model's own
 // exception or failed `assert` is `SCRIPTLESS_ERROR_MODEL`, with PyTorch's class and message.
 //
 // # Safety
@@ -620,8 +622,9 @@ ScriptlessStatus scriptless_model_forward_many(const struct ScriptlessModel *mod
 // `model`'s `forward` signature as JSON, in `*json`: a NUL-terminated string that belongs to
 // the model and lives as long as it does. It is the `signature` `scriptless inspect --json`
 // prints: `{"params": [{"name": "x", "type": "Tensor", "kind": "tensor", "optional": false,
-// "default": false, "default_value": null, "baked": null, "tensors": [...]}, ...], "returns":
-// "Dict[str, Tensor]"}` (the fields are defined in docs/own-models.md#the-signature). For one
+// "default": false, "baked": null, "tensors": [...]}, ...], "returns": "Dict[str, Tensor]"}`
+// (`default_value` is there only for a literal default; the fields are defined in
+// docs/own-models.md#the-signature). For one
 // of the seed's models, its two tensor arguments, returning a `"Tensor"`.
 //
 // # Safety

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::ffi::c_char;
 
-use scriptless_core::script::{self, Given, Program, Value};
+use scriptless_core::script::{self, Given, Program, Signature, Value};
 use scriptless_core::{Error, Limits};
 
 use crate::args::{self, At, Named};
@@ -61,8 +61,9 @@ pub struct ScriptlessArg {
     pub int_value: i64,
     /// `SCRIPTLESS_ARG_FLOAT`: the float.
     pub float_value: f64,
-    /// `SCRIPTLESS_ARG_BOOL`: the bool.
-    pub bool_value: bool,
+    /// `SCRIPTLESS_ARG_BOOL`: the bool, 0 for false and any other value for true (a byte,
+    /// not C's `bool`, so that any value in it is valid).
+    pub bool_value: u8,
     /// `SCRIPTLESS_ARG_STR`: a NUL-terminated UTF-8 string.
     pub str_value: *const c_char,
 }
@@ -111,13 +112,20 @@ fn given_twice(out: &[(String, Given)], many: &mut Option<BTreeSet<String>>, nam
 ///
 /// # Safety
 /// Each argument's pointers are NULL or valid as `ScriptlessArg` says, for its `kind`.
-unsafe fn givens(args: &[ScriptlessArg], limits: &Limits) -> Result<Vec<(String, Given)>, Failure> {
+unsafe fn givens(
+    args: &[ScriptlessArg],
+    signature: &Signature,
+    limits: &Limits,
+) -> Result<Vec<(String, Given)>, Failure> {
     let mut out = Vec::with_capacity(args.len());
     let mut many = None;
     for (i, arg) in args.iter().enumerate() {
         let at = At::new("args", i);
         // SAFETY: NULL or a NUL-terminated string by the caller's contract.
         let name = unsafe { args::string(arg.name, format_args!("{at}.name")) }?;
+        // A name forward does not take is refused before its value is read, as every door
+        // refuses it.
+        signature.check_name(name)?;
         if given_twice(&out, &mut many, name) {
             return Err(twice(name, "args"));
         }
@@ -138,11 +146,11 @@ unsafe fn given(
     name: &str,
     limits: &Limits,
 ) -> Result<Given, Failure> {
-    // A list's items are within the limit on elements, as a tensor's are; the check names the
-    // argument only when it fails.
+    // A list's items are within the limit on elements, checked (as the library checks every
+    // door's lists) before they are read; the check names the argument only when it fails.
     let list_len = || -> Result<(), Failure> {
-        if limits.check_elements(String::new(), &[arg.count]).is_err() {
-            limits.check_elements(format!("input `{name}`"), &[arg.count])?;
+        if arg.count > limits.max_elements {
+            limits.check_items(format!("input `{name}`"), arg.count)?;
         }
         Ok(())
     };
@@ -172,7 +180,7 @@ unsafe fn given(
         }
         SCRIPTLESS_ARG_INT => Given::Int(arg.int_value),
         SCRIPTLESS_ARG_FLOAT => Given::Float(arg.float_value),
-        SCRIPTLESS_ARG_BOOL => Given::Bool(arg.bool_value),
+        SCRIPTLESS_ARG_BOOL => Given::Bool(arg.bool_value != 0),
         SCRIPTLESS_ARG_STR => {
             // SAFETY: NULL or a NUL-terminated string by the caller's contract.
             let s = unsafe { args::string(arg.str_value, at.field(".str_value")) }?;
@@ -291,7 +299,8 @@ pub(crate) fn one_tensor(value: Value, call: &str) -> Result<ScriptlessTensor, F
 /// `SCRIPTLESS_ERROR_UNSUPPORTED`, naming it.
 ///
 /// Errors: an argument `forward` does not take, one given twice, one missing or of the wrong
-/// type is `SCRIPTLESS_ERROR_INPUT`, naming it, with the command line's message; the model's own
+/// type is `SCRIPTLESS_ERROR_INPUT`, naming it, with the command line's message (a name given
+/// twice, which a JSON request cannot say, with this API's own); the model's own
 /// exception or failed `assert` is `SCRIPTLESS_ERROR_MODEL`, with PyTorch's class and message.
 ///
 /// # Safety
@@ -314,7 +323,8 @@ pub unsafe extern "C" fn scriptless_model_run(
         let result = match &model.body {
             Body::Program(program) => {
                 // SAFETY: by the function's contract.
-                let given = unsafe { givens(args, &program.options().limits) }?;
+                let given =
+                    unsafe { givens(args, program.signature(), &program.options().limits) }?;
                 ScriptlessOutputs::new(&run_program(program, given)?)?
             }
             Body::Seed {

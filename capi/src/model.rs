@@ -297,9 +297,18 @@ fn dim_words(dim: &script::Dim) -> String {
     }
 }
 
-/// `s` as a C string; names and shapes hold no NUL.
+/// `s` as a C string. An output's name may hold a NUL (a dict key the model made): C cannot
+/// name it, so it is unsupported, named.
 pub(crate) fn c_string(s: &str) -> Result<CString, Failure> {
-    CString::new(s).map_err(|_| Failure::new(SCRIPTLESS_ERROR_INTERNAL, "a NUL in a name"))
+    CString::new(s).map_err(|_| {
+        Failure::new(
+            SCRIPTLESS_ERROR_UNSUPPORTED,
+            format!(
+                "`{}` holds a NUL, which a C string cannot",
+                s.escape_debug()
+            ),
+        )
+    })
 }
 
 /// Loads a model from the weights file at `path` (UTF-8): safetensors, `torch.save(state_dict)`, a

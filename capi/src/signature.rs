@@ -189,8 +189,9 @@ pub(crate) fn arg_kind_to_c(kind: ArgKind) -> ScriptlessArgKind {
 /// `model`'s `forward` signature as JSON, in `*json`: a NUL-terminated string that belongs to
 /// the model and lives as long as it does. It is the `signature` `scriptless inspect --json`
 /// prints: `{"params": [{"name": "x", "type": "Tensor", "kind": "tensor", "optional": false,
-/// "default": false, "default_value": null, "baked": null, "tensors": [...]}, ...], "returns":
-/// "Dict[str, Tensor]"}` (the fields are defined in docs/own-models.md#the-signature). For one
+/// "default": false, "baked": null, "tensors": [...]}, ...], "returns": "Dict[str, Tensor]"}`
+/// (`default_value` is there only for a literal default; the fields are defined in
+/// docs/own-models.md#the-signature). For one
 /// of the seed's models, its two tensor arguments, returning a `"Tensor"`.
 ///
 /// # Safety

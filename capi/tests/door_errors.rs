@@ -243,7 +243,10 @@ fn argument(
             field("TENSOR", format!("    args[{i}].tensor = {input};\n"));
         }
         (Value::Null, _) => field("NONE", String::new()),
-        (Value::Bool(b), _) => field("BOOL", format!("    args[{i}].bool_value = {b};\n")),
+        (Value::Bool(b), _) => field(
+            "BOOL",
+            format!("    args[{i}].bool_value = {};\n", u8::from(*b)),
+        ),
         (Value::String(s), _) => field(
             "STR",
             format!("    args[{i}].str_value = {};\n", c_string(s)),

@@ -1,6 +1,6 @@
 //! NumPy arrays in and out: an input array copied once into a model tensor (candle owns its
-//! tensors' storage), in whatever layout it has; a seed model's output tensor handed to NumPy
-//! without a copy, a program's output tensor copied once into an array NumPy owns.
+//! tensors' storage), in whatever layout it has; an output tensor handed to NumPy without a
+//! copy (a program's read-only, as it may share the model's memory).
 
 use candle_core::{CpuStorage, DType, Device, Storage, Tensor, WithDType};
 use half::f16;

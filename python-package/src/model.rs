@@ -237,7 +237,7 @@ impl PyModel {
     /// by name: NumPy arrays (any dtype a tensor has: float16/32/64, int16/32/64, uint8, bool),
     /// numbers, strings, `None`, and lists, tuples and dicts of them (nested lists of numbers
     /// where a `Tensor` is declared read as `torch.tensor` reads them). It returns what
-    /// `forward` returns: tensors as NumPy arrays of their dtype (copies), numbers, strings,
+    /// `forward` returns: tensors as read-only NumPy arrays of their dtype (views of the tensors' memory), numbers, strings,
     /// `None`, lists, tuples and dicts.
     ///
     /// A seed model takes its inputs named as the seed's `forward` arguments (`padded_seq=`,
@@ -659,7 +659,7 @@ fn program_args(
                 }));
             }
             if signature.param(&name).is_none() {
-                return Err(no_such_argument(signature, name, limits));
+                return Err(no_such_argument(signature, name));
             }
             let value = given(&value, &name, limits)?;
             out.push((name, value));
@@ -670,10 +670,10 @@ fn program_args(
 
 /// The library's error for an argument `forward` does not take (refused before its value is
 /// read, so that a misspelt name is reported as such).
-fn no_such_argument(signature: &Signature, name: String, limits: &Limits) -> PyErr {
-    match args_from_given(signature, vec![(name, Given::None)], limits) {
+fn no_such_argument(signature: &Signature, name: String) -> PyErr {
+    match signature.check_name(&name) {
         Err(e) => to_py(e),
-        Ok(_) => Class::Internal.err("an unknown argument was taken"),
+        Ok(()) => Class::Internal.err("an unknown argument was taken"),
     }
 }
 

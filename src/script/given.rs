@@ -1,7 +1,7 @@
 //! [`Given`]: an argument as a door received it (a JSON request, a Python call, a C call),
 //! before `forward`'s signature types it. Every door builds these and calls [`args_from_given`],
 //! so that one rule types them all, and the same mistake gets the same message through every
-//! door: nested lists of numbers where a `Tensor` is declared become a tensor as
+//! door: a number or nested lists of numbers where a `Tensor` is declared become a tensor as
 //! `torch.tensor` makes one (all integers int64, any float float32, all booleans bool);
 //! everything else is checked against the declared type when `forward` is called.
 
@@ -78,21 +78,36 @@ pub fn typed(name: &str, ty: &Type, given: Given, limits: &Limits) -> Result<Val
             None => plain(given),
         },
         ("Union", given) => {
-            // The first member the value reads as, as PyTorch tries them in order.
+            // The first member the value reads as, as PyTorch tries them in order; a member
+            // it cannot be read as (a ragged list for a `Tensor`) leaves the next to try.
             let mut first = None;
+            let mut error = None;
             for t in &ty.args {
                 match typed(name, t, given.clone(), limits) {
                     Ok(v) if conforms(&v, t) => return Ok(v),
                     Ok(v) => first = first.or(Some(v)),
-                    Err(e) => return Err(e),
+                    Err(e) => error = error.or(Some(e)),
                 }
             }
-            first.unwrap_or_else(|| plain(given))
+            match (first, error) {
+                (Some(v), _) => v,
+                (None, Some(e)) => return Err(e),
+                (None, None) => plain(given),
+            }
         }
-        ("Tensor", given @ (Given::List(_) | Given::Tuple(_))) => {
-            Value::Tensor(tensor_from_given(name, &given, limits)?)
-        }
+        // A number or bool too, a 0-dim tensor as `torch.tensor(3.0)` makes.
+        (
+            "Tensor",
+            given @ (Given::List(_)
+            | Given::Tuple(_)
+            | Given::Int(_)
+            | Given::Float(_)
+            | Given::Bool(_)),
+        ) => Value::Tensor(tensor_from_given(name, &given, limits)?),
         ("List", Given::List(items) | Given::Tuple(items)) => match ty.args.first() {
+            _ if items.len() > limits.max_elements => {
+                return Err(too_many(name, items.len(), limits));
+            }
             Some(inner) => Value::List(
                 items
                     .into_iter()
@@ -126,6 +141,14 @@ pub fn typed(name: &str, ty: &Type, given: Given, limits: &Limits) -> Result<Val
         },
         (_, given) => plain(given),
     })
+}
+
+/// The error for a list of `items` items past the limit (formatted only when one is).
+fn too_many(name: &str, items: usize, limits: &Limits) -> Error {
+    match limits.check_items(format!("input `{name}`"), items) {
+        Err(e) => e,
+        Ok(()) => Error::input(name, format!("is a list of {items} items")),
+    }
 }
 
 /// Whether `v` is of the plain type `ty` (for choosing a `Union`'s member).
@@ -169,6 +192,13 @@ fn leaves<'g>(
     match g {
         Given::List(items) | Given::Tuple(items) => {
             if shape.len() == depth {
+                if !out.is_empty() {
+                    // A number came first at this depth: `[1, [2]]`.
+                    return Err(Error::input(
+                        name,
+                        "is ragged: numbers and lists at one depth",
+                    ));
+                }
                 shape.push(items.len());
             } else if shape.get(depth) != Some(&items.len()) {
                 return Err(Error::input(
@@ -201,6 +231,11 @@ pub(crate) fn tensor_from_given(name: &str, g: &Given, limits: &Limits) -> Resul
     let mut shape = Vec::new();
     let mut flat = Vec::new();
     leaves(name, g, &mut shape, &mut flat, 0)?;
+    // Every leaf at the innermost depth, and as many as the shape holds (`[[1], []]` has
+    // fewer).
+    if flat.len() != shape.iter().product::<usize>() {
+        return Err(Error::input(name, "is ragged"));
+    }
     limits.check_elements(format!("input `{name}`"), &shape)?;
     let device = Device::Cpu;
     if !flat.is_empty() && flat.iter().all(|x| matches!(x, Given::Bool(_))) {
@@ -327,6 +362,49 @@ mod tests {
     }
 
     #[test]
+    fn a_list_past_the_limit_is_refused_before_its_items_are_read() {
+        let limits = Limits {
+            max_elements: 3,
+            ..Limits::default()
+        };
+        let args = vec![("xs".to_string(), Given::List(vec![ints(&[1]); 4]))];
+        let e = args_from_given(&signature(), args, &limits).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "input `xs`: is a list of 4 items, more than the limit of 3 elements (max_elements)"
+        );
+    }
+
+    #[test]
+    fn a_union_takes_the_first_member_the_value_reads_as() {
+        let plain = |name: &str| Type {
+            name: name.into(),
+            args: vec![],
+        };
+        let list = |item: Type| Type {
+            name: "List".into(),
+            args: vec![item],
+        };
+        let ty = Type {
+            name: "Union".into(),
+            args: vec![plain("Tensor"), list(list(plain("int")))],
+        };
+        let limits = Limits::default();
+        // Rectangular: a tensor.
+        let v = typed("u", &ty, Given::List(vec![ints(&[1, 2])]), &limits).expect("typed");
+        assert!(matches!(v, Value::Tensor(_)));
+        // Ragged: not a tensor, but a List[List[int]].
+        let v = typed(
+            "u",
+            &ty,
+            Given::List(vec![ints(&[1]), ints(&[2, 3])]),
+            &limits,
+        )
+        .expect("typed");
+        assert!(matches!(&v, Value::List(rows) if rows.len() == 2));
+    }
+
+    #[test]
     fn mistakes_name_the_argument() {
         let cases = [
             (
@@ -347,6 +425,19 @@ mod tests {
                     Given::List(vec![Given::List(vec![Given::Str("a".into())])]),
                 )],
                 "input `xs[0]`: holds something other than numbers",
+            ),
+            // A number before a list at one depth is ragged too, whatever follows.
+            (
+                vec![("x", Given::List(vec![Given::Int(1), ints(&[2])]))],
+                "input `x`: is ragged: numbers and lists at one depth",
+            ),
+            (
+                vec![("x", Given::List(vec![Given::Int(1), ints(&[2, 3])]))],
+                "input `x`: is ragged: numbers and lists at one depth",
+            ),
+            (
+                vec![("x", Given::List(vec![ints(&[]), ints(&[1])]))],
+                "input `x`: is ragged: its nested lists differ in length at one depth",
             ),
         ];
         for (args, message) in cases {

@@ -30,42 +30,81 @@ pub fn args_from_json(
             "expected a JSON object keyed by forward's argument names",
         ));
     };
-    let args = map
-        .into_iter()
-        .map(|(k, v)| {
-            let g = given(&k, v)?;
-            Ok((k, g))
-        })
-        .collect::<Result<_>>()?;
+    // serde_json reads an integer literal past int64's range as a float: refused instead, as
+    // `torch.tensor` refuses it (and Python's door does).
+    if let Some((name, literal)) = wide_integer(text) {
+        return Err(Error::input(
+            name,
+            format!("{literal} is out of int64's range"),
+        ));
+    }
+    let args = map.into_iter().map(|(k, v)| (k, given(v))).collect();
     args_from_given(signature, args, limits)
 }
 
-/// A JSON value of the argument `name` as given: an integer literal an int (one past int64's
-/// range is refused, as `torch.tensor` refuses it), any other number a float.
-fn given(name: &str, v: Json) -> Result<Given> {
-    Ok(match v {
+/// A JSON value as given: an integer literal an int, any other number a float.
+fn given(v: Json) -> Given {
+    match v {
         Json::Null => Given::None,
         Json::Bool(b) => Given::Bool(b),
         Json::Number(n) => match n.as_i64() {
             Some(i) => Given::Int(i),
-            None if n.is_u64() => {
-                return Err(Error::input(name, format!("{n} is out of int64's range")))
-            }
             None => Given::Float(n.as_f64().unwrap_or(f64::NAN)),
         },
         Json::String(s) => Given::Str(s),
-        Json::Array(items) => Given::List(
-            items
-                .into_iter()
-                .map(|v| given(name, v))
-                .collect::<Result<_>>()?,
-        ),
-        Json::Object(map) => Given::Dict(
-            map.into_iter()
-                .map(|(k, v)| Ok((k, given(name, v)?)))
-                .collect::<Result<_>>()?,
-        ),
-    })
+        Json::Array(items) => Given::List(items.into_iter().map(given).collect()),
+        Json::Object(map) => Given::Dict(map.into_iter().map(|(k, v)| (k, given(v))).collect()),
+    }
+}
+
+/// The first integer literal (no `.`, `e` or `E`) past int64's range in `text`, a JSON object
+/// that parsed, with the key of the top-level entry that holds it.
+fn wide_integer(text: &str) -> Option<(String, &str)> {
+    let bytes = text.as_bytes();
+    let (mut i, mut depth) = (0, 0usize);
+    // The last string at depth 1 (a key, once a `:` follows it), and the current key.
+    let (mut last, mut key) = (None, String::new());
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'"' => {
+                let start = i;
+                i += 1;
+                while let Some(&c) = bytes.get(i) {
+                    match c {
+                        b'\\' => i += 2,
+                        b'"' => break,
+                        _ => i += 1,
+                    }
+                }
+                if depth == 1 {
+                    last = text.get(start..=i);
+                }
+            }
+            b':' if depth == 1 => {
+                key = last
+                    .and_then(|k| serde_json::from_str::<String>(k).ok())
+                    .unwrap_or_default();
+            }
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            b'-' | b'0'..=b'9' => {
+                let start = i;
+                while bytes
+                    .get(i + 1)
+                    .is_some_and(|c| c.is_ascii_digit() || b"+-.eE".contains(c))
+                {
+                    i += 1;
+                }
+                let literal = text.get(start..=i).unwrap_or_default();
+                if !literal.contains(['.', 'e', 'E']) && literal.parse::<i64>().is_err() {
+                    return Some((key, literal));
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
 }
 
 /// The arguments of a request of named tensors (safetensors, `.npz`): each tensor argument by
@@ -425,4 +464,30 @@ pub fn output_npz(v: &Value) -> Result<Vec<u8>> {
         .finish()
         .map_err(|e| Error::Script(format!("writing the .npz: {e}")))?;
     Ok(cursor.into_inner())
+}
+
+#[cfg(test)]
+mod wide_integer_tests {
+    use super::wide_integer;
+
+    #[test]
+    fn integers_past_int64_are_found_with_their_argument_and_nothing_else_is() {
+        let found = |text: &str| wide_integer(text).map(|(k, l)| (k, l.to_string()));
+        let wide = |k: &str, l: &str| Some((k.to_string(), l.to_string()));
+        assert_eq!(
+            found(r#"{"a": 1, "x": [[1, -9223372036854775809]]}"#),
+            wide("x", "-9223372036854775809")
+        );
+        assert_eq!(
+            found(r#"{"k\"1": {"y": 18446744073709551616}}"#),
+            wide("k\"1", "18446744073709551616")
+        );
+        // Floats, int64's own extremes and digits inside strings are not.
+        for text in [
+            r#"{"x": [1e30, 1.5, -0.0, 9223372036854775807, -9223372036854775808]}"#,
+            r#"{"s": "99999999999999999999", "t": "\"123456789012345678901\""}"#,
+        ] {
+            assert_eq!(found(text), None, "{text}");
+        }
+    }
 }

@@ -126,6 +126,15 @@ impl Signature {
     pub fn param(&self, name: &str) -> Option<&Param> {
         self.params.iter().find(|p| p.name == name)
     }
+
+    /// Refuses `name` unless `forward` takes an argument of that name, with the message every
+    /// door gives (a door checks a name before it reads the value given for it).
+    pub fn check_name(&self, name: &str) -> crate::error::Result<()> {
+        match self.param(name) {
+            Some(_) => Ok(()),
+            None => Err(super::given::no_such_argument(self, name)),
+        }
+    }
 }
 
 impl TensorSpec {

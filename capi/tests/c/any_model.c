@@ -459,8 +459,14 @@ static void run_cases(void) {
         memset(&two[1], 0, sizeof two[1]);
         expect_run_fails("run: count 2 with one argument filled in", m, two, 2, SCRIPTLESS_ERROR_NULL_ARGUMENT,
                          "args[1].name", NULL);
+        /* A name forward does not take is refused before its kind is read. */
         two[1].name = "x2";
-        expect_run_fails("run: kind 0", m, two, 2, SCRIPTLESS_ERROR_INVALID_ARGUMENT, "args[1].kind", "x2");
+        expect_run_fails("run: kind 0 under a name that is not an argument", m, two, 2, SCRIPTLESS_ERROR_INPUT,
+                         "`x2`", "no such argument");
+        ScriptlessArg zero;
+        memset(&zero, 0, sizeof zero);
+        zero.name = "x";
+        expect_run_fails("run: kind 0", m, &zero, 1, SCRIPTLESS_ERROR_INVALID_ARGUMENT, "args[0].kind", "x");
     }
     {
         ScriptlessArg a = good;
@@ -470,9 +476,11 @@ static void run_cases(void) {
         a.kind = SCRIPTLESS_ARG_OTHER;
         expect_run_fails("run: kind OTHER", m, &a, 1, SCRIPTLESS_ERROR_INVALID_ARGUMENT, "args[0].kind",
                          "SCRIPTLESS_ARG_OTHER");
+        /* An int where a Tensor is declared is a 0-dim tensor (torch.tensor(3)), which the
+           model's Linear refuses. */
         a.kind = SCRIPTLESS_ARG_INT;
         a.int_value = 3;
-        expect_run_fails("run: an int for a tensor", m, &a, 1, SCRIPTLESS_ERROR_INPUT, "`x`", "int");
+        expect_run_fails("run: an int for a tensor", m, &a, 1, SCRIPTLESS_ERROR_MODEL, "aten::linear", NULL);
         a.kind = SCRIPTLESS_ARG_STR;
         a.str_value = "hello";
         expect_run_fails("run: a str for a tensor", m, &a, 1, SCRIPTLESS_ERROR_INPUT, "`x`", "str");
