@@ -63,30 +63,67 @@ pub(crate) fn input_tensor(
         }
     };
     let descr = array.dtype();
-    let candle_dtype = if descr.is_equiv_to(&dtype::<f32>(py)) {
-        DType::F32
-    } else if descr.is_equiv_to(&dtype::<f64>(py)) {
-        DType::F64
-    } else if descr.is_equiv_to(&dtype::<f16>(py)) {
-        DType::F16
-    } else if descr.is_equiv_to(&dtype::<i64>(py)) {
-        DType::I64
-    } else if descr.is_equiv_to(&dtype::<i32>(py)) {
-        DType::I32
+    // The seed's models read floats and integer indices and lengths.
+    let scalar = scalar_type(&array)
+        .filter(|s| {
+            use ScalarType::*;
+            matches!(s, Float32 | Float64 | Float16 | Int64 | Int32)
+        })
+        .ok_or_else(|| {
+            Class::Input.err(format!(
+                "input `{name}`: NumPy dtype {descr} is not read: floats are float16, float32 \
+                 or float64 in native byte order, indices and lengths int32 or int64"
+            ))
+        })?;
+    check_request_tensor(kind, name, scalar.candle(), array.shape(), limits).map_err(to_py)?;
+    read(&readable(&array, name)?, scalar, name)
+}
+
+/// The tensor dtype of a NumPy array, where a tensor can have it (native byte order).
+fn scalar_type(array: &Bound<'_, PyUntypedArray>) -> Option<ScalarType> {
+    let py = array.py();
+    let descr = array.dtype();
+    let is = |d: Bound<'_, numpy::PyArrayDescr>| descr.is_equiv_to(&d);
+    Some(if is(dtype::<f32>(py)) {
+        ScalarType::Float32
+    } else if is(dtype::<f64>(py)) {
+        ScalarType::Float64
+    } else if is(dtype::<f16>(py)) {
+        ScalarType::Float16
+    } else if is(dtype::<i64>(py)) {
+        ScalarType::Int64
+    } else if is(dtype::<i32>(py)) {
+        ScalarType::Int32
+    } else if is(dtype::<i16>(py)) {
+        ScalarType::Int16
+    } else if is(dtype::<u8>(py)) {
+        ScalarType::UInt8
+    } else if is(dtype::<bool>(py)) {
+        ScalarType::Bool
     } else {
-        return Err(Class::Input.err(format!(
-            "input `{name}`: NumPy dtype {descr} is not read: floats are float16, float32 or \
-             float64 in native byte order, indices and lengths int32 or int64"
-        )));
-    };
-    check_request_tensor(kind, name, candle_dtype, array.shape(), limits).map_err(to_py)?;
-    let array = readable(&array, name)?;
-    match candle_dtype {
-        DType::F32 => tensor_of::<f32>(&array, name),
-        DType::F64 => tensor_of::<f64>(&array, name),
-        DType::F16 => tensor_of::<f16>(&array, name),
-        DType::I64 => tensor_of::<i64>(&array, name),
-        _ => tensor_of::<i32>(&array, name),
+        return None;
+    })
+}
+
+/// The elements of `array` (readable, of the dtype `scalar`) as a candle tensor of that
+/// dtype. A bool array is read as its bytes (a view of the same memory), which NumPy keeps 0
+/// or 1; any other byte is made 1, as `bool()` of it is.
+fn read(array: &Bound<'_, PyUntypedArray>, scalar: ScalarType, name: &str) -> PyResult<Tensor> {
+    match scalar {
+        ScalarType::Float32 => tensor_of::<f32>(array, name),
+        ScalarType::Float64 => tensor_of::<f64>(array, name),
+        ScalarType::Float16 => tensor_of::<f16>(array, name),
+        ScalarType::Int64 => tensor_of::<i64>(array, name),
+        ScalarType::Int32 => tensor_of::<i32>(array, name),
+        ScalarType::Int16 => tensor_of::<i16>(array, name),
+        ScalarType::UInt8 => tensor_of::<u8>(array, name),
+        ScalarType::Bool => {
+            let bytes = array
+                .call_method1("view", (dtype::<u8>(array.py()),))?
+                .cast_into::<PyUntypedArray>()?;
+            tensor_of::<u8>(&bytes, name)?.ne(0u8).map_err(candle)
+        }
+        _ => Err(internal("an input of a dtype no array has")),
     }
 }
 
@@ -99,55 +136,19 @@ pub(crate) fn array_tensor(
     name: &str,
     limits: &Limits,
 ) -> PyResult<ops::Tensor> {
-    let py = array.py();
-    let descr = array.dtype();
-    let scalar = if descr.is_equiv_to(&dtype::<f32>(py)) {
-        ScalarType::Float32
-    } else if descr.is_equiv_to(&dtype::<f64>(py)) {
-        ScalarType::Float64
-    } else if descr.is_equiv_to(&dtype::<f16>(py)) {
-        ScalarType::Float16
-    } else if descr.is_equiv_to(&dtype::<i64>(py)) {
-        ScalarType::Int64
-    } else if descr.is_equiv_to(&dtype::<i32>(py)) {
-        ScalarType::Int32
-    } else if descr.is_equiv_to(&dtype::<i16>(py)) {
-        ScalarType::Int16
-    } else if descr.is_equiv_to(&dtype::<u8>(py)) {
-        ScalarType::UInt8
-    } else if descr.is_equiv_to(&dtype::<bool>(py)) {
-        ScalarType::Bool
-    } else {
-        return Err(Class::Input.err(format!(
-            "input `{name}`: NumPy dtype {descr} is not read: a tensor is float16, float32, \
-             float64, int16, int32, int64, uint8 or bool, in native byte order"
-        )));
-    };
+    let scalar = scalar_type(array).ok_or_else(|| {
+        Class::Input.err(format!(
+            "input `{name}`: NumPy dtype {} is not read: a tensor is float16, float32, \
+             float64, int16, int32, int64, uint8 or bool, in native byte order",
+            array.dtype()
+        ))
+    })?;
     limits
         .check_elements(format!("input `{name}`"), array.shape())
         .map_err(to_py)?;
-    let array = readable(array, name)?;
-    let inner = match scalar {
-        ScalarType::Float32 => tensor_of::<f32>(&array, name),
-        ScalarType::Float64 => tensor_of::<f64>(&array, name),
-        ScalarType::Float16 => tensor_of::<f16>(&array, name),
-        ScalarType::Int64 => tensor_of::<i64>(&array, name),
-        ScalarType::Int32 => tensor_of::<i32>(&array, name),
-        ScalarType::Int16 => tensor_of::<i16>(&array, name),
-        ScalarType::UInt8 => tensor_of::<u8>(&array, name),
-        // A bool array is read as its bytes (a view of the same memory), which NumPy keeps 0
-        // or 1; any other byte is made 1, as `bool()` of it is.
-        ScalarType::Bool => {
-            let bytes = array
-                .call_method1("view", (dtype::<u8>(py),))?
-                .cast_into::<PyUntypedArray>()?;
-            tensor_of::<u8>(&bytes, name)
-        }
-        _ => return Err(internal("an input of a dtype no array has")),
-    }?;
+    let inner = read(&readable(array, name)?, scalar, name)?;
     if scalar == ScalarType::Bool {
-        let ones = inner.ne(0u8).map_err(candle)?;
-        ops::Tensor::from_mask(ones)
+        ops::Tensor::from_mask(inner)
     } else {
         ops::Tensor::new(inner)
     }
@@ -225,73 +226,7 @@ pub(crate) fn output_array<'py>(py: Python<'py>, tensor: Tensor) -> PyResult<Bou
     if tensor.dtype() == DType::BF16 {
         tensor = tensor.to_dtype(DType::F32).map_err(candle)?;
     }
-    let tensor = tensor.contiguous().map_err(candle)?;
-    let dims = tensor.dims().to_vec();
-    let data = {
-        let (storage, layout) = tensor.storage_and_layout();
-        let (start, end) = layout
-            .contiguous_offsets()
-            .ok_or_else(|| internal("a contiguous output without contiguous offsets"))?;
-        let Storage::Cpu(cpu) = &*storage else {
-            return Err(internal("an output on the CPU without CPU storage"));
-        };
-        Data::of(cpu, start, end)?
-    };
-    let owner = Bound::new(py, OutputStorage { _tensor: tensor })?.into_any();
-    // SAFETY: `data` points into the storage of the tensor `owner` holds, which keeps that
-    // storage, and so its buffer, alive and in place until the array (whose base `owner`
-    // becomes) is gone; candle never reallocates or writes a tensor's storage after the op
-    // that made it, and no other tensor shares these elements. Each view has exactly
-    // `dims.product()` elements of its type, the contiguous range `start..end` of the storage.
-    unsafe {
-        Ok(match data {
-            Data::F32(p) => view(p, &dims, owner),
-            Data::F64(p) => view(p, &dims, owner),
-            Data::F16(p) => view(p, &dims, owner),
-        })
-    }
-}
-
-/// Where an output's elements start, by type.
-enum Data {
-    F32(*const f32),
-    F64(*const f64),
-    F16(*const f16),
-}
-
-impl Data {
-    /// The elements `start..end` of `cpu`.
-    fn of(cpu: &CpuStorage, start: usize, end: usize) -> PyResult<Self> {
-        fn at<T>(v: &[T], start: usize, end: usize) -> PyResult<*const T> {
-            v.get(start..end)
-                .map(<[T]>::as_ptr)
-                .ok_or_else(|| internal("an output whose layout exceeds its storage"))
-        }
-        Ok(match cpu {
-            CpuStorage::F32(v) => Data::F32(at(v, start, end)?),
-            CpuStorage::F64(v) => Data::F64(at(v, start, end)?),
-            CpuStorage::F16(v) => Data::F16(at(v, start, end)?),
-            _ => return Err(internal("an output of a dtype no model returns")),
-        })
-    }
-}
-
-/// A NumPy array of `dims` over the C-order elements at `data`, its base `owner`.
-///
-/// # Safety
-/// `data` points to `dims.product()` initialised `T`s that stay in place, unwritten by
-/// anything else, for as long as `owner` lives.
-unsafe fn view<'py, T: Element>(
-    data: *const T,
-    dims: &[usize],
-    owner: Bound<'py, PyAny>,
-) -> Bound<'py, PyAny> {
-    // SAFETY: by the function's contract, `data` holds the elements of a C-order array of
-    // `dims`, and they outlive `owner`, which the array keeps alive.
-    unsafe {
-        let array = ArrayViewD::from_shape_ptr(IxDyn(dims), data);
-        PyArrayDyn::borrow_from_array(&array, owner).into_any()
-    }
+    view_of(py, tensor, true)
 }
 
 /// The output tensor of a model run by its own code as a NumPy array of its dtype (float16,
@@ -311,21 +246,24 @@ pub(crate) fn tensor_array<'py>(
         ScalarType::BFloat16 => {
             let wide = inner.flatten_all().and_then(|t| t.to_dtype(DType::F32));
             let values = wide.and_then(|t| t.to_vec1::<f32>()).map_err(candle)?;
-            return array_of(py, values, &dims);
+            array_of(py, values, &dims)
         }
         ScalarType::Bool => {
             let bytes = inner
                 .flatten_all()
                 .and_then(|t| t.to_vec1::<u8>())
                 .map_err(candle)?;
-            return array_of(py, bytes.into_iter().map(|b| b != 0).collect(), &dims);
+            array_of(py, bytes.into_iter().map(|b| b != 0).collect(), &dims)
         }
-        _ => {}
+        _ => view_of(py, inner.to_device(&Device::Cpu).map_err(candle)?, false),
     }
-    let tensor = inner
-        .to_device(&Device::Cpu)
-        .and_then(|t| t.contiguous())
-        .map_err(candle)?;
+}
+
+/// A NumPy array over the memory of `tensor` (on the CPU), of its dtype, which the array keeps
+/// alive (its `base`); read-only unless `writable`.
+fn view_of<'py>(py: Python<'py>, tensor: Tensor, writable: bool) -> PyResult<Bound<'py, PyAny>> {
+    let tensor = tensor.contiguous().map_err(candle)?;
+    let dims = tensor.dims().to_vec();
     let (storage, layout) = tensor.storage_and_layout();
     let (start, end) = layout
         .contiguous_offsets()
@@ -333,13 +271,20 @@ pub(crate) fn tensor_array<'py>(
     let Storage::Cpu(cpu) = &*storage else {
         return Err(internal("an output on the CPU without CPU storage"));
     };
-    /// The read-only view of `v[start..end]`, its base `owner`.
+    let owner = Bound::new(
+        py,
+        OutputStorage {
+            _tensor: tensor.clone(),
+        },
+    )?
+    .into_any();
+    /// The view of `v[start..end]`, its base `owner`.
     fn shared<'py, T: Element>(
         v: &[T],
-        start: usize,
-        end: usize,
+        (start, end): (usize, usize),
         dims: &[usize],
         owner: Bound<'py, PyAny>,
+        writable: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let data = v
             .get(start..end)
@@ -348,31 +293,46 @@ pub(crate) fn tensor_array<'py>(
         // SAFETY: `data` is the tensor's `dims.product()` elements in C order, in the storage
         // of the tensor `owner` holds, which keeps them alive and in place while the array
         // (whose base it becomes) lives; candle never writes a tensor's storage after the op
-        // that made it. The array is made read-only before anyone sees it, so that memory
-        // the model may share (a parameter it returned) is never written through it.
+        // that made it. A view that is not `writable` is made read-only before anyone sees
+        // it, so that memory the model may share (a parameter it returned) is never written
+        // through it; a writable one is of a seed model's output, which nothing else reads.
         unsafe {
             let array = view(data.as_ptr(), dims, owner);
-            let raw = array.as_ptr().cast::<numpy::npyffi::PyArrayObject>();
-            (*raw).fields.flags &= !numpy::npyffi::NPY_ARRAY_WRITEABLE;
+            if !writable {
+                let raw = array.as_ptr().cast::<numpy::npyffi::PyArrayObject>();
+                (*raw).fields.flags &= !numpy::npyffi::NPY_ARRAY_WRITEABLE;
+            }
             Ok(array)
         }
     }
-    let owner = Bound::new(
-        py,
-        OutputStorage {
-            _tensor: tensor.clone(),
-        },
-    )?
-    .into_any();
+    let at = (start, end);
     match cpu {
-        CpuStorage::F32(v) => shared(v, start, end, &dims, owner),
-        CpuStorage::F64(v) => shared(v, start, end, &dims, owner),
-        CpuStorage::F16(v) => shared(v, start, end, &dims, owner),
-        CpuStorage::I64(v) => shared(v, start, end, &dims, owner),
-        CpuStorage::I32(v) => shared(v, start, end, &dims, owner),
-        CpuStorage::I16(v) => shared(v, start, end, &dims, owner),
-        CpuStorage::U8(v) => shared(v, start, end, &dims, owner),
+        CpuStorage::F32(v) => shared(v, at, &dims, owner, writable),
+        CpuStorage::F64(v) => shared(v, at, &dims, owner, writable),
+        CpuStorage::F16(v) => shared(v, at, &dims, owner, writable),
+        CpuStorage::I64(v) => shared(v, at, &dims, owner, writable),
+        CpuStorage::I32(v) => shared(v, at, &dims, owner, writable),
+        CpuStorage::I16(v) => shared(v, at, &dims, owner, writable),
+        CpuStorage::U8(v) => shared(v, at, &dims, owner, writable),
         _ => Err(internal("an output of a dtype no operator makes")),
+    }
+}
+
+/// A NumPy array of `dims` over the C-order elements at `data`, its base `owner`.
+///
+/// # Safety
+/// `data` points to `dims.product()` initialised `T`s that stay in place, unwritten by
+/// anything else, for as long as `owner` lives.
+unsafe fn view<'py, T: Element>(
+    data: *const T,
+    dims: &[usize],
+    owner: Bound<'py, PyAny>,
+) -> Bound<'py, PyAny> {
+    // SAFETY: by the function's contract, `data` holds the elements of a C-order array of
+    // `dims`, and they outlive `owner`, which the array keeps alive.
+    unsafe {
+        let array = ArrayViewD::from_shape_ptr(IxDyn(dims), data);
+        PyArrayDyn::borrow_from_array(&array, owner).into_any()
     }
 }
 
