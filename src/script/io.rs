@@ -30,30 +30,43 @@ pub fn args_from_json(
             "expected a JSON object keyed by forward's argument names",
         ));
     };
+    let mut wide = false;
+    let args = map
+        .into_iter()
+        .map(|(k, v)| (k, given(v, &mut wide)))
+        .collect();
     // serde_json reads an integer literal past int64's range as a float: refused instead, as
-    // `torch.tensor` refuses it (and Python's door does).
-    if let Some((name, literal)) = wide_integer(text) {
+    // `torch.tensor` refuses it (and Python's door does). Only a request with a number that
+    // may have been one is scanned for it.
+    if let Some((name, literal)) = wide.then(|| wide_integer(text)).flatten() {
         return Err(Error::input(
             name,
             format!("{literal} is out of int64's range"),
         ));
     }
-    let args = map.into_iter().map(|(k, v)| (k, given(v))).collect();
     args_from_given(signature, args, limits)
 }
 
-/// A JSON value as given: an integer literal an int, any other number a float.
-fn given(v: Json) -> Given {
+/// A JSON value as given: an integer literal an int, any other number a float. `wide` is set
+/// where a number outside int64 is a whole number of int64's magnitude or more, which an
+/// integer literal past int64's range reads as.
+fn given(v: Json, wide: &mut bool) -> Given {
     match v {
         Json::Null => Given::None,
         Json::Bool(b) => Given::Bool(b),
         Json::Number(n) => match n.as_i64() {
             Some(i) => Given::Int(i),
-            None => Given::Float(n.as_f64().unwrap_or(f64::NAN)),
+            None => {
+                let x = n.as_f64().unwrap_or(f64::NAN);
+                *wide |= x.abs() >= 9.2e18 && x.fract() == 0.0;
+                Given::Float(x)
+            }
         },
         Json::String(s) => Given::Str(s),
-        Json::Array(items) => Given::List(items.into_iter().map(given).collect()),
-        Json::Object(map) => Given::Dict(map.into_iter().map(|(k, v)| (k, given(v))).collect()),
+        Json::Array(items) => Given::List(items.into_iter().map(|v| given(v, wide)).collect()),
+        Json::Object(map) => {
+            Given::Dict(map.into_iter().map(|(k, v)| (k, given(v, wide))).collect())
+        }
     }
 }
 
@@ -468,7 +481,32 @@ pub fn output_npz(v: &Value) -> Result<Vec<u8>> {
 
 #[cfg(test)]
 mod wide_integer_tests {
-    use super::wide_integer;
+    use super::{args_from_json, wide_integer};
+    use crate::limits::Limits;
+
+    #[test]
+    fn a_request_with_an_integer_past_int64_is_refused_naming_its_argument() {
+        let code = "def forward(self, x: Tensor, k: int) -> Tensor:\n    return x\n";
+        let module = crate::script::parse("code/m.py", code).expect("the test's code parses");
+        let function = module.functions.first().expect("one function");
+        let signature = crate::script::program::signature_of(function);
+        let limits = Limits::default();
+        for (text, message) in [
+            (
+                r#"{"x": [1.5, 2.5], "k": 9223372036854775808}"#,
+                "input `k`: 9223372036854775808 is out of int64's range",
+            ),
+            (
+                r#"{"x": [[1, -100000000000000000000]], "k": 1}"#,
+                "input `x`: -100000000000000000000 is out of int64's range",
+            ),
+        ] {
+            let e = args_from_json(&signature, text, &limits).unwrap_err();
+            assert_eq!(e.to_string(), message, "{text}");
+        }
+        // A float of that size is a float.
+        assert!(args_from_json(&signature, r#"{"x": [1e19, 2.0], "k": 1}"#, &limits).is_ok());
+    }
 
     #[test]
     fn integers_past_int64_are_found_with_their_argument_and_nothing_else_is() {

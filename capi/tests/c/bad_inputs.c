@@ -62,35 +62,6 @@ static void expect_mem_load_fails(const char *name, const void *data, size_t len
     }
 }
 
-static unsigned char *read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        return NULL;
-    }
-    unsigned char *buf = NULL;
-    size_t cap = 0, n = 0;
-    for (;;) {
-        if (n == cap) {
-            size_t ncap = cap ? cap * 2 : 65536;
-            unsigned char *nb = realloc(buf, ncap);
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                return NULL;
-            }
-            buf = nb;
-            cap = ncap;
-        }
-        size_t r = fread(buf + n, 1, cap - n, f);
-        n += r;
-        if (r == 0) {
-            break;
-        }
-    }
-    fclose(f);
-    *len = n;
-    return buf;
-}
 
 /* Runs a forward call that must fail with `want`; checks that `*output` comes back NULL. */
 static void expect_forward_fails(const char *name, const ScriptlessModel *model,

@@ -2,13 +2,15 @@
  * check.h: the checks the C API's test programs share (bad_inputs.c, any_model.c). Each case
  * prints `ok   <case>: <message>` or `FAIL <case>: ...`; `n_ok` and `n_fail` count them.
  * `prime()` sets the last error to a marker before a case, so that a stale message cannot pass
- * for the message of the call under test.
+ * for the message of the call under test. `read_file` reads a whole file, for the loads from
+ * memory.
  */
 
 #ifndef SCRIPTLESS_TEST_CHECK_H
 #define SCRIPTLESS_TEST_CHECK_H
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "scriptless.h"
@@ -109,5 +111,37 @@ static inline void check_true(const char *name, int cond, const char *what) {
     } while (0)
 
 #define EXPECT_OK(name, call) check_ok((name), (call))
+
+/* The bytes of the file at `path` (freed by the caller), their count in `*len`; NULL where it
+ * cannot be read. */
+static inline unsigned char *read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        return NULL;
+    }
+    unsigned char *buf = NULL;
+    size_t cap = 0, n = 0;
+    for (;;) {
+        if (n == cap) {
+            size_t ncap = cap ? cap * 2 : 65536;
+            unsigned char *nb = realloc(buf, ncap);
+            if (!nb) {
+                free(buf);
+                fclose(f);
+                return NULL;
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        size_t r = fread(buf + n, 1, cap - n, f);
+        n += r;
+        if (r == 0) {
+            break;
+        }
+    }
+    fclose(f);
+    *len = n;
+    return buf;
+}
 
 #endif
