@@ -37,6 +37,28 @@ pub enum Given {
     Dict(Vec<(String, Given)>),
 }
 
+/// Where a value sits in an argument (`xs`, `xs[1]`, `d["k"]`), written out only for a
+/// message.
+#[derive(Clone, Copy)]
+enum Name<'a> {
+    /// The argument itself.
+    Arg(&'a str),
+    /// An item of a list or tuple.
+    Index(&'a Name<'a>, usize),
+    /// A dict's entry.
+    Key(&'a Name<'a>, &'a str),
+}
+
+impl std::fmt::Display for Name<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Name::Arg(name) => f.write_str(name),
+            Name::Index(outer, i) => write!(f, "{outer}[{i}]"),
+            Name::Key(outer, key) => write!(f, "{outer}[{key:?}]"),
+        }
+    }
+}
+
 /// The arguments of one call, typed by `signature`: every name must be one of `forward`'s
 /// arguments; each value is typed by `typed`. What is missing, and what does not match its
 /// declared type, is refused when `forward` is called, naming the argument.
@@ -50,7 +72,7 @@ pub fn args_from_given(
         let Some(param) = signature.param(&name) else {
             return Err(no_such_argument(signature, &name));
         };
-        let value = typed(&name, &param.ty, given, limits)?;
+        let value = typed(Name::Arg(&name), &param.ty, given, limits)?;
         out.push((name, value));
     }
     Ok(out)
@@ -70,7 +92,7 @@ pub(crate) fn no_such_argument(signature: &Signature, name: &str) -> Error {
 
 /// `given` as a value of type `ty` where it can be one (nested lists of numbers for a
 /// `Tensor`, items of a `List[T]` or `Dict[str, T]` by `T`); anything else as it is.
-pub fn typed(name: &str, ty: &Type, given: Given, limits: &Limits) -> Result<Value> {
+fn typed(name: Name<'_>, ty: &Type, given: Given, limits: &Limits) -> Result<Value> {
     Ok(match (ty.name.as_str(), given) {
         (_, Given::None) => Value::None,
         ("Optional", given) => match ty.args.first() {
@@ -112,7 +134,7 @@ pub fn typed(name: &str, ty: &Type, given: Given, limits: &Limits) -> Result<Val
                 items
                     .into_iter()
                     .enumerate()
-                    .map(|(i, item)| typed(&format!("{name}[{i}]"), inner, item, limits))
+                    .map(|(i, item)| typed(Name::Index(&name, i), inner, item, limits))
                     .collect::<Result<_>>()?,
             ),
             None => Value::List(items.into_iter().map(plain).collect()),
@@ -123,7 +145,7 @@ pub fn typed(name: &str, ty: &Type, given: Given, limits: &Limits) -> Result<Val
                     .into_iter()
                     .zip(&ty.args)
                     .enumerate()
-                    .map(|(i, (item, t))| typed(&format!("{name}[{i}]"), t, item, limits))
+                    .map(|(i, (item, t))| typed(Name::Index(&name, i), t, item, limits))
                     .collect::<Result<_>>()?,
             )
         }
@@ -132,7 +154,7 @@ pub fn typed(name: &str, ty: &Type, given: Given, limits: &Limits) -> Result<Val
                 items
                     .into_iter()
                     .map(|(k, item)| {
-                        let v = typed(&format!("{name}[{k:?}]"), inner, item, limits)?;
+                        let v = typed(Name::Key(&name, &k), inner, item, limits)?;
                         Ok((k, v))
                     })
                     .collect::<Result<_>>()?,
@@ -144,10 +166,10 @@ pub fn typed(name: &str, ty: &Type, given: Given, limits: &Limits) -> Result<Val
 }
 
 /// The error for a list of `items` items past the limit (formatted only when one is).
-fn too_many(name: &str, items: usize, limits: &Limits) -> Error {
+fn too_many(name: Name<'_>, items: usize, limits: &Limits) -> Error {
     match limits.check_items(format!("input `{name}`"), items) {
         Err(e) => e,
-        Ok(()) => Error::input(name, format!("is a list of {items} items")),
+        Ok(()) => Error::input(name.to_string(), format!("is a list of {items} items")),
     }
 }
 
@@ -183,7 +205,7 @@ fn plain(given: Given) -> Value {
 
 /// The leaves of nested lists, and their shape.
 fn leaves<'g>(
-    name: &str,
+    name: Name<'_>,
     g: &'g Given,
     shape: &mut Vec<usize>,
     out: &mut Vec<&'g Given>,
@@ -195,14 +217,14 @@ fn leaves<'g>(
                 if !out.is_empty() {
                     // A number came first at this depth: `[1, [2]]`.
                     return Err(Error::input(
-                        name,
+                        name.to_string(),
                         "is ragged: numbers and lists at one depth",
                     ));
                 }
                 shape.push(items.len());
             } else if shape.get(depth) != Some(&items.len()) {
                 return Err(Error::input(
-                    name,
+                    name.to_string(),
                     "is ragged: its nested lists differ in length at one depth",
                 ));
             }
@@ -210,13 +232,13 @@ fn leaves<'g>(
                 leaves(name, item, shape, out, depth + 1)?;
             }
             if items.is_empty() && shape.len() > depth + 1 {
-                return Err(Error::input(name, "is ragged"));
+                return Err(Error::input(name.to_string(), "is ragged"));
             }
         }
         leaf => {
             if shape.len() != depth {
                 return Err(Error::input(
-                    name,
+                    name.to_string(),
                     "is ragged: numbers and lists at one depth",
                 ));
             }
@@ -227,16 +249,19 @@ fn leaves<'g>(
 }
 
 /// A tensor from nested lists, typed as `torch.tensor` types them.
-pub(crate) fn tensor_from_given(name: &str, g: &Given, limits: &Limits) -> Result<Tensor> {
+fn tensor_from_given(name: Name<'_>, g: &Given, limits: &Limits) -> Result<Tensor> {
     let mut shape = Vec::new();
     let mut flat = Vec::new();
     leaves(name, g, &mut shape, &mut flat, 0)?;
     // Every leaf at the innermost depth, and as many as the shape holds (`[[1], []]` has
     // fewer).
     if flat.len() != shape.iter().product::<usize>() {
-        return Err(Error::input(name, "is ragged"));
+        return Err(Error::input(name.to_string(), "is ragged"));
     }
-    limits.check_elements(format!("input `{name}`"), &shape)?;
+    // The argument is named only when the check fails.
+    if limits.check_elements("", &shape).is_err() {
+        limits.check_elements(format!("input `{name}`"), &shape)?;
+    }
     let device = Device::Cpu;
     if !flat.is_empty() && flat.iter().all(|x| matches!(x, Given::Bool(_))) {
         let data: Vec<u8> = flat
@@ -250,14 +275,21 @@ pub(crate) fn tensor_from_given(name: &str, g: &Given, limits: &Limits) -> Resul
         match x {
             Given::Float(_) => any_float = true,
             Given::Int(_) => {}
-            Given::Bool(_) => return Err(Error::input(name, "mixes booleans and numbers")),
+            Given::Bool(_) => {
+                return Err(Error::input(name.to_string(), "mixes booleans and numbers"))
+            }
             Given::Tensor(_) => {
                 return Err(Error::input(
-                    name,
+                    name.to_string(),
                     "forward takes it as Tensor, not a list of tensors",
                 ))
             }
-            _ => return Err(Error::input(name, "holds something other than numbers")),
+            _ => {
+                return Err(Error::input(
+                    name.to_string(),
+                    "holds something other than numbers",
+                ))
+            }
         }
     }
     // No numbers at all (`[]`, `[[]]`) is float32, as torch.tensor makes it.
@@ -273,7 +305,7 @@ pub(crate) fn tensor_from_given(name: &str, g: &Given, limits: &Limits) -> Resul
             // float32's range does not become one.
             if wide.is_finite() && !(wide as f32).is_finite() {
                 return Err(Error::input(
-                    name,
+                    name.to_string(),
                     format!("element {i} is out of float32's range"),
                 ));
             }
@@ -391,11 +423,17 @@ mod tests {
         };
         let limits = Limits::default();
         // Rectangular: a tensor.
-        let v = typed("u", &ty, Given::List(vec![ints(&[1, 2])]), &limits).expect("typed");
+        let v = typed(
+            Name::Arg("u"),
+            &ty,
+            Given::List(vec![ints(&[1, 2])]),
+            &limits,
+        )
+        .expect("typed");
         assert!(matches!(v, Value::Tensor(_)));
         // Ragged: not a tensor, but a List[List[int]].
         let v = typed(
-            "u",
+            Name::Arg("u"),
             &ty,
             Given::List(vec![ints(&[1]), ints(&[2, 3])]),
             &limits,
