@@ -237,8 +237,8 @@ impl PyModel {
     /// by name: NumPy arrays (any dtype a tensor has: float16/32/64, int16/32/64, uint8, bool),
     /// numbers, strings, `None`, and lists, tuples and dicts of them (nested lists of numbers
     /// where a `Tensor` is declared read as `torch.tensor` reads them). It returns what
-    /// `forward` returns: tensors as read-only NumPy arrays of their dtype (views of the tensors' memory), numbers, strings,
-    /// `None`, lists, tuples and dicts.
+    /// `forward` returns: tensors as read-only NumPy arrays of their dtype (views of the
+    /// tensors' memory), numbers, strings, `None`, lists, tuples and dicts.
     ///
     /// A seed model takes its inputs named as the seed's `forward` arguments (`padded_seq=`,
     /// `seq_lengths=`), or in that order; the sequence model also takes `sequences=`, a list of

@@ -138,7 +138,8 @@ impl Signature {
 }
 
 impl TensorSpec {
-    /// Its description: `{"dtype": "float32", "dims": [{"symbol": "s77", "min": 1, "max": 8}, 12]}`.
+    /// Its description:
+    /// `{"dtype": "float32", "dims": [{"symbol": "s77", "min": 1, "max": 8}, 12]}`.
     pub fn to_json(&self) -> Json {
         json!({
             "dtype": self.dtype.name(),
